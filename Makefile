@@ -1,0 +1,63 @@
+# weixi — two commands: `make demo` and `make test`. Everything else they need is installed here.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_SUBSCRIBERS ?= 200000
+DEMO_MONTHS ?= 4
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export SPARK_LOCAL_IP := 127.0.0.1
+
+.PHONY: demo test test-fast lint format lock sysdeps venv clean bench
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+# Debian packages the tests drive for real: chromium (Playwright), PostgreSQL, a Java runtime (Spark).
+sysdeps:
+	@missing=""; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	{ command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing="$$missing postgresql"; \
+	command -v java >/dev/null || missing="$$missing default-jre-headless"; \
+	fc-list 2>/dev/null | grep -qi 'noto.*cjk\|wqy' || missing="$$missing fonts-wqy-zenhei"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+test: venv sysdeps
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=1200
+
+test-fast: venv
+	$(BIN)/python -m pytest -q -x -m "not slow and not spark and not browser and not postgres"
+
+demo: venv
+	$(BIN)/weixi demo --subscribers $(DEMO_SUBSCRIBERS) --months $(DEMO_MONTHS) --host $(HOST) --port $(PORT)
+
+bench: venv
+	$(BIN)/python bench/run.py
+
+lint: venv
+	$(BIN)/ruff check src tests bench
+
+format: venv
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+# Re-resolve the locked dependencies after editing pyproject.toml.
+lock:
+	$(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) var demo .pytest_cache .ruff_cache

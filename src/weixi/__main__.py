@@ -1,0 +1,3 @@
+from weixi.cli import main
+
+main()

@@ -1,0 +1,298 @@
+"""The canonical monthly subscriber snapshot: every field weixi understands.
+
+One row per subscriber (line) per month. Operators' exports are renamed and converted to
+these fields by a mapping file (see ``weixi.ingest.mapping``). ``docs/data-model.md`` is
+generated from this table and tested to stay in sync.
+
+Types are DuckDB/Arrow logical types: ``str``, ``int``, ``float``, ``bool``, ``date``.
+Money is yuan (元), data volume megabytes (MB), speed Mbit/s, durations as stated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LINE_TYPES = ("mobile", "broadband", "data_card", "iot", "payphone", "fixed")
+STATUSES = ("active", "suspended", "arrears_stopped", "cancelling", "cancelled")
+PAYMENT_TYPES = ("personal", "corporate")  # corporate = 对公托收
+CONTRACT_TYPES = (
+    "none",
+    "handset_subsidy",
+    "prepaid_credit",
+    "package_prepay",
+    "deposit_bonus",
+    "broadband_annual",
+)
+HANDSET_GENERATIONS = ("2g", "3g", "4g", "5g")
+VIP_LEVELS = ("none", "silver", "gold", "diamond")
+CREDIT_LISTS = ("none", "red", "grey", "black")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One canonical column."""
+
+    name: str
+    type: str  # str | int | float | bool | date
+    zh: str  # the seeds' term
+    meaning: str
+    unit: str = ""
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    pii: bool = False  # masked unless the role needs it
+    default: object = None  # value used when an optional column is absent from the file
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+FIELDS: tuple[Field, ...] = (
+    # identity and organisation
+    Field(
+        "subscriber_id",
+        "str",
+        "用户标识",
+        "Line (subscription) id, unique per month",
+        required=True,
+    ),
+    Field(
+        "customer_id", "str", "客户标识", "Customer / household id; a converged household shares it"
+    ),
+    Field("account_id", "str", "账户标识", "Billing account id"),
+    Field(
+        "phone",
+        "str",
+        "手机号码/业务号码",
+        "Service number (MSISDN or broadband account)",
+        pii=True,
+    ),
+    Field("name", "str", "客户姓名", "Customer name", pii=True),
+    Field("id_number", "str", "证件号码", "Identity document number", pii=True),
+    Field(
+        "branch_id", "str", "地市", "City branch (地市分公司) the line belongs to", required=True
+    ),
+    Field("district", "str", "区县", "District / county inside the branch"),
+    Field("line_type", "str", "业务类型", "Kind of line", required=True, choices=LINE_TYPES),
+    Field("status", "str", "用户状态", "Line status at month end", required=True, choices=STATUSES),
+    # exclusion flags
+    Field(
+        "is_free_account", "bool", "公免", "Free / internal (staff, test) account", default=False
+    ),
+    Field(
+        "is_public_paid", "bool", "公纳", "Public-paid line (paid by a public body)", default=False
+    ),
+    Field("is_dedicated_line", "bool", "专线", "Broadband dedicated line (专线)", default=False),
+    Field("do_not_disturb", "bool", "免打扰", "Customer asked not to be contacted", default=False),
+    Field(
+        "credit_list",
+        "str",
+        "红黑名单",
+        "Credit list from payment history",
+        choices=CREDIT_LISTS,
+        default="none",
+    ),
+    # payment
+    Field(
+        "payment_type",
+        "str",
+        "付费方式",
+        "Personal or corporate collection (对公托收)",
+        choices=PAYMENT_TYPES,
+        default="personal",
+    ),
+    Field(
+        "group_payment_amount",
+        "float",
+        "集团统付金额",
+        "Monthly amount paid by the enterprise group",
+        unit="yuan/month",
+        min=0,
+        default=0.0,
+    ),
+    # dates
+    Field("activation_date", "date", "入网时间", "Date the line joined the network", required=True),
+    Field(
+        "contract_type",
+        "str",
+        "合约类型",
+        "Binding contract kind",
+        choices=CONTRACT_TYPES,
+        default="none",
+    ),
+    Field("contract_start", "date", "合约开始时间", "Contract start date"),
+    Field("contract_end", "date", "合约到期时间", "Contract end date (binding ends)"),
+    # package
+    Field("package_name", "str", "套餐名称", "Tariff package"),
+    Field("package_fee", "float", "套餐月费", "Package monthly fee", unit="yuan/month", min=0),
+    Field(
+        "is_converged",
+        "bool",
+        "融合套餐",
+        "Converged multi-service package (mobile + broadband …)",
+        default=False,
+    ),
+    # usage and value
+    Field(
+        "arpu",
+        "float",
+        "ARPU/月出账收入",
+        "Billed revenue of the month",
+        unit="yuan/month",
+        required=True,
+        min=0,
+        max=100000,
+    ),
+    Field(
+        "voice_minutes",
+        "float",
+        "通话分钟数",
+        "Outgoing + incoming billed voice minutes",
+        unit="min/month",
+        min=0,
+        default=0.0,
+    ),
+    Field(
+        "sms_mms_spend",
+        "float",
+        "短彩信费用",
+        "SMS / MMS spend",
+        unit="yuan/month",
+        min=0,
+        default=0.0,
+    ),
+    Field(
+        "vas_spend",
+        "float",
+        "增值业务费用",
+        "Value-added services spend (ring-back, content …)",
+        unit="yuan/month",
+        min=0,
+        default=0.0,
+    ),
+    Field("data_mb", "float", "流量", "Mobile data volume", unit="MB/month", min=0, default=0.0),
+    Field(
+        "zero_call_days",
+        "int",
+        "零通话天数",
+        "Days in the month with no call",
+        unit="days",
+        min=0,
+        max=31,
+        default=0,
+    ),
+    # broadband
+    Field("bb_speed_mbps", "float", "宽带速率", "Broadband access speed", unit="Mbit/s", min=0),
+    Field(
+        "bb_online_hours",
+        "float",
+        "上网时长",
+        "Broadband online duration",
+        unit="hours/month",
+        min=0,
+    ),
+    Field("has_iptv", "bool", "ITV", "Has an IPTV / ITV service", default=False),
+    Field(
+        "has_mobile_line",
+        "bool",
+        "手机加装",
+        "Household also has a mobile line with us (broadband G dimension)",
+    ),
+    # handset
+    Field("handset_model", "str", "终端型号", "Handset model"),
+    Field(
+        "handset_generation",
+        "str",
+        "终端制式",
+        "Network generation of the handset",
+        choices=HANDSET_GENERATIONS,
+    ),
+    Field("handset_smart", "bool", "智能机", "Smart handset"),
+    Field(
+        "handset_first_use_date",
+        "date",
+        "终端首次入网时间",
+        "Date the handset was first seen on the network",
+    ),
+    # value programmes
+    Field("vip_level", "str", "VIP等级", "VIP tier on file", choices=VIP_LEVELS, default="none"),
+    Field(
+        "annual_spend", "float", "年消费", "Spend over the last 12 months", unit="yuan/year", min=0
+    ),
+    Field(
+        "snapshot_midhigh",
+        "bool",
+        "拍照中高端",
+        "On the frozen snapshot list of mid/high-end customers",
+        default=False,
+    ),
+    Field("group_id", "str", "集团编码", "Enterprise group the line is a member of"),
+    # signals
+    Field("complaints", "int", "投诉次数", "Complaints received this month", min=0, default=0),
+    Field(
+        "competitor_contacts",
+        "int",
+        "竞争对手接触",
+        "Calls to competitors' customer-service numbers this month",
+        min=0,
+        default=0,
+    ),
+    Field(
+        "dual_competitor",
+        "bool",
+        "异网双卡",
+        "Also uses a competitor's line (dual user)",
+        default=False,
+    ),
+    Field(
+        "satisfaction_score",
+        "float",
+        "满意度得分",
+        "Latest satisfaction survey score",
+        unit="0-100",
+        min=0,
+        max=100,
+    ),
+)
+
+BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+REQUIRED: tuple[str, ...] = tuple(f.name for f in FIELDS if f.required)
+PII_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.pii)
+
+DUCKDB_TYPES = {
+    "str": "VARCHAR",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "bool": "BOOLEAN",
+    "date": "DATE",
+}
+
+
+def snapshot_ddl(table: str = "snapshot") -> str:
+    """Return the DuckDB ``CREATE TABLE`` for the canonical snapshot (``month`` first)."""
+    cols = ",\n  ".join(f"{f.name} {DUCKDB_TYPES[f.type]}" for f in FIELDS)
+    return f"CREATE TABLE IF NOT EXISTS {table} (\n  month DATE NOT NULL,\n  {cols}\n)"
+
+
+# Reference tables (loaded alongside the months; see docs/data-model.md).
+REFERENCE_TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "branches": (
+        ("branch_id", "str", "地市编码"),
+        ("name_en", "str", "English name"),
+        ("name_zh", "str", "地市名称"),
+    ),
+    "enterprise_groups": (
+        ("group_id", "str", "集团编码"),
+        ("name", "str", "集团名称"),
+        ("branch_id", "str", "地市"),
+        ("handset_count", "int", "集团手机数"),
+        ("industry", "str", "行业"),
+        ("is_top500_taxpayer", "bool", "纳税500强"),
+        ("annual_spend", "float", "集团年消费"),
+    ),
+    "staff": (
+        ("staff_id", "str", "工号"),
+        ("name", "str", "姓名"),
+        ("branch_id", "str", "地市"),
+        ("channel", "str", "渠道"),
+    ),
+}

@@ -1,0 +1,48 @@
+"""The embedded analytics store: one DuckDB file with the monthly snapshots and derived tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from weixi.config import get_settings
+
+
+def connect(
+    path: Path | str | None = None, *, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB analytics file (``:memory:`` for tests) with weixi's session settings."""
+    settings = get_settings()
+    target = str(path) if path is not None else str(settings.duckdb_file)
+    if target != ":memory:":
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(target, read_only=read_only)
+    con.execute("SET enable_progress_bar=false")
+    if settings.duckdb_threads:
+        con.execute(f"SET threads={int(settings.duckdb_threads)}")
+    if settings.duckdb_memory_limit:
+        con.execute(f"SET memory_limit='{settings.duckdb_memory_limit}'")
+    return con
+
+
+@contextmanager
+def open_store(
+    path: Path | str | None = None, *, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Context manager around :func:`connect` that always closes the connection."""
+    con = connect(path, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Return True when ``name`` is a table or view in the main schema."""
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+    ).fetchone()
+    return bool(row and row[0])

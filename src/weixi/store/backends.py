@@ -1,0 +1,67 @@
+"""Ibis backends: the same expressions run on DuckDB (default) or PySpark.
+
+Domain code receives an ``ibis`` backend and table expressions; it never checks which engine
+it runs on. For Spark, the month's tables are handed over as Parquet files exported from the
+DuckDB store (the operator's own lake would point Spark at its Parquet directly).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import ibis
+
+from weixi.errors import ConfigError
+
+
+def duckdb_backend(con: duckdb.DuckDBPyConnection):
+    """Wrap an open DuckDB connection as an ibis backend (shares the same database)."""
+    return ibis.duckdb.from_connection(con)
+
+
+@lru_cache(maxsize=1)
+def spark_session(master: str = "local[2]"):
+    """Start (once per process) a real local SparkSession with a temporary warehouse."""
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ConfigError(
+            "engine 'spark' needs the spark extra: pip install 'weixi[spark]'"
+        ) from exc
+    warehouse = Path(tempfile.mkdtemp(prefix="weixi-spark-"))
+    session = (
+        SparkSession.builder.master(master)
+        .appName("weixi")
+        .config("spark.sql.warehouse.dir", str(warehouse / "warehouse"))
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.driver.memory", "4g")
+        .config("spark.sql.ansi.enabled", "false")
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def spark_backend():
+    """Return an ibis PySpark backend on the shared local SparkSession."""
+    return ibis.pyspark.connect(spark_session())
+
+
+def connect_engine(engine: str, con: duckdb.DuckDBPyConnection | None = None):
+    """Return an ibis backend for ``engine`` ('duckdb' needs the open DuckDB connection)."""
+    if engine == "duckdb":
+        if con is None:
+            raise ConfigError("engine 'duckdb' needs an open DuckDB connection")
+        return duckdb_backend(con)
+    if engine == "spark":
+        return spark_backend()
+    raise ConfigError(f"unknown engine {engine!r}: use duckdb or spark")
