@@ -1,0 +1,67 @@
+"""Render the CLI reference (docs/cli.md) from the Typer app itself, so docs cannot drift."""
+
+from __future__ import annotations
+
+import click
+import typer
+
+
+def _walk(cmd: click.Command, path: list[str]):
+    yield path, cmd
+    if isinstance(cmd, click.Group):
+        for name in sorted(cmd.commands):
+            yield from _walk(cmd.commands[name], [*path, name])
+
+
+def iter_commands(app: typer.Typer):
+    """Yield ``(full command name, click command)`` for every command and group of ``app``."""
+    root = typer.main.get_command(app)
+    for path, cmd in _walk(root, ["weixi"]):
+        yield " ".join(path), cmd
+
+
+def render_markdown(app: typer.Typer) -> str:
+    """Return the Markdown reference of every command: usage, help text and options."""
+    root = typer.main.get_command(app)
+    lines = [
+        "# Command-line reference",
+        "",
+        "Generated from the CLI itself (`python -m weixi.cli.reference > docs/cli.md`);",
+        "`tests/test_docs.py` fails when it is out of date. Every command accepts the global",
+        "options `--debug` (tracebacks) and `--lang en|zh-CN` placed before the command name.",
+        "",
+    ]
+    for name, cmd in iter_commands(app):
+        if cmd is root:
+            continue
+        ctx = click.Context(cmd, info_name=name)
+        lines.append(f"## `{name}`")
+        lines.append("")
+        help_text = (cmd.help or "").strip()
+        if help_text:
+            lines.append(help_text.replace("\b\n", ""))
+            lines.append("")
+        lines.append("```")
+        lines.append(f"{name} " + " ".join(cmd.collect_usage_pieces(ctx)))
+        lines.append("```")
+        lines.append("")
+        opts = [p for p in cmd.params if p.name != "help"]
+        if opts:
+            lines.append("| option | help |")
+            lines.append("|---|---|")
+            for p in opts:
+                decl = (
+                    ", ".join(getattr(p, "opts", []) + getattr(p, "secondary_opts", [])) or p.name
+                )
+                if isinstance(p, click.Argument):
+                    decl = p.human_readable_name
+                helptext = (getattr(p, "help", None) or "").replace("|", "\\|").replace("\n", " ")
+                lines.append(f"| `{decl}` | {helptext} |")
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from weixi.cli import app
+
+    print(render_markdown(app), end="")
