@@ -296,3 +296,113 @@ REFERENCE_TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("channel", "str", "渠道"),
     ),
 }
+
+# Choices of reference-table columns (validated on import like the snapshot's choices).
+STAFF_CHANNELS = ("account_manager", "call_center", "store")
+REFERENCE_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {("staff", "channel"): STAFF_CHANNELS}
+
+
+def reference_fields(table: str) -> tuple[Field, ...]:
+    """Return the columns of reference ``table`` as :class:`Field` (the first one is the key)."""
+    cols = REFERENCE_TABLES[table]
+    return tuple(
+        Field(
+            name,
+            typ,
+            zh,
+            zh,
+            required=i == 0,
+            choices=REFERENCE_CHOICES.get((table, name), ()),
+            min=0 if typ in ("int", "float") else None,
+        )
+        for i, (name, typ, zh) in enumerate(cols)
+    )
+
+
+def reference_ddl(table: str) -> str:
+    """Return the DuckDB ``CREATE TABLE`` for reference ``table``."""
+    cols = ",\n  ".join(f"{f.name} {DUCKDB_TYPES[f.type]}" for f in reference_fields(table))
+    return f"CREATE TABLE IF NOT EXISTS {table} (\n  {cols}\n)"
+
+
+def _md(text: object) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def render_markdown() -> str:
+    """Render ``docs/data-model.md`` from :data:`FIELDS` and :data:`REFERENCE_TABLES`.
+
+    >>> render_markdown().startswith("# Data model")
+    True
+    """
+    lines = [
+        "# Data model",
+        "",
+        "Generated from `weixi.ingest.schema` by `render_markdown()` (regenerate with",
+        "`python -m weixi.ingest.schema > docs/data-model.md`); `tests/ingest/test_docs.py`",
+        "fails when this file is out of date.",
+        "",
+        "## Monthly snapshot (`snapshot`)",
+        "",
+        "One row per subscriber (line) per month, keyed by `(month, subscriber_id)`; `month` is",
+        "the DATE of the month's first day. Money is yuan (元), data volume MB, speed Mbit/s.",
+        "An optional column that is absent from the operator's file takes its default.",
+        "Next month's churn label is derived from the next snapshot (`weixi.store.months`):",
+        "a line churns when it is gone or `cancelled` in month + 1.",
+        "",
+        "| field | 中文 (seed term) | meaning | unit | type | required | choices / range | default |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for f in FIELDS:
+        rng = ", ".join(f"`{c}`" for c in f.choices)
+        if f.min is not None or f.max is not None:
+            lo = "" if f.min is None else f"{f.min:g}"
+            hi = "" if f.max is None else f"{f.max:g}"
+            rng = f"{lo} … {hi}"
+        meaning = f.meaning + (" (personal data, masked by role)" if f.pii else "")
+        default = "" if f.default is None else f"`{f.default}`"
+        lines.append(
+            f"| `{f.name}` | {_md(f.zh)} | {_md(meaning)} | {_md(f.unit)} | {f.type} | "
+            f"{'yes' if f.required else ''} | {rng} | {default} |"
+        )
+    lines += [
+        "",
+        "Cross-field checks on import: `contract_end` ≥ `contract_start`; `activation_date` and",
+        "`handset_first_use_date` not after the month's last day; `subscriber_id` unique in the",
+        "month. See `docs/import.md` for every check and its reason code.",
+        "",
+        "## Reference tables",
+        "",
+        "Replaced as a whole when an import's mapping has a `reference` section. The first",
+        "column is the key (required, unique).",
+    ]
+    for table in REFERENCE_TABLES:
+        lines += [
+            "",
+            f"### `{table}`",
+            "",
+            "| column | 中文 | type | choices |",
+            "|---|---|---|---|",
+        ]
+        for f in reference_fields(table):
+            choices = ", ".join(f"`{c}`" for c in f.choices)
+            key = " (key)" if f.required else ""
+            lines.append(f"| `{f.name}`{key} | {_md(f.zh)} | {f.type} | {choices} |")
+    lines += [
+        "",
+        "## Import bookkeeping",
+        "",
+        "- `import_runs(run_id, month, started_at, finished_at, status, files, read, loaded,",
+        "  quarantined, defects, mapping_hash, error)` — one row per `weixi import`; `status` is",
+        "  `running`, `succeeded` or `failed`; `files` and `defects` are JSON.",
+        "- `quarantine(run_id, month, file, row_number, column_name, reason, raw_value, raw_row)` —",
+        "  one row per violation of a rejected row; `raw_row` is the row as read (JSON).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover - regeneration helper
+    import sys
+
+    sys.stdout.write(render_markdown())

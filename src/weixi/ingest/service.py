@@ -1,0 +1,492 @@
+"""Import service: validated, reconciled, atomic monthly import (and its run history).
+
+The work happens in DuckDB. Files are staged as text into temporary tables
+(:mod:`weixi.ingest.read`), converted and checked by generated SQL
+(:mod:`weixi.ingest.validate`), and then ONE transaction replaces the month::
+
+    BEGIN; DELETE month; INSERT good rows; INSERT quarantine; replace reference tables;
+    mark the run succeeded; COMMIT
+
+A crash or kill before COMMIT leaves the previous month in place (DuckDB only makes a
+transaction durable at commit, through its write-ahead log). A run that fails is rolled back
+and then recorded as ``failed`` in its own transaction. Unlike other services, this one owns
+its transaction: the import *is* the unit of work, and its atomicity is the contract.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from weixi.config import get_settings
+from weixi.errors import IngestError, WeixiError
+from weixi.ingest import schema
+from weixi.ingest.mapping import ColumnMap, Mapping, load_mapping
+from weixi.ingest.models import FileResult, ImportResult, QuarantineRow, ensure_tables
+from weixi.ingest.read import RawFile, drop_staged, q_ident, q_str, stage_file
+from weixi.ingest.schema import Field
+from weixi.ingest.validate import mark_duplicates_sql, select_sql, snapshot_checks
+from weixi.store.analytics import table_exists
+from weixi.store.months import parse_month
+
+Progress = Callable[[str, int, int], None]
+
+# Test hook: when set to a file path, the import writes that file after inserting the new
+# month and before COMMIT, then waits, so a test can kill the process mid-transaction.
+HOLD_ENV = "WEIXI_INGEST_HOLD_BEFORE_COMMIT"
+
+
+@dataclass
+class _Target:
+    """One destination table and the files that feed it."""
+
+    table: str
+    fields: tuple[Field, ...]
+    columns: dict[str, ColumnMap]
+    key: str
+    replace_where: str  # SQL condition of the rows the import replaces
+    raws: list[RawFile] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    results: list[FileResult] = field(default_factory=list)
+    all_table: str = ""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _display_names(paths: Sequence[Path]) -> list[str]:
+    names = [p.name for p in paths]
+    if len(set(names)) != len(names):
+        return [str(p) for p in paths]
+    return names
+
+
+def _resolve_sources(raw: RawFile, columns: dict[str, ColumnMap]) -> dict[str, ColumnMap]:
+    """Match mapping sources to the file's headers, tolerating surrounding whitespace."""
+    stripped = {c.strip(): c for c in raw.columns}
+    out = {}
+    for name, col in columns.items():
+        if col.source not in raw.columns and col.source in stripped:
+            col = col.model_copy(update={"source": stripped[col.source]})
+        out[name] = col
+    return out
+
+
+def _check_required(raw: RawFile, target: _Target) -> None:
+    have = set(raw.columns)
+    columns = _resolve_sources(raw, target.columns)
+    for f in target.fields:
+        col = columns.get(f.name)
+        if f.required and col is not None and col.source not in have:
+            shown = ", ".join(raw.columns[:12]) + (" …" if len(raw.columns) > 12 else "")
+            sep = f" (read with delimiter {raw.delimiter!r})" if raw.delimiter else ""
+            raise IngestError(
+                f"{raw.path}: required column {f.name!r} is missing — the mapping expects the "
+                f"source header {col.source!r}, but the file{sep} has: {shown}"
+            )
+
+
+def _file_result(raw: RawFile, name: str, target: _Target) -> FileResult:
+    sources = {c.source for c in _resolve_sources(raw, target.columns).values()}
+    return FileResult(
+        file=name,
+        path=str(raw.path),
+        table=target.table,
+        format=raw.format,
+        encoding=raw.encoding,
+        delimiter=raw.delimiter,
+        read=raw.read,
+        ignored_columns=[c for c in raw.columns if c not in sources],
+        defaulted_columns=[
+            n
+            for n, c in _resolve_sources(raw, target.columns).items()
+            if c.source not in set(raw.columns)
+        ],
+    )
+
+
+def _build(con: duckdb.DuckDBPyConnection, target: _Target, mapping: Mapping, checks) -> None:
+    selects = [
+        select_sql(
+            source=raw.view,
+            file_idx=i,
+            fields=target.fields,
+            columns=_resolve_sources(raw, target.columns),
+            mapping=mapping,
+            available=raw.columns,
+            temporal=raw.temporal,
+            checks=checks,
+        )
+        for i, raw in enumerate(target.raws)
+    ]
+    con.execute(f"CREATE TEMP TABLE {q_ident(target.all_table)} AS {' UNION ALL '.join(selects)}")
+    con.execute(mark_duplicates_sql(target.all_table, target.key))
+    counts = dict.fromkeys(range(len(target.raws)), (0, 0))
+    for idx, n, good in con.execute(
+        f"SELECT __file, count(*), count(*) FILTER (WHERE len(__viol) = 0) "
+        f"FROM {q_ident(target.all_table)} GROUP BY __file"
+    ).fetchall():
+        counts[idx] = (n, good)
+    for i, raw in enumerate(target.raws):
+        n, good = counts[i]
+        res = target.results[i]
+        if n != raw.good_rows:  # pragma: no cover - would be a bug in the SQL
+            raise IngestError(f"{raw.path}: staged {raw.good_rows} rows but validated {n}")
+        res.loaded = good
+        res.quarantined = (n - good) + raw.rejected_rows
+
+
+def _defects(con: duckdb.DuckDBPyConnection, target: _Target) -> dict[str, int]:
+    """Count violations by reason per file (stored on each FileResult); return the total."""
+    rows = con.execute(
+        f"SELECT __file, v.reason, count(*) FROM (SELECT __file, unnest(__viol) AS v "
+        f"FROM {q_ident(target.all_table)}) GROUP BY ALL"
+    ).fetchall()
+    for i, raw in enumerate(target.raws):
+        if raw.rejects:
+            rows += [
+                (i, reason, n)
+                for reason, n in con.execute(
+                    f"SELECT reason, count(*) FROM {q_ident(raw.rejects)} GROUP BY 1"
+                ).fetchall()
+            ]
+    total: dict[str, int] = {}
+    for idx, reason, n in rows:
+        per_file = target.results[idx].defects
+        per_file[reason] = per_file.get(reason, 0) + n
+        total[reason] = total.get(reason, 0) + n
+    for res in target.results:
+        res.defects = _sorted_counts(res.defects)
+    return _sorted_counts(total)
+
+
+def _sorted_counts(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _write_target(
+    con: duckdb.DuckDBPyConnection, target: _Target, *, run_id: str, month: dt.date
+) -> None:
+    names = [f.name for f in target.fields]
+    cols = ", ".join(q_ident(n) for n in names)
+    all_t = q_ident(target.all_table)
+    month_lit = f"DATE {q_str(month.isoformat())}"
+    con.execute(f"DELETE FROM {q_ident(target.table)} WHERE {target.replace_where}")
+    if target.table == "snapshot":
+        con.execute(
+            f"INSERT INTO snapshot (month, {cols}) SELECT {month_lit}, {cols} FROM {all_t} "
+            f"WHERE len(__viol) = 0"
+        )
+    else:
+        con.execute(
+            f"INSERT INTO {q_ident(target.table)} ({cols}) SELECT {cols} FROM {all_t} "
+            f"WHERE len(__viol) = 0"
+        )
+    for i, raw in enumerate(target.raws):
+        source_to_name = {c.source: n for n, c in _resolve_sources(raw, target.columns).items()}
+        fname = q_str(target.names[i])
+        if target.results[i].quarantined > raw.rejected_rows:  # some rows failed the checks
+            # join back to the raw text only for the failing rows (skipped on clean files)
+            raw_json = (
+                "json_object(" + ", ".join(f"{q_str(c)}, r.{q_ident(c)}" for c in raw.columns) + ")"
+            )
+            con.execute(
+                f"INSERT INTO quarantine SELECT {q_str(run_id)}, {month_lit}, {fname}, q.__row, "
+                f"q.v.column_name, q.v.reason, q.v.raw_value, CAST({raw_json} AS VARCHAR) "
+                f"FROM (SELECT __row, unnest(__viol) AS v FROM {all_t} "
+                f"WHERE __file = {i} AND len(__viol) > 0) q "
+                f"JOIN {q_ident(raw.view)} r ON r.__row = q.__row"
+            )
+        if raw.rejects and raw.rejected_rows:
+            when = " ".join(f"WHEN {q_str(s)} THEN {q_str(n)}" for s, n in source_to_name.items())
+            col = f"CASE column_name {when} ELSE column_name END" if when else "column_name"
+            con.execute(
+                f"INSERT INTO quarantine SELECT {q_str(run_id)}, {month_lit}, {fname}, "
+                f"row_number, {col}, reason, NULL, "
+                f"CAST(json_object('line', raw_line) AS VARCHAR) FROM {q_ident(raw.rejects)}"
+            )
+
+
+def _reconcile(
+    con: duckdb.DuckDBPyConnection, target: _Target, *, run_id: str, month: dt.date
+) -> tuple[int, int, int]:
+    """Count what the transaction actually wrote and check ``read = loaded + quarantined``."""
+    read = sum(r.read for r in target.raws)
+    loaded = con.execute("SELECT count(*) FROM snapshot WHERE month = ?", [month]).fetchone()[0]
+    names = ", ".join(q_str(n) for n in target.names) or "NULL"
+    quarantined = con.execute(
+        f"SELECT count(*) FROM (SELECT DISTINCT file, row_number FROM quarantine "
+        f"WHERE run_id = ? AND file IN ({names}))",
+        [run_id],
+    ).fetchone()[0]
+    if read != loaded + quarantined:
+        raise IngestError(
+            f"reconciliation failed for {month:%Y-%m}: read {read} != loaded {loaded} + "
+            f"quarantined {quarantined}; nothing was imported"
+        )
+    return read, loaded, quarantined
+
+
+def _hold_before_commit() -> None:
+    marker = os.environ.get(HOLD_ENV)
+    if marker:
+        Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+        time.sleep(float(os.environ.get(HOLD_ENV + "_SECONDS", "60")))
+
+
+def import_month(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    month: str | dt.date,
+    mapping: Mapping | Path | str,
+    paths: Sequence[Path | str],
+    on_progress: Progress | None = None,
+) -> ImportResult:
+    """Import one month's files: validate, quarantine bad rows, replace the month atomically.
+
+    Args:
+        con: a DuckDB connection to the analytics store (not inside a transaction).
+        month: ``YYYY-MM`` or a date in the month.
+        mapping: a :class:`Mapping` or the path of a mapping YAML file.
+        paths: the month's CSV / Parquet files (rows of all files form the month).
+        on_progress: optional callback ``(step, done, total)``.
+
+    Returns:
+        The run's :class:`ImportResult`, with ``read == loaded + quarantined``.
+
+    Raises:
+        IngestError: a file cannot be read or lacks a required column (the month is unchanged,
+            the run is recorded as failed).
+    """
+    month_d = parse_month(month)
+    ensure_tables(con)
+    run_id = uuid.uuid4().hex[:12]
+    started = _now()
+    result = ImportResult(run_id=run_id, month=month_d, status="running", started_at=started)
+    con.execute(
+        "INSERT INTO import_runs (run_id, month, started_at, status) VALUES (?, ?, ?, 'running')",
+        [run_id, month_d, started],
+    )
+    prefix = f"_wx_{run_id}_"
+    targets: list[_Target] = []
+    tick = on_progress or (lambda step, done, total: None)
+    try:
+        if not isinstance(mapping, Mapping):
+            mapping = load_mapping(mapping)
+        result.mapping_hash = mapping.digest()
+        file_paths = [Path(p) for p in paths]
+        if not file_paths:
+            raise IngestError("no input files given; pass the month's CSV or Parquet files")
+        snap = _Target(
+            table="snapshot",
+            fields=schema.FIELDS,
+            columns=mapping.columns,
+            key="subscriber_id",
+            replace_where=f"month = DATE {q_str(month_d.isoformat())}",
+            names=_display_names(file_paths),
+            all_table=f"{prefix}all",
+        )
+        targets.append(snap)
+        jobs: list[tuple[_Target, Path, str | None, str | None]] = [
+            (snap, p, mapping.encoding, mapping.delimiter) for p in file_paths
+        ]
+        for table, ref in mapping.reference.items():
+            fields = schema.reference_fields(table)
+            tgt = _Target(
+                table=table,
+                fields=fields,
+                columns=ref.columns,
+                key=fields[0].name,
+                replace_where="true",
+                names=[Path(ref.file).name],
+                all_table=f"{prefix}all_{table}",
+            )
+            targets.append(tgt)
+            jobs.append(
+                (
+                    tgt,
+                    mapping.reference_path(table),
+                    ref.encoding or mapping.encoding,
+                    ref.delimiter,
+                )
+            )
+        total = len(jobs) + 2
+        tmp_root = get_settings().home / "tmp"
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="ingest-", dir=tmp_root) as tmp:
+            for n, (tgt, path, enc, delim) in enumerate(jobs):
+                tick(f"read {path.name}", n, total)
+                raw = stage_file(
+                    con,
+                    path,
+                    prefix=f"{prefix}{n}_",
+                    tmpdir=Path(tmp),
+                    encoding=enc,
+                    delimiter=delim,
+                    quote=mapping.quote,
+                )
+                tgt.raws.append(raw)
+                _check_required(raw, tgt)
+                tgt.results.append(_file_result(raw, tgt.names[len(tgt.raws) - 1], tgt))
+            tick("validate", len(jobs), total)
+            month_checks = snapshot_checks(month_d)
+            for tgt in targets:
+                _build(con, tgt, mapping, month_checks if tgt.table == "snapshot" else ())
+            result.defects = _defects(con, snap)
+            for tgt in targets[1:]:
+                _defects(con, tgt)
+
+            tick("write", len(jobs) + 1, total)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for tgt in targets:
+                    _write_target(con, tgt, run_id=run_id, month=month_d)
+                read, loaded, quarantined = _reconcile(con, snap, run_id=run_id, month=month_d)
+                result.read, result.loaded, result.quarantined = read, loaded, quarantined
+                result.files = [r for tgt in targets for r in tgt.results]
+                result.status = "succeeded"
+                result.finished_at = _now()
+                _update_run(con, result)
+                _hold_before_commit()
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            tick("done", total, total)
+    except Exception as exc:
+        result.status = "failed"
+        result.finished_at = _now()
+        result.error = str(exc)
+        result.files = [r for tgt in targets for r in tgt.results]
+        result.read = result.loaded = result.quarantined = 0
+        try:
+            _update_run(con, result)  # its own (auto-committed) transaction, after the rollback
+        except duckdb.Error as db_exc:  # pragma: no cover - the store itself is broken
+            exc.add_note(f"the failed run could not be recorded: {db_exc}")
+        if isinstance(exc, WeixiError):
+            raise
+        raise IngestError(f"import of {month_d:%Y-%m} failed: {exc}") from exc
+    finally:
+        try:
+            for tgt in targets:
+                con.execute(f"DROP TABLE IF EXISTS {q_ident(tgt.all_table)}")
+                for raw in tgt.raws:
+                    drop_staged(con, raw)
+        except duckdb.Error:  # pragma: no cover - temporary objects vanish with the connection
+            pass
+    return result
+
+
+def _update_run(con: duckdb.DuckDBPyConnection, result: ImportResult) -> None:
+    con.execute(
+        'UPDATE import_runs SET finished_at = ?, status = ?, files = ?, "read" = ?, loaded = ?, '
+        "quarantined = ?, defects = ?, mapping_hash = ?, error = ? WHERE run_id = ?",
+        [
+            result.finished_at,
+            result.status,
+            json.dumps([f.model_dump() for f in result.files], ensure_ascii=False),
+            result.read,
+            result.loaded,
+            result.quarantined,
+            json.dumps(result.defects, ensure_ascii=False),
+            result.mapping_hash,
+            result.error,
+            result.run_id,
+        ],
+    )
+
+
+_RUN_COLS = (
+    'run_id, month, started_at, finished_at, status, files, "read", loaded, quarantined, '
+    "defects, mapping_hash, error"
+)
+
+
+def _run_from_row(row: tuple) -> ImportResult:
+    (run_id, month, started, finished, status, files, read, loaded, quar, defects, mh, err) = row
+    return ImportResult(
+        run_id=run_id,
+        month=month,
+        started_at=started,
+        finished_at=finished,
+        status=status,
+        files=[FileResult(**f) for f in json.loads(files or "[]")],
+        read=read or 0,
+        loaded=loaded or 0,
+        quarantined=quar or 0,
+        defects=json.loads(defects or "{}"),
+        mapping_hash=mh,
+        error=err,
+    )
+
+
+def get_runs(
+    *, con: duckdb.DuckDBPyConnection, month: str | dt.date | None = None, limit: int = 100
+) -> list[ImportResult]:
+    """Return import runs, newest first (optionally of one month)."""
+    if not table_exists(con, "import_runs"):
+        return []
+    where, params = "", []
+    if month is not None:
+        where, params = "WHERE month = ?", [parse_month(month)]
+    rows = con.execute(
+        f"SELECT {_RUN_COLS} FROM import_runs {where} ORDER BY started_at DESC, run_id LIMIT ?",
+        [*params, int(limit)],
+    ).fetchall()
+    return [_run_from_row(r) for r in rows]
+
+
+def get_run(*, con: duckdb.DuckDBPyConnection, run_id: str) -> ImportResult | None:
+    """Return one import run, or None."""
+    if not table_exists(con, "import_runs"):
+        return None
+    row = con.execute(f"SELECT {_RUN_COLS} FROM import_runs WHERE run_id = ?", [run_id]).fetchone()
+    return _run_from_row(row) if row else None
+
+
+def get_quarantine(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    limit: int = 100,
+    offset: int = 0,
+    reason: str | None = None,
+) -> list[QuarantineRow]:
+    """Return a page of a run's quarantine (one row per violation), by file and row."""
+    if not table_exists(con, "quarantine"):
+        return []
+    where, params = "WHERE run_id = ?", [run_id]
+    if reason:
+        where += " AND reason = ?"
+        params.append(reason)
+    rows = con.execute(
+        "SELECT run_id, month, file, row_number, column_name, reason, raw_value, raw_row "
+        f"FROM quarantine {where} ORDER BY file, row_number, column_name NULLS FIRST, reason "
+        "LIMIT ? OFFSET ?",
+        [*params, int(limit), int(offset)],
+    ).fetchall()
+    keys = QuarantineRow.model_fields.keys()
+    return [QuarantineRow(**dict(zip(keys, r, strict=True))) for r in rows]
+
+
+def count_quarantine(
+    *, con: duckdb.DuckDBPyConnection, run_id: str, reason: str | None = None
+) -> int:
+    """Return how many violations a run quarantined (for paging)."""
+    if not table_exists(con, "quarantine"):
+        return 0
+    sql, params = "SELECT count(*) FROM quarantine WHERE run_id = ?", [run_id]
+    if reason:
+        sql += " AND reason = ?"
+        params.append(reason)
+    return con.execute(sql, params).fetchone()[0]
