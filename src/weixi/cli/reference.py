@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import click
 import typer
 
 
-def _walk(cmd: click.Command, path: list[str]):
+def _walk(cmd, path: list[str]):
     yield path, cmd
-    if isinstance(cmd, click.Group):
+    if hasattr(cmd, "commands"):  # a group (Typer vendors its own click classes)
         for name in sorted(cmd.commands):
             yield from _walk(cmd.commands[name], [*path, name])
 
@@ -34,7 +33,7 @@ def render_markdown(app: typer.Typer) -> str:
     for name, cmd in iter_commands(app):
         if cmd is root:
             continue
-        ctx = click.Context(cmd, info_name=name)
+        ctx = cmd.context_class(cmd, info_name=name)
         lines.append(f"## `{name}`")
         lines.append("")
         help_text = (cmd.help or "").strip()
@@ -53,8 +52,8 @@ def render_markdown(app: typer.Typer) -> str:
                 decl = (
                     ", ".join(getattr(p, "opts", []) + getattr(p, "secondary_opts", [])) or p.name
                 )
-                if isinstance(p, click.Argument):
-                    decl = p.human_readable_name
+                if p.param_type_name == "argument":
+                    decl = (p.name or "").upper()
                 helptext = (getattr(p, "help", None) or "").replace("|", "\\|").replace("\n", " ")
                 lines.append(f"| `{decl}` | {helptext} |")
             lines.append("")
