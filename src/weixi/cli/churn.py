@@ -2,8 +2,323 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.table import Table
+
+from weixi.cli.common import console, emit_json, guarded
+from weixi.i18n import t
+
+churn_app = typer.Typer(
+    help="Churn warning (离网预警): train, score, backtest, report; try the model on any CSV.",
+    no_args_is_help=True,
+)
+
+_METRICS = ("auc", "pr_auc", "top_decile_lift", "ece", "n_train", "n_test")
+
+
+def _params(path: Path | None):
+    from weixi.churn.params import load_params
+
+    return load_params(path)
+
+
+def _fmt(v: object) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v)
+
+
+def _metric_table(result: dict, rows: tuple[str, ...], title: str) -> Table:
+    table = Table(title=title)
+    table.add_column(t("model"))
+    for m in _METRICS:
+        table.add_column(m, justify="right")
+    for name in rows:
+        if name in result:
+            table.add_row(t(name), *(_fmt(result[name].get(m)) for m in _METRICS))
+    return table
+
+
+ParamsOpt = typer.Option(None, "--params", help="YAML file with churn hyper-parameters.")
+JsonOpt = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+@churn_app.command("crossval")
+@guarded
+def crossval(
+    csv: Path = typer.Option(..., "--csv", help="CSV file with one row per customer."),
+    target: str = typer.Option(..., "--target", help="Churn column (yes/no, true/false, 1/0)."),
+    id_col: str = typer.Option(None, "--id", help="Id column to ignore."),
+    drop: list[str] = typer.Option([], "--drop", help="Column to ignore (repeatable)."),
+    folds: int = typer.Option(5, "--folds", help="Number of stratified folds."),
+    params: Path = ParamsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Cross-validate the churn model and the logistic-regression baseline on any CSV.
+
+    Example: weixi churn crossval --csv telco.csv --target Churn --id customerID --folds 5
+    """
+    from weixi.churn import tabular
+
+    df = tabular.read_csv(csv)
+    result = tabular.crossval(
+        df, target, id_col=id_col, drop=list(drop), folds=folds, params=_params(params)
+    )
+    if as_json:
+        emit_json(result)
+        return
+    title = t("{k}-fold cross-validation of {file}", k=folds, file=csv.name)
+    console.print(_metric_table(result, ("model", "lightgbm", "baseline_lr"), title))
+
+
+@churn_app.command("fit-eval")
+@guarded
+def fit_eval(
+    train: Path = typer.Option(..., "--train", help="Training CSV."),
+    test: Path = typer.Option(..., "--test", help="Test CSV (same columns)."),
+    target: str = typer.Option(..., "--target", help="Churn column (yes/no, true/false, 1/0)."),
+    id_col: str = typer.Option(None, "--id", help="Id column to ignore."),
+    drop: list[str] = typer.Option([], "--drop", help="Column to ignore (repeatable)."),
+    params: Path = ParamsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Fit on one CSV, evaluate on another: the model and the logistic-regression baseline.
+
+    Example: weixi churn fit-eval --train churn-80.csv --test churn-20.csv --target Churn
+    """
+    from weixi.churn import tabular
+
+    result = tabular.fit_eval(
+        tabular.read_csv(train),
+        tabular.read_csv(test),
+        target,
+        id_col=id_col,
+        drop=list(drop),
+        params=_params(params),
+    )
+    if as_json:
+        emit_json(result)
+        return
+    title = t("Trained on {train}, tested on {test}", train=train.name, test=test.name)
+    console.print(_metric_table(result, ("model", "lightgbm", "baseline_lr"), title))
+
+
+def _month(text: str):
+    from weixi.store.months import parse_month
+
+    return parse_month(text)
+
+
+@churn_app.command("train")
+@guarded
+def train_cmd(
+    month: str = typer.Option(
+        ..., "--month", help="Train with the data known at this month (YYYY-MM)."
+    ),
+    promote: bool = typer.Option(
+        None,
+        "--promote/--no-promote",
+        help="Make it the active model (default: only the first model).",
+    ),
+    params: Path = ParamsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Train and register churn models (next month, within 2 and 3 months) as of a month.
+
+    Example: weixi churn train --month 2026-03
+    """
+    from weixi.churn import service
+    from weixi.store.analytics import open_store
+
+    with open_store() as con:
+        result = service.train(
+            con=con, month=_month(month), params=_params(params), promote=promote
+        )
+    if as_json:
+        emit_json(result)
+        return
+    console.print(
+        t(
+            "Trained {version} on {start}..{end} (active: {active})",
+            version=result["version"],
+            start=result["window"][0],
+            end=result["window"][1],
+            active=t("yes") if result["active"] else t("no"),
+        )
+    )
+    for h, why in result["skipped_horizons"].items():
+        console.print(t("Horizon {h} skipped: {why}", h=h, why=why))
+
+
+@churn_app.command("score")
+@guarded
+def score_cmd(
+    month: str = typer.Option(..., "--month", help="Month to score (YYYY-MM)."),
+    version: str = typer.Option(None, "--version", help="Model version (default: the active one)."),
+    engine: str = typer.Option("auto", "--engine", help="auto | lightgbm | lleaves"),
+    params: Path = ParamsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Score every live line of a month into churn_scores, with reasons and drift checks.
+
+    Example: weixi churn score --month 2026-03
+    """
+    from weixi.churn import service
+    from weixi.store.analytics import open_store
+
+    with open_store() as con:
+        result = service.score(
+            con=con, month=_month(month), version=version, engine=engine, params=_params(params)
+        )
+    if as_json:
+        emit_json(result)
+        return
+    console.print(
+        t(
+            "Scored {n} lines of {month} with {version}; expected churners {e:.0f}",
+            n=result["n"],
+            month=result["month"],
+            version=result["model_version"],
+            e=result["expected_churners"],
+        )
+    )
+    console.print(t("Score PSI vs training: {psi:.3f}", psi=result["score_psi"]))
+    for w in result["drift_warnings"]:
+        console.print(
+            t(
+                "Drift warning: {feature} in branch {branch}, PSI {psi:.2f}",
+                feature=w["feature"],
+                branch=w["branch_id"],
+                psi=w["psi"],
+            )
+        )
+
+
+@churn_app.command("backtest")
+@guarded
+def backtest_cmd(
+    month: str = typer.Option(
+        ..., "--month", help="Predict churn of the month after this one (YYYY-MM)."
+    ),
+    params: Path = ParamsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Time-honest backtest: train on data known at a month, check against the next month.
+
+    Example: weixi churn backtest --month 2026-02
+    """
+    from weixi.churn import service
+    from weixi.store.analytics import open_store
+
+    with open_store(read_only=True) as con:
+        result = service.backtest(con=con, month=_month(month), params=_params(params))
+    if as_json:
+        emit_json(result)
+        return
+    table = Table(
+        title=t("Backtest {month} -> {next}", month=result["month"], next=result["outcome_month"])
+    )
+    table.add_column(t("model"))
+    for m in ("auc", "pr_auc", "top_decile_lift", "ece"):
+        table.add_column(m, justify="right")
+    for name in ("model", "logistic", "rule_c"):
+        table.add_row(
+            t(name), *(_fmt(result[name][m]) for m in ("auc", "pr_auc", "top_decile_lift", "ece"))
+        )
+    console.print(table)
+
+
+@churn_app.command("report")
+@guarded
+def report_cmd(
+    month: str = typer.Option(..., "--month", help="Month (YYYY-MM)."),
+    out: Path = typer.Option(Path("churn-report.html"), "--out", help="HTML file to write."),
+    lang: str = typer.Option(None, "--lang", help="en or zh-CN (default: the CLI language)."),
+    params: Path = ParamsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Write a self-contained HTML report: backtest, gains, calibration, branches, drift, reasons.
+
+    Example: weixi churn report --month 2026-02 --out report.html
+    """
+    from weixi.churn import report
+    from weixi.i18n import current_locale
+    from weixi.store.analytics import open_store
+
+    with open_store() as con:
+        info = report.write_report(
+            con=con,
+            month=_month(month),
+            out=out,
+            locale=lang or current_locale(),
+            params=_params(params),
+        )
+    if as_json:
+        emit_json(info)
+        return
+    console.print(t("Report written to {path}", path=str(out)))
+
+
+@churn_app.command("promote")
+@guarded
+def promote_cmd(
+    version: str = typer.Argument(..., help="Model version, e.g. churn-202603-001."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Make a trained model version the active one used for scoring.
+
+    Example: weixi churn promote churn-202603-002
+    """
+    from weixi.churn import registry
+    from weixi.store.analytics import open_store
+
+    with open_store() as con:
+        registry.promote(con, version)
+    if as_json:
+        emit_json({"active": version})
+        return
+    console.print(t("Active churn model: {version}", version=version))
+
+
+@churn_app.command("models")
+@guarded
+def models_cmd(as_json: bool = JsonOpt) -> None:
+    """List registered churn model versions (the active one is marked).
+
+    Example: weixi churn models --json
+    """
+    from weixi.churn import registry
+    from weixi.store.analytics import open_store
+
+    with open_store() as con:
+        rows = registry.get_all(con)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table(title=t("Churn models"))
+    for col in ("version", "as_of_month", "window_start", "window_end", "n_train", "active"):
+        table.add_column(t(col))
+    for r in rows:
+        table.add_row(
+            *(
+                _fmt(r[c])
+                for c in (
+                    "version",
+                    "as_of_month",
+                    "window_start",
+                    "window_end",
+                    "n_train",
+                    "active",
+                )
+            )
+        )
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
     """Attach this domain's commands to the root app."""
+    app.add_typer(churn_app, name="churn")

@@ -2,8 +2,304 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.table import Table
+
+from weixi.cli.common import console, emit_json, err_console, guarded
+from weixi.i18n import current_locale, t
+from weixi.store.months import parse_month
+
+evaluate_app = typer.Typer(
+    no_args_is_help=False,
+    invoke_without_command=True,
+)
+uplift_app = typer.Typer(
+    help="Learn per-customer uplift from past campaigns.\n\nExample: weixi uplift train --learner t",
+    no_args_is_help=True,
+)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.2%}"
+
+
+def _print_rows(title: str, rows: list[dict]) -> None:
+    loc = current_locale()
+    table = Table(title=title, title_justify="left")
+    for col in (
+        "Group",
+        "Treated",
+        "Control",
+        "Retention lift",
+        "95% interval",
+        "Value lift (yuan/customer)",
+        "Cost",
+        "ROI",
+        "Verdict",
+    ):
+        table.add_column(t(col, loc))
+    for r in rows:
+        table.add_row(
+            str(r["group"]),
+            f"{r['n_treated']:,}",
+            f"{r['n_control']:,}",
+            _pct(r["retention_lift"]),
+            f"{_pct(r['retention_lift_low'])} … {_pct(r['retention_lift_high'])}",
+            "-" if r["value_lift"] is None else f"{r['value_lift']:,.2f}",
+            f"{r['cost']:,.0f}",
+            "-" if r["roi"] is None else f"{r['roi']:.2f}",
+            r["verdict"],
+        )
+    console.print(table)
+
+
+@evaluate_app.callback()
+@guarded
+def evaluate(
+    ctx: typer.Context,
+    month: str = typer.Option(None, "--month", "-m", help="Campaign month YYYY-MM."),
+    by: list[str] = typer.Option(
+        None,
+        "--by",
+        help="Dimensions (campaign_id, action, offer_id, segment, branch_id, "
+        "channel, staff_id); default all.",
+    ),
+    n_boot: int = typer.Option(1000, "--bootstrap", help="Bootstrap replicates for value lift."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Measure a month's campaigns against the holdout, once the next month is imported.
+
+    Retention lift (exact/score 95% intervals), value lift (bootstrap), cost, retained revenue,
+    ROI, contact and success rates, by campaign, strategy, offer, segment, branch, channel and
+    person; small groups are flagged inconclusive.
+
+    Example: weixi evaluate --month 2026-03 --by action --by branch_id
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not month:
+        raise typer.BadParameter(t("give the campaign month with --month YYYY-MM"))
+    from weixi.evaluate.service import evaluate_month
+    from weixi.store.analytics import open_store
+
+    with open_store() as con:
+        report = evaluate_month(
+            con=con,
+            month=parse_month(month),
+            dimensions=by or None,
+            n_boot=n_boot,
+            locale=current_locale(),
+        )
+    if as_json:
+        emit_json(report)
+        return
+    if report["overall"]:
+        _print_rows(t("Campaign evaluation {month}", month=report["month"]), [report["overall"]])
+    for dim, rows in report["by"].items():
+        from weixi.evaluate.service import DIMENSIONS
+
+        _print_rows(t(DIMENSIONS[dim]), rows)
+
+
+@evaluate_app.command("export")
+@guarded
+def export(
+    month: str = typer.Option(..., "--month", "-m", help="Campaign month YYYY-MM."),
+    out: Path = typer.Option(..., "--out", "-o", help="Workbook to write (.xlsx)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Export a month's evaluation to Excel (one sheet per dimension, bilingual headers).
+
+    Example: weixi evaluate export --month 2026-03 --out eval-2026-03.xlsx
+    """
+    from weixi.evaluate.service import evaluate_month, export_excel
+    from weixi.store.analytics import open_store
+
+    loc = current_locale()
+    with open_store() as con:
+        report = evaluate_month(con=con, month=parse_month(month), locale=loc)
+    path = export_excel(report, out, locale=loc)
+    if as_json:
+        emit_json({"month": report["month"], "path": str(path)})
+    else:
+        console.print(t("Wrote {path}", path=str(path)))
+
+
+@evaluate_app.command("adjust")
+@guarded
+def adjust(
+    month: str = typer.Option(..., "--month", "-m", help="Last evaluated month YYYY-MM."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Adjust next month's action per segment from the measured effect (Thompson sampling).
+
+    Keeps the randomized control; prints what changed in the plan and why.
+
+    Example: weixi evaluate adjust --month 2026-03
+    """
+    from weixi.evaluate.service import adjust_plan
+    from weixi.store.analytics import open_store
+
+    with open_store() as con:
+        out = adjust_plan(con=con, month=parse_month(month), locale=current_locale())
+    if as_json:
+        emit_json(out)
+        return
+    for line in out["report"]:
+        console.print(line, highlight=False)
+
+
+@uplift_app.command("train")
+@guarded
+def uplift_train(
+    months: list[str] = typer.Option(
+        None, "--month", "-m", help="Evaluated months to learn from (default: all)."
+    ),
+    learner: str = typer.Option("t", "--learner", help="t (T-learner) or x (X-learner)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Train the multi-treatment uplift model (LightGBM) on evaluated campaigns.
+
+    Example: weixi uplift train --learner x
+    """
+    from weixi.evaluate.service import train_uplift
+    from weixi.evaluate.uplift import UpliftParams
+    from weixi.store.analytics import open_store
+
+    with open_store() as con:
+        meta = train_uplift(
+            con=con,
+            months=[parse_month(m) for m in months] if months else None,
+            params=UpliftParams(learner=learner),
+        )
+    if as_json:
+        emit_json(meta)
+        return
+    console.print(
+        t(
+            "Uplift model {version}: actions {actions}; Qini {qini}",
+            version=meta["version"],
+            actions=", ".join(meta["actions"]),
+            qini="-" if meta["qini"] is None else f"{meta['qini']:.4f}",
+        )
+    )
+
+
+@uplift_app.command("report")
+@guarded
+def uplift_report_cmd(
+    month: str = typer.Option(..., "--month", "-m", help="Evaluated campaign month YYYY-MM."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Qini coefficient and uplift by decile of the newest uplift model on a month.
+
+    Example: weixi uplift report --month 2026-04
+    """
+    from weixi.evaluate.service import uplift_report
+    from weixi.store.analytics import open_store
+
+    with open_store() as con:
+        rep = uplift_report(con=con, month=parse_month(month))
+    if as_json:
+        emit_json(rep)
+        return
+    table = Table(
+        title=t(
+            "Uplift by decile ({version}), Qini {qini}",
+            version=rep["version"],
+            qini="-" if rep["qini"] is None else f"{rep['qini']:.4f}",
+        )
+    )
+    for col in ("Decile", "Treated", "Control", "Predicted uplift", "Observed uplift"):
+        table.add_column(t(col))
+    for r in rep["deciles"]:
+        table.add_row(
+            str(r["decile"]),
+            f"{r['n_treated']:,}",
+            f"{r['n_control']:,}",
+            _pct(r["predicted_uplift"]),
+            _pct(r["observed_uplift"]),
+        )
+    console.print(table)
+
+
+@guarded
+def simulate_cmd(
+    subscribers: int = typer.Option(20_000, "--subscribers", "-n", help="Lines in month 1."),
+    months: int = typer.Option(3, "--months", "-k", help="Campaign months to simulate."),
+    policy: str = typer.Option("uplift", "--policy", help="rules, model or uplift."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    budget: float = typer.Option(None, "--budget", help="Yuan per month (default 0.15 × lines)."),
+    holdout: float = typer.Option(0.1, "--holdout", help="Randomized control share."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Run the closed loop on the synthetic operator and compare with the oracle.
+
+    Each month: plan under the budget with a randomized holdout, execute with outcomes drawn
+    from the hidden responses, import the next month, evaluate, retrain.
+
+    Example: weixi simulate --subscribers 200000 --months 6 --policy uplift --json
+    """
+    from weixi.synth.simulate import SimParams, simulate
+
+    params = SimParams(
+        subscribers=subscribers,
+        months=months,
+        policy=policy,
+        seed=seed,
+        budget=budget,
+        holdout=holdout,
+    )
+    loc = current_locale()
+
+    def show(m) -> None:  # progress on stderr, so --json output stays clean
+        err_console.print(
+            t(
+                "{month}: value {value:,.0f} vs oracle {oracle:,.0f} ({share:.0%}); cost "
+                "{cost:,.0f}; lift {lift:+.2%} [{low:+.2%}, {high:+.2%}], true {true:+.2%}",
+                loc,
+                month=m.month,
+                value=m.value,
+                oracle=m.oracle_value,
+                share=m.value_share,
+                cost=m.cost,
+                lift=m.measured_lift,
+                low=m.measured_lift_ci[0],
+                high=m.measured_lift_ci[1],
+                true=m.true_lift,
+            ),
+            highlight=False,
+        )
+
+    res = simulate(params, on_month=show)
+    if as_json:
+        out = res.as_dict()
+        out["months"] = [
+            {
+                k: m[k]
+                for k in (
+                    "month",
+                    "value",
+                    "oracle_value",
+                    "cost",
+                    "measured_lift",
+                    "measured_lift_ci",
+                    "true_lift",
+                    "value_share",
+                    "n_treated",
+                    "n_control",
+                    "budget",
+                )
+            }
+            for m in out["months"]
+        ]
+        emit_json(out)
 
 
 def register(app: typer.Typer) -> None:
     """Attach this domain's commands to the root app."""
+    app.add_typer(evaluate_app, name="evaluate")
+    app.add_typer(uplift_app, name="uplift")
+    app.command("simulate")(simulate_cmd)

@@ -42,7 +42,7 @@ def open_store(
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Return True when ``name`` is a table or view in the main schema."""
-    row = con.execute(
+    rows = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchone()
-    return bool(row and row[0])
+    ).fetchall()  # fetchall: DuckDB 2 keeps a fetchone() result open and blocks register()
+    return bool(rows and rows[0][0])

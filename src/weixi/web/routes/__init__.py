@@ -1,0 +1,29 @@
+"""Page and API routers; each module is thin: deps -> service/read model -> template or JSON."""
+
+from __future__ import annotations
+
+from weixi.web.routes import (
+    admin,
+    api,
+    auth,
+    campaigns,
+    churn,
+    customers,
+    dashboard,
+    data,
+    segments,
+    work,
+)
+
+ROUTERS = (
+    auth.router,
+    dashboard.router,
+    data.router,
+    segments.router,
+    churn.router,
+    customers.router,
+    campaigns.router,
+    work.router,
+    admin.router,
+    api.router,
+)

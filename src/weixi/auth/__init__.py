@@ -1,0 +1,1 @@
+"""Accounts, roles, sessions and the audit log of the web app (operational database)."""

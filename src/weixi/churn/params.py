@@ -1,0 +1,122 @@
+"""Typed hyper-parameters of the churn models, loaded from YAML (``params.yaml`` ships the defaults)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from weixi.errors import ConfigError
+
+DEFAULT_PARAMS = Path(__file__).with_name("params.yaml")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LightGBMParams(_Strict):
+    """LightGBM booster settings (names as in LightGBM)."""
+
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(31, ge=2)
+    max_depth: int = Field(-1, ge=-1)  # -1: no limit; a small depth also makes scoring faster
+    min_data_in_leaf: int = Field(20, ge=1)
+    feature_fraction: float = Field(1.0, gt=0, le=1)
+    bagging_fraction: float = Field(1.0, gt=0, le=1)
+    bagging_freq: int = Field(0, ge=0)
+    lambda_l2: float = Field(0.0, ge=0)
+    cat_smooth: float = Field(10.0, ge=0)
+    cat_l2: float = Field(10.0, ge=0)
+    min_data_per_group: int = Field(100, ge=1)
+    num_boost_round: int = Field(100, ge=1)
+
+    def booster_params(self, *, seed: int, num_threads: int) -> dict[str, Any]:
+        """Return the dict ``lightgbm.train`` expects (objective binary, quiet, deterministic)."""
+        out = self.model_dump(exclude={"num_boost_round"})
+        out.update(
+            objective="binary",
+            verbose=-1,
+            seed=seed,
+            num_threads=num_threads,
+            deterministic=True,
+            force_row_wise=True,
+        )
+        return out
+
+
+class LogisticParams(_Strict):
+    """The logistic-regression baseline: numeric columns spline-expanded, categories one-hot."""
+
+    C: float = Field(0.3, gt=0)
+    spline_knots: int = Field(5, ge=2)
+    max_iter: int = Field(2000, ge=100)
+
+
+class TabularParams(_Strict):
+    """Generic-table mode (``weixi churn crossval`` / ``fit-eval``)."""
+
+    lightgbm: LightGBMParams = LightGBMParams()
+    logistic: LogisticParams = LogisticParams()
+    blend_weight: float = Field(0.5, ge=0, le=1)
+    max_pairwise_columns: int = Field(6, ge=0)
+    folds: int = Field(5, ge=2)
+    seed: int = 0
+
+
+class MonthlyParams(_Strict):
+    """Monthly-snapshot mode (``weixi churn train/score``)."""
+
+    lightgbm: LightGBMParams = LightGBMParams()
+    logistic: LogisticParams = LogisticParams()
+    horizons: tuple[int, ...] = (1, 2, 3)
+    train_months: int = Field(6, ge=1)
+    calibration: Literal["isotonic", "platt", "none"] = "isotonic"
+    min_isotonic_positives: int = Field(200, ge=0)
+    negative_rate: float = Field(1.0, gt=0, le=1)
+    seed: int = 0
+    psi_min_rows: int = Field(200, ge=1)
+    psi_bins: int = Field(10, ge=2)
+    psi_warning: float = Field(0.2, gt=0)
+    reasons_top_k: int = Field(3, ge=1)
+
+
+class ChurnParams(_Strict):
+    """All churn hyper-parameters."""
+
+    tabular: TabularParams = TabularParams()
+    monthly: MonthlyParams = MonthlyParams()
+    num_threads: int = Field(2, ge=1)
+
+
+def load_params(path: Path | str | None = None) -> ChurnParams:
+    """Load and validate churn parameters from YAML (the shipped defaults when ``path`` is None).
+
+    Example:
+        >>> load_params().monthly.horizons
+        (1, 2, 3)
+    """
+    if path is None:
+        return _default_params()
+    return _read(Path(path))
+
+
+@lru_cache(maxsize=1)
+def _default_params() -> ChurnParams:
+    return _read(DEFAULT_PARAMS)
+
+
+def _read(path: Path) -> ChurnParams:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"churn parameter file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"churn parameter file {path} is not valid YAML: {exc}") from exc
+    try:
+        return ChurnParams.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"churn parameter file {path} is invalid: {exc}") from exc

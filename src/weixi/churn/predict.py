@@ -1,0 +1,145 @@
+"""Scoring: encode features into one float matrix, run the trees, calibrate (pure functions).
+
+The same float matrix feeds LightGBM and the compiled (lleaves) model: categorical columns are
+encoded as integer codes of the levels seen in training (unknown or missing -> NaN), which is
+how LightGBM itself treats integer-coded categorical features.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+def fit_levels(df: pd.DataFrame, categorical: list[str]) -> dict[str, list[str]]:
+    """Sorted category levels of each categorical column (learned on training data)."""
+    out = {}
+    for c in categorical:
+        vals = df[c].astype(object)
+        out[c] = sorted(str(v) for v in vals[vals.notna()].unique())
+    return out
+
+
+def encode(df: pd.DataFrame, names: list[str], levels: dict[str, list[str]]) -> np.ndarray:
+    """Return the ``float64`` matrix (rows x ``names``) the boosters are trained and scored on."""
+    X = np.empty((len(df), len(names)), dtype=np.float64)
+    for j, c in enumerate(names):
+        if c not in df.columns:
+            X[:, j] = np.nan
+        elif c in levels:
+            codes = pd.Categorical(df[c].astype(object), categories=levels[c]).codes
+            X[:, j] = np.where(codes < 0, np.nan, codes)
+        else:
+            X[:, j] = pd.to_numeric(df[c], errors="coerce").to_numpy(
+                dtype=np.float64, na_value=np.nan
+            )
+    return X
+
+
+class Scorer:
+    """Raw probabilities of one booster, through lleaves when compiled, else LightGBM."""
+
+    def __init__(self, model_file: Path, *, engine: str = "auto", num_threads: int = 2):
+        self.model_file = Path(model_file)
+        self.num_threads = num_threads
+        self.booster = lgb.Booster(model_file=str(self.model_file))
+        self.compiled = None
+        if engine in {"auto", "lleaves"}:
+            self.compiled = compile_model(self.model_file, required=engine == "lleaves")
+        self.engine = "lleaves" if self.compiled is not None else "lightgbm"
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Probability of churn before calibration."""
+        if self.compiled is not None:
+            return self.compiled.predict(X, n_jobs=self.num_threads)
+        return self.booster.predict(X, num_threads=self.num_threads)
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Per-feature contributions to the log-odds (SHAP values); last column is the bias."""
+        return self.booster.predict(X, pred_contrib=True, num_threads=self.num_threads)
+
+
+def compile_model(model_file: Path, *, required: bool = False):
+    """Compile a LightGBM model file with lleaves, caching the shared object next to it.
+
+    Returns None (LightGBM's own predict is used) when lleaves is not installed or fails,
+    unless ``required``.
+    """
+    try:
+        import lleaves
+    except ImportError:
+        if required:
+            from weixi.errors import ModelError
+
+            raise ModelError("lleaves is not installed; pip install 'weixi[fast]'") from None
+        return None
+    cache = model_file.with_suffix(".so")
+    try:
+        _patch_lleaves()
+        model = lleaves.Model(model_file=str(model_file))
+        # lleaves: the "small" code model is faster for models well under ~1000 trees.
+        codemodel = "small" if model.num_trees() < 1000 else "large"
+        model.compile(cache=str(cache), fcodemodel=codemodel)
+        return model
+    except Exception as exc:  # compilation problems must not stop scoring
+        if required:
+            from weixi.errors import ModelError
+
+            raise ModelError(f"lleaves could not compile {model_file}: {exc}") from exc
+        log.warning("lleaves compile failed for %s (%s); using LightGBM predict", model_file, exc)
+        return None
+
+
+def _patch_lleaves() -> None:
+    """Make lleaves 1.3 work with llvmlite >= 0.45 (new pass manager, automatic init).
+
+    lleaves calls ``llvm.initialize()`` (now an error) and ``PassManagerBuilder`` (removed).
+    The generated IR is unchanged; only the optimisation step uses the new pass builder.
+    """
+    import llvmlite.binding as llvm
+
+    if hasattr(llvm, "PassManagerBuilder"):
+        return
+    import llvmlite.ir
+    from lleaves import compiler, llvm_binding
+    from lleaves.compiler.ast import parse_to_ast
+    from lleaves.compiler.codegen import gen_forest
+
+    if getattr(compiler, "_weixi_patched", False):
+        return
+
+    def _init() -> None:
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+
+    def compile_to_module(
+        file_path,
+        fblocksize=34,
+        finline=True,
+        raw_score=False,
+        froot_func_name="forest_root",
+        use_fp64=True,
+    ):
+        forest = parse_to_ast(file_path)
+        forest.raw_score = raw_score
+        ir = llvmlite.ir.Module(name="forest")
+        gen_forest(forest, ir, fblocksize, froot_func_name, use_fp64)
+        ir.triple = llvm.get_process_triple()
+        module = llvm.parse_assembly(str(ir))
+        module.name = str(file_path)
+        module.verify()
+        _init()
+        tm = llvm.Target.from_triple(llvm.get_process_triple()).create_target_machine()
+        pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=3))
+        pb.getModulePassManager().run(module, pb)
+        return module
+
+    llvm_binding._initialize_llvm = _init
+    compiler.compile_to_module = compile_to_module
+    compiler._weixi_patched = True

@@ -1,0 +1,417 @@
+"""Churn service: the I/O edge. Reads the DuckDB store, calls the pure steps, writes results.
+
+Functions take a DuckDB connection ``con`` keyword-only and never commit anything outside it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from weixi.churn import drift, reasons, registry
+from weixi.churn import features as F
+from weixi.churn.calibrate import apply_calibrator, prior_correct
+from weixi.churn.metrics import gains_table, reliability, summary
+from weixi.churn.params import ChurnParams, load_params
+from weixi.churn.predict import Scorer, encode, fit_levels
+from weixi.churn.train import HorizonFit, as_text_categories, fit_horizon
+from weixi.errors import ModelError, NotFoundError
+from weixi.store.months import add_months, format_month, loaded_months
+
+
+@dataclass
+class TrainedModels:
+    """Everything fitted as of one month: per-horizon boosters + calibrators, feature coding."""
+
+    as_of: dt.date
+    names: list[str]
+    levels: dict[str, list[str]]
+    with_segments: bool
+    horizons: dict[int, HorizonFit] = field(default_factory=dict)
+    skipped: dict[int, str] = field(default_factory=dict)
+    reference: pd.DataFrame | None = None  # calibration-month features (drift reference)
+
+
+def labelled_months(months: list[dt.date], as_of: dt.date, horizon: int) -> list[dt.date]:
+    """Months whose ``horizon``-month outcome is known by ``as_of`` (t + h <= as_of, t loaded)."""
+    have = set(months)
+    return [m for m in months if add_months(m, horizon) <= as_of and add_months(m, horizon) in have]
+
+
+def fit_as_of(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    params: ChurnParams | None = None,
+    with_logistic: bool = False,
+    horizons: tuple[int, ...] | None = None,
+) -> TrainedModels:
+    """Train every horizon with only the data known at ``as_of`` (labels up to ``as_of``)."""
+    params = params or load_params()
+    p = params.monthly
+    months = [m for m in loaded_months(con) if m <= as_of]
+    if as_of not in months:
+        raise NotFoundError(f"month {format_month(as_of)} is not loaded in the snapshot table")
+    lab1 = labelled_months(months, as_of, 1)[-(p.train_months + 1) :]
+    if not lab1:
+        raise ModelError(
+            f"no labelled month before {format_month(as_of)}: load at least two consecutive months"
+        )
+    use_seg = F.has_segments(con, [*lab1, as_of])
+    names = F.feature_names(use_seg)
+    cats = F.categorical_names(use_seg)
+    out: TrainedModels | None = None
+    for h in horizons or p.horizons:
+        lab = labelled_months(months, as_of, h)[-(p.train_months + 1) :]
+        if not lab:
+            if out is not None:
+                out.skipped[h] = f"no month with a known {h}-month outcome yet"
+            continue
+        df = F.load_features(con, lab, with_segments=use_seg, labels=(h,))
+        if out is None:
+            out = TrainedModels(
+                as_of=as_of, names=names, levels=fit_levels(df, cats), with_segments=use_seg
+            )
+            last = df["month"] == df["month"].max()
+            out.reference = df.loc[last, names].reset_index(drop=True)
+        try:
+            out.horizons[h] = fit_horizon(
+                df,
+                f"churned_{h}m",
+                names,
+                out.levels,
+                p,
+                horizon=h,
+                num_threads=params.num_threads,
+                with_logistic=with_logistic and h == 1,
+            )
+        except ModelError as exc:
+            if h == 1:
+                raise
+            out.skipped[h] = str(exc)
+    assert out is not None
+    return out
+
+
+def predict_frame(models: TrainedModels, df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Calibrated probabilities per horizon (``p_1m``…) for a feature frame; monotone in h."""
+    X = encode(df, models.names, models.levels)
+    out: dict[str, np.ndarray] = {}
+    prev = None
+    for h in sorted(models.horizons):
+        fit = models.horizons[h]
+        raw = prior_correct(fit.booster.predict(X), fit.negative_rate)
+        p = apply_calibrator(fit.calibrator, raw)
+        if prev is not None:
+            p = np.maximum(p, prev)  # churn within 3 months >= within 2 months >= next month
+        out[f"p_{h}m"] = p
+        prev = p
+    return out
+
+
+def backtest(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    params: ChurnParams | None = None,
+) -> dict:
+    """Time-honest backtest: train with data known at ``month``, predict churn in month+1.
+
+    Compares the LightGBM model, the logistic regression and the rule-based C1-C3 tendency
+    on AUC, PR-AUC, top-decile lift, ECE; gives gains by decile, reliability and per-branch
+    figures. Needs month+1 loaded (to know who churned).
+    """
+    params = params or load_params()
+    nxt = add_months(month, 1)
+    if nxt not in loaded_months(con):
+        raise NotFoundError(
+            f"backtest of {format_month(month)} needs {format_month(nxt)} loaded to know who churned"
+        )
+    models = fit_as_of(con=con, as_of=month, params=params, with_logistic=True, horizons=(1,))
+    df = F.load_features(con, [month], with_segments=models.with_segments, labels=(1,))
+    y = df["churned_1m"].to_numpy(dtype=int)
+    p_model = predict_frame(models, df)["p_1m"]
+    fit1 = models.horizons[1]
+    cats = [c for c in models.names if c in models.levels]
+    lr_raw = prior_correct(
+        fit1.logistic.predict_proba(as_text_categories(df[models.names], cats))[:, 1],
+        fit1.negative_rate,
+    )
+    p_lr = apply_calibrator(fit1.logistic_calibrator, lr_raw)
+    tendency = F.rule_tendency(df)
+    p_rule = tendency.map({"C1": 3.0, "C2": 2.0, "C3": 1.0}).to_numpy(dtype=float)
+    result: dict = {
+        "month": format_month(month),
+        "outcome_month": format_month(nxt),
+        "n": len(y),
+        "churn_rate": float(y.mean()),
+        "train_months": [format_month(m) for m in fit1.fit_months],
+        "calibration_months": [format_month(m) for m in fit1.calib_months],
+        "model": summary(y, p_model),
+        "logistic": summary(y, p_lr),
+        "rule_c": summary(y, p_rule),
+        "gains": gains_table(y, p_model),
+        "reliability": reliability(y, p_model),
+        "rule_c_rates": {
+            c: {
+                "n": int((tendency == c).sum()),
+                "churn_rate": float(y[(tendency == c).to_numpy()].mean()),
+            }
+            for c in ("C1", "C2", "C3")
+            if (tendency == c).any()
+        },
+    }
+    result["rule_c"]["ece"] = None  # a rule gives no probability
+    branches = []
+    for b, idx in df.groupby("branch_id", observed=True).indices.items():
+        yb = y[idx]
+        row = {"branch_id": str(b), "n": len(idx), "churn_rate": float(yb.mean())}
+        for name, p in (("model", p_model), ("logistic", p_lr), ("rule_c", p_rule)):
+            m = summary(yb, p[idx])
+            row[name] = {"auc": m["auc"], "top_decile_lift": m["top_decile_lift"]}
+        row["model"]["ece"] = summary(yb, p_model[idx])["ece"]
+        branches.append(row)
+    result["branches"] = branches
+    return result
+
+
+def to_json(obj: dict) -> str:
+    """Serialise a result dict (dates, numpy values) to JSON."""
+    return json.dumps(obj, default=lambda o: o.isoformat() if hasattr(o, "isoformat") else float(o))
+
+
+SCORES_DDL = """
+CREATE TABLE IF NOT EXISTS churn_scores (
+  month DATE NOT NULL,
+  subscriber_id VARCHAR NOT NULL,
+  model_version VARCHAR NOT NULL,
+  p_churn DOUBLE,
+  p_churn_2m DOUBLE,
+  p_churn_3m DOUBLE,
+  reasons VARCHAR
+)
+"""
+
+DRIFT_DDL = """
+CREATE TABLE IF NOT EXISTS churn_drift (
+  month DATE NOT NULL,
+  model_version VARCHAR NOT NULL,
+  branch_id VARCHAR NOT NULL,
+  feature VARCHAR NOT NULL,
+  psi DOUBLE,
+  warning BOOLEAN
+)
+"""
+
+
+def train(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    params: ChurnParams | None = None,
+    promote: bool | None = None,
+) -> dict:
+    """Train the horizon models as of ``month``, register a new version and return its summary.
+
+    The first model ever trained becomes active; later ones only with ``promote=True``.
+    """
+    params = params or load_params()
+    models = fit_as_of(con=con, as_of=month, params=params)
+    ref = models.reference
+    assert ref is not None
+    X_ref = encode(ref, models.names, models.levels)
+    p_ref = predict_frame(models, ref)["p_1m"]
+    n_levels = {c: len(v) for c, v in models.levels.items()}
+    reference = drift.reference(
+        X_ref,
+        models.names,
+        n_levels,
+        ref["branch_id"].astype(str).to_numpy(),
+        p_ref,
+        bins=params.monthly.psi_bins,
+    )
+    fits = models.horizons
+    all_months = sorted({m for f in fits.values() for m in (*f.fit_months, *f.calib_months)})
+    version = registry.next_version(con, month)
+    meta = {
+        "version": version,
+        "as_of": month.isoformat(),
+        "window_start": all_months[0].isoformat(),
+        "window_end": all_months[-1].isoformat(),
+        "n_train": int(sum(f.n_train for f in fits.values())),
+        "features": models.names,
+        "levels": models.levels,
+        "with_segments": models.with_segments,
+        "horizons": {
+            str(h): {
+                "calibrator": f.calibrator.model_dump(),
+                "negative_rate": f.negative_rate,
+                "fit_months": [m.isoformat() for m in f.fit_months],
+                "calib_months": [m.isoformat() for m in f.calib_months],
+                "calibration_split": f.calibration_split,
+                "n_train": f.n_train,
+                "n_calib": f.n_calib,
+            }
+            for h, f in fits.items()
+        },
+        "skipped_horizons": {str(h): why for h, why in models.skipped.items()},
+        "metrics": {f"h{h}_holdout_raw": f.holdout for h, f in fits.items()},
+        "config": params.model_dump(mode="json"),
+        "drift_reference": reference,
+    }
+    activate = promote if promote is not None else registry.get_active(con) is None
+    registry.save(con, version, {h: f.booster for h, f in fits.items()}, meta, activate=activate)
+    return {
+        "version": version,
+        "active": registry.get_active(con) == version,
+        "as_of": format_month(month),
+        "window": [format_month(all_months[0]), format_month(all_months[-1])],
+        "horizons": sorted(fits),
+        "skipped_horizons": models.skipped,
+        "metrics": meta["metrics"],
+        "n_features": len(models.names),
+    }
+
+
+def score(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    version: str | None = None,
+    engine: str = "auto",
+    params: ChurnParams | None = None,
+) -> dict:
+    """Score every live line of ``month`` with the active (or given) model into ``churn_scores``.
+
+    Also writes the month's drift (PSI per feature and of the score, per branch) into
+    ``churn_drift`` and returns a summary with the warnings.
+    """
+    from weixi.churn.calibrate import Calibrator
+
+    params = params or load_params()
+    if month not in loaded_months(con):
+        raise NotFoundError(f"month {format_month(month)} is not loaded in the snapshot table")
+    version, folder, meta = registry.load_meta(con, version)
+    names, levels = meta["features"], meta["levels"]
+    with_seg = bool(meta["with_segments"])
+    seg_ok = with_seg and F.has_segments(con, [month])
+    df = F.load_features(con, [month], with_segments=seg_ok)
+    X = encode(df, names, levels)
+    probs: dict[int, np.ndarray] = {}
+    scorer1 = None
+    prev = None
+    engines = set()
+    for h in sorted(int(k) for k in meta["horizons"]):
+        hm = meta["horizons"][str(h)]
+        sc = Scorer(folder / f"h{h}.txt", engine=engine, num_threads=params.num_threads)
+        engines.add(sc.engine)
+        raw = prior_correct(sc.predict(X), hm["negative_rate"])
+        p = apply_calibrator(Calibrator.model_validate(hm["calibrator"]), raw)
+        if prev is not None:
+            p = np.maximum(p, prev)
+        probs[h] = prev = p
+        if h == 1:
+            scorer1 = sc
+    assert scorer1 is not None
+    contrib = scorer1.contributions(X)
+    long = reasons.top_reasons(contrib, X, names, levels, params.monthly.reasons_top_k)
+    ids = df["subscriber_id"].astype(str).to_numpy()
+    nan = np.full(len(df), np.nan)
+    base = pa_table(
+        {
+            "row": np.arange(len(df)),
+            "subscriber_id": ids,
+            "p_churn": probs[1],
+            "p_churn_2m": probs.get(2, nan),
+            "p_churn_3m": probs.get(3, nan),
+        }
+    )
+    con.execute(SCORES_DDL)
+    con.register("_churn_base", base)
+    con.register("_churn_reasons", long)
+    try:
+        con.execute("BEGIN")
+        con.execute("DELETE FROM churn_scores WHERE month = ?", [month])
+        con.execute(
+            f"""
+            INSERT INTO churn_scores
+            SELECT DATE '{month.isoformat()}', b.subscriber_id, ?, b.p_churn,
+                   CASE WHEN isnan(b.p_churn_2m) THEN NULL ELSE b.p_churn_2m END,
+                   CASE WHEN isnan(b.p_churn_3m) THEN NULL ELSE b.p_churn_3m END,
+                   coalesce(r.reasons, '[]')
+            FROM _churn_base b
+            LEFT JOIN (
+              SELECT "row", '[' || string_agg(
+                json_object('code', code,
+                            'value', coalesce(to_json(round(value_num, 4)), to_json(value_text)),
+                            'contribution', contribution)::VARCHAR, ',' ORDER BY rank) || ']'
+                     AS reasons
+              FROM _churn_reasons GROUP BY "row"
+            ) r ON r."row" = b."row"
+            """,
+            [version],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_churn_base")
+        con.unregister("_churn_reasons")
+    table = drift.psi_table(
+        meta["drift_reference"],
+        X,
+        names,
+        df["branch_id"].astype(str).to_numpy(),
+        probs[1],
+        warning=params.monthly.psi_warning,
+        min_rows=params.monthly.psi_min_rows,
+    )
+    save_drift(con=con, month=month, version=version, table=table)
+    warn = table[table["warning"]].sort_values("psi", ascending=False)
+    return {
+        "month": format_month(month),
+        "model_version": version,
+        "engine": sorted(engines),
+        "n": len(df),
+        "mean_p_churn": float(probs[1].mean()) if len(df) else None,
+        "expected_churners": float(probs[1].sum()),
+        "segments_used": seg_ok,
+        "segments_missing": with_seg and not seg_ok,
+        "drift_warnings": warn.head(20).to_dict("records"),
+        "score_psi": float(
+            table.loc[(table.feature == drift.SCORE) & (table.branch_id == drift.ALL), "psi"].iloc[
+                0
+            ]
+        ),
+    }
+
+
+def save_drift(
+    *, con: duckdb.DuckDBPyConnection, month: dt.date, version: str, table: pd.DataFrame
+) -> None:
+    """Replace the month's rows of ``churn_drift`` with ``table``."""
+    con.execute(DRIFT_DDL)
+    con.register("_churn_drift", table)
+    try:
+        con.execute(
+            "DELETE FROM churn_drift WHERE month = ? AND model_version = ?", [month, version]
+        )
+        con.execute(
+            "INSERT INTO churn_drift SELECT ?, ?, branch_id, feature, psi, warning FROM _churn_drift",
+            [month, version],
+        )
+    finally:
+        con.unregister("_churn_drift")
+
+
+def pa_table(cols: dict) -> object:
+    """A pyarrow table from numpy columns (NaN kept as NaN)."""
+    import pyarrow as pa
+
+    return pa.table({k: pa.array(v) for k, v in cols.items()})

@@ -1,0 +1,228 @@
+"""Model builders shared by the monthly and the generic-table modes (pure: data in, model out)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, SplineTransformer, StandardScaler
+
+from weixi.churn.calibrate import Calibrator
+from weixi.churn.params import LightGBMParams, LogisticParams, MonthlyParams
+from weixi.errors import ModelError
+
+MISSING = "__missing__"
+
+
+def fit_lightgbm(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    p: LightGBMParams,
+    *,
+    seed: int = 0,
+    num_threads: int = 2,
+    weight: np.ndarray | None = None,
+) -> lgb.Booster:
+    """Train a binary LightGBM booster; pandas ``category`` columns are used as categorical."""
+    y = np.asarray(y)
+    if len(np.unique(y)) < 2:
+        raise ModelError(
+            "training data has only one class (no churners or no stayers); "
+            "use more months or check the churn label"
+        )
+    ds = lgb.Dataset(X, label=y, weight=weight, free_raw_data=True)
+    return lgb.train(p.booster_params(seed=seed, num_threads=num_threads), ds, p.num_boost_round)
+
+
+def split_numeric(X: pd.DataFrame, numeric: list[str]) -> tuple[list[str], list[str]]:
+    """Split numeric columns into (continuous, binary-or-constant) by their distinct values."""
+    cont, binary = [], []
+    for c in numeric:
+        (cont if X[c].nunique(dropna=True) > 2 else binary).append(c)
+    return cont, binary
+
+
+def make_logistic(
+    continuous: list[str],
+    binary: list[str],
+    categorical: list[str],
+    p: LogisticParams,
+    *,
+    seed: int = 0,
+) -> Pipeline:
+    """Logistic regression: splines on continuous columns, scaled binaries, one-hot categories.
+
+    Missing numbers are imputed by the median (with a missing-indicator column); missing
+    categories become their own level. Categories unseen in training are ignored.
+    """
+    parts = []
+    if continuous:
+        parts.append(
+            (
+                "cont",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True),
+                    StandardScaler(),
+                    SplineTransformer(n_knots=p.spline_knots, degree=3),
+                ),
+                continuous,
+            )
+        )
+    if binary:
+        parts.append(
+            (
+                "bin",
+                make_pipeline(SimpleImputer(strategy="most_frequent"), StandardScaler()),
+                binary,
+            )
+        )
+    if categorical:
+        parts.append(
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value=MISSING),
+                    OneHotEncoder(handle_unknown="ignore", min_frequency=5),
+                ),
+                categorical,
+            )
+        )
+    if not parts:
+        raise ModelError("no usable feature columns for the logistic regression")
+    return make_pipeline(
+        ColumnTransformer(parts, remainder="drop"),
+        LogisticRegression(C=p.C, max_iter=p.max_iter, random_state=seed),
+    )
+
+
+def as_text_categories(X: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
+    """Copy of ``X`` whose categorical columns are plain object strings (NaN kept) for sklearn."""
+    out = X.copy()
+    for c in categorical:
+        col = out[c].astype(object)
+        out[c] = col.where(col.notna(), np.nan).astype(object)
+    return out
+
+
+# ---------------------------------------------------------------- monthly (snapshot) models
+
+
+@dataclass
+class HorizonFit:
+    """One horizon's booster with its calibrator and what it was trained on."""
+
+    horizon: int
+    booster: lgb.Booster
+    calibrator: Calibrator
+    fit_months: list[dt.date]
+    calib_months: list[dt.date]
+    calibration_split: str  # "next-month" (time-honest) or "random-30%" (one labelled month)
+    n_train: int
+    n_calib: int
+    negative_rate: float
+    holdout: dict[str, float] = field(default_factory=dict)
+    logistic: Pipeline | None = None
+    logistic_calibrator: Calibrator | None = None
+    holdout_logistic: dict[str, float] = field(default_factory=dict)
+
+
+def _months(df: pd.DataFrame) -> list[dt.date]:
+    return sorted({pd.Timestamp(m).date() for m in df["month"].unique()})
+
+
+def _calibration_rows(df: pd.DataFrame, seed: int) -> tuple[np.ndarray, str]:
+    """Boolean mask of calibration rows: the latest month, or 30 % of rows if only one month."""
+    months = df["month"].to_numpy()
+    last = months.max()
+    if (months != last).any():
+        return months == last, "next-month"
+    rng = np.random.default_rng(seed)
+    return rng.random(len(df)) < 0.3, "random-30%"
+
+
+def fit_horizon(
+    df: pd.DataFrame,
+    label: str,
+    names: list[str],
+    levels: dict[str, list[str]],
+    p: MonthlyParams,
+    *,
+    horizon: int,
+    num_threads: int = 2,
+    with_logistic: bool = False,
+) -> HorizonFit:
+    """Fit one horizon: booster on the older months, calibrator on the latest labelled month.
+
+    ``df`` holds the features of every labelled month and the 0/1 column ``label``.
+    """
+    from weixi.churn.calibrate import apply_calibrator, fit_calibrator, prior_correct
+    from weixi.churn.metrics import summary
+    from weixi.churn.predict import encode
+
+    cal_mask, split = _calibration_rows(df, p.seed + horizon)
+    fit_df, cal_df = df[~cal_mask], df[cal_mask]
+    y_fit = fit_df[label].to_numpy(dtype=int)
+    y_cal = cal_df[label].to_numpy(dtype=int)
+    keep = np.ones(len(fit_df), dtype=bool)
+    if p.negative_rate < 1.0:
+        rng = np.random.default_rng(p.seed)
+        keep = (y_fit == 1) | (rng.random(len(fit_df)) < p.negative_rate)
+    X_fit = encode(fit_df[keep], names, levels)
+    cat_idx = [j for j, c in enumerate(names) if c in levels]
+    if len(np.unique(y_fit[keep])) < 2 or len(np.unique(y_cal)) < 2:
+        raise ModelError(
+            f"horizon {horizon}: need churners and stayers in both the training and the "
+            "calibration month; load more months or lower the horizon"
+        )
+    ds = lgb.Dataset(
+        X_fit,
+        label=y_fit[keep],
+        feature_name=names,
+        categorical_feature=cat_idx,
+        free_raw_data=True,
+    )
+    booster = lgb.train(
+        p.lightgbm.booster_params(seed=p.seed, num_threads=num_threads),
+        ds,
+        p.lightgbm.num_boost_round,
+    )
+    raw_cal = prior_correct(
+        booster.predict(encode(cal_df, names, levels), num_threads=num_threads), p.negative_rate
+    )
+    calibrator = fit_calibrator(
+        raw_cal, y_cal, p.calibration, min_isotonic_positives=p.min_isotonic_positives
+    )
+    fit = HorizonFit(
+        horizon=horizon,
+        booster=booster,
+        calibrator=calibrator,
+        fit_months=_months(fit_df),
+        calib_months=_months(cal_df),
+        calibration_split=split,
+        n_train=int(keep.sum()),
+        n_calib=len(cal_df),
+        negative_rate=p.negative_rate,
+        holdout=summary(y_cal, raw_cal),
+    )
+    if with_logistic:
+        cats = [c for c in names if c in levels]
+        nums = [c for c in names if c not in levels]
+        cont, binary = split_numeric(fit_df, nums)
+        lr = make_logistic(cont, binary, cats, p.logistic, seed=p.seed)
+        lr.fit(as_text_categories(fit_df[keep][names], cats), y_fit[keep])
+        lr_raw = prior_correct(
+            lr.predict_proba(as_text_categories(cal_df[names], cats))[:, 1], p.negative_rate
+        )
+        fit.logistic = lr
+        fit.logistic_calibrator = fit_calibrator(
+            lr_raw, y_cal, p.calibration, min_isotonic_positives=p.min_isotonic_positives
+        )
+        fit.holdout_logistic = summary(y_cal, apply_calibrator(fit.logistic_calibrator, lr_raw))
+    return fit

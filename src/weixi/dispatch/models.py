@@ -1,0 +1,171 @@
+"""ORM of the dispatch domain: campaigns, tasks (list entries), outcomes and the contact log.
+
+Portable types only (String, Integer, Float, Date, DateTime, Boolean, Text, JSON) so the same
+models run on SQLite and PostgreSQL; the Alembic migration is generated from ``Base.metadata``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from weixi.store.db import Base
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class CampaignStatus(enum.StrEnum):
+    """Life cycle of a campaign."""
+
+    draft = "draft"
+    approved = "approved"
+    active = "active"
+    closed = "closed"
+
+
+class TaskStatus(enum.StrEnum):
+    """Where a list entry stands."""
+
+    open = "open"  # on a list, not worked yet (or call back later)
+    done = "done"  # an outcome closed it
+    dropped = "dropped"  # removed by `weixi lists update` (churned, converted, excluded)
+
+
+class OutcomeResult(enum.StrEnum):
+    """What happened when the customer was worked (SPEC.md "Outcomes")."""
+
+    not_reached = "not_reached"
+    accepted = "accepted"
+    refused = "refused"
+    call_back = "call_back"
+    already_churned = "already_churned"
+
+
+class Campaign(Base):
+    """A retention campaign (营销活动方案): target groups, strategies, period, budget, channels."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    name_en: Mapped[str] = mapped_column(String(200))
+    name_zh: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.draft.value)
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    budget: Mapped[float | None] = mapped_column(Float, nullable=True)
+    control_share: Mapped[float] = mapped_column(Float, default=0.1)
+    salt: Mapped[str] = mapped_column(String(64))
+    channels: Mapped[list] = mapped_column(JSON, default=list)
+    actions: Mapped[list] = mapped_column(JSON, default=list)
+    spec: Mapped[dict] = mapped_column(JSON, default=dict)  # the full CampaignSpec
+    created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    approved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
+
+    tasks: Mapped[list[Task]] = relationship(back_populates="campaign")
+
+
+class Task(Base):
+    """One customer on a dispatched list: what to offer, through which channel, by whom, why."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "month", "subscriber_id", name="uq_task_campaign_sub"),
+        Index("ix_tasks_queue", "campaign_id", "branch_id", "channel", "staff_id", "status"),
+        Index("ix_tasks_subscriber", "subscriber_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    month: Mapped[dt.date] = mapped_column(Date)
+    subscriber_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    branch_id: Mapped[str] = mapped_column(String(32), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    staff_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    action: Mapped[str] = mapped_column(String(32))
+    offer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    category: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    priority_rank: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    p_churn: Mapped[float | None] = mapped_column(Float, nullable=True)
+    expected_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cost: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default=TaskStatus.open.value, index=True)
+    drop_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="tasks")
+    outcomes: Mapped[list[Outcome]] = relationship(back_populates="task")
+
+
+class Outcome(Base):
+    """The recorded result of working a task (web, API or an external dialer/SMS file)."""
+
+    __tablename__ = "outcomes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    result: Mapped[str] = mapped_column(String(24))
+    refusal_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    callback_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source: Mapped[str] = mapped_column(String(16), default="web")  # web | api | file
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
+    recorded_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+    task: Mapped[Task] = relationship(back_populates="outcomes")
+
+
+class ContactLog(Base):
+    """Every contact attempt with a customer, across campaigns (feeds the monthly cap and cool-down)."""
+
+    __tablename__ = "contact_log"
+    __table_args__ = (Index("ix_contact_sub_time", "subscriber_id", "contacted_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscriber_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL"), nullable=True
+    )
+    task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tasks.id", ondelete="SET NULL"), nullable=True
+    )
+    channel: Mapped[str] = mapped_column(String(32))
+    result: Mapped[str] = mapped_column(String(24))
+    contacted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+
+class ChannelConsent(Base):
+    """A customer's consent (or opt-out) for a channel; absent rows mean consent is assumed."""
+
+    __tablename__ = "channel_consent"
+    __table_args__ = (UniqueConstraint("subscriber_id", "channel", name="uq_consent"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscriber_id: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    allowed: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now)

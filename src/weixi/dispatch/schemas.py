@@ -1,0 +1,149 @@
+"""Typed campaign definition (营销活动方案): target groups, strategies, period, budget, channels,
+control share, capacity, contact policy and holdouts. Loaded from YAML, validated on load.
+
+Example:
+    >>> spec = CampaignSpec.model_validate({"key": "c1", "name": {"en": "Q1", "zh": "一季度"},
+    ...     "period_start": "2026-01-01", "period_end": "2026-03-01", "budget": 50000})
+    >>> spec.control_share, spec.capacity.agent_contacts_per_day
+    (0.1, 85.0)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from weixi.errors import ConfigError
+from weixi.strategy.schemas import CHANNELS, Condition, Text
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Capacity(_Strict):
+    """Channel capacity per branch for the plan's month (SPEC.md "Dispatch, execution, capacity").
+
+    With a ``staff`` reference table the head count per branch × channel comes from it; without
+    one, pseudo staff are generated: ``pseudo_agents_per_branch`` outbound agents,
+    ``pseudo_store_staff_per_branch`` store staff and account managers at 1 per 400 VIP and 1 per
+    50 enterprise-group customers of the branch.
+    """
+
+    working_days: int = Field(22, ge=1, le=31)
+    agent_contacts_per_day: float = Field(85.0, gt=0, description="seed: 80–90 effective/day")
+    am_vip_per_manager: int = Field(400, gt=0)
+    am_group_per_manager: int = Field(50, gt=0)
+    am_contacts_per_day: float = Field(6.0, gt=0, description="retention contacts per AM per day")
+    store_contacts_per_day: float = Field(15.0, gt=0, description="per store staff member")
+    pseudo_agents_per_branch: int = Field(4, ge=0)
+    pseudo_store_staff_per_branch: int = Field(3, ge=0)
+    sms_per_branch: float | None = None  # None: unlimited
+    app_per_branch: float | None = None
+    campaign_share: float = Field(1.0, gt=0, le=1, description="share of channel time for us")
+    overrides: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="branch → channel → contacts this month (replaces)"
+    )
+
+
+class ContactPolicy(_Strict):
+    """Who may not be contacted, and how often anyone may be."""
+
+    max_contacts_per_month: int = Field(2, ge=0, description="across all campaigns")
+    cooldown_days: int = Field(30, ge=0, description="no contact this long after a refusal")
+    suppress_do_not_disturb: bool = True
+    suppress_credit_lists: list[str] = ["red", "black"]
+    require_opt_in: bool = Field(
+        False, description="SMS/app (needs_consent channels) only with an explicit opt-in"
+    )
+
+
+class Holdout(_Strict):
+    """The global long-term holdout (never treated by any campaign while the salt stays)."""
+
+    share: float = Field(0.02, ge=0, lt=1)
+    salt: str = "weixi-global-holdout"
+
+
+class CampaignSpec(_Strict):
+    """A campaign; every field but key, name and period has a default."""
+
+    key: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    name: Text
+    period_start: dt.date
+    period_end: dt.date
+    budget: float | None = Field(None, ge=0, description="yuan; None = no budget limit")
+    channels: list[str] = list(CHANNELS)
+    actions: list[str] | None = None  # strategies; None = every action of the library
+    target: list[Condition] = Field(
+        default_factory=list, description="target groups over strategy_matches columns"
+    )
+    max_priority_rank: int | None = Field(None, ge=1, description="work groups up to this rank")
+    control_share: float = Field(0.1, ge=0, lt=1)
+    salt: str | None = None  # None: the campaign key
+    branch_quotas: dict[str, int] = Field(default_factory=dict, description="max list size")
+    branch_budgets: dict[str, float] = Field(default_factory=dict)
+    min_value: float = Field(0.0, description="expected net value a contact must exceed")
+    must_dispatch_a1: bool = True
+    echannel_tasks: bool = Field(
+        False,
+        description="also write tasks for SMS/app customers (no person); they are always in "
+        "plan_assignments, from which the gateway batch is exported",
+    )
+    capacity: Capacity = Capacity()
+    policy: ContactPolicy = ContactPolicy()
+    holdout: Holdout = Holdout()
+    solver: Literal["auto", "lp", "greedy"] = "auto"
+    max_lp_cells: int = Field(150_000, gt=0, description="above this, use the greedy fallback")
+    value_bucket_ratio: float = Field(
+        1.15, gt=1, le=3, description="customers whose values differ less share a cell"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> CampaignSpec:
+        bad = [c for c in self.channels if c not in CHANNELS]
+        if bad:
+            raise ValueError(f"unknown channels {bad}; use {list(CHANNELS)}")
+        if self.period_end < self.period_start:
+            raise ValueError("period_end is before period_start")
+        return self
+
+    @property
+    def control_salt(self) -> str:
+        """Salt of this campaign's control group (re-salt to draw a new control)."""
+        return self.salt or self.key
+
+    def covers(self, month: dt.date) -> bool:
+        """True when ``month`` lies inside the campaign period."""
+        return self.period_start.replace(day=1) <= month <= self.period_end
+
+
+def default_campaign(month: dt.date) -> CampaignSpec:
+    """The campaign used by ``weixi plan`` without ``--campaign``: everything, one month."""
+    return CampaignSpec(
+        key=f"retention-{month:%Y-%m}",
+        name=Text(en=f"Monthly retention {month:%Y-%m}", zh=f"{month:%Y年%m月}客户维系"),
+        period_start=month,
+        period_end=month,
+    )
+
+
+def load_campaign(path: Path | str) -> CampaignSpec:
+    """Load and validate a campaign YAML file; errors name the bad key and say what to fix."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"campaign file {p} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        return CampaignSpec.model_validate(data)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        msgs = "; ".join(
+            ".".join(str(x) for x in e["loc"]) + ": " + e["msg"] for e in exc.errors()[:8]
+        )
+        raise ConfigError(f"{p}: invalid campaign — {msgs}") from None

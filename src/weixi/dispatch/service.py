@@ -1,0 +1,869 @@
+"""Dispatch services: plan a month (match → policy → holdouts → allocate → lists), keep lists up
+to date, record outcomes, export lists.
+
+I/O lives here; the pure steps are :mod:`weixi.strategy.match` (SQL), :mod:`.allocate` (solver)
+and :mod:`.holdout`. Services ``flush()`` and never ``commit()``: the CLI or route commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from weixi.dispatch import allocate
+from weixi.dispatch.holdout import in_control_sql
+from weixi.dispatch.models import (
+    Campaign,
+    CampaignStatus,
+    ContactLog,
+    Outcome,
+    OutcomeResult,
+    Task,
+    TaskStatus,
+)
+from weixi.dispatch.policy import channel_block_sql, consent_frame, contact_history, suppression_sql
+from weixi.dispatch.schemas import CampaignSpec
+from weixi.errors import ConfigError, NotFoundError
+from weixi.i18n import t
+from weixi.store.analytics import table_exists
+from weixi.store.months import format_month
+from weixi.strategy.match import match
+from weixi.strategy.schemas import StrategyLibrary, conditions_sql, sql_literal
+
+FUNNEL_ORDER = (
+    "excluded",
+    "no_strategy",
+    "household",
+    "outside_campaign",
+    "do_not_disturb",
+    "credit_list",
+    "contact_cap",
+    "cooldown",
+    "no_channel",
+    "global_holdout",
+    "control",
+    "low_value",
+    "over_capacity",
+)
+FUNNEL_TEXT = {
+    "subscribers": "Subscribers this month",
+    "excluded": "Excluded before segmentation",
+    "no_strategy": "No matching strategy or offer",
+    "household": "Another line of the household carries the action",
+    "outside_campaign": "Outside the campaign's target groups",
+    "do_not_disturb": "Do not disturb",
+    "credit_list": "On the red/black list",
+    "contact_cap": "Monthly contact cap reached",
+    "cooldown": "Cool-down after a refusal",
+    "no_channel": "No consented channel",
+    "global_holdout": "Global long-term holdout",
+    "control": "Campaign control group",
+    "low_value": "Expected value too low",
+    "over_capacity": "Over capacity or budget",
+    "on_list": "On a list",
+}
+PLAN_COLUMNS = (
+    "month DATE, campaign_id VARCHAR, subscriber_id VARCHAR, customer_id VARCHAR, "
+    "branch_id VARCHAR, action VARCHAR, offer_id VARCHAR, channel VARCHAR, staff_id VARCHAR, "
+    "is_control BOOLEAN, p_churn DOUBLE, expected_value DOUBLE, cost DOUBLE, reason VARCHAR, "
+    "reason_zh VARCHAR, category VARCHAR, priority_rank INTEGER"
+)
+STAFF_PER_DAY = {
+    "call_center": "agent_contacts_per_day",
+    "account_manager": "am_contacts_per_day",
+    "store": "store_contacts_per_day",
+}
+STAFF_WORD = {
+    "call_center": ("agent-day", "坐席人天"),
+    "account_manager": ("account-manager-day", "客户经理人天"),
+    "store": ("store-staff-day", "营业员人天"),
+}
+
+
+@dataclass
+class PlanResult:
+    """What ``weixi plan`` reports."""
+
+    month: str
+    campaign: str
+    solver: str
+    subscribers: int
+    on_list: int
+    control: int
+    expected_value: float
+    cost: float
+    budget: float | None
+    infeasible: bool
+    message: str
+    funnel: list[dict[str, Any]] = field(default_factory=list)
+    shadow_prices: list[dict[str, Any]] = field(default_factory=list)
+    by_branch: list[dict[str, Any]] = field(default_factory=list)
+    by_channel: list[dict[str, Any]] = field(default_factory=list)
+    capacity: list[dict[str, Any]] = field(default_factory=list)
+    a1_required: int = 0
+    a1_dispatched: int = 0
+    tasks_written: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- campaigns
+
+
+def get_campaign_by_key(*, session: Session, key: str) -> Campaign | None:
+    """Return the campaign with ``key`` or None."""
+    return session.execute(select(Campaign).where(Campaign.key == key)).scalar_one_or_none()
+
+
+def get_or_create_campaign(*, session: Session, spec: CampaignSpec) -> Campaign:
+    """Return the campaign row for ``spec`` (created, or updated from the spec)."""
+    row = get_campaign_by_key(session=session, key=spec.key)
+    values = dict(
+        name_en=spec.name.en,
+        name_zh=spec.name.zh,
+        period_start=spec.period_start,
+        period_end=spec.period_end,
+        budget=spec.budget,
+        control_share=spec.control_share,
+        salt=spec.control_salt,
+        channels=list(spec.channels),
+        actions=list(spec.actions or []),
+        spec=spec.model_dump(mode="json", by_alias=True),
+    )
+    if row is None:
+        row = Campaign(key=spec.key, status=CampaignStatus.active.value, **values)
+        session.add(row)
+    else:
+        for k, v in values.items():
+            setattr(row, k, v)
+    session.flush()
+    return row
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _capacity_and_staff(
+    con: duckdb.DuckDBPyConnection, spec: CampaignSpec, branches: list[str], month: dt.date
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Capacity (contacts this month) per branch × channel, and the staff roster."""
+    cap = spec.capacity
+    channels = list(spec.channels)
+    staff = None
+    if table_exists(con, "staff"):
+        staff = con.execute(
+            "SELECT CAST(staff_id AS VARCHAR) AS staff_id, CAST(branch_id AS VARCHAR) AS branch_id, "
+            "CAST(channel AS VARCHAR) AS channel FROM staff"
+        ).df()
+        if staff.empty:
+            staff = None
+    if staff is None:
+        # Pseudo staff from the configured ratios (1 AM per 400 VIP, 1 per 50 group customers).
+        counts = con.execute(
+            """SELECT branch_id,
+                   sum(CASE WHEN COALESCE(lower(CAST(vip_tier AS VARCHAR)), 'none')
+                            NOT IN ('none', '', 'no', 'false') THEN 1 ELSE 0 END) AS vip,
+                   sum(CASE WHEN upper(CAST(group_class AS VARCHAR)) IN ('A', 'B', 'C')
+                            THEN 1 ELSE 0 END) AS grp
+            FROM _mx_base GROUP BY branch_id"""
+        ).df()
+        counts = counts.set_index("branch_id")
+        rows = []
+        for b in branches:
+            vip = float(counts["vip"].get(b, 0)) if len(counts) else 0.0
+            grp = float(counts["grp"].get(b, 0)) if len(counts) else 0.0
+            n_am = math.ceil(vip / cap.am_vip_per_manager + grp / cap.am_group_per_manager)
+            for i in range(n_am):
+                rows.append((f"AM-{b}-{i + 1:02d}", b, "account_manager"))
+            for i in range(cap.pseudo_agents_per_branch):
+                rows.append((f"CC-{b}-{i + 1:02d}", b, "call_center"))
+            for i in range(cap.pseudo_store_staff_per_branch):
+                rows.append((f"ST-{b}-{i + 1:02d}", b, "store"))
+        staff = pd.DataFrame(rows, columns=["staff_id", "branch_id", "channel"])
+    heads = staff.groupby(["branch_id", "channel"]).size()
+    out = np.full((len(branches), len(channels)), math.inf)
+    for bi, b in enumerate(branches):
+        for ci, ch in enumerate(channels):
+            if ch in STAFF_PER_DAY:
+                n = float(heads.get((b, ch), 0))
+                per_day = getattr(cap, STAFF_PER_DAY[ch])
+                out[bi, ci] = math.floor(n * per_day * cap.working_days * cap.campaign_share)
+            elif ch == "sms" and cap.sms_per_branch is not None:
+                out[bi, ci] = cap.sms_per_branch
+            elif ch == "app" and cap.app_per_branch is not None:
+                out[bi, ci] = cap.app_per_branch
+            if ch in cap.overrides.get(b, {}):
+                out[bi, ci] = float(cap.overrides[b][ch])
+    return out, staff
+
+
+def _funnel(con: duckdb.DuckDBPyConnection, month: dt.date) -> list[dict[str, Any]]:
+    m = sql_literal(month)
+    total = con.execute(f"SELECT count(*) FROM segments WHERE month = {m}").fetchall()[0][0]
+    counts = dict(con.execute("SELECT reason, count(*) FROM _pl_not GROUP BY reason").fetchall())
+    on_list = con.execute("SELECT count(*) FROM _pl_assign WHERE NOT is_control").fetchall()[0][0]
+    out = [{"stage": "subscribers", "count": int(total), "remaining": int(total)}]
+    remaining = int(total)
+    for r in FUNNEL_ORDER:
+        n = int(counts.get(r, 0))
+        remaining -= n
+        out.append({"stage": r, "count": n, "remaining": remaining})
+    out.append({"stage": "on_list", "count": int(on_list), "remaining": int(on_list)})
+    return out
+
+
+def plan_month(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    spec: CampaignSpec,
+    library: StrategyLibrary,
+    session: Session | None = None,
+    as_of: dt.datetime | None = None,
+) -> PlanResult:
+    """Plan ``month`` for campaign ``spec``: write ``plan_assignments``, ``plan_not_on_list`` and,
+    with a ``session``, the campaign and its open tasks (replacing a previous plan of the month).
+    """
+    if not spec.covers(month):
+        raise ConfigError(
+            f"campaign {spec.key} runs {spec.period_start:%Y-%m}..{spec.period_end:%Y-%m}, "
+            f"not {format_month(month)}: pick a month inside the period or edit the campaign"
+        )
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    m = sql_literal(month)
+    as_of = as_of or dt.datetime.combine(month, dt.time())
+    campaign_row = get_or_create_campaign(session=session, spec=spec) if session else None
+    ckey = spec.key
+
+    match(con, month, library, actions=spec.actions)
+    timings["match"] = time.perf_counter() - t0
+
+    # Campaign target groups.
+    target = conditions_sql(spec.target, "p.")
+    if spec.max_priority_rank is not None:
+        target += f" AND COALESCE(p.priority_rank, 999999) <= {int(spec.max_priority_rank)}"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _pl_t AS
+        SELECT p.*, (p.a = 'A1' AND {str(spec.must_dispatch_a1).upper()}) AS must_a1,
+               {target} AS in_target
+        FROM _mx_primary p"""
+    )
+    # Contact policy.
+    con.register(
+        "_pl_hist_df",
+        contact_history(
+            session, month, exclude_campaign_id=campaign_row.id if campaign_row else None
+        ),
+    )
+    con.register("_pl_consent_df", consent_frame(session))
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _pl_hist AS SELECT * FROM _pl_hist_df;"
+        "CREATE OR REPLACE TEMP TABLE _pl_consent AS SELECT * FROM _pl_consent_df"
+    )
+    con.unregister("_pl_hist_df")
+    con.unregister("_pl_consent_df")
+    sup = suppression_sql(con, month, spec.policy, table="_pl_t", history="_pl_hist", as_of=as_of)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _pl_sup AS {sup}")
+    chans = ", ".join(sql_literal(c) for c in spec.channels)
+    block = channel_block_sql(library, spec.policy, "_pl_consent")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _pl_opt AS
+        SELECT o.* FROM strategy_options o
+        WHERE o.channel IN ({chans}) AND NOT {block}"""
+    )
+    ctl = in_control_sql("t.subscriber_id", spec.control_salt, spec.control_share)
+    glob = in_control_sql("t.subscriber_id", spec.holdout.salt, spec.holdout.share)
+    mv = float(spec.min_value)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _pl_status AS
+        WITH ch AS (
+            SELECT sid, count(*) AS n_channels,
+                   count(*) FILTER (WHERE ev > {mv!r}) AS n_positive
+            FROM _pl_opt GROUP BY sid
+        )
+        SELECT t.*, s.suppressed,
+               CASE WHEN NOT t.in_target THEN 'outside_campaign'
+                    WHEN s.suppressed IS NOT NULL THEN s.suppressed
+                    WHEN COALESCE(ch.n_channels, 0) = 0 THEN 'no_channel'
+                    WHEN {glob} THEN 'global_holdout'
+                    WHEN NOT t.must_a1 AND COALESCE(ch.n_positive, 0) = 0 THEN 'low_value'
+               END AS blocked,
+               {ctl} AS is_control
+        FROM _pl_t t JOIN _pl_sup s USING (subscriber_id)
+        LEFT JOIN ch USING (sid)"""
+    )
+    # Cells: identical (branch, action, offer, A1, channel set, value bucket).
+    # Cells: identical (branch, action, offer, A1 flag, set of allowed channels) and a value
+    # bucket (log scale: values within a factor `value_bucket_ratio` share a bucket).
+    step = math.log(float(spec.value_bucket_ratio))
+    chan_bits = " ".join(
+        f"WHEN {sql_literal(c)} THEN {1 << i}"
+        for i, c in enumerate(ch.key for ch in library.channels)
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _pl_cust AS
+        WITH o AS (
+            SELECT o.sid, o.channel FROM _pl_opt o JOIN _pl_status s USING (sid)
+            WHERE s.blocked IS NULL AND (o.ev > {mv!r} OR s.must_a1)
+        ), chset AS (
+            SELECT sid, sum(CASE channel {chan_bits} ELSE 0 END)::INTEGER AS chmask
+            FROM o GROUP BY sid
+        )
+        SELECT s.sid, s.branch_id, s.action, s.offer_id, s.gross_value, s.must_a1, s.is_control,
+               c.chmask,
+               CAST(floor(ln(1 + greatest(s.gross_value, 0)) / {step!r}) AS INTEGER) AS bucket,
+               hash(s.branch_id, s.action, s.offer_id, s.must_a1, c.chmask,
+                    CAST(floor(ln(1 + greatest(s.gross_value, 0)) / {step!r}) AS INTEGER)) AS ckey
+        FROM _pl_status s JOIN chset c USING (sid)"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _pl_cells AS
+        SELECT row_number() OVER (ORDER BY branch_id, action, offer_id, must_a1, chmask, bucket)
+                   - 1 AS cell, *
+        FROM (SELECT ckey, branch_id, action, offer_id, must_a1, chmask, bucket,
+                     count(*) FILTER (WHERE NOT is_control) AS n_treat,
+                     count(*) FILTER (WHERE is_control) AS n_control
+              FROM _pl_cust GROUP BY ALL)"""
+    )
+    options = con.execute(
+        f"""SELECT k.cell, k.branch_id, o.channel, avg(o.ev) AS value, avg(o.cost) AS cost
+        FROM _pl_cust c JOIN _pl_opt o USING (sid) JOIN _pl_cells k USING (ckey)
+        WHERE o.ev > {mv!r} OR c.must_a1
+        GROUP BY k.cell, k.branch_id, o.channel ORDER BY k.cell, o.channel"""
+    ).df()
+    cells = con.execute(
+        "SELECT cell, branch_id, must_a1, n_treat, n_control FROM _pl_cells ORDER BY cell"
+    ).df()
+    timings["prepare"] = time.perf_counter() - t0 - timings["match"]
+
+    branches = sorted(
+        r[0] for r in con.execute("SELECT DISTINCT branch_id FROM _mx_base").fetchall()
+    )
+    bidx = {b: i for i, b in enumerate(branches)}
+    channels = list(spec.channels)
+    cidx = {c: i for i, c in enumerate(channels)}
+    capacity, staff = _capacity_and_staff(con, spec, branches, month)
+    quota = np.array([spec.branch_quotas.get(b, math.inf) for b in branches], dtype=float)
+    bbudget = np.array([spec.branch_budgets.get(b, math.inf) for b in branches], dtype=float)
+    # The control group is drawn among the customers the plan selects (so treated and control
+    # are comparable): the solver sees treated + control customers with every resource scaled
+    # by 1 / (1 − control share); controls are then held back and the treated rows are trimmed
+    # to the real limits (a few customers, from the binomial fluctuation of the draw).
+    # A1 cells are all dispatched, so their controls are simply all A1 controls: those cells
+    # hold the treated customers only, each using 1 / (1 − share) of the scaled resources.
+    inflate = 1.0 / (1.0 - spec.control_share)
+    must_cell = cells["must_a1"].to_numpy(dtype=bool)
+    opt_must = must_cell[options["cell"].to_numpy()]
+    problem = allocate.Problem(
+        opt_cell=options["cell"].to_numpy(),
+        opt_branch=options["branch_id"].map(bidx).to_numpy(),
+        opt_channel=options["channel"].map(cidx).to_numpy(),
+        opt_value=options["value"].to_numpy(),
+        opt_cost=options["cost"].to_numpy() * np.where(opt_must, inflate, 1.0),
+        opt_weight=np.where(opt_must, inflate, 1.0),
+        cell_n=np.where(must_cell, cells["n_treat"], cells["n_treat"] + cells["n_control"]).astype(
+            np.int64
+        ),
+        cell_must=cells["must_a1"].to_numpy(),
+        branches=branches,
+        channels=channels,
+        capacity=capacity * inflate,
+        budget=None if spec.budget is None else spec.budget * inflate,
+        branch_quota=quota * inflate,
+        branch_budget=bbudget * inflate,
+    )
+    t1 = time.perf_counter()
+    sol = allocate.solve(problem, method=spec.solver, max_lp_options=spec.max_lp_cells)
+    timings["solve"] = time.perf_counter() - t1
+
+    # Hand the integer allocation back to customers: within a cell the highest-value customers
+    # get the channel with the highest value per customer.
+    alloc = options.assign(x=sol.x)
+    alloc = alloc[alloc["x"] > 0].sort_values(["cell", "value"], ascending=[True, False])
+    alloc["hi"] = alloc.groupby("cell")["x"].cumsum()
+    alloc["lo"] = alloc["hi"] - alloc["x"]
+    con.register("_pl_alloc_df", alloc[["cell", "channel", "lo", "hi", "value", "cost"]])
+    con.execute("CREATE OR REPLACE TEMP TABLE _pl_alloc AS SELECT * FROM _pl_alloc_df")
+    con.unregister("_pl_alloc_df")
+    con.register("_pl_staff_df", staff)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _pl_staff AS SELECT *, row_number() OVER "
+        "(PARTITION BY branch_id, channel ORDER BY staff_id) - 1 AS k, count(*) OVER "
+        "(PARTITION BY branch_id, channel) AS n FROM _pl_staff_df"
+    )
+    con.unregister("_pl_staff_df")
+    big = 1e18
+    limits = pd.DataFrame(
+        [
+            (
+                b,
+                ch,
+                float(capacity[bi, ci]) if np.isfinite(capacity[bi, ci]) else big,
+                float(quota[bi]) if np.isfinite(quota[bi]) else big,
+                float(spec.budget) if spec.budget is not None else big,
+                float(bbudget[bi]) if np.isfinite(bbudget[bi]) else big,
+            )
+            for bi, b in enumerate(branches)
+            for ci, ch in enumerate(channels)
+        ],
+        columns=["branch_id", "channel", "cap", "quota", "budget", "bbudget"],
+    )
+    con.register("_pl_limits_df", limits)
+    con.execute("CREATE OR REPLACE TEMP TABLE _pl_limits AS SELECT * FROM _pl_limits_df")
+    con.unregister("_pl_limits_df")
+    notes = [
+        (r.key, r.note.en if r.note else r.key, r.note.zh if r.note else r.key)
+        for r in library.rules
+    ]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _pl_notes AS SELECT * FROM (VALUES "
+        + ", ".join(f"({sql_literal(k)}, {sql_literal(e)}, {sql_literal(z)})" for k, e, z in notes)
+        + ") t(rule_key, note_en, note_zh)"
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _pl_assign AS
+        WITH ranked AS (
+            SELECT c.*, k.cell, c.must_a1 AND c.is_control AS a1_control,
+                   row_number() OVER (PARTITION BY c.ckey, c.must_a1 AND c.is_control
+                                      ORDER BY c.gross_value DESC, c.sid) AS r
+            FROM _pl_cust c JOIN _pl_cells k USING (ckey)
+        ), picked AS (
+            SELECT r.*, a.channel, o.ev AS expected_value, o.cost
+            FROM ranked r JOIN _pl_alloc a ON a.cell = r.cell
+              AND NOT r.a1_control AND r.r > a.lo AND r.r <= a.hi
+            JOIN _pl_opt o ON o.sid = r.sid AND o.channel = a.channel
+            UNION ALL
+            -- every A1 customer is dispatched, so every A1 control is a control of the plan
+            -- (through the channel with the best expected value for that customer)
+            SELECT r.*, b.channel, b.ev AS expected_value, b.cost
+            FROM ranked r JOIN (
+                SELECT sid, arg_max(channel, ev) AS channel, max(ev) AS ev,
+                       arg_max(cost, ev) AS cost
+                FROM _pl_opt GROUP BY sid
+            ) b USING (sid)
+            WHERE r.a1_control
+        ), chosen AS (
+            SELECT * FROM picked WHERE is_control
+            UNION ALL
+            SELECT t.* EXCLUDE (k_cap, k_quota, spend, bspend) FROM (
+                SELECT p.*,
+                  row_number() OVER (PARTITION BY branch_id, channel
+                                     ORDER BY must_a1 DESC, expected_value DESC, sid) AS k_cap,
+                  row_number() OVER (PARTITION BY branch_id
+                                     ORDER BY must_a1 DESC, expected_value DESC, sid) AS k_quota,
+                  sum(cost) OVER (ORDER BY must_a1 DESC, expected_value DESC, sid
+                                  ROWS UNBOUNDED PRECEDING) AS spend,
+                  sum(cost) OVER (PARTITION BY branch_id
+                                  ORDER BY must_a1 DESC, expected_value DESC, sid
+                                  ROWS UNBOUNDED PRECEDING) AS bspend
+                FROM picked p WHERE NOT is_control
+            ) t JOIN _pl_limits l USING (branch_id, channel)
+            WHERE k_cap <= l.cap AND k_quota <= l.quota AND spend <= l.budget + 1e-6
+              AND bspend <= l.bbudget + 1e-6
+        ), withstaff AS (
+            SELECT ch.*, row_number() OVER (PARTITION BY ch.branch_id, ch.channel, ch.is_control
+                                            ORDER BY ch.expected_value DESC, ch.sid) - 1
+                       AS q
+            FROM chosen ch
+        )
+        SELECT {m} AS month, {sql_literal(ckey)} AS campaign_id, p.subscriber_id, p.customer_id,
+               w.branch_id, w.action, w.offer_id, w.channel,
+               CASE WHEN w.is_control THEN NULL ELSE st.staff_id END AS staff_id,
+               w.is_control, p.p_churn, w.expected_value, w.cost, w.sid,
+               concat_ws('; ', nt.note_en, 'group ' || p.stability_group,
+                         'P(churn) ' || CAST(round(p.p_churn * 100) AS INTEGER) || '%',
+                         'expected value ¥' || CAST(round(w.expected_value) AS INTEGER),
+                         CASE WHEN w.must_a1 THEN 'A1: all binding-warning customers dispatched' END)
+                   AS reason,
+               concat_ws('；', nt.note_zh, '客户群 ' || p.stability_group,
+                         '离网概率 ' || CAST(round(p.p_churn * 100) AS INTEGER) || '%',
+                         '预期价值 ¥' || CAST(round(w.expected_value) AS INTEGER),
+                         CASE WHEN w.must_a1 THEN 'A1捆绑预警客户全部出单' END) AS reason_zh,
+               p.category, CAST(p.priority_rank AS INTEGER) AS priority_rank
+        FROM withstaff w
+        JOIN _mx_primary p ON p.sid = w.sid
+        LEFT JOIN _pl_notes nt ON nt.rule_key = p.rules
+        LEFT JOIN _pl_staff st ON st.branch_id = w.branch_id AND st.channel = w.channel
+             AND st.k = w.q % st.n"""
+    )
+    # Why every other subscriber of the month is not on a list.
+    detail = (
+        "CAST(s.exclusion_reason AS VARCHAR)"
+        if _has_col(con, "segments", "exclusion_reason")
+        else "CAST(NULL AS VARCHAR)"
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _pl_not AS
+        SELECT s.subscriber_id, s.branch_id, 'excluded' AS reason, {detail} AS detail
+        FROM segments s WHERE s.month = {m} AND COALESCE(s.excluded, FALSE)
+        UNION ALL
+        SELECT b.subscriber_id, b.branch_id,
+          CASE WHEN st.sid IS NOT NULL THEN
+                    COALESCE(st.blocked, CASE WHEN st.is_control THEN 'control' END,
+                             'over_capacity')
+               WHEN hh.sid IS NOT NULL THEN 'household'
+               ELSE 'no_strategy' END AS reason,
+          CAST(NULL AS VARCHAR) AS detail
+        FROM _mx_base b
+        LEFT JOIN _pl_assign a ON a.sid = b.sid AND NOT a.is_control
+        LEFT JOIN _pl_status st ON st.sid = b.sid
+        LEFT JOIN _mx_best hh ON hh.sid = b.sid
+        WHERE a.sid IS NULL"""
+    )
+    # Persist (a re-plan of the same month and campaign replaces the previous one).
+    con.execute(f"CREATE TABLE IF NOT EXISTS plan_assignments ({PLAN_COLUMNS})")
+    con.execute(
+        f"DELETE FROM plan_assignments WHERE month = {m} AND campaign_id = {sql_literal(ckey)}"
+    )
+    con.execute("INSERT INTO plan_assignments BY NAME SELECT * EXCLUDE (sid) FROM _pl_assign")
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS plan_not_on_list (month DATE, campaign_id VARCHAR, "
+        "subscriber_id VARCHAR, branch_id VARCHAR, reason VARCHAR, detail VARCHAR)"
+    )
+    con.execute(
+        f"DELETE FROM plan_not_on_list WHERE month = {m} AND campaign_id = {sql_literal(ckey)}"
+    )
+    con.execute(
+        f"INSERT INTO plan_not_on_list SELECT {m}, {sql_literal(ckey)}, subscriber_id, "
+        "branch_id, reason, detail FROM _pl_not"
+    )
+    timings["lists"] = time.perf_counter() - t1 - timings["solve"]
+
+    tasks_written = 0
+    if session is not None and campaign_row is not None:
+        t2 = time.perf_counter()
+        tasks_written = _write_tasks(
+            con, session, campaign_row, month, echannel=spec.echannel_tasks
+        )
+        timings["tasks"] = time.perf_counter() - t2
+
+    result = _summarize(con, month, spec, sol, problem, capacity, branches, channels)
+    result.tasks_written = tasks_written
+    result.seconds = {k: round(v, 3) for k, v in timings.items()}
+    result.seconds["total"] = round(time.perf_counter() - t0, 3)
+    return result
+
+
+def _has_col(con: duckdb.DuckDBPyConnection, table: str, col: str) -> bool:
+    return col in {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+
+
+def _write_tasks(
+    con: duckdb.DuckDBPyConnection,
+    session: Session,
+    campaign: Campaign,
+    month: dt.date,
+    *,
+    echannel: bool,
+) -> int:
+    session.execute(
+        delete(Task).where(
+            Task.campaign_id == campaign.id,
+            Task.month == month,
+            Task.status == TaskStatus.open.value,
+        )
+    )
+    kept = {
+        r[0]
+        for r in session.execute(
+            select(Task.subscriber_id).where(Task.campaign_id == campaign.id, Task.month == month)
+        ).all()
+    }
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    cols = (
+        "campaign_id, month, subscriber_id, customer_id, branch_id, channel, staff_id, action, "
+        "offer_id, category, priority_rank, p_churn, expected_value, cost, reason, status, "
+        "created_at, updated_at"
+    )
+    frame = con.execute(
+        f"""SELECT {int(campaign.id)} AS campaign_id, month, subscriber_id, customer_id,
+                  branch_id, channel, staff_id, action, offer_id, category, priority_rank,
+                  p_churn, expected_value, cost, reason, 'open' AS status
+           FROM _pl_assign WHERE NOT is_control {"" if echannel else "AND staff_id IS NOT NULL"}
+           ORDER BY branch_id, channel, staff_id"""
+    ).df()
+    if kept:
+        frame = frame[~frame["subscriber_id"].isin(kept)]
+    # Bulk insert through the driver's executemany (the ORM path is ~10x slower at 10^5 rows).
+    frame["month"] = month
+    frame = frame.astype(object).where(frame.notna(), None)
+    stamp = (now, now)
+    rows = [r + stamp for r in frame.itertuples(index=False, name=None)]
+    conn = session.connection()
+    style = conn.dialect.paramstyle
+    mark = "?" if style == "qmark" else "%s"
+    sql = f"INSERT INTO tasks ({cols}) VALUES ({', '.join([mark] * len(cols.split(',')))})"
+    step = 50_000
+    for i in range(0, len(rows), step):
+        conn.exec_driver_sql(sql, rows[i : i + step])
+    return len(rows)
+
+
+def shadow_text(
+    resource: str,
+    branch: str | None,
+    channel: str | None,
+    per_unit: float,
+    spec: CampaignSpec,
+    locale: str,
+) -> tuple[float, str]:
+    """Phrase a shadow price ("one more agent-day in branch X is worth ¥Y") in ``locale``."""
+    zh = locale.lower().startswith("zh")
+    if resource == "capacity" and channel in STAFF_PER_DAY:
+        per_day = getattr(spec.capacity, STAFF_PER_DAY[channel])
+        worth = per_unit * per_day
+        unit_en, unit_zh = STAFF_WORD[channel]
+        if zh:
+            return worth, f"{branch} 每增加一个{unit_zh}，预期价值增加 ¥{worth:,.0f}"
+        return worth, f"One more {unit_en} in branch {branch} is worth ¥{worth:,.0f}"
+    if resource == "capacity":
+        if zh:
+            return per_unit, f"{branch} 的{channel}渠道每多一次接触，价值 ¥{per_unit:,.2f}"
+        return per_unit, f"One more {channel} contact in branch {branch} is worth ¥{per_unit:,.2f}"
+    if resource == "budget":
+        worth = per_unit * 1000
+        if zh:
+            return worth, f"预算每增加 ¥1,000，预期价值增加 ¥{worth:,.0f}"
+        return worth, f"¥1,000 more budget is worth ¥{worth:,.0f}"
+    if resource == "branch_budget":
+        worth = per_unit * 1000
+        if zh:
+            return worth, f"{branch} 预算每增加 ¥1,000，预期价值增加 ¥{worth:,.0f}"
+        return worth, f"¥1,000 more budget in branch {branch} is worth ¥{worth:,.0f}"
+    if zh:
+        return per_unit, f"{branch} 名单配额每多一名客户，价值 ¥{per_unit:,.2f}"
+    return per_unit, f"One more customer in branch {branch}'s quota is worth ¥{per_unit:,.2f}"
+
+
+def _summarize(con, month, spec, sol, problem, capacity, branches, channels) -> PlanResult:
+    tot = con.execute(
+        "SELECT count(*) FILTER (WHERE NOT is_control), count(*) FILTER (WHERE is_control), "
+        "COALESCE(sum(expected_value) FILTER (WHERE NOT is_control), 0), "
+        "COALESCE(sum(cost) FILTER (WHERE NOT is_control), 0) FROM _pl_assign"
+    ).fetchall()[0]
+    subs = con.execute(
+        f"SELECT count(*) FROM segments WHERE month = {sql_literal(month)}"
+    ).fetchall()[0][0]
+    by_branch = con.execute(
+        """SELECT branch_id, count(*) AS on_list, round(sum(expected_value), 2) AS expected_value,
+                  round(sum(cost), 2) AS cost
+           FROM _pl_assign WHERE NOT is_control GROUP BY branch_id ORDER BY branch_id"""
+    ).df()
+    by_channel = con.execute(
+        """SELECT branch_id, channel, count(*) AS on_list FROM _pl_assign WHERE NOT is_control
+           GROUP BY ALL ORDER BY ALL"""
+    ).df()
+    used = {(r.branch_id, r.channel): int(r.on_list) for r in by_channel.itertuples()}
+    cap_rows = []
+    for bi, b in enumerate(branches):
+        for ci, ch in enumerate(channels):
+            c = capacity[bi, ci]
+            cap_rows.append(
+                {
+                    "branch_id": b,
+                    "channel": ch,
+                    "capacity": None if math.isinf(c) else int(c),
+                    "used": used.get((b, ch), 0),
+                }
+            )
+    shadows = []
+    for s in sorted(sol.shadow, key=lambda s: -s.per_unit):
+        worth_en, text_en = shadow_text(s.resource, s.branch, s.channel, s.per_unit, spec, "en")
+        _, text_zh = shadow_text(s.resource, s.branch, s.channel, s.per_unit, spec, "zh-CN")
+        shadows.append(
+            {
+                "resource": s.resource,
+                "branch_id": s.branch,
+                "channel": s.channel,
+                "per_unit": round(s.per_unit, 4),
+                "worth": round(worth_en, 2),
+                "text_en": text_en,
+                "text_zh": text_zh,
+            }
+        )
+    # A1 coverage among the treated (controls are held back by design, never "missing").
+    a1 = con.execute(
+        """SELECT s.branch_id, count(*) AS required, count(a.subscriber_id) AS dispatched
+           FROM _pl_status s
+           LEFT JOIN _pl_assign a ON a.subscriber_id = s.subscriber_id AND NOT a.is_control
+           WHERE s.must_a1 AND s.blocked IS NULL AND NOT s.is_control
+           GROUP BY s.branch_id ORDER BY s.branch_id"""
+    ).df()
+    short = a1[a1["dispatched"] < a1["required"]]
+    message = ""
+    if len(short):
+        parts = [f"{r.branch_id} {r.dispatched}/{r.required}" for r in short.itertuples()]
+        message = "A1 binding-warning customers dispatched (of required) — " + ", ".join(parts)
+        if "; binding: " in sol.message:
+            message += "; binding: " + sol.message.split("; binding: ", 1)[1]
+    return PlanResult(
+        month=format_month(month),
+        campaign=spec.key,
+        solver=sol.method,
+        subscribers=int(subs),
+        on_list=int(tot[0]),
+        control=int(tot[1]),
+        expected_value=round(float(tot[2]), 2),
+        cost=round(float(tot[3]), 2),
+        budget=spec.budget,
+        infeasible=not short.empty,
+        message=message,
+        funnel=_funnel(con, month),
+        shadow_prices=shadows,
+        by_branch=json.loads(by_branch.to_json(orient="records")),
+        by_channel=json.loads(by_channel.to_json(orient="records")),
+        capacity=cap_rows,
+        a1_required=int(a1["required"].sum()),
+        a1_dispatched=int(a1["dispatched"].sum()),
+    )
+
+
+# --------------------------------------------------------------------------- outcomes & lists
+
+
+def record_outcome(
+    *,
+    session: Session,
+    task_id: int,
+    result: str,
+    refusal_reason: str | None = None,
+    callback_at: dt.datetime | None = None,
+    note: str | None = None,
+    source: str = "web",
+    idempotency_key: str | None = None,
+    recorded_by: str | None = None,
+    at: dt.datetime | None = None,
+) -> Outcome:
+    """Record an outcome, log the contact (cap / cool-down) and close the task unless call-back."""
+    try:
+        res = OutcomeResult(result)
+    except ValueError:
+        raise ConfigError(
+            f"unknown outcome {result!r}: use one of {[r.value for r in OutcomeResult]}"
+        ) from None
+    if idempotency_key:
+        prior = session.execute(
+            select(Outcome).where(Outcome.idempotency_key == idempotency_key)
+        ).scalar_one_or_none()
+        if prior is not None:
+            return prior
+    task = session.get(Task, task_id)
+    if task is None:
+        raise NotFoundError(f"task {task_id} does not exist")
+    when = at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    out = Outcome(
+        task_id=task.id,
+        result=res.value,
+        refusal_reason=refusal_reason,
+        callback_at=callback_at,
+        note=note,
+        source=source,
+        idempotency_key=idempotency_key,
+        recorded_by=recorded_by,
+        recorded_at=when,
+    )
+    session.add(out)
+    if res is not OutcomeResult.already_churned:
+        session.add(
+            ContactLog(
+                subscriber_id=task.subscriber_id,
+                customer_id=task.customer_id,
+                campaign_id=task.campaign_id,
+                task_id=task.id,
+                channel=task.channel,
+                result=res.value,
+                contacted_at=when,
+            )
+        )
+    if res is not OutcomeResult.call_back:
+        task.status = TaskStatus.done.value
+    session.flush()
+    return out
+
+
+def update_lists(
+    *, con: duckdb.DuckDBPyConnection, session: Session, month: dt.date
+) -> dict[str, int]:
+    """Drop open tasks of customers who churned, converted or became excluded by ``month``.
+
+    churned: absent from the ``month`` snapshot/segments or cancelled/cancelling; converted: an
+    accepted outcome on another task this month, or the binding warning resolved (segment A1/A2
+    → A3); excluded: ``segments.excluded`` in ``month``. Returns counts per drop reason.
+    """
+    m = sql_literal(month)
+    if not table_exists(con, "segments"):
+        raise NotFoundError("table 'segments' is missing: run `weixi segment --month M` first")
+    if con.execute(f"SELECT count(*) FROM segments WHERE month = {m}").fetchall()[0][0] == 0:
+        raise NotFoundError(f"no segments for {format_month(month)}: segment the month first")
+    rows = session.execute(
+        select(Task.id, Task.subscriber_id, Task.month).where(
+            Task.status == TaskStatus.open.value, Task.month <= month
+        )
+    ).all()
+    if not rows:
+        return {"open": 0, "churned": 0, "converted": 0, "excluded": 0}
+    accepted = session.execute(
+        select(Task.subscriber_id)
+        .join(Outcome, Outcome.task_id == Task.id)
+        .where(Outcome.result == OutcomeResult.accepted.value)
+    ).all()
+    con.register("_lu_tasks", pd.DataFrame(rows, columns=["task_id", "subscriber_id", "month"]))
+    con.register("_lu_acc", pd.DataFrame(accepted, columns=["subscriber_id"]).drop_duplicates())
+    has_snap = table_exists(con, "snapshot")
+    status_join = (
+        f"LEFT JOIN snapshot n ON n.month = {m} AND n.subscriber_id = t.subscriber_id"
+        if has_snap
+        else ""
+    )
+    gone = (
+        "n.subscriber_id IS NULL OR n.status IN ('cancelled', 'cancelling')"
+        if has_snap
+        else ("s.subscriber_id IS NULL")
+    )
+    prev = "LEFT JOIN segments ps ON ps.month = t.month AND ps.subscriber_id = t.subscriber_id"
+    drops = con.execute(
+        f"""SELECT t.task_id,
+              CASE WHEN {gone} THEN 'churned'
+                   WHEN acc.subscriber_id IS NOT NULL
+                        OR (ps.a IN ('A1', 'A2') AND s.a = 'A3') THEN 'converted'
+                   WHEN COALESCE(s.excluded, FALSE) THEN 'excluded'
+              END AS why
+            FROM _lu_tasks t
+            LEFT JOIN segments s ON s.month = {m} AND s.subscriber_id = t.subscriber_id
+            {status_join} {prev}
+            LEFT JOIN _lu_acc acc ON acc.subscriber_id = t.subscriber_id"""
+    ).df()
+    con.unregister("_lu_tasks")
+    con.unregister("_lu_acc")
+    drops = drops[drops["why"].notna()]
+    counts = {"open": len(rows), "churned": 0, "converted": 0, "excluded": 0}
+    for why, grp in drops.groupby("why"):
+        ids = [int(i) for i in grp["task_id"]]
+        counts[str(why)] = len(ids)
+        for i in range(0, len(ids), 5000):
+            session.execute(
+                update(Task)
+                .where(Task.id.in_(ids[i : i + 5000]))
+                .values(status=TaskStatus.dropped.value, drop_reason=str(why))
+            )
+    session.flush()
+    return counts
+
+
+def funnel_text(stage: str, locale: str | None = None) -> str:
+    """Human label of a funnel stage."""
+    return t(FUNNEL_TEXT.get(stage, stage), locale)

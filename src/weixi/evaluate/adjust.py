@@ -1,0 +1,208 @@
+"""Plan adjustment (方案调整): next month's action per segment learns from the measured effect.
+
+Thompson sampling over segment × action. For every segment the untreated churn rate has a Beta
+posterior from the randomized control (the holdout is untreated whatever action it was planned
+for, so all of a segment's controls are pooled); every (segment, action) has a Beta posterior of
+the treated churn rate, whose prior is centred on the configured effect (strategy library) with
+``prior_strength`` pseudo-customers. Drawing both posteriors many times gives, per segment,
+
+- the **sampled net value** of each action: (control churn − treated churn) × customer value − cost,
+- the **probability that each action is best** — used as the share of the segment's planned
+  customers that get the action next month (probability matching: it keeps exploring actions
+  that could still be best, and stops spending on the ones that clearly are not).
+
+The holdout is kept as it is: the adjustment changes *which action* planned customers get,
+never the randomized control share. :func:`change_report` explains what changed and why, in
+English and Chinese.
+
+Example:
+    >>> stats = SegmentActionStats(
+    ...     segments=["A1-B2-C1"], actions=["care_call", "prepay_credit"],
+    ...     n_treated=np.array([[2000, 2000]]), churned_treated=np.array([[200, 100]]),
+    ...     n_control=np.array([400]), churned_control=np.array([60]),
+    ...     value=np.array([800.0]), cost=np.array([5.0, 30.0]),
+    ...     prior_effect=np.array([[0.02, 0.02]]))
+    >>> adj = thompson_adjust(stats, seed=0)
+    >>> adj.best_action()[0], bool(adj.p_best[0, 1] > 0.9)
+    ('prepay_credit', True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from weixi.i18n import t
+
+
+@dataclass
+class SegmentActionStats:
+    """Accumulated campaign evidence per segment (rows) and action (columns).
+
+    ``n_treated``/``churned_treated`` are ``(S, A)``; ``n_control``/``churned_control`` are
+    ``(S,)``; ``value`` is the mean customer value (yuan, e.g. 12-month CLV) per segment;
+    ``cost`` is the cost of one treatment per action ``(A,)`` or ``(S, A)``; ``prior_effect`` is
+    the configured churn reduction (absolute, e.g. 0.02 = 2 pp) per (S, A). ``eligible`` masks
+    actions a segment may get (default: all).
+    """
+
+    segments: list[str]
+    actions: list[str]
+    n_treated: np.ndarray
+    churned_treated: np.ndarray
+    n_control: np.ndarray
+    churned_control: np.ndarray
+    value: np.ndarray
+    cost: np.ndarray
+    prior_effect: np.ndarray
+    eligible: np.ndarray | None = None
+
+
+@dataclass
+class Adjustment:
+    """Result of one Thompson-sampling round (arrays are segment × action)."""
+
+    segments: list[str]
+    actions: list[str]
+    p_best: np.ndarray  # probability each action has the highest net value
+    lift_mean: np.ndarray  # posterior mean churn reduction (absolute)
+    lift_low: np.ndarray  # 2.5 % posterior quantile
+    lift_high: np.ndarray  # 97.5 % posterior quantile
+    net_value_mean: np.ndarray  # posterior mean net value per treated customer (yuan)
+    n_treated: np.ndarray
+    n_control: np.ndarray
+    holdout_share: float
+
+    def best_action(self) -> list[str]:
+        """The action most likely best in each segment."""
+        return [self.actions[j] for j in np.argmax(self.p_best, axis=1)]
+
+    def shares(self) -> np.ndarray:
+        """Share of each segment's planned customers to give each action (probability matching)."""
+        return self.p_best
+
+
+def thompson_adjust(
+    stats: SegmentActionStats,
+    *,
+    prior_strength: float = 200.0,
+    n_draws: int = 2000,
+    holdout_share: float = 0.1,
+    seed: int = 0,
+) -> Adjustment:
+    """Draw the Beta posteriors and return action probabilities per segment (vectorized).
+
+    Args:
+        stats: evidence and configuration, see :class:`SegmentActionStats`.
+        prior_strength: pseudo-customers behind the configured effect (more = trust config longer).
+        n_draws: posterior draws.
+        holdout_share: the randomized control share, carried unchanged into the next plan.
+        seed: random seed.
+    """
+    rng = np.random.default_rng(seed)
+    n_t = np.asarray(stats.n_treated, dtype=float)
+    k_t = np.asarray(stats.churned_treated, dtype=float)
+    n_c = np.asarray(stats.n_control, dtype=float)
+    k_c = np.asarray(stats.churned_control, dtype=float)
+    n_seg, n_act = n_t.shape
+    # control posterior (uniform prior)
+    a_c = 1.0 + k_c
+    b_c = 1.0 + n_c - k_c
+    base_mean = a_c / (a_c + b_c)
+    # treated prior centred on control mean − configured effect
+    prior_rate = np.clip(base_mean[:, None] - np.asarray(stats.prior_effect, float), 1e-4, 1 - 1e-4)
+    a_t = prior_rate * prior_strength + k_t
+    b_t = (1 - prior_rate) * prior_strength + (n_t - k_t)
+    draws_c = rng.beta(a_c, b_c, size=(n_draws, n_seg))
+    draws_t = rng.beta(a_t, b_t, size=(n_draws, n_seg, n_act))
+    lift = draws_c[:, :, None] - draws_t
+    cost = np.broadcast_to(np.asarray(stats.cost, float), (n_seg, n_act))
+    net = lift * np.asarray(stats.value, float)[None, :, None] - cost[None]
+    eligible = (
+        np.ones((n_seg, n_act), bool) if stats.eligible is None else np.asarray(stats.eligible)
+    )
+    net = np.where(eligible[None], net, -np.inf)
+    best = np.argmax(net, axis=2)  # (draws, seg)
+    p_best = np.stack([(best == j).mean(axis=0) for j in range(n_act)], axis=1)
+    p_best = np.where(eligible, p_best, 0.0)
+    finite_net = np.where(eligible[None], net, np.nan)
+    return Adjustment(
+        segments=list(stats.segments),
+        actions=list(stats.actions),
+        p_best=p_best,
+        lift_mean=lift.mean(axis=0),
+        lift_low=np.quantile(lift, 0.025, axis=0),
+        lift_high=np.quantile(lift, 0.975, axis=0),
+        net_value_mean=_masked_mean(finite_net, eligible),
+        n_treated=n_t.astype(np.int64),
+        n_control=n_c.astype(np.int64),
+        holdout_share=holdout_share,
+    )
+
+
+def _masked_mean(draws: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """Mean over draws where eligible, 0 elsewhere (no empty-slice warnings)."""
+    if draws.shape[0] == 0:
+        return np.zeros(eligible.shape)
+    return np.where(eligible, np.nan_to_num(draws).mean(axis=0), 0.0)
+
+
+def change_report(
+    before: list[str] | None,
+    adj: Adjustment,
+    *,
+    locale: str = "en",
+    max_lines: int = 20,
+) -> list[str]:
+    """Explain, per segment, what changed in the plan and why (bilingual via ``t``).
+
+    Args:
+        before: last month's main action per segment (same order as ``adj.segments``), or None.
+        adj: this round's :class:`Adjustment`.
+        locale: ``en`` or ``zh-CN``.
+        max_lines: at most this many segment lines (largest evidence first).
+
+    Returns:
+        Lines of text; the first summarises, the rest name the segments whose action changed
+        (or, without a previous plan, each segment's chosen action).
+    """
+    after = adj.best_action()
+    changed = [i for i in range(len(adj.segments)) if before is None or before[i] != after[i]]
+    lines = [
+        t(
+            "{changed} of {total} segments change their main action; the randomized control "
+            "share stays {holdout:.0%}.",
+            locale,
+            changed=len(changed),
+            total=len(adj.segments),
+            holdout=adj.holdout_share,
+        )
+    ]
+    order = sorted(changed, key=lambda i: -int(adj.n_treated[i].sum()))
+    for i in order[:max_lines]:
+        j = adj.actions.index(after[i])
+        old = before[i] if before is not None else "-"
+        lines.append(
+            t(
+                "{segment}: {old} → {new}. Measured churn reduction {lift:+.1%} "
+                "(95% interval {low:+.1%} to {high:+.1%}), {n_t} treated vs {n_c} control; "
+                "probability this action is best {p:.0%}; net value {net:,.1f} yuan per customer.",
+                locale,
+                segment=adj.segments[i],
+                old=old,
+                new=after[i],
+                lift=float(adj.lift_mean[i, j]),
+                low=float(adj.lift_low[i, j]),
+                high=float(adj.lift_high[i, j]),
+                n_t=int(adj.n_treated[i, j]),
+                n_c=int(adj.n_control[i]),
+                p=float(adj.p_best[i, j]),
+                net=float(adj.net_value_mean[i, j]),
+            )
+        )
+    if not changed:
+        lines.append(
+            t("No segment changes its action: the evidence confirms last month's plan.", locale)
+        )
+    return lines

@@ -1,0 +1,480 @@
+"""Per-customer, per-action uplift learned from past campaigns and their randomized controls.
+
+A multi-treatment **T-learner** (one LightGBM outcome model for the untreated and one per action)
+or **X-learner** (T-learner first stage, then per-action models of the imputed individual effects,
+blended by the propensity), plus the usual uplift diagnostics: the **Qini curve / coefficient**
+and **uplift by decile** (observed treated − control retention in each decile of predicted uplift).
+
+The outcome is *stayed next month* (1/0), so an uplift is the increase in the probability of
+staying (= the decrease in churn probability) that the action causes.
+
+Pure functions over numpy arrays; persistence is in :mod:`weixi.evaluate.service`.
+
+Example:
+    >>> rng = np.random.default_rng(0)
+    >>> n = 6000
+    >>> X = rng.normal(size=(n, 3))
+    >>> arm = rng.choice(np.array(["", "care_call"]), n)
+    >>> p_stay = 0.8 + 0.15 * (arm == "care_call") * (X[:, 0] > 0)
+    >>> y = (rng.random(n) < p_stay).astype(float)
+    >>> m = fit_uplift(X, arm, y, params=UpliftParams(n_estimators=60))
+    >>> u = m.predict(X)[:, 0]
+    >>> bool(u[X[:, 0] > 0.5].mean() > u[X[:, 0] < -0.5].mean() + 0.05)
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+from pydantic import BaseModel, Field
+
+from weixi.errors import ModelError
+
+CONTROL = ""  # arm label of untreated customers (randomized holdout and not planned)
+
+
+class UpliftParams(BaseModel):
+    """Hyper-parameters of the uplift learners (typed; loaded from YAML by the service)."""
+
+    learner: str = Field("t", pattern="^(t|x)$")
+    n_estimators: int = 150
+    learning_rate: float = 0.05
+    num_leaves: int = 15
+    min_child_samples: int = 100
+    subsample: float = 0.8
+    min_arm_size: int = 200  # actions with fewer treated customers get no model
+    seed: int = 0
+
+    def lgb_params(self, objective: str) -> dict:
+        return {
+            "objective": objective,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "bagging_fraction": self.subsample,
+            "bagging_freq": 1,
+            "seed": self.seed,
+            "num_threads": 2,
+            "verbose": -1,
+        }
+
+
+def _train(X: np.ndarray, y: np.ndarray, params: UpliftParams, objective: str) -> lgb.Booster:
+    data = lgb.Dataset(X, label=y, free_raw_data=True)
+    return lgb.train(params.lgb_params(objective), data, num_boost_round=params.n_estimators)
+
+
+@dataclass
+class UpliftModel:
+    """A fitted multi-treatment uplift model.
+
+    ``predict(X)`` returns an ``(n, len(actions))`` matrix of uplift in P(stay); actions without
+    enough training data are absent from ``actions``.
+    """
+
+    actions: list[str]
+    learner: str
+    control: lgb.Booster
+    treated: dict[str, lgb.Booster]
+    tau: dict[str, tuple[lgb.Booster, lgb.Booster, float]] = field(default_factory=dict)
+    feature_names: list[str] = field(default_factory=list)
+    n_train: dict[str, int] = field(default_factory=dict)
+
+    def predict_outcome(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """P(stay) without treatment ``(n,)`` and with each action ``(n, A)`` (T-learner stage)."""
+        base = self.control.predict(X)
+        with_a = np.column_stack([self.treated[a].predict(X) for a in self.actions])
+        return base, with_a
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Uplift in P(stay) per customer (rows) and action (columns, ``self.actions`` order)."""
+        if not self.actions:
+            return np.zeros((len(X), 0))
+        if self.learner == "x":
+            cols = []
+            for a in self.actions:
+                tau0, tau1, g = self.tau[a]
+                cols.append(g * tau0.predict(X) + (1 - g) * tau1.predict(X))
+            return np.column_stack(cols)
+        base, with_a = self.predict_outcome(X)
+        return with_a - base[:, None]
+
+    def to_json(self) -> str:
+        """Serialize (LightGBM text models inside JSON)."""
+        return json.dumps(
+            {
+                "actions": self.actions,
+                "learner": self.learner,
+                "control": self.control.model_to_string(),
+                "treated": {a: b.model_to_string() for a, b in self.treated.items()},
+                "tau": {
+                    a: [t0.model_to_string(), t1.model_to_string(), g]
+                    for a, (t0, t1, g) in self.tau.items()
+                },
+                "feature_names": self.feature_names,
+                "n_train": self.n_train,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> UpliftModel:
+        """Inverse of :meth:`to_json`."""
+        d = json.loads(text)
+
+        def load(s: str) -> lgb.Booster:
+            return lgb.Booster(model_str=s)
+
+        return cls(
+            actions=d["actions"],
+            learner=d["learner"],
+            control=load(d["control"]),
+            treated={a: load(s) for a, s in d["treated"].items()},
+            tau={a: (load(v[0]), load(v[1]), float(v[2])) for a, v in d["tau"].items()},
+            feature_names=d.get("feature_names", []),
+            n_train=d.get("n_train", {}),
+        )
+
+
+def fit_uplift(
+    X: np.ndarray,
+    arm: np.ndarray,
+    stayed: np.ndarray,
+    *,
+    params: UpliftParams | None = None,
+    feature_names: list[str] | None = None,
+) -> UpliftModel:
+    """Fit a multi-treatment T- or X-learner on LightGBM.
+
+    Args:
+        X: feature matrix ``(n, k)`` of the month the action was taken.
+        arm: action key each customer received, ``""`` for untreated (control). Untreated
+            customers who were not planned may be included: the plan is a function of the
+            features, so conditioning on X keeps the comparison fair.
+        stayed: 1 if the customer stayed next month, else 0.
+        params: :class:`UpliftParams`.
+        feature_names: names of the columns of X (kept with the model).
+
+    Returns:
+        :class:`UpliftModel`.
+
+    Raises:
+        ModelError: no untreated customers, or no action with ``min_arm_size`` customers.
+    """
+    p = params or UpliftParams()
+    X = np.asarray(X, dtype=np.float64)
+    arm = np.asarray(arm).astype(str)
+    y = np.asarray(stayed, dtype=np.float64)
+    ctrl = arm == CONTROL
+    if ctrl.sum() < p.min_arm_size:
+        raise ModelError(
+            f"uplift needs at least {p.min_arm_size} untreated customers, got {int(ctrl.sum())}; "
+            "keep a control group (holdout) in the campaigns"
+        )
+    labels, counts = np.unique(arm[~ctrl], return_counts=True)
+    actions = [str(a) for a, c in zip(labels, counts, strict=True) if c >= p.min_arm_size]
+    if not actions:
+        raise ModelError(
+            f"no action has {p.min_arm_size} treated customers yet; run more campaigns first"
+        )
+    control = _train(X[ctrl], y[ctrl], p, "binary")
+    treated = {a: _train(X[arm == a], y[arm == a], p, "binary") for a in actions}
+    tau: dict[str, tuple[lgb.Booster, lgb.Booster, float]] = {}
+    if p.learner == "x":
+        mu0_t = {a: control.predict(X[arm == a]) for a in actions}
+        for a in actions:
+            ta = arm == a
+            d1 = y[ta] - mu0_t[a]  # treated: observed − predicted untreated
+            d0 = treated[a].predict(X[ctrl]) - y[ctrl]  # control: predicted treated − observed
+            g = float(ta.sum() / (ta.sum() + ctrl.sum()))
+            t1 = _train(X[ta], d1, p, "regression")
+            t0 = _train(X[ctrl], d0, p, "regression")
+            tau[a] = (t0, t1, g)
+    return UpliftModel(
+        actions=actions,
+        learner=p.learner,
+        control=control,
+        treated=treated,
+        tau=tau,
+        feature_names=list(feature_names or []),
+        n_train={"control": int(ctrl.sum()), **{a: int((arm == a).sum()) for a in actions}},
+    )
+
+
+def qini_curve(score, treated, stayed, *, bins: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Qini curve: incremental stayers when targeting the top-scored share of customers.
+
+    Customers are sorted by ``score`` (descending); at each cut the Qini value is
+    ``S_t − S_c · N_t / N_c`` (stayers among treated minus control stayers scaled to the treated
+    count), per customer of the whole population.
+
+    Returns:
+        ``(fraction, qini)`` arrays of length ``bins + 1`` starting at (0, 0).
+
+    Example:
+        >>> f, q = qini_curve(np.arange(4.0), np.array([1, 0, 1, 0], bool), np.array([1, 0, 1, 1]))
+        >>> float(f[-1]), round(float(q[-1]), 2)
+        (1.0, 0.25)
+    """
+    score = np.asarray(score, dtype=np.float64)
+    treated = np.asarray(treated, dtype=bool)
+    stayed = np.asarray(stayed, dtype=np.float64)
+    order = np.argsort(-score, kind="stable")
+    t = treated[order]
+    y = stayed[order]
+    nt = np.cumsum(t)
+    nc = np.cumsum(~t)
+    st = np.cumsum(y * t)
+    sc = np.cumsum(y * ~t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(nc > 0, st - sc * nt / nc, 0.0) / len(score)
+    idx = np.unique(np.linspace(0, len(score), bins + 1).round().astype(int))
+    idx = idx[idx > 0]
+    frac = np.r_[0.0, idx / len(score)]
+    return frac, np.r_[0.0, q[idx - 1]]
+
+
+def qini_coefficient(score, treated, stayed, *, bins: int = 100) -> float:
+    """Area between the Qini curve and the random-targeting diagonal (higher = better ranking)."""
+    frac, q = qini_curve(score, treated, stayed, bins=bins)
+    diagonal = frac * q[-1]
+    return float(np.trapezoid(q - diagonal, frac))
+
+
+def uplift_by_decile(score, treated, stayed, *, n_bins: int = 10) -> dict[str, np.ndarray]:
+    """Observed uplift in each decile of predicted uplift (decile 1 = highest predicted).
+
+    Returns:
+        Arrays per decile: decile, n_treated, n_control, retention_treated, retention_control,
+        observed_uplift, predicted_uplift (mean score).
+    """
+    score = np.asarray(score, dtype=np.float64)
+    treated = np.asarray(treated, dtype=bool)
+    stayed = np.asarray(stayed, dtype=np.float64)
+    n = len(score)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(-score, kind="stable")] = np.arange(n)
+    dec = (rank * n_bins) // max(n, 1)
+
+    def by(w, mask):
+        return np.bincount(dec[mask], weights=w[mask], minlength=n_bins)
+
+    ones = np.ones(n)
+    n_t, n_c = by(ones, treated), by(ones, ~treated)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_t = by(stayed, treated) / n_t
+        r_c = by(stayed, ~treated) / n_c
+        pred = np.bincount(dec, weights=score, minlength=n_bins) / np.bincount(
+            dec, minlength=n_bins
+        )
+    return {
+        "decile": np.arange(1, n_bins + 1),
+        "n_treated": n_t.astype(np.int64),
+        "n_control": n_c.astype(np.int64),
+        "retention_treated": r_t,
+        "retention_control": r_c,
+        "observed_uplift": r_t - r_c,
+        "predicted_uplift": pred,
+    }
+
+
+@dataclass
+class ResponseUpliftModel:
+    """Uplift decomposed into *response* and *effect per contact*, learned from campaigns.
+
+    ``uplift(x, a) = contact rate × g(x, a) × P(churn | x, untreated)``, where ``g`` is the
+    relative churn reduction per *contacted* customer (acceptance included). Contact is random
+    given the channel, so contacted treated customers are comparable with untreated ones of the
+    same features; acceptance is not (customers who accept are self-selected, typically more
+    loyal), which is why the effect is measured per contact and not per acceptor.
+
+    - ``accept``: LightGBM classifier of acceptance over contacted customers, with the action
+      as a categorical feature (used for the expected offer cost).
+    - ``effect``: LightGBM fitted on contacted customers predicting churn with the log-odds of
+      the untreated churn model (× the pooled per-action effect) as offset, so it only learns
+      how much the action shifts churn for whom; ``g = 1 − P(churn | contacted, a) / P(churn)``.
+    - ``action_effect``: pooled per-action ``g`` (observed / expected churn), shrunk towards the
+      configured effect (take rate × uplift of the strategy library).
+
+    Why not a plain T-learner here: churn is rare (≈ 2 % a month) and an action's effect is a
+    fraction of a percentage point per treated customer, so the difference of two outcome models
+    is mostly noise at campaign sizes; a model of the *ratio* to a strong untreated churn model
+    (trained on every untreated customer) needs far fewer events.
+    """
+
+    accept: lgb.Booster
+    effect: lgb.Booster | None
+    n_actions: int
+    action_effect: np.ndarray  # pooled per-action relative reduction per contact
+    calibration: float = 1.0  # holdout's observed / predicted churn (multiplies base_p)
+    cell_effect: np.ndarray | None = None  # (n_cells, n_actions) when fitted with cells
+
+    def _stack(self, X: np.ndarray) -> np.ndarray:
+        n = len(X)
+        rep = np.repeat(X[None, :, :], self.n_actions, axis=0).reshape(n * self.n_actions, -1)
+        act = np.repeat(np.arange(self.n_actions, dtype=np.float32), n)[:, None]
+        return np.hstack([rep, act])
+
+    def predict(
+        self,
+        X: np.ndarray,
+        base_p: np.ndarray,
+        rows: np.ndarray | None = None,
+        cells: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(p_accept, effect_per_contact)``, each ``(n, n_actions)``.
+
+        ``rows`` (boolean mask) limits the work to the lines that may be targeted; the other
+        rows get 0. ``cells`` (integer segment cell per line) is required when the model was
+        fitted with cells.
+        """
+        n_all = len(X)
+        sel = np.ones(n_all, bool) if rows is None else np.asarray(rows, bool)
+        acc_all = np.zeros((n_all, self.n_actions))
+        eff_all = np.zeros((n_all, self.n_actions))
+        Xs = np.asarray(X, dtype=np.float32)[sel]
+        n = len(Xs)
+        if n == 0:
+            return acc_all, eff_all
+        Z = self._stack(Xs)
+        acc = self.accept.predict(Z).reshape(self.n_actions, n).T
+        p = np.clip(self.calibration * np.asarray(base_p, dtype=np.float64)[sel], 1e-5, 1 - 1e-5)
+        pooled = np.broadcast_to(self.action_effect, (n, self.n_actions))
+        if self.cell_effect is not None:
+            if cells is None:
+                raise ModelError("this uplift model was fitted per segment cell: pass cells")
+            c = np.clip(np.asarray(cells, dtype=np.int64)[sel], 0, len(self.cell_effect) - 1)
+            eff = self.cell_effect[c]
+        elif self.effect is None:
+            eff = pooled.copy()
+        else:
+            shift = self.effect.predict(Z, raw_score=True).reshape(self.n_actions, n).T
+            offset = np.log(p / (1 - p))[:, None] + np.log(np.clip(1 - pooled, 0.05, None))
+            q = 1.0 / (1.0 + np.exp(-(offset + shift)))
+            eff = np.clip(1.0 - q / p[:, None], -0.5, 0.95)
+        acc_all[sel] = acc
+        eff_all[sel] = eff
+        return acc_all, eff_all
+
+
+def fit_response_uplift(
+    X: np.ndarray,
+    action: np.ndarray,
+    contacted: np.ndarray,
+    accepted: np.ndarray,
+    churned: np.ndarray,
+    *,
+    base_p: np.ndarray,
+    n_actions: int,
+    prior_effect: np.ndarray | None = None,
+    prior_events: float = 50.0,
+    control_p: np.ndarray | None = None,
+    control_churned: np.ndarray | None = None,
+    calibration_prior: float = 300.0,
+    cells: np.ndarray | None = None,
+    n_cells: int = 0,
+    cell_prior_events: float = 30.0,
+    seed: int = 0,
+    threads: int = 1,
+    min_events: int = 400,
+) -> ResponseUpliftModel:
+    """Fit a :class:`ResponseUpliftModel` from treated customers' execution and churn outcomes.
+
+    Args:
+        X: features of the treated customers (month of the action).
+        action: integer action index per customer (0 … n_actions − 1).
+        contacted, accepted: execution outcomes (booleans).
+        churned: 1 if the customer left next month.
+        base_p: the untreated churn model's probability for these customers.
+        n_actions: number of actions (columns of the prediction).
+        prior_effect: configured relative reduction per contact per action (strategy library:
+            take rate × uplift); the pooled estimate starts there, worth ``prior_events``
+            expected churners.
+        prior_events: strength of that prior.
+        control_p, control_churned: the churn model's probability and the observed churn of the
+            randomized control (holdout). Their ratio (shrunk to 1 with ``calibration_prior``
+            expected churners) recalibrates the model on the kind of customer that gets planned.
+        cells, n_cells: optional integer segment cell per customer (e.g. the stability group ×
+            needs); then the effect is estimated per cell × action (observed / expected churn,
+            shrunk towards the action's pooled effect with ``cell_prior_events``) instead of by
+            the boosted offset model.
+        cell_prior_events: strength of that shrinkage.
+        seed, threads: LightGBM settings.
+        min_events: fewer churners than this among contacted customers → pooled effect only.
+
+    Raises:
+        ModelError: fewer than 50 customers contacted.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    action = np.asarray(action, dtype=np.int64)
+    contacted = np.asarray(contacted, dtype=bool)
+    accepted = np.asarray(accepted, dtype=bool)
+    churned = np.asarray(churned, dtype=np.float64)
+    if contacted.sum() < 50:
+        raise ModelError("the response model needs at least 50 contacted customers")
+    Z = np.hstack([X, action[:, None].astype(np.float32)])
+    cat = [Z.shape[1] - 1]
+    base = {
+        "objective": "binary",
+        "seed": seed,
+        "num_threads": threads,
+        "verbose": -1,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "feature_fraction": 0.8,
+        "cat_smooth": 10.0,
+        "max_cat_to_onehot": 16,
+        "max_bin": 63,
+    }
+    acc_params = {**base, "learning_rate": 0.1, "num_leaves": 15, "min_data_in_leaf": 100}
+    acc_model = lgb.train(
+        acc_params,
+        lgb.Dataset(Z[contacted], label=accepted[contacted].astype(float), categorical_feature=cat),
+        num_boost_round=50,
+    )
+    kappa = 1.0
+    if control_p is not None and control_churned is not None and len(control_p):
+        kappa = float(
+            (np.sum(control_churned) + calibration_prior) / (np.sum(control_p) + calibration_prior)
+        )
+    p = np.clip(kappa * np.asarray(base_p, dtype=np.float64), 1e-5, 1 - 1e-5)
+    k = contacted
+    prior = np.zeros(n_actions) if prior_effect is None else np.asarray(prior_effect, float)
+    obs = np.bincount(action[k], weights=churned[k], minlength=n_actions)
+    exp = np.bincount(action[k], weights=p[k], minlength=n_actions)
+    pooled = 1.0 - (obs + prior_events * (1 - prior)) / (exp + prior_events)
+    effect = None
+    cell_effect = None
+    if cells is not None:
+        cells = np.asarray(cells, dtype=np.int64)
+        idx = cells[k] * n_actions + action[k]
+        size = max(n_cells, int(cells.max()) + 1) * n_actions
+        o_c = np.bincount(idx, weights=churned[k], minlength=size).reshape(-1, n_actions)
+        e_c = np.bincount(idx, weights=p[k], minlength=size).reshape(-1, n_actions)
+        w = cell_prior_events
+        cell_effect = 1.0 - (o_c + w * (1 - pooled)[None, :]) / (e_c + w)
+    elif churned[k].sum() >= min_events:
+        eff_params = {
+            **base,
+            "learning_rate": 0.03,
+            "num_leaves": 4,
+            "min_data_in_leaf": 2000,
+            "lambda_l2": 100.0,
+        }
+        init = np.log(p[k] / (1 - p[k])) + np.log(np.clip(1 - pooled[action[k]], 0.05, None))
+        effect = lgb.train(
+            eff_params,
+            lgb.Dataset(Z[k], label=churned[k], init_score=init, categorical_feature=cat),
+            num_boost_round=40,
+        )
+    return ResponseUpliftModel(
+        accept=acc_model,
+        effect=effect,
+        n_actions=n_actions,
+        action_effect=pooled,
+        calibration=kappa,
+        cell_effect=cell_effect,
+    )

@@ -1,0 +1,542 @@
+"""Compile a ``RuleSet`` into ibis expressions: no backend branches, same SQL shape everywhere.
+
+Condition syntax (a safe subset of Python expressions, parsed with ``ast``):
+
+* names: canonical fields, derived features (``weixi.segment.features.FEATURES``), preset
+  ``params``, ``flags``, ``excluded`` and any dimension defined earlier in the preset (``b``);
+* literals: numbers, 'strings', true/false, lists/tuples for ``in``;
+* operators: ``and or not``, ``== != < <= > >=`` (chains like ``20 <= arpu_3m < 80``),
+  ``in`` / ``not in``, ``+ - * /``;
+* functions: ``isnull(x)``, ``notnull(x)``, ``coalesce(x, y, …)``, ``abs(x)``.
+
+NULL semantics (two-valued): a boolean field that is NULL counts as false, and a comparison or
+``in`` with NULL is false — so ``not (x >= 1)`` is true when ``x`` is NULL.
+
+Example:
+    >>> import ibis
+    >>> t = ibis.table({"arpu_3m": "float64"}, name="t")
+    >>> str(ibis.to_sql(t.filter(compile_condition("20 <= arpu_3m < 80", t)), dialect="duckdb")
+    ...     ).count("arpu_3m")
+    3
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from weixi.errors import RuleError
+from weixi.ingest.schema import BY_NAME
+from weixi.segment.rules import (
+    NEEDS_KEYS,
+    STABILITY_KEYS,
+    Dimension,
+    Level,
+    RuleSet,
+)
+
+_FUNCS = {"isnull", "notnull", "coalesce", "abs"}
+_CMP = {
+    ast.Eq: lambda a, b: a == b,
+    ast.NotEq: lambda a, b: a != b,
+    ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b,
+    ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b,
+}
+_BIN = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+}
+
+
+class _Compiler:
+    def __init__(self, text: str, table: ir.Table, params: Mapping[str, float], where: str):
+        self.text = text
+        self.table = table
+        self.params = params
+        self.where = where
+
+    def fail(self, msg: str) -> RuleError:
+        return RuleError(f"{self.where}: {msg} in condition {self.text!r}")
+
+    def names(self) -> list[str]:
+        return [*self.table.columns, *self.params]
+
+    def run(self) -> ir.Value:
+        try:
+            tree = ast.parse(self.text, mode="eval")
+        except SyntaxError as exc:
+            raise self.fail(f"syntax error ({exc.msg})") from None
+        try:
+            return self.visit(tree.body)
+        except RuleError:
+            raise
+        except Exception as exc:  # ibis type errors: wrong comparison types etc.
+            raise self.fail(f"invalid expression ({type(exc).__name__}: {exc})") from None
+
+    def visit(self, node: ast.AST) -> ir.Value:
+        if isinstance(node, ast.BoolOp):
+            vals = [self.boolean(v) for v in node.values]
+            out = vals[0]
+            for v in vals[1:]:
+                out = (out & v) if isinstance(node.op, ast.And) else (out | v)
+            return out
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.Not):
+                return ~self.boolean(node.operand)
+            if isinstance(node.op, ast.USub):
+                return -self.visit(node.operand)
+            raise self.fail("unsupported unary operator")
+        if isinstance(node, ast.Compare):
+            left = node.left
+            out = None
+            for op, right in zip(node.ops, node.comparators, strict=True):
+                part = self.compare(left, op, right)
+                out = part if out is None else out & part
+                left = right
+            return out
+        if isinstance(node, ast.BinOp):
+            fn = _BIN.get(type(node.op))
+            if fn is None:
+                raise self.fail("unsupported arithmetic operator")
+            return fn(self.visit(node.left), self.visit(node.right))
+        if isinstance(node, ast.Name):
+            return self.name(node.id)
+        if isinstance(node, ast.Constant):
+            if node.value is None:
+                raise self.fail("use isnull(x) / notnull(x) instead of None")
+            if isinstance(node.value, bool | int | float | str):
+                return ibis.literal(node.value)
+            raise self.fail(f"unsupported literal {node.value!r}")
+        if isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS:
+                raise self.fail(f"unknown function; use one of {sorted(_FUNCS)}")
+            args = [self.visit(a) for a in node.args]
+            fn = node.func.id
+            if fn in {"isnull", "notnull", "abs"} and len(args) != 1:
+                raise self.fail(f"{fn}() takes one argument")
+            if fn == "isnull":
+                return args[0].isnull()
+            if fn == "notnull":
+                return args[0].notnull()
+            if fn == "abs":
+                return args[0].abs()
+            return ibis.coalesce(*args)
+        raise self.fail(f"unsupported syntax ({type(node).__name__})")
+
+    def boolean(self, node: ast.AST) -> ir.BooleanValue:
+        value = self.visit(node)
+        if not isinstance(value, ir.BooleanValue):
+            raise self.fail(f"{ast.unparse(node)!r} is not a true/false condition")
+        return value
+
+    def name(self, name: str) -> ir.Value:
+        if name in ("true", "false", "True", "False"):
+            return ibis.literal(name.lower() == "true")
+        if name in self.table.columns:
+            col = self.table[name]
+            # a missing flag counts as false (NULL would make `not x` NULL as well)
+            return col.fill_null(False) if isinstance(col, ir.BooleanValue) else col
+        if name in self.params:
+            return ibis.literal(float(self.params[name]))
+        close = difflib.get_close_matches(name, self.names(), n=3)
+        hint = f" — did you mean {', '.join(close)}?" if close else ""
+        raise self.fail(f"unknown field {name!r}{hint}")
+
+    def compare(self, left: ast.AST, op: ast.cmpop, right: ast.AST) -> ir.BooleanValue:
+        lv = self.visit(left)
+        if isinstance(op, ast.In | ast.NotIn):
+            if not isinstance(right, ast.List | ast.Tuple | ast.Set):
+                raise self.fail("'in' needs a list like ('a', 'b')")
+            values = []
+            for elt in right.elts:
+                if not isinstance(elt, ast.Constant):
+                    raise self.fail("'in' lists hold literals only")
+                values.append(elt.value)
+            self.check_choices(left, values)
+            out = lv.isin(values).fill_null(False)
+            return ~out if isinstance(op, ast.NotIn) else out
+        rv = self.visit(right)
+        if isinstance(right, ast.Constant) and isinstance(right.value, str):
+            self.check_choices(left, [right.value])
+        fn = _CMP.get(type(op))
+        if fn is None:
+            raise self.fail("unsupported comparison (use == != < <= > >= in)")
+        # two-valued logic: a comparison with NULL is false, so `not (x >= 1)` is true for NULL
+        return fn(lv, rv).fill_null(False)
+
+    def check_choices(self, node: ast.AST, values: list) -> None:
+        if isinstance(node, ast.Name) and node.id in BY_NAME and BY_NAME[node.id].choices:
+            bad = [v for v in values if v not in BY_NAME[node.id].choices]
+            if bad:
+                raise self.fail(
+                    f"unknown value(s) {bad} for {node.id}; choices: "
+                    + ", ".join(BY_NAME[node.id].choices)
+                )
+
+
+def compile_condition(
+    text: str, table: ir.Table, params: Mapping[str, float] | None = None, where: str = "rule"
+) -> ir.BooleanValue:
+    """Compile one condition string over ``table`` into a NULL-safe ibis boolean."""
+    value = _Compiler(text, table, params or {}, where).run()
+    if not isinstance(value, ir.BooleanValue):
+        raise RuleError(f"{where}: condition {text!r} is not true/false")
+    return value.fill_null(False)
+
+
+# ---------------------------------------------------------------------------------------------
+# the pipeline
+
+
+def _variant_conditions(
+    dim: Dimension, t: ir.Table, rs: RuleSet
+) -> list[tuple[str, ir.BooleanValue, list[tuple[Level, ir.BooleanValue | None]]]]:
+    """``[(variant, scope condition, [(level, condition or None for else)])]``."""
+    base = (
+        compile_condition(dim.where, t, rs.params, f"dimension {dim.key} where")
+        if dim.where
+        else ibis.literal(True)
+    )
+    out = []
+    for variant, levels in dim.variants():
+        scope = base if variant == "*" else base & (t.line_type == variant).fill_null(False)
+        conds = []
+        for lv in levels:
+            where = f"dimension {dim.key} level {lv.code}" + (
+                f" ({variant})" if variant != "*" else ""
+            )
+            conds.append(
+                (lv, None if lv.is_else else compile_condition(lv.when, t, rs.params, where))
+            )
+        out.append((variant, scope, conds))
+    return out
+
+
+def dimension_expr(dim: Dimension, t: ir.Table, rs: RuleSet) -> ir.StringValue:
+    """The CASE expression of one dimension (first matching level wins; NULL outside scope)."""
+    cases = []
+    for _variant, scope, conds in _variant_conditions(dim, t, rs):
+        for lv, cond in conds:
+            cases.append((scope & cond if cond is not None else scope, ibis.literal(lv.code)))
+    return ibis.cases(*cases, else_=ibis.null("string")).cast("string")
+
+
+def _add_flags(t: ir.Table, flags: list, rs: RuleSet) -> ir.Table:
+    """Add boolean flag columns. Percentile flags rank a narrow side table (key, population,
+    metric) and join it back: a window over the wide row would drag every column through
+    the sort."""
+    direct: dict[str, ir.BooleanValue] = {}
+    side: dict[str, ir.Value] = {}
+    ranked: dict[str, tuple] = {}
+    for flag in flags:
+        metric = compile_condition_value(flag.metric, t, rs, f"flag {flag.name} metric")
+        metric = metric.cast("float64").fill_null(0.0)
+        among = (
+            compile_condition(flag.among, t, rs.params, f"flag {flag.name} among")
+            if flag.among
+            else ibis.literal(True)
+        )
+        if flag.mode == "threshold":
+            direct[flag.name] = among & (metric >= flag.cut)
+        else:
+            side[f"_m_{flag.name}"] = metric
+            side[f"_p_{flag.name}"] = among
+            ranked[flag.name] = (flag.cut,)
+    if direct:
+        t = t.mutate(**direct)
+    if ranked:
+        narrow = t.select(_fk=t.subscriber_id, **side)
+        ranks = {
+            f"_r_{n}": ibis.percent_rank().over(
+                ibis.window(group_by=narrow[f"_p_{n}"], order_by=narrow[f"_m_{n}"])
+            )
+            for n in ranked
+        }
+        narrow = narrow.mutate(**ranks)
+        narrow = narrow.select(
+            "_fk",
+            **{
+                n: narrow[f"_p_{n}"] & (narrow[f"_r_{n}"] >= cut) & (narrow[f"_m_{n}"] > 0)
+                for n, (cut,) in ranked.items()
+            },
+        )
+        joined = t.left_join(narrow, t.subscriber_id == narrow._fk)
+        t = joined.select(
+            *[c for c in t.columns],
+            **{n: joined[n].fill_null(False) for n in ranked},
+        )
+    return t
+
+
+def compile_condition_value(text: str, t: ir.Table, rs: RuleSet, where: str) -> ir.Value:
+    """Compile a value expression (not necessarily boolean), e.g. a flag's metric."""
+    return _Compiler(text, t, rs.params, where).run()
+
+
+def _referenced(text: str | None) -> set[str]:
+    if not text:
+        return set()
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+def _dim_names(dim: Dimension) -> set[str]:
+    names = _referenced(dim.where)
+    for _, levels in dim.variants():
+        for lv in levels:
+            names |= _referenced(lv.when)
+    return names
+
+
+def apply_rules(feat: ir.Table, rs: RuleSet) -> ir.Table:
+    """Add exclusion, every dimension, stability group, code, priority and urgency columns.
+
+    Pure: takes the feature table, returns a table expression (nothing runs here).
+    """
+    t = feat
+    reason_cases = [
+        (compile_condition(ex.when, t, rs.params, f"exclusion {ex.key}"), ibis.literal(ex.key))
+        for ex in rs.exclusions
+    ]
+    reason = ibis.cases(*reason_cases, else_=ibis.null("string")).cast("string")
+    t = t.mutate(exclusion_reason=reason)
+    t = t.mutate(excluded=t.exclusion_reason.notnull())
+    # Dimensions are added in as few projection layers as their dependencies allow (each
+    # layer is a nested SELECT; fewer layers compile much faster and read the same).
+    pending = {f.name: f for f in rs.flags}
+    batch: dict[str, Dimension] = {}
+
+    def flush(t: ir.Table) -> ir.Table:
+        if batch:
+            t = t.mutate(**{k: dimension_expr(d, t, rs) for k, d in batch.items()})
+            batch.clear()
+        return t
+
+    for dim in rs.dimensions:
+        names = _dim_names(dim)
+        need = [n for n in pending if n in names]  # preset order: stable SQL
+        if need or names & set(batch):
+            t = flush(t)
+        if need:
+            t = _add_flags(t, [pending.pop(n) for n in need], rs)
+        batch[dim.key] = dim
+    t = flush(t)
+    if pending:
+        t = _add_flags(t, list(pending.values()), rs)
+    stability = t.a.concat("-", t.b, "-", t.c)
+    needs = ibis.cases(
+        *[
+            (t.line_type == lt, t[k[0]].concat("-", t[k[1]], "-", t[k[2]]))
+            for lt, k in NEEDS_KEYS.items()
+        ],
+        else_=ibis.null("string"),
+    )
+    t = t.mutate(stability_group=stability)
+    t = t.mutate(code=t.stability_group.concat("/", needs))
+    order = rs.priority_order()
+    rank = ibis.cases(
+        *[(t.stability_group == g, ibis.literal(i + 1)) for i, (g, _) in enumerate(order)],
+        else_=ibis.null("int32"),
+    ).cast("int32")
+    urg = ibis.cases(
+        *[(t.stability_group == g, ibis.literal(u)) for g, u in order],
+        else_=ibis.null("string"),
+    ).cast("string")
+    kept = ~t.excluded
+    return t.mutate(
+        priority_rank=ibis.ifelse(kept, rank, ibis.null("int32")),
+        urgency=ibis.ifelse(kept, urg, ibis.null("string")),
+    )
+
+
+#: Columns of the ``segments`` table in order (the data contract + helper columns).
+SEGMENT_COLUMNS: dict[str, str] = {
+    "month": "date",
+    "subscriber_id": "string",
+    "customer_id": "string",
+    "branch_id": "string",
+    "line_type": "string",
+    "excluded": "boolean",
+    "exclusion_reason": "string",
+    "a": "string",
+    "b": "string",
+    "c": "string",
+    "d": "string",
+    "e": "string",
+    "f": "string",
+    "g": "string",
+    "h": "string",
+    "i": "string",
+    "stability_group": "string",
+    "code": "string",
+    "priority_rank": "int32",
+    "urgency": "string",
+    "vad": "string",
+    "vip_tier": "string",
+    "group_class": "string",
+    "value_class": "string",
+    "relationship": "string",
+    "credit": "string",
+    "satisfaction_band": "string",
+    "cluster": "int32",
+    "arpu": "float64",
+    "arpu_3m": "float64",
+    "arpu_drop_pct": "float64",
+    "minutes_drop_pct": "float64",
+    "online_drop_pct": "float64",
+    "voice_minutes_3m": "float64",
+    "data_mb_3m": "float64",
+    "vas_3m": "float64",
+    "bb_hours_3m": "float64",
+    "months_to_contract_end": "float64",
+    "tenure_months": "float64",
+    "handset_age_years": "float64",
+}
+
+
+def select_segments(t: ir.Table, **extra: ir.Value) -> ir.Table:
+    """Select the ``segments`` columns from an :func:`apply_rules` table (``cluster`` NULL),
+    plus ``extra`` columns (e.g. the check masks)."""
+    cols = {}
+    for name, typ in SEGMENT_COLUMNS.items():
+        if name == "cluster":
+            cols[name] = ibis.null("int32")
+        else:
+            cols[name] = t[name].cast(typ)
+    return t.select(**cols, **extra)
+
+
+def segment_table(feat: ir.Table, rs: RuleSet) -> ir.Table:
+    """Apply the rules and select the ``segments`` columns (``cluster`` NULL: filled later)."""
+    return select_segments(apply_rules(feat, rs))
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+def validate_ruleset(rs: RuleSet, source: str = "preset") -> None:
+    """Compile every condition against the feature schema; raise RuleError on the first problem.
+
+    This catches unknown fields (with a did-you-mean hint), wrong value choices, syntax and type
+    errors, and references to dimensions defined later in the preset.
+    """
+    from weixi.segment.features import feature_table_schema
+
+    keys = [d.key for d in rs.dimensions]
+    schema = feature_table_schema()
+    clash = [p for p in rs.params if p in schema or p in keys]
+    if clash:
+        raise RuleError(f"{source}: params {clash} shadow a field or dimension; rename them")
+    feat = ibis.table(schema, name="features")
+    try:
+        apply_rules(feat, rs)
+    except RuleError as exc:
+        raise RuleError(f"{source}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A data-validation finding: levels that overlap, or rows no level covers."""
+
+    kind: str  # overlap | uncovered
+    dimension: str
+    variant: str
+    levels: tuple[str, ...]
+    count: int
+
+    def message(self) -> str:
+        """One line describing the finding with its count."""
+        where = f"dimension {self.dimension}" + (
+            f" ({self.variant})" if self.variant != "*" else ""
+        )
+        if self.kind == "overlap":
+            return (
+                f"{where}: levels {self.levels[0]} and {self.levels[1]} both match "
+                f"{self.count:,} subscribers (the first, {self.levels[0]}, wins)"
+            )
+        return f"{where}: {self.count:,} subscribers match no level"
+
+
+_SCOPE_BIT = 1 << 40
+
+
+def check_masks(t: ir.Table, rs: RuleSet) -> tuple[dict[str, ir.Value], list[tuple]]:
+    """One int64 column per dimension and line-type variant: bit ``i`` set when explicit level
+    ``i`` matches, bit 40 when the row is in the dimension's scope.
+
+    The masks ride along with the output of the same query, so the data check costs no extra
+    pass; :func:`issues_from_masks` turns them into overlap / uncovered counts.
+    Returns ``(columns, meta)`` with meta ``(column, dimension, variant, codes, has_else)``.
+    """
+    cols: dict[str, ir.Value] = {}
+    meta: list[tuple] = []
+    for dim in rs.dimensions:
+        for variant, scope, conds in _variant_conditions(dim, t, rs):
+            explicit = [(lv, c) for lv, c in conds if c is not None]
+            mask = ibis.ifelse(scope, ibis.literal(_SCOPE_BIT, type="int64"), 0)
+            for i, (_, c) in enumerate(explicit):
+                mask = mask + ibis.ifelse(scope & c, ibis.literal(1 << i, type="int64"), 0)
+            name = f"_chk_{dim.key}_{variant if variant != '*' else 'all'}"
+            cols[name] = mask.cast("int64")
+            codes = tuple(lv.code for lv, _ in explicit)
+            meta.append(
+                (name, dim.key, variant, codes, len(explicit) < len(conds), dim.allow_overlap)
+            )
+    return cols, meta
+
+
+def issues_from_masks(table, meta: list[tuple]) -> list[Issue]:
+    """Count overlaps and uncovered rows from the mask columns of an Arrow table (numpy)."""
+    import numpy as np
+
+    issues = []
+    for name, dim, variant, codes, has_else, allow_overlap in meta:
+        m = np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.int64)
+        if not allow_overlap:
+            for i in range(len(codes)):
+                bi = (m >> i) & 1
+                for j in range(i + 1, len(codes)):
+                    n = int((bi & ((m >> j) & 1)).sum())
+                    if n:
+                        issues.append(Issue("overlap", dim, variant, (codes[i], codes[j]), n))
+        if not has_else:
+            n = int((m == _SCOPE_BIT).sum())
+            if n:
+                issues.append(Issue("uncovered", dim, variant, (), n))
+    return issues
+
+
+def check(feat: ir.Table, rs: RuleSet) -> list[Issue]:
+    """Count, on the table's backend, levels that overlap and rows no level covers."""
+    t = apply_rules(feat, rs)
+    cols, meta = check_masks(t, rs)
+    return issues_from_masks(t.select(**cols).to_pyarrow(), meta)
+
+
+__all__ = [
+    "SEGMENT_COLUMNS",
+    "STABILITY_KEYS",
+    "Issue",
+    "apply_rules",
+    "check",
+    "check_masks",
+    "compile_condition",
+    "dimension_expr",
+    "issues_from_masks",
+    "segment_table",
+    "select_segments",
+    "validate_ruleset",
+]

@@ -1,0 +1,560 @@
+"""Segment a month: features → rules (DuckDB or Spark) → clusters → stored tables.
+
+I/O lives here; the rules themselves are pure ibis expressions (``features``, ``exprs``).
+Re-running a month replaces all its rows in ``segments``, ``segment_profiles``,
+``segment_migration``, ``segment_funnel``, ``segment_clusters`` and ``segment_runs`` in one
+DuckDB transaction, so readers never see half a month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from weixi.errors import ConfigError, NotFoundError, RuleError
+from weixi.segment import profiles
+from weixi.segment.clusters import ClusterSummary, fit_assign
+from weixi.segment.exprs import (
+    SEGMENT_COLUMNS,
+    Issue,
+    apply_rules,
+    check_masks,
+    issues_from_masks,
+    select_segments,
+)
+from weixi.segment.features import features
+from weixi.segment.rules import DIMENSION_KEYS, RuleSet, load_preset
+from weixi.store.backends import connect_engine
+from weixi.store.months import add_months, format_month, loaded_months, parse_month
+
+_ARROW_TYPES = {
+    "date": pa.date32(),
+    "string": pa.string(),
+    "boolean": pa.bool_(),
+    "int32": pa.int32(),
+    "float64": pa.float64(),
+}
+SEGMENTS_SCHEMA = pa.schema([(n, _ARROW_TYPES[t]) for n, t in SEGMENT_COLUMNS.items()])
+_DUCK = {
+    "date": "DATE",
+    "string": "VARCHAR",
+    "boolean": "BOOLEAN",
+    "int32": "INTEGER",
+    "float64": "DOUBLE",
+}
+SEGMENTS_DDL = (
+    "CREATE TABLE IF NOT EXISTS segments (\n  "
+    + ",\n  ".join(f"{n} {_DUCK[t]}" for n, t in SEGMENT_COLUMNS.items())
+    + "\n)"
+)
+CLUSTERS_DDL = """
+CREATE TABLE IF NOT EXISTS segment_clusters (
+  month DATE, cluster INTEGER, subscribers BIGINT, share DOUBLE, broadband_share DOUBLE,
+  means VARCHAR, ratios VARCHAR, description_en VARCHAR, description_zh VARCHAR
+)"""
+RUNS_DDL = """
+CREATE TABLE IF NOT EXISTS segment_runs (
+  month DATE, preset VARCHAR, engine VARCHAR, finished_at TIMESTAMP, seconds DOUBLE,
+  subscribers BIGINT, excluded BIGINT, issues VARCHAR
+)"""
+TABLES = (
+    "segments",
+    "segment_profiles",
+    "segment_migration",
+    "segment_funnel",
+    "segment_clusters",
+    "segment_runs",
+)
+
+
+@dataclass
+class SegmentRun:
+    """What one run did: sizes, timings, validation issues and cluster descriptions."""
+
+    month: dt.date
+    preset: str
+    engine: str
+    subscribers: int
+    excluded: int
+    seconds: float
+    issues: list[Issue] = field(default_factory=list)
+    clusters: list[ClusterSummary] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    # fetchall (not fetchone): DuckDB 2 refuses relation queries while a result is pending
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchall()[0][0]
+    )
+
+
+def _settle(con: duckdb.DuckDBPyConnection) -> None:
+    """Finish any pending result on ``con`` (ibis issues relation queries on it)."""
+    con.execute("SELECT 1").fetchall()
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the segment tables when missing."""
+    for ddl in (
+        SEGMENTS_DDL,
+        profiles.PROFILES_DDL,
+        profiles.MIGRATION_DDL,
+        profiles.FUNNEL_DDL,
+        CLUSTERS_DDL,
+        RUNS_DDL,
+    ):
+        con.execute(ddl)
+
+
+def _resolve_preset(preset: str | Path | RuleSet) -> RuleSet:
+    return preset if isinstance(preset, RuleSet) else load_preset(preset)
+
+
+def _require_month(con: duckdb.DuckDBPyConnection, month: dt.date) -> list[dt.date]:
+    months = loaded_months(con)
+    if month not in months:
+        have = ", ".join(format_month(m) for m in months) or "none"
+        raise NotFoundError(
+            f"month {format_month(month)} is not loaded (loaded: {have}); "
+            "import it first with `weixi ingest`"
+        )
+    return months
+
+
+def _window_sql(month: dt.date) -> str:
+    lo = add_months(month, -3).isoformat()
+    return f"SELECT * FROM snapshot WHERE month BETWEEN DATE '{lo}' AND DATE '{month.isoformat()}'"
+
+
+class _Inputs:
+    """Hands the month's window of the snapshot (and enterprise groups) to an ibis backend."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, month: dt.date, engine: str):
+        self.con = con
+        self.month = month
+        self.engine = engine
+        self.tmp: Path | None = None
+
+    def __enter__(self):
+        _settle(self.con)
+        backend = connect_engine(self.engine, self.con)
+        has_groups = _exists(self.con, "enterprise_groups")
+        if self.engine == "duckdb":
+            snap = backend.table("snapshot")
+            groups = backend.table("enterprise_groups") if has_groups else None
+            return snap, groups
+        # Spark reads Parquet exported from the store (an operator's lake would be read directly)
+        self.tmp = Path(tempfile.mkdtemp(prefix="weixi-seg-"))
+        tag = uuid.uuid4().hex[:8]
+        snap_path = self.tmp / "snapshot.parquet"
+        self.con.execute(f"COPY ({_window_sql(self.month)}) TO '{snap_path}' (FORMAT parquet)")
+        snap = backend.read_parquet(str(snap_path), table_name=f"weixi_snapshot_{tag}")
+        groups = None
+        if has_groups:
+            gp = self.tmp / "groups.parquet"
+            self.con.execute(f"COPY enterprise_groups TO '{gp}' (FORMAT parquet)")
+            groups = backend.read_parquet(str(gp), table_name=f"weixi_groups_{tag}")
+        return snap, groups
+
+    def __exit__(self, *exc):
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def compute(
+    con: duckdb.DuckDBPyConnection,
+    month: str | dt.date,
+    *,
+    preset: str | Path | RuleSet = "seed",
+    engine: str = "duckdb",
+    validate: bool = True,
+) -> tuple[pa.Table, list[Issue]]:
+    """Segment ``month`` on ``engine`` and return the rows (``cluster`` still NULL) and issues.
+
+    Nothing is stored. Rows are cast to the ``segments`` schema (so the DuckDB and Spark
+    outputs compare equal after sorting by ``subscriber_id``); row order is not defined.
+    """
+    m = parse_month(month)
+    rs = _resolve_preset(preset)
+    _require_month(con, m)
+    if engine not in ("duckdb", "spark"):
+        raise ConfigError(f"unknown engine {engine!r}: use duckdb or spark")
+    with _Inputs(con, m, engine) as (snap, groups):
+        full = apply_rules(features(snap, m, groups), rs)
+        masks, meta = check_masks(full, rs) if validate else ({}, [])
+        # one query: the segments columns plus the check masks
+        table = select_segments(full, **masks).to_pyarrow()
+    issues = issues_from_masks(table, meta)
+    table = table.select(list(SEGMENT_COLUMNS)).cast(SEGMENTS_SCHEMA)
+    return table, issues
+
+
+def segment_month(
+    con: duckdb.DuckDBPyConnection,
+    month: str | dt.date,
+    *,
+    preset: str | Path | RuleSet = "seed",
+    engine: str = "duckdb",
+    strict: bool = False,
+) -> SegmentRun:
+    """Segment ``month`` and store it (replacing any earlier run of that month atomically).
+
+    Args:
+        con: the analytics DuckDB connection (holds ``snapshot``; receives the results).
+        month: ``YYYY-MM`` or a date.
+        preset: 'seed', 'modern', a YAML path or a loaded ``RuleSet``.
+        engine: 'duckdb' (default) or 'spark' (local Spark reads the month as Parquet).
+        strict: raise ``RuleError`` when levels overlap or leave subscribers uncovered.
+
+    Returns:
+        A ``SegmentRun`` with counts, timings, issues and cluster descriptions.
+    """
+    t0 = time.perf_counter()
+    m = parse_month(month)
+    rs = _resolve_preset(preset)
+    months = _require_month(con, m)
+    timings: dict[str, float] = {}
+    table, issues = compute(con, m, preset=rs, engine=engine)
+    timings["rules"] = time.perf_counter() - t0
+    if strict and issues:
+        raise RuleError(
+            f"preset {rs.name} on {format_month(m)}: "
+            + "; ".join(i.message() for i in issues)
+            + " — fix the levels or run without --strict"
+        )
+    t1 = time.perf_counter()
+    labels, summaries = fit_assign(table, rs.clusters)
+    cl = pa.array(labels, type=pa.int32(), mask=labels < 0)
+    table = table.set_column(table.schema.get_field_index("cluster"), "cluster", cl)
+    timings["clusters"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    excluded = int(pc.sum(table.column("excluded").cast(pa.int64())).as_py() or 0)
+    next_loaded = add_months(m, 1) in months
+    has_next_segments = False
+    ensure_tables(con)
+    con.register("_weixi_new_segments", table)
+    d = f"DATE '{m.isoformat()}'"
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for tbl in TABLES:
+            con.execute(f"DELETE FROM {tbl} WHERE month = {d}")
+        con.execute("INSERT INTO segments SELECT * FROM _weixi_new_segments")
+        con.execute(f"INSERT INTO segment_profiles {profiles.profiles_sql(m, next_loaded)}")
+        con.execute(f"INSERT INTO segment_migration {profiles.migration_sql(m)}")
+        nxt = add_months(m, 1)
+        has_next_segments = bool(
+            con.execute(
+                f"SELECT count(*) FROM segments WHERE month = DATE '{nxt.isoformat()}'"
+            ).fetchall()[0][0]
+        )
+        if has_next_segments:  # next month's migration started from this month: refresh it
+            con.execute(f"DELETE FROM segment_migration WHERE month = DATE '{nxt.isoformat()}'")
+            con.execute(f"INSERT INTO segment_migration {profiles.migration_sql(nxt)}")
+        funnel = profiles.funnel_rows(con, m, [e.key for e in rs.exclusions])
+        if funnel:
+            con.executemany("INSERT INTO segment_funnel VALUES (?, ?, ?, ?, ?, ?, ?)", funnel)
+        if summaries:
+            con.executemany(
+                "INSERT INTO segment_clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        m,
+                        s.cluster,
+                        s.size,
+                        s.share,
+                        s.broadband_share,
+                        json.dumps(s.means),
+                        json.dumps(s.ratios),
+                        s.description_en,
+                        s.description_zh,
+                    )
+                    for s in summaries
+                ],
+            )
+        seconds = time.perf_counter() - t0
+        con.execute(
+            "INSERT INTO segment_runs VALUES (?, ?, ?, now(), ?, ?, ?, ?)",
+            [
+                m,
+                rs.name,
+                engine,
+                seconds,
+                table.num_rows,
+                excluded,
+                json.dumps([i.message() for i in issues], ensure_ascii=False),
+            ],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_weixi_new_segments")
+    timings["store"] = time.perf_counter() - t2
+    return SegmentRun(
+        month=m,
+        preset=rs.name,
+        engine=engine,
+        subscribers=table.num_rows,
+        excluded=excluded,
+        seconds=time.perf_counter() - t0,
+        issues=issues,
+        clusters=summaries,
+        timings=timings,
+    )
+
+
+def _require_segmented(con: duckdb.DuckDBPyConnection, month: dt.date) -> None:
+    if (
+        not _exists(con, "segments")
+        or not con.execute("SELECT count(*) FROM segments WHERE month = ?", [month]).fetchall()[0][
+            0
+        ]
+    ):
+        raise NotFoundError(
+            f"month {format_month(month)} is not segmented yet: "
+            f"run `weixi segment --month {format_month(month)}`"
+        )
+
+
+def get_counts(con: duckdb.DuckDBPyConnection, month: str | dt.date) -> dict[str, dict[str, int]]:
+    """Count kept subscribers per level of every dimension (plus stability group, urgency, code
+    prefix and cluster) for a stored month."""
+    m = parse_month(month)
+    _require_segmented(con, m)
+    dims = [*DIMENSION_KEYS, "stability_group", "urgency", "priority_rank", "cluster", "line_type"]
+    sql = "\nUNION ALL\n".join(
+        f"SELECT '{k}', CAST({k} AS VARCHAR), count(*) FROM segments "
+        f"WHERE month = ? AND NOT excluded AND {k} IS NOT NULL GROUP BY 2"
+        for k in dims
+    )
+    rows = con.execute(sql, [m] * len(dims)).fetchall()
+    out: dict[str, dict[str, int]] = {k: {} for k in dims}
+    for dim, level, n in rows:
+        out[dim][level] = int(n)
+    for k in out:
+        out[k] = dict(sorted(out[k].items(), key=lambda kv: (len(kv[0]), kv[0])))
+    return out
+
+
+def get_funnel(con: duckdb.DuckDBPyConnection, month: str | dt.date) -> list[dict]:
+    """The stored exclusion funnel of ``month``, in rule order.
+
+    Each step: ``{"step", "rule", "removed", "remaining", "by_branch": {branch: {"removed",
+    "remaining"}}, "by_line_type": {...}}``; step 0 is the total, the last step ``kept``.
+    """
+    m = parse_month(month)
+    _require_segmented(con, m)
+    rows = con.execute(
+        """SELECT step, rule, sum(removed), sum(remaining) FROM segment_funnel
+           WHERE month = ? GROUP BY step, rule ORDER BY step""",
+        [m],
+    ).fetchall()
+    out = []
+    detail: dict[str, dict[int, dict]] = {}
+    for key in ("branch_id", "line_type"):
+        detail[key] = {}
+        for step, k, removed, remaining in con.execute(
+            f"""SELECT step, {key}, sum(removed), sum(remaining) FROM segment_funnel
+                WHERE month = ? GROUP BY ALL ORDER BY 1, 2""",
+            [m],
+        ).fetchall():
+            detail[key].setdefault(step, {})[str(k)] = {
+                "removed": int(removed),
+                "remaining": int(remaining),
+            }
+    for step, rule, removed, remaining in rows:
+        out.append(
+            {
+                "step": int(step),
+                "rule": rule,
+                "removed": int(removed),
+                "remaining": int(remaining),
+                "by_branch": detail["branch_id"].get(step, {}),
+                "by_line_type": detail["line_type"].get(step, {}),
+            }
+        )
+    return out
+
+
+def get_clusters(con: duckdb.DuckDBPyConnection, month: str | dt.date) -> list[dict]:
+    """The stored cluster descriptions of ``month``."""
+    m = parse_month(month)
+    _require_segmented(con, m)
+    cur = con.execute("SELECT * FROM segment_clusters WHERE month = ? ORDER BY cluster", [m])
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def get_profiles(
+    con: duckdb.DuckDBPyConnection, month: str | dt.date, dimension: str | None = None
+) -> list[dict]:
+    """The stored segment profiles of ``month`` (optionally one dimension)."""
+    m = parse_month(month)
+    _require_segmented(con, m)
+    sql = "SELECT * FROM segment_profiles WHERE month = ?"
+    args: list = [m]
+    if dimension:
+        sql += " AND dimension = ?"
+        args.append(dimension)
+    cur = con.execute(sql + " ORDER BY dimension, segment", args)
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def get_migration(
+    con: duckdb.DuckDBPyConnection, month: str | dt.date, dimension: str = "stability_group"
+) -> list[dict]:
+    """The stored migration matrix into ``month`` as rows (from, to, subscribers)."""
+    m = parse_month(month)
+    _require_segmented(con, m)
+    cur = con.execute(
+        """SELECT from_segment, to_segment, subscribers FROM segment_migration
+           WHERE month = ? AND dimension = ? ORDER BY from_segment, to_segment""",
+        [m, dimension],
+    )
+    return [{"from": f, "to": t, "subscribers": int(n)} for f, t, n in cur.fetchall()]
+
+
+#: Export columns: (segments column or SQL, English header, Chinese header).
+EXPORT_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
+    ("subscriber_id", "s.subscriber_id", "Subscriber ID", "用户标识"),
+    ("phone", "__phone__", "Phone (masked)", "手机号码(脱敏)"),
+    ("name", "__name__", "Name (masked)", "客户姓名(脱敏)"),
+    ("customer_id", "s.customer_id", "Customer ID", "客户标识"),
+    ("branch_id", "s.branch_id", "Branch", "地市"),
+    ("line_type", "s.line_type", "Line type", "业务类型"),
+    ("code", "s.code", "Segment code", "分层编码"),
+    ("stability_group", "s.stability_group", "Stability group", "稳定度分群"),
+    ("priority_rank", "s.priority_rank", "Priority rank", "优先级"),
+    ("urgency", "s.urgency", "Urgency", "紧迫度"),
+    ("a", "s.a", "Binding (A)", "捆绑度"),
+    ("b", "s.b", "Value (B)", "客户价值"),
+    ("c", "s.c", "Churn tendency (C)", "离网倾向"),
+    ("d", "s.d", "Handset tier (D)", "终端档次"),
+    ("e", "s.e", "Replacement need (E)", "换机需求"),
+    ("f", "s.f", "Data need (F)", "流量需求"),
+    ("g", "s.g", "Mobile add-on (G)", "手机加装"),
+    ("h", "s.h", "Broadband speed (H)", "宽带速率"),
+    ("i", "s.i", "ITV bundle (I)", "ITV捆绑"),
+    ("vad", "s.vad", "VAD class", "VAD分类"),
+    ("vip_tier", "s.vip_tier", "VIP tier", "VIP等级"),
+    ("group_class", "s.group_class", "Group class", "集团分类"),
+    ("value_class", "s.value_class", "Value class", "价值分类"),
+    ("relationship", "s.relationship", "Relationship", "客户关系"),
+    ("credit", "s.credit", "Credit list", "信誉度"),
+    ("satisfaction_band", "s.satisfaction_band", "Satisfaction band", "满意度"),
+    ("cluster", "s.cluster", "Cluster", "聚类"),
+    ("arpu", "s.arpu", "ARPU (yuan)", "ARPU(元)"),
+    ("arpu_3m", "s.arpu_3m", "3-month ARPU (yuan)", "近三月平均ARPU(元)"),
+    ("arpu_drop_pct", "s.arpu_drop_pct", "ARPU drop (%)", "ARPU降幅(%)"),
+    (
+        "months_to_contract_end",
+        "s.months_to_contract_end",
+        "Months to contract end",
+        "协议剩余月数",
+    ),
+    ("excluded", "s.excluded", "Excluded", "已剔除"),
+    ("exclusion_reason", "s.exclusion_reason", "Exclusion reason", "剔除原因"),
+)
+XLSX_MAX_ROWS = 1_048_575
+
+
+def export_sql(
+    month: dt.date,
+    *,
+    branch: str | None = None,
+    include_excluded: bool = True,
+    has_snapshot_pii: bool = True,
+) -> str:
+    """The SELECT behind an export: PII masked in SQL, ordered by priority then subscriber."""
+    from weixi.security.masking import mask_name_sql, mask_phone_sql
+
+    cols = []
+    for name, expr, _, _ in EXPORT_COLUMNS:
+        if expr == "__phone__":
+            expr = mask_phone_sql("n.phone") if has_snapshot_pii else "NULL"
+        elif expr == "__name__":
+            expr = mask_name_sql("n.name") if has_snapshot_pii else "NULL"
+        cols.append(f"{expr} AS {name}")
+    where = [f"s.month = DATE '{month.isoformat()}'"]
+    if branch:
+        where.append(f"s.branch_id = '{branch.replace(chr(39), '')}'")
+    if not include_excluded:
+        where.append("NOT s.excluded")
+    join = (
+        "LEFT JOIN snapshot n ON n.month = s.month AND n.subscriber_id = s.subscriber_id"
+        if has_snapshot_pii
+        else ""
+    )
+    return (
+        f"SELECT {', '.join(cols)} FROM segments s {join} WHERE {' AND '.join(where)} "
+        "ORDER BY s.priority_rank NULLS LAST, s.subscriber_id"
+    )
+
+
+def export(
+    con: duckdb.DuckDBPyConnection,
+    month: str | dt.date,
+    out: str | Path,
+    *,
+    branch: str | None = None,
+    include_excluded: bool = True,
+) -> int:
+    """Write the month's segments to ``out`` (.xlsx, .csv or .parquet); return the row count.
+
+    Phone numbers and names are masked (138****1234) in SQL. The xlsx has bilingual headers
+    ("Segment code / 分层编码"); CSV and Parquet use the plain column names for machines.
+    """
+    m = parse_month(month)
+    _require_segmented(con, m)
+    path = Path(out)
+    suffix = path.suffix.lower()
+    if suffix not in (".xlsx", ".csv", ".parquet"):
+        raise ConfigError(f"cannot export to {path.name}: use a .xlsx, .csv or .parquet file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sql = export_sql(m, branch=branch, include_excluded=include_excluded)
+    if suffix in (".csv", ".parquet"):
+        fmt = "(HEADER, DELIMITER ',')" if suffix == ".csv" else "(FORMAT parquet)"
+        con.execute(f"COPY ({sql}) TO '{str(path).replace(chr(39), chr(39) * 2)}' {fmt}")
+        return int(con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0])
+    n = int(con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0])
+    if n > XLSX_MAX_ROWS:
+        raise ConfigError(
+            f"{n:,} rows do not fit in one Excel sheet ({XLSX_MAX_ROWS:,}): "
+            "filter with --branch or export to .csv / .parquet"
+        )
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    try:
+        ws = wb.add_worksheet(f"{format_month(m)}")
+        head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "text_wrap": True})
+        for j, (_, _, en, zh) in enumerate(EXPORT_COLUMNS):
+            ws.write(0, j, f"{en} / {zh}", head)
+            ws.set_column(j, j, 16)
+        ws.freeze_panes(1, 0)
+        _settle(con)
+        reader = con.sql(sql).to_arrow_reader(50_000)
+        row = 1
+        for batch in reader:
+            cols = [batch.column(j).to_pylist() for j in range(batch.num_columns)]
+            for values in zip(*cols, strict=True):  # xlsx is written cell by cell by design
+                ws.write_row(row, 0, values)
+                row += 1
+    finally:
+        wb.close()
+    return n

@@ -1,0 +1,405 @@
+"""Two-level strategy matching in DuckDB SQL (vectorized, no Python loop over subscribers).
+
+1. Province level: each :class:`MatchRule` maps segment + needs columns to actions.
+2. Branch level: for each matched action the catalogue offer whose fit (ARPU band on
+   ``arpu_3m``, handset tier ``d``, data band ``f``, eligibility, branch) holds and whose expected
+   value is highest is chosen.
+3. Conflicts: one primary action per subscriber (category priority of the month, then expected
+   value) and one per household (``customer_id``: a converged mobile + broadband customer gets one).
+
+Expected value of an action through a channel (per customer)::
+
+    gross = P(churn) × uplift × CLV            CLV = arpu_3m × margin × clv_months
+    value(ch) = gross × effect(ch)
+    cost(ch)  = contact_cost(ch) + effect(ch) × take_rate × unit_cost
+    ev(ch)    = value(ch) − cost(ch)
+
+``uplift`` is the offer's (or action's) configured effect unless a learned one exists: a DuckDB
+table ``uplift(subscriber_id, action, uplift[, month])`` overrides it per subscriber × action (the
+hook for the evaluation domain's uplift model).
+
+Inputs: the ``segments`` and ``churn_scores`` tables (contracts in the project brief). Outputs:
+``strategy_matches`` (one row per household's primary action) and ``strategy_options`` (one row
+per matched customer × allowed channel).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+from weixi.errors import NotFoundError, RuleError
+from weixi.store.analytics import table_exists
+from weixi.strategy.schemas import StrategyLibrary, conditions_sql, sql_literal
+
+MATCH_COLUMNS = (
+    "month",
+    "subscriber_id",
+    "customer_id",
+    "branch_id",
+    "line_type",
+    "action",
+    "category",
+    "category_rank",
+    "offer_id",
+    "rules",
+    "candidate_actions",
+    "p_churn",
+    "clv",
+    "uplift",
+    "gross_value",
+    "best_channel",
+    "best_ev",
+    "priority_rank",
+    "stability_group",
+    "urgency",
+    "a",
+    "b",
+    "c",
+    "vip_or_group",
+    "household_lines",
+)
+
+_NEEDED = ("month", "subscriber_id", "branch_id", "line_type", "excluded", "a", "b", "c")
+# Contract columns of `segments` that may be absent (then NULL: a rule on them never matches).
+_CONTRACT = (
+    "customer_id",
+    "d",
+    "e",
+    "f",
+    "g",
+    "h",
+    "i",
+    "priority_rank",
+    "stability_group",
+    "urgency",
+    "vad",
+    "vip_tier",
+    "group_class",
+    "value_class",
+    "relationship",
+    "credit",
+    "satisfaction_band",
+    "cluster",
+    "code",
+    "arpu_3m",
+    "arpu_drop_pct",
+    "minutes_drop_pct",
+    "data_mb_3m",
+    "months_to_contract_end",
+    "tenure_months",
+    "handset_age_years",
+)
+_DERIVED = ("vip_or_group", "p_churn", "clv", "hh_id", "sid")
+_KEEP = (
+    "subscriber_id",
+    "customer_id",
+    "branch_id",
+    "line_type",
+    "a",
+    "b",
+    "c",
+    "priority_rank",
+    "stability_group",
+    "urgency",
+    "vip_tier",
+    "group_class",
+    "credit",
+    "arpu_3m",
+)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+
+
+def referenced_fields(lib: StrategyLibrary) -> set[str]:
+    """Every column named by a rule, an offer's fit/eligibility or a channel restriction."""
+    out: set[str] = set()
+    for r in lib.rules:
+        out |= {c.field for c in r.when}
+    for _e, _p, o in lib.offers():
+        out |= {c.field for c in o.fit_conditions()}
+    for ch in lib.channels:
+        out |= {c.field for c in ch.only_for}
+    return out
+
+
+def _base_sql(con: duckdb.DuckDBPyConnection, month: dt.date, lib: StrategyLibrary) -> str:
+    if not table_exists(con, "segments"):
+        raise NotFoundError("table 'segments' is missing: run `weixi segment --month M` first")
+    cols = _columns(con, "segments")
+    missing = [c for c in _NEEDED if c not in cols]
+    if missing:
+        raise RuleError(f"segments table lacks columns {missing} (see the segments contract)")
+    fields = referenced_fields(lib) - set(_DERIVED)
+    unknown = sorted(f for f in fields if f not in cols and f not in _CONTRACT)
+    if unknown:
+        raise RuleError(
+            f"the strategy library uses columns {unknown} that the segments table does not have"
+        )
+    m = sql_literal(month)
+    sel = {c: (f"s.{c}" if c in cols else f"NULL AS {c}") for c in (*_KEEP, *sorted(fields))}
+    joins = ""
+    if "arpu_3m" not in cols:
+        if not table_exists(con, "snapshot"):
+            raise RuleError("segments has no arpu_3m column and no snapshot table for ARPU")
+        joins += f" LEFT JOIN snapshot n ON n.month = {m} AND n.subscriber_id = s.subscriber_id"
+        sel["arpu_3m"] = "n.arpu AS arpu_3m"
+    if table_exists(con, "churn_scores"):
+        joins += f""" LEFT JOIN (
+              SELECT subscriber_id, arg_max(p_churn, model_version) AS p_churn
+              FROM churn_scores WHERE month = {m} GROUP BY subscriber_id
+            ) cs ON cs.subscriber_id = s.subscriber_id"""
+        p = "COALESCE(cs.p_churn, 0.0)"
+    else:
+        p = "0.0"
+    arpu = sel["arpu_3m"].split(" AS ")[0]
+    vip = sel["vip_tier"].split(" AS ")[0]
+    grp = sel["group_class"].split(" AS ")[0]
+    cust = sel["customer_id"].split(" AS ")[0]
+    v = lib.value
+    # sid: a compact integer key (64-bit hash) so the joins below run on integers, not strings.
+    return f"""
+        SELECT {", ".join(sel.values())},
+               CAST(hash(s.subscriber_id) >> 1 AS BIGINT) AS sid,
+               COALESCE({cust}, s.subscriber_id) AS hh_id,
+               CAST(hash(COALESCE({cust}, s.subscriber_id)) >> 1 AS BIGINT) AS hh_key,
+               COALESCE({arpu}, 0.0) * {v.margin!r} * {v.clv_months!r} AS clv,
+               {p} AS p_churn,
+               (COALESCE(lower(CAST({vip} AS VARCHAR)), 'none')
+                    NOT IN ('none', '', 'no', 'false')
+                OR COALESCE(upper(CAST({grp} AS VARCHAR)), '') IN ('A', 'B', 'C'))
+                   AS vip_or_group
+        FROM segments s {joins}
+        WHERE s.month = {m} AND NOT COALESCE(s.excluded, FALSE)
+    """
+
+
+def _rules_sql(lib: StrategyLibrary) -> str:
+    """One pass over the base: the list of rules each subscriber matches, unnested."""
+    hits = [
+        f"CASE WHEN line_type = {sql_literal(r.line_type)} AND {conditions_sql(r.when)} "
+        f"THEN {ri} END"
+        for ri, r in enumerate(lib.rules)
+    ]
+    if not hits:
+        return "SELECT CAST(0 AS BIGINT) AS sid, 0 AS rule_idx WHERE FALSE"
+    return (
+        "SELECT sid, unnest(list_filter([" + ", ".join(hits) + "], lambda x: x IS NOT NULL)) "
+        "AS rule_idx FROM _mx_base"
+    )
+
+
+def _offer_tables(con: duckdb.DuckDBPyConnection, lib: StrategyLibrary, month: dt.date) -> list:
+    """Register the month's valid offers and channels as temp tables; return valid offers."""
+    order = lib.category_order(month)
+    acts = ", ".join(
+        f"({sql_literal(a.key)}, {sql_literal(a.category)}, {order.index(a.category) + 1}, "
+        f"{a.uplift!r}::DOUBLE, {a.take_rate!r}::DOUBLE)"
+        for a in lib.actions
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _mx_actions AS SELECT * FROM (VALUES "
+        + acts
+        + ") t(action, category, category_rank, uplift, take_rate)"
+    )
+    chans = ", ".join(
+        f"({sql_literal(c.key)}, {c.effect!r}::DOUBLE, {c.contact_cost!r}::DOUBLE, {i})"
+        for i, c in enumerate(lib.channels)
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _mx_channels AS SELECT * FROM (VALUES "
+        + chans
+        + ") t(channel, effect, contact_cost, channel_idx)"
+    )
+    valid = [(e, p, o) for e, p, o in lib.offers() if o.valid_from <= month <= o.valid_to]
+    rows = []
+    for oi, (e, _p, o) in enumerate(valid):
+        for ch in o.channels:
+            rows.append(
+                f"({oi}, {sql_literal(o.key)}, {sql_literal(e.action)}, {o.tier}, {o.unit_cost!r}::DOUBLE, "
+                f"{'NULL' if o.uplift is None else repr(o.uplift)}::DOUBLE, {sql_literal(ch)})"
+            )
+    if not rows:
+        raise RuleError(f"no offer of the strategy library is valid in {month:%Y-%m}")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _mx_offers AS SELECT * FROM (VALUES "
+        + ", ".join(rows)
+        + ") t(offer_idx, offer_id, action, tier, unit_cost, offer_uplift, channel)"
+    )
+    return valid
+
+
+def match(
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    lib: StrategyLibrary,
+    *,
+    actions: list[str] | None = None,
+    write: bool = True,
+) -> dict[str, int]:
+    """Match every kept subscriber of ``month`` to one primary action and offer (SQL).
+
+    Writes/replaces the month in ``strategy_matches`` and the temp table ``strategy_options``
+    (customer × allowed channel with value, cost and ev). Returns counts: ``kept``, ``matched``
+    (subscribers with at least one rule), ``households`` (primary actions after the household
+    rule).
+
+    Example:
+        >>> import duckdb; from weixi.strategy.library import load_preset
+        >>> con = duckdb.connect()
+        >>> _ = con.execute("CREATE TABLE segments AS SELECT DATE '2026-01-01' AS month, "
+        ...   "'s1' AS subscriber_id, 'h1' AS customer_id, 'b1' AS branch_id, "
+        ...   "'mobile' AS line_type, FALSE AS excluded, 'A1' AS a, 'B2' AS b, 'C2' AS c, "
+        ...   "'D3' AS d, 'E1' AS e, 'F2' AS f, 100.0 AS arpu_3m")
+        >>> match(con, dt.date(2026, 1, 1), load_preset())["households"]
+        1
+        >>> con.execute("SELECT action, offer_id FROM strategy_matches").fetchall()
+        [('handset_upgrade', 'hu_zero_prepay_subsidy')]
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _mx_base AS {_base_sql(con, month, lib)}")
+    valid = _offer_tables(con, lib, month)
+    learned = table_exists(con, "uplift")
+    if learned:
+        ucols = _columns(con, "uplift")
+        mfilter = f"WHERE month = {sql_literal(month)}" if "month" in ucols else ""
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _mx_uplift AS SELECT subscriber_id, action, "
+            f"avg(CAST(uplift AS DOUBLE)) AS uplift FROM uplift {mfilter} GROUP BY ALL"
+        )
+    rule_rows = [
+        f"({ri}, {sql_literal(r.key)}, {sql_literal(a)})"
+        for ri, r in enumerate(lib.rules)
+        for a in r.actions
+        if actions is None or a in actions
+    ]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _mx_rules AS SELECT * FROM (VALUES "
+        + (", ".join(rule_rows) or "(-1, '', '')")
+        + ") t(rule_idx, rule_key, action)"
+    )
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _mx_cand AS
+            WITH hits AS ({_rules_sql(lib)})
+            SELECT h.sid, r.action, min(h.rule_idx) AS rule_idx
+            FROM hits h JOIN _mx_rules r USING (rule_idx) GROUP BY h.sid, r.action"""
+        )
+    except duckdb.BinderException as exc:
+        raise RuleError(f"a matching rule uses a column the segments table lacks: {exc}") from exc
+    # Branch level: the offers whose fit holds, one pass over the candidates (list + unnest).
+    fit_cases = [
+        f"CASE WHEN c.action = {sql_literal(e.action)} AND "
+        f"{conditions_sql(o.fit_conditions(), 's.')} THEN {oi} END"
+        for oi, (e, _p, o) in enumerate(valid)
+    ]
+    fit_sql = (
+        "SELECT c.sid, c.action, c.rule_idx, unnest(list_filter(["
+        + ", ".join(fit_cases)
+        + "], lambda x: x IS NOT NULL)) AS offer_idx FROM _mx_cand c JOIN _mx_base s USING (sid)"
+    )
+    only = {c.key: conditions_sql(c.only_for, "s.") for c in lib.channels}
+    chan_ok = " OR ".join(f"(o.channel = {sql_literal(k)} AND {cond})" for k, cond in only.items())
+    uplift_expr = (
+        "COALESCE(u.uplift, o.offer_uplift, a.uplift)"
+        if learned
+        else "COALESCE(o.offer_uplift, a.uplift)"
+    )
+    uplift_join = (
+        "LEFT JOIN _mx_uplift u ON u.subscriber_id = s.subscriber_id AND u.action = f.action"
+        if learned
+        else ""
+    )
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _mx_opt AS
+            WITH fit AS ({fit_sql})
+            SELECT f.sid, s.hh_key, f.rule_idx, f.action, o.offer_id, f.offer_idx, o.channel, a.category, a.category_rank,
+                   o.tier, {uplift_expr} AS uplift,
+                   s.p_churn * {uplift_expr} * s.clv AS gross_value,
+                   s.p_churn * {uplift_expr} * s.clv * ch.effect AS value,
+                   ch.contact_cost + ch.effect * a.take_rate * o.unit_cost AS cost,
+                   ch.channel_idx
+            FROM fit f
+            JOIN _mx_base s USING (sid)
+            JOIN _mx_offers o ON o.offer_idx = f.offer_idx
+            JOIN _mx_actions a ON a.action = f.action
+            JOIN _mx_channels ch ON ch.channel = o.channel
+            {uplift_join}
+            WHERE {chan_ok}"""
+        )
+    except duckdb.BinderException as exc:
+        raise RuleError(f"an offer's eligibility uses a column segments lacks: {exc}") from exc
+    # One primary per household in a single hash aggregate: the lexicographic maximum of
+    # (category priority, expected value, offer tier, …) over all of the household's
+    # line × action × offer × channel rows is the best line's primary action with its best offer
+    # — the same as choosing per action, then per line, then per household.
+    m = sql_literal(month)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _mx_primary AS
+        WITH pick AS (
+            SELECT hh_key,
+                   arg_max({{'sid': sid, 'offer_idx': offer_idx, 'channel_idx': channel_idx}},
+                           (-category_rank * 1e7 + (value - cost) + tier * 1e-4
+                               - offer_idx * 1e-6 - channel_idx * 1e-8, -sid)) AS k
+            FROM _mx_opt GROUP BY hh_key
+        ), lines AS (
+            SELECT hh_key, count(*)::INTEGER AS household_lines FROM _mx_base GROUP BY hh_key
+        ), hh AS (
+            SELECT o.hh_key, lines.household_lines,
+                   {{'sid': o.sid, 'action': o.action, 'offer_id': o.offer_id,
+                     'category': o.category, 'category_rank': o.category_rank,
+                     'uplift': o.uplift, 'gross_value': o.gross_value,
+                     'best_channel': o.channel, 'best_ev': o.value - o.cost,
+                     'rule_idx': o.rule_idx}} AS p
+            FROM pick JOIN _mx_opt o
+              ON o.sid = pick.k.sid AND o.offer_idx = pick.k.offer_idx
+                 AND o.channel_idx = pick.k.channel_idx
+            JOIN lines ON lines.hh_key = pick.hh_key
+        ), acts AS (
+            SELECT sid, array_to_string(list_sort(list(action)), ',') AS candidate_actions
+            FROM _mx_cand GROUP BY sid
+        )
+        SELECT {m} AS month, s.subscriber_id, s.hh_id AS customer_id, s.branch_id, s.line_type,
+               hh.p.action, hh.p.category, hh.p.category_rank, hh.p.offer_id,
+               r.rule_key AS rules, acts.candidate_actions, s.p_churn, s.clv, hh.p.uplift,
+               hh.p.gross_value, hh.p.best_channel, hh.p.best_ev, s.priority_rank,
+               s.stability_group, s.urgency, s.a, s.b, s.c, s.vip_or_group,
+               hh.household_lines, s.sid
+        FROM hh JOIN _mx_base s ON s.sid = hh.p.sid
+        JOIN (SELECT DISTINCT rule_idx, rule_key FROM _mx_rules) r ON r.rule_idx = hh.p.rule_idx
+        JOIN acts ON acts.sid = s.sid"""
+    )
+    # Matched lines that lost to another line of their household.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _mx_best AS
+        SELECT DISTINCT sid FROM _mx_opt"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE strategy_options AS
+        SELECT p.sid, p.subscriber_id, o.channel, o.value, o.cost, o.value - o.cost AS ev
+        FROM _mx_opt o JOIN _mx_primary p
+          ON p.sid = o.sid AND p.action = o.action AND p.offer_id = o.offer_id"""
+    )
+    if write:
+        cols = ", ".join(MATCH_COLUMNS)
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS strategy_matches AS SELECT {cols} FROM _mx_primary LIMIT 0"
+        )
+        con.execute(f"DELETE FROM strategy_matches WHERE month = {m}")
+        con.execute(f"INSERT INTO strategy_matches SELECT {cols} FROM _mx_primary")
+    kept = con.execute("SELECT count(*) FROM _mx_base").fetchall()[0][0]
+    matched = con.execute("SELECT count(DISTINCT sid) FROM _mx_cand").fetchall()[0][0]
+    hh = con.execute("SELECT count(*) FROM _mx_primary").fetchall()[0][0]
+    return {"kept": int(kept), "matched": int(matched), "households": int(hh)}
+
+
+def candidates(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+    """Return (subscriber_id, action, first rule) of the last :func:`match` run, sorted (for tests)."""
+    return con.execute(
+        "SELECT b.subscriber_id, c.action, r.rule_key FROM _mx_cand c JOIN _mx_base b USING (sid) "
+        "JOIN (SELECT DISTINCT rule_idx, rule_key FROM _mx_rules) r USING (rule_idx) "
+        "ORDER BY 1, 2"
+    ).fetchall()

@@ -1,0 +1,174 @@
+"""The web app factory: FastAPI + Jinja2 templates + htmx + ECharts (both served locally)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from weixi import __version__
+from weixi.config import Settings, get_settings
+from weixi.errors import ConfigError, NotFoundError, PermissionDenied, WeixiError
+from weixi.web.deps import CSRF_COOKIE, LoginRequired, csrf_protect, render
+from weixi.web.orm import import_all
+
+HERE = Path(__file__).parent
+API_PREFIX = "/api/v1"
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def _fmt_num(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    try:
+        return f"{float(value):,.{digits}f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _fmt_pct(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    return f"{float(value) * 100:.{digits}f}%"
+
+
+def _fmt_month(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return f"{value.year:04d}-{value.month:02d}"
+    return "–" if value is None else str(value)[:7]
+
+
+def _fmt_time(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return "–" if value is None else str(value)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIX)
+
+
+def _error(request: Request, status: int, message: str) -> Response:
+    if _is_api(request):
+        return JSONResponse({"detail": message}, status_code=status)
+    return render(request, "error.html", {"status": status, "message": message}, status_code=status)
+
+
+def route_table(app: FastAPI) -> list[tuple[str, str]]:
+    """Every ``(method, path template)`` the app serves (HEAD omitted), for docs and tests."""
+    out: set[tuple[str, str]] = set()
+
+    def add(route) -> None:
+        methods = getattr(route, "methods", None) or set()
+        path = getattr(route, "path", None) or getattr(route, "path_format", None)
+        for m in methods:
+            if m != "HEAD" and path:
+                out.add((m, path))
+
+    for route in app.routes:
+        contexts = getattr(route, "effective_route_contexts", None)
+        if callable(contexts):  # FastAPI >= 0.16x keeps included routers lazily
+            for ctx in contexts():
+                add(ctx)
+        else:
+            add(route)
+    return sorted(out)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the web app for ``settings`` (default: the process settings)."""
+    settings = settings or get_settings()
+    import_all()
+    app = FastAPI(
+        title="weixi API",
+        version=__version__,
+        description="JSON API of weixi (维系), tiered customer retention. "
+        "Authenticate with the session cookie of the web app (plus the X-CSRF-Token header "
+        "on writes) or with `Authorization: Bearer <token>` (`weixi user token`).",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,  # Swagger UI would load from a CDN; the intranet has none
+        redoc_url=None,
+        dependencies=[Depends(csrf_protect)],
+    )
+    app.state.settings = settings
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters.update(num=_fmt_num, pct=_fmt_pct, month=_fmt_month, ts=_fmt_time)
+    app.state.templates = templates
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    secure_cookies = settings.env != "dev"
+    app.state.secure_cookies = secure_cookies
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next):
+        response = await call_next(request)
+        new_csrf = request.scope.get("state", {}).get("new_csrf_cookie")
+        if new_csrf and CSRF_COOKIE not in request.cookies:
+            response.set_cookie(
+                CSRF_COOKIE, new_csrf, httponly=True, samesite="lax", secure=secure_cookies
+            )
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if not request.url.path.startswith("/static"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, _exc: LoginRequired) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": "not authenticated"}, status_code=401)
+        target = "/login"
+        if request.method == "GET" and request.url.path not in ("/", "/login"):
+            target += f"?next={request.url.path}"
+        if request.headers.get("hx-request"):
+            return Response(status_code=401, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(PermissionDenied)
+    async def _forbidden(request: Request, exc: PermissionDenied) -> Response:
+        return _error(request, 403, str(exc))
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(request: Request, exc: NotFoundError) -> Response:
+        return _error(request, 404, str(exc))
+
+    @app.exception_handler(ConfigError)
+    async def _bad_request(request: Request, exc: ConfigError) -> Response:
+        return _error(request, 400, str(exc))
+
+    @app.exception_handler(WeixiError)
+    async def _weixi_error(request: Request, exc: WeixiError) -> Response:
+        return _error(request, 400, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        if _is_api(request):
+            errors = jsonable_encoder(
+                exc.errors(), custom_encoder={bytes: lambda b: b.decode("utf-8", "replace")}
+            )
+            return JSONResponse({"detail": errors}, status_code=422)
+        return _error(request, 422, "; ".join(str(e.get("msg")) for e in exc.errors()))
+
+    from weixi.web.routes import ROUTERS
+
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,299 @@
+"""Read-side queries over the operational database (campaigns, tasks, outcomes) for the pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from weixi.dispatch.models import Campaign, Outcome, Task
+
+
+def customer_tasks(*, session: Session, subscriber_id: str) -> list[dict[str, Any]]:
+    """Every task of a subscriber with its campaign and latest outcome, newest first."""
+    tasks = session.scalars(
+        select(Task).where(Task.subscriber_id == subscriber_id).order_by(Task.id.desc())
+    ).all()
+    out = []
+    for task in tasks:
+        outcomes = sorted(task.outcomes, key=lambda o: o.recorded_at)
+        out.append(
+            {
+                "task": task,
+                "campaign": task.campaign,
+                "outcomes": outcomes,
+                "last": outcomes[-1] if outcomes else None,
+            }
+        )
+    return out
+
+
+def execution_kpis(*, session: Session, branch: str | None = None) -> dict[str, Any] | None:
+    """Contacts, contact rate, success rate and cost over all dispatched treated tasks."""
+    stmt = (
+        select(
+            func.count(Task.id),
+            func.count(func.distinct(Outcome.task_id)),
+            func.count(func.distinct(case((Outcome.result != "not_reached", Outcome.task_id)))),
+            func.count(func.distinct(case((Outcome.result == "accepted", Outcome.task_id)))),
+            func.coalesce(
+                func.sum(case((Outcome.result == "accepted", Task.cost), else_=0.0)), 0.0
+            ),
+        )
+        .select_from(Task)
+        .outerjoin(Outcome, Outcome.task_id == Task.id)
+    )
+    if branch:
+        stmt = stmt.where(Task.branch_id == branch)
+    total, worked, reached, accepted, cost = session.execute(stmt).one()
+    if not total:
+        return None
+    return {
+        "tasks": total,
+        "worked": worked,
+        "contacted": reached,
+        "accepted": accepted,
+        "cost": float(cost or 0),
+        "contact_rate": reached / total if total else None,
+        "success_rate": accepted / reached if reached else 0.0,
+    }
+
+
+def campaigns(*, session: Session) -> list[Campaign]:
+    """All campaigns, newest first."""
+    return list(session.scalars(select(Campaign).order_by(Campaign.id.desc())))
+
+
+LIVE_STATUSES = ("approved", "active")  # campaigns whose lists branches and agents work
+RESULTS = ("not_reached", "accepted", "refused", "call_back", "already_churned")
+
+
+def get_campaign(*, session: Session, campaign_id: int) -> Campaign | None:
+    """The campaign with ``campaign_id`` or None."""
+    return session.get(Campaign, campaign_id)
+
+
+def campaign_counts(*, session: Session) -> dict[int, dict[str, int]]:
+    """Per campaign: tasks by status."""
+    out: dict[int, dict[str, int]] = {}
+    for cid, status, n in session.execute(
+        select(Task.campaign_id, Task.status, func.count(Task.id)).group_by(
+            Task.campaign_id, Task.status
+        )
+    ):
+        out.setdefault(cid, {})[status] = n
+    return out
+
+
+def _last_outcome_subquery():
+    """Latest outcome per task (id)."""
+    return (
+        select(Outcome.task_id, func.max(Outcome.id).label("oid"))
+        .group_by(Outcome.task_id)
+        .subquery()
+    )
+
+
+def progress(
+    *,
+    session: Session,
+    by: str,
+    branch: str | None = None,
+    campaign_id: int | None = None,
+) -> list[dict[str, Any]]:
+    """Progress of live lists grouped ``by`` branch, channel, staff, action or priority.
+
+    Counts tasks, worked (an outcome recorded), reached (anything but not reached), accepted,
+    refused, call-backs and churned, with contact and success rates.
+    """
+    keys = {
+        "branch": Task.branch_id,
+        "channel": Task.channel,
+        "staff": Task.staff_id,
+        "action": Task.action,
+        "priority": Task.priority_rank,
+        "category": Task.category,
+    }
+    key = keys[by]
+    last = _last_outcome_subquery()
+    res = Outcome.result
+    stmt = (
+        select(
+            key.label("key"),
+            func.count(Task.id).label("tasks"),
+            func.count(last.c.oid).label("worked"),
+            func.sum(case((res.in_(("accepted", "refused", "call_back")), 1), else_=0)).label(
+                "reached"
+            ),
+            func.sum(case((res == "accepted", 1), else_=0)).label("accepted"),
+            func.sum(case((res == "refused", 1), else_=0)).label("refused"),
+            func.sum(case((res == "call_back", 1), else_=0)).label("call_back"),
+            func.sum(case((res == "already_churned", 1), else_=0)).label("churned"),
+            func.sum(case((res == "accepted", Task.cost), else_=0.0)).label("cost"),
+            func.sum(Task.expected_value).label("expected_value"),
+        )
+        .select_from(Task)
+        .join(Campaign, Campaign.id == Task.campaign_id)
+        .outerjoin(last, last.c.task_id == Task.id)
+        .outerjoin(Outcome, Outcome.id == last.c.oid)
+        .where(Campaign.status.in_(LIVE_STATUSES), Task.status != "dropped")
+        .group_by(key)
+        .order_by(key)
+    )
+    if branch:
+        stmt = stmt.where(Task.branch_id == branch)
+    if campaign_id:
+        stmt = stmt.where(Task.campaign_id == campaign_id)
+    out = []
+    for row in session.execute(stmt):
+        r = dict(row._mapping)
+        for k in ("reached", "accepted", "refused", "call_back", "churned"):
+            r[k] = int(r[k] or 0)
+        r["contact_rate"] = r["reached"] / r["tasks"] if r["tasks"] else None
+        r["success_rate"] = r["accepted"] / r["reached"] if r["reached"] else None
+        r["done_rate"] = r["worked"] / r["tasks"] if r["tasks"] else None
+        out.append(r)
+    return out
+
+
+def outcomes_by_day(*, session: Session, branch: str | None = None) -> list[dict[str, Any]]:
+    """Outcomes recorded per day and result (live campaigns)."""
+    day = func.date(Outcome.recorded_at)
+    stmt = (
+        select(day.label("day"), Outcome.result, func.count(Outcome.id).label("n"))
+        .join(Task, Task.id == Outcome.task_id)
+        .group_by(day, Outcome.result)
+        .order_by(day)
+    )
+    if branch:
+        stmt = stmt.where(Task.branch_id == branch)
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def queue(
+    *, session: Session, branch: str, staff_id: str | None, channel: str | None, limit: int = 50
+) -> list[Task]:
+    """Open tasks of live campaigns for one person (or, without a staff id, the channel's pool)."""
+    stmt = (
+        select(Task)
+        .join(Campaign, Campaign.id == Task.campaign_id)
+        .where(
+            Campaign.status.in_(LIVE_STATUSES),
+            Task.status == "open",
+            Task.branch_id == branch,
+        )
+        .order_by(Task.priority_rank.asc().nulls_last(), Task.p_churn.desc(), Task.id)
+        .limit(limit)
+    )
+    if staff_id:
+        stmt = stmt.where(Task.staff_id == staff_id)
+    else:
+        stmt = stmt.where(Task.staff_id.is_(None))
+    if channel:
+        stmt = stmt.where(Task.channel == channel)
+    return list(session.scalars(stmt))
+
+
+def worked_today(*, session: Session, username: str) -> dict[str, int]:
+    """Outcomes one user recorded today, by result."""
+    today = func.date(Outcome.recorded_at) == func.date(func.current_timestamp())
+    rows = session.execute(
+        select(Outcome.result, func.count(Outcome.id))
+        .where(Outcome.recorded_by == username, today)
+        .group_by(Outcome.result)
+    )
+    return {r: n for r, n in rows}
+
+
+def board(*, session: Session, branch: str | None = None) -> list[dict[str, Any]]:
+    """Open/done tasks of live campaigns by branch, channel and staff (the dispatch board)."""
+    stmt = (
+        select(
+            Task.branch_id,
+            Task.channel,
+            Task.staff_id,
+            func.count(Task.id).label("tasks"),
+            func.sum(case((Task.status == "open", 1), else_=0)).label("open"),
+            func.sum(case((Task.status == "done", 1), else_=0)).label("done"),
+            func.sum(Task.expected_value).label("expected_value"),
+        )
+        .join(Campaign, Campaign.id == Task.campaign_id)
+        .where(Campaign.status.in_(LIVE_STATUSES), Task.status != "dropped")
+        .group_by(Task.branch_id, Task.channel, Task.staff_id)
+        .order_by(Task.branch_id, Task.channel, Task.staff_id)
+    )
+    if branch:
+        stmt = stmt.where(Task.branch_id == branch)
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def reassign(
+    *,
+    session: Session,
+    branch: str,
+    channel: str,
+    from_staff: str | None,
+    to_staff: str,
+    count: int,
+) -> int:
+    """Move up to ``count`` open tasks of a branch channel from one person (or the unassigned
+    pool) to another; returns how many moved."""
+    stmt = (
+        select(Task.id)
+        .join(Campaign, Campaign.id == Task.campaign_id)
+        .where(
+            Campaign.status.in_(LIVE_STATUSES),
+            Task.branch_id == branch,
+            Task.channel == channel,
+            Task.status == "open",
+            Task.staff_id.is_(None) if not from_staff else Task.staff_id == from_staff,
+        )
+        .order_by(Task.priority_rank.asc().nulls_last(), Task.p_churn.desc(), Task.id)
+        .limit(max(count, 0))
+    )
+    ids = list(session.scalars(stmt))
+    if ids:
+        session.execute(Task.__table__.update().where(Task.id.in_(ids)).values(staff_id=to_staff))
+        session.flush()
+    return len(ids)
+
+
+def plan_summary(*, session: Session, campaign_id: int) -> list[dict[str, Any]]:
+    """A campaign's tasks by branch and channel with expected value and cost."""
+    stmt = (
+        select(
+            Task.branch_id,
+            Task.channel,
+            func.count(Task.id).label("tasks"),
+            func.sum(Task.expected_value).label("expected_value"),
+            func.sum(Task.cost).label("cost"),
+        )
+        .where(Task.campaign_id == campaign_id)
+        .group_by(Task.branch_id, Task.channel)
+        .order_by(Task.branch_id, Task.channel)
+    )
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def get_task(*, session: Session, task_id: int) -> Task | None:
+    """The task with ``task_id`` or None."""
+    return session.get(Task, task_id)
+
+
+def has_open_task(
+    *, session: Session, subscriber_id: str, staff_id: str | None, branch: str
+) -> bool:
+    """True when the subscriber is on a live list of this person (or the branch pool)."""
+    stmt = (
+        select(func.count(Task.id))
+        .join(Campaign, Campaign.id == Task.campaign_id)
+        .where(
+            Campaign.status.in_(LIVE_STATUSES),
+            Task.subscriber_id == subscriber_id,
+            Task.branch_id == branch,
+            Task.status == "open",
+            Task.staff_id == staff_id if staff_id else Task.staff_id.is_(None),
+        )
+    )
+    return bool(session.scalar(stmt))

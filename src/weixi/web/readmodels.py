@@ -1,0 +1,605 @@
+"""Read-side queries of the pages over the DuckDB analytics store (vectorized SQL only).
+
+Every function takes the read-only connection (``None`` when the store does not exist yet) and
+the user's branch scope (``None`` = province-wide) and returns plain dicts/lists; a missing table
+gives an empty result so the page can show an honest empty state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import duckdb
+
+from weixi.store.analytics import table_exists
+
+Con = duckdb.DuckDBPyConnection | None
+
+URGENCIES = ("red", "blue", "green")
+A_LEVELS = ("A1", "A2", "A3")
+B_LEVELS = ("B1", "B2", "B3", "B4")
+C_LEVELS = ("C1", "C2", "C3")
+MIGRATION_DIMENSIONS = ("urgency", "a", "b", "c")
+HIGH_RISK = 0.3  # p_churn at or above this counts as high risk on the dashboard
+
+
+def has(con: Con, table: str) -> bool:
+    """True when the store is open and holds ``table``."""
+    return con is not None and table_exists(con, table)
+
+
+def columns(con: Con, table: str) -> set[str]:
+    """Column names of ``table`` (empty when missing)."""
+    if not has(con, table):
+        return set()
+    rows = con.execute(  # type: ignore[union-attr]
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def rows(con: Con, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    """Run ``sql`` and return the result as a list of dicts."""
+    if con is None:
+        return []
+
+    # ------------------------------------------------------------------------------------------
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def scalar(con: Con, sql: str, params: list[Any] | None = None) -> Any:
+    """Run ``sql`` and return the first column of the first row (None when empty)."""
+    if con is None:
+        return None
+    row = con.execute(sql, params or []).fetchone()
+    return row[0] if row else None
+
+
+def _branch_clause(branch: str | None, alias: str = "") -> tuple[str, list[Any]]:
+    if branch is None:
+        return "", []
+    prefix = f"{alias}." if alias else ""
+    return f" AND {prefix}branch_id = ?", [branch]
+
+
+def months(con: Con, table: str = "snapshot") -> list[dt.date]:
+    """Months present in ``table``, oldest first."""
+    if not has(con, table):
+        return []
+
+    # ------------------------------------------------------------------------------------------
+    return [r[0] for r in con.execute(f"SELECT DISTINCT month FROM {table} ORDER BY 1").fetchall()]  # type: ignore[union-attr]
+
+
+def pick_month(available: list[dt.date], wanted: str | None) -> dt.date | None:
+    """The requested ``YYYY-MM`` if available, else the latest month."""
+    if not available:
+        return None
+    if wanted:
+        for m in available:
+            if f"{m.year:04d}-{m.month:02d}" == wanted[:7]:
+                return m
+    return available[-1]
+
+
+def branches(con: Con) -> dict[str, dict[str, str]]:
+    """branch_id -> {name_en, name_zh} from the reference table (empty when absent)."""
+    if not has(con, "branches"):
+        return {}
+    return {r["branch_id"]: r for r in rows(con, "SELECT * FROM branches ORDER BY branch_id")}
+
+
+# --- dashboard ------------------------------------------------------------------------------
+
+
+def dashboard(con: Con, branch: str | None) -> dict[str, Any]:
+    """KPIs of the latest month and their monthly trend."""
+    out: dict[str, Any] = {"months": months(con), "trend": [], "latest": None, "urgency": []}
+    if not out["months"]:
+        return out
+    bc, bp = _branch_clause(branch)
+    trend = rows(
+        con,
+        f"""
+        WITH base AS (SELECT month, subscriber_id, status, arpu FROM snapshot WHERE TRUE{bc}),
+        nxt AS (SELECT month, subscriber_id, status FROM snapshot),
+        lab AS (
+          SELECT CAST(s.month + INTERVAL 1 MONTH AS DATE) AS month, count(*) AS base_n,
+                 sum(CASE WHEN n.subscriber_id IS NULL OR n.status = 'cancelled' THEN 1 ELSE 0 END)
+                   AS churned,
+                 sum(s.arpu) AS base_revenue,
+                 sum(CASE WHEN n.subscriber_id IS NULL OR n.status = 'cancelled' THEN 0
+                          ELSE s.arpu END) AS kept_revenue
+          FROM base s LEFT JOIN nxt n
+            ON n.subscriber_id = s.subscriber_id AND n.month = s.month + INTERVAL 1 MONTH
+          WHERE s.status <> 'cancelled' AND s.month < (SELECT max(month) FROM base)
+          GROUP BY 1)
+        SELECT b.month,
+               count(*) FILTER (WHERE b.status <> 'cancelled') AS subscribers,
+               sum(b.arpu) FILTER (WHERE b.status <> 'cancelled') AS revenue,
+               any_value(l.churned) AS churned, any_value(l.base_n) AS base_n,
+               any_value(l.churned) / nullif(any_value(l.base_n), 0) AS churn_rate,
+               any_value(l.kept_revenue) / nullif(any_value(l.base_revenue), 0) AS value_retention
+        FROM base b LEFT JOIN lab l ON l.month = b.month
+        GROUP BY b.month ORDER BY b.month
+        """,
+        bp,
+    )
+    by_month = {r["month"]: r for r in trend}
+    if has(con, "segments"):
+        seg = rows(
+            con,
+            f"""
+            WITH hi AS (SELECT month, subscriber_id FROM segments
+                        WHERE b IN ('B1', 'B2') AND NOT excluded{bc}),
+            nxt AS (SELECT month, subscriber_id, status FROM snapshot)
+            SELECT CAST(h.month + INTERVAL 1 MONTH AS DATE) AS month, count(*) AS midhigh_base,
+                   avg(CASE WHEN n.subscriber_id IS NULL OR n.status = 'cancelled' THEN 0 ELSE 1 END)
+                     AS midhigh_retention
+            FROM hi h LEFT JOIN nxt n
+              ON n.subscriber_id = h.subscriber_id AND n.month = h.month + INTERVAL 1 MONTH
+            WHERE h.month < (SELECT max(month) FROM snapshot)
+            GROUP BY 1
+            """,
+            bp,
+        )
+        for r in seg:
+            if r["month"] in by_month:
+                by_month[r["month"]].update(r)
+        counts = rows(
+            con,
+            f"""SELECT month, count(*) FILTER (WHERE b IN ('B1','B2') AND NOT excluded) AS midhigh,
+                       count(*) FILTER (WHERE urgency = 'red' AND NOT excluded) AS red,
+                       count(*) FILTER (WHERE excluded) AS excluded
+                FROM segments WHERE TRUE{bc} GROUP BY month""",
+            bp,
+        )
+        for r in counts:
+            if r["month"] in by_month:
+                by_month[r["month"]].update(r)
+        latest_seg = scalar(con, "SELECT max(month) FROM segments")
+        out["urgency"] = rows(
+            con,
+            f"""SELECT urgency, count(*) AS n FROM segments
+                WHERE month = ? AND NOT excluded{bc} GROUP BY urgency ORDER BY urgency""",
+            [latest_seg, *bp],
+        )
+    if has(con, "churn_scores"):
+        risk = rows(
+            con,
+            f"""SELECT c.month, avg(c.p_churn) AS avg_p_churn,
+                       count(*) FILTER (WHERE c.p_churn >= {HIGH_RISK}) AS high_risk
+                FROM churn_scores c JOIN snapshot s USING (month, subscriber_id)
+                WHERE TRUE{_branch_clause(branch, "s")[0]} GROUP BY c.month""",
+            bp,
+        )
+        for r in risk:
+            if r["month"] in by_month:
+                by_month[r["month"]].update(r)
+    out["trend"] = [by_month[m] for m in sorted(by_month)]
+    out["latest"] = out["trend"][-1] if out["trend"] else None
+    out["previous"] = out["trend"][-2] if len(out["trend"]) > 1 else None
+    out["by_branch"] = rows(
+        con,
+        f"""SELECT branch_id, count(*) AS subscribers, avg(arpu) AS avg_arpu
+            FROM snapshot WHERE month = ? AND status <> 'cancelled'{bc}
+            GROUP BY branch_id ORDER BY branch_id""",
+        [out["months"][-1], *bp],
+    )
+    return out
+
+
+# --- segments ---
+
+
+def priority_order(preset: str) -> list[tuple[str, str]]:
+    """``[(stability_group, urgency)]`` in working order from the segment preset (empty if none)."""
+    try:
+        from weixi.segment.rules import load_preset
+
+        return load_preset(preset).priority_order()
+    except Exception:  # an unknown or custom preset file: cells without lines stay grey
+        return []
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def segment_grid(con: Con, branch: str | None, month: dt.date, line_type: str) -> dict[str, Any]:
+    """The 36 stability groups (A × B × C) with counts, urgency and priority."""
+    bc, bp = _branch_clause(branch)
+    cells = rows(
+        con,
+        f"""SELECT a, b, c, count(*) AS n, mode(urgency) AS urgency,
+                   min(priority_rank) AS priority_rank
+            FROM segments WHERE month = ? AND line_type = ? AND NOT excluded{bc}
+            GROUP BY a, b, c""",
+        [month, line_type, *bp],
+    )
+    grid = {(r["a"], r["b"], r["c"]): r for r in cells}
+    total = sum(r["n"] for r in cells) or 0
+    preset = (
+        scalar(
+            con,
+            "SELECT preset FROM segment_runs WHERE month = ? ORDER BY finished_at DESC",
+            [month],
+        )
+        if has(con, "segment_runs")
+        else None
+    )
+    for rank, (group, urgency) in enumerate(priority_order(preset or "seed"), start=1):
+        key = tuple(group.split("-"))
+        if key not in grid:  # an empty group keeps its colour and rank from the preset
+            grid[key] = {"n": 0, "urgency": urgency, "priority_rank": rank}
+    excluded = rows(
+        con,
+        f"""SELECT exclusion_reason AS reason, count(*) AS n FROM segments
+            WHERE month = ? AND line_type = ? AND excluded{bc}
+            GROUP BY 1 ORDER BY n DESC""",
+        [month, line_type, *bp],
+    )
+    return {"grid": grid, "total": total, "excluded": excluded}
+
+
+def needs_grid(con: Con, branch: str | None, month: dt.date, line_type: str) -> dict[str, Any]:
+    """Needs groups: D × E × F for mobile (27), G × H × I for broadband (12)."""
+    bc, bp = _branch_clause(branch)
+    dims = ("d", "e", "f") if line_type == "mobile" else ("g", "h", "i")
+    cells = rows(
+        con,
+        f"""SELECT {dims[0]} AS x, {dims[1]} AS y, {dims[2]} AS z, count(*) AS n
+            FROM segments WHERE month = ? AND line_type = ? AND NOT excluded{bc}
+              AND {dims[0]} IS NOT NULL
+            GROUP BY 1, 2, 3""",
+        [month, line_type, *bp],
+    )
+    levels = {
+        "d": ("D1", "D2", "D3"),
+        "e": ("E1", "E2", "E3"),
+        "f": ("F1", "F2", "F3"),
+        "g": ("G1", "G2"),
+        "h": ("H1", "H2", "H3"),
+        "i": ("I1", "I2"),
+    }
+    return {
+        "dims": dims,
+        "levels": [levels[d] for d in dims],
+        "grid": {(r["x"], r["y"], r["z"]): r["n"] for r in cells},
+        "max": max((r["n"] for r in cells), default=0),
+    }
+
+
+def migration(
+    con: Con, branch: str | None, month: dt.date, dimension: str = "urgency"
+) -> dict[str, Any]:
+    """Flows between last month's and this month's groups (Sankey), plus lines that left."""
+    if dimension not in MIGRATION_DIMENSIONS:
+        dimension = "urgency"
+    bc, bp = _branch_clause(branch, "p")
+    prev = scalar(con, "SELECT max(month) FROM segments WHERE month < ?", [month])
+    if prev is None:
+        return {"prev": None, "links": []}
+    links = rows(
+        con,
+        f"""SELECT CASE WHEN p.excluded THEN 'excluded' ELSE p.{dimension} END AS source,
+                   CASE WHEN n.subscriber_id IS NULL THEN 'left'
+                        WHEN n.excluded THEN 'excluded' ELSE n.{dimension} END AS target,
+                   count(*) AS value
+            FROM segments p LEFT JOIN segments n
+              ON n.subscriber_id = p.subscriber_id AND n.month = ?
+            WHERE p.month = ?{bc}
+            GROUP BY 1, 2 ORDER BY 1, 2""",
+        [month, prev, *bp],
+    )
+    return {"prev": prev, "links": links, "dimension": dimension}
+
+
+def segment_profiles(con: Con, branch: str | None, month: dt.date, line_type: str) -> list[dict]:
+    """Per stability group: size, ARPU, tenure, contract and predicted churn (largest first)."""
+    bc, bp = _branch_clause(branch, "g")
+    score_join = ""
+    score_col = "NULL AS avg_p_churn"
+    if has(con, "churn_scores"):
+        score_join = (
+            "LEFT JOIN churn_scores c ON c.subscriber_id = g.subscriber_id AND c.month = g.month"
+        )
+        score_col = "avg(c.p_churn) AS avg_p_churn"
+    return rows(
+        con,
+        f"""SELECT g.stability_group, any_value(g.urgency) AS urgency,
+                   min(g.priority_rank) AS priority_rank, count(*) AS n,
+                   avg(s.arpu) AS avg_arpu, avg(s.data_mb) AS avg_data_mb,
+                   avg(date_diff('month', s.activation_date, g.month)) AS avg_tenure_months,
+                   {score_col}
+            FROM segments g
+            JOIN snapshot s ON s.subscriber_id = g.subscriber_id AND s.month = g.month
+            {score_join}
+            WHERE g.month = ? AND g.line_type = ? AND NOT g.excluded{bc}
+            GROUP BY g.stability_group ORDER BY min(g.priority_rank), n DESC""",
+        [month, line_type, *bp],
+    )
+
+
+# --- churn ----------------------------------------------------------------------------------
+
+
+def _reason_list(text: Any) -> list[dict[str, Any]]:
+    if not text:
+        return []
+
+    # ------------------------------------------------------------------------------------------
+    try:
+        val = json.loads(text) if isinstance(text, str) else text
+    except (TypeError, ValueError):
+        return []
+
+    # ------------------------------------------------------------------------------------------
+    return [r for r in val if isinstance(r, dict)] if isinstance(val, list) else []
+
+
+def describe_reason(reason: dict[str, Any], locale: str) -> str:
+    """A readable reason, through the churn domain's wording when it is installed."""
+    try:
+        from weixi.churn.reasons import describe
+    except ImportError:
+        describe = None
+    if describe is not None:
+        try:
+            return str(describe(reason, locale))
+        except Exception:  # the churn domain may not know a code yet: fall back
+            pass
+    return str(reason.get("code", ""))
+
+
+def active_model(con: Con) -> dict[str, Any] | None:
+    """The active churn model with its metrics flattened (``h1_holdout_raw.auc`` …), or None."""
+    if not has(con, "churn_models"):
+        return None
+    try:
+        from weixi.churn import registry
+
+        models = registry.get_all(con)
+    except Exception:  # an older registry layout: show the raw rows
+        models = rows(con, "SELECT * FROM churn_models")
+    if not models:
+        return None
+    model = next((m for m in models if m.get("active")), models[0])
+    flat: dict[str, Any] = {}
+    for key in ("version", "model_version", "as_of_month", "created_at", "trained_at", "n_train"):
+        if model.get(key) is not None:
+            flat[key] = model[key]
+    metrics = model.get("metrics")
+    if isinstance(metrics, dict):
+        for group, values in metrics.items():
+            if isinstance(values, dict):
+                for k, v in values.items():
+                    if isinstance(v, int | float):
+                        flat[f"{group}.{k}"] = float(v)
+            elif isinstance(values, int | float):
+                flat[group] = float(values)
+    for k, v in model.items():  # plain numeric columns of other layouts (auc, brier …)
+        if k not in flat and isinstance(v, int | float) and not isinstance(v, bool):
+            flat[k] = float(v)
+    flat["auc"] = next((v for k, v in flat.items() if k.endswith("auc") and "pr_" not in k), None)
+    flat["version"] = flat.get("version") or flat.get("model_version")
+    return flat
+
+
+def reason_label(code: str, locale: str) -> str:
+    """A reason code's feature name (for charts), through the churn domain when installed."""
+    try:
+        from weixi.churn.reasons import BY_NAME
+
+        feat = BY_NAME.get(code)
+        if feat is not None:
+            return feat.zh if locale == "zh-CN" else feat.en
+    except ImportError:
+        pass
+    return code
+
+
+def churn_summary(con: Con, branch: str | None, month: dt.date | None) -> dict[str, Any]:
+    """Score distribution, calibration against actual churn, top reasons, latest model."""
+    out: dict[str, Any] = {"histogram": [], "reasons": [], "deciles": [], "model": None}
+    if month is None or not has(con, "churn_scores"):
+        return out
+    bc, bp = _branch_clause(branch, "s")
+    scope = f"""FROM churn_scores c JOIN snapshot s
+                  ON s.subscriber_id = c.subscriber_id AND s.month = c.month
+                WHERE c.month = ?{bc}"""
+    out["histogram"] = rows(
+        con,
+        f"""SELECT least(floor(c.p_churn * 20), 19) / 20 AS bin, count(*) AS n {scope}
+            GROUP BY 1 ORDER BY 1""",
+        [month, *bp],
+    )
+    out["count"] = scalar(con, f"SELECT count(*) {scope}", [month, *bp]) or 0
+    out["avg_p"] = scalar(con, f"SELECT avg(c.p_churn) {scope}", [month, *bp])
+    out["high_risk"] = scalar(
+        con, f"SELECT count(*) {scope} AND c.p_churn >= {HIGH_RISK}", [month, *bp]
+    )
+    out["reasons"] = rows(
+        con,
+        f"""SELECT json_extract_string(r, '$.code') AS code, count(*) AS n,
+                   avg(TRY_CAST(json_extract(r, '$.contribution') AS DOUBLE)) AS avg_contribution
+            FROM (SELECT unnest(json_extract(c.reasons, '$[*]')) AS r {scope}
+                  AND c.reasons IS NOT NULL)
+            GROUP BY 1 ORDER BY n DESC LIMIT 10""",
+        [month, *bp],
+    )
+    if scalar(con, "SELECT count(*) FROM snapshot WHERE month = ? + INTERVAL 1 MONTH", [month]):
+        out["deciles"] = rows(
+            con,
+            f"""WITH sc AS (SELECT c.subscriber_id, c.p_churn {scope}),
+                lab AS (SELECT s.subscriber_id,
+                               CASE WHEN n.subscriber_id IS NULL OR n.status = 'cancelled'
+                                    THEN 1 ELSE 0 END AS churned
+                        FROM snapshot s LEFT JOIN snapshot n
+                          ON n.subscriber_id = s.subscriber_id
+                         AND n.month = s.month + INTERVAL 1 MONTH
+                        WHERE s.month = ?),
+                d AS (SELECT sc.p_churn, lab.churned, ntile(10) OVER (ORDER BY sc.p_churn) AS decile
+                      FROM sc JOIN lab USING (subscriber_id))
+                SELECT decile, count(*) AS n, avg(p_churn) AS predicted, avg(churned) AS actual
+                FROM d GROUP BY decile ORDER BY decile""",
+            [month, *bp, month],
+        )
+    out["model"] = active_model(con)
+    return out
+
+
+def top_risk(
+    con: Con, branch: str | None, month: dt.date | None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The highest-risk subscribers of ``month`` with segment code and reasons (NOT masked)."""
+    if month is None or not has(con, "churn_scores"):
+        return []
+
+    # ------------------------------------------------------------------------------------------
+    bc, bp = _branch_clause(branch, "s")
+    seg_join, seg_cols = "", "NULL AS code, NULL AS urgency"
+    if has(con, "segments"):
+        seg_join = "LEFT JOIN segments g ON g.subscriber_id = c.subscriber_id AND g.month = c.month"
+        seg_cols = "g.code, g.urgency"
+    out = rows(
+        con,
+        f"""SELECT c.subscriber_id, s.customer_id, s.phone, s.name, s.branch_id, s.line_type,
+                   s.arpu, c.p_churn, c.reasons, {seg_cols}
+            FROM churn_scores c
+            JOIN snapshot s ON s.subscriber_id = c.subscriber_id AND s.month = c.month
+            {seg_join}
+            WHERE c.month = ?{bc}
+            ORDER BY c.p_churn DESC, c.subscriber_id LIMIT {int(limit)}""",
+        [month, *bp],
+    )
+    for r in out:
+        r["reasons"] = _reason_list(r["reasons"])
+    return out
+
+
+# --- customers ------------------------------------------------------------------------------
+
+
+def search_customers(con: Con, branch: str | None, q: str, limit: int = 50) -> list[dict]:
+    """Latest-month lines whose subscriber id, customer id or full phone number matches ``q``."""
+    q = q.strip()
+    if not q or not has(con, "snapshot"):
+        return []
+
+    # ------------------------------------------------------------------------------------------
+    bc, bp = _branch_clause(branch)
+    return rows(
+        con,
+        f"""SELECT subscriber_id, customer_id, phone, name, branch_id, line_type, status,
+                   package_name, arpu, month
+            FROM snapshot
+            WHERE month = (SELECT max(month) FROM snapshot)
+              AND (subscriber_id = ? OR customer_id = ? OR phone = ?
+                   OR subscriber_id LIKE ? ){bc}
+            ORDER BY subscriber_id LIMIT {int(limit)}""",
+        [q, q, q, q + "%", *bp],
+    )
+
+
+def customer(con: Con, branch: str | None, subscriber_id: str) -> dict[str, Any] | None:
+    """Customer 360: latest profile, month history, segment and score history (NOT masked).
+
+    Returns None when the line does not exist or lies outside ``branch``.
+    """
+    if not has(con, "snapshot"):
+        return None
+    bc, bp = _branch_clause(branch)
+    profile = rows(
+        con,
+        f"""SELECT * FROM snapshot WHERE subscriber_id = ?{bc}
+            ORDER BY month DESC LIMIT 1""",
+        [subscriber_id, *bp],
+    )
+    if not profile:
+        return None
+    out: dict[str, Any] = {"profile": profile[0]}
+    out["history"] = rows(
+        con,
+        """SELECT month, status, arpu, voice_minutes, data_mb, package_name
+           FROM snapshot WHERE subscriber_id = ? ORDER BY month""",
+        [subscriber_id],
+    )
+    out["segments"] = (
+        rows(
+            con,
+            """SELECT month, code, stability_group, urgency, priority_rank, excluded,
+                      exclusion_reason, vip_tier, value_class, vad
+               FROM segments WHERE subscriber_id = ? ORDER BY month""",
+            [subscriber_id],
+        )
+        if has(con, "segments")
+        else []
+    )
+    scores = (
+        rows(
+            con,
+            """SELECT month, model_version, p_churn, p_churn_2m, p_churn_3m, reasons
+               FROM churn_scores WHERE subscriber_id = ? ORDER BY month""",
+            [subscriber_id],
+        )
+        if has(con, "churn_scores")
+        else []
+    )
+    for r in scores:
+        r["reasons"] = _reason_list(r["reasons"])
+    out["scores"] = scores
+    return out
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def snapshot_counts(con: Con, branch: str | None) -> list[dict[str, Any]]:
+    """Rows per month and line type in the snapshot (reconciliation against import runs)."""
+    if not has(con, "snapshot"):
+        return []
+
+    # ------------------------------------------------------------------------------------------
+    bc, bp = _branch_clause(branch)
+    return rows(
+        con,
+        f"""SELECT month, count(*) AS rows, count(DISTINCT subscriber_id) AS subscribers,
+                   count(*) FILTER (WHERE line_type = 'mobile') AS mobile,
+                   count(*) FILTER (WHERE line_type = 'broadband') AS broadband,
+                   count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+                   sum(arpu) AS revenue
+            FROM snapshot WHERE TRUE{bc} GROUP BY month ORDER BY month""",
+        bp,
+    )
+
+
+def staff(con: Con, branch: str | None = None) -> list[dict[str, Any]]:
+    """Staff reference rows (staff_id, name, branch_id, channel), optionally of one branch."""
+    if not has(con, "staff"):
+        return []
+    bc, bp = _branch_clause(branch)
+    return rows(con, f"SELECT * FROM staff WHERE TRUE{bc} ORDER BY channel, staff_id", bp)
+
+
+def lines_brief(con: Con, subscriber_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Latest snapshot facts and segment code for a few lines (queue cards), NOT masked."""
+    if not subscriber_ids or not has(con, "snapshot"):
+        return {}
+    seg_join, seg_cols = "", "NULL AS code, NULL AS urgency"
+    if has(con, "segments"):
+        seg_join = "LEFT JOIN segments g ON g.subscriber_id = s.subscriber_id AND g.month = s.month"
+        seg_cols = "g.code, g.urgency"
+    out = rows(
+        con,
+        f"""SELECT s.subscriber_id, s.phone, s.name, s.line_type, s.package_name, s.arpu,
+                   s.contract_end, s.handset_model, {seg_cols}
+            FROM snapshot s {seg_join}
+            WHERE s.subscriber_id IN (SELECT unnest(?::VARCHAR[]))
+            QUALIFY row_number() OVER (PARTITION BY s.subscriber_id ORDER BY s.month DESC) = 1""",
+        [subscriber_ids],
+    )
+    return {r["subscriber_id"]: r for r in out}

@@ -1,0 +1,267 @@
+"""JSON API under ``/api/v1`` (OpenAPI at ``/api/v1/openapi.json``); same roles and masking."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from pydantic import BaseModel, Field
+
+from weixi.auth.models import User
+from weixi.errors import NotFoundError
+from weixi.security import audit
+from weixi.security.masking import PII_COLUMNS, mask_id, mask_record, mask_records
+from weixi.web import operations, readmodels
+from weixi.web.app_helpers import month_label
+from weixi.web.deps import AnalyticsDep, CurrentUser, DbDep, request_locale, require_role
+from weixi.web.nav import ACCESS
+
+router = APIRouter(prefix="/api/v1", tags=["weixi"])
+
+
+class Me(BaseModel):
+    username: str
+    display_name: str
+    role: str
+    branch_id: str | None
+    locale: str
+    can_unmask: bool
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    at: dt.datetime
+    username: str
+    role: str
+    branch_id: str | None
+    action: str
+    object_type: str
+    object_id: str
+    detail: str
+    ip: str | None
+
+
+def _jsonable(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for r in records:
+        out.append(
+            {
+                k: (month_label(v) if k == "month" else v.isoformat())
+                if isinstance(v, dt.date)
+                else v
+                for k, v in r.items()
+            }
+        )
+    return out
+
+
+@router.get("/me", response_model=Me)
+def me(user: CurrentUser) -> Me:
+    """The authenticated user."""
+    return Me(
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        branch_id=user.branch_id,
+        locale=user.locale,
+        can_unmask=user.can_unmask,
+    )
+
+
+@router.get("/dashboard")
+def api_dashboard(
+    con: AnalyticsDep, user: Annotated[User, Depends(require_role(*ACCESS["dashboard"]))]
+) -> dict[str, Any]:
+    """Monthly KPI trend within the user's scope."""
+    d = readmodels.dashboard(con, user.scope_branch)
+    return {
+        "months": [month_label(m) for m in d["months"]],
+        "trend": _jsonable(d["trend"]),
+        "urgency": d["urgency"],
+    }
+
+
+@router.get("/segments/grid")
+def api_segment_grid(
+    con: AnalyticsDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["segments"]))],
+    month: str | None = None,
+    line_type: str = "mobile",
+) -> dict[str, Any]:
+    """The 36 stability groups of a month: count, urgency and priority per group."""
+    m = readmodels.pick_month(readmodels.months(con, "segments"), month)
+    if m is None:
+        return {"month": None, "groups": []}
+    g = readmodels.segment_grid(con, user.scope_branch, m, line_type)
+    groups = [{"group": f"{a}-{b}-{c}", **v} for (a, b, c), v in sorted(g["grid"].items())]
+    return {"month": month_label(m), "line_type": line_type, "groups": groups}
+
+
+@router.get("/churn/summary")
+def api_churn_summary(
+    con: AnalyticsDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["churn"]))],
+    month: str | None = None,
+) -> dict[str, Any]:
+    """Score distribution, calibration by decile and top reason codes."""
+    m = readmodels.pick_month(readmodels.months(con, "churn_scores"), month)
+    s = readmodels.churn_summary(con, user.scope_branch, m)
+    s.pop("models", None)
+    model = s.pop("model", None)
+    return {
+        "month": month_label(m) if m else None,
+        **{k: (_jsonable(v) if isinstance(v, list) else v) for k, v in s.items()},
+        "model": _jsonable([model])[0] if model else None,
+    }
+
+
+@router.get("/churn/top-risk")
+def api_top_risk(
+    request: Request,
+    con: AnalyticsDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["churn"]))],
+    month: str | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
+    """Highest-risk lines with segment and reasons (personal data masked)."""
+    m = readmodels.pick_month(readmodels.months(con, "churn_scores"), month)
+    rows = readmodels.top_risk(con, user.scope_branch, m, min(max(limit, 1), 1000))
+    locale = request_locale(request, user)
+    for r in rows:
+        r["reason_texts"] = [readmodels.describe_reason(x, locale) for x in r["reasons"]]
+    return {"month": month_label(m) if m else None, "rows": _jsonable(mask_records(rows))}
+
+
+@router.get("/customers/{subscriber_id}")
+def api_customer(
+    subscriber_id: str,
+    con: AnalyticsDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["customers"]))],
+) -> dict[str, Any]:
+    """Customer 360 (personal data masked; 404 outside the user's branch)."""
+    view = readmodels.customer(con, user.scope_branch, subscriber_id)
+    if view is None:
+        raise NotFoundError(f"customer {subscriber_id} not found")
+    return {
+        "profile": _jsonable([mask_record(view["profile"])])[0],
+        "history": _jsonable(view["history"]),
+        "segments": _jsonable(view["segments"]),
+        "scores": _jsonable(view["scores"]),
+    }
+
+
+@router.post("/customers/{subscriber_id}/unmask")
+def api_customer_unmask(
+    request: Request,
+    subscriber_id: str,
+    db: DbDep,
+    con: AnalyticsDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["unmask"]))],
+) -> dict[str, Any]:
+    """Phone, name and ID number in clear (audited); only roles that contact customers."""
+    if user.role == "agent" and not operations.has_open_task(
+        session=db, subscriber_id=subscriber_id, staff_id=user.staff_id, branch=user.branch_id or ""
+    ):
+        raise NotFoundError(f"customer {subscriber_id} is not in your queue")
+    view = readmodels.customer(con, user.scope_branch, subscriber_id)
+    if view is None:
+        raise NotFoundError(f"customer {subscriber_id} not found")
+    audit.record(
+        session=db,
+        action="unmask",
+        user=user,
+        object_type="customer",
+        object_id=subscriber_id,
+        detail={"fields": list(PII_COLUMNS), "via": "api"},
+        ip=request.client.host if request.client else None,
+    )
+    db.commit()
+    clear = {k: view["profile"].get(k) for k in PII_COLUMNS}
+    if user.role == "agent":  # an agent calls the customer: phone and name, never the ID number
+        clear["id_number"] = mask_id(clear.get("id_number"))
+    return {"subscriber_id": subscriber_id, **clear}
+
+
+@router.get("/import-runs")
+def api_import_runs(
+    con: AnalyticsDep, user: Annotated[User, Depends(require_role(*ACCESS["data"]))]
+) -> dict[str, Any]:
+    """Import runs recorded by the ingest domain, newest first, with their reconciliation."""
+    from weixi.ingest import service as ingest_service
+
+    runs = ingest_service.get_runs(con=con) if con is not None else []
+    return {"runs": [{**r.summary(), "balanced": r.balanced} for r in runs]}
+
+
+@router.get("/audit", response_model=list[AuditEventOut])
+def api_audit(
+    db: DbDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["admin"]))],
+    username: str | None = None,
+    action: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[AuditEventOut]:
+    """Audit events, newest first (admins)."""
+    events = audit.get_all(
+        session=db,
+        flt=audit.AuditFilter(username=username, action=action),
+        limit=min(max(limit, 1), 1000),
+        offset=max(offset, 0),
+    )
+    return [AuditEventOut.model_validate(e, from_attributes=True) for e in events]
+
+
+class OutcomeIn(BaseModel):
+    """One outcome from an external dialer, SMS gateway or app."""
+
+    task_id: int
+    result: str = Field(description="not_reached, accepted, refused, call_back or already_churned")
+    refusal_reason: str | None = None
+    callback_at: dt.datetime | None = None
+    note: str | None = None
+    idempotency_key: str | None = Field(
+        None, description="or the Idempotency-Key header; a repeated key returns the first outcome"
+    )
+
+
+class OutcomeOut(BaseModel):
+    id: int
+    task_id: int
+    result: str
+    source: str
+    recorded_by: str | None
+    recorded_at: dt.datetime
+    idempotency_key: str | None
+
+
+@router.post("/outcomes", response_model=OutcomeOut)
+def api_record_outcome(
+    body: OutcomeIn,
+    db: DbDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["outcomes_api"]))],
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> OutcomeOut:
+    """Record the outcome of a task (bearer token; idempotent by key; branch-scoped)."""
+    from weixi.dispatch import service as dispatch_service
+
+    task = operations.get_task(session=db, task_id=body.task_id)
+    scope_ok = task is not None and (user.scope_branch is None or task.branch_id == user.branch_id)
+    if scope_ok and user.role == "agent" and user.staff_id:
+        scope_ok = task.staff_id == user.staff_id
+    if not scope_ok:
+        raise NotFoundError(f"task {body.task_id} not found")
+    out = dispatch_service.record_outcome(
+        session=db,
+        task_id=body.task_id,
+        result=body.result,
+        refusal_reason=body.refusal_reason,
+        callback_at=body.callback_at.replace(tzinfo=None) if body.callback_at else None,
+        note=body.note,
+        source="api",
+        idempotency_key=body.idempotency_key or idempotency_key,
+        recorded_by=user.username,
+    )
+    db.commit()
+    return OutcomeOut.model_validate(out, from_attributes=True)

@@ -1,0 +1,120 @@
+"""Churn warning: model metrics, score distribution, calibration, top reasons, top-risk list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from weixi.auth.models import User
+from weixi.errors import ConfigError
+from weixi.i18n import t
+from weixi.security import audit
+from weixi.security.masking import mask_records
+from weixi.web import charts, exports, readmodels
+from weixi.web.app_helpers import month_label
+from weixi.web.deps import AnalyticsDep, DbDep, render, request_locale, require_role
+from weixi.web.nav import ACCESS
+
+router = APIRouter(include_in_schema=False)
+
+EXPORT_LIMIT = 5000
+
+
+def _describe(rows: list[dict], locale: str) -> list[dict]:
+    for r in rows:
+        r["reason_text"] = "; ".join(
+            readmodels.describe_reason(x, locale) for x in r.get("reasons") or []
+        )
+    return rows
+
+
+@router.get("/churn", response_class=HTMLResponse)
+def churn_page(
+    request: Request,
+    con: AnalyticsDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["churn"]))],
+    month: str | None = None,
+) -> HTMLResponse:
+    locale = request_locale(request, user)
+
+    def _(msg: str, **kw) -> str:
+        return t(msg, locale, **kw)
+
+    available = readmodels.months(con, "churn_scores")
+    m = readmodels.pick_month(available, month)
+    s = readmodels.churn_summary(con, user.scope_branch, m)
+    top = mask_records(_describe(readmodels.top_risk(con, user.scope_branch, m, 25), locale))
+    ctx = {
+        "page_title": "Churn warning",
+        "months": [month_label(x) for x in available],
+        "month": month_label(m) if m else None,
+        "s": s,
+        "top": top,
+        "chart_hist": charts.bars(
+            [f"{float(h['bin']) * 100:.0f}%" for h in s["histogram"]],
+            [h["n"] for h in s["histogram"]],
+            _("Lines"),
+        ),
+        "chart_reasons": charts.bars(
+            [readmodels.reason_label(r["code"], locale) for r in s["reasons"]],
+            [r["n"] for r in s["reasons"]],
+            _("Lines"),
+            horizontal=True,
+            color="#d99a22",
+        ),
+        "chart_calibration": charts.calibration(s["deciles"], _) if s["deciles"] else None,
+        "model_items": [
+            (k, v) for k, v in (s["model"] or {}).items() if k not in ("auc",) and v is not None
+        ],
+    }
+    return render(request, "churn.html", ctx, user=user)
+
+
+@router.get("/churn/export.{fmt}")
+def churn_export(
+    request: Request,
+    fmt: str,
+    db: DbDep,
+    con: AnalyticsDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["export"]))],
+    month: str | None = None,
+) -> Response:
+    """The top-risk list as Excel or CSV (masked; audited)."""
+    if fmt not in ("csv", "xlsx"):
+        raise ConfigError("export format must be csv or xlsx")
+    locale = request_locale(request, user)
+    m = readmodels.pick_month(readmodels.months(con, "churn_scores"), month)
+    records = _describe(readmodels.top_risk(con, user.scope_branch, m, EXPORT_LIMIT), locale)
+    columns = [
+        ("subscriber_id", t("Subscriber", locale)),
+        ("phone", t("Phone", locale)),
+        ("name", t("Name", locale)),
+        ("branch_id", t("Branch", locale)),
+        ("line_type", t("Line type", locale)),
+        ("code", t("Segment", locale)),
+        ("urgency", t("Urgency", locale)),
+        ("arpu", t("ARPU", locale)),
+        ("p_churn", t("Churn probability", locale)),
+        ("reason_text", t("Reasons", locale)),
+    ]
+    audit.record(
+        session=db,
+        action="export",
+        user=user,
+        object_type="churn_top_risk",
+        object_id=month_label(m),
+        detail={"format": fmt, "rows": len(records), "masked": True},
+        ip=request.client.host if request.client else None,
+    )
+    db.commit()
+    name = f"weixi-churn-top-risk-{month_label(m)}.{fmt}"
+    if fmt == "csv":
+        body, media = exports.to_csv(records, columns), "text/csv; charset=utf-8"
+    else:
+        title = f"{t('Top churn risk', locale)} {month_label(m)}"
+        body, media = exports.to_xlsx(records, columns, title=title), exports.XLSX_MEDIA
+    return Response(
+        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )

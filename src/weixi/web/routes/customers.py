@@ -1,0 +1,151 @@
+"""Customer 360: search, profile, segment history, score and reasons, contacts and outcomes.
+
+Personal data is masked; roles that contact customers can unmask one customer at a time
+(``POST /customers/{id}/unmask``), and every unmask is written to the audit log.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from weixi.auth.models import User
+from weixi.errors import NotFoundError
+from weixi.i18n import t
+from weixi.security import audit
+from weixi.security.masking import PII_COLUMNS, mask_id, mask_record, mask_records
+from weixi.web import charts, operations, readmodels
+from weixi.web.app_helpers import month_label
+from weixi.web.deps import AnalyticsDep, DbDep, render, request_locale, require_role
+from weixi.web.nav import ACCESS
+
+router = APIRouter(include_in_schema=False)
+
+PROFILE_FIELDS = (
+    "subscriber_id",
+    "customer_id",
+    "phone",
+    "name",
+    "id_number",
+    "branch_id",
+    "district",
+    "line_type",
+    "status",
+    "activation_date",
+    "package_name",
+    "package_fee",
+    "contract_type",
+    "contract_end",
+    "arpu",
+    "voice_minutes",
+    "data_mb",
+    "handset_model",
+    "vip_level",
+    "credit_list",
+    "do_not_disturb",
+    "complaints",
+)
+
+
+def load_customer(con, user: User, subscriber_id: str) -> dict:
+    """The 360 view within the user's branch; NotFoundError outside it (no existence leak)."""
+    view = readmodels.customer(con, user.scope_branch, subscriber_id)
+    if view is None:
+        raise NotFoundError(f"customer {subscriber_id} not found")
+    return view
+
+
+@router.get("/customers", response_class=HTMLResponse)
+def customer_search(
+    request: Request,
+    con: AnalyticsDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["customers"]))],
+    q: str = "",
+) -> HTMLResponse:
+    results = mask_records(readmodels.search_customers(con, user.scope_branch, q)) if q else []
+    return render(
+        request,
+        "customers/search.html",
+        {"page_title": "Customer 360", "q": q, "results": results, "has_store": con is not None},
+        user=user,
+    )
+
+
+@router.get("/customers/{subscriber_id}", response_class=HTMLResponse)
+def customer_detail(
+    request: Request,
+    subscriber_id: str,
+    db: DbDep,
+    con: AnalyticsDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["customers"]))],
+) -> HTMLResponse:
+    locale = request_locale(request, user)
+    view = load_customer(con, user, subscriber_id)
+    profile = mask_record(view["profile"])
+    for s in view["scores"]:
+        s["reason_texts"] = [readmodels.describe_reason(r, locale) for r in s["reasons"]]
+    hist = view["history"]
+    x = [month_label(h["month"]) for h in hist]
+    chart_usage = charts.trend(
+        x,
+        bars={t("ARPU", locale): [h["arpu"] for h in hist]},
+        lines={t("Data (MB)", locale): [h["data_mb"] for h in hist]},
+        lines_percent=False,
+    )
+    chart_score = (
+        charts.trend(
+            [month_label(s["month"]) for s in view["scores"]],
+            lines={t("Churn probability", locale): [s["p_churn"] for s in view["scores"]]},
+        )
+        if view["scores"]
+        else None
+    )
+    return render(
+        request,
+        "customers/detail.html",
+        {
+            "page_title": "Customer 360",
+            "sid": subscriber_id,
+            "profile": profile,
+            "fields": [f for f in PROFILE_FIELDS if f in profile],
+            "pii": PII_COLUMNS,
+            "view": view,
+            "tasks": operations.customer_tasks(session=db, subscriber_id=subscriber_id),
+            "chart_usage": chart_usage,
+            "chart_score": chart_score,
+            "can_unmask": user.can_unmask,
+        },
+        user=user,
+    )
+
+
+@router.post("/customers/{subscriber_id}/unmask", response_class=HTMLResponse)
+def customer_unmask(
+    request: Request,
+    subscriber_id: str,
+    db: DbDep,
+    con: AnalyticsDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["unmask"]))],
+) -> HTMLResponse:
+    """Show one customer's phone, name and ID number in clear (audited)."""
+    if user.role == "agent" and not operations.has_open_task(
+        session=db, subscriber_id=subscriber_id, staff_id=user.staff_id, branch=user.branch_id or ""
+    ):  # agents see only their queue
+        raise NotFoundError(f"customer {subscriber_id} is not in your queue")
+    view = load_customer(con, user, subscriber_id)
+    clear = {k: view["profile"].get(k) for k in PII_COLUMNS}
+    if user.role == "agent":  # an agent calls the customer: phone and name, never the ID number
+        clear["id_number"] = mask_id(clear.get("id_number"))
+    audit.record(
+        session=db,
+        action="unmask",
+        user=user,
+        object_type="customer",
+        object_id=subscriber_id,
+        detail={"fields": list(PII_COLUMNS), "page": "customer_360"},
+        ip=request.client.host if request.client else None,
+    )
+    db.commit()
+    return render(request, "partials/_pii.html", {"clear": clear, "sid": subscriber_id}, user=user)

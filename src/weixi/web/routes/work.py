@@ -1,0 +1,260 @@
+"""Dispatch board (province → branch → channel/person), agent work queue, monitoring."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from weixi.auth.models import Role, User
+from weixi.dispatch import service as dispatch_service
+from weixi.dispatch.models import Task
+from weixi.errors import ConfigError, NotFoundError
+from weixi.security.masking import mask_record
+from weixi.strategy.library import load_library
+from weixi.web import charts, operations, readmodels
+from weixi.web.deps import AnalyticsDep, DbDep, render, request_locale, require_role
+from weixi.web.labels import label
+from weixi.web.nav import ACCESS
+
+router = APIRouter(include_in_schema=False)
+
+ROLE_CHANNEL = {Role.agent.value: "call_center", Role.account_manager.value: "account_manager"}
+REFUSAL_REASONS = (
+    "price",
+    "happy_with_current_plan",
+    "switching_to_competitor",
+    "network_quality",
+    "no_need",
+    "other",
+)
+
+
+# --- dispatch board --------------------------------------------------------------------------
+
+
+@router.get("/dispatch", response_class=HTMLResponse)
+def dispatch_board(
+    request: Request,
+    db: DbDep,
+    con: AnalyticsDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["dispatch"]))],
+    ok: int | None = None,
+) -> HTMLResponse:
+    branch = user.scope_branch
+    rows = operations.board(session=db, branch=branch)
+    branches: dict[str, dict] = {}
+    for r in rows:
+        b = branches.setdefault(r["branch_id"], {"tasks": 0, "open": 0, "done": 0, "channels": {}})
+        b["tasks"] += r["tasks"]
+        b["open"] += r["open"] or 0
+        b["done"] += r["done"] or 0
+        ch = b["channels"].setdefault(
+            r["channel"], {"tasks": 0, "open": 0, "done": 0, "people": []}
+        )
+        ch["tasks"] += r["tasks"]
+        ch["open"] += r["open"] or 0
+        ch["done"] += r["done"] or 0
+        ch["people"].append(r)
+    staff = readmodels.staff(con, branch) if branch else []
+    return render(
+        request,
+        "work/dispatch.html",
+        {
+            "page_title": "Dispatch board",
+            "branches": branches,
+            "staff": staff,
+            "moved": ok,
+            "can_assign": user.role == Role.branch_manager.value,
+        },
+        user=user,
+    )
+
+
+@router.post("/dispatch/assign")
+def dispatch_assign(
+    db: DbDep,
+    con: AnalyticsDep,
+    user: Annotated[User, Depends(require_role(Role.branch_manager))],
+    channel: Annotated[str, Form()],
+    to_staff: Annotated[str, Form()],
+    count: Annotated[int, Form()],
+    from_staff: Annotated[str, Form()] = "",
+) -> Response:
+    """Assign open tasks of the branch's channel to a person (from the pool or a colleague)."""
+    known = {s["staff_id"]: s for s in readmodels.staff(con, user.branch_id)}
+    if known and to_staff not in known:
+        raise ConfigError(f"staff {to_staff} does not work in branch {user.branch_id}")
+    moved = operations.reassign(
+        session=db,
+        branch=user.branch_id or "",
+        channel=channel,
+        from_staff=from_staff or None,
+        to_staff=to_staff,
+        count=count,
+    )
+    db.commit()
+    return RedirectResponse(f"/dispatch?ok={moved}", status_code=303)
+
+
+# --- agent work queue -----------------------------------------------------------------------
+
+
+def _own_task(db, user: User, task_id: int) -> Task:
+    task = operations.get_task(session=db, task_id=task_id)
+    mine = (
+        task is not None
+        and task.branch_id == user.branch_id
+        and (task.staff_id == user.staff_id if user.staff_id else task.staff_id is None)
+    )
+    if not mine:
+        raise NotFoundError(f"task {task_id} is not in your queue")
+    return task
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def work_queue(
+    request: Request,
+    db: DbDep,
+    con: AnalyticsDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["queue"]))],
+) -> HTMLResponse:
+    locale = request_locale(request, user)
+    tasks = operations.queue(
+        session=db,
+        branch=user.branch_id or "",
+        staff_id=user.staff_id,
+        channel=None if user.staff_id else ROLE_CHANNEL.get(user.role),
+    )
+    brief = readmodels.lines_brief(con, [t_.subscriber_id for t_ in tasks[:11]])
+    lib = load_library()
+    offers = {o.key: (e, p, o) for e, p, o in lib.offers()}
+    actions = {a.key: a for a in lib.actions}
+    current = tasks[0] if tasks else None
+    ctx: dict = {
+        "page_title": "My work queue",
+        "tasks": tasks,
+        "current": current,
+        "line": mask_record(brief.get(current.subscriber_id, {})) if current else {},
+        "upcoming": [(t_, mask_record(brief.get(t_.subscriber_id, {}))) for t_ in tasks[1:11]],
+        "today": operations.worked_today(session=db, username=user.username),
+        "refusal_reasons": REFUSAL_REASONS,
+        "results": operations.RESULTS,
+    }
+    if current is not None:
+        offer = offers.get(current.offer_id or "")
+        action = actions.get(current.action)
+        ctx["offer_name"] = offer[2].name.get(locale) if offer else (current.offer_id or "–")
+        ctx["script"] = offer[2].script.get(locale) if offer else ""
+        ctx["action_name"] = action.name.get(locale) if action else current.action
+    return render(request, "work/queue.html", ctx, user=user)
+
+
+@router.post("/queue/{task_id}/outcome")
+def record_outcome(
+    task_id: int,
+    db: DbDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["queue"]))],
+    result: Annotated[str, Form()],
+    refusal_reason: Annotated[str, Form()] = "",
+    callback_at: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    """One-click outcome: not reached / accepted / refused with reason / call back / churned."""
+    task = _own_task(db, user, task_id)
+    when = None
+    if result == "call_back":
+        try:
+            when = dt.datetime.fromisoformat(callback_at) if callback_at else None
+        except ValueError:
+            raise ConfigError("call back time must look like 2026-01-31T15:00") from None
+    if result == "refused" and not refusal_reason:
+        raise ConfigError("choose the reason the customer refused")
+    dispatch_service.record_outcome(
+        session=db,
+        task_id=task.id,
+        result=result,
+        refusal_reason=refusal_reason or None,
+        callback_at=when,
+        note=note.strip() or None,
+        source="web",
+        recorded_by=user.username,
+    )
+    db.commit()
+    return RedirectResponse("/queue", status_code=303)
+
+
+# --- monitoring -----------------------------------------------------------------------------
+
+DIMENSIONS = ("branch", "channel", "staff", "action", "priority")
+
+
+@router.get("/monitoring", response_class=HTMLResponse)
+def monitoring(
+    request: Request,
+    db: DbDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["monitoring"]))],
+) -> HTMLResponse:
+    locale = request_locale(request, user)
+    branch = user.scope_branch
+    tables = {d: operations.progress(session=db, by=d, branch=branch) for d in DIMENSIONS}
+    days = operations.outcomes_by_day(session=db, branch=branch)
+    x = sorted({str(d["day"]) for d in days})
+    series = {}
+    for res in operations.RESULTS:
+        counts = {str(d["day"]): d["n"] for d in days if d["result"] == res}
+        series[label(res, locale)] = [counts.get(day, 0) for day in x]
+    chart = charts.stacked(x, series) if x else None
+    total = tables["branch"]
+    kpi = {
+        k: sum((r[k] or 0) for r in total)
+        for k in ("tasks", "worked", "reached", "accepted", "cost")
+    }
+    return render(
+        request,
+        "work/monitoring.html",
+        {
+            "page_title": "Monitoring",
+            "tables": tables,
+            "dims": DIMENSIONS,
+            "chart_days": chart,
+            "k": kpi,
+        },
+        user=user,
+    )
+
+
+# --- outcome files ----------------------------------------------------------------------------
+
+
+@router.get("/outcomes/upload", response_class=HTMLResponse)
+def outcome_upload_form(
+    request: Request, user: Annotated[User, Depends(require_role(*ACCESS["outcome_files"]))]
+) -> HTMLResponse:
+    return render(
+        request, "work/upload.html", {"page_title": "Outcome files", "report": None}, user=user
+    )
+
+
+@router.post("/outcomes/upload", response_class=HTMLResponse)
+async def outcome_upload(
+    request: Request,
+    db: DbDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["outcome_files"]))],
+) -> HTMLResponse:
+    """Record an external dialer / SMS gateway outcome file; list every rejected row."""
+    from weixi.web.outcome_files import record_file
+
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise ConfigError("choose a CSV file to upload")
+    report = record_file(
+        session=db, user=user, name=upload.filename or "upload.csv", data=await upload.read()
+    )
+    db.commit()
+    return render(
+        request, "work/upload.html", {"page_title": "Outcome files", "report": report}, user=user
+    )

@@ -1,0 +1,115 @@
+import datetime as dt
+
+import pytest
+
+from weixi.churn import features as F
+from weixi.ingest.schema import snapshot_ddl
+
+
+def _rows(con, rows):
+    con.execute(snapshot_ddl())
+    for r in rows:
+        con.execute(
+            "INSERT INTO snapshot (month, subscriber_id, branch_id, line_type, status, "
+            "activation_date, arpu, voice_minutes, data_mb, contract_type, contract_end, "
+            "payment_type, group_payment_amount, is_converged, complaints) "
+            "VALUES (?, ?, 'HZ', 'mobile', ?, DATE '2020-01-01', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            r,
+        )
+
+
+M = [dt.date(2026, m, 1) for m in range(1, 6)]
+
+
+@pytest.fixture
+def tiny(fresh_con):
+    rows = []
+    # s1: ARPU 100 for 3 months then 50; data 1000 then 550; contract ends 2026-06 -> 2 months
+    for i, m in enumerate(M[:4]):
+        arpu, data = (100.0, 1000.0) if i < 3 else (50.0, 550.0)
+        rows.append(
+            [
+                m,
+                "s1",
+                "active",
+                arpu,
+                300.0,
+                data,
+                "handset_subsidy",
+                dt.date(2026, 6, 15),
+                "personal",
+                0.0,
+                False,
+                1 if i == 3 else 0,
+            ]
+        )
+    # s2: stable, corporate; cancelled in month 5
+    for m in M:
+        rows.append(
+            [
+                m,
+                "s2",
+                "cancelled" if m == M[4] else "active",
+                80.0,
+                200.0,
+                100.0,
+                "none",
+                None,
+                "corporate",
+                0.0,
+                False,
+                0,
+            ]
+        )
+    _rows(fresh_con, rows)
+    return fresh_con
+
+
+def test_changes_levels_and_contract(tiny):
+    df = F.load_features(tiny, [M[3]], labels=(1,))
+    s1 = df.set_index("subscriber_id").loc["s1"]
+    assert s1["arpu_avg3"] == pytest.approx(100.0)
+    assert s1["arpu_chg3"] == pytest.approx(-0.5)
+    assert s1["arpu_chg1"] == pytest.approx(-0.5)
+    assert s1["data_mb_chg3"] == pytest.approx(-0.45)
+    assert s1["months_to_contract_end"] == 2
+    assert s1["tenure_months"] == 75
+    assert s1["complaints_3m"] == 1
+    assert s1["churned_1m"] == 1  # s1 is absent in month 5
+    s2 = df.set_index("subscriber_id").loc["s2"]
+    assert s2["churned_1m"] == 1  # cancelled next month
+    assert s2["payment_corporate"] == 1
+    assert list(F.rule_tendency(df.set_index("subscriber_id").loc[["s1", "s2"]].reset_index())) == [
+        "C1",
+        "C3",
+    ]
+
+
+def test_first_month_has_no_change_features(tiny):
+    df = F.load_features(tiny, [M[0]])
+    assert df["arpu_chg1"].isna().all() and df["arpu_chg3"].isna().all()
+
+
+def test_features_never_look_ahead(tiny):
+    before = F.load_features(tiny, [M[2]])
+    tiny.execute("DELETE FROM snapshot WHERE month > ?", [M[2]])
+    after = F.load_features(tiny, [M[2]])
+    assert before.equals(after)
+
+
+def test_horizon_labels(tiny):
+    two = tiny.execute(F.label_sql(2, [M[1]])).fetchall()
+    assert sorted((s, c) for _, s, c in two) == [("s1", 0), ("s2", 0)]
+    two = tiny.execute(F.label_sql(2, [M[2]])).fetchall()
+    assert sorted((s, c) for _, s, c in two) == [("s1", 1), ("s2", 1)]
+    three = tiny.execute(F.label_sql(3, [M[1]])).fetchall()
+    assert sorted((s, c) for _, s, c in three) == [("s1", 1), ("s2", 1)]
+
+
+def test_every_feature_is_documented_in_both_languages():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "churn.md").read_text(encoding="utf-8")
+    for f in (*F.FEATURES, *F.SEGMENT_FEATURES):
+        assert f"`{f.name}`" in doc, f.name
+        assert f.zh and f.en

@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+
+from weixi.churn import metrics
+from weixi.churn.calibrate import apply_calibrator, fit_calibrator, prior_correct
+from weixi.churn.drift import psi
+
+
+def test_lift_counts_ties_at_their_average_rate():
+    y = np.array([1, 0, 1, 0, 0, 0, 0, 0, 0, 0])
+    coarse = np.array([2, 2, 2, 2, 1, 1, 1, 1, 1, 1])  # 4 tied at the top, 2 churners among them
+    # top 10 % = 1 line; expected churners = 0.5, base rate = 0.2 -> lift 2.5
+    assert metrics.top_fraction_lift(y, coarse, 0.1) == pytest.approx(2.5)
+    assert metrics.top_fraction_lift(y, -np.arange(10.0), 0.1) == pytest.approx(5.0)
+
+
+def test_ece_and_gains():
+    rng = np.random.default_rng(0)
+    p = rng.random(20000) * 0.2
+    y = (rng.random(20000) < p).astype(int)
+    assert metrics.ece(y, p) < 0.01
+    assert metrics.ece(y, np.clip(p + 0.1, 0, 1)) > 0.09
+    gains = metrics.gains_table(y, p)
+    assert [g["decile"] for g in gains] == list(range(1, 11))
+    assert gains[-1]["cum_capture"] == pytest.approx(1.0)
+    assert gains[0]["lift"] > gains[-1]["lift"]
+    assert sum(g["n"] for g in gains) == 20000
+
+
+@pytest.mark.parametrize("method", ["isotonic", "platt"])
+def test_calibration_fixes_a_biased_score(method):
+    rng = np.random.default_rng(1)
+    true = rng.random(30000) * 0.1
+    y = (rng.random(30000) < true).astype(int)
+    raw = np.sqrt(true)  # monotone but badly calibrated
+    cal = fit_calibrator(raw, y, method)
+    fixed = apply_calibrator(cal, raw)
+    assert metrics.ece(y, raw) > 0.1
+    assert metrics.ece(y, fixed) < 0.01
+    assert cal.model_dump()["method"] == method  # JSON-able
+
+
+def test_prior_correction_undoes_negative_downsampling():
+    rng = np.random.default_rng(2)
+    y = (rng.random(200000) < 0.02).astype(int)
+    keep = (y == 1) | (rng.random(len(y)) < 0.1)
+    trained_rate = y[keep].mean()  # what a model sees after keeping 10 % of negatives
+    assert prior_correct(np.array([trained_rate]), 0.1)[0] == pytest.approx(0.02, rel=0.05)
+
+
+def test_psi():
+    assert psi(np.array([10, 20, 70]), np.array([10, 20, 70])) == pytest.approx(0.0)
+    assert psi(np.array([50, 50]), np.array([90, 10])) > 0.2

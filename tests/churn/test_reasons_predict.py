@@ -1,0 +1,73 @@
+import json
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+
+from weixi.churn.predict import Scorer, encode, fit_levels
+from weixi.churn.reasons import describe, top_reasons
+
+
+@pytest.mark.parametrize(
+    ("reason", "en", "zh"),
+    [
+        (
+            {"code": "months_to_contract_end", "value": 2},
+            "contract ends in 2 months",
+            "合约2个月后到期",
+        ),
+        (
+            {"code": "data_mb_chg3", "value": -0.45},
+            "data use fell 45 % vs the 3-month average",
+            "流量较近3个月均值下降45%",
+        ),
+        (
+            {"code": "complaints_3m", "value": 2},
+            "2 complaint(s) in the last 3 months",
+            "近3个月投诉2次",
+        ),
+        (
+            {"code": "status", "value": "arrears_stopped"},
+            "line status: stopped for arrears",
+            "用户状态：欠费停机",
+        ),
+        ({"code": "contract_type", "value": "none"}, "no contract (unbound)", "无合约（未捆绑）"),
+        ({"code": "bb_speed_mbps", "value": 100.0}, "broadband speed: 100", "宽带速率：100"),
+    ],
+)
+def test_describe_in_both_languages(reason, en, zh):
+    assert describe(reason, "en") == en
+    assert describe(reason, "zh-CN") == zh
+
+
+def test_top_reasons_keeps_positive_contributions_in_order():
+    import pandas as pd
+
+    df = pd.DataFrame({"a": [1.0, 2.0], "kind": pd.Categorical(["x", "y"]), "b": [5.0, np.nan]})
+    levels = fit_levels(df, ["kind"])
+    X = encode(df, ["a", "kind", "b"], levels)
+    assert np.isnan(X[1, 2]) and X[1, 1] == 1.0
+    contrib = np.array([[0.1, 0.5, -0.2, 0.0], [-0.3, -0.1, 0.9, 0.0]])
+    long = top_reasons(contrib, X, ["a", "kind", "b"], levels, k=3).to_pylist()
+    assert [(r["row"], r["code"]) for r in long] == [(0, "kind"), (0, "a"), (1, "b")]
+    assert long[0]["value_text"] == "x" and long[1]["value_num"] == 1.0
+
+
+def test_compiled_scores_match_lightgbm(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4000, 6))
+    X[:, 5] = rng.integers(0, 4, 4000)
+    X[rng.random(4000) < 0.05, 2] = np.nan
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(X[:, 0] + (X[:, 5] == 2))))).astype(int)
+    booster = lgb.train(
+        {"objective": "binary", "num_leaves": 4, "verbose": -1, "num_threads": 1},
+        lgb.Dataset(X, y, categorical_feature=[5]),
+        30,
+    )
+    path = tmp_path / "h1.txt"
+    booster.save_model(str(path))
+    fast = Scorer(path, engine="lleaves", num_threads=1)
+    slow = Scorer(path, engine="lightgbm", num_threads=1)
+    assert fast.engine == "lleaves" and path.with_suffix(".so").exists()
+    assert np.max(np.abs(fast.predict(X) - slow.predict(X))) < 1e-6
+    assert json.dumps(float(slow.predict(X[:1])[0]))

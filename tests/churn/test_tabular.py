@@ -1,0 +1,95 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from weixi.churn import tabular
+from weixi.errors import ConfigError
+
+DATA = Path("/work/shared/data")
+TELCO = DATA / "ibm_telco" / "telco_churn.csv"
+ORANGE = DATA / "orange_bigml"
+
+
+def _table(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    tenure = rng.integers(0, 72, n)
+    fee = rng.uniform(20, 110, n).round(2)
+    contract = rng.choice(["Month-to-month", "One year", "Two year"], n)
+    logit = -1.0 - 0.04 * tenure + 0.02 * fee + 1.5 * (contract == "Month-to-month")
+    churn = rng.random(n) < 1 / (1 + np.exp(-logit))
+    total = (tenure * fee).round(2).astype(str)
+    total[tenure == 0] = " "  # IBM Telco's quirk: blanks in a numeric text column
+    return pd.DataFrame(
+        {
+            "id": [f"C{i:05d}" for i in range(n)],
+            "tenure": tenure.astype(str),
+            "Monthly": fee.astype(str),
+            "Total": total,
+            "Contract": contract,
+            "Note": ["x"] * n,
+            "Churn": np.where(churn, "Yes", "No"),
+        }
+    )
+
+
+def test_detects_kinds_blank_numbers_ids_and_yes_no_target():
+    df = _table()
+    df["ref"] = [f"R{i}" for i in range(len(df))]  # undeclared id: dropped
+    spec = tabular.detect(df, "Churn", id_col="id")
+    assert spec.numeric == ["tenure", "Monthly", "Total"]
+    assert spec.categorical == ["Contract"]
+    assert spec.dropped["Note"] == "constant" and "id" in spec.dropped["ref"]
+    y = tabular.target_vector(df["Churn"], "Churn")
+    assert set(np.unique(y)) == {0, 1}
+    assert tabular.target_vector(pd.Series(["True", "False", "TRUE"]), "c").tolist() == [1, 0, 1]
+    with pytest.raises(ConfigError, match="yes/no"):
+        tabular.target_vector(pd.Series(["maybe", "No"]), "c")
+    with pytest.raises(ConfigError, match="not in the table"):
+        tabular.detect(df, "Exited")
+
+
+def test_crossval_and_fit_eval_report_model_and_baseline():
+    from weixi.churn.params import load_params
+
+    df = _table(800)
+    p = load_params()
+    fast = p.model_copy(
+        update={
+            "tabular": p.tabular.model_copy(
+                update={"lightgbm": p.tabular.lightgbm.model_copy(update={"num_boost_round": 100})}
+            )
+        }
+    )
+    res = tabular.crossval(df, "Churn", id_col="id", folds=3, params=fast)
+    for name in ("model", "baseline_lr"):
+        m = res[name]
+        assert set(m) >= {"auc", "pr_auc", "top_decile_lift", "ece", "n_train", "n_test"}
+        assert m["auc"] > 0.65 and m["n_train"] + m["n_test"] == 800
+    out = tabular.fit_eval(
+        df.iloc[:600], df.iloc[600:], "Churn", id_col="id", drop=["Note"], params=fast
+    )
+    assert out["model"]["n_test"] == 200 and out["model"]["auc"] > 0.65
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not TELCO.exists(), reason="shared IBM Telco file not present")
+def test_ibm_telco_5fold_auc_at_least_085():
+    res = tabular.crossval(tabular.read_csv(TELCO), "Churn", id_col="customerID", folds=5)
+    assert "TotalCharges" in res["columns"]["numeric"]
+    assert res["model"]["auc"] >= 0.85, res["model"]
+    assert res["model"]["auc"] > res["baseline_lr"]["auc"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ORANGE.exists(), reason="shared Orange/BigML files not present")
+def test_orange_bigml_holdout():
+    res = tabular.fit_eval(
+        tabular.read_csv(ORANGE / "churn-80.csv"),
+        tabular.read_csv(ORANGE / "churn-20.csv"),
+        "Churn",
+    )
+    assert res["model"]["auc"] >= 0.92, res["model"]
+    assert res["model"]["top_decile_lift"] >= 5, res["model"]
+    assert res["model"]["n_train"] == 2666 and res["model"]["n_test"] == 667

@@ -1,0 +1,100 @@
+"""Lift intervals, KPIs and the A/A test (pure numpy)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from weixi.evaluate import metrics
+
+
+def test_newcombe_matches_published_example():
+    # Newcombe (1998), Stat Med 17:873, example (a): 56/70 vs 48/80 -> 0.0524 to 0.3339
+    iv = metrics.rate_diff_ci(56, 70, 48, 80)
+    assert float(iv.low) == pytest.approx(0.0524, abs=1e-4)
+    assert float(iv.high) == pytest.approx(0.3339, abs=1e-4)
+
+
+def test_exact_interval_matches_clopper_pearson_edges():
+    iv = metrics.exact_ci(np.array([0, 10]), np.array([10, 10]))
+    assert iv.low[0] == 0.0 and iv.high[1] == 1.0
+    assert iv.high[0] == pytest.approx(0.3085, abs=1e-4)  # 1 - 0.025 ** (1/10)
+
+
+def test_intervals_cover_the_truth_at_the_nominal_rate():
+    rng = np.random.default_rng(3)
+    k = 4000
+    n_t, n_c = 400, 120
+    x_t = rng.binomial(n_t, 0.9, k)
+    x_c = rng.binomial(n_c, 0.85, k)
+    iv = metrics.rate_diff_ci(x_t, n_t, x_c, n_c)
+    cover = ((iv.low <= 0.05) & (iv.high >= 0.05)).mean()
+    assert 0.93 <= cover <= 0.975
+
+
+def test_bootstrap_interval_is_vectorized_per_group_and_covers():
+    rng = np.random.default_rng(0)
+    n = 6000
+    g = rng.integers(0, 3, n)
+    tr = rng.random(n) < 0.8
+    effect = np.array([0.0, 2.0, -1.0])
+    v = rng.normal(0, 5, n) + tr * effect[g]
+    iv = metrics.bootstrap_diff_ci(v, tr, g, n_boot=500, seed=1)
+    assert iv.estimate.shape == (3,)
+    for j in range(3):
+        assert iv.low[j] < effect[j] < iv.high[j]
+    assert iv.low[1] > 0 and iv.high[2] < 0
+
+
+def test_bootstrap_reproducible_and_empty_arm_is_nan():
+    v = np.arange(10.0)
+    tr = np.array([True] * 10)
+    iv = metrics.bootstrap_diff_ci(v, tr, n_boot=50)
+    assert np.isnan(iv.estimate[0])
+    a = metrics.bootstrap_diff_ci(np.r_[v, v + 1], np.r_[tr, ~tr], n_boot=100, seed=5)
+    b = metrics.bootstrap_diff_ci(np.r_[v, v + 1], np.r_[tr, ~tr], n_boot=100, seed=5)
+    assert a.low[0] == b.low[0]
+
+
+def test_lift_summary_kpis_and_small_groups_inconclusive():
+    rng = np.random.default_rng(1)
+    n = 5000
+    g = np.where(np.arange(n) < 60, 1, 0)  # group 1 is tiny
+    tr = rng.random(n) < 0.8
+    stayed = (rng.random(n) < np.where(tr, 0.95, 0.85)).astype(float)
+    before = np.full(n, 100.0)
+    after = stayed * 100.0
+    contacted = tr & (rng.random(n) < 0.7)
+    accepted = contacted & (rng.random(n) < 0.4)
+    out = metrics.lift_summary(
+        stayed,
+        tr,
+        before,
+        after,
+        cost=np.where(tr, 5.0, 0.0),
+        contacted=contacted,
+        accepted=accepted,
+        groups=g,
+        n_boot=300,
+    )
+    assert out["retention_lift"][0] == pytest.approx(0.10, abs=0.03)
+    assert out["significant"][0] and not out["inconclusive"][0]
+    assert out["inconclusive"][1] and not out["significant"][1]
+    assert out["value_lift"][0] == pytest.approx(10.0, abs=3.0)
+    assert out["contact_rate"][0] == pytest.approx(0.7, abs=0.03)
+    assert out["success_rate"][0] == pytest.approx(0.4, abs=0.04)
+    assert out["retained_revenue"][0] == pytest.approx(out["value_lift"][0] * out["n_treated"][0])
+    assert out["roi"][0] == pytest.approx(
+        (out["retained_revenue"][0] - out["cost"][0]) / out["cost"][0]
+    )
+    assert out["churn_rate_control"][0] == pytest.approx(1 - out["retention_control"][0])
+
+
+def test_aa_test_over_many_seeds_shows_no_lift():
+    """A/A: a treatment that does nothing is significant in about 5 % of seeds at most."""
+    rng = np.random.default_rng(0)
+    p = np.clip(rng.lognormal(np.log(0.03), 0.9, 20_000), 0, 0.9)
+    out = metrics.aa_false_positive_rate(p, n_seeds=1000, holdout=0.1, seed=11)
+    assert out["positive_share"] <= 0.05  # significant *lift* (interval above zero)
+    assert out["significant_share"] <= 0.065  # either direction: nominal 5 %, binomial slack
+    assert abs(out["mean_lift"]) < 0.001

@@ -1,0 +1,170 @@
+"""Outcomes from the next month's snapshot, lift report, Excel export, uplift train/report, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import openpyxl
+import pytest
+from typer.testing import CliRunner
+
+from tests.factories import SyntheticOperator
+from weixi.errors import NotFoundError
+from weixi.evaluate import service
+from weixi.evaluate.uplift import UpliftParams
+from weixi.ingest.schema import snapshot_ddl
+from weixi.store.months import parse_month
+
+M1 = parse_month("2026-01")
+
+
+def _load(con, n=6000, months=3, seed=3):
+    """Snapshots of ``months`` months and a plan (20 % holdout) for every month but the last."""
+    con.execute(snapshot_ddl())
+    op = SyntheticOperator(n, seed=seed, start_month="2026-01")
+    rng = np.random.default_rng(seed)
+    actions = np.array(["care_call", "prepay_credit", "package_fit"])
+    for i in range(months):
+        snap = op.snapshot()
+        con.register("snap_in", snap)
+        con.execute("INSERT INTO snapshot BY NAME SELECT * FROM snap_in")
+        con.unregister("snap_in")
+        if i < months - 1:
+            ids = snap.column("subscriber_id").to_numpy(zero_copy_only=False)
+            live = snap.column("status").to_numpy(zero_copy_only=False) == "active"
+            pick = rng.choice(np.flatnonzero(live), size=n // 3, replace=False)
+            is_control = rng.random(len(pick)) < 0.2
+            act = actions[rng.integers(0, 3, len(pick))]
+            import pyarrow as pa
+
+            plan = pa.table(
+                {
+                    "month": pa.array([op.month] * len(pick), pa.date32()),
+                    "campaign_id": pa.array(["C1"] * len(pick)),
+                    "subscriber_id": pa.array(ids[pick]),
+                    "customer_id": pa.array(ids[pick]),
+                    "branch_id": snap.column("branch_id").take(pa.array(pick)),
+                    "action": pa.array(act),
+                    "offer_id": pa.array(act),
+                    "channel": pa.array(["call_center"] * len(pick)),
+                    "staff_id": pa.array(["CC1"] * len(pick)),
+                    "is_control": pa.array(is_control),
+                    "p_churn": pa.array(np.full(len(pick), 0.05)),
+                    "expected_value": pa.array(np.full(len(pick), 10.0)),
+                    "cost": pa.array(np.full(len(pick), 3.0)),
+                    "reason": pa.array(["test"] * len(pick)),
+                }
+            )
+            con.register("plan_in", plan)
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS plan_assignments AS SELECT * FROM plan_in LIMIT 0"
+            )
+            con.execute("INSERT INTO plan_assignments SELECT * FROM plan_in")
+            con.unregister("plan_in")
+            # accepted actions lower next month's churn
+            acc = rng.random(len(pick)) < 0.5
+            op.advance(
+                pa.table(
+                    {
+                        "subscriber_id": pa.array(ids[pick][~is_control]),
+                        "action": pa.array(act[~is_control]),
+                        "accepted": pa.array(acc[~is_control]),
+                    }
+                )
+            )
+        else:
+            op.advance()
+    return con
+
+
+def _plan_last_month(con):
+    con.execute(
+        "INSERT INTO plan_assignments SELECT * REPLACE (DATE '2026-02-01' AS month) "
+        "FROM plan_assignments WHERE month = DATE '2026-01-01'"
+    )
+
+
+def test_outcomes_need_the_next_month(fresh_con):
+    with pytest.raises(NotFoundError, match="plan"):
+        service.build_outcomes(con=fresh_con, month=M1)
+    _load(fresh_con, n=1500, months=2)
+    assert service.build_outcomes(con=fresh_con, month=M1) == 500
+    _plan_last_month(fresh_con)
+    with pytest.raises(NotFoundError, match="not imported"):
+        service.build_outcomes(con=fresh_con, month=parse_month("2026-02"))
+
+
+def test_outcomes_match_the_next_snapshot(fresh_con):
+    _load(fresh_con, n=1500, months=2)
+    df = service.get_outcomes(con=fresh_con, month=M1)
+    assert len(df) == 500 and set(df["stayed"]) <= {0, 1}
+    assert (df.loc[df["is_control"], "cost"] == 0).all()
+    gone = df[df["stayed"] == 0]
+    assert (gone["arpu_after"] == 0).all()
+    nxt = fresh_con.execute(
+        "SELECT subscriber_id FROM snapshot WHERE month = DATE '2026-02-01' "
+        "AND status <> 'cancelled'"
+    ).df()["subscriber_id"]
+    assert set(df.loc[df["stayed"] == 1, "subscriber_id"]) <= set(nxt)
+
+
+def test_evaluate_month_and_excel_export(fresh_con, tmp_path):
+    _load(fresh_con)
+    rep = service.evaluate_month(con=fresh_con, month=M1, n_boot=200)
+    o = rep["overall"]
+    assert o["n_treated"] + o["n_control"] == 2000
+    assert o["retention_lift_low"] <= o["retention_lift"] <= o["retention_lift_high"]
+    assert set(rep["by"]) >= {"action", "branch_id", "channel"}
+    small = [r for r in rep["by"]["branch_id"] if r["n_control"] < 50]
+    assert small and all(r["inconclusive"] and "inconclusive" in r["verdict"] for r in small)
+    path = service.export_excel(rep, tmp_path / "eval.xlsx", locale="zh-CN")
+    wb = openpyxl.load_workbook(path)
+    assert "汇总" in wb.sheetnames and "维系策略" in wb.sheetnames
+    ws = wb["维系策略"]
+    assert ws.cell(1, 8).value == "保有率提升"
+    assert ws.max_row == 1 + len(rep["by"]["action"])
+
+
+def test_uplift_train_and_report(fresh_con, settings):
+    _load(fresh_con)
+    for m in ("2026-01", "2026-02"):
+        service.build_outcomes(con=fresh_con, month=parse_month(m))
+    meta = service.train_uplift(con=fresh_con, params=UpliftParams(n_estimators=40))
+    assert meta["version"] == "uplift-2026-02"
+    assert set(meta["actions"]) <= {"care_call", "prepay_credit", "package_fit"}
+    assert len(meta["deciles"]) == 10
+    assert (settings.models_dir / "uplift" / "uplift-2026-02.json").exists()
+    rep = service.uplift_report(con=fresh_con, month=parse_month("2026-02"))
+    assert rep["version"] == "uplift-2026-02" and rep["qini"] is not None
+
+
+def test_cli_evaluate_json_and_export(settings, tmp_path):
+    from weixi.cli import app
+    from weixi.store.analytics import open_store
+
+    with open_store() as con:
+        _load(con, n=1500, months=2)
+        _plan_last_month(con)
+    runner = CliRunner()
+    res = runner.invoke(app, ["evaluate", "--month", "2026-01", "--by", "action", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["month"] == "2026-01" and list(data["by"]) == ["action"]
+    out = tmp_path / "e.xlsx"
+    res = runner.invoke(app, ["evaluate", "export", "--month", "2026-01", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.exists()
+    res = runner.invoke(app, ["evaluate", "--month", "2026-02"])
+    assert res.exit_code == 1 and "not imported" in res.output
+
+
+def test_adjust_plan_writes_shares_and_a_report(fresh_con):
+    _load(fresh_con)
+    out = service.adjust_plan(con=fresh_con, month=parse_month("2026-02"), locale="zh-CN")
+    assert out["next_month"] == "2026-03"
+    shares = fresh_con.execute(
+        "SELECT segment, sum(p_best) FROM plan_adjustments GROUP BY segment"
+    ).fetchall()
+    assert shares and all(abs(s - 1) < 1e-9 for _, s in shares)
+    assert "随机对照组比例保持 10%" in out["report"][0]

@@ -1,0 +1,106 @@
+"""Uplift learners, Qini and deciles on data with a known effect."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from weixi.errors import ModelError
+from weixi.evaluate.uplift import (
+    UpliftModel,
+    UpliftParams,
+    fit_response_uplift,
+    fit_uplift,
+    qini_coefficient,
+    qini_curve,
+    uplift_by_decile,
+)
+
+
+def _data(n=10_000, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    arm = rng.choice(np.array(["", "care_call", "prepay_data"]), n, p=[0.4, 0.3, 0.3])
+    true = np.where(arm == "care_call", 0.15 * (X[:, 0] > 0), 0.0) + np.where(
+        arm == "prepay_data", 0.1 * (X[:, 1] > 0), 0.0
+    )
+    y = (rng.random(n) < 0.75 + true).astype(float)
+    return X, arm, y
+
+
+@pytest.mark.parametrize("learner", ["t", "x"])
+def test_learners_recover_who_responds_to_which_action(learner):
+    X, arm, y = _data()
+    m = fit_uplift(X, arm, y, params=UpliftParams(learner=learner, n_estimators=40))
+    assert m.actions == ["care_call", "prepay_data"]
+    u = m.predict(X)
+    pos0 = X[:, 0] > 0
+    assert u[pos0, 0].mean() - u[~pos0, 0].mean() > 0.07
+    pos1 = X[:, 1] > 0
+    assert u[pos1, 1].mean() - u[~pos1, 1].mean() > 0.025
+    again = UpliftModel.from_json(m.to_json())
+    assert np.allclose(again.predict(X[:50]), u[:50])
+
+
+def test_fit_uplift_needs_a_control_group():
+    X, arm, y = _data(2000)
+    with pytest.raises(ModelError, match="control"):
+        fit_uplift(X[arm != ""], arm[arm != ""], y[arm != ""])
+
+
+def test_qini_and_deciles_rank_a_good_score_above_a_random_one():
+    X, arm, y = _data(20_000, seed=2)
+    keep = arm != "prepay_data"
+    X, arm, y = X[keep], arm[keep], y[keep]
+    treated = arm == "care_call"
+    good = (X[:, 0] > 0).astype(float) + 0.01 * X[:, 0]
+    rand = np.random.default_rng(1).random(len(y))
+    q_good, q_rand = qini_coefficient(good, treated, y), qini_coefficient(rand, treated, y)
+    assert q_good > 0.004 and q_good > 3 * abs(q_rand)
+    dec = uplift_by_decile(good, treated, y)
+    assert dec["observed_uplift"][:4].mean() > dec["observed_uplift"][-4:].mean() + 0.08
+    assert dec["n_treated"].sum() + dec["n_control"].sum() == len(y)
+    frac, q = qini_curve(good, treated, y)
+    assert frac[0] == 0 and frac[-1] == 1 and len(frac) == len(q)
+
+
+def test_response_uplift_learns_acceptance_and_effect():
+    rng = np.random.default_rng(4)
+    n = 60_000
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    action = rng.integers(0, 2, n)
+    p0 = 1 / (1 + np.exp(-(-2.0 + X[:, 0])))
+    p_acc = np.where(action == 0, 0.7, 0.2 + 0.4 * (X[:, 1] > 0))
+    red = np.where(action == 0, 0.1, 0.5)
+    contacted = rng.random(n) < 0.8
+    accepted = contacted & (rng.random(n) < p_acc)
+    churned = (rng.random(n) < p0 * np.where(accepted, 1 - red, 1.0)).astype(float)
+    m = fit_response_uplift(X, action, contacted, accepted, churned, base_p=p0, n_actions=2)
+    acc, g = m.predict(X, p0)  # g = churn reduction per contact = acceptance x reduction
+    assert acc[:, 0].mean() == pytest.approx(0.7, abs=0.03)
+    hi = X[:, 1] > 0
+    assert acc[hi, 1].mean() - acc[~hi, 1].mean() == pytest.approx(0.4, abs=0.06)
+    assert g[:, 0].mean() == pytest.approx(0.07, abs=0.05)
+    assert g[:, 1].mean() == pytest.approx(0.2, abs=0.06)
+    assert g[hi, 1].mean() > g[~hi, 1].mean() + 0.05
+
+
+def test_response_uplift_per_segment_cell():
+    rng = np.random.default_rng(6)
+    n = 40_000
+    X = rng.normal(size=(n, 2)).astype(np.float32)
+    cells = rng.integers(0, 2, n)
+    action = np.zeros(n, dtype=np.int64)
+    p0 = np.full(n, 0.2)
+    g_true = np.where(cells == 1, 0.4, 0.05)  # effect per contact differs by cell
+    contacted = np.ones(n, bool)
+    accepted = rng.random(n) < 0.5
+    churned = (rng.random(n) < p0 * (1 - g_true)).astype(float)
+    m = fit_response_uplift(
+        X, action, contacted, accepted, churned, base_p=p0, n_actions=1, cells=cells, n_cells=2
+    )
+    _, g = m.predict(X, p0, cells=cells)
+    assert g[cells == 1, 0].mean() == pytest.approx(0.4, abs=0.05)
+    assert g[cells == 0, 0].mean() == pytest.approx(0.05, abs=0.05)
+    with pytest.raises(ModelError, match="cells"):
+        m.predict(X, p0)

@@ -1,0 +1,141 @@
+"""Web test fixtures: one populated store and one app per session, a logged-in client per role."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.web.store import build_store, source_key
+from weixi.auth import service as auth_service
+from weixi.auth.models import ALL_ROLES, Role
+from weixi.config import Settings
+from weixi.store.db import get_engine, session_scope
+from weixi.web.orm import import_all
+
+PASSWORD = "Secret-pass-1"
+BRANCH = "HZ"  # a branch of the synthetic operator
+OTHER_BRANCH = "NB"
+
+
+@pytest.fixture(scope="session")
+def store_path(tmp_path_factory, request):
+    """The populated DuckDB file (rebuilt when synth/segment code changes; cached otherwise)."""
+    key = source_key()
+    target = tmp_path_factory.mktemp("store") / "weixi.duckdb"
+    cache = getattr(request.config, "cache", None)
+    folder = (
+        cache.mkdir("weixi-web-store")
+        if cache is not None
+        else Path(tempfile.gettempdir()) / "weixi-test-cache"  # runs with -p no:cacheprovider
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    cached = folder / f"web-store-{key}.duckdb"
+    if cached.exists():
+        shutil.copy(cached, target)
+    else:
+        build_store(target)
+        for old in folder.glob("web-store-*.duckdb"):
+            old.unlink()
+        shutil.copy(target, cached)
+    return target
+
+
+def make_users(db_url: str) -> dict[str, str]:
+    """One user per role (branch roles in BRANCH) plus a branch manager of OTHER_BRANCH."""
+    import_all().create_all(get_engine(db_url))
+    names = {}
+    with session_scope(db_url) as s:
+        for role in ALL_ROLES:
+            branch = (
+                BRANCH if role in (Role.branch_manager, Role.account_manager, Role.agent) else None
+            )
+            staff = {Role.agent: "HZCC0001", Role.account_manager: "HZAM0001"}.get(role)
+            auth_service.create(
+                session=s,
+                username=f"u_{role.value}",
+                password=PASSWORD,
+                role=role.value,
+                branch_id=branch,
+                staff_id=staff,
+            )
+            names[role.value] = f"u_{role.value}"
+        auth_service.create(
+            session=s,
+            username="u_other_bm",
+            password=PASSWORD,
+            role="branch_manager",
+            branch_id=OTHER_BRANCH,
+        )
+    return names
+
+
+@pytest.fixture(scope="session")
+def web_settings(tmp_path_factory, store_path):
+    home = tmp_path_factory.mktemp("webhome")
+    settings = Settings(
+        env="test",
+        home=home,
+        analytics_path=store_path,
+        database_url=f"sqlite:///{home / 'weixi.sqlite'}",
+        secret_key="test-secret-key-not-dev",
+    )
+    make_users(settings.db_url)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def app(web_settings):
+    from weixi.web.app import create_app
+
+    return create_app(web_settings)
+
+
+def login(app, username: str, password: str = PASSWORD) -> TestClient:
+    """A TestClient over https (cookies are Secure outside dev) logged in as ``username``."""
+    client = TestClient(app, base_url="https://testserver", follow_redirects=False)
+    page = client.get("/login")
+    token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    resp = client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": token}
+    )
+    assert resp.status_code == 303, resp.text[:500]
+    return client
+
+
+def csrf_of(client: TestClient, path: str = "/dashboard") -> str:
+    """The CSRF token embedded in a page the client can open."""
+    text = client.get(path).text
+    return text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+
+
+@pytest.fixture(scope="session")
+def clients(app) -> dict[str, TestClient]:
+    """A logged-in client per role name, plus 'other_bm' (a branch manager of another branch)."""
+    out = {role.value: login(app, f"u_{role.value}") for role in ALL_ROLES}
+    out["other_bm"] = login(app, "u_other_bm")
+    return out
+
+
+@pytest.fixture(scope="session")
+def sid(store_path) -> str:
+    """A line of BRANCH in the latest month (with a segment and a score)."""
+    import duckdb
+
+    con = duckdb.connect(str(store_path), read_only=True)
+    try:
+        row = con.execute(
+            """SELECT s.subscriber_id FROM snapshot s
+               JOIN churn_scores c USING (month, subscriber_id)
+               WHERE s.branch_id = ? AND s.month = (SELECT max(month) FROM snapshot)
+                 AND s.phone IS NOT NULL AND s.name IS NOT NULL
+               ORDER BY s.subscriber_id LIMIT 1""",
+            [BRANCH],
+        ).fetchone()
+    finally:
+        con.close()
+    assert row, "the test store has no line in the test branch"
+    return row[0]
