@@ -17,6 +17,8 @@ def settings(tmp_path, monkeypatch):
 
     monkeypatch.setenv("WEIXI_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("WEIXI_ENV", "test")
+    # English unless a test asks otherwise; `--lang` sets WEIXI_LANG, restored after each test.
+    monkeypatch.setenv("WEIXI_LANG", "en")
     monkeypatch.delenv("WEIXI_DATABASE_URL", raising=False)
     monkeypatch.delenv("WEIXI_ANALYTICS_PATH", raising=False)
     config.get_settings.cache_clear()

@@ -75,6 +75,8 @@ TABLE: dict[tuple[str, str], tuple[str, dict | None, dict[str, int]]] = {
     ),
     ("GET", "/monitoring"): ("/monitoring", None, allowed(P, BM, AN)),
     ("POST", "/api/v1/outcomes"): ("/api/v1/outcomes", {}, allowed(P, BM, AM, AG, ok=422)),
+    ("GET", "/strategy"): ("/strategy", None, allowed(P, BM, AN)),
+    ("POST", "/strategy/offers/{offer_key}"): ("/strategy/offers/x", {}, allowed(P, ok=422)),
     ("GET", "/outcomes/upload"): ("/outcomes/upload", None, allowed(P, BM)),
     ("POST", "/outcomes/upload"): ("/outcomes/upload", {}, allowed(P, BM, ok=400)),
     ("GET", "/api/v1/openapi.json"): ("/api/v1/openapi.json", None, EVERYONE),

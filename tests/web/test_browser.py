@@ -126,6 +126,7 @@ PAGES = {
         ("segments", "/segments"),
         ("segments-migration-value", "/segments?dimension=b"),
         ("churn", "/churn"),
+        ("strategy", "/strategy"),
         ("campaigns", "/campaigns"),
         ("campaign", "/campaigns/1"),
         ("dispatch-province", "/dispatch"),

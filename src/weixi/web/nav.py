@@ -31,6 +31,8 @@ ACCESS: dict[str, tuple[Role, ...]] = {
     "monitoring": (P, BM, AN),
     "outcomes_api": (P, BM, AM, AG),
     "outcome_files": (P, BM),
+    "strategy": (P, BM, AN),
+    "strategy_edit": (P,),
 }
 
 
@@ -49,6 +51,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("data", "/data", "Data", "⛁"),
     NavItem("segments", "/segments", "Segments", "▦"),
     NavItem("churn", "/churn", "Churn warning", "◔"),
+    NavItem("strategy", "/strategy", "Strategy library", "❖"),
     NavItem("campaigns", "/campaigns", "Campaigns", "✦"),
     NavItem("dispatch", "/dispatch", "Dispatch board", "⇶"),
     NavItem("queue", "/queue", "My work queue", "☎"),

@@ -12,6 +12,7 @@ from weixi.web.routes import (
     dashboard,
     data,
     segments,
+    strategy,
     work,
 )
 
@@ -23,6 +24,7 @@ ROUTERS = (
     churn.router,
     customers.router,
     campaigns.router,
+    strategy.router,
     work.router,
     admin.router,
     api.router,

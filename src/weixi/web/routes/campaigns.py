@@ -15,7 +15,6 @@ from weixi.dispatch.models import CampaignStatus
 from weixi.dispatch.schemas import CampaignSpec, Capacity
 from weixi.errors import ConfigError, NotFoundError
 from weixi.store.months import parse_month
-from weixi.strategy.library import load_library
 from weixi.strategy.schemas import CHANNELS, Text
 from weixi.web import operations, readmodels
 from weixi.web.app_helpers import month_label
@@ -28,6 +27,7 @@ from weixi.web.deps import (
     require_role,
 )
 from weixi.web.nav import ACCESS
+from weixi.web.routes.strategy import current_library
 
 router = APIRouter(include_in_schema=False)
 PlannerUser = Annotated[User, Depends(require_role(*ACCESS["campaigns"]))]
@@ -110,7 +110,7 @@ def _defaults(con) -> dict:
 def campaigns_page(
     request: Request, db: DbDep, con: AnalyticsDep, user: PlannerUser
 ) -> HTMLResponse:
-    lib = load_library()
+    lib = current_library(request.app.state.settings)
     locale = request_locale(request, user)
     return render(
         request,
@@ -136,7 +136,10 @@ async def campaign_preview(
     form = await _form(request)
     spec = spec_from_form(form)
     result = dispatch_service.plan_month(
-        con=con, month=spec.period_start, spec=spec, library=load_library()
+        con=con,
+        month=spec.period_start,
+        spec=spec,
+        library=current_library(request.app.state.settings),
     )
     locale = request_locale(request, user)
     return render(
@@ -163,7 +166,11 @@ async def campaign_create(
     if existing is not None and existing.status != CampaignStatus.draft.value:
         raise ConfigError(f"campaign {spec.key} is already {existing.status}; choose another key")
     dispatch_service.plan_month(
-        con=con, month=spec.period_start, spec=spec, library=load_library(), session=db
+        con=con,
+        month=spec.period_start,
+        spec=spec,
+        library=current_library(request.app.state.settings),
+        session=db,
     )
     campaign = dispatch_service.get_campaign_by_key(session=db, key=spec.key)
     campaign.status = CampaignStatus.draft.value

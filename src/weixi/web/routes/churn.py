@@ -90,7 +90,7 @@ def churn_export(
     columns = [
         ("subscriber_id", t("Subscriber", locale)),
         ("phone", t("Phone", locale)),
-        ("name", t("Name", locale)),
+        ("name", t("Customer name", locale)),
         ("branch_id", t("Branch", locale)),
         ("line_type", t("Line type", locale)),
         ("code", t("Segment", locale)),

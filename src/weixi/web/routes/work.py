@@ -13,11 +13,11 @@ from weixi.dispatch import service as dispatch_service
 from weixi.dispatch.models import Task
 from weixi.errors import ConfigError, NotFoundError
 from weixi.security.masking import mask_record
-from weixi.strategy.library import load_library
 from weixi.web import charts, operations, readmodels
 from weixi.web.deps import AnalyticsDep, DbDep, render, request_locale, require_role
 from weixi.web.labels import label
 from weixi.web.nav import ACCESS
+from weixi.web.routes.strategy import current_library
 
 router = APIRouter(include_in_schema=False)
 
@@ -129,7 +129,7 @@ def work_queue(
         channel=None if user.staff_id else ROLE_CHANNEL.get(user.role),
     )
     brief = readmodels.lines_brief(con, [t_.subscriber_id for t_ in tasks[:11]])
-    lib = load_library()
+    lib = current_library(request.app.state.settings)
     offers = {o.key: (e, p, o) for e, p, o in lib.offers()}
     actions = {a.key: a for a in lib.actions}
     current = tasks[0] if tasks else None
