@@ -129,8 +129,11 @@ def run_month(
 
 
 def _summary(obj: Any) -> Any:
+    """The scalar fields of a step's result (dataclass ``to_dict`` or pydantic model)."""
     if hasattr(obj, "to_dict"):
         obj = obj.to_dict()
+    elif hasattr(obj, "model_dump"):
+        obj = obj.model_dump(mode="json")
     if isinstance(obj, dict):
         keep = {}
         for k, v in obj.items():
@@ -162,12 +165,9 @@ def sync_contact_outcomes(
     con.execute("DELETE FROM contact_outcomes WHERE month = ?", [month])
     if not rows:
         return 0
-    tbl = pa.table(
-        {
-            "subscriber_id": pa.array([r[0] for r in rows], pa.string()),
-            "result": pa.array([r[1] for r in rows], pa.string()),
-        }
-    )
+    import pandas as pd
+
+    tbl = pd.DataFrame(rows, columns=["subscriber_id", "result"])
     con.register("_outcomes_in", tbl)
     try:
         con.execute(
@@ -182,7 +182,7 @@ def sync_contact_outcomes(
         )
     finally:
         con.unregister("_outcomes_in")
-    return len({r[0] for r in rows})
+    return int(tbl["subscriber_id"].nunique())
 
 
 def execute_with_hidden_responses(
@@ -239,7 +239,7 @@ def execute_with_hidden_responses(
 
     rng = np.random.default_rng(seed)
     worked = rng.random(len(ids)) < share_worked
-    rate = np.array([DEMO_CONTACT_RATES.get(c, 0.5) for c in channels])
+    rate = pd.Series(channels).map(DEMO_CONTACT_RATES).fillna(0.5).to_numpy(dtype=float)
     reached = worked & (rng.random(len(ids)) < rate)
     accepted = reached & (rng.random(len(ids)) < p_accept)
     refused = reached & ~accepted

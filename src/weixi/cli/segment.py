@@ -26,7 +26,7 @@ _PRESET_HELP = "Rule preset: seed (default), modern, or a YAML file path."
 
 def _print_run(run, counts: dict, funnel: list[dict]) -> None:
     loc = current_locale()
-    from weixi.segment.rules import load_preset
+    from weixi.segment.rules import DIMENSION_KEYS, STABILITY_KEYS, load_preset
 
     console.print(
         t(
@@ -64,22 +64,8 @@ def _print_run(run, counts: dict, funnel: list[dict]) -> None:
     for rank, (g, urg) in enumerate(order, start=1):
         gt.add_row(str(rank), g, f"[{colours[urg]}]{t(urg, loc)}[/]", f"{groups.get(g, 0):,}")
     console.print(gt)
-    for dim in (
-        "d",
-        "e",
-        "f",
-        "g",
-        "h",
-        "i",
-        "vad",
-        "vip_tier",
-        "group_class",
-        "value_class",
-        "relationship",
-        "credit",
-        "satisfaction_band",
-        "cluster",
-    ):
+    # stability a/b/c are shown as the grid above; every other dimension as one line
+    for dim in (*(k for k in DIMENSION_KEYS if k not in STABILITY_KEYS), "cluster"):
         levels = counts.get(dim, {})
         if levels:
             console.print(f"[bold]{dim}[/]: " + ", ".join(f"{k} {v:,}" for k, v in levels.items()))
