@@ -356,6 +356,24 @@ def test_hidden_responses_are_heterogeneous(op, base):
     assert op.hidden_responses().equals(r)  # stable within a month
 
 
+def test_systematic_responses_integrate_out_each_customers_taste(op):
+    """``systematic=True``: the same response functions without the per-line taste draws."""
+    r = op.hidden_responses()
+    sysr = op.hidden_responses(systematic=True)
+    assert sysr.column("subscriber_id").equals(r.column("subscriber_id"))
+    cr, cr0 = (t.column("churn_reduction").to_numpy() for t in (r, sysr))
+    acc, acc0 = (t.column("p_accept").to_numpy() for t in (r, sysr))
+    inside = (cr > -0.3) & (cr < 0.9) & (cr0 > -0.24) & (cr0 < 0.84)
+    assert np.abs(cr - cr0)[inside].max() <= 0.06 + 1e-9  # ±0.12 × U(−½, ½)
+    assert abs(float((cr - cr0)[inside].mean())) < 0.005  # the draw has mean zero
+    # E[σ(z + 1.2·e)], e ~ U(−½, ½): equal on average
+    assert abs(float(acc.mean() - acc0.mean())) < 0.005
+    e = (np.arange(4000) + 0.5) / 4000 - 0.5  # midpoint rule
+    zz = 0.3  # the closed form against a numerical integral
+    closed = (np.logaddexp(0, zz + 0.6) - np.logaddexp(0, zz - 0.6)) / 1.2
+    assert abs(closed - float(np.mean(1 / (1 + np.exp(-(zz + 1.2 * e)))))) < 1e-6
+
+
 def _treat_all(op: SyntheticOperator, action: str, line: str) -> pa.Table:
     snap = op.snapshot()
     ids = snap.filter(pc.equal(snap.column("line_type"), line)).column("subscriber_id")

@@ -77,7 +77,8 @@ def test_cli_simulate_json():
     from weixi.cli import app
 
     res = CliRunner().invoke(
-        app, ["simulate", "--subscribers", "4000", "--months", "1", "--policy", "rules", "--json"]
+        app,
+        ["simulate", "-n", "4000", "--months", "1", "--policy", "rules", "--diagnose", "--json"],
     )
     assert res.exit_code == 0, res.output
     months = json.loads(res.stdout)["months"]
@@ -89,7 +90,33 @@ def test_cli_simulate_json():
         "measured_lift",
         "measured_lift_ci",
         "true_lift",
+        "references",
     }
+    assert months[0]["references"]["true_churn+systematic_response"] > 0
+
+
+def test_diagnose_values_reference_plans_against_the_oracle():
+    res = simulate(
+        SimParams(subscribers=8000, months=2, policy="uplift", warmup=1, seed=2, diagnose=True)
+    )
+    first, second = (m.references for m in res.months)
+    assert set(first) >= {
+        "true_churn+systematic_response",
+        "true_churn+configured_response",
+        "model_churn+true_response",
+        "model_churn+systematic_response",
+        "model_churn+configured_response",
+        "policy_estimates",
+    }
+    assert "model_churn+learned_accept+configured_reduction" in second  # once a model exists
+    for refs in (first, second):
+        # the oracle's plan is the best under the same budget: nothing beats it by more than
+        # the Lagrangian knapsack's one-row slack
+        assert all(v <= 1.02 for v in refs.values()), refs
+        # knowing the response functions beats the library's flat configuration
+        assert refs["true_churn+systematic_response"] > refs["true_churn+configured_response"]
+        assert refs["model_churn+true_response"] > refs["model_churn+configured_response"]
+    assert simulate(SimParams(subscribers=4000, months=1, warmup=1)).months[0].references == {}
 
 
 def test_aa_on_the_synthetic_operators_churn_probabilities():

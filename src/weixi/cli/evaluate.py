@@ -233,6 +233,11 @@ def simulate_cmd(
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     budget: float = typer.Option(None, "--budget", help="Yuan per month (default 0.15 × lines)."),
     holdout: float = typer.Option(0.1, "--holdout", help="Randomized control share."),
+    diagnose: bool = typer.Option(
+        False,
+        "--diagnose",
+        help="Also value reference plans that know part of the truth (where the gap comes from).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Run the closed loop on the synthetic operator and compare with the oracle.
@@ -242,7 +247,7 @@ def simulate_cmd(
 
     Example: weixi simulate --subscribers 200000 --months 6 --policy uplift --json
     """
-    from weixi.synth.simulate import SimParams, simulate
+    from weixi.synth.simulate import REFERENCE_LABELS, SimParams, simulate
 
     params = SimParams(
         subscribers=subscribers,
@@ -251,6 +256,7 @@ def simulate_cmd(
         seed=seed,
         budget=budget,
         holdout=holdout,
+        diagnose=diagnose,
     )
     loc = current_locale()
 
@@ -272,6 +278,14 @@ def simulate_cmd(
             ),
             highlight=False,
         )
+        if m.references:
+            err_console.print(
+                "  "
+                + "; ".join(
+                    f"{t(REFERENCE_LABELS[k], loc)} {v:.0%}" for k, v in m.references.items()
+                ),
+                highlight=False,
+            )
 
     res = simulate(params, on_month=show)
     if as_json:
@@ -291,6 +305,7 @@ def simulate_cmd(
                     "n_treated",
                     "n_control",
                     "budget",
+                    *(("references",) if diagnose else ()),
                 )
             }
             for m in out["months"]

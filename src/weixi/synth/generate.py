@@ -259,13 +259,18 @@ class SyntheticOperator:
             }
         )
 
-    def hidden_responses(self) -> pa.Table:
+    def hidden_responses(self, systematic: bool = False) -> pa.Table:
         """Return the truth per line and applicable action for the current month.
 
         Columns: ``subscriber_id, line_type, action, p_accept, churn_reduction``.
         ``p_accept`` is the probability the customer accepts the offer when reached;
         ``churn_reduction`` the relative reduction of next month's churn probability if
         accepted (negative = the action makes churn more likely).
+
+        ``systematic=True`` gives the response *functions* without each customer's own taste
+        for the action (two per-line, per-action draws): their expectation over those draws.
+        That is the most any model of the customer's attributes could learn; the simulator
+        uses it to measure how much of the oracle is out of any policy's reach.
         """
         s = self.s
         live = ~self._dead()
@@ -274,7 +279,7 @@ class SyntheticOperator:
             idx = np.flatnonzero(live & (s["line"] == line))
             ids = _str_ids("S", s["key"][idx], 10)
             for action in actions:
-                p_acc, cr = self._response(action, idx)
+                p_acc, cr = self._response(action, idx, systematic)
                 parts.append(
                     pa.table(
                         {
@@ -744,8 +749,17 @@ class SyntheticOperator:
         ).astype(np.float32)
 
     # ------------------------------------------------------------------ responses
-    def _response(self, action: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Hidden (p_accept, churn_reduction) of ``action`` for lines ``idx``."""
+    def _response(
+        self, action: str, idx: np.ndarray, systematic: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Hidden (p_accept, churn_reduction) of ``action`` for lines ``idx``.
+
+        Each line has its own taste for each action: ``e1`` shifts the reduction by up to
+        ±0.06 and ``e2`` the acceptance log-odds by up to ±0.6 (uniform, from a hash of the
+        line's key, so stable over months). ``systematic`` integrates them out: the reduction
+        at ``e1 = 0`` (the clip rarely binds) and E[σ(z + 1.2·e2)] =
+        (softplus(z + 0.6) − softplus(z − 0.6)) / 1.2.
+        """
         s = self.s
         a = ACTIONS.index(action)
         keys = s["key"][idx]
@@ -799,8 +813,13 @@ class SyntheticOperator:
             acc = np.where(iptv, -3.5, -1.3 + 0.3 * high)
         else:  # pragma: no cover - ACTIONS is closed
             raise ConfigError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
-        cr = np.clip(cr + 0.12 * e1, -0.3, 0.9)
-        p_acc = _sigmoid(acc - 0.35 * u + 1.2 * e2)
+        z = acc - 0.35 * u
+        if systematic:
+            cr = np.clip(cr, -0.3, 0.9)
+            p_acc = (np.logaddexp(0.0, z + 0.6) - np.logaddexp(0.0, z - 0.6)) / 1.2
+        else:
+            cr = np.clip(cr + 0.12 * e1, -0.3, 0.9)
+            p_acc = _sigmoid(z + 1.2 * e2)
         return p_acc.astype(np.float64), cr.astype(np.float64)
 
     def _apply_treatments(self, treatments: pa.Table) -> np.ndarray:

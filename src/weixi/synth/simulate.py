@@ -50,6 +50,11 @@ customers: Σ true churn-probability reduction × value − true expected cost) 
 **oracle's value**: the same knapsack solved with the hidden truth (true churn probability,
 acceptance and churn reduction) under the same budget.
 
+With ``diagnose`` every month also reports :func:`references`: the oracle share reached by plans
+that know *part* of the truth (true or modelled churn × true, systematic or configured responses,
+and the policy's own estimates). They locate the gap: e.g. the churn model with the exact
+response functions bounds what any learner using that churn model can reach.
+
 Example:
     >>> res = simulate(SimParams(subscribers=4000, months=1, policy="rules", warmup=1))
     >>> m = res.as_dict()["months"][0]
@@ -152,8 +157,14 @@ class SimParams(BaseModel):
     num_threads: int = Field(1, ge=1, description="LightGBM threads (1 is fastest on a busy box)")
     max_train_rows: int = Field(200_000, ge=10_000)
     uplift_cells: bool = Field(False, description="effects per segment cell × action")
+    uplift_prior_events: float = Field(
+        50.0, ge=0, description="weight of the configured effect, in expected churners"
+    )
     uplift_min_events: int = Field(
         400, ge=1, description="churners among contacted customers before effects vary by customer"
+    )
+    diagnose: bool = Field(
+        False, description="also value reference plans that each know part of the truth"
     )
 
     def monthly_budget(self) -> float:
@@ -178,6 +189,8 @@ class MonthResult:
     true_lift: float  # mean true churn-probability reduction over planned customers
     value_share: float  # value / oracle_value
     actions: dict[str, int] = field(default_factory=dict)
+    # with ``diagnose``: value share of the oracle reached by reference plans (see references())
+    references: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -596,8 +609,14 @@ def train_churn_model(
 
 
 # ------------------------------------------------------------------------------- the truth
-def truth_matrices(op: SyntheticOperator, keys: np.ndarray) -> tuple[np.ndarray, ...]:
-    """True p_churn (n,), p_accept and churn_reduction (n × ACTIONS) aligned to ``keys``."""
+def truth_matrices(
+    op: SyntheticOperator, keys: np.ndarray, systematic: bool = False
+) -> tuple[np.ndarray, ...]:
+    """True p_churn (n,), p_accept and churn_reduction (n × ACTIONS) aligned to ``keys``.
+
+    ``systematic``: the response functions without each customer's own taste draws
+    (:meth:`SyntheticOperator.hidden_responses`).
+    """
     p_tab = op.true_churn_prob()
     order = np.argsort(keys)
 
@@ -612,7 +631,7 @@ def truth_matrices(op: SyntheticOperator, keys: np.ndarray) -> tuple[np.ndarray,
     p[r[hit]] = np.nan_to_num(p_tab.column("p_churn").to_numpy(zero_copy_only=False))[hit]
     acc = np.zeros((len(keys), len(ACTIONS)))
     red = np.zeros((len(keys), len(ACTIONS)))
-    h = op.hidden_responses()
+    h = op.hidden_responses(systematic=systematic)
     r, hit = rows_of(h.column("subscriber_id"))
     a_idx = pc.index_in(h.column("action"), value_set=pa.array(ACTIONS)).to_numpy(
         zero_copy_only=False
@@ -701,19 +720,19 @@ def simulate(
                     if params.policy == "model" or uplift_model is None:
                         b_hat = np.where(matched[:, opts.action], b_hat, -np.inf)
                 choice = knapsack(b_hat, c_hat, plan_budget)
-                if _DEBUG:
-                    _diagnose(
+                if params.diagnose:
+                    refs = references(
+                        op,
+                        frame,
                         opts,
                         budget,
-                        p_true,
-                        acc_true,
-                        red_true,
-                        p_hat,
-                        uplift_model,
-                        frame,
                         b_true,
                         c_true,
                         oracle,
+                        p_hat,
+                        b_hat,
+                        c_hat,
+                        accept=acc_hat if params.policy == "uplift" and uplift_model else None,
                     )
                 if params.policy == "uplift":
                     choice = _explore(choice, opts, b_hat, c_hat, plan_budget, rng, explore)
@@ -727,6 +746,8 @@ def simulate(
             contacted = rng.random(len(o)) < opts.contact[o]
             accepted = contacted & (rng.random(len(o)) < acc_true[treated_rows, a_t])
             rows_all = np.arange(len(frame.keys))
+            if params.diagnose and params.policy == "rules":
+                refs = references(op, frame, opts, budget, b_true, c_true, oracle)
 
             value, cost = _net(b_true, c_true, treated_rows, o)
             o_rows = rows_all[oracle >= 0]
@@ -789,6 +810,7 @@ def simulate(
                 true_lift=float(true_dp.mean()) if len(true_dp) else 0.0,
                 value_share=round(value / oracle_value, 4) if oracle_value > 0 else float("nan"),
                 actions={ACTIONS[j]: int(c) for j, c in enumerate(counts) if c},
+                references=refs if params.diagnose else {},
             )
             results.append(res)
             if on_month:
@@ -820,6 +842,7 @@ def simulate(
                     seed=params.seed,
                     threads=params.num_threads,
                     min_events=params.uplift_min_events,
+                    prior_events=params.uplift_prior_events,
                     cells=np.concatenate(hist.cells) if params.uplift_cells else None,
                     n_cells=N_CELLS,
                 )
@@ -828,46 +851,85 @@ def simulate(
     return SimResult(params=params.model_dump(), months=results)
 
 
-_DEBUG = bool(__import__("os").environ.get("WEIXI_SIM_DEBUG"))
+REFERENCE_LABELS = {
+    "true_churn+systematic_response": "true churn, response functions",
+    "true_churn+configured_response": "true churn, configured response",
+    "model_churn+true_response": "churn model, true responses",
+    "model_churn+systematic_response": "churn model, response functions",
+    "model_churn+configured_response": "churn model, configured response",
+    "policy_estimates": "the policy's own estimates",
+    "model_churn+learned_accept+configured_reduction": (
+        "churn model, learned acceptance, configured reduction"
+    ),
+    "model_churn+true_accept+configured_reduction": (
+        "churn model, true acceptance, configured reduction"
+    ),
+}
 
 
-def _diagnose(
-    opts, budget, p_true, acc_true, red_true, p_hat, model, frame, b_true, c_true, oracle
-):  # pragma: no cover - development aid
-    import sys
+def references(
+    op: SyntheticOperator,
+    frame: Frame,
+    opts: Options,
+    budget: float,
+    b_true: np.ndarray,
+    c_true: np.ndarray,
+    oracle: np.ndarray,
+    p_hat: np.ndarray | None = None,
+    b_hat: np.ndarray | None = None,
+    c_hat: np.ndarray | None = None,
+    accept: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Share of the oracle's net value reached by reference plans that know part of the truth.
 
-    def share(p, acc, red):
-        b, c = option_economics(opts, p, acc, acc * red)
+    Each plan is the same knapsack under the same ``budget`` (no holdout, no exploration),
+    valued with the true economics. ``true_churn`` / ``model_churn`` is the operator's true
+    churn probability or the policy's churn model; ``true_response`` the hidden per-customer
+    responses (what the oracle uses), ``systematic_response`` the response functions without
+    each customer's own taste draws (the most any model of customer attributes could learn),
+    ``configured_response`` the strategy library's take rate × uplift. ``policy_estimates`` is
+    the policy's own plan before holdout and exploration. The gaps between them locate the
+    loss: e.g. ``model_churn+systematic_response`` bounds any learner that uses this churn model.
+    """
+    p_true, acc_true, red_true = truth_matrices(op, frame.keys)
+    _, acc_sys, red_sys = truth_matrices(op, frame.keys, systematic=True)
+    acc_cfg, eff_cfg = _configured(len(frame.keys))
+    r0 = np.flatnonzero(oracle >= 0)
+    v0 = float((b_true[r0, oracle[r0]] - c_true[r0, oracle[r0]]).sum())
+
+    def share(b: np.ndarray, c: np.ndarray) -> float:
         ch = knapsack(b, c, budget)
         r = np.flatnonzero(ch >= 0)
         v = float((b_true[r, ch[r]] - c_true[r, ch[r]]).sum())
-        r0 = np.flatnonzero(oracle >= 0)
-        v0 = float((b_true[r0, oracle[r0]] - c_true[r0, oracle[r0]]).sum())
-        return round(v / v0, 3)
+        return round(v / v0, 4) if v0 > 0 else float("nan")
 
-    m = opts.allowed.any(1)
     out = {
-        "corr_p": round(float(np.corrcoef(p_hat[m], p_true[m])[0, 1]), 3),
-        "p_hat,true_resp": share(p_hat, acc_true, red_true),
+        "true_churn+systematic_response": share(
+            *option_economics(opts, p_true, acc_sys, acc_sys * red_sys)
+        ),
+        "true_churn+configured_response": share(*option_economics(opts, p_true, acc_cfg, eff_cfg)),
     }
-    ca, cr = _configured(len(p_hat))
-    out["true_p,config_resp"] = share(p_true, ca, cr / ca)
-    if model is not None:
-        out["kappa"] = round(model.calibration, 3)
-        ea, eg = model.predict(frame.X, p_hat, cells=segment_cells(frame, seed_segments(frame)))
-        er = eg / np.maximum(ea, 1e-6)
-        out["true_p,est_resp"] = share(p_true, ea, er)
-        out["p_hat,est_acc,true_red"] = share(p_hat, ea, red_true)
-        out["p_hat,true_acc,est_red"] = share(p_hat, acc_true, er)
-        out["p_hat,est"] = share(p_hat, ea, er)
-        for j, a in enumerate(ACTIONS):
-            mm = m & (acc_true[:, j] > 0)
-            out[a] = (
-                round(float(np.corrcoef(ea[mm, j], acc_true[mm, j])[0, 1]), 2),
-                round(float(eg[mm, j].mean()), 3),
-                round(float((acc_true * red_true)[mm, j].mean()), 3),
-            )
-    print(out, file=sys.stderr, flush=True)
+    if p_hat is not None:
+        out["model_churn+true_response"] = share(
+            *option_economics(opts, p_hat, acc_true, acc_true * red_true)
+        )
+        out["model_churn+systematic_response"] = share(
+            *option_economics(opts, p_hat, acc_sys, acc_sys * red_sys)
+        )
+        out["model_churn+configured_response"] = share(
+            *option_economics(opts, p_hat, acc_cfg, eff_cfg)
+        )
+    if b_hat is not None and c_hat is not None:
+        out["policy_estimates"] = share(b_hat, c_hat)
+    if p_hat is not None and accept is not None:
+        r_cfg = np.array([ACTION_CONFIG[a].uplift for a in ACTIONS])[None, :]
+        out["model_churn+learned_accept+configured_reduction"] = share(
+            *option_economics(opts, p_hat, accept, accept * r_cfg)
+        )
+        out["model_churn+true_accept+configured_reduction"] = share(
+            *option_economics(opts, p_hat, acc_true, acc_true * r_cfg)
+        )
+    return out
 
 
 def _net(benefit, cost, rows: np.ndarray, opt: np.ndarray) -> tuple[float, float]:
@@ -934,14 +996,16 @@ def _explore(
     table = np.full((len(ACTIONS), len(CHANNEL_KEYS)), -1)
     table[opts.action, opts.channel] = np.arange(len(opts.action))
     cc = CHANNEL_KEYS.index("call_center")
+    good = opts.allowed[planned]
     fits = np.zeros((len(planned), len(ACTIONS)), bool)
     for j in range(len(ACTIONS)):  # ten actions, vectorized inside
-        fits[:, j] = opts.allowed[planned][:, table[j][table[j] >= 0]].any(axis=1)
+        fits[:, j] = good[:, table[j][table[j] >= 0]].any(axis=1)
     act = np.argmax(np.where(fits, rng.random(fits.shape), -1.0), axis=1)
+    rows = np.arange(len(planned))
     o = table[act, opts.channel[choice[planned]]]
-    ok = (o >= 0) & opts.allowed[planned, np.maximum(o, 0)]
+    ok = (o >= 0) & good[rows, np.maximum(o, 0)]
     o = np.where(ok, o, table[act, cc])
-    ok = (o >= 0) & opts.allowed[planned, np.maximum(o, 0)]
+    ok = (o >= 0) & good[rows, np.maximum(o, 0)]
     c_explore = np.where(ok, cost[planned, np.maximum(o, 0)], np.inf)
     take = ok & (np.cumsum(np.where(ok, c_explore, 0.0)) <= share * budget)
     out = np.full(len(choice), -1)
