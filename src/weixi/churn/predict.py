@@ -33,7 +33,8 @@ def encode(df: pd.DataFrame, names: list[str], levels: dict[str, list[str]]) -> 
         if c not in df.columns:
             X[:, j] = np.nan
         elif c in levels:
-            codes = pd.Categorical(df[c].astype(object), categories=levels[c]).codes
+            # position in the training levels; unseen values and nulls → −1 → NaN
+            codes = pd.Index(levels[c]).get_indexer(df[c].astype(object))
             X[:, j] = np.where(codes < 0, np.nan, codes)
         else:
             X[:, j] = pd.to_numeric(df[c], errors="coerce").to_numpy(
