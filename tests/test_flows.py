@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from weixi.dispatch.schemas import Learning
 from weixi.flows import build_demo
 from weixi.store.analytics import connect
 from weixi.store.db import session_scope
 from weixi.web import migrate
 
+LEARN = Learning(
+    min_months=1, min_treated=300, min_control=50, min_churners=10, min_treated_per_action=60
+)
 
-def test_demo_loop_imports_plans_executes_and_evaluates(tmp_path):
+
+def test_demo_loop_imports_plans_executes_and_evaluates(tmp_path, capsys):
     migrate.upgrade()
     con = connect()
     try:
@@ -19,6 +24,9 @@ def test_demo_loop_imports_plans_executes_and_evaluates(tmp_path):
             subscribers=4000,
             months=3,
             seed=3,
+            # thresholds a 4 000-line operator reaches after one evaluated month (~800 treated,
+            # ~80 control): the third month plans with learned effects
+            learning=LEARN,
         )
         months = [r["month"] for r in reports]
         assert months == ["2026-06", "2026-07", "2026-08"]
@@ -45,5 +53,72 @@ def test_demo_loop_imports_plans_executes_and_evaluates(tmp_path):
             "AND NOT is_control"
         ).fetchone()[0]
         assert open_tasks > 0
+        _assert_closed_loop(con, reports)
+        # `weixi run` prints the learning status and the "what changed" lines
+        from weixi.cli.demo import _print_report
+
+        capsys.readouterr()
+        _print_report(reports[2])
+        out = capsys.readouterr().out
+        assert "Learned uplift: used in this plan" in out
+        assert "What changed in the plan and why" in out
+        _print_report(reports[1])
+        assert "Learned uplift: not yet (not enough evidence yet" in capsys.readouterr().out
     finally:
         con.close()
+
+
+def _assert_closed_loop(con, reports):
+    """Month 3 adjusted the plan from month 2's evaluation and planned with learned uplift."""
+    from weixi.evaluate.service import plan_changes
+    from weixi.strategy.library import load_library
+
+    # month 2: no evaluated month yet, so the configured effects stay and the step says why
+    skipped = reports[1]["steps"]["uplift"]
+    assert skipped["status"].startswith("skipped: not enough evidence yet (0 evaluated months")
+    assert skipped["thresholds"]["min_months"] == 1
+    # month 3: the plan adjustment wrote the month's shares and its report
+    adjust = reports[2]["steps"]["adjust"]
+    assert adjust["next_month"] == "2026-08" and adjust["report"]
+    shares = con.execute(
+        "SELECT segment, sum(p_best) FROM plan_adjustments WHERE month = DATE '2026-08-01' "
+        "GROUP BY 1"
+    ).fetchall()
+    assert shares and all(abs(p - 1) < 1e-9 for _, p in shares)
+    changes = plan_changes(con=con, month=None, locale="zh-CN")
+    assert changes["month"] == "2026-08" and "细分群" in changes["report"][0]
+    # … and the uplift model was trained and scored the month's lines
+    learned = reports[2]["steps"]["uplift"]
+    assert learned["status"] == "trained", learned
+    assert learned["rows"] > 0 and learned["learned"]
+    assert reports[2]["steps"]["plan"]["explored"] > 0
+    n = con.execute("SELECT count(*) FROM uplift WHERE month = DATE '2026-08-01'").fetchone()[0]
+    assert n == learned["rows"]
+    # the plan carries the learned values where they exist, the configured ones elsewhere
+    rows = con.execute(
+        """SELECT p.action, p.offer_id, p.uplift, p.uplift_source, u.uplift
+           FROM plan_assignments p
+           LEFT JOIN uplift u ON u.month = p.month AND u.subscriber_id = p.subscriber_id
+                AND u.action = p.action
+           WHERE p.month = DATE '2026-08-01' AND NOT p.is_control"""
+    ).fetchall()
+    lib = load_library(None)
+    configured = {a.key: a.uplift for a in lib.actions}
+    offer_uplift = {o.key: o.uplift for _e, _p, o in lib.offers()}
+    by_source: dict[str, int] = {}
+    differs = 0
+    for action, offer, uplift, source, table_value in rows:
+        by_source[source] = by_source.get(source, 0) + 1
+        conf = offer_uplift.get(offer) or configured[action]
+        if source == "learned":
+            assert uplift == table_value
+            differs += abs(uplift - conf) > 1e-6
+        elif source in ("offer", "action"):
+            assert table_value is None and uplift == conf
+    assert by_source.get("learned", 0) > 0 and differs > 0
+    assert reports[2]["steps"]["plan"]["uplift_sources"] == dict(sorted(by_source.items()))
+    # the randomized control share is untouched by the learning
+    ctl = con.execute(
+        "SELECT avg(is_control::INTEGER) FROM plan_assignments WHERE month = DATE '2026-08-01'"
+    ).fetchone()[0]
+    assert 0.05 < ctl < 0.15

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     default_locale: str = "en"
     duckdb_threads: int | None = None
     duckdb_memory_limit: str | None = None
+    import_timeout_hours: float = 24.0  # a 'running' import older than this is interrupted
 
     @model_validator(mode="after")
     def _check_safe(self) -> Settings:

@@ -66,23 +66,33 @@ def run_month(
     train: bool = True,
     plan: bool = True,
     on_step: Step | None = None,
+    locale: str | None = None,
 ) -> MonthReport:
-    """Run the loop's analytics for a loaded month: evaluate last month, segment, churn, plan.
+    """Run the loop for a loaded month: evaluate and adjust last month, segment, churn, learn, plan.
 
-    Steps whose inputs are missing are skipped and reported (e.g. no churn model before a
-    month with labels exists).
+    The closed loop: last month's campaign is evaluated against its randomized control, the
+    plan adjustment (Thompson sampling over segment × action) writes this month's action shares
+    and its "what changed and why" report, and — once the campaign's ``learning`` thresholds
+    hold — the uplift model is trained on every evaluated month and scores this month's lines,
+    so the plan uses learned effects instead of configured ones. Steps whose inputs are missing
+    are skipped and reported (e.g. no churn model before a month with labels exists).
     """
     from weixi.churn import registry as churn_registry
     from weixi.churn import service as churn_service
     from weixi.dispatch.schemas import default_campaign
     from weixi.dispatch.service import plan_month
     from weixi.evaluate import service as evaluate_service
+    from weixi.i18n import current_locale
     from weixi.segment.service import segment_month
     from weixi.strategy.library import load_library
 
     say = on_step or (lambda _msg: None)
     report = MonthReport(month=format_month(month))
     prev = add_months(month, -1)
+    spec = campaign or default_campaign(month)
+    lib = library or load_library(None)
+    loc = locale or current_locale()
+    evaluated = False
 
     if table_exists(con, "plan_assignments"):
         planned = con.execute(
@@ -95,6 +105,12 @@ def run_month(
                 report, "evaluate", lambda: evaluate_service.evaluate_month(con=con, month=prev)
             )
             report.steps["evaluate"] = _summary(ev)
+            evaluated = True
+    if evaluated and spec.learning.enabled:
+        say(f"adjust plan {format_month(prev)} → {report.month}")
+        report.steps["adjust"] = _timed(
+            report, "adjust", lambda: _adjust(con=con, month=prev, spec=spec, lib=lib, locale=loc)
+        )
 
     say(f"segment {report.month}")
     seg = _timed(report, "segment", lambda: segment_month(con, month, preset=preset, engine=engine))
@@ -114,9 +130,13 @@ def run_month(
         scored = _timed(report, "churn_score", lambda: churn_service.score(con=con, month=month))
         report.steps["churn_score"] = _summary(scored)
         if plan:
+            say(f"learn uplift for {report.month}")
+            report.steps["uplift"] = _timed(
+                report,
+                "uplift",
+                lambda: learn_uplift(con=con, month=month, learning=spec.learning, library=lib),
+            )
             say(f"plan {report.month}")
-            spec = campaign or default_campaign(month)
-            lib = library or load_library(None)
             result = _timed(
                 report,
                 "plan",
@@ -126,6 +146,141 @@ def run_month(
     else:
         report.steps["churn_score"] = "skipped: no churn model yet (needs a month with labels)"
     return report
+
+
+def _adjust(*, con: duckdb.DuckDBPyConnection, month: dt.date, spec, lib, locale: str) -> dict:
+    """Plan adjustment of ``month`` (writes next month's shares); the step's report."""
+    from weixi.evaluate.service import adjust_plan
+
+    lrn = spec.learning
+    out = adjust_plan(
+        con=con,
+        month=month,
+        prior_uplift={a.key: a.uplift for a in lib.actions},
+        channel_effect={c.key: c.effect for c in lib.channels},
+        prior_strength=lrn.prior_strength,
+        uplift_range=(lrn.uplift_min, lrn.uplift_max),
+        clv_months=lib.value.clv_months,
+        holdout_share=spec.control_share,
+        locale=locale,
+        seed=month.year * 100 + month.month,
+    )
+    return {
+        "next_month": out["next_month"],
+        "segments": len({r["segment"] for r in out["shares"]}),
+        "cells": len(out["shares"]),
+        "report": out["report"],
+    }
+
+
+def learn_uplift(
+    *, con: duckdb.DuckDBPyConnection, month: dt.date, learning, library
+) -> dict[str, Any]:
+    """Train the uplift model on every evaluated month before ``month`` and score ``month``.
+
+    Runs only when the evidence meets ``learning``'s thresholds (campaign spec); otherwise
+    ``month``'s rows of the ``uplift`` table are removed so the configured effects stay in
+    force, and the step says why. Actions with fewer than ``min_treated_per_action`` treated
+    customers keep their configured effect (no rows for them).
+
+    Returns:
+        The step's report: ``status`` ("trained" or "skipped: <reason>"), the evidence, the
+        thresholds and, when trained, the model version, its Qini and the mean learned uplift
+        per action next to the configured one.
+    """
+    from weixi.errors import ModelError
+    from weixi.evaluate import service as evaluate_service
+    from weixi.evaluate.uplift import UpliftParams
+
+    lrn = learning
+    thresholds = {
+        "min_months": lrn.min_months,
+        "min_treated": lrn.min_treated,
+        "min_control": lrn.min_control,
+        "min_churners": lrn.min_churners,
+        "min_treated_per_action": lrn.min_treated_per_action,
+    }
+    months = evaluate_service.evaluated_months(con=con, up_to=add_months(month, -1))
+    ev = evaluate_service.learning_evidence(con=con, months=months)
+    out: dict[str, Any] = {
+        "evidence": {k: v for k, v in ev.items() if k != "treated_by_action"},
+        "thresholds": thresholds,
+    }
+
+    def skipped(reason: str) -> dict[str, Any]:
+        if table_exists(con, "uplift"):
+            con.execute("DELETE FROM uplift WHERE month = ?", [month])
+        return {"status": f"skipped: {reason}", **out}
+
+    if not lrn.enabled:
+        return skipped("learning is disabled in the campaign (learning.enabled)")
+    short = [
+        f"{have} {what} < {need}"
+        for have, what, need in (
+            (ev["months"], "evaluated months", lrn.min_months),
+            (ev["treated"], "treated customers", lrn.min_treated),
+            (ev["control"], "control customers", lrn.min_control),
+            (ev["churners"], "churners", lrn.min_churners),
+        )
+        if have < need
+    ]
+    if short:
+        return skipped("not enough evidence yet (" + ", ".join(short) + ")")
+    enough = [a for a, n in ev["treated_by_action"].items() if n >= lrn.min_treated_per_action]
+    if not enough:
+        return skipped(f"no action has {lrn.min_treated_per_action} treated customers yet")
+    test_share = 0.25
+    params = UpliftParams(
+        learner=lrn.learner,
+        min_arm_size=max(20, int(lrn.min_treated_per_action * (1 - test_share))),
+        min_child_samples=50,
+    )
+    try:
+        meta = evaluate_service.train_uplift(
+            con=con, months=months, params=params, test_share=test_share
+        )
+    except ModelError as exc:
+        return skipped(str(exc))
+    found = evaluate_service.get_uplift_model(meta["version"])
+    assert found is not None  # just written
+    model = found[0]
+    effect = evaluate_service.mean_channel_effect(
+        con=con, months=months, channel_effect={c.key: c.effect for c in library.channels}
+    )
+    fallback = sorted(a for a in ev["treated_by_action"] if a not in enough)
+    scored = evaluate_service.score_uplift(
+        con=con,
+        month=month,
+        model=model,
+        version=meta["version"],
+        action_line_types={a.key: a.line_type for a in library.actions},
+        mean_effect=dict(zip(effect["action"], effect["effect"], strict=True)),
+        skip_actions=fallback,
+        uplift_range=(lrn.uplift_min, lrn.uplift_max),
+        p_churn_floor=lrn.p_churn_floor,
+        prior_uplift={a.key: a.uplift for a in library.actions},
+        n_treated=ev["treated_by_action"],
+        shrink_treated=lrn.shrink_treated,
+    )
+    configured = {a.key: a.uplift for a in library.actions}
+    return {
+        "status": "trained",
+        "version": meta["version"],
+        "months": meta["months"],
+        "qini": meta.get("qini"),
+        "rows": scored["rows"],
+        "lines": scored["lines"],
+        "learned": {
+            a: {
+                "learned": v,
+                "configured": configured.get(a),
+                "weight": scored["weights"].get(a),
+            }
+            for a, v in scored["actions"].items()
+        },
+        "configured_only": sorted(set(configured) - set(scored["actions"])),
+        **out,
+    }
 
 
 def _summary(obj: Any) -> Any:
@@ -304,6 +459,7 @@ def build_demo(
     seed: int = 7,
     start: str = "2026-06",
     on_step: Step | None = None,
+    learning=None,
 ) -> list[dict[str, Any]]:
     """Run the closed loop on a synthetic operator, month by month, through the real pipeline.
 
@@ -311,6 +467,8 @@ def build_demo(
     import, then segmented, scored and planned; the plan's tasks are worked by a simulated
     dialer against the operator's hidden responses, and the accepted offers change next
     month's churn. The last month's lists stay open for the web app's work queues.
+    ``learning`` (a :class:`~weixi.dispatch.schemas.Learning`) replaces the campaign's default
+    evidence thresholds.
     """
     from weixi.dispatch.schemas import default_campaign
     from weixi.ingest.service import import_month
@@ -334,7 +492,10 @@ def build_demo(
         imported = import_month(con=con, month=month, mapping=Path(written["mapping"]), paths=files)
         with session_scope() as session:
             # SMS/app customers get tasks too, so the simulated gateway can report on them.
-            spec = default_campaign(month).model_copy(update={"echannel_tasks": True})
+            update: dict[str, Any] = {"echannel_tasks": True}
+            if learning is not None:
+                update["learning"] = learning
+            spec = default_campaign(month).model_copy(update=update)
             rep = run_month(con=con, session=session, month=month, campaign=spec, on_step=say)
             rep.steps["import"] = _summary(imported)
             last = i == months - 1

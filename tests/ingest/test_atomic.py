@@ -75,25 +75,43 @@ def test_killed_import_leaves_the_previous_month(tmp_path, settings):
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
 
+    # A reader that cannot write (the web pages) already shows the dead run as interrupted.
+    with open_store(read_only=True) as ro:
+        shown = get_runs(con=ro)[0]
+        assert shown.status == "interrupted" and shown.interruption == "process_gone"
+        assert shown.pid == proc.pid and str(proc.pid) in shown.error_in("en")
+        assert "终止" in shown.error_in("zh-CN")
+        raw = ro.execute("SELECT status FROM import_runs WHERE run_id = ?", [shown.run_id])
+        assert raw.fetchall() == [("running",)]  # only displayed; the next writer records it
+
     with open_store() as con:
         assert _month_state(con) == before  # previous rows there, no partial rows
         assert (
             con.execute("SELECT count(*) FROM snapshot WHERE subscriber_id LIKE 'B%'").fetchone()[0]
             == 0
         )
-        runs = get_runs(con=con)
+        row = con.execute(
+            "SELECT status, finished_at, pid, host FROM import_runs ORDER BY started_at DESC"
+        ).fetchall()[0]
+        assert row[0] == "running" and row[1] is None  # never completed
+        assert row[2] == proc.pid and row[3]  # the killed process and its host are recorded
+        runs = get_runs(con=con)  # listing marks the dead run
         killed = runs[0]
-        assert killed.status == "running" and killed.finished_at is None  # never completed
-        assert runs[1].run_id == first.run_id
+        assert killed.status == "interrupted" and killed.interruption == "process_gone"
+        assert killed.finished_at is not None and "ended before it finished" in killed.error
+        assert runs[1].run_id == first.run_id and runs[1].status == "succeeded"
         assert (
             con.execute(
                 "SELECT count(*) FROM quarantine WHERE run_id = ?", [killed.run_id]
             ).fetchone()[0]
             == 0
         )
+        assert _month_state(con) == before  # marking it touched no data
         # the store is healthy: the next import works and replaces the month
         again = import_month(con=con, month="2025-03", mapping=mapping, paths=[small])
         assert again.loaded == 50 and _month_state(con) == before
+        statuses = [r.status for r in get_runs(con=con)]
+        assert statuses == ["succeeded", "interrupted", "succeeded"]
 
 
 def test_failure_inside_the_transaction_rolls_back_and_is_recorded(

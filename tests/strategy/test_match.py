@@ -188,7 +188,7 @@ def test_counts(matched):
     _, counts = matched
     n = len(MATRIX) + len(BROADBAND)
     with_action = sum(1 for c in MATRIX + BROADBAND if c[2])
-    assert counts == {"kept": n, "matched": with_action, "households": with_action}
+    assert counts == {"kept": n, "matched": with_action, "households": with_action, "explored": 0}
 
 
 def test_same_category_tie_broken_by_expected_value(fresh_con):
@@ -294,7 +294,12 @@ def test_household_gets_one_action(fresh_con):
 def test_excluded_rows_are_never_matched(fresh_con):
     rows = [{**MOB, "a": "A1", "d": "D3", "excluded": True, "exclusion_reason": "dnd"}]
     load(fresh_con, segments_frame(rows), None)
-    assert match(fresh_con, MONTH, load_preset()) == {"kept": 0, "matched": 0, "households": 0}
+    assert match(fresh_con, MONTH, load_preset()) == {
+        "kept": 0,
+        "matched": 0,
+        "households": 0,
+        "explored": 0,
+    }
 
 
 def test_rule_on_unknown_column_is_reported(fresh_con):

@@ -124,7 +124,9 @@ def _import_log(con) -> None:
             }
         ]
         con.execute(
-            """INSERT INTO import_runs VALUES (?, ?, ?, ?, 'succeeded', ?, ?, ?, ?, ?, 'm1', NULL)""",
+            """INSERT INTO import_runs (run_id, month, started_at, finished_at, status, files,
+                   "read", loaded, quarantined, defects, mapping_hash, error)
+               VALUES (?, ?, ?, ?, 'succeeded', ?, ?, ?, ?, ?, 'm1', NULL)""",
             [
                 f"run-{m:%Y%m}",
                 m,

@@ -131,6 +131,7 @@ PAGES = {
         ("campaign", "/campaigns/1"),
         ("dispatch-province", "/dispatch"),
         ("monitoring", "/monitoring"),
+        ("evaluation", "/evaluation"),
         ("outcome-files", "/outcomes/upload"),
         ("customers", "/customers?q={sid}"),
         ("customer-360", "/customers/{sid}"),

@@ -73,6 +73,21 @@ def _print_report(rep: dict) -> None:
     console.print(f"[bold]{rep['month']}[/]")
     for name, secs in rep["seconds"].items():
         console.print(f"  {t(name)}: {secs:.1f} s")
+    steps = rep.get("steps", {})
+    uplift = steps.get("uplift")
+    if isinstance(uplift, dict) and "status" in uplift:
+        trained = uplift["status"] == "trained"
+        console.print(
+            t("Learned uplift: used in this plan", None)
+            if trained
+            else t("Learned uplift: not yet ({reason})", None, reason=uplift["status"][9:]),
+            highlight=False,
+        )
+    adjust = steps.get("adjust")
+    if isinstance(adjust, dict) and adjust.get("report"):
+        console.print(f"[bold]{t('What changed in the plan and why')}[/]")
+        for line in adjust["report"]:
+            console.print(f"  {line}", highlight=False)
 
 
 @guarded

@@ -82,6 +82,16 @@ def plan(
     )
     if result.infeasible:
         err_console.print(f"[bold yellow]{t('Warning', loc)}:[/] {result.message}")
+    if result.a1_negative_ev:
+        text = t(
+            "{n} A1 customers are on the lists only because must_dispatch_a1 is on: their "
+            "expected net value is negative, ¥{value} in total. Review them, or set "
+            "must_dispatch_a1: false in the campaign.",
+            loc,
+            n=f"{result.a1_negative_ev:,}",
+            value=f"{result.a1_negative_ev_value:,.0f}",
+        )
+        err_console.print(f"[bold yellow]{t('Warning', loc)}:[/] {text}")
     ft = Table(title=t("Why customers are not on a list", loc))
     for col in ("Stage", "Customers", "Remaining"):
         ft.add_column(t(col, loc))

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from weixi.cli.common import console, emit_json, guarded, progress
-from weixi.i18n import t
+from weixi.i18n import current_locale, t
 from weixi.ingest.validate import REASONS
 
 
@@ -109,7 +109,13 @@ def runs_cmd(
     with open_store() as con:
         runs = get_runs(con=con, month=month, limit=limit)
     if json_out:
-        emit_json([r.summary() | {"error": r.error, "started_at": r.started_at} for r in runs])
+        emit_json(
+            [
+                r.summary()
+                | {"error": r.error, "started_at": r.started_at, "interruption": r.interruption}
+                for r in runs
+            ]
+        )
         return
     table = Table(title=t("Import runs"))
     for head in ("Run", "Month", "Started", "Status", "Read", "Loaded", "Quarantined"):
@@ -119,7 +125,7 @@ def runs_cmd(
             r.run_id,
             r.summary()["month"],
             f"{r.started_at:%Y-%m-%d %H:%M:%S}" if r.started_at else "",
-            t(r.status) + (f": {r.error}" if r.error else ""),
+            t(r.status) + (f": {r.error_in(current_locale())}" if r.error else ""),
             f"{r.read:,}",
             f"{r.loaded:,}",
             f"{r.quarantined:,}",

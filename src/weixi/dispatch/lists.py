@@ -69,6 +69,7 @@ def list_frame(
             Task.action,
             Task.offer_id,
             Task.reason,
+            Task.reason_zh,
             Task.p_churn,
             Task.expected_value,
             Task.status,
@@ -108,14 +109,8 @@ def list_frame(
             )
         else:
             sel, join = [f"NULL AS {c}" for c in pii], ""
-        reason = "t.reason"
-        if zh and table_exists(con, "plan_assignments"):
-            join += (
-                " LEFT JOIN plan_assignments pa ON pa.subscriber_id = t.subscriber_id "
-                "AND pa.campaign_id = t.campaign AND pa.month = CAST(t.month || '-01' AS DATE) "
-                "AND NOT pa.is_control"
-            )
-            reason = "COALESCE(pa.reason_zh, t.reason)"
+        # tasks written before revision 0002 have no Chinese reason: English then
+        reason = "COALESCE(t.reason_zh, t.reason)" if zh else "t.reason"
         frame = con.execute(
             f"SELECT t.*, {', '.join(sel)}, {reason} AS reason_l FROM _ex_tasks t {join} "
             "ORDER BY t.channel, t.staff_id, t.expected_value DESC"

@@ -109,7 +109,8 @@ class Task(Base):
     p_churn: Mapped[float | None] = mapped_column(Float, nullable=True)
     expected_value: Mapped[float | None] = mapped_column(Float, nullable=True)
     cost: Mapped[float | None] = mapped_column(Float, nullable=True)
-    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # English
+    reason_zh: Mapped[str | None] = mapped_column(Text, nullable=True)  # Simplified Chinese
     status: Mapped[str] = mapped_column(String(16), default=TaskStatus.open.value, index=True)
     drop_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
@@ -117,6 +118,12 @@ class Task(Base):
 
     campaign: Mapped[Campaign] = relationship(back_populates="tasks")
     outcomes: Mapped[list[Outcome]] = relationship(back_populates="task")
+
+    def reason_in(self, locale: str | None) -> str | None:
+        """Why the customer is on the list, in ``locale`` (English when no Chinese text)."""
+        if (locale or "").lower().startswith("zh") and self.reason_zh:
+            return self.reason_zh
+        return self.reason
 
 
 class Outcome(Base):

@@ -69,6 +69,52 @@ class Holdout(_Strict):
     salt: str = "weixi-global-holdout"
 
 
+class Learning(_Strict):
+    """When and how the plan learns from measured effect (the closed loop, SPEC.md step 10).
+
+    Effect precedence in matching, per subscriber × action: the uplift model's per-customer
+    estimate (once the evidence thresholds below hold) > the segment × action posterior of the
+    plan adjustment (when that cell has ``min_segment_treated`` treated customers) > the offer's
+    configured uplift > the action's. Learned values are in the library's unit (share of
+    would-be churners kept when the action reaches them) and clipped to
+    ``[uplift_min, uplift_max]``.
+    """
+
+    enabled: bool = Field(True, description="use learned effects once the evidence suffices")
+    min_months: int = Field(2, ge=1, description="evaluated campaign months before training")
+    min_treated: int = Field(1000, ge=0, description="treated customers over those months")
+    min_control: int = Field(200, ge=0, description="randomized control customers")
+    min_churners: int = Field(30, ge=0, description="churn events among treated and control")
+    min_treated_per_action: int = Field(
+        200, ge=20, description="below this an action keeps its configured effect"
+    )
+    min_segment_treated: int = Field(
+        100, ge=1, description="segment × action posterior used from this many treated"
+    )
+    shrink_treated: int = Field(
+        1000,
+        ge=0,
+        description="learned per-customer uplift blended with the configured one, weight "
+        "n / (n + shrink_treated) for an action with n treated customers",
+    )
+    uplift_min: float = Field(0.0, ge=0, le=1)
+    uplift_max: float = Field(0.9, gt=0, le=1)
+    p_churn_floor: float = Field(
+        0.01, gt=0, lt=1, description="churn probability floor when converting to the unit"
+    )
+    learner: Literal["t", "x"] = "t"
+    explore: bool = Field(
+        True, description="Thompson sampling: each segment's action drawn with its p_best share"
+    )
+    prior_strength: float = Field(200.0, gt=0, description="pseudo-customers behind config")
+
+    @model_validator(mode="after")
+    def _check(self) -> Learning:
+        if self.uplift_max < self.uplift_min:
+            raise ValueError("learning.uplift_max is below learning.uplift_min")
+        return self
+
+
 class CampaignSpec(_Strict):
     """A campaign; every field but key, name and period has a default."""
 
@@ -97,6 +143,7 @@ class CampaignSpec(_Strict):
     capacity: Capacity = Capacity()
     policy: ContactPolicy = ContactPolicy()
     holdout: Holdout = Holdout()
+    learning: Learning = Learning()
     solver: Literal["auto", "lp", "greedy"] = "auto"
     max_lp_cells: int = Field(150_000, gt=0, description="above this, use the greedy fallback")
     value_bucket_ratio: float = Field(

@@ -76,8 +76,13 @@ PLAN_COLUMNS = (
     "month DATE, campaign_id VARCHAR, subscriber_id VARCHAR, customer_id VARCHAR, "
     "branch_id VARCHAR, action VARCHAR, offer_id VARCHAR, channel VARCHAR, staff_id VARCHAR, "
     "is_control BOOLEAN, p_churn DOUBLE, expected_value DOUBLE, cost DOUBLE, reason VARCHAR, "
-    "reason_zh VARCHAR, category VARCHAR, priority_rank INTEGER"
+    "reason_zh VARCHAR, category VARCHAR, priority_rank INTEGER, uplift DOUBLE, "
+    "uplift_source VARCHAR"
 )
+# Columns added after the first release (older analytics files get them on the next plan).
+PLAN_NEW_COLUMNS = ("uplift DOUBLE", "uplift_source VARCHAR")
+# Part of the reason of every customer put on a list by ``must_dispatch_a1`` (found by the pages).
+A1_NOTE_EN = "A1: all binding-warning customers dispatched"
 STAFF_PER_DAY = {
     "call_center": "agent_contacts_per_day",
     "account_manager": "am_contacts_per_day",
@@ -112,7 +117,13 @@ class PlanResult:
     capacity: list[dict[str, Any]] = field(default_factory=list)
     a1_required: int = 0
     a1_dispatched: int = 0
+    # Forced by must_dispatch_a1: A1 customers on a list although their expected net value is
+    # negative (the plan loses money on them); the planner should review or turn the option off.
+    a1_negative_ev: int = 0
+    a1_negative_ev_value: float = 0.0
     tasks_written: int = 0
+    explored: int = 0
+    uplift_sources: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -249,7 +260,17 @@ def plan_month(
     campaign_row = get_or_create_campaign(session=session, spec=spec) if session else None
     ckey = spec.key
 
-    match(con, month, library, actions=spec.actions)
+    lrn = spec.learning
+    matched = match(
+        con,
+        month,
+        library,
+        actions=spec.actions,
+        learned=lrn.enabled,
+        adjust=lrn.enabled,
+        explore=lrn.explore,
+        min_segment_treated=lrn.min_segment_treated,
+    )
     timings["match"] = time.perf_counter() - t0
 
     # Campaign target groups.
@@ -487,13 +508,14 @@ def plan_month(
                concat_ws('; ', nt.note_en, 'group ' || p.stability_group,
                          'P(churn) ' || CAST(round(p.p_churn * 100) AS INTEGER) || '%',
                          'expected value ¥' || CAST(round(w.expected_value) AS INTEGER),
-                         CASE WHEN w.must_a1 THEN 'A1: all binding-warning customers dispatched' END)
+                         CASE WHEN w.must_a1 THEN {sql_literal(A1_NOTE_EN)} END)
                    AS reason,
                concat_ws('；', nt.note_zh, '客户群 ' || p.stability_group,
                          '离网概率 ' || CAST(round(p.p_churn * 100) AS INTEGER) || '%',
                          '预期价值 ¥' || CAST(round(w.expected_value) AS INTEGER),
                          CASE WHEN w.must_a1 THEN 'A1捆绑预警客户全部出单' END) AS reason_zh,
-               p.category, CAST(p.priority_rank AS INTEGER) AS priority_rank
+               p.category, CAST(p.priority_rank AS INTEGER) AS priority_rank,
+               p.uplift, p.uplift_source
         FROM withstaff w
         JOIN _mx_primary p ON p.sid = w.sid
         LEFT JOIN _pl_notes nt ON nt.rule_key = p.rules
@@ -526,6 +548,8 @@ def plan_month(
     )
     # Persist (a re-plan of the same month and campaign replaces the previous one).
     con.execute(f"CREATE TABLE IF NOT EXISTS plan_assignments ({PLAN_COLUMNS})")
+    for col in PLAN_NEW_COLUMNS:
+        con.execute(f"ALTER TABLE plan_assignments ADD COLUMN IF NOT EXISTS {col}")
     con.execute(
         f"DELETE FROM plan_assignments WHERE month = {m} AND campaign_id = {sql_literal(ckey)}"
     )
@@ -553,6 +577,14 @@ def plan_month(
 
     result = _summarize(con, month, spec, sol, problem, capacity, branches, channels)
     result.tasks_written = tasks_written
+    result.explored = matched["explored"]
+    result.uplift_sources = {
+        str(k): int(n)
+        for k, n in con.execute(
+            "SELECT uplift_source, count(*) FROM _pl_assign WHERE NOT is_control GROUP BY 1 "
+            "ORDER BY 1"
+        ).fetchall()
+    }
     result.seconds = {k: round(v, 3) for k, v in timings.items()}
     result.seconds["total"] = round(time.perf_counter() - t0, 3)
     return result
@@ -586,13 +618,13 @@ def _write_tasks(
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     cols = (
         "campaign_id, month, subscriber_id, customer_id, branch_id, channel, staff_id, action, "
-        "offer_id, category, priority_rank, p_churn, expected_value, cost, reason, status, "
-        "created_at, updated_at"
+        "offer_id, category, priority_rank, p_churn, expected_value, cost, reason, reason_zh, "
+        "status, created_at, updated_at"
     )
     frame = con.execute(
         f"""SELECT {int(campaign.id)} AS campaign_id, month, subscriber_id, customer_id,
                   branch_id, channel, staff_id, action, offer_id, category, priority_rank,
-                  p_churn, expected_value, cost, reason, 'open' AS status
+                  p_churn, expected_value, cost, reason, reason_zh, 'open' AS status
            FROM _pl_assign WHERE NOT is_control {"" if echannel else "AND staff_id IS NOT NULL"}
            ORDER BY branch_id, channel, staff_id"""
     ).df()
@@ -703,6 +735,11 @@ def _summarize(con, month, spec, sol, problem, capacity, branches, channels) -> 
            WHERE s.must_a1 AND s.blocked IS NULL AND NOT s.is_control
            GROUP BY s.branch_id ORDER BY s.branch_id"""
     ).df()
+    neg = con.execute(
+        """SELECT count(*), COALESCE(sum(a.expected_value), 0) FROM _pl_assign a
+           JOIN _pl_status s ON s.sid = a.sid
+           WHERE s.must_a1 AND NOT a.is_control AND a.expected_value < 0"""
+    ).fetchall()[0]
     short = a1[a1["dispatched"] < a1["required"]]
     message = ""
     if len(short):
@@ -729,6 +766,8 @@ def _summarize(con, month, spec, sol, problem, capacity, branches, channels) -> 
         capacity=cap_rows,
         a1_required=int(a1["required"].sum()),
         a1_dispatched=int(a1["dispatched"].sum()),
+        a1_negative_ev=int(neg[0]),
+        a1_negative_ev_value=round(float(neg[1]), 2),
     )
 
 

@@ -277,24 +277,30 @@ def export_excel(report: dict, path: Path | str, *, locale: str | None = None) -
 
 
 # ------------------------------------------------------------------------------ uplift
-def uplift_training_frame(*, con: duckdb.DuckDBPyConnection, months: list[dt.date]):
-    """Features, arm (action or '' for control) and stayed of the given months' outcomes."""
-    if not months:
-        raise NotFoundError("no evaluated months to learn from")
-    feats = ", ".join(
+def _feature_sql(month_col: str) -> str:
+    """SELECT list of :data:`UPLIFT_FEATURES` over snapshot ``s`` as of ``month_col``."""
+    return ", ".join(
         {
-            "tenure_months": "date_diff('day', s.activation_date, o.month) / 30.44",
-            "months_to_contract_end": "COALESCE(date_diff('day', o.month, s.contract_end) / 30.44,"
-            " 99)",
-            "handset_age_years": "date_diff('day', s.handset_first_use_date, o.month) / 365.25",
+            "tenure_months": f"date_diff('day', s.activation_date, {month_col}) / 30.44",
+            "months_to_contract_end": f"COALESCE(date_diff('day', {month_col}, s.contract_end)"
+            " / 30.44, 99)",
+            "handset_age_years": f"date_diff('day', s.handset_first_use_date, {month_col})"
+            " / 365.25",
             "is_mobile": "CAST(s.line_type = 'mobile' AS DOUBLE)",
         }.get(f, f"CAST(s.{f} AS DOUBLE)")
         + f" AS {f}"
         for f in UPLIFT_FEATURES
     )
+
+
+def uplift_training_frame(*, con: duckdb.DuckDBPyConnection, months: list[dt.date]):
+    """Features, arm (action or '' for control) and stayed of the given months' outcomes."""
+    if not months:
+        raise NotFoundError("no evaluated months to learn from")
     marks = ", ".join("?" for _ in months)
     df = con.execute(
-        f"""SELECT o.month, o.subscriber_id, o.action, o.is_control, o.stayed, {feats}
+        f"""SELECT o.month, o.subscriber_id, o.action, o.is_control, o.stayed,
+                   {_feature_sql("o.month")}
             FROM evaluation_outcomes o
             JOIN snapshot s ON s.subscriber_id = o.subscriber_id AND s.month = o.month
             WHERE o.month IN ({marks})""",
@@ -303,6 +309,198 @@ def uplift_training_frame(*, con: duckdb.DuckDBPyConnection, months: list[dt.dat
     X = df[list(UPLIFT_FEATURES)].to_numpy(np.float64)
     arm = np.where(df["is_control"].to_numpy(bool), CONTROL, df["action"].astype(str).to_numpy())
     return df, X, arm, df["stayed"].to_numpy(np.float64)
+
+
+def uplift_scoring_frame(*, con: duckdb.DuckDBPyConnection, month: dt.date):
+    """Features of ``month``'s targetable lines (segmented, not excluded) with their P(churn).
+
+    Returns ``(frame, X)``: the frame has subscriber_id, line_type and p_churn (0 when the line
+    has no churn score), X the :data:`UPLIFT_FEATURES` matrix in the same row order.
+    """
+    if not table_exists(con, "segments"):
+        raise NotFoundError("table 'segments' is missing: segment the month first")
+    scores = (
+        """LEFT JOIN (SELECT subscriber_id, arg_max(p_churn, model_version) AS p_churn
+                      FROM churn_scores WHERE month = $m GROUP BY subscriber_id) cs
+             ON cs.subscriber_id = s.subscriber_id"""
+        if table_exists(con, "churn_scores")
+        else ""
+    )
+    p = "COALESCE(cs.p_churn, 0.0)" if scores else "0.0"
+    df = con.execute(
+        f"""SELECT s.subscriber_id, s.line_type, {p} AS p_churn, {_feature_sql("s.month")}
+            FROM snapshot s
+            JOIN segments g ON g.subscriber_id = s.subscriber_id AND g.month = s.month
+            {scores}
+            WHERE s.month = $m AND NOT COALESCE(g.excluded, FALSE)
+            ORDER BY s.subscriber_id""",
+        {"m": month},
+    ).df()
+    return df, df[list(UPLIFT_FEATURES)].to_numpy(np.float64)
+
+
+def evaluated_months(*, con: duckdb.DuckDBPyConnection, up_to: dt.date | None = None) -> list:
+    """Months whose campaign outcomes are known (``evaluation_outcomes``), oldest first."""
+    if not table_exists(con, "evaluation_outcomes"):
+        return []
+    rows = con.execute(
+        "SELECT DISTINCT month FROM evaluation_outcomes WHERE month <= COALESCE(?, month) "
+        "ORDER BY month",
+        [up_to],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def learning_evidence(*, con: duckdb.DuckDBPyConnection, months: list[dt.date]) -> dict:
+    """How much campaign evidence the evaluated ``months`` hold (thresholds decide on it).
+
+    Returns ``{"months", "treated", "control", "churners", "treated_by_action": {...}}``.
+    """
+    out = {"months": len(months), "treated": 0, "control": 0, "churners": 0}
+    out["treated_by_action"] = {}
+    if not months:
+        return out
+    marks = ", ".join("?" for _ in months)
+    row = con.execute(
+        f"""SELECT count(*) FILTER (WHERE NOT is_control), count(*) FILTER (WHERE is_control),
+                   count(*) FILTER (WHERE stayed = 0)
+            FROM evaluation_outcomes WHERE month IN ({marks})""",
+        months,
+    ).fetchone()
+    out.update(treated=int(row[0]), control=int(row[1]), churners=int(row[2]))
+    out["treated_by_action"] = {
+        a: int(n)
+        for a, n in con.execute(
+            f"""SELECT action, count(*) FROM evaluation_outcomes
+                WHERE month IN ({marks}) AND NOT is_control GROUP BY action ORDER BY action""",
+            months,
+        ).fetchall()
+    }
+    return out
+
+
+def mean_channel_effect(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    months: list[dt.date],
+    channel_effect: dict[str, float],
+    by_segment: bool = False,
+) -> pd.DataFrame:
+    """Mean configured channel effect of the treated customers per action (and segment).
+
+    The measured effect of a planned customer is delivered through the channel the plan chose,
+    so converting it back to the library's unit (effect when the action *reaches* the customer
+    through a channel of effect 1) divides by this mean.
+    """
+    eff = pd.DataFrame(
+        {"channel": list(channel_effect), "effect": [float(v) for v in channel_effect.values()]}
+    )
+    marks = ", ".join("?" for _ in months)
+    seg = "COALESCE(o.segment, '-') AS segment, " if by_segment else ""
+    con.register("_ch_effect", eff)
+    try:
+        return con.execute(
+            f"""SELECT {seg}o.action, avg(COALESCE(e.effect, 1.0)) AS effect
+                FROM evaluation_outcomes o LEFT JOIN _ch_effect e ON e.channel = o.channel
+                WHERE o.month IN ({marks}) AND NOT o.is_control GROUP BY ALL""",
+            months,
+        ).df()
+    finally:
+        con.unregister("_ch_effect")
+
+
+UPLIFT_TABLE_DDL = """
+CREATE TABLE IF NOT EXISTS uplift (
+  month DATE, subscriber_id VARCHAR, action VARCHAR, uplift DOUBLE, delta_p DOUBLE,
+  model_version VARCHAR
+)
+"""
+
+
+def score_uplift(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    model: UpliftModel,
+    version: str,
+    action_line_types: dict[str, str],
+    mean_effect: dict[str, float],
+    skip_actions: list[str] | tuple[str, ...] = (),
+    uplift_range: tuple[float, float] = (0.0, 0.9),
+    p_churn_floor: float = 0.01,
+    prior_uplift: dict[str, float] | None = None,
+    n_treated: dict[str, int] | None = None,
+    shrink_treated: float = 0.0,
+) -> dict:
+    """Write ``month``'s learned uplift per targetable line × action into the ``uplift`` table.
+
+    The model predicts the increase in P(stay) of a *planned* customer (``delta_p``, absolute,
+    through the channel mix the action had). The strategy library's unit is the share of
+    would-be churners kept when the action reaches the customer, and matching values an option
+    as ``P(churn) × uplift × CLV × channel effect``; so::
+
+        uplift = delta_p / (max(P(churn), p_churn_floor) × mean channel effect of the action)
+
+    clipped to ``uplift_range``. Per-customer estimates from a few hundred treated customers are
+    mostly noise, so with ``prior_uplift`` (the configured uplift per action) and ``n_treated``
+    (treated customers per action in the training months) the stored value is shrunk towards the
+    configuration: ``w · learned + (1 − w) · configured`` with ``w = n / (n + shrink_treated)``.
+    One prediction over the whole feature matrix; rows only for the actions the line's type
+    allows (``action_line_types``: action → mobile|broadband|any) and that the model learned
+    (``skip_actions`` keep their configured effect).
+
+    Returns:
+        ``{"version", "rows", "lines", "actions": {action: mean learned uplift}}``.
+    """
+    df, X = uplift_scoring_frame(con=con, month=month)
+    acts = [a for a in model.actions if a in action_line_types and a not in set(skip_actions)]
+    con.execute(UPLIFT_TABLE_DDL)
+    con.execute("DELETE FROM uplift WHERE month = ?", [month])
+    if not acts or df.empty:
+        return {"version": version, "rows": 0, "lines": len(df), "actions": {}}
+    cols = [model.actions.index(a) for a in acts]
+    delta = model.predict(X)[:, cols]  # (n, A) increase in P(stay) = decrease in P(churn)
+    line = df["line_type"].astype(str).to_numpy()
+    kind = np.array([action_line_types[a] for a in acts])
+    allowed = (kind[None, :] == "any") | (kind[None, :] == line[:, None])
+    eff = np.array([max(float(mean_effect.get(a, 1.0)), 1e-3) for a in acts])
+    p = np.maximum(df["p_churn"].to_numpy(float), p_churn_floor)
+    learned = np.clip(delta / (p[:, None] * eff[None, :]), *uplift_range)
+    weight = np.ones(len(acts))
+    if prior_uplift is not None and shrink_treated > 0:
+        n = np.array([float((n_treated or {}).get(a, 0)) for a in acts])
+        weight = n / (n + shrink_treated)
+        prior = np.array([float(prior_uplift.get(a, 0.0)) for a in acts])
+        learned = np.clip(
+            weight[None, :] * learned + (1 - weight[None, :]) * prior[None, :], *uplift_range
+        )
+    i, j = np.nonzero(allowed)
+    out = pd.DataFrame(
+        {
+            "month": pd.Series([month] * len(i), dtype="object"),
+            "subscriber_id": df["subscriber_id"].to_numpy()[i],
+            "action": np.array(acts, dtype=object)[j],
+            "uplift": learned[i, j],
+            "delta_p": delta[i, j],
+            "model_version": version,
+        }
+    )
+    con.register("_uplift_in", out)
+    try:
+        con.execute(
+            "INSERT INTO uplift BY NAME SELECT month::DATE AS month, * EXCLUDE (month) "
+            "FROM _uplift_in"
+        )
+    finally:
+        con.unregister("_uplift_in")
+    means = out.groupby("action")["uplift"].mean()
+    return {
+        "version": version,
+        "rows": len(out),
+        "lines": len(df),
+        "actions": {a: round(float(means[a]), 4) for a in acts if a in means.index},
+        "weights": {a: round(float(w), 3) for a, w in zip(acts, weight, strict=True)},
+    }
 
 
 def _uplift_dir() -> Path:
@@ -401,9 +599,28 @@ def uplift_report(*, con: duckdb.DuckDBPyConnection, month: dt.date) -> dict:
 ADJUST_DDL = """
 CREATE TABLE IF NOT EXISTS plan_adjustments (
   month DATE, segment VARCHAR, action VARCHAR, p_best DOUBLE, lift_mean DOUBLE,
-  lift_low DOUBLE, lift_high DOUBLE, net_value DOUBLE, n_treated BIGINT, n_control BIGINT
+  lift_low DOUBLE, lift_high DOUBLE, net_value DOUBLE, n_treated BIGINT, n_control BIGINT,
+  churn_control DOUBLE, uplift DOUBLE, holdout_share DOUBLE
 )
 """
+# Columns added after the first release (older analytics files get them on the next write).
+_ADJUST_NEW = ("churn_control DOUBLE", "uplift DOUBLE", "holdout_share DOUBLE")
+# Pseudo-customers of the overall control churn rate behind each segment's base rate.
+_BASE_PRIOR = 20.0
+
+
+def _ensure_adjust_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(ADJUST_DDL)
+    for col in _ADJUST_NEW:
+        con.execute(f"ALTER TABLE plan_adjustments ADD COLUMN IF NOT EXISTS {col}")
+
+
+def _main_actions(df: pd.DataFrame, month: dt.date) -> dict[str, str]:
+    """The most planned (treated) action per segment in ``month``."""
+    last = df[(df["month"] == pd.Timestamp(month)) & ~df["is_control"].astype(bool)]
+    if last.empty:
+        return {}
+    return last.groupby("segment")["action"].agg(lambda s: s.value_counts().index[0]).to_dict()
 
 
 def adjust_plan(
@@ -411,6 +628,10 @@ def adjust_plan(
     con: duckdb.DuckDBPyConnection,
     month: dt.date,
     prior_effect: float = 0.02,
+    prior_uplift: dict[str, float] | None = None,
+    channel_effect: dict[str, float] | None = None,
+    prior_strength: float = 200.0,
+    uplift_range: tuple[float, float] = (0.0, 1.0),
     clv_months: float = 12.0,
     holdout_share: float = 0.1,
     locale: str | None = None,
@@ -420,13 +641,24 @@ def adjust_plan(
 
     Writes the action shares for the month after ``month`` into ``plan_adjustments`` and
     returns ``{"month", "next_month", "shares": [...], "report": [lines]}``.
+
+    Args:
+        prior_effect: configured absolute churn reduction per planned customer, used as the
+            prior's centre for actions without ``prior_uplift``.
+        prior_uplift: the strategy library's uplift per action (share of would-be churners
+            kept when reached); the prior's centre is then ``uplift × segment base churn ×
+            mean channel effect``, the same quantity the evidence measures.
+        channel_effect: the library's effect per channel (1 for all when None).
+        prior_strength: pseudo-customers behind the prior.
+        uplift_range: clip of the ``uplift`` column (posterior mean in the library's unit:
+            ``lift_mean / (segment base churn × mean channel effect)``).
     """
     from weixi.evaluate.adjust import SegmentActionStats, change_report, thompson_adjust
 
     get_outcomes(con=con, month=month)
     df = con.execute(
-        """SELECT COALESCE(segment, '-') AS segment, action, is_control, stayed, arpu_before, cost,
-                  month
+        """SELECT COALESCE(segment, '-') AS segment, action, channel, is_control, stayed,
+                  arpu_before, cost, month
            FROM evaluation_outcomes WHERE month <= ?""",
         [month],
     ).df()
@@ -447,6 +679,23 @@ def adjust_plan(
     value = value / np.maximum(np.bincount(si, minlength=S), 1)
     cost_sum = np.bincount(ai[~ctrl], weights=df["cost"].to_numpy(float)[~ctrl], minlength=A)
     cost = cost_sum / np.maximum(np.bincount(ai[~ctrl], minlength=A), 1)
+    # Segment base churn (control), shrunk towards the overall control rate: small segments'
+    # controls are a handful of customers.
+    overall = (k_c.sum() + 1.0) / (n_c.sum() + 2.0)
+    base = (k_c + _BASE_PRIOR * overall) / (n_c + _BASE_PRIOR)
+    # Mean channel effect of the treated per segment × action (action mean where untried).
+    eff_row = df["channel"].map(channel_effect or {}).fillna(1.0).to_numpy(float)
+    e_sum = np.zeros((S, A))
+    np.add.at(e_sum, (si[~ctrl], ai[~ctrl]), eff_row[~ctrl])
+    e_act = np.bincount(ai[~ctrl], weights=eff_row[~ctrl], minlength=A) / np.maximum(
+        np.bincount(ai[~ctrl], minlength=A), 1
+    )
+    e_act = np.where(np.bincount(ai[~ctrl], minlength=A) > 0, e_act, 1.0)
+    eff = np.where(n_t > 0, e_sum / np.maximum(n_t, 1), e_act[None, :])
+    prior = np.full((S, A), prior_effect)
+    if prior_uplift:
+        conf = np.array([prior_uplift.get(a, np.nan) for a in acts])
+        prior = np.where(np.isnan(conf)[None, :], prior, conf[None, :] * base[:, None] * eff)
     stats = SegmentActionStats(
         segments=segs,
         actions=acts,
@@ -456,12 +705,13 @@ def adjust_plan(
         churned_control=k_c,
         value=value,
         cost=cost,
-        prior_effect=np.full((S, A), prior_effect),
+        prior_effect=prior,
     )
-    adj = thompson_adjust(stats, holdout_share=holdout_share, seed=seed)
-    # last month's main action per segment = the most planned one
-    last = df[(df["month"] == pd.Timestamp(month)) & ~df["is_control"]]
-    before = last.groupby("segment")["action"].agg(lambda s: s.value_counts().index[0]).to_dict()
+    adj = thompson_adjust(
+        stats, prior_strength=prior_strength, holdout_share=holdout_share, seed=seed
+    )
+    unit = np.clip(adj.lift_mean / (base[:, None] * np.maximum(eff, 1e-3)), *uplift_range)
+    before = _main_actions(df, month)
     before_list = [before.get(s, "-") for s in segs]
     nxt = add_months(month, 1)
     rows = [
@@ -476,14 +726,22 @@ def adjust_plan(
             float(adj.net_value_mean[i, j]),
             int(adj.n_treated[i, j]),
             int(adj.n_control[i]),
+            float(base[i]),
+            float(unit[i, j]),
+            float(holdout_share),
         )
         for i, s in enumerate(segs)
         for j, a in enumerate(acts)
     ]
-    con.execute(ADJUST_DDL)
+    _ensure_adjust_table(con)
     con.execute("DELETE FROM plan_adjustments WHERE month = ?", [nxt])
     if rows:
-        con.executemany("INSERT INTO plan_adjustments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        con.executemany(
+            "INSERT INTO plan_adjustments (month, segment, action, p_best, lift_mean, lift_low, "
+            "lift_high, net_value, n_treated, n_control, churn_control, uplift, holdout_share) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
     return {
         "month": format_month(month),
         "next_month": format_month(nxt),
@@ -496,8 +754,146 @@ def adjust_plan(
                 "lift_low": r[5],
                 "lift_high": r[6],
                 "net_value": r[7],
+                "uplift": r[11],
             }
             for r in rows
         ],
         "report": change_report(before_list, adj, locale=locale or "en"),
+    }
+
+
+def plan_changes(
+    *, con: duckdb.DuckDBPyConnection, month: dt.date | None = None, locale: str | None = None
+) -> dict | None:
+    """The "what changed in the plan and why" report of the adjustment *for* ``month``.
+
+    Rebuilt from ``plan_adjustments`` (so the web app can show it in either language);
+    ``month`` None = the newest adjustment. None when no adjustment exists.
+
+    Returns:
+        ``{"month", "evaluated_month", "report": [lines], "segments": [rows]}`` where a row is
+        one segment's chosen action with its evidence.
+    """
+    from weixi.evaluate.adjust import Adjustment, change_report
+
+    if not table_exists(con, "plan_adjustments"):
+        return None
+    if month is None:
+        month = con.execute("SELECT max(month) FROM plan_adjustments").fetchone()[0]
+        if month is None:
+            return None
+    df = con.execute(
+        "SELECT * FROM plan_adjustments WHERE month = ? ORDER BY segment, action", [month]
+    ).df()
+    if df.empty:
+        return None
+    segs = sorted(df["segment"].unique())
+    acts = sorted(df["action"].unique())
+
+    def grid(col: str, fill: float = 0.0) -> np.ndarray:
+        if col not in df.columns:
+            return np.full((len(segs), len(acts)), fill)
+        pv = df.pivot_table(index="segment", columns="action", values=col, aggfunc="first")
+        return pv.reindex(index=segs, columns=acts).fillna(fill).to_numpy(float)
+
+    n_control = grid("n_control").max(axis=1)
+    holdout = df["holdout_share"].dropna() if "holdout_share" in df.columns else pd.Series()
+    adj = Adjustment(
+        segments=segs,
+        actions=acts,
+        p_best=grid("p_best"),
+        lift_mean=grid("lift_mean"),
+        lift_low=grid("lift_low"),
+        lift_high=grid("lift_high"),
+        net_value_mean=grid("net_value"),
+        n_treated=grid("n_treated").astype(np.int64),
+        n_control=n_control.astype(np.int64),
+        holdout_share=float(holdout.iloc[0]) if len(holdout) else 0.1,
+    )
+    prev = add_months(month, -1)
+    before = None
+    if table_exists(con, "evaluation_outcomes"):
+        last = con.execute(
+            """SELECT COALESCE(segment, '-') AS segment, action, is_control, month
+               FROM evaluation_outcomes WHERE month = ?""",
+            [prev],
+        ).df()
+        if not last.empty:
+            main = _main_actions(last, prev)
+            before = [main.get(s, "-") for s in segs]
+    best = adj.best_action()
+    uplift = grid("uplift", np.nan)
+    segments = []
+    for i, s in enumerate(segs):
+        j = acts.index(best[i])
+        segments.append(
+            {
+                "segment": s,
+                "before": before[i] if before else None,
+                "action": best[i],
+                "p_best": float(adj.p_best[i, j]),
+                "lift_mean": float(adj.lift_mean[i, j]),
+                "lift_low": float(adj.lift_low[i, j]),
+                "lift_high": float(adj.lift_high[i, j]),
+                "uplift": None if np.isnan(uplift[i, j]) else float(uplift[i, j]),
+                "n_treated": int(adj.n_treated[i].sum()),
+                "n_control": int(adj.n_control[i]),
+                "changed": bool(before is not None and before[i] != best[i]),
+            }
+        )
+    segments.sort(key=lambda r: (not r["changed"], -r["n_treated"]))
+    return {
+        "month": format_month(month),
+        "evaluated_month": format_month(prev),
+        "report": change_report(before, adj, locale=locale or "en"),
+        "segments": segments,
+    }
+
+
+def learned_uplift_summary(*, con: duckdb.DuckDBPyConnection, month: dt.date) -> list[dict]:
+    """Per action: lines scored, mean learned uplift and model version of ``month``'s ``uplift``."""
+    if not table_exists(con, "uplift"):
+        return []
+    cols = {r[0] for r in con.execute("DESCRIBE uplift").fetchall()}
+    if "month" not in cols:
+        return []
+    version = "any_value(model_version)" if "model_version" in cols else "NULL"
+    rows = con.execute(
+        f"""SELECT action, count(*) AS lines, avg(uplift) AS uplift, {version} AS version
+            FROM uplift WHERE month = ? GROUP BY action ORDER BY action""",
+        [month],
+    ).fetchall()
+    return [{"action": a, "lines": int(n), "uplift": float(u), "version": v} for a, n, u, v in rows]
+
+
+def overview(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date | None = None,
+    locale: str | None = None,
+    n_boot: int = 200,
+) -> dict:
+    """What the evaluation page shows for an evaluated ``month`` (None = the newest).
+
+    Reads only (the web app's connection is read-only): the month's lift against the control,
+    overall and by strategy, the plan adjustment it led to ("what changed and why") and the
+    learned uplift the next month's plan used.
+    """
+    months = evaluated_months(con=con)
+    if month is None or month not in months:
+        month = months[-1] if months else None
+    if month is None:
+        return {"months": [], "month": None}
+    rep = evaluate_month(
+        con=con, month=month, dimensions=["action", "channel"], n_boot=n_boot, locale=locale
+    )
+    nxt = add_months(month, 1)
+    return {
+        "months": [format_month(m) for m in months],
+        "month": format_month(month),
+        "next_month": format_month(nxt),
+        "overall": rep["overall"],
+        "by": rep["by"],
+        "changes": plan_changes(con=con, month=nxt, locale=locale),
+        "learned": learned_uplift_summary(con=con, month=nxt),
     }

@@ -7,6 +7,7 @@ import datetime as dt
 import duckdb
 from pydantic import BaseModel, Field
 
+from weixi.i18n import t
 from weixi.ingest import schema
 
 IMPORT_RUNS_DDL = """
@@ -15,15 +16,27 @@ CREATE TABLE IF NOT EXISTS import_runs (
   month DATE NOT NULL,
   started_at TIMESTAMP NOT NULL,
   finished_at TIMESTAMP,
-  status VARCHAR NOT NULL,          -- running | succeeded | failed
+  status VARCHAR NOT NULL,          -- running | succeeded | failed | interrupted
   files VARCHAR,                    -- JSON list of per-file results
   "read" BIGINT,
   loaded BIGINT,
   quarantined BIGINT,
   defects VARCHAR,                  -- JSON {reason: count}
   mapping_hash VARCHAR,
-  error VARCHAR
+  error VARCHAR,
+  pid INTEGER,                      -- the importing process, its host and its start time
+  host VARCHAR,                     -- (ticks since boot), to tell a dead run from a live one
+  proc_start BIGINT,
+  interruption VARCHAR              -- process_gone | timeout, when status = interrupted
 )"""
+
+# Columns added after the first release; older analytics files get them on the next import.
+IMPORT_RUNS_NEW_COLUMNS = (
+    ("pid", "INTEGER"),
+    ("host", "VARCHAR"),
+    ("proc_start", "BIGINT"),
+    ("interruption", "VARCHAR"),
+)
 
 QUARANTINE_DDL = """
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -44,6 +57,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     for table in schema.REFERENCE_TABLES:
         con.execute(schema.reference_ddl(table))
     con.execute(IMPORT_RUNS_DDL)
+    for name, sql_type in IMPORT_RUNS_NEW_COLUMNS:
+        con.execute(f"ALTER TABLE import_runs ADD COLUMN IF NOT EXISTS {name} {sql_type}")
     con.execute(QUARANTINE_DDL)
 
 
@@ -79,6 +94,10 @@ class ImportResult(BaseModel):
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     error: str | None = None
+    pid: int | None = None  # the process that ran (runs) the import, and its host
+    host: str | None = None
+    proc_start: int | None = None
+    interruption: str | None = None  # process_gone | timeout when status == "interrupted"
 
     @property
     def balanced(self) -> bool:
@@ -101,6 +120,31 @@ class ImportResult(BaseModel):
             "defects": data["defects"],
             "mapping_hash": data["mapping_hash"],
         }
+
+    def error_in(self, locale: str | None = None) -> str | None:
+        """The run's error in ``locale``; an interrupted run's explanation is rebuilt there."""
+        if self.status == "interrupted" and self.interruption == "process_gone":
+            return t(
+                "the import process {pid} on {host} ended before it finished (killed or "
+                "crashed); the month was left as it was",
+                locale,
+                pid=self.pid,
+                host=self.host,
+            )
+        if self.status == "interrupted" and self.interruption == "timeout":
+            return t(
+                "still marked running {hours} h after it started (WEIXI_IMPORT_TIMEOUT_HOURS); "
+                "presumed dead, the month was left as it was",
+                locale,
+                hours=_hours_since(self.started_at, self.finished_at),
+            )
+        return self.error
+
+
+def _hours_since(start: dt.datetime | None, end: dt.datetime | None) -> str:
+    if start is None or end is None:
+        return "?"
+    return f"{(end - start).total_seconds() / 3600:.1f}"
 
 
 class QuarantineRow(BaseModel):

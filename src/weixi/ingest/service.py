@@ -9,8 +9,14 @@ The work happens in DuckDB. Files are staged as text into temporary tables
 
 A crash or kill before COMMIT leaves the previous month in place (DuckDB only makes a
 transaction durable at commit, through its write-ahead log). A run that fails is rolled back
-and then recorded as ``failed`` in its own transaction. Unlike other services, this one owns
-its transaction: the import *is* the unit of work, and its atomicity is the contract.
+and then recorded as ``failed`` in its own transaction. A run that was killed keeps its
+``running`` row (its process could not write anything more): the run records its process id,
+host and process start time, and the next import or listing of runs marks every ``running``
+run whose process is gone (same host), or that is older than
+``Settings.import_timeout_hours``, as ``interrupted`` (:func:`mark_interrupted`).
+
+Unlike other services, this one owns its transaction: the import *is* the unit of work, and
+its atomicity is the contract.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import socket
 import tempfile
 import time
 import uuid
@@ -62,6 +69,132 @@ class _Target:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+# Imports running in this process (a "running" row of this pid that is not here is dead).
+_ACTIVE_RUNS: set[str] = set()
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time in clock ticks since boot) of a Linux process, None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+        return fields[0], int(fields[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _process_alive(pid: int, proc_start: int | None) -> bool:
+    """True when process ``pid`` of this host still exists and is the one that was recorded."""
+    if pid == os.getpid():
+        return True  # the caller checks this process's own runs through _ACTIVE_RUNS
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by another user
+    except OSError:  # pragma: no cover - e.g. not supported on this platform
+        return True
+    stat = _proc_stat(pid)
+    if stat is None:
+        return True  # no /proc: trust the signal check
+    state, started = stat
+    if state in ("Z", "X"):
+        return False  # killed, not yet reaped by its parent
+    return proc_start is None or started == proc_start  # else the pid was reused
+
+
+def _interruption(
+    *,
+    run_id: str,
+    started_at: dt.datetime,
+    pid: int | None,
+    host: str | None,
+    proc_start: int | None,
+    now: dt.datetime,
+    timeout_hours: float,
+) -> str | None:
+    """Why a ``running`` run is dead (``process_gone`` | ``timeout``), or None if it may live."""
+    if pid is not None and host == socket.gethostname():
+        if pid == os.getpid():
+            if run_id not in _ACTIVE_RUNS:
+                return "process_gone"
+        elif not _process_alive(pid, proc_start):
+            return "process_gone"
+    if now - started_at > dt.timedelta(hours=timeout_hours):
+        return "timeout"
+    return None
+
+
+def _interruption_text(kind: str, pid: int | None, host: str | None, hours: float) -> str:
+    if kind == "process_gone":
+        return (
+            f"interrupted: the import process {pid} on {host} ended before it finished "
+            "(killed or crashed); the month was left as it was"
+        )
+    return (
+        f"interrupted: still marked running {hours:.1f} h after it started "
+        "(WEIXI_IMPORT_TIMEOUT_HOURS); presumed dead, the month was left as it was"
+    )
+
+
+def _find_interrupted(
+    con: duckdb.DuckDBPyConnection, timeout_hours: float | None
+) -> list[tuple[str, str, str, dt.datetime]]:
+    """(run_id, kind, error text, finished_at) of every dead ``running`` run."""
+    if not table_exists(con, "import_runs"):
+        return []
+    limit = get_settings().import_timeout_hours if timeout_hours is None else timeout_hours
+    cols = _run_cols(con)
+    rows = con.execute(
+        f"SELECT run_id, started_at, pid, host, proc_start FROM ({cols}) r WHERE status = 'running'"
+    ).fetchall()
+    now = _now()
+    out = []
+    for run_id, started, pid, host, proc_start in rows:
+        kind = _interruption(
+            run_id=run_id,
+            started_at=started,
+            pid=pid,
+            host=host,
+            proc_start=proc_start,
+            now=now,
+            timeout_hours=limit,
+        )
+        if kind:
+            hours = (now - started).total_seconds() / 3600
+            out.append((run_id, kind, _interruption_text(kind, pid, host, hours), now))
+    return out
+
+
+def mark_interrupted(
+    *, con: duckdb.DuckDBPyConnection, timeout_hours: float | None = None
+) -> list[str]:
+    """Mark ``running`` runs whose process is gone, or older than the timeout, ``interrupted``.
+
+    A run is dead when it was started on this host by a process that no longer exists (or
+    whose pid now belongs to another process), or when it started more than
+    ``timeout_hours`` ago (default ``Settings.import_timeout_hours``; the only test for runs of
+    another host). Its month is unchanged: a ``running`` row means the import never committed.
+
+    Args:
+        con: a writable connection to the analytics store.
+        timeout_hours: override of the configured timeout.
+
+    Returns:
+        The run ids marked.
+    """
+    found = _find_interrupted(con, timeout_hours)
+    if found:
+        ensure_tables(con)  # an older store gets the interruption column
+    for run_id, kind, text, finished in found:
+        con.execute(
+            "UPDATE import_runs SET status = 'interrupted', finished_at = ?, error = ?, "
+            "interruption = ? WHERE run_id = ? AND status = 'running'",
+            [finished, text, kind, run_id],
+        )
+    return [f[0] for f in found]
 
 
 def _display_names(paths: Sequence[Path]) -> list[str]:
@@ -270,13 +403,25 @@ def import_month(
     """
     month_d = parse_month(month)
     ensure_tables(con)
+    mark_interrupted(con=con)  # runs killed earlier stop looking as if they were running
     run_id = uuid.uuid4().hex[:12]
     started = _now()
-    result = ImportResult(run_id=run_id, month=month_d, status="running", started_at=started)
-    con.execute(
-        "INSERT INTO import_runs (run_id, month, started_at, status) VALUES (?, ?, ?, 'running')",
-        [run_id, month_d, started],
+    me = _proc_stat(os.getpid())
+    result = ImportResult(
+        run_id=run_id,
+        month=month_d,
+        status="running",
+        started_at=started,
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        proc_start=me[1] if me else None,
     )
+    con.execute(
+        "INSERT INTO import_runs (run_id, month, started_at, status, pid, host, proc_start) "
+        "VALUES (?, ?, ?, 'running', ?, ?, ?)",
+        [run_id, month_d, started, result.pid, result.host, result.proc_start],
+    )
+    _ACTIVE_RUNS.add(run_id)
     prefix = f"_wx_{run_id}_"
     targets: list[_Target] = []
     tick = on_progress or (lambda step, done, total: None)
@@ -377,6 +522,7 @@ def import_month(
             raise
         raise IngestError(f"import of {month_d:%Y-%m} failed: {exc}") from exc
     finally:
+        _ACTIVE_RUNS.discard(run_id)
         try:
             for tgt in targets:
                 con.execute(f"DROP TABLE IF EXISTS {q_ident(tgt.all_table)}")
@@ -407,13 +553,38 @@ def _update_run(con: duckdb.DuckDBPyConnection, result: ImportResult) -> None:
 
 
 _RUN_COLS = (
-    'run_id, month, started_at, finished_at, status, files, "read", loaded, quarantined, '
-    "defects, mapping_hash, error"
+    "run_id",
+    "month",
+    "started_at",
+    "finished_at",
+    "status",
+    "files",
+    "read",
+    "loaded",
+    "quarantined",
+    "defects",
+    "mapping_hash",
+    "error",
+    "pid",
+    "host",
+    "proc_start",
+    "interruption",
 )
 
 
+def _run_cols(con: duckdb.DuckDBPyConnection) -> str:
+    """A SELECT of import_runs with every column of _RUN_COLS (NULL where an older store
+    lacks one: read-only readers cannot add them)."""
+    have = {r[0] for r in con.execute("DESCRIBE import_runs").fetchall()}
+    cols = ", ".join(f'"{c}"' if c in have else f'NULL AS "{c}"' for c in _RUN_COLS)
+    return f"SELECT {cols} FROM import_runs"
+
+
 def _run_from_row(row: tuple) -> ImportResult:
-    (run_id, month, started, finished, status, files, read, loaded, quar, defects, mh, err) = row
+    (run_id, month, started, finished, status, files, read, loaded, quar, defects, mh, err) = row[
+        :12
+    ]
+    pid, host, proc_start, interruption = row[12:]
     return ImportResult(
         run_id=run_id,
         month=month,
@@ -427,31 +598,63 @@ def _run_from_row(row: tuple) -> ImportResult:
         defects=json.loads(defects or "{}"),
         mapping_hash=mh,
         error=err,
+        pid=pid,
+        host=host,
+        proc_start=proc_start,
+        interruption=interruption,
     )
 
 
 def get_runs(
     *, con: duckdb.DuckDBPyConnection, month: str | dt.date | None = None, limit: int = 100
 ) -> list[ImportResult]:
-    """Return import runs, newest first (optionally of one month)."""
+    """Return import runs, newest first (optionally of one month).
+
+    Runs left ``running`` by a dead process are marked ``interrupted`` first (see
+    :func:`mark_interrupted`; on a read-only connection only in the returned list).
+    """
     if not table_exists(con, "import_runs"):
         return []
+    try:
+        mark_interrupted(con=con)
+        patch = False
+    except duckdb.Error:  # read-only connection: patch the returned runs instead
+        patch = True
     where, params = "", []
     if month is not None:
         where, params = "WHERE month = ?", [parse_month(month)]
     rows = con.execute(
-        f"SELECT {_RUN_COLS} FROM import_runs {where} ORDER BY started_at DESC, run_id LIMIT ?",
+        f"SELECT * FROM ({_run_cols(con)}) r {where} ORDER BY started_at DESC, run_id LIMIT ?",
         [*params, int(limit)],
     ).fetchall()
-    return [_run_from_row(r) for r in rows]
+    runs = [_run_from_row(r) for r in rows]
+    if patch:
+        _patch_interrupted(con, runs)
+    return runs
+
+
+def _patch_interrupted(con: duckdb.DuckDBPyConnection, runs: list[ImportResult]) -> None:
+    dead = {r[0]: r for r in _find_interrupted(con, None)}
+    for run in runs:
+        if run.run_id in dead:
+            _, kind, text, finished = dead[run.run_id]
+            run.status, run.interruption = "interrupted", kind
+            run.error, run.finished_at = text, finished
 
 
 def get_run(*, con: duckdb.DuckDBPyConnection, run_id: str) -> ImportResult | None:
     """Return one import run, or None."""
     if not table_exists(con, "import_runs"):
         return None
-    row = con.execute(f"SELECT {_RUN_COLS} FROM import_runs WHERE run_id = ?", [run_id]).fetchone()
-    return _run_from_row(row) if row else None
+    runs = [
+        _run_from_row(r)
+        for r in con.execute(
+            f"SELECT * FROM ({_run_cols(con)}) r WHERE run_id = ?", [run_id]
+        ).fetchall()
+    ]
+    if runs and runs[0].status == "running":
+        _patch_interrupted(con, runs)  # shown as it is; get_runs / imports persist it
+    return runs[0] if runs else None
 
 
 def get_quarantine(

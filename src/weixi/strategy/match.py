@@ -14,9 +14,22 @@ Expected value of an action through a channel (per customer)::
     cost(ch)  = contact_cost(ch) + effect(ch) × take_rate × unit_cost
     ev(ch)    = value(ch) − cost(ch)
 
-``uplift`` is the offer's (or action's) configured effect unless a learned one exists: a DuckDB
-table ``uplift(subscriber_id, action, uplift[, month])`` overrides it per subscriber × action (the
-hook for the evaluation domain's uplift model).
+``uplift`` is the share of would-be churners kept when the action reaches the customer. Its
+source, first found wins (``uplift_source`` in the outputs):
+
+1. ``learned`` — the DuckDB table ``uplift(subscriber_id, action, uplift[, month])``, per
+   subscriber × action (written by the monthly job from the evaluation domain's uplift model);
+2. ``segment`` — the plan adjustment's posterior mean for the line's segment (stability group) ×
+   action, table ``plan_adjustments(month, segment, action, p_best, uplift, n_treated, …)``,
+   when that cell had at least ``min_segment_treated`` treated customers;
+3. ``offer`` — the offer's configured uplift; 4. ``action`` — the action's configured uplift.
+
+Exploration (Thompson sampling, ``explore=True``): when ``plan_adjustments`` holds the month,
+each line whose segment has rows draws one of its candidate actions with probability
+``p_best`` (renormalised over the candidates that have a row; a deterministic hash of the
+subscriber and month is the random number). The drawn action outranks the category priority
+in the choice of the primary action, so a segment's customers follow the sampled shares. The
+randomized control is drawn later, by subscriber only, and is untouched by this.
 
 Inputs: the ``segments`` and ``churn_scores`` tables (contracts in the project brief). Outputs:
 ``strategy_matches`` (one row per household's primary action) and ``strategy_options`` (one row
@@ -48,6 +61,8 @@ MATCH_COLUMNS = (
     "p_churn",
     "clv",
     "uplift",
+    "uplift_source",
+    "sampled",
     "gross_value",
     "best_channel",
     "best_ev",
@@ -239,13 +254,21 @@ def match(
     *,
     actions: list[str] | None = None,
     write: bool = True,
+    learned: bool = True,
+    adjust: bool = True,
+    explore: bool = True,
+    min_segment_treated: int = 100,
 ) -> dict[str, int]:
     """Match every kept subscriber of ``month`` to one primary action and offer (SQL).
 
     Writes/replaces the month in ``strategy_matches`` and the temp table ``strategy_options``
     (customer × allowed channel with value, cost and ev). Returns counts: ``kept``, ``matched``
     (subscribers with at least one rule), ``households`` (primary actions after the household
-    rule).
+    rule) and ``explored`` (lines whose action was drawn by Thompson sampling).
+
+    ``learned`` reads the ``uplift`` table, ``adjust`` the ``plan_adjustments`` table (segment
+    posterior used from ``min_segment_treated`` treated customers; ``explore`` draws the action
+    with the ``p_best`` shares); see the module docstring for the precedence.
 
     Example:
         >>> import duckdb; from weixi.strategy.library import load_preset
@@ -261,7 +284,8 @@ def match(
     """
     con.execute(f"CREATE OR REPLACE TEMP TABLE _mx_base AS {_base_sql(con, month, lib)}")
     valid = _offer_tables(con, lib, month)
-    learned = table_exists(con, "uplift")
+    m = sql_literal(month)
+    learned = learned and table_exists(con, "uplift")
     if learned:
         ucols = _columns(con, "uplift")
         mfilter = f"WHERE month = {sql_literal(month)}" if "month" in ucols else ""
@@ -269,6 +293,20 @@ def match(
             "CREATE OR REPLACE TEMP TABLE _mx_uplift AS SELECT subscriber_id, action, "
             f"avg(CAST(uplift AS DOUBLE)) AS uplift FROM uplift {mfilter} GROUP BY ALL"
         )
+    adjusted = adjust and table_exists(con, "plan_adjustments")
+    if adjusted:
+        acols = _columns(con, "plan_adjustments")
+        seg_uplift = (
+            f"CASE WHEN n_treated >= {int(min_segment_treated)} THEN uplift END"
+            if {"uplift", "n_treated"} <= acols
+            else "CAST(NULL AS DOUBLE)"
+        )
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _mx_adj AS
+            SELECT segment, action, avg(p_best) AS p_best, avg({seg_uplift}) AS seg_uplift
+            FROM plan_adjustments WHERE month = {m} GROUP BY ALL"""
+        )
+        adjusted = con.execute("SELECT count(*) FROM _mx_adj").fetchall()[0][0] > 0
     rule_rows = [
         f"({ri}, {sql_literal(r.key)}, {sql_literal(a)})"
         for ri, r in enumerate(lib.rules)
@@ -302,22 +340,58 @@ def match(
     )
     only = {c.key: conditions_sql(c.only_for, "s.") for c in lib.channels}
     chan_ok = " OR ".join(f"(o.channel = {sql_literal(k)} AND {cond})" for k, cond in only.items())
-    uplift_expr = (
-        "COALESCE(u.uplift, o.offer_uplift, a.uplift)"
-        if learned
-        else "COALESCE(o.offer_uplift, a.uplift)"
+    sources = [("u.uplift", "learned")] if learned else []
+    sources += [("g.seg_uplift", "segment")] if adjusted else []
+    sources += [("o.offer_uplift", "offer")]
+    uplift_expr = "COALESCE(" + ", ".join(e for e, _ in sources) + ", a.uplift)"
+    source_expr = (
+        "CASE "
+        + " ".join(f"WHEN {e} IS NOT NULL THEN '{k}'" for e, k in sources)
+        + " ELSE 'action' END"
     )
     uplift_join = (
         "LEFT JOIN _mx_uplift u ON u.subscriber_id = s.subscriber_id AND u.action = f.action"
         if learned
         else ""
     )
+    if adjusted:
+        uplift_join += (
+            " LEFT JOIN _mx_adj g ON g.segment = COALESCE(s.stability_group, '-') "
+            "AND g.action = f.action"
+        )
+    explored = adjusted and explore
+    if explored:
+        # Thompson draw per line: cumulative p_best over its candidate actions (renormalised),
+        # against a uniform number from a hash of subscriber and month (reproducible).
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _mx_ts AS
+            WITH w AS (
+                SELECT c.sid, c.action, g.p_best AS w,
+                       (hash(s.subscriber_id, {m}, 'thompson') % 1000003) / 1000003.0 AS u
+                FROM _mx_cand c JOIN _mx_base s USING (sid)
+                JOIN _mx_adj g ON g.segment = COALESCE(s.stability_group, '-')
+                     AND g.action = c.action
+                WHERE g.p_best > 0
+            ), cum AS (
+                SELECT sid, action, u,
+                       sum(w) OVER (PARTITION BY sid ORDER BY action
+                                    ROWS UNBOUNDED PRECEDING) / sum(w) OVER (PARTITION BY sid)
+                           AS hi
+                FROM w
+            )
+            SELECT sid, COALESCE(arg_min(action, hi) FILTER (WHERE hi >= u),
+                                 arg_max(action, hi)) AS ts_action
+            FROM cum GROUP BY sid"""
+        )
+        uplift_join += " LEFT JOIN _mx_ts ts ON ts.sid = f.sid"
+    sampled = "COALESCE(ts.ts_action = f.action, FALSE)" if explored else "FALSE"
     try:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _mx_opt AS
             WITH fit AS ({fit_sql})
             SELECT f.sid, s.hh_key, f.rule_idx, f.action, o.offer_id, f.offer_idx, o.channel, a.category, a.category_rank,
-                   o.tier, {uplift_expr} AS uplift,
+                   o.tier, {uplift_expr} AS uplift, {source_expr} AS uplift_source,
+                   {sampled} AS sampled,
                    s.p_churn * {uplift_expr} * s.clv AS gross_value,
                    s.p_churn * {uplift_expr} * s.clv * ch.effect AS value,
                    ch.contact_cost + ch.effect * a.take_rate * o.unit_cost AS cost,
@@ -336,13 +410,13 @@ def match(
     # (category priority, expected value, offer tier, …) over all of the household's
     # line × action × offer × channel rows is the best line's primary action with its best offer
     # — the same as choosing per action, then per line, then per household.
-    m = sql_literal(month)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _mx_primary AS
         WITH pick AS (
             SELECT hh_key,
                    arg_max({{'sid': sid, 'offer_idx': offer_idx, 'channel_idx': channel_idx}},
-                           (-category_rank * 1e7 + (value - cost) + tier * 1e-4
+                           (sampled::INTEGER * 1e9 - category_rank * 1e7 + (value - cost)
+                               + tier * 1e-4
                                - offer_idx * 1e-6 - channel_idx * 1e-8, -sid)) AS k
             FROM _mx_opt GROUP BY hh_key
         ), lines AS (
@@ -351,7 +425,8 @@ def match(
             SELECT o.hh_key, lines.household_lines,
                    {{'sid': o.sid, 'action': o.action, 'offer_id': o.offer_id,
                      'category': o.category, 'category_rank': o.category_rank,
-                     'uplift': o.uplift, 'gross_value': o.gross_value,
+                     'uplift': o.uplift, 'uplift_source': o.uplift_source,
+                     'sampled': o.sampled, 'gross_value': o.gross_value,
                      'best_channel': o.channel, 'best_ev': o.value - o.cost,
                      'rule_idx': o.rule_idx}} AS p
             FROM pick JOIN _mx_opt o
@@ -365,7 +440,7 @@ def match(
         SELECT {m} AS month, s.subscriber_id, s.hh_id AS customer_id, s.branch_id, s.line_type,
                hh.p.action, hh.p.category, hh.p.category_rank, hh.p.offer_id,
                r.rule_key AS rules, acts.candidate_actions, s.p_churn, s.clv, hh.p.uplift,
-               hh.p.gross_value, hh.p.best_channel, hh.p.best_ev, s.priority_rank,
+               hh.p.uplift_source, hh.p.sampled, hh.p.gross_value, hh.p.best_channel, hh.p.best_ev, s.priority_rank,
                s.stability_group, s.urgency, s.a, s.b, s.c, s.vip_or_group,
                hh.household_lines, s.sid
         FROM hh JOIN _mx_base s ON s.sid = hh.p.sid
@@ -388,12 +463,22 @@ def match(
         con.execute(
             f"CREATE TABLE IF NOT EXISTS strategy_matches AS SELECT {cols} FROM _mx_primary LIMIT 0"
         )
+        # Columns added after the first release (older analytics files).
+        for col in ("uplift_source VARCHAR", "sampled BOOLEAN"):
+            con.execute(f"ALTER TABLE strategy_matches ADD COLUMN IF NOT EXISTS {col}")
         con.execute(f"DELETE FROM strategy_matches WHERE month = {m}")
-        con.execute(f"INSERT INTO strategy_matches SELECT {cols} FROM _mx_primary")
+        con.execute(f"INSERT INTO strategy_matches BY NAME SELECT {cols} FROM _mx_primary")
     kept = con.execute("SELECT count(*) FROM _mx_base").fetchall()[0][0]
     matched = con.execute("SELECT count(DISTINCT sid) FROM _mx_cand").fetchall()[0][0]
-    hh = con.execute("SELECT count(*) FROM _mx_primary").fetchall()[0][0]
-    return {"kept": int(kept), "matched": int(matched), "households": int(hh)}
+    hh, n_explored = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE sampled) FROM _mx_primary"
+    ).fetchall()[0]
+    return {
+        "kept": int(kept),
+        "matched": int(matched),
+        "households": int(hh),
+        "explored": int(n_explored),
+    }
 
 
 def candidates(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:

@@ -33,6 +33,7 @@ ACCESS: dict[str, tuple[Role, ...]] = {
     "outcome_files": (P, BM),
     "strategy": (P, BM, AN),
     "strategy_edit": (P,),
+    "evaluation": (P, BM, AN),
 }
 
 
@@ -56,6 +57,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("dispatch", "/dispatch", "Dispatch board", "⇶"),
     NavItem("queue", "/queue", "My work queue", "☎"),
     NavItem("monitoring", "/monitoring", "Monitoring", "◷"),
+    NavItem("evaluation", "/evaluation", "Evaluation", "◬"),
     NavItem("outcome_files", "/outcomes/upload", "Outcome files", "⇪"),
     NavItem("customers", "/customers", "Customer 360", "◉"),
     NavItem("admin", "/admin/users", "Users", "◎"),

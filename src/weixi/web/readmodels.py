@@ -603,3 +603,19 @@ def lines_brief(con: Con, subscriber_ids: list[str]) -> dict[str, dict[str, Any]
         [subscriber_ids],
     )
     return {r["subscriber_id"]: r for r in out}
+
+
+def forced_a1_negative(con: Con, campaign_key: str) -> dict[str, Any]:
+    """Customers on a campaign's lists (all its planned months) only through
+    ``must_dispatch_a1`` whose expected net value is negative: ``{"n", "value"}``."""
+    from weixi.dispatch.service import A1_NOTE_EN
+
+    if not has(con, "plan_assignments"):
+        return {"n": 0, "value": 0.0}
+    n, value = con.execute(  # type: ignore[union-attr]
+        """SELECT count(*), COALESCE(sum(expected_value), 0) FROM plan_assignments
+           WHERE campaign_id = ? AND NOT is_control AND expected_value < 0
+             AND contains(reason, ?)""",
+        [campaign_key, A1_NOTE_EN],
+    ).fetchall()[0]
+    return {"n": int(n), "value": round(float(value), 2)}

@@ -11,6 +11,7 @@ from weixi.web.routes import (
     customers,
     dashboard,
     data,
+    evaluation,
     segments,
     strategy,
     work,
@@ -26,6 +27,7 @@ ROUTERS = (
     campaigns.router,
     strategy.router,
     work.router,
+    evaluation.router,
     admin.router,
     api.router,
 )

@@ -191,7 +191,17 @@ def api_import_runs(
     from weixi.ingest import service as ingest_service
 
     runs = ingest_service.get_runs(con=con) if con is not None else []
-    return {"runs": [{**r.summary(), "balanced": r.balanced} for r in runs]}
+    return {
+        "runs": [
+            {
+                **r.summary(),
+                "balanced": r.balanced,
+                "error": r.error,
+                "interruption": r.interruption,
+            }
+            for r in runs
+        ]
+    }
 
 
 @router.get("/audit", response_model=list[AuditEventOut])

@@ -46,6 +46,8 @@ def spec_from_form(form: dict) -> CampaignSpec:
         max_rank = int(form["max_rank"]) if form.get("max_rank") else None
         channels = form.get("channels") or list(CHANNELS)
         actions = form.get("actions") or None
+        # the wizard always sends a1_option; an unticked box then means "off" (default: on)
+        must_a1 = bool(form.get("must_dispatch_a1")) or not form.get("a1_option")
         return CampaignSpec(
             key=str(form.get("key") or "").strip(),
             name=Text(
@@ -59,6 +61,7 @@ def spec_from_form(form: dict) -> CampaignSpec:
             actions=actions,
             control_share=control,
             max_priority_rank=max_rank,
+            must_dispatch_a1=must_a1,
             capacity=Capacity(campaign_share=seats, agent_contacts_per_day=per_day),
         )
     except (ValueError, TypeError) as exc:
@@ -103,6 +106,7 @@ def _defaults(con) -> dict:
         "max_rank": "",
         "channels": list(CHANNELS),
         "actions": [],
+        "must_dispatch_a1": True,
     }
 
 
@@ -181,7 +185,7 @@ async def campaign_create(
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
 def campaign_detail(
-    request: Request, campaign_id: int, db: DbDep, user: PlannerUser
+    request: Request, campaign_id: int, db: DbDep, con: AnalyticsDep, user: PlannerUser
 ) -> HTMLResponse:
     campaign = operations.get_campaign(session=db, campaign_id=campaign_id)
     if campaign is None:
@@ -197,6 +201,7 @@ def campaign_detail(
             if campaign.status in operations.LIVE_STATUSES
             else [],
             "plan_board": operations.plan_summary(session=db, campaign_id=campaign.id),
+            "a1_negative": readmodels.forced_a1_negative(con, campaign.key),
         },
         user=user,
     )

@@ -1,0 +1,105 @@
+"""Revision 0002 (``tasks.reason_zh``) upgrades a database with tasks in place and downgrades,
+on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy.orm import Session
+
+from weixi.dispatch.models import Task
+from weixi.web import migrate
+
+
+def _columns(url: str, table: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as con:
+            return {c["name"] for c in sa.inspect(con).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
+def _add_task_at_0001(url: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as con:
+            md = sa.MetaData()
+            campaigns = sa.Table("campaigns", md, autoload_with=con)
+            tasks = sa.Table("tasks", md, autoload_with=con)
+            now = dt.datetime(2026, 1, 5, 8, 0)
+            cid = con.execute(
+                campaigns.insert().values(
+                    key="old",
+                    name_en="Old",
+                    name_zh="旧",
+                    status="approved",
+                    period_start=dt.date(2026, 1, 1),
+                    period_end=dt.date(2026, 1, 1),
+                    control_share=0.1,
+                    salt="s",
+                    channels=["call_center"],
+                    actions=["care_call"],
+                    spec={},
+                    created_at=now,
+                    updated_at=now,
+                )
+            ).inserted_primary_key[0]
+            con.execute(
+                tasks.insert().values(
+                    campaign_id=cid,
+                    month=dt.date(2026, 1, 1),
+                    subscriber_id="S1",
+                    branch_id="HZ",
+                    channel="call_center",
+                    action="care_call",
+                    reason="P(churn) 40%",
+                    status="open",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+def _check_0002(url: str) -> None:
+    migrate.upgrade(url, "0001")
+    assert "reason_zh" not in _columns(url, "tasks")
+    _add_task_at_0001(url)
+    migrate.upgrade(url)
+    assert migrate.current(url) == "0002" and "reason_zh" in _columns(url, "tasks")
+    engine = sa.create_engine(url)
+    try:
+        with Session(engine) as s:
+            task = s.scalars(sa.select(Task)).one()  # the task written before 0002 is kept
+            assert task.reason_zh is None
+            assert task.reason_in("zh-CN") == task.reason_in("en") == "P(churn) 40%"
+            task.reason_zh = "离网概率 40%"
+            s.commit()
+            assert task.reason_in("zh-CN") == "离网概率 40%"
+    finally:
+        engine.dispose()
+    command.downgrade(migrate.alembic_config(url), "0001")
+    assert "reason_zh" not in _columns(url, "tasks") and migrate.current(url) == "0001"
+    migrate.upgrade(url)
+    assert "reason_zh" in _columns(url, "tasks")
+
+
+def test_sqlite_0002_upgrades_in_place_and_downgrades(tmp_path):
+    _check_0002(f"sqlite:///{tmp_path / 'weixi.sqlite'}")
+
+
+@pytest.mark.postgres
+def test_postgres_0002_upgrades_in_place_and_downgrades(postgres_url):
+    import psycopg
+
+    url = sa.engine.make_url(postgres_url)
+    with psycopg.connect(
+        f"host={url.host} port={url.port} user={url.username} dbname=postgres", autocommit=True
+    ) as con:
+        con.execute("CREATE DATABASE weixi_migrations")
+    _check_0002(url.set(database="weixi_migrations").render_as_string(hide_password=False))

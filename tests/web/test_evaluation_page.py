@@ -1,0 +1,51 @@
+"""The evaluation page shows an evaluated month's lift and the plan adjustment it led to."""
+
+from __future__ import annotations
+
+from tests.evaluate.test_service import _load
+from tests.web.conftest import csrf_of, login, make_users
+from weixi.config import Settings
+from weixi.evaluate import service
+from weixi.store.analytics import connect
+from weixi.store.months import parse_month
+
+
+def test_evaluation_page_shows_what_changed_in_both_languages(tmp_path):
+    store = tmp_path / "weixi.duckdb"
+    con = connect(store)
+    try:
+        _load(con, n=1500, months=2)
+        service.adjust_plan(con=con, month=parse_month("2026-01"))
+        con.execute(
+            "CREATE TABLE uplift AS SELECT DATE '2026-02-01' AS month, subscriber_id, "
+            "'care_call' AS action, 0.25 AS uplift, 0.01 AS delta_p, 'uplift-2026-01' AS "
+            "model_version FROM snapshot WHERE month = DATE '2026-02-01' LIMIT 40"
+        )
+    finally:
+        con.close()
+    settings = Settings(
+        env="test",
+        home=tmp_path / "home",
+        analytics_path=store,
+        database_url=f"sqlite:///{tmp_path / 'weixi.sqlite'}",
+        secret_key="test-secret-key-not-dev",
+    )
+    make_users(settings.db_url)
+    from weixi.web.app import create_app
+
+    client = login(create_app(settings), "u_analyst")
+    page = client.get("/evaluation")
+    assert page.status_code == 200
+    text = page.text
+    assert "What changed in the plan and why" in text and "2026-01 → 2026-02" in text
+    assert "segments change their main action" in text
+    assert "uplift-2026-01" in text and "25.0%" in text  # the learned uplift the plan used
+    switched = client.post(
+        "/lang", data={"lang": "zh-CN", "csrf_token": csrf_of(client, "/evaluation")}
+    )
+    assert switched.status_code == 303
+    zh = client.get("/evaluation?month=2026-01")
+    assert zh.status_code == 200
+    assert "方案调整了什么、为什么" in zh.text and "随机对照组比例保持" in zh.text
+    # an unknown month falls back to the newest evaluated one
+    assert "2026-01 → 2026-02" in client.get("/evaluation?month=1999-13").text
