@@ -162,6 +162,7 @@ def _adjust(*, con: duckdb.DuckDBPyConnection, month: dt.date, spec, lib, locale
         uplift_range=(lrn.uplift_min, lrn.uplift_max),
         clv_months=lib.value.clv_months,
         holdout_share=spec.control_share,
+        explore_share=lrn.explore_share if lrn.explore else 0.0,
         locale=locale,
         seed=month.year * 100 + month.month,
     )

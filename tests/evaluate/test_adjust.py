@@ -48,4 +48,24 @@ def test_change_report_explains_in_both_languages():
     assert "A1-B2-C1: care_call → prepay_credit" in en[1]
     assert "维系组" in zh[1] and "对照组" in zh[1]
     same = change_report(adj.best_action(), adj, locale="en")
-    assert same[0].startswith("0 of 2") and "confirms" in same[1]
+    assert same[0].startswith("0 of 2") and "confirms" in same[-1]
+    assert "keep their action while the evidence is thin" in same[1]
+
+
+def test_thin_evidence_keeps_the_action_and_a_clear_lead_switches_it():
+    # segment 2 has no evidence and both actions cost the same: the posterior is near even, so
+    # only explore_share of its customers take the draw and the main action stays last month's
+    s = _stats([[2000, 2000], [0, 0]], [[200, 100], [0, 0]])
+    s.cost = np.array([5.0, 5.0])
+    adj = thompson_adjust(s, seed=1, explore_share=0.1)
+    follow = adj.follow()
+    assert follow[0] > 0.8  # prepay_credit is surely better in segment 1
+    assert follow[1] < 0.2
+    assert adj.main_action(["care_call", "prepay_credit"]) == ["prepay_credit", "prepay_credit"]
+    assert adj.main_action(["care_call", "care_call"]) == ["prepay_credit", "care_call"]
+    report = change_report(["care_call", "prepay_credit"], adj, locale="en")
+    assert report[0].startswith("1 of 2") and "A1-B2-C1: care_call → prepay_credit" in report[1]
+    assert "1 segments keep their action" in report[2]
+    # with every customer exploring, the most likely best action is the main one
+    adj.explore_share = 1.0
+    assert adj.main_action(["care_call", "prepay_credit"]) == adj.best_action()

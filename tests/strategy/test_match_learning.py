@@ -46,24 +46,42 @@ def test_thompson_shares_move_the_segment_towards_the_favoured_action(cell):
     match(cell, MONTH, lib)
     assert _shares(cell) == {"care_call": 1.0}
 
-    # strong evidence that prepay_credit is best in this segment: most customers now get it
+    # a lead for prepay_credit (p_best 0.8 of 2): follow = (0.8 − ½) / ½ = 0.6 of the lines take
+    # the draw, which gives prepay_credit 80 % of the time → 48 %; the rest keep care_call
     _adjustments(
         cell,
         [(SEGMENT, "prepay_credit", 0.8, 0.3, 10), (SEGMENT, "care_call", 0.2, 0.15, 10)],
     )
     counts = match(cell, MONTH, lib)
-    assert counts["explored"] == 2000
-    assert _shares(cell)["prepay_credit"] == pytest.approx(0.8, abs=0.04)
+    assert counts["explored"] / 2000 == pytest.approx(0.6, abs=0.04)  # lines that drew
+    assert _shares(cell)["prepay_credit"] == pytest.approx(0.48, abs=0.04)
 
-    # the other way round: care call regains most of the segment
+    # a sure winner moves the whole segment
+    _adjustments(
+        cell,
+        [(SEGMENT, "prepay_credit", 1.0, 0.3, 10), (SEGMENT, "care_call", 0.0, 0.15, 10)],
+    )
+    assert match(cell, MONTH, lib)["explored"] == 2000
+    assert _shares(cell) == {"prepay_credit": 1.0}
+
+    # the other way round: care call regains most of the segment (follow 0.8)
     _adjustments(
         cell,
         [(SEGMENT, "prepay_credit", 0.1, 0.3, 10), (SEGMENT, "care_call", 0.9, 0.15, 10)],
     )
     match(cell, MONTH, lib)
-    assert _shares(cell)["care_call"] == pytest.approx(0.9, abs=0.04)
+    assert _shares(cell)["care_call"] == pytest.approx(0.2 + 0.8 * 0.9, abs=0.04)
 
-    # an action of another line type (not a candidate here) is renormalised away
+    # an even split: only explore_share of the lines try the draw
+    _adjustments(
+        cell,
+        [(SEGMENT, "prepay_credit", 0.5, 0.3, 10), (SEGMENT, "care_call", 0.5, 0.15, 10)],
+    )
+    match(cell, MONTH, lib, explore_share=0.2)
+    assert _shares(cell)["prepay_credit"] == pytest.approx(0.2 * 0.5, abs=0.03)
+
+    # an action of another line type (not a candidate here) is renormalised away among the
+    # drawn lines (follow from the segment's three actions: (0.6 − ⅓) / ⅔ = 0.4)
     _adjustments(
         cell,
         [
@@ -73,7 +91,7 @@ def test_thompson_shares_move_the_segment_towards_the_favoured_action(cell):
         ],
     )
     match(cell, MONTH, lib)
-    assert _shares(cell)["prepay_credit"] == pytest.approx(0.75, abs=0.04)
+    assert _shares(cell)["prepay_credit"] == pytest.approx(0.4 * 0.75, abs=0.04)
 
     # exploration off, another month's adjustment, or another segment: the configured choice
     match(cell, MONTH, lib, explore=False)

@@ -106,6 +106,13 @@ class Learning(_Strict):
     explore: bool = Field(
         True, description="Thompson sampling: each segment's action drawn with its p_best share"
     )
+    explore_share: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="lines of a segment that try the Thompson draw while its evidence is even "
+        "(more as one action's lead firms up)",
+    )
     prior_strength: float = Field(200.0, gt=0, description="pseudo-customers behind config")
 
     @model_validator(mode="after")

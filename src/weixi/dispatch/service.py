@@ -269,6 +269,7 @@ def plan_month(
         learned=lrn.enabled,
         adjust=lrn.enabled,
         explore=lrn.explore,
+        explore_share=lrn.explore_share,
         min_segment_treated=lrn.min_segment_treated,
     )
     timings["match"] = time.perf_counter() - t0

@@ -73,10 +73,38 @@ class Adjustment:
     n_treated: np.ndarray
     n_control: np.ndarray
     holdout_share: float
+    explore_share: float = 0.1
 
     def best_action(self) -> list[str]:
         """The action most likely best in each segment."""
         return [self.actions[j] for j in np.argmax(self.p_best, axis=1)]
+
+    def follow(self) -> np.ndarray:
+        """Share of each segment's lines that take the Thompson draw in the next plan.
+
+        ``(max p_best − 1/K) / (1 − 1/K)`` over the segment's K eligible actions: 0 for an even
+        split, 1 when one action is surely best; never below ``explore_share``. The others keep
+        the strategy library's choice (the same rule as :func:`weixi.strategy.match.match`).
+        """
+        k = (self.p_best > 0).sum(axis=1).astype(float)
+        top = self.p_best.max(axis=1) if self.p_best.size else np.zeros(len(self.segments))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sure = np.where(k > 1, (top - 1.0 / k) / (1.0 - 1.0 / k), 1.0)
+        return np.clip(np.maximum(sure, self.explore_share), 0.0, 1.0)
+
+    def main_action(self, before: list[str] | None) -> list[str]:
+        """The action most of each segment's customers get next month.
+
+        Expected share of action a = follow × p_best(a) + (1 − follow) × [a is last month's main
+        action] (the library's choice, which the customers who do not take the draw keep).
+        Without a previous plan: the most likely best action.
+        """
+        if before is None:
+            return self.best_action()
+        share = self.follow()[:, None] * self.p_best
+        kept = np.array([[a == b for a in self.actions] for b in before], dtype=float)
+        share = share + (1.0 - self.follow())[:, None] * kept
+        return [self.actions[j] for j in np.argmax(share, axis=1)]
 
     def shares(self) -> np.ndarray:
         """Share of each segment's planned customers to give each action (probability matching)."""
@@ -89,6 +117,7 @@ def thompson_adjust(
     prior_strength: float = 200.0,
     n_draws: int = 2000,
     holdout_share: float = 0.1,
+    explore_share: float = 0.1,
     seed: int = 0,
 ) -> Adjustment:
     """Draw the Beta posteriors and return action probabilities per segment (vectorized).
@@ -98,6 +127,8 @@ def thompson_adjust(
         prior_strength: pseudo-customers behind the configured effect (more = trust config longer).
         n_draws: posterior draws.
         holdout_share: the randomized control share, carried unchanged into the next plan.
+        explore_share: least share of a segment's lines that try the Thompson draw
+            (:meth:`Adjustment.follow`).
         seed: random seed.
     """
     rng = np.random.default_rng(seed)
@@ -138,6 +169,7 @@ def thompson_adjust(
         n_treated=n_t.astype(np.int64),
         n_control=n_c.astype(np.int64),
         holdout_share=holdout_share,
+        explore_share=explore_share,
     )
 
 
@@ -167,7 +199,7 @@ def change_report(
         Lines of text; the first summarises, the rest name the segments whose action changed
         (or, without a previous plan, each segment's chosen action).
     """
-    after = adj.best_action()
+    after = adj.main_action(before)
     changed = [i for i in range(len(adj.segments)) if before is None or before[i] != after[i]]
     lines = [
         t(
@@ -201,6 +233,21 @@ def change_report(
                 net=float(adj.net_value_mean[i, j]),
             )
         )
+    if before is not None:
+        kept = [i for i in range(len(adj.segments)) if i not in set(changed)]
+        follow = adj.follow()
+        trying = [i for i in kept if adj.p_best[i].max() < 1.0]
+        if trying:
+            lines.append(
+                t(
+                    "{n} segments keep their action while the evidence is thin; "
+                    "{low:.0%}–{high:.0%} of their customers try the alternatives.",
+                    locale,
+                    n=len(trying),
+                    low=float(follow[trying].min()),
+                    high=float(follow[trying].max()),
+                )
+            )
     if not changed:
         lines.append(
             t("No segment changes its action: the evidence confirms last month's plan.", locale)

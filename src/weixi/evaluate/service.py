@@ -600,11 +600,16 @@ ADJUST_DDL = """
 CREATE TABLE IF NOT EXISTS plan_adjustments (
   month DATE, segment VARCHAR, action VARCHAR, p_best DOUBLE, lift_mean DOUBLE,
   lift_low DOUBLE, lift_high DOUBLE, net_value DOUBLE, n_treated BIGINT, n_control BIGINT,
-  churn_control DOUBLE, uplift DOUBLE, holdout_share DOUBLE
+  churn_control DOUBLE, uplift DOUBLE, holdout_share DOUBLE, explore_share DOUBLE
 )
 """
 # Columns added after the first release (older analytics files get them on the next write).
-_ADJUST_NEW = ("churn_control DOUBLE", "uplift DOUBLE", "holdout_share DOUBLE")
+_ADJUST_NEW = (
+    "churn_control DOUBLE",
+    "uplift DOUBLE",
+    "holdout_share DOUBLE",
+    "explore_share DOUBLE",
+)
 # Pseudo-customers of the overall control churn rate behind each segment's base rate.
 _BASE_PRIOR = 20.0
 
@@ -634,6 +639,7 @@ def adjust_plan(
     uplift_range: tuple[float, float] = (0.0, 1.0),
     clv_months: float = 12.0,
     holdout_share: float = 0.1,
+    explore_share: float = 0.1,
     locale: str | None = None,
     seed: int = 0,
 ) -> dict:
@@ -708,7 +714,11 @@ def adjust_plan(
         prior_effect=prior,
     )
     adj = thompson_adjust(
-        stats, prior_strength=prior_strength, holdout_share=holdout_share, seed=seed
+        stats,
+        prior_strength=prior_strength,
+        holdout_share=holdout_share,
+        explore_share=explore_share,
+        seed=seed,
     )
     unit = np.clip(adj.lift_mean / (base[:, None] * np.maximum(eff, 1e-3)), *uplift_range)
     before = _main_actions(df, month)
@@ -729,6 +739,7 @@ def adjust_plan(
             float(base[i]),
             float(unit[i, j]),
             float(holdout_share),
+            float(explore_share),
         )
         for i, s in enumerate(segs)
         for j, a in enumerate(acts)
@@ -738,8 +749,8 @@ def adjust_plan(
     if rows:
         con.executemany(
             "INSERT INTO plan_adjustments (month, segment, action, p_best, lift_mean, lift_low, "
-            "lift_high, net_value, n_treated, n_control, churn_control, uplift, holdout_share) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "lift_high, net_value, n_treated, n_control, churn_control, uplift, holdout_share, "
+            "explore_share) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
     return {
@@ -798,6 +809,7 @@ def plan_changes(
 
     n_control = grid("n_control").max(axis=1)
     holdout = df["holdout_share"].dropna() if "holdout_share" in df.columns else pd.Series()
+    explore = df["explore_share"].dropna() if "explore_share" in df.columns else pd.Series()
     adj = Adjustment(
         segments=segs,
         actions=acts,
@@ -809,6 +821,7 @@ def plan_changes(
         n_treated=grid("n_treated").astype(np.int64),
         n_control=n_control.astype(np.int64),
         holdout_share=float(holdout.iloc[0]) if len(holdout) else 0.1,
+        explore_share=float(explore.iloc[0]) if len(explore) else 0.1,
     )
     prev = add_months(month, -1)
     before = None
@@ -821,7 +834,7 @@ def plan_changes(
         if not last.empty:
             main = _main_actions(last, prev)
             before = [main.get(s, "-") for s in segs]
-    best = adj.best_action()
+    best = adj.main_action(before)
     uplift = grid("uplift", np.nan)
     segments = []
     for i, s in enumerate(segs):

@@ -25,11 +25,15 @@ source, first found wins (``uplift_source`` in the outputs):
 3. ``offer`` — the offer's configured uplift; 4. ``action`` — the action's configured uplift.
 
 Exploration (Thompson sampling, ``explore=True``): when ``plan_adjustments`` holds the month,
-each line whose segment has rows draws one of its candidate actions with probability
-``p_best`` (renormalised over the candidates that have a row; a deterministic hash of the
-subscriber and month is the random number). The drawn action outranks the category priority
-in the choice of the primary action, so a segment's customers follow the sampled shares. The
-randomized control is drawn later, by subscriber only, and is untouched by this.
+a share ``follow`` of each segment's lines draws one of its candidate actions with probability
+``p_best`` (renormalised over the candidates that have a row; deterministic hashes of the
+subscriber and month are the random numbers). ``follow`` measures how sure the posterior is:
+``(max p_best − 1/K) / (1 − 1/K)`` over the segment's K eligible actions — 0 for an even split,
+1 when one action is surely best — and never less than ``explore_share``. So while evidence is
+thin most customers keep the seed's choice and ``explore_share`` of them try the alternatives;
+as one action's lead firms up the segment moves to it. The drawn action outranks the category
+priority in the choice of the primary action. The randomized control is drawn later, by
+subscriber only, and is untouched by this.
 
 Inputs: the ``segments`` and ``churn_scores`` tables (contracts in the project brief). Outputs:
 ``strategy_matches`` (one row per household's primary action) and ``strategy_options`` (one row
@@ -257,6 +261,7 @@ def match(
     learned: bool = True,
     adjust: bool = True,
     explore: bool = True,
+    explore_share: float = 0.1,
     min_segment_treated: int = 100,
 ) -> dict[str, int]:
     """Match every kept subscriber of ``month`` to one primary action and offer (SQL).
@@ -268,7 +273,8 @@ def match(
 
     ``learned`` reads the ``uplift`` table, ``adjust`` the ``plan_adjustments`` table (segment
     posterior used from ``min_segment_treated`` treated customers; ``explore`` draws the action
-    with the ``p_best`` shares); see the module docstring for the precedence.
+    with the ``p_best`` shares for a segment's ``follow`` share of lines, at least
+    ``explore_share``); see the module docstring for the precedence.
 
     Example:
         >>> import duckdb; from weixi.strategy.library import load_preset
@@ -301,10 +307,21 @@ def match(
             if {"uplift", "n_treated"} <= acols
             else "CAST(NULL AS DOUBLE)"
         )
+        # follow = share of a segment's lines that take the Thompson draw: how far its most
+        # likely best action is above an even split (1 when sure), never below explore_share
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _mx_adj AS
-            SELECT segment, action, avg(p_best) AS p_best, avg({seg_uplift}) AS seg_uplift
-            FROM plan_adjustments WHERE month = {m} GROUP BY ALL"""
+            WITH a AS (
+                SELECT segment, action, avg(p_best) AS p_best, avg({seg_uplift}) AS seg_uplift
+                FROM plan_adjustments WHERE month = {m} GROUP BY ALL
+            ), s AS (
+                SELECT segment, count(*) FILTER (WHERE p_best > 0) AS k, max(p_best) AS top
+                FROM a GROUP BY segment
+            )
+            SELECT a.*, CASE WHEN s.k <= 1 THEN 1.0
+                             ELSE greatest({float(explore_share)!r},
+                                           (s.top - 1.0 / s.k) / (1.0 - 1.0 / s.k)) END AS follow
+            FROM a JOIN s USING (segment)"""
         )
         adjusted = con.execute("SELECT count(*) FROM _mx_adj").fetchall()[0][0] > 0
     rule_rows = [
@@ -372,6 +389,7 @@ def match(
                 JOIN _mx_adj g ON g.segment = COALESCE(s.stability_group, '-')
                      AND g.action = c.action
                 WHERE g.p_best > 0
+                  AND (hash(s.subscriber_id, {m}, 'follow') % 1000003) / 1000003.0 < g.follow
             ), cum AS (
                 SELECT sid, action, u,
                        sum(w) OVER (PARTITION BY sid ORDER BY action
