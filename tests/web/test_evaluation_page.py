@@ -49,3 +49,36 @@ def test_evaluation_page_shows_what_changed_in_both_languages(tmp_path):
     assert "方案调整了什么、为什么" in zh.text and "随机对照组比例保持" in zh.text
     # an unknown month falls back to the newest evaluated one
     assert "2026-01 → 2026-02" in client.get("/evaluation?month=1999-13").text
+
+
+def test_branch_managers_see_their_branch_lift(tmp_path):
+    store = tmp_path / "weixi.duckdb"
+    con = connect(store)
+    try:
+        _load(con, n=1500, months=2)
+        month = parse_month("2026-01")
+        service.get_outcomes(con=con, month=month)  # next month's data → outcomes
+        everyone = service.overview(con=con, month=month)["overall"]["n_treated"]
+        hz = service.overview(con=con, month=month, branch="HZ")["overall"]["n_treated"]
+        expected = con.execute(
+            "SELECT count(*) FROM evaluation_outcomes WHERE month = ? AND branch_id = 'HZ' "
+            "AND NOT is_control",
+            [month],
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert 0 < hz == expected < everyone
+    settings = Settings(
+        env="test",
+        home=tmp_path / "home",
+        analytics_path=store,
+        database_url=f"sqlite:///{tmp_path / 'weixi.sqlite'}",
+        secret_key="test-secret-key-not-dev",
+    )
+    make_users(settings.db_url)
+    from weixi.web.app import create_app
+
+    client = login(create_app(settings), "u_branch_manager")
+    page = client.get("/evaluation")
+    assert page.status_code == 200
+    assert "Branch HZ" in page.text and "province-wide" in page.text

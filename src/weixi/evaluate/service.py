@@ -192,8 +192,11 @@ def evaluate_month(
     dimensions: list[str] | None = None,
     n_boot: int = 1000,
     locale: str | None = None,
+    branch: str | None = None,
 ) -> dict:
     """Evaluate ``month``'s campaigns against their randomized control.
+
+    ``branch`` limits the evaluation to one branch's customers (a branch manager's scope).
 
     Returns:
         ``{"month", "overall": row, "by": {dimension: [rows]}}`` where a row holds the lift,
@@ -204,6 +207,8 @@ def evaluate_month(
     if bad:
         raise ConfigError(f"unknown dimensions {bad}; use {', '.join(DIMENSIONS)}")
     df = get_outcomes(con=con, month=month)
+    if branch is not None:
+        df = df[df["branch_id"] == branch]
     overall = lift_rows(df, None, n_boot=n_boot, locale=locale)
     by = {d: lift_rows(df, d, n_boot=n_boot, locale=locale) for d in dims if df[d].notna().any()}
     return {"month": format_month(month), "overall": overall[0] if overall else None, "by": by}
@@ -885,12 +890,15 @@ def overview(
     month: dt.date | None = None,
     locale: str | None = None,
     n_boot: int = 200,
+    branch: str | None = None,
 ) -> dict:
     """What the evaluation page shows for an evaluated ``month`` (None = the newest).
 
     Reads only (the web app's connection is read-only): the month's lift against the control,
     overall and by strategy, the plan adjustment it led to ("what changed and why") and the
-    learned uplift the next month's plan used.
+    learned uplift the next month's plan used. ``branch`` scopes the lift to one branch; the
+    plan adjustment and the learned uplift are province-wide (segment × action) and shown as
+    such.
     """
     months = evaluated_months(con=con)
     if month is None or month not in months:
@@ -898,12 +906,18 @@ def overview(
     if month is None:
         return {"months": [], "month": None}
     rep = evaluate_month(
-        con=con, month=month, dimensions=["action", "channel"], n_boot=n_boot, locale=locale
+        con=con,
+        month=month,
+        dimensions=["action", "channel"],
+        n_boot=n_boot,
+        locale=locale,
+        branch=branch,
     )
     nxt = add_months(month, 1)
     return {
         "months": [format_month(m) for m in months],
         "month": format_month(month),
+        "branch": branch,
         "next_month": format_month(nxt),
         "overall": rep["overall"],
         "by": rep["by"],

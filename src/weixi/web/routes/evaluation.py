@@ -29,5 +29,7 @@ def evaluation_page(
         m = parse_month(month) if month else None
     except (ValueError, ConfigError):
         m = None
-    data = evaluate_service.overview(con=con, month=m, locale=request_locale(request, user))
+    data = evaluate_service.overview(
+        con=con, month=m, locale=request_locale(request, user), branch=user.scope_branch
+    )
     return render(request, "evaluation.html", {"page_title": "Evaluation", "ev": data}, user=user)
