@@ -840,6 +840,8 @@ def plan_changes(
             main = _main_actions(last, prev)
             before = [main.get(s, "-") for s in segs]
     best = adj.main_action(before)
+    likely = adj.best_action()
+    follow = adj.follow()
     uplift = grid("uplift", np.nan)
     segments = []
     for i, s in enumerate(segs):
@@ -849,6 +851,9 @@ def plan_changes(
                 "segment": s,
                 "before": before[i] if before else None,
                 "action": best[i],
+                "best_action": likely[i],
+                "best_p": float(adj.p_best[i, acts.index(likely[i])]),
+                "follow": float(follow[i]),
                 "p_best": float(adj.p_best[i, j]),
                 "lift_mean": float(adj.lift_mean[i, j]),
                 "lift_low": float(adj.lift_low[i, j]),
