@@ -34,6 +34,8 @@ def test_demo_loop_imports_plans_executes_and_evaluates(tmp_path, capsys):
         for r in reports:
             imp = r["steps"]["import"]
             assert imp["read"] == imp["loaded"] + imp["quarantined"]
+            seg = r["steps"]["segment"]  # a summary, not a repr
+            assert seg["month"] == r["month"] + "-01" and seg["subscribers"] > 3000
         # a model exists from the second month on, and that month was planned and worked
         assert "plan" in reports[1]["steps"] and "execute" in reports[1]["steps"]
         assert reports[1]["steps"]["execute"]["worked"] > 0

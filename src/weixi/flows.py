@@ -6,6 +6,7 @@ Domains never call each other's services; this module does, in the loop's order.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -290,11 +291,15 @@ def _summary(obj: Any) -> Any:
         obj = obj.to_dict()
     elif hasattr(obj, "model_dump"):
         obj = obj.model_dump(mode="json")
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
         keep = {}
         for k, v in obj.items():
             if isinstance(v, int | float | str | bool) or v is None:
                 keep[k] = v
+            elif isinstance(v, dt.date):
+                keep[k] = v.isoformat()
         return keep
     return str(obj)
 

@@ -146,3 +146,8 @@ def test_overlaps_and_gaps_reported_with_counts(seed_dict, fresh_con):
     msgs = [i.message() for i in issues]
     assert "dimension b (broadband): levels B2 and B3 both match 2 subscribers" in msgs[0]
     assert "1 subscribers match no level" in msgs[1]
+    # a stored run counts the same from the mask histograms of its in-database result
+    from weixi.segment import service
+
+    _, run_issues = service.compute(fresh_con, month, preset=rs)
+    assert run_issues == issues

@@ -121,6 +121,19 @@ def test_clusters_are_described_against_the_base(store):
     assert sorted(counts) == [str(i) for i in range(1, 7)]
 
 
+def test_rerun_gives_the_same_codes_and_clusters(store):
+    """Clusters are fitted on lines read in subscriber order: a re-run reproduces them."""
+    con, months, _ = store
+    m = months[3]
+    sql = "SELECT subscriber_id, code, cluster FROM segments WHERE month = ? ORDER BY 1"
+    before = con.execute(sql, [m]).fetchall()
+    service.segment_month(con, m)
+    assert con.execute(sql, [m]).fetchall() == before
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall() == [
+        (0,)
+    ]  # the run's scratch tables are gone
+
+
 def test_rerun_replaces_the_month_atomically(store):
     con, months, _ = store
     m = months[2]

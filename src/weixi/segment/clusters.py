@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from weixi.segment.rules import ClusterParams
 
@@ -47,7 +48,7 @@ class ClusterSummary:
 def _matrix(table: pa.Table, names: list[str]) -> np.ndarray:
     cols = []
     for n in names:
-        arr = table.column(n).to_numpy(zero_copy_only=False).astype("float64")
+        arr = table.column(n).combine_chunks().to_numpy(zero_copy_only=False).astype("float64")
         cols.append(np.nan_to_num(arr, nan=0.0))
     return np.column_stack(cols) if cols else np.empty((table.num_rows, 0))
 
@@ -96,9 +97,8 @@ def fit_assign(table: pa.Table, params: ClusterParams) -> tuple[np.ndarray, list
         return labels, []
     names = list(params.features)
     raw = _matrix(table, names)[idx]
-    is_bb = (
-        np.asarray(table.column("line_type").to_numpy(zero_copy_only=False))[idx] == "broadband"
-    ).astype("float64")
+    bb = pc.fill_null(pc.equal(table.column("line_type"), "broadband"), False)
+    is_bb = bb.to_numpy(zero_copy_only=False)[idx].astype("float64")
     x = np.column_stack([np.log1p(np.clip(raw, 0, None)), is_bb])
     mu = x.mean(axis=0)
     sd = x.std(axis=0)

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -222,12 +224,18 @@ def _variant_conditions(
 
 
 def dimension_expr(dim: Dimension, t: ir.Table, rs: RuleSet) -> ir.StringValue:
-    """The CASE expression of one dimension (first matching level wins; NULL outside scope)."""
-    cases = []
+    """The CASE expression of one dimension (first matching level wins; NULL outside scope).
+
+    One branch per line-type variant (their scopes are disjoint), each a CASE over its levels,
+    so a row tests its scope once and only its own variant's levels.
+    """
+    none = ibis.null("string")
+    branches = []
     for _variant, scope, conds in _variant_conditions(dim, t, rs):
-        for lv, cond in conds:
-            cases.append((scope & cond if cond is not None else scope, ibis.literal(lv.code)))
-    return ibis.cases(*cases, else_=ibis.null("string")).cast("string")
+        cases = [(cond, ibis.literal(lv.code)) for lv, cond in conds if cond is not None]
+        fallback = next((ibis.literal(lv.code) for lv, cond in conds if cond is None), none)
+        branches.append((scope, ibis.cases(*cases, else_=fallback) if cases else fallback))
+    return ibis.cases(*branches, else_=none).cast("string")
 
 
 def _add_flags(t: ir.Table, flags: list, rs: RuleSet) -> ir.Table:
@@ -255,6 +263,10 @@ def _add_flags(t: ir.Table, flags: list, rs: RuleSet) -> ir.Table:
         t = t.mutate(**direct)
     if ranked:
         narrow = t.select(_fk=t.subscriber_id, **side)
+        # Only rows in some flag's population are ranked: a flag is false outside its
+        # population, and the population is a window partition of its own, so its ranks are
+        # the same with or without the other rows (the sorts shrink to the populations).
+        narrow = narrow.filter(functools.reduce(operator.or_, [narrow[f"_p_{n}"] for n in ranked]))
         ranks = {
             f"_r_{n}": ibis.percent_rank().over(
                 ibis.window(group_by=narrow[f"_p_{n}"], order_by=narrow[f"_m_{n}"])
@@ -486,9 +498,11 @@ def check_masks(t: ir.Table, rs: RuleSet) -> tuple[dict[str, ir.Value], list[tup
     for dim in rs.dimensions:
         for variant, scope, conds in _variant_conditions(dim, t, rs):
             explicit = [(lv, c) for lv, c in conds if c is not None]
-            mask = ibis.ifelse(scope, ibis.literal(_SCOPE_BIT, type="int64"), 0)
+            bits = ibis.literal(_SCOPE_BIT, type="int64")
             for i, (_, c) in enumerate(explicit):
-                mask = mask + ibis.ifelse(scope & c, ibis.literal(1 << i, type="int64"), 0)
+                bits = bits + ibis.ifelse(c, ibis.literal(1 << i, type="int64"), 0)
+            # the levels are only tested inside the scope (a CASE evaluates THEN lazily)
+            mask = ibis.ifelse(scope, bits, ibis.literal(0, type="int64"))
             name = f"_chk_{dim.key}_{variant if variant != '*' else 'all'}"
             cols[name] = mask.cast("int64")
             codes = tuple(lv.code for lv, _ in explicit)
@@ -498,25 +512,45 @@ def check_masks(t: ir.Table, rs: RuleSet) -> tuple[dict[str, ir.Value], list[tup
     return cols, meta
 
 
-def issues_from_masks(table, meta: list[tuple]) -> list[Issue]:
-    """Count overlaps and uncovered rows from the mask columns of an Arrow table (numpy)."""
-    import numpy as np
+def issues_from_counts(counts: Mapping[str, Mapping[int, int]], meta: list[tuple]) -> list[Issue]:
+    """Turn mask histograms (``{column: {mask value: rows}}``) into overlap / uncovered issues.
 
+    A histogram is enough: the rows where levels ``i`` and ``j`` both match are the rows whose
+    mask has both bits set, and the uncovered rows are those with only the scope bit. Masks
+    take few distinct values, so the histograms are small whatever the number of rows.
+    """
     issues = []
     for name, dim, variant, codes, has_else, allow_overlap in meta:
-        m = np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.int64)
+        hist = counts.get(name, {})
         if not allow_overlap:
             for i in range(len(codes)):
-                bi = (m >> i) & 1
                 for j in range(i + 1, len(codes)):
-                    n = int((bi & ((m >> j) & 1)).sum())
+                    both = (1 << i) | (1 << j)
+                    n = sum(rows for m, rows in hist.items() if m & both == both)
                     if n:
                         issues.append(Issue("overlap", dim, variant, (codes[i], codes[j]), n))
         if not has_else:
-            n = int((m == _SCOPE_BIT).sum())
+            n = hist.get(_SCOPE_BIT, 0)
             if n:
                 issues.append(Issue("uncovered", dim, variant, (), n))
     return issues
+
+
+def issues_from_masks(table, meta: list[tuple]) -> list[Issue]:
+    """Count overlaps and uncovered rows from the mask columns of an Arrow table."""
+    import pyarrow.compute as pc
+
+    counts: dict[str, dict[int, int]] = {}
+    for name, *_ in meta:
+        vc = pc.value_counts(table.column(name))
+        counts[name] = {
+            m: n
+            for m, n in zip(
+                vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True
+            )
+            if m is not None
+        }
+    return issues_from_counts(counts, meta)
 
 
 def check(feat: ir.Table, rs: RuleSet) -> list[Issue]:
@@ -535,6 +569,7 @@ __all__ = [
     "check_masks",
     "compile_condition",
     "dimension_expr",
+    "issues_from_counts",
     "issues_from_masks",
     "segment_table",
     "select_segments",

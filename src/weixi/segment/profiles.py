@@ -70,7 +70,8 @@ def profiles_sql(month: dt.date, next_loaded: bool) -> str:
     )
     churned = "l.churned" if next_loaded else "NULL::INTEGER"
     base = f"""
-      SELECT s.*, {churned} AS churned_next FROM segments s {label}
+      SELECT {", ".join(f"s.{c}" for c in ("arpu", *PROFILE_DIMENSIONS))},
+             {churned} AS churned_next FROM segments s {label}
       WHERE s.month = {_d(month)} AND NOT s.excluded"""
     blocks = [
         f"""SELECT '{dim}' AS dimension, CAST({dim} AS VARCHAR) AS segment, count(*) AS n,
@@ -99,26 +100,32 @@ def migration_sql(month: dt.date) -> str:
     """SELECT of who moved from which group (previous month) to which (``month``).
 
     '(new)' = not segmented last month, '(gone)' = not in this month, '(excluded)' = excluded.
+    The two months are joined once (a materialized CTE); each dimension groups that join.
     """
     prev = add_months(month, -1)
+    picked = ", ".join(f"p.{dim} AS p_{dim}, c.{dim} AS c_{dim}" for dim in MIGRATION_DIMENSIONS)
     blocks = []
     for dim in MIGRATION_DIMENSIONS:
         blocks.append(
             f"""SELECT '{dim}' AS dimension,
-                   CASE WHEN p.subscriber_id IS NULL THEN '(new)'
-                        WHEN p.excluded THEN '(excluded)'
-                        ELSE coalesce(CAST(p.{dim} AS VARCHAR), '(none)') END AS from_segment,
-                   CASE WHEN c.subscriber_id IS NULL THEN '(gone)'
-                        WHEN c.excluded THEN '(excluded)'
-                        ELSE coalesce(CAST(c.{dim} AS VARCHAR), '(none)') END AS to_segment,
+                   CASE WHEN p_id IS NULL THEN '(new)'
+                        WHEN p_excluded THEN '(excluded)'
+                        ELSE coalesce(CAST(p_{dim} AS VARCHAR), '(none)') END AS from_segment,
+                   CASE WHEN c_id IS NULL THEN '(gone)'
+                        WHEN c_excluded THEN '(excluded)'
+                        ELSE coalesce(CAST(c_{dim} AS VARCHAR), '(none)') END AS to_segment,
                    count(*) AS subscribers
-            FROM (SELECT * FROM segments WHERE month = {_d(prev)}) p
-            FULL OUTER JOIN (SELECT * FROM segments WHERE month = {_d(month)}) c
-              ON p.subscriber_id = c.subscriber_id
+            FROM j
             GROUP BY 1, 2, 3"""
         )
     return (
-        f"SELECT {_d(month)} AS month, * FROM (\n"
+        f"""WITH j AS MATERIALIZED (
+              SELECT p.subscriber_id AS p_id, p.excluded AS p_excluded,
+                     c.subscriber_id AS c_id, c.excluded AS c_excluded, {picked}
+              FROM (SELECT * FROM segments WHERE month = {_d(prev)}) p
+              FULL OUTER JOIN (SELECT * FROM segments WHERE month = {_d(month)}) c
+                ON p.subscriber_id = c.subscriber_id)
+            SELECT {_d(month)} AS month, * FROM (\n"""
         + "\nUNION ALL\n".join(blocks)
         + "\n) ORDER BY dimension, from_segment, to_segment"
     )

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import ibis
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from weixi.errors import ConfigError, NotFoundError, RuleError
 from weixi.segment import profiles
@@ -29,7 +29,7 @@ from weixi.segment.exprs import (
     Issue,
     apply_rules,
     check_masks,
-    issues_from_masks,
+    issues_from_counts,
     select_segments,
 )
 from weixi.segment.features import features
@@ -174,6 +174,54 @@ class _Inputs:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+#: Per-connection scratch tables of a run (DuckDB temp tables vanish with the connection).
+_RESULT = "_weixi_segment_result"
+_LABELS = "_weixi_segment_labels"
+_ARROW = "_weixi_segment_arrow"
+
+
+def _materialize(
+    con: duckdb.DuckDBPyConnection, month: dt.date, rs: RuleSet, engine: str, validate: bool
+) -> tuple[int, int, list[Issue]]:
+    """Segment ``month`` into the temp table ``_RESULT``: the ``segments`` columns (``cluster``
+    NULL) plus the check masks. Return ``(rows, excluded, issues)``.
+
+    On DuckDB the compiled query runs straight into the temp table, so the month never leaves
+    the database; Spark's result comes back as Arrow and is copied in. The data check then
+    reads small histograms of the masks (one GROUP BY per mask) instead of the rows.
+    """
+    if engine not in ("duckdb", "spark"):
+        raise ConfigError(f"unknown engine {engine!r}: use duckdb or spark")
+    with _Inputs(con, month, engine) as (snap, groups):
+        full = apply_rules(features(snap, month, groups), rs)
+        masks, meta = check_masks(full, rs) if validate else ({}, [])
+        expr = select_segments(full, **masks)
+        if engine == "duckdb":
+            sql = ibis.to_sql(expr, dialect="duckdb", pretty=False)  # pretty costs ~0.4 s
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {_RESULT} AS {sql}")
+        else:
+            con.register(_ARROW, expr.to_pyarrow())
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {_RESULT} AS SELECT * FROM {_ARROW}")
+            finally:
+                con.unregister(_ARROW)
+    totals = con.execute(f"SELECT count(*), count_if(excluded) FROM {_RESULT}").fetchall()
+    rows, excluded = totals[0]
+    counts: dict[str, dict[int, int]] = {name: {} for name, *_ in meta}
+    if meta:
+        hist = "\nUNION ALL\n".join(
+            f"SELECT '{name}', \"{name}\", count(*) FROM {_RESULT} GROUP BY 2" for name, *_ in meta
+        )
+        for name, mask, n in con.execute(hist).fetchall():
+            counts[name][int(mask)] = int(n)
+    return int(rows), int(excluded or 0), issues_from_counts(counts, meta)
+
+
+def _drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"DROP TABLE IF EXISTS {_RESULT}")
+    con.execute(f"DROP TABLE IF EXISTS {_LABELS}")
+
+
 def compute(
     con: duckdb.DuckDBPyConnection,
     month: str | dt.date,
@@ -190,16 +238,37 @@ def compute(
     m = parse_month(month)
     rs = _resolve_preset(preset)
     _require_month(con, m)
-    if engine not in ("duckdb", "spark"):
-        raise ConfigError(f"unknown engine {engine!r}: use duckdb or spark")
-    with _Inputs(con, m, engine) as (snap, groups):
-        full = apply_rules(features(snap, m, groups), rs)
-        masks, meta = check_masks(full, rs) if validate else ({}, [])
-        # one query: the segments columns plus the check masks
-        table = select_segments(full, **masks).to_pyarrow()
-    issues = issues_from_masks(table, meta)
-    table = table.select(list(SEGMENT_COLUMNS)).cast(SEGMENTS_SCHEMA)
-    return table, issues
+    try:
+        _, _, issues = _materialize(con, m, rs, engine, validate)
+        table = con.sql(f"SELECT {', '.join(SEGMENT_COLUMNS)} FROM {_RESULT}").to_arrow_table()
+    finally:
+        _drop_scratch(con)
+    return table.cast(SEGMENTS_SCHEMA), issues
+
+
+def _cluster(con: duckdb.DuckDBPyConnection, rs: RuleSet) -> list[ClusterSummary]:
+    """Fit and assign the clusters of the rows in ``_RESULT``; the labels go to ``_LABELS``
+    as ``(rid, cluster)`` keyed by the result's rowid.
+
+    Rows are read in subscriber order, so the fitted sample and the clusters do not depend on
+    the order the query happened to produce the rows in.
+    """
+    cols = ", ".join(dict.fromkeys(["excluded", "line_type", *rs.clusters.features]))
+    table = con.sql(
+        f"SELECT rowid AS rid, {cols} FROM {_RESULT} ORDER BY subscriber_id"
+    ).to_arrow_table()
+    labels, summaries = fit_assign(table, rs.clusters)
+    keep = labels >= 0
+    rid = table.column("rid").to_numpy()
+    con.register(
+        _ARROW,
+        pa.table({"rid": pa.array(rid[keep]), "cluster": pa.array(labels[keep], pa.int32())}),
+    )
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_LABELS} AS SELECT * FROM {_ARROW}")
+    finally:
+        con.unregister(_ARROW)
+    return summaries
 
 
 def segment_month(
@@ -227,31 +296,62 @@ def segment_month(
     rs = _resolve_preset(preset)
     months = _require_month(con, m)
     timings: dict[str, float] = {}
-    table, issues = compute(con, m, preset=rs, engine=engine)
-    timings["rules"] = time.perf_counter() - t0
-    if strict and issues:
-        raise RuleError(
-            f"preset {rs.name} on {format_month(m)}: "
-            + "; ".join(i.message() for i in issues)
-            + " — fix the levels or run without --strict"
-        )
-    t1 = time.perf_counter()
-    labels, summaries = fit_assign(table, rs.clusters)
-    cl = pa.array(labels, type=pa.int32(), mask=labels < 0)
-    table = table.set_column(table.schema.get_field_index("cluster"), "cluster", cl)
-    timings["clusters"] = time.perf_counter() - t1
-    t2 = time.perf_counter()
-    excluded = int(pc.sum(table.column("excluded").cast(pa.int64())).as_py() or 0)
+    try:
+        rows, excluded, issues = _materialize(con, m, rs, engine, validate=True)
+        timings["rules"] = time.perf_counter() - t0
+        if strict and issues:
+            raise RuleError(
+                f"preset {rs.name} on {format_month(m)}: "
+                + "; ".join(i.message() for i in issues)
+                + " — fix the levels or run without --strict"
+            )
+        t1 = time.perf_counter()
+        summaries = _cluster(con, rs)
+        timings["clusters"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        _store(con, m, months, rs, engine, rows, excluded, issues, summaries, t0)
+        timings["store"] = time.perf_counter() - t2
+    finally:
+        _drop_scratch(con)
+    return SegmentRun(
+        month=m,
+        preset=rs.name,
+        engine=engine,
+        subscribers=rows,
+        excluded=excluded,
+        seconds=time.perf_counter() - t0,
+        issues=issues,
+        clusters=summaries,
+        timings=timings,
+    )
+
+
+def _store(
+    con: duckdb.DuckDBPyConnection,
+    m: dt.date,
+    months: list[dt.date],
+    rs: RuleSet,
+    engine: str,
+    rows: int,
+    excluded: int,
+    issues: list[Issue],
+    summaries: list[ClusterSummary],
+    t0: float,
+) -> None:
+    """Replace the month in every segment table in one transaction (``t0``: the run's start)."""
     next_loaded = add_months(m, 1) in months
-    has_next_segments = False
     ensure_tables(con)
-    con.register("_weixi_new_segments", table)
+    cols = ", ".join(SEGMENT_COLUMNS)
+    select = ", ".join("l.cluster" if c == "cluster" else f"s.{c}" for c in SEGMENT_COLUMNS)
     d = f"DATE '{m.isoformat()}'"
     con.execute("BEGIN TRANSACTION")
     try:
         for tbl in TABLES:
             con.execute(f"DELETE FROM {tbl} WHERE month = {d}")
-        con.execute("INSERT INTO segments SELECT * FROM _weixi_new_segments")
+        con.execute(
+            f"INSERT INTO segments ({cols}) SELECT {select} FROM {_RESULT} s "
+            f"LEFT JOIN {_LABELS} l ON l.rid = s.rowid"
+        )
         con.execute(f"INSERT INTO segment_profiles {profiles.profiles_sql(m, next_loaded)}")
         con.execute(f"INSERT INTO segment_migration {profiles.migration_sql(m)}")
         nxt = add_months(m, 1)
@@ -292,7 +392,7 @@ def segment_month(
                 rs.name,
                 engine,
                 seconds,
-                table.num_rows,
+                rows,
                 excluded,
                 json.dumps([i.message() for i in issues], ensure_ascii=False),
             ],
@@ -301,20 +401,6 @@ def segment_month(
     except Exception:
         con.execute("ROLLBACK")
         raise
-    finally:
-        con.unregister("_weixi_new_segments")
-    timings["store"] = time.perf_counter() - t2
-    return SegmentRun(
-        month=m,
-        preset=rs.name,
-        engine=engine,
-        subscribers=table.num_rows,
-        excluded=excluded,
-        seconds=time.perf_counter() - t0,
-        issues=issues,
-        clusters=summaries,
-        timings=timings,
-    )
 
 
 def _require_segmented(con: duckdb.DuckDBPyConnection, month: dt.date) -> None:

@@ -590,100 +590,100 @@ WITH "t13" AS (
   ) AS "t12"
 )
 SELECT
-  "t23"."month",
-  "t23"."subscriber_id",
-  "t23"."customer_id",
-  "t23"."branch_id",
-  "t23"."line_type",
-  "t23"."excluded",
-  "t23"."exclusion_reason",
-  "t23"."a",
-  "t23"."b",
-  "t23"."c",
-  "t23"."d",
-  "t23"."e",
-  "t23"."f",
-  "t23"."g",
-  "t23"."h",
-  "t23"."i",
-  "t23"."stability_group",
-  "t23"."code",
+  "t24"."month",
+  "t24"."subscriber_id",
+  "t24"."customer_id",
+  "t24"."branch_id",
+  "t24"."line_type",
+  "t24"."excluded",
+  "t24"."exclusion_reason",
+  "t24"."a",
+  "t24"."b",
+  "t24"."c",
+  "t24"."d",
+  "t24"."e",
+  "t24"."f",
+  "t24"."g",
+  "t24"."h",
+  "t24"."i",
+  "t24"."stability_group",
+  "t24"."code",
   CASE
     WHEN NOT (
-      "t23"."excluded"
+      "t24"."excluded"
     )
     THEN CASE
-      WHEN "t23"."stability_group" = 'A1-B1-C1'
+      WHEN "t24"."stability_group" = 'A1-B1-C1'
       THEN 1
-      WHEN "t23"."stability_group" = 'A1-B1-C2'
+      WHEN "t24"."stability_group" = 'A1-B1-C2'
       THEN 2
-      WHEN "t23"."stability_group" = 'A1-B1-C3'
+      WHEN "t24"."stability_group" = 'A1-B1-C3'
       THEN 3
-      WHEN "t23"."stability_group" = 'A1-B2-C1'
+      WHEN "t24"."stability_group" = 'A1-B2-C1'
       THEN 4
-      WHEN "t23"."stability_group" = 'A1-B2-C2'
+      WHEN "t24"."stability_group" = 'A1-B2-C2'
       THEN 5
-      WHEN "t23"."stability_group" = 'A1-B2-C3'
+      WHEN "t24"."stability_group" = 'A1-B2-C3'
       THEN 6
-      WHEN "t23"."stability_group" = 'A1-B3-C1'
+      WHEN "t24"."stability_group" = 'A1-B3-C1'
       THEN 7
-      WHEN "t23"."stability_group" = 'A1-B3-C2'
+      WHEN "t24"."stability_group" = 'A1-B3-C2'
       THEN 8
-      WHEN "t23"."stability_group" = 'A1-B3-C3'
+      WHEN "t24"."stability_group" = 'A1-B3-C3'
       THEN 9
-      WHEN "t23"."stability_group" = 'A1-B4-C1'
+      WHEN "t24"."stability_group" = 'A1-B4-C1'
       THEN 10
-      WHEN "t23"."stability_group" = 'A1-B4-C2'
+      WHEN "t24"."stability_group" = 'A1-B4-C2'
       THEN 11
-      WHEN "t23"."stability_group" = 'A1-B4-C3'
+      WHEN "t24"."stability_group" = 'A1-B4-C3'
       THEN 12
-      WHEN "t23"."stability_group" = 'A2-B1-C1'
+      WHEN "t24"."stability_group" = 'A2-B1-C1'
       THEN 13
-      WHEN "t23"."stability_group" = 'A2-B2-C1'
+      WHEN "t24"."stability_group" = 'A2-B2-C1'
       THEN 14
-      WHEN "t23"."stability_group" = 'A3-B1-C1'
+      WHEN "t24"."stability_group" = 'A3-B1-C1'
       THEN 15
-      WHEN "t23"."stability_group" = 'A3-B2-C1'
+      WHEN "t24"."stability_group" = 'A3-B2-C1'
       THEN 16
-      WHEN "t23"."stability_group" = 'A2-B1-C2'
+      WHEN "t24"."stability_group" = 'A2-B1-C2'
       THEN 17
-      WHEN "t23"."stability_group" = 'A2-B2-C2'
+      WHEN "t24"."stability_group" = 'A2-B2-C2'
       THEN 18
-      WHEN "t23"."stability_group" = 'A3-B1-C2'
+      WHEN "t24"."stability_group" = 'A3-B1-C2'
       THEN 19
-      WHEN "t23"."stability_group" = 'A3-B2-C2'
+      WHEN "t24"."stability_group" = 'A3-B2-C2'
       THEN 20
-      WHEN "t23"."stability_group" = 'A2-B3-C1'
+      WHEN "t24"."stability_group" = 'A2-B3-C1'
       THEN 21
-      WHEN "t23"."stability_group" = 'A2-B3-C2'
+      WHEN "t24"."stability_group" = 'A2-B3-C2'
       THEN 22
-      WHEN "t23"."stability_group" = 'A3-B3-C1'
+      WHEN "t24"."stability_group" = 'A3-B3-C1'
       THEN 23
-      WHEN "t23"."stability_group" = 'A3-B3-C2'
+      WHEN "t24"."stability_group" = 'A3-B3-C2'
       THEN 24
-      WHEN "t23"."stability_group" = 'A2-B1-C3'
+      WHEN "t24"."stability_group" = 'A2-B1-C3'
       THEN 25
-      WHEN "t23"."stability_group" = 'A2-B2-C3'
+      WHEN "t24"."stability_group" = 'A2-B2-C3'
       THEN 26
-      WHEN "t23"."stability_group" = 'A3-B1-C3'
+      WHEN "t24"."stability_group" = 'A3-B1-C3'
       THEN 27
-      WHEN "t23"."stability_group" = 'A3-B2-C3'
+      WHEN "t24"."stability_group" = 'A3-B2-C3'
       THEN 28
-      WHEN "t23"."stability_group" = 'A2-B4-C1'
+      WHEN "t24"."stability_group" = 'A2-B4-C1'
       THEN 29
-      WHEN "t23"."stability_group" = 'A2-B4-C2'
+      WHEN "t24"."stability_group" = 'A2-B4-C2'
       THEN 30
-      WHEN "t23"."stability_group" = 'A3-B4-C1'
+      WHEN "t24"."stability_group" = 'A3-B4-C1'
       THEN 31
-      WHEN "t23"."stability_group" = 'A3-B4-C2'
+      WHEN "t24"."stability_group" = 'A3-B4-C2'
       THEN 32
-      WHEN "t23"."stability_group" = 'A2-B3-C3'
+      WHEN "t24"."stability_group" = 'A2-B3-C3'
       THEN 33
-      WHEN "t23"."stability_group" = 'A2-B4-C3'
+      WHEN "t24"."stability_group" = 'A2-B4-C3'
       THEN 34
-      WHEN "t23"."stability_group" = 'A3-B3-C3'
+      WHEN "t24"."stability_group" = 'A3-B3-C3'
       THEN 35
-      WHEN "t23"."stability_group" = 'A3-B4-C3'
+      WHEN "t24"."stability_group" = 'A3-B4-C3'
       THEN 36
       ELSE CAST(NULL AS INT)
     END
@@ -691,651 +691,602 @@ SELECT
   END AS "priority_rank",
   CASE
     WHEN NOT (
-      "t23"."excluded"
+      "t24"."excluded"
     )
     THEN CASE
-      WHEN "t23"."stability_group" = 'A1-B1-C1'
+      WHEN "t24"."stability_group" = 'A1-B1-C1'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A1-B1-C2'
+      WHEN "t24"."stability_group" = 'A1-B1-C2'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A1-B1-C3'
+      WHEN "t24"."stability_group" = 'A1-B1-C3'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A1-B2-C1'
+      WHEN "t24"."stability_group" = 'A1-B2-C1'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A1-B2-C2'
+      WHEN "t24"."stability_group" = 'A1-B2-C2'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A1-B2-C3'
+      WHEN "t24"."stability_group" = 'A1-B2-C3'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A1-B3-C1'
+      WHEN "t24"."stability_group" = 'A1-B3-C1'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A1-B3-C2'
+      WHEN "t24"."stability_group" = 'A1-B3-C2'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A1-B3-C3'
+      WHEN "t24"."stability_group" = 'A1-B3-C3'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A1-B4-C1'
+      WHEN "t24"."stability_group" = 'A1-B4-C1'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A1-B4-C2'
+      WHEN "t24"."stability_group" = 'A1-B4-C2'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A1-B4-C3'
+      WHEN "t24"."stability_group" = 'A1-B4-C3'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A2-B1-C1'
+      WHEN "t24"."stability_group" = 'A2-B1-C1'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A2-B2-C1'
+      WHEN "t24"."stability_group" = 'A2-B2-C1'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A3-B1-C1'
+      WHEN "t24"."stability_group" = 'A3-B1-C1'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A3-B2-C1'
+      WHEN "t24"."stability_group" = 'A3-B2-C1'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A2-B1-C2'
+      WHEN "t24"."stability_group" = 'A2-B1-C2'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A2-B2-C2'
+      WHEN "t24"."stability_group" = 'A2-B2-C2'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A3-B1-C2'
+      WHEN "t24"."stability_group" = 'A3-B1-C2'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A3-B2-C2'
+      WHEN "t24"."stability_group" = 'A3-B2-C2'
       THEN 'red'
-      WHEN "t23"."stability_group" = 'A2-B3-C1'
+      WHEN "t24"."stability_group" = 'A2-B3-C1'
       THEN 'blue'
-      WHEN "t23"."stability_group" = 'A2-B3-C2'
+      WHEN "t24"."stability_group" = 'A2-B3-C2'
       THEN 'blue'
-      WHEN "t23"."stability_group" = 'A3-B3-C1'
+      WHEN "t24"."stability_group" = 'A3-B3-C1'
       THEN 'blue'
-      WHEN "t23"."stability_group" = 'A3-B3-C2'
+      WHEN "t24"."stability_group" = 'A3-B3-C2'
       THEN 'blue'
-      WHEN "t23"."stability_group" = 'A2-B1-C3'
+      WHEN "t24"."stability_group" = 'A2-B1-C3'
       THEN 'blue'
-      WHEN "t23"."stability_group" = 'A2-B2-C3'
+      WHEN "t24"."stability_group" = 'A2-B2-C3'
       THEN 'blue'
-      WHEN "t23"."stability_group" = 'A3-B1-C3'
+      WHEN "t24"."stability_group" = 'A3-B1-C3'
       THEN 'blue'
-      WHEN "t23"."stability_group" = 'A3-B2-C3'
+      WHEN "t24"."stability_group" = 'A3-B2-C3'
       THEN 'blue'
-      WHEN "t23"."stability_group" = 'A2-B4-C1'
+      WHEN "t24"."stability_group" = 'A2-B4-C1'
       THEN 'green'
-      WHEN "t23"."stability_group" = 'A2-B4-C2'
+      WHEN "t24"."stability_group" = 'A2-B4-C2'
       THEN 'green'
-      WHEN "t23"."stability_group" = 'A3-B4-C1'
+      WHEN "t24"."stability_group" = 'A3-B4-C1'
       THEN 'green'
-      WHEN "t23"."stability_group" = 'A3-B4-C2'
+      WHEN "t24"."stability_group" = 'A3-B4-C2'
       THEN 'green'
-      WHEN "t23"."stability_group" = 'A2-B3-C3'
+      WHEN "t24"."stability_group" = 'A2-B3-C3'
       THEN 'green'
-      WHEN "t23"."stability_group" = 'A2-B4-C3'
+      WHEN "t24"."stability_group" = 'A2-B4-C3'
       THEN 'green'
-      WHEN "t23"."stability_group" = 'A3-B3-C3'
+      WHEN "t24"."stability_group" = 'A3-B3-C3'
       THEN 'green'
-      WHEN "t23"."stability_group" = 'A3-B4-C3'
+      WHEN "t24"."stability_group" = 'A3-B4-C3'
       THEN 'green'
       ELSE CAST(NULL AS TEXT)
     END
     ELSE CAST(NULL AS TEXT)
   END AS "urgency",
-  "t23"."vad",
-  "t23"."vip_tier",
-  "t23"."group_class",
-  "t23"."value_class",
-  "t23"."relationship",
-  "t23"."credit",
-  "t23"."satisfaction_band",
+  "t24"."vad",
+  "t24"."vip_tier",
+  "t24"."group_class",
+  "t24"."value_class",
+  "t24"."relationship",
+  "t24"."credit",
+  "t24"."satisfaction_band",
   CAST(NULL AS INT) AS "cluster",
-  "t23"."arpu",
-  "t23"."arpu_3m",
-  "t23"."arpu_drop_pct",
-  "t23"."minutes_drop_pct",
-  "t23"."online_drop_pct",
-  "t23"."voice_minutes_3m",
-  "t23"."data_mb_3m",
-  "t23"."vas_3m",
-  "t23"."bb_hours_3m",
-  "t23"."months_to_contract_end",
-  "t23"."tenure_months",
-  "t23"."handset_age_years"
+  "t24"."arpu",
+  "t24"."arpu_3m",
+  "t24"."arpu_drop_pct",
+  "t24"."minutes_drop_pct",
+  "t24"."online_drop_pct",
+  "t24"."voice_minutes_3m",
+  "t24"."data_mb_3m",
+  "t24"."vas_3m",
+  "t24"."bb_hours_3m",
+  "t24"."months_to_contract_end",
+  "t24"."tenure_months",
+  "t24"."handset_age_years"
 FROM (
   SELECT
-    "t22"."month",
-    "t22"."subscriber_id",
-    "t22"."customer_id",
-    "t22"."account_id",
-    "t22"."phone",
-    "t22"."name",
-    "t22"."id_number",
-    "t22"."branch_id",
-    "t22"."district",
-    "t22"."line_type",
-    "t22"."status",
-    "t22"."is_free_account",
-    "t22"."is_public_paid",
-    "t22"."is_dedicated_line",
-    "t22"."do_not_disturb",
-    "t22"."credit_list",
-    "t22"."payment_type",
-    "t22"."group_payment_amount",
-    "t22"."activation_date",
-    "t22"."contract_type",
-    "t22"."contract_start",
-    "t22"."contract_end",
-    "t22"."package_name",
-    "t22"."package_fee",
-    "t22"."is_converged",
-    "t22"."arpu",
-    "t22"."voice_minutes",
-    "t22"."sms_mms_spend",
-    "t22"."vas_spend",
-    "t22"."data_mb",
-    "t22"."zero_call_days",
-    "t22"."bb_speed_mbps",
-    "t22"."bb_online_hours",
-    "t22"."has_iptv",
-    "t22"."has_mobile_line",
-    "t22"."handset_model",
-    "t22"."handset_generation",
-    "t22"."handset_smart",
-    "t22"."handset_first_use_date",
-    "t22"."vip_level",
-    "t22"."annual_spend",
-    "t22"."snapshot_midhigh",
-    "t22"."group_id",
-    "t22"."complaints",
-    "t22"."competitor_contacts",
-    "t22"."dual_competitor",
-    "t22"."satisfaction_score",
-    "t22"."history_months",
-    "t22"."arpu_3m",
-    "t22"."arpu_prev3",
-    "t22"."arpu_drop_pct",
-    "t22"."voice_minutes_3m",
-    "t22"."minutes_drop_pct",
-    "t22"."data_mb_3m",
-    "t22"."vas_total",
-    "t22"."vas_3m",
-    "t22"."bb_hours_3m",
-    "t22"."online_drop_pct",
-    "t22"."days_to_contract_end",
-    "t22"."months_to_contract_end",
-    "t22"."tenure_days",
-    "t22"."tenure_months",
-    "t22"."handset_age_years",
-    "t22"."annual_spend_est",
-    "t22"."group_handset_count",
-    "t22"."group_industry",
-    "t22"."group_top500",
-    "t22"."group_annual_spend",
-    "t22"."exclusion_reason",
-    "t22"."excluded",
-    "t22"."a",
-    "t22"."b",
-    "t22"."c",
-    "t22"."d",
-    "t22"."e",
-    "t22"."f",
-    "t22"."g",
-    "t22"."h",
-    "t22"."i",
-    "t22"."high_voice",
-    "t22"."high_vas",
-    "t22"."high_data",
-    "t22"."vad",
-    "t22"."vip_tier",
-    "t22"."group_class",
+    "t23"."month",
+    "t23"."subscriber_id",
+    "t23"."customer_id",
+    "t23"."account_id",
+    "t23"."phone",
+    "t23"."name",
+    "t23"."id_number",
+    "t23"."branch_id",
+    "t23"."district",
+    "t23"."line_type",
+    "t23"."status",
+    "t23"."is_free_account",
+    "t23"."is_public_paid",
+    "t23"."is_dedicated_line",
+    "t23"."do_not_disturb",
+    "t23"."credit_list",
+    "t23"."payment_type",
+    "t23"."group_payment_amount",
+    "t23"."activation_date",
+    "t23"."contract_type",
+    "t23"."contract_start",
+    "t23"."contract_end",
+    "t23"."package_name",
+    "t23"."package_fee",
+    "t23"."is_converged",
+    "t23"."arpu",
+    "t23"."voice_minutes",
+    "t23"."sms_mms_spend",
+    "t23"."vas_spend",
+    "t23"."data_mb",
+    "t23"."zero_call_days",
+    "t23"."bb_speed_mbps",
+    "t23"."bb_online_hours",
+    "t23"."has_iptv",
+    "t23"."has_mobile_line",
+    "t23"."handset_model",
+    "t23"."handset_generation",
+    "t23"."handset_smart",
+    "t23"."handset_first_use_date",
+    "t23"."vip_level",
+    "t23"."annual_spend",
+    "t23"."snapshot_midhigh",
+    "t23"."group_id",
+    "t23"."complaints",
+    "t23"."competitor_contacts",
+    "t23"."dual_competitor",
+    "t23"."satisfaction_score",
+    "t23"."history_months",
+    "t23"."arpu_3m",
+    "t23"."arpu_prev3",
+    "t23"."arpu_drop_pct",
+    "t23"."voice_minutes_3m",
+    "t23"."minutes_drop_pct",
+    "t23"."data_mb_3m",
+    "t23"."vas_total",
+    "t23"."vas_3m",
+    "t23"."bb_hours_3m",
+    "t23"."online_drop_pct",
+    "t23"."days_to_contract_end",
+    "t23"."months_to_contract_end",
+    "t23"."tenure_days",
+    "t23"."tenure_months",
+    "t23"."handset_age_years",
+    "t23"."annual_spend_est",
+    "t23"."group_handset_count",
+    "t23"."group_industry",
+    "t23"."group_top500",
+    "t23"."group_annual_spend",
+    "t23"."exclusion_reason",
+    "t23"."excluded",
+    "t23"."a",
+    "t23"."b",
+    "t23"."c",
+    "t23"."d",
+    "t23"."e",
+    "t23"."f",
+    "t23"."g",
+    "t23"."h",
+    "t23"."i",
+    "t23"."high_voice",
+    "t23"."high_vas",
+    "t23"."high_data",
+    "t23"."vad",
+    "t23"."vip_tier",
+    "t23"."group_class",
     CASE
-      WHEN COALESCE(COALESCE("t22"."line_type" IN ('mobile', 'broadband'), FALSE), FALSE)
-      AND COALESCE(COALESCE("t22"."group_class" = 'A', FALSE), FALSE)
-      THEN 'key'
-      WHEN COALESCE(COALESCE("t22"."line_type" IN ('mobile', 'broadband'), FALSE), FALSE)
-      AND COALESCE(
-        COALESCE("t22"."group_class" <> 'A', FALSE)
-        AND COALESCE("t22"."b" IN ('B1', 'B2'), FALSE),
-        FALSE
-      )
-      THEN 'vip'
-      WHEN COALESCE(COALESCE("t22"."line_type" IN ('mobile', 'broadband'), FALSE), FALSE)
-      AND COALESCE(
-        COALESCE("t22"."group_class" <> 'A', FALSE) AND COALESCE("t22"."b" = 'B3', FALSE),
-        FALSE
-      )
-      THEN 'maintain'
-      WHEN COALESCE(COALESCE("t22"."line_type" IN ('mobile', 'broadband'), FALSE), FALSE)
-      AND COALESCE(
-        COALESCE("t22"."group_class" <> 'A', FALSE)
-        AND COALESCE("t22"."b" = 'B4', FALSE)
-        AND COALESCE("t22"."arpu_3m" >= (
-          8.0 + (
-            15.0 * "t22"."complaints"
-          )
-        ), FALSE),
-        FALSE
-      )
-      THEN 'improve'
-      WHEN COALESCE(COALESCE("t22"."line_type" IN ('mobile', 'broadband'), FALSE), FALSE)
-      AND COALESCE(
-        COALESCE("t22"."group_class" <> 'A', FALSE)
-        AND COALESCE("t22"."b" = 'B4', FALSE)
-        AND COALESCE("t22"."arpu_3m" < (
-          8.0 + (
-            15.0 * "t22"."complaints"
-          )
-        ), FALSE),
-        FALSE
-      )
-      THEN 'abandon'
+      WHEN COALESCE(COALESCE("t23"."line_type" IN ('mobile', 'broadband'), FALSE), FALSE)
+      THEN CASE
+        WHEN COALESCE(COALESCE("t23"."group_class" = 'A', FALSE), FALSE)
+        THEN 'key'
+        WHEN COALESCE(
+          COALESCE("t23"."group_class" <> 'A', FALSE)
+          AND COALESCE("t23"."b" IN ('B1', 'B2'), FALSE),
+          FALSE
+        )
+        THEN 'vip'
+        WHEN COALESCE(
+          COALESCE("t23"."group_class" <> 'A', FALSE) AND COALESCE("t23"."b" = 'B3', FALSE),
+          FALSE
+        )
+        THEN 'maintain'
+        WHEN COALESCE(
+          COALESCE("t23"."group_class" <> 'A', FALSE)
+          AND COALESCE("t23"."b" = 'B4', FALSE)
+          AND COALESCE("t23"."arpu_3m" >= (
+            8.0 + (
+              15.0 * "t23"."complaints"
+            )
+          ), FALSE),
+          FALSE
+        )
+        THEN 'improve'
+        WHEN COALESCE(
+          COALESCE("t23"."group_class" <> 'A', FALSE)
+          AND COALESCE("t23"."b" = 'B4', FALSE)
+          AND COALESCE("t23"."arpu_3m" < (
+            8.0 + (
+              15.0 * "t23"."complaints"
+            )
+          ), FALSE),
+          FALSE
+        )
+        THEN 'abandon'
+        ELSE CAST(NULL AS TEXT)
+      END
       ELSE CAST(NULL AS TEXT)
     END AS "value_class",
     CASE
-      WHEN TRUE AND COALESCE(COALESCE("t22"."status" = 'cancelled', FALSE), FALSE)
-      THEN 'churned'
       WHEN TRUE
-      AND COALESCE(
-        COALESCE("t22"."status" <> 'cancelled', FALSE)
-        AND COALESCE("t22"."dual_competitor", FALSE),
-        FALSE
-      )
-      THEN 'competitor_dual'
-      WHEN TRUE
-      THEN 'current'
+      THEN CASE
+        WHEN COALESCE(COALESCE("t23"."status" = 'cancelled', FALSE), FALSE)
+        THEN 'churned'
+        WHEN COALESCE(
+          COALESCE("t23"."status" <> 'cancelled', FALSE)
+          AND COALESCE("t23"."dual_competitor", FALSE),
+          FALSE
+        )
+        THEN 'competitor_dual'
+        ELSE 'current'
+      END
       ELSE CAST(NULL AS TEXT)
     END AS "relationship",
     CASE
-      WHEN TRUE AND COALESCE(COALESCE("t22"."credit_list" = 'red', FALSE), FALSE)
-      THEN 'red'
-      WHEN TRUE AND COALESCE(COALESCE("t22"."credit_list" = 'grey', FALSE), FALSE)
-      THEN 'grey'
-      WHEN TRUE AND COALESCE(COALESCE("t22"."credit_list" = 'black', FALSE), FALSE)
-      THEN 'black'
       WHEN TRUE
-      THEN 'none'
+      THEN CASE
+        WHEN COALESCE(COALESCE("t23"."credit_list" = 'red', FALSE), FALSE)
+        THEN 'red'
+        WHEN COALESCE(COALESCE("t23"."credit_list" = 'grey', FALSE), FALSE)
+        THEN 'grey'
+        WHEN COALESCE(COALESCE("t23"."credit_list" = 'black', FALSE), FALSE)
+        THEN 'black'
+        ELSE 'none'
+      END
       ELSE CAST(NULL AS TEXT)
     END AS "credit",
     CASE
-      WHEN TRUE AND COALESCE(COALESCE("t22"."satisfaction_score" >= 95, FALSE), FALSE)
-      THEN 'S1'
       WHEN TRUE
-      AND COALESCE(
-        COALESCE(80 <= "t22"."satisfaction_score", FALSE)
-        AND COALESCE("t22"."satisfaction_score" < 95, FALSE),
-        FALSE
-      )
-      THEN 'S2'
-      WHEN TRUE
-      AND COALESCE(
-        COALESCE(60 <= "t22"."satisfaction_score", FALSE)
-        AND COALESCE("t22"."satisfaction_score" < 80, FALSE),
-        FALSE
-      )
-      THEN 'S3'
-      WHEN TRUE
-      AND COALESCE(
-        COALESCE(40 <= "t22"."satisfaction_score", FALSE)
-        AND COALESCE("t22"."satisfaction_score" < 60, FALSE),
-        FALSE
-      )
-      THEN 'S4'
-      WHEN TRUE AND COALESCE(COALESCE("t22"."satisfaction_score" < 40, FALSE), FALSE)
-      THEN 'S5'
-      WHEN TRUE AND COALESCE("t22"."satisfaction_score" IS NULL, FALSE)
-      THEN 'unknown'
+      THEN CASE
+        WHEN COALESCE(COALESCE("t23"."satisfaction_score" >= 95, FALSE), FALSE)
+        THEN 'S1'
+        WHEN COALESCE(
+          COALESCE(80 <= "t23"."satisfaction_score", FALSE)
+          AND COALESCE("t23"."satisfaction_score" < 95, FALSE),
+          FALSE
+        )
+        THEN 'S2'
+        WHEN COALESCE(
+          COALESCE(60 <= "t23"."satisfaction_score", FALSE)
+          AND COALESCE("t23"."satisfaction_score" < 80, FALSE),
+          FALSE
+        )
+        THEN 'S3'
+        WHEN COALESCE(
+          COALESCE(40 <= "t23"."satisfaction_score", FALSE)
+          AND COALESCE("t23"."satisfaction_score" < 60, FALSE),
+          FALSE
+        )
+        THEN 'S4'
+        WHEN COALESCE(COALESCE("t23"."satisfaction_score" < 40, FALSE), FALSE)
+        THEN 'S5'
+        WHEN COALESCE("t23"."satisfaction_score" IS NULL, FALSE)
+        THEN 'unknown'
+        ELSE CAST(NULL AS TEXT)
+      END
       ELSE CAST(NULL AS TEXT)
     END AS "satisfaction_band",
-    "t22"."a" || '-' || "t22"."b" || '-' || "t22"."c" AS "stability_group",
-    "t22"."a" || '-' || "t22"."b" || '-' || "t22"."c" || '/' || CASE
-      WHEN "t22"."line_type" = 'mobile'
-      THEN "t22"."d" || '-' || "t22"."e" || '-' || "t22"."f"
-      WHEN "t22"."line_type" = 'broadband'
-      THEN "t22"."g" || '-' || "t22"."h" || '-' || "t22"."i"
+    "t23"."a" || '-' || "t23"."b" || '-' || "t23"."c" AS "stability_group",
+    "t23"."a" || '-' || "t23"."b" || '-' || "t23"."c" || '/' || CASE
+      WHEN "t23"."line_type" = 'mobile'
+      THEN "t23"."d" || '-' || "t23"."e" || '-' || "t23"."f"
+      WHEN "t23"."line_type" = 'broadband'
+      THEN "t23"."g" || '-' || "t23"."h" || '-' || "t23"."i"
       ELSE CAST(NULL AS TEXT)
     END AS "code"
   FROM (
     SELECT
-      "t21"."month",
-      "t21"."subscriber_id",
-      "t21"."customer_id",
-      "t21"."account_id",
-      "t21"."phone",
-      "t21"."name",
-      "t21"."id_number",
-      "t21"."branch_id",
-      "t21"."district",
-      "t21"."line_type",
-      "t21"."status",
-      "t21"."is_free_account",
-      "t21"."is_public_paid",
-      "t21"."is_dedicated_line",
-      "t21"."do_not_disturb",
-      "t21"."credit_list",
-      "t21"."payment_type",
-      "t21"."group_payment_amount",
-      "t21"."activation_date",
-      "t21"."contract_type",
-      "t21"."contract_start",
-      "t21"."contract_end",
-      "t21"."package_name",
-      "t21"."package_fee",
-      "t21"."is_converged",
-      "t21"."arpu",
-      "t21"."voice_minutes",
-      "t21"."sms_mms_spend",
-      "t21"."vas_spend",
-      "t21"."data_mb",
-      "t21"."zero_call_days",
-      "t21"."bb_speed_mbps",
-      "t21"."bb_online_hours",
-      "t21"."has_iptv",
-      "t21"."has_mobile_line",
-      "t21"."handset_model",
-      "t21"."handset_generation",
-      "t21"."handset_smart",
-      "t21"."handset_first_use_date",
-      "t21"."vip_level",
-      "t21"."annual_spend",
-      "t21"."snapshot_midhigh",
-      "t21"."group_id",
-      "t21"."complaints",
-      "t21"."competitor_contacts",
-      "t21"."dual_competitor",
-      "t21"."satisfaction_score",
-      "t21"."history_months",
-      "t21"."arpu_3m",
-      "t21"."arpu_prev3",
-      "t21"."arpu_drop_pct",
-      "t21"."voice_minutes_3m",
-      "t21"."minutes_drop_pct",
-      "t21"."data_mb_3m",
-      "t21"."vas_total",
-      "t21"."vas_3m",
-      "t21"."bb_hours_3m",
-      "t21"."online_drop_pct",
-      "t21"."days_to_contract_end",
-      "t21"."months_to_contract_end",
-      "t21"."tenure_days",
-      "t21"."tenure_months",
-      "t21"."handset_age_years",
-      "t21"."annual_spend_est",
-      "t21"."group_handset_count",
-      "t21"."group_industry",
-      "t21"."group_top500",
-      "t21"."group_annual_spend",
-      "t21"."exclusion_reason",
-      "t21"."excluded",
-      "t21"."a",
-      "t21"."b",
-      "t21"."c",
-      "t21"."d",
-      "t21"."e",
-      "t21"."f",
-      "t21"."g",
-      "t21"."h",
-      "t21"."i",
-      "t21"."high_voice",
-      "t21"."high_vas",
-      "t21"."high_data",
+      "t22"."month",
+      "t22"."subscriber_id",
+      "t22"."customer_id",
+      "t22"."account_id",
+      "t22"."phone",
+      "t22"."name",
+      "t22"."id_number",
+      "t22"."branch_id",
+      "t22"."district",
+      "t22"."line_type",
+      "t22"."status",
+      "t22"."is_free_account",
+      "t22"."is_public_paid",
+      "t22"."is_dedicated_line",
+      "t22"."do_not_disturb",
+      "t22"."credit_list",
+      "t22"."payment_type",
+      "t22"."group_payment_amount",
+      "t22"."activation_date",
+      "t22"."contract_type",
+      "t22"."contract_start",
+      "t22"."contract_end",
+      "t22"."package_name",
+      "t22"."package_fee",
+      "t22"."is_converged",
+      "t22"."arpu",
+      "t22"."voice_minutes",
+      "t22"."sms_mms_spend",
+      "t22"."vas_spend",
+      "t22"."data_mb",
+      "t22"."zero_call_days",
+      "t22"."bb_speed_mbps",
+      "t22"."bb_online_hours",
+      "t22"."has_iptv",
+      "t22"."has_mobile_line",
+      "t22"."handset_model",
+      "t22"."handset_generation",
+      "t22"."handset_smart",
+      "t22"."handset_first_use_date",
+      "t22"."vip_level",
+      "t22"."annual_spend",
+      "t22"."snapshot_midhigh",
+      "t22"."group_id",
+      "t22"."complaints",
+      "t22"."competitor_contacts",
+      "t22"."dual_competitor",
+      "t22"."satisfaction_score",
+      "t22"."history_months",
+      "t22"."arpu_3m",
+      "t22"."arpu_prev3",
+      "t22"."arpu_drop_pct",
+      "t22"."voice_minutes_3m",
+      "t22"."minutes_drop_pct",
+      "t22"."data_mb_3m",
+      "t22"."vas_total",
+      "t22"."vas_3m",
+      "t22"."bb_hours_3m",
+      "t22"."online_drop_pct",
+      "t22"."days_to_contract_end",
+      "t22"."months_to_contract_end",
+      "t22"."tenure_days",
+      "t22"."tenure_months",
+      "t22"."handset_age_years",
+      "t22"."annual_spend_est",
+      "t22"."group_handset_count",
+      "t22"."group_industry",
+      "t22"."group_top500",
+      "t22"."group_annual_spend",
+      "t22"."exclusion_reason",
+      "t22"."excluded",
+      "t22"."a",
+      "t22"."b",
+      "t22"."c",
+      "t22"."d",
+      "t22"."e",
+      "t22"."f",
+      "t22"."g",
+      "t22"."h",
+      "t22"."i",
+      "t22"."high_voice",
+      "t22"."high_vas",
+      "t22"."high_data",
       CASE
         WHEN COALESCE(
           NOT (
-            COALESCE("t21"."excluded", FALSE)
+            COALESCE("t22"."excluded", FALSE)
           )
-          AND COALESCE("t21"."line_type" = 'mobile', FALSE)
-          AND COALESCE("t21"."b" IN ('B1', 'B2'), FALSE),
+          AND COALESCE("t22"."line_type" = 'mobile', FALSE)
+          AND COALESCE("t22"."b" IN ('B1', 'B2'), FALSE),
           FALSE
         )
-        AND COALESCE(
-          COALESCE("t21"."high_voice", FALSE)
-          AND COALESCE("t21"."high_vas", FALSE)
-          AND COALESCE("t21"."high_data", FALSE),
-          FALSE
-        )
-        THEN 'VAD'
-        WHEN COALESCE(
-          NOT (
-            COALESCE("t21"."excluded", FALSE)
+        THEN CASE
+          WHEN COALESCE(
+            COALESCE("t22"."high_voice", FALSE)
+            AND COALESCE("t22"."high_vas", FALSE)
+            AND COALESCE("t22"."high_data", FALSE),
+            FALSE
           )
-          AND COALESCE("t21"."line_type" = 'mobile', FALSE)
-          AND COALESCE("t21"."b" IN ('B1', 'B2'), FALSE),
-          FALSE
-        )
-        AND COALESCE(
-          COALESCE("t21"."high_voice", FALSE)
-          AND NOT (
-            COALESCE("t21"."high_vas", FALSE)
+          THEN 'VAD'
+          WHEN COALESCE(
+            COALESCE("t22"."high_voice", FALSE)
+            AND NOT (
+              COALESCE("t22"."high_vas", FALSE)
+            )
+            AND COALESCE("t22"."high_data", FALSE),
+            FALSE
           )
-          AND COALESCE("t21"."high_data", FALSE),
-          FALSE
-        )
-        THEN 'VD'
-        WHEN COALESCE(
-          NOT (
-            COALESCE("t21"."excluded", FALSE)
+          THEN 'VD'
+          WHEN COALESCE(
+            COALESCE("t22"."high_voice", FALSE)
+            AND COALESCE("t22"."high_vas", FALSE)
+            AND NOT (
+              COALESCE("t22"."high_data", FALSE)
+            ),
+            FALSE
           )
-          AND COALESCE("t21"."line_type" = 'mobile', FALSE)
-          AND COALESCE("t21"."b" IN ('B1', 'B2'), FALSE),
-          FALSE
-        )
-        AND COALESCE(
-          COALESCE("t21"."high_voice", FALSE)
-          AND COALESCE("t21"."high_vas", FALSE)
-          AND NOT (
-            COALESCE("t21"."high_data", FALSE)
-          ),
-          FALSE
-        )
-        THEN 'VA'
-        WHEN COALESCE(
-          NOT (
-            COALESCE("t21"."excluded", FALSE)
+          THEN 'VA'
+          WHEN COALESCE(
+            COALESCE("t22"."high_voice", FALSE)
+            AND NOT (
+              COALESCE("t22"."high_vas", FALSE)
+            )
+            AND NOT (
+              COALESCE("t22"."high_data", FALSE)
+            ),
+            FALSE
           )
-          AND COALESCE("t21"."line_type" = 'mobile', FALSE)
-          AND COALESCE("t21"."b" IN ('B1', 'B2'), FALSE),
-          FALSE
-        )
-        AND COALESCE(
-          COALESCE("t21"."high_voice", FALSE)
-          AND NOT (
-            COALESCE("t21"."high_vas", FALSE)
+          THEN 'V'
+          WHEN COALESCE(
+            NOT (
+              COALESCE("t22"."high_voice", FALSE)
+            )
+            AND COALESCE("t22"."high_vas", FALSE)
+            AND COALESCE("t22"."high_data", FALSE),
+            FALSE
           )
-          AND NOT (
-            COALESCE("t21"."high_data", FALSE)
-          ),
-          FALSE
-        )
-        THEN 'V'
-        WHEN COALESCE(
-          NOT (
-            COALESCE("t21"."excluded", FALSE)
+          THEN 'AD'
+          WHEN COALESCE(
+            NOT (
+              COALESCE("t22"."high_voice", FALSE)
+            )
+            AND NOT (
+              COALESCE("t22"."high_vas", FALSE)
+            )
+            AND COALESCE("t22"."high_data", FALSE),
+            FALSE
           )
-          AND COALESCE("t21"."line_type" = 'mobile', FALSE)
-          AND COALESCE("t21"."b" IN ('B1', 'B2'), FALSE),
-          FALSE
-        )
-        AND COALESCE(
-          NOT (
-            COALESCE("t21"."high_voice", FALSE)
+          THEN 'D'
+          WHEN COALESCE(
+            NOT (
+              COALESCE("t22"."high_voice", FALSE)
+            )
+            AND COALESCE("t22"."high_vas", FALSE)
+            AND NOT (
+              COALESCE("t22"."high_data", FALSE)
+            ),
+            FALSE
           )
-          AND COALESCE("t21"."high_vas", FALSE)
-          AND COALESCE("t21"."high_data", FALSE),
-          FALSE
-        )
-        THEN 'AD'
-        WHEN COALESCE(
-          NOT (
-            COALESCE("t21"."excluded", FALSE)
+          THEN 'A'
+          WHEN COALESCE(
+            NOT (
+              COALESCE("t22"."high_voice", FALSE)
+            )
+            AND NOT (
+              COALESCE("t22"."high_vas", FALSE)
+            )
+            AND NOT (
+              COALESCE("t22"."high_data", FALSE)
+            ),
+            FALSE
           )
-          AND COALESCE("t21"."line_type" = 'mobile', FALSE)
-          AND COALESCE("t21"."b" IN ('B1', 'B2'), FALSE),
-          FALSE
-        )
-        AND COALESCE(
-          NOT (
-            COALESCE("t21"."high_voice", FALSE)
-          )
-          AND NOT (
-            COALESCE("t21"."high_vas", FALSE)
-          )
-          AND COALESCE("t21"."high_data", FALSE),
-          FALSE
-        )
-        THEN 'D'
-        WHEN COALESCE(
-          NOT (
-            COALESCE("t21"."excluded", FALSE)
-          )
-          AND COALESCE("t21"."line_type" = 'mobile', FALSE)
-          AND COALESCE("t21"."b" IN ('B1', 'B2'), FALSE),
-          FALSE
-        )
-        AND COALESCE(
-          NOT (
-            COALESCE("t21"."high_voice", FALSE)
-          )
-          AND COALESCE("t21"."high_vas", FALSE)
-          AND NOT (
-            COALESCE("t21"."high_data", FALSE)
-          ),
-          FALSE
-        )
-        THEN 'A'
-        WHEN COALESCE(
-          NOT (
-            COALESCE("t21"."excluded", FALSE)
-          )
-          AND COALESCE("t21"."line_type" = 'mobile', FALSE)
-          AND COALESCE("t21"."b" IN ('B1', 'B2'), FALSE),
-          FALSE
-        )
-        AND COALESCE(
-          NOT (
-            COALESCE("t21"."high_voice", FALSE)
-          )
-          AND NOT (
-            COALESCE("t21"."high_vas", FALSE)
-          )
-          AND NOT (
-            COALESCE("t21"."high_data", FALSE)
-          ),
-          FALSE
-        )
-        THEN 'NVAD'
+          THEN 'NVAD'
+          ELSE CAST(NULL AS TEXT)
+        END
         ELSE CAST(NULL AS TEXT)
       END AS "vad",
       CASE
-        WHEN TRUE AND COALESCE(COALESCE("t21"."annual_spend_est" >= 3000.0, FALSE), FALSE)
-        THEN 'diamond'
         WHEN TRUE
-        AND COALESCE(
-          COALESCE(1500.0 <= "t21"."annual_spend_est", FALSE)
-          AND COALESCE("t21"."annual_spend_est" < 3000.0, FALSE),
-          FALSE
-        )
-        THEN 'gold'
-        WHEN TRUE
-        AND COALESCE(
-          COALESCE(666.0 <= "t21"."annual_spend_est", FALSE)
-          AND COALESCE("t21"."annual_spend_est" < 1500.0, FALSE),
-          FALSE
-        )
-        THEN 'silver'
-        WHEN TRUE
-        THEN 'none'
+        THEN CASE
+          WHEN COALESCE(COALESCE("t22"."annual_spend_est" >= 3000.0, FALSE), FALSE)
+          THEN 'diamond'
+          WHEN COALESCE(
+            COALESCE(1500.0 <= "t22"."annual_spend_est", FALSE)
+            AND COALESCE("t22"."annual_spend_est" < 3000.0, FALSE),
+            FALSE
+          )
+          THEN 'gold'
+          WHEN COALESCE(
+            COALESCE(666.0 <= "t22"."annual_spend_est", FALSE)
+            AND COALESCE("t22"."annual_spend_est" < 1500.0, FALSE),
+            FALSE
+          )
+          THEN 'silver'
+          ELSE 'none'
+        END
         ELSE CAST(NULL AS TEXT)
       END AS "vip_tier",
       CASE
         WHEN TRUE
-        AND COALESCE(
-          (
-            "t21"."group_id" IS NOT NULL
-          )
-          AND (
-            COALESCE("t21"."group_handset_count" >= 500.0, FALSE)
-            OR COALESCE("t21"."group_annual_spend" >= 1000000.0, FALSE)
-            OR COALESCE("t21"."group_top500", FALSE)
-            OR COALESCE(
-              "t21"."group_industry" IN (
-                'government',
-                'military',
-                'media',
-                'telecom',
-                'post',
-                'bank',
-                'power',
-                'water',
-                'gas',
-                'roads',
-                'airports',
-                'railways'
-              ),
-              FALSE
+        THEN CASE
+          WHEN COALESCE(
+            (
+              "t22"."group_id" IS NOT NULL
             )
-          ),
-          FALSE
-        )
-        THEN 'A'
-        WHEN TRUE
-        AND COALESCE(
-          (
-            "t21"."group_id" IS NOT NULL
+            AND (
+              COALESCE("t22"."group_handset_count" >= 500.0, FALSE)
+              OR COALESCE("t22"."group_annual_spend" >= 1000000.0, FALSE)
+              OR COALESCE("t22"."group_top500", FALSE)
+              OR COALESCE(
+                "t22"."group_industry" IN (
+                  'government',
+                  'military',
+                  'media',
+                  'telecom',
+                  'post',
+                  'bank',
+                  'power',
+                  'water',
+                  'gas',
+                  'roads',
+                  'airports',
+                  'railways'
+                ),
+                FALSE
+              )
+            ),
+            FALSE
           )
-          AND NOT (
-            COALESCE("t21"."group_handset_count" >= 500.0, FALSE)
-            OR COALESCE("t21"."group_annual_spend" >= 1000000.0, FALSE)
-            OR COALESCE("t21"."group_top500", FALSE)
-            OR COALESCE(
-              "t21"."group_industry" IN (
-                'government',
-                'military',
-                'media',
-                'telecom',
-                'post',
-                'bank',
-                'power',
-                'water',
-                'gas',
-                'roads',
-                'airports',
-                'railways'
-              ),
-              FALSE
+          THEN 'A'
+          WHEN COALESCE(
+            (
+              "t22"."group_id" IS NOT NULL
             )
-          )
-          AND (
-            COALESCE("t21"."group_handset_count" >= 100.0, FALSE)
-            OR COALESCE("t21"."group_industry" IN ('securities', 'insurance'), FALSE)
-          ),
-          FALSE
-        )
-        THEN 'B'
-        WHEN TRUE
-        AND COALESCE(
-          (
-            "t21"."group_id" IS NOT NULL
-          )
-          AND NOT (
-            COALESCE("t21"."group_handset_count" >= 500.0, FALSE)
-            OR COALESCE("t21"."group_annual_spend" >= 1000000.0, FALSE)
-            OR COALESCE("t21"."group_top500", FALSE)
-            OR COALESCE(
-              "t21"."group_industry" IN (
-                'government',
-                'military',
-                'media',
-                'telecom',
-                'post',
-                'bank',
-                'power',
-                'water',
-                'gas',
-                'roads',
-                'airports',
-                'railways'
-              ),
-              FALSE
+            AND NOT (
+              COALESCE("t22"."group_handset_count" >= 500.0, FALSE)
+              OR COALESCE("t22"."group_annual_spend" >= 1000000.0, FALSE)
+              OR COALESCE("t22"."group_top500", FALSE)
+              OR COALESCE(
+                "t22"."group_industry" IN (
+                  'government',
+                  'military',
+                  'media',
+                  'telecom',
+                  'post',
+                  'bank',
+                  'power',
+                  'water',
+                  'gas',
+                  'roads',
+                  'airports',
+                  'railways'
+                ),
+                FALSE
+              )
             )
+            AND (
+              COALESCE("t22"."group_handset_count" >= 100.0, FALSE)
+              OR COALESCE("t22"."group_industry" IN ('securities', 'insurance'), FALSE)
+            ),
+            FALSE
           )
-          AND NOT (
-            COALESCE("t21"."group_handset_count" >= 100.0, FALSE)
-            OR COALESCE("t21"."group_industry" IN ('securities', 'insurance'), FALSE)
-          ),
-          FALSE
-        )
-        THEN 'C'
-        WHEN TRUE AND COALESCE("t21"."group_id" IS NULL, FALSE)
-        THEN 'none'
+          THEN 'B'
+          WHEN COALESCE(
+            (
+              "t22"."group_id" IS NOT NULL
+            )
+            AND NOT (
+              COALESCE("t22"."group_handset_count" >= 500.0, FALSE)
+              OR COALESCE("t22"."group_annual_spend" >= 1000000.0, FALSE)
+              OR COALESCE("t22"."group_top500", FALSE)
+              OR COALESCE(
+                "t22"."group_industry" IN (
+                  'government',
+                  'military',
+                  'media',
+                  'telecom',
+                  'post',
+                  'bank',
+                  'power',
+                  'water',
+                  'gas',
+                  'roads',
+                  'airports',
+                  'railways'
+                ),
+                FALSE
+              )
+            )
+            AND NOT (
+              COALESCE("t22"."group_handset_count" >= 100.0, FALSE)
+              OR COALESCE("t22"."group_industry" IN ('securities', 'insurance'), FALSE)
+            ),
+            FALSE
+          )
+          THEN 'C'
+          WHEN COALESCE("t22"."group_id" IS NULL, FALSE)
+          THEN 'none'
+          ELSE CAST(NULL AS TEXT)
+        END
         ELSE CAST(NULL AS TEXT)
       END AS "group_class"
     FROM (
@@ -1419,9 +1370,9 @@ FROM (
         "t16"."g",
         "t16"."h",
         "t16"."i",
-        COALESCE("t20"."high_voice", FALSE) AS "high_voice",
-        COALESCE("t20"."high_vas", FALSE) AS "high_vas",
-        COALESCE("t20"."high_data", FALSE) AS "high_data"
+        COALESCE("t21"."high_voice", FALSE) AS "high_voice",
+        COALESCE("t21"."high_vas", FALSE) AS "high_vas",
+        COALESCE("t21"."high_data", FALSE) AS "high_data"
       FROM (
         SELECT
           "t14"."month",
@@ -1495,630 +1446,604 @@ FROM (
           "t14"."exclusion_reason",
           "t14"."exclusion_reason" IS NOT NULL AS "excluded",
           CASE
-            WHEN TRUE
-            AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-            AND COALESCE(
-              COALESCE("t14"."contract_type" <> 'none', FALSE)
-              AND (
-                COALESCE(0 <= "t14"."months_to_contract_end", FALSE)
-                AND COALESCE("t14"."months_to_contract_end" < 3.0, FALSE)
-              ),
-              FALSE
-            )
-            THEN 'A1'
-            WHEN TRUE
-            AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-            AND COALESCE(
-              (
-                "t14"."contract_type" IS NULL
+            WHEN TRUE AND COALESCE("t14"."line_type" = 'mobile', FALSE)
+            THEN CASE
+              WHEN COALESCE(
+                COALESCE("t14"."contract_type" <> 'none', FALSE)
+                AND (
+                  COALESCE(0 <= "t14"."months_to_contract_end", FALSE)
+                  AND COALESCE("t14"."months_to_contract_end" < 3.0, FALSE)
+                ),
+                FALSE
               )
-              OR COALESCE("t14"."contract_type" = 'none', FALSE)
-              OR (
-                "t14"."months_to_contract_end" IS NULL
+              THEN 'A1'
+              WHEN COALESCE(
+                (
+                  "t14"."contract_type" IS NULL
+                )
+                OR COALESCE("t14"."contract_type" = 'none', FALSE)
+                OR (
+                  "t14"."months_to_contract_end" IS NULL
+                )
+                OR COALESCE("t14"."months_to_contract_end" < 0, FALSE),
+                FALSE
               )
-              OR COALESCE("t14"."months_to_contract_end" < 0, FALSE),
-              FALSE
-            )
-            THEN 'A2'
-            WHEN TRUE
-            AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-            AND COALESCE(
-              COALESCE("t14"."contract_type" <> 'none', FALSE)
-              AND COALESCE("t14"."months_to_contract_end" >= 3.0, FALSE),
-              FALSE
-            )
-            THEN 'A3'
-            WHEN TRUE
-            AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-            AND COALESCE(
-              COALESCE("t14"."contract_type" <> 'none', FALSE)
-              AND (
-                COALESCE(0 <= "t14"."months_to_contract_end", FALSE)
-                AND COALESCE("t14"."months_to_contract_end" < 3.0, FALSE)
-              ),
-              FALSE
-            )
-            THEN 'A1'
-            WHEN TRUE
-            AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-            AND COALESCE(
-              (
-                "t14"."contract_type" IS NULL
+              THEN 'A2'
+              WHEN COALESCE(
+                COALESCE("t14"."contract_type" <> 'none', FALSE)
+                AND COALESCE("t14"."months_to_contract_end" >= 3.0, FALSE),
+                FALSE
               )
-              OR COALESCE("t14"."contract_type" = 'none', FALSE)
-              OR (
-                "t14"."months_to_contract_end" IS NULL
+              THEN 'A3'
+              ELSE CAST(NULL AS TEXT)
+            END
+            WHEN TRUE AND COALESCE("t14"."line_type" = 'broadband', FALSE)
+            THEN CASE
+              WHEN COALESCE(
+                COALESCE("t14"."contract_type" <> 'none', FALSE)
+                AND (
+                  COALESCE(0 <= "t14"."months_to_contract_end", FALSE)
+                  AND COALESCE("t14"."months_to_contract_end" < 3.0, FALSE)
+                ),
+                FALSE
               )
-              OR COALESCE("t14"."months_to_contract_end" < 0, FALSE),
-              FALSE
-            )
-            THEN 'A2'
-            WHEN TRUE
-            AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-            AND COALESCE(
-              COALESCE("t14"."contract_type" <> 'none', FALSE)
-              AND COALESCE("t14"."months_to_contract_end" >= 3.0, FALSE),
-              FALSE
-            )
-            THEN 'A3'
+              THEN 'A1'
+              WHEN COALESCE(
+                (
+                  "t14"."contract_type" IS NULL
+                )
+                OR COALESCE("t14"."contract_type" = 'none', FALSE)
+                OR (
+                  "t14"."months_to_contract_end" IS NULL
+                )
+                OR COALESCE("t14"."months_to_contract_end" < 0, FALSE),
+                FALSE
+              )
+              THEN 'A2'
+              WHEN COALESCE(
+                COALESCE("t14"."contract_type" <> 'none', FALSE)
+                AND COALESCE("t14"."months_to_contract_end" >= 3.0, FALSE),
+                FALSE
+              )
+              THEN 'A3'
+              ELSE CAST(NULL AS TEXT)
+            END
             ELSE CAST(NULL AS TEXT)
           END AS "a",
           CASE
-            WHEN TRUE
-            AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-            AND COALESCE(COALESCE("t14"."snapshot_midhigh", FALSE), FALSE)
-            THEN 'B1'
-            WHEN TRUE
-            AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-            AND COALESCE(
-              NOT (
-                COALESCE("t14"."snapshot_midhigh", FALSE)
+            WHEN TRUE AND COALESCE("t14"."line_type" = 'mobile', FALSE)
+            THEN CASE
+              WHEN COALESCE(COALESCE("t14"."snapshot_midhigh", FALSE), FALSE)
+              THEN 'B1'
+              WHEN COALESCE(
+                NOT (
+                  COALESCE("t14"."snapshot_midhigh", FALSE)
+                )
+                AND COALESCE("t14"."arpu_3m" >= 80.0, FALSE),
+                FALSE
               )
-              AND COALESCE("t14"."arpu_3m" >= 80.0, FALSE),
-              FALSE
-            )
-            THEN 'B2'
-            WHEN TRUE
-            AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-            AND COALESCE(
-              NOT (
-                COALESCE("t14"."snapshot_midhigh", FALSE)
+              THEN 'B2'
+              WHEN COALESCE(
+                NOT (
+                  COALESCE("t14"."snapshot_midhigh", FALSE)
+                )
+                AND (
+                  COALESCE(20.0 <= "t14"."arpu_3m", FALSE)
+                  AND COALESCE("t14"."arpu_3m" < 80.0, FALSE)
+                ),
+                FALSE
               )
-              AND (
-                COALESCE(20.0 <= "t14"."arpu_3m", FALSE)
-                AND COALESCE("t14"."arpu_3m" < 80.0, FALSE)
-              ),
-              FALSE
-            )
-            THEN 'B3'
-            WHEN TRUE
-            AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-            AND COALESCE(
-              NOT (
-                COALESCE("t14"."snapshot_midhigh", FALSE)
+              THEN 'B3'
+              WHEN COALESCE(
+                NOT (
+                  COALESCE("t14"."snapshot_midhigh", FALSE)
+                )
+                AND COALESCE("t14"."arpu_3m" < 20.0, FALSE),
+                FALSE
               )
-              AND COALESCE("t14"."arpu_3m" < 20.0, FALSE),
-              FALSE
-            )
-            THEN 'B4'
-            WHEN TRUE
-            AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-            AND COALESCE(COALESCE("t14"."snapshot_midhigh", FALSE), FALSE)
-            THEN 'B1'
-            WHEN TRUE
-            AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-            AND COALESCE(
-              NOT (
-                COALESCE("t14"."snapshot_midhigh", FALSE)
+              THEN 'B4'
+              ELSE CAST(NULL AS TEXT)
+            END
+            WHEN TRUE AND COALESCE("t14"."line_type" = 'broadband', FALSE)
+            THEN CASE
+              WHEN COALESCE(COALESCE("t14"."snapshot_midhigh", FALSE), FALSE)
+              THEN 'B1'
+              WHEN COALESCE(
+                NOT (
+                  COALESCE("t14"."snapshot_midhigh", FALSE)
+                )
+                AND COALESCE("t14"."arpu_3m" >= 120.0, FALSE),
+                FALSE
               )
-              AND COALESCE("t14"."arpu_3m" >= 120.0, FALSE),
-              FALSE
-            )
-            THEN 'B2'
-            WHEN TRUE
-            AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-            AND COALESCE(
-              NOT (
-                COALESCE("t14"."snapshot_midhigh", FALSE)
+              THEN 'B2'
+              WHEN COALESCE(
+                NOT (
+                  COALESCE("t14"."snapshot_midhigh", FALSE)
+                )
+                AND (
+                  COALESCE(30.0 <= "t14"."arpu_3m", FALSE)
+                  AND COALESCE("t14"."arpu_3m" < 120.0, FALSE)
+                ),
+                FALSE
               )
-              AND (
-                COALESCE(30.0 <= "t14"."arpu_3m", FALSE)
-                AND COALESCE("t14"."arpu_3m" < 120.0, FALSE)
-              ),
-              FALSE
-            )
-            THEN 'B3'
-            WHEN TRUE
-            AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-            AND COALESCE(
-              NOT (
-                COALESCE("t14"."snapshot_midhigh", FALSE)
+              THEN 'B3'
+              WHEN COALESCE(
+                NOT (
+                  COALESCE("t14"."snapshot_midhigh", FALSE)
+                )
+                AND COALESCE("t14"."arpu_3m" < 30.0, FALSE),
+                FALSE
               )
-              AND COALESCE("t14"."arpu_3m" < 30.0, FALSE),
-              FALSE
-            )
-            THEN 'B4'
+              THEN 'B4'
+              ELSE CAST(NULL AS TEXT)
+            END
             ELSE CAST(NULL AS TEXT)
           END AS "b",
           CASE
-            WHEN TRUE
-            AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-            AND COALESCE(
-              COALESCE("t14"."arpu_drop_pct" >= 30.0, FALSE)
-              OR COALESCE("t14"."minutes_drop_pct" >= 30.0, FALSE),
-              FALSE
-            )
-            THEN 'C1'
-            WHEN TRUE
-            AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-            AND COALESCE(
-              NOT (
-                COALESCE("t14"."arpu_drop_pct" >= 30.0, FALSE)
-                OR COALESCE("t14"."minutes_drop_pct" >= 30.0, FALSE)
-              )
-              AND (
-                COALESCE("t14"."payment_type" = 'corporate', FALSE)
-                OR COALESCE("t14"."group_payment_amount" > 50.0, FALSE)
-                OR COALESCE("t14"."is_converged", FALSE)
-              ),
-              FALSE
-            )
-            THEN 'C3'
             WHEN TRUE AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-            THEN 'C2'
-            WHEN TRUE
-            AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-            AND COALESCE(
-              COALESCE("t14"."arpu_drop_pct" >= 30.0, FALSE)
-              OR COALESCE("t14"."online_drop_pct" >= 30.0, FALSE),
-              FALSE
-            )
-            THEN 'C1'
-            WHEN TRUE
-            AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-            AND COALESCE(
-              NOT (
+            THEN CASE
+              WHEN COALESCE(
                 COALESCE("t14"."arpu_drop_pct" >= 30.0, FALSE)
-                OR COALESCE("t14"."online_drop_pct" >= 30.0, FALSE)
+                OR COALESCE("t14"."minutes_drop_pct" >= 30.0, FALSE),
+                FALSE
               )
-              AND (
-                COALESCE("t14"."payment_type" = 'corporate', FALSE)
-                OR COALESCE("t14"."is_converged", FALSE)
-              ),
-              FALSE
-            )
-            THEN 'C3'
+              THEN 'C1'
+              WHEN COALESCE(
+                NOT (
+                  COALESCE("t14"."arpu_drop_pct" >= 30.0, FALSE)
+                  OR COALESCE("t14"."minutes_drop_pct" >= 30.0, FALSE)
+                )
+                AND (
+                  COALESCE("t14"."payment_type" = 'corporate', FALSE)
+                  OR COALESCE("t14"."group_payment_amount" > 50.0, FALSE)
+                  OR COALESCE("t14"."is_converged", FALSE)
+                ),
+                FALSE
+              )
+              THEN 'C3'
+              ELSE 'C2'
+            END
             WHEN TRUE AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-            THEN 'C2'
+            THEN CASE
+              WHEN COALESCE(
+                COALESCE("t14"."arpu_drop_pct" >= 30.0, FALSE)
+                OR COALESCE("t14"."online_drop_pct" >= 30.0, FALSE),
+                FALSE
+              )
+              THEN 'C1'
+              WHEN COALESCE(
+                NOT (
+                  COALESCE("t14"."arpu_drop_pct" >= 30.0, FALSE)
+                  OR COALESCE("t14"."online_drop_pct" >= 30.0, FALSE)
+                )
+                AND (
+                  COALESCE("t14"."payment_type" = 'corporate', FALSE)
+                  OR COALESCE("t14"."is_converged", FALSE)
+                ),
+                FALSE
+              )
+              THEN 'C3'
+              ELSE 'C2'
+            END
             ELSE CAST(NULL AS TEXT)
           END AS "c",
           CASE
             WHEN COALESCE(COALESCE("t14"."line_type" = 'mobile', FALSE), FALSE)
-            AND COALESCE(COALESCE("t14"."handset_generation" = '5g', FALSE), FALSE)
-            THEN 'D1'
-            WHEN COALESCE(COALESCE("t14"."line_type" = 'mobile', FALSE), FALSE)
-            AND COALESCE(COALESCE("t14"."handset_generation" = '4g', FALSE), FALSE)
-            THEN 'D2'
-            WHEN COALESCE(COALESCE("t14"."line_type" = 'mobile', FALSE), FALSE)
-            AND COALESCE(
-              (
-                "t14"."handset_generation" IS NULL
+            THEN CASE
+              WHEN COALESCE(COALESCE("t14"."handset_generation" = '5g', FALSE), FALSE)
+              THEN 'D1'
+              WHEN COALESCE(COALESCE("t14"."handset_generation" = '4g', FALSE), FALSE)
+              THEN 'D2'
+              WHEN COALESCE(
+                (
+                  "t14"."handset_generation" IS NULL
+                )
+                OR COALESCE("t14"."handset_generation" IN ('2g', '3g'), FALSE),
+                FALSE
               )
-              OR COALESCE("t14"."handset_generation" IN ('2g', '3g'), FALSE),
-              FALSE
-            )
-            THEN 'D3'
+              THEN 'D3'
+              ELSE CAST(NULL AS TEXT)
+            END
             ELSE CAST(NULL AS TEXT)
           END AS "d",
           CASE
             WHEN COALESCE(COALESCE("t14"."line_type" = 'mobile', FALSE), FALSE)
-            AND COALESCE(COALESCE("t14"."handset_age_years" >= 1.5, FALSE), FALSE)
-            THEN 'E1'
-            WHEN COALESCE(COALESCE("t14"."line_type" = 'mobile', FALSE), FALSE)
-            AND COALESCE(
-              COALESCE(1.0 < "t14"."handset_age_years", FALSE)
-              AND COALESCE("t14"."handset_age_years" < 1.5, FALSE),
-              FALSE
-            )
-            THEN 'E2'
-            WHEN COALESCE(COALESCE("t14"."line_type" = 'mobile', FALSE), FALSE)
-            AND COALESCE(
-              (
-                "t14"."handset_age_years" IS NULL
+            THEN CASE
+              WHEN COALESCE(COALESCE("t14"."handset_age_years" >= 1.5, FALSE), FALSE)
+              THEN 'E1'
+              WHEN COALESCE(
+                COALESCE(1.0 < "t14"."handset_age_years", FALSE)
+                AND COALESCE("t14"."handset_age_years" < 1.5, FALSE),
+                FALSE
               )
-              OR COALESCE("t14"."handset_age_years" <= 1.0, FALSE),
-              FALSE
-            )
-            THEN 'E3'
+              THEN 'E2'
+              WHEN COALESCE(
+                (
+                  "t14"."handset_age_years" IS NULL
+                )
+                OR COALESCE("t14"."handset_age_years" <= 1.0, FALSE),
+                FALSE
+              )
+              THEN 'E3'
+              ELSE CAST(NULL AS TEXT)
+            END
             ELSE CAST(NULL AS TEXT)
           END AS "e",
           CASE
             WHEN COALESCE(COALESCE("t14"."line_type" = 'mobile', FALSE), FALSE)
-            AND COALESCE(COALESCE("t14"."data_mb_3m" >= 20480.0, FALSE), FALSE)
-            THEN 'F1'
-            WHEN COALESCE(COALESCE("t14"."line_type" = 'mobile', FALSE), FALSE)
-            AND COALESCE(
-              COALESCE(5120.0 <= "t14"."data_mb_3m", FALSE)
-              AND COALESCE("t14"."data_mb_3m" < 20480.0, FALSE),
-              FALSE
-            )
-            THEN 'F2'
-            WHEN COALESCE(COALESCE("t14"."line_type" = 'mobile', FALSE), FALSE)
-            AND COALESCE(
-              (
-                "t14"."data_mb_3m" IS NULL
-              ) OR COALESCE("t14"."data_mb_3m" < 5120.0, FALSE),
-              FALSE
-            )
-            THEN 'F3'
+            THEN CASE
+              WHEN COALESCE(COALESCE("t14"."data_mb_3m" >= 20480.0, FALSE), FALSE)
+              THEN 'F1'
+              WHEN COALESCE(
+                COALESCE(5120.0 <= "t14"."data_mb_3m", FALSE)
+                AND COALESCE("t14"."data_mb_3m" < 20480.0, FALSE),
+                FALSE
+              )
+              THEN 'F2'
+              WHEN COALESCE(
+                (
+                  "t14"."data_mb_3m" IS NULL
+                ) OR COALESCE("t14"."data_mb_3m" < 5120.0, FALSE),
+                FALSE
+              )
+              THEN 'F3'
+              ELSE CAST(NULL AS TEXT)
+            END
             ELSE CAST(NULL AS TEXT)
           END AS "f",
           CASE
             WHEN COALESCE(COALESCE("t14"."line_type" = 'broadband', FALSE), FALSE)
-            AND COALESCE(COALESCE("t14"."has_mobile_line", FALSE), FALSE)
-            THEN 'G1'
-            WHEN COALESCE(COALESCE("t14"."line_type" = 'broadband', FALSE), FALSE)
-            AND COALESCE(NOT (
-              COALESCE("t14"."has_mobile_line", FALSE)
-            ), FALSE)
-            THEN 'G2'
+            THEN CASE
+              WHEN COALESCE(COALESCE("t14"."has_mobile_line", FALSE), FALSE)
+              THEN 'G1'
+              WHEN COALESCE(NOT (
+                COALESCE("t14"."has_mobile_line", FALSE)
+              ), FALSE)
+              THEN 'G2'
+              ELSE CAST(NULL AS TEXT)
+            END
             ELSE CAST(NULL AS TEXT)
           END AS "g",
           CASE
             WHEN COALESCE(COALESCE("t14"."line_type" = 'broadband', FALSE), FALSE)
-            AND COALESCE(COALESCE("t14"."bb_speed_mbps" >= 1000.0, FALSE), FALSE)
-            THEN 'H1'
-            WHEN COALESCE(COALESCE("t14"."line_type" = 'broadband', FALSE), FALSE)
-            AND COALESCE(
-              COALESCE(500.0 <= "t14"."bb_speed_mbps", FALSE)
-              AND COALESCE("t14"."bb_speed_mbps" < 1000.0, FALSE),
-              FALSE
-            )
-            THEN 'H2'
-            WHEN COALESCE(COALESCE("t14"."line_type" = 'broadband', FALSE), FALSE)
-            AND COALESCE(
-              (
-                "t14"."bb_speed_mbps" IS NULL
+            THEN CASE
+              WHEN COALESCE(COALESCE("t14"."bb_speed_mbps" >= 1000.0, FALSE), FALSE)
+              THEN 'H1'
+              WHEN COALESCE(
+                COALESCE(500.0 <= "t14"."bb_speed_mbps", FALSE)
+                AND COALESCE("t14"."bb_speed_mbps" < 1000.0, FALSE),
+                FALSE
               )
-              OR COALESCE("t14"."bb_speed_mbps" < 500.0, FALSE),
-              FALSE
-            )
-            THEN 'H3'
+              THEN 'H2'
+              WHEN COALESCE(
+                (
+                  "t14"."bb_speed_mbps" IS NULL
+                )
+                OR COALESCE("t14"."bb_speed_mbps" < 500.0, FALSE),
+                FALSE
+              )
+              THEN 'H3'
+              ELSE CAST(NULL AS TEXT)
+            END
             ELSE CAST(NULL AS TEXT)
           END AS "h",
           CASE
             WHEN COALESCE(COALESCE("t14"."line_type" = 'broadband', FALSE), FALSE)
-            AND COALESCE(COALESCE("t14"."has_iptv", FALSE), FALSE)
-            THEN 'I1'
-            WHEN COALESCE(COALESCE("t14"."line_type" = 'broadband', FALSE), FALSE)
-            AND COALESCE(NOT (
-              COALESCE("t14"."has_iptv", FALSE)
-            ), FALSE)
-            THEN 'I2'
+            THEN CASE
+              WHEN COALESCE(COALESCE("t14"."has_iptv", FALSE), FALSE)
+              THEN 'I1'
+              WHEN COALESCE(NOT (
+                COALESCE("t14"."has_iptv", FALSE)
+              ), FALSE)
+              THEN 'I2'
+              ELSE CAST(NULL AS TEXT)
+            END
             ELSE CAST(NULL AS TEXT)
           END AS "i"
         FROM "t13" AS "t14"
       ) AS "t16"
       LEFT OUTER JOIN (
         SELECT
-          "t18"."_fk",
-          "t18"."_p_high_voice"
+          "t19"."_fk",
+          "t19"."_p_high_voice"
           AND (
-            "t18"."_r_high_voice" >= 0.7
+            "t19"."_r_high_voice" >= 0.7
           )
           AND (
-            "t18"."_m_high_voice" > 0
+            "t19"."_m_high_voice" > 0
           ) AS "high_voice",
-          "t18"."_p_high_vas"
+          "t19"."_p_high_vas"
           AND (
-            "t18"."_r_high_vas" >= 0.7
+            "t19"."_r_high_vas" >= 0.7
           )
           AND (
-            "t18"."_m_high_vas" > 0
+            "t19"."_m_high_vas" > 0
           ) AS "high_vas",
-          "t18"."_p_high_data"
+          "t19"."_p_high_data"
           AND (
-            "t18"."_r_high_data" >= 0.7
+            "t19"."_r_high_data" >= 0.7
           )
           AND (
-            "t18"."_m_high_data" > 0
+            "t19"."_m_high_data" > 0
           ) AS "high_data"
         FROM (
           SELECT
-            "t17"."_fk",
-            "t17"."_m_high_voice",
-            "t17"."_p_high_voice",
-            "t17"."_m_high_vas",
-            "t17"."_p_high_vas",
-            "t17"."_m_high_data",
-            "t17"."_p_high_data",
+            "t18"."_fk",
+            "t18"."_m_high_voice",
+            "t18"."_p_high_voice",
+            "t18"."_m_high_vas",
+            "t18"."_p_high_vas",
+            "t18"."_m_high_data",
+            "t18"."_p_high_data",
             PERCENT_RANK() OVER (
-              PARTITION BY "t17"."_p_high_voice"
-              ORDER BY "t17"."_m_high_voice" ASC
+              PARTITION BY "t18"."_p_high_voice"
+              ORDER BY "t18"."_m_high_voice" ASC
               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
             ) AS "_r_high_voice",
             PERCENT_RANK() OVER (
-              PARTITION BY "t17"."_p_high_vas"
-              ORDER BY "t17"."_m_high_vas" ASC
+              PARTITION BY "t18"."_p_high_vas"
+              ORDER BY "t18"."_m_high_vas" ASC
               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
             ) AS "_r_high_vas",
             PERCENT_RANK() OVER (
-              PARTITION BY "t17"."_p_high_data"
-              ORDER BY "t17"."_m_high_data" ASC
+              PARTITION BY "t18"."_p_high_data"
+              ORDER BY "t18"."_m_high_data" ASC
               ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
             ) AS "_r_high_data"
           FROM (
             SELECT
-              "t14"."subscriber_id" AS "_fk",
-              COALESCE("t14"."voice_minutes_3m", 0.0) AS "_m_high_voice",
-              COALESCE(
-                NOT (
-                  COALESCE("t14"."exclusion_reason" IS NOT NULL, FALSE)
-                )
-                AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-                AND COALESCE(
-                  CASE
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-                    AND COALESCE(COALESCE("t14"."snapshot_midhigh", FALSE), FALSE)
-                    THEN 'B1'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-                    AND COALESCE(
-                      NOT (
-                        COALESCE("t14"."snapshot_midhigh", FALSE)
-                      )
-                      AND COALESCE("t14"."arpu_3m" >= 80.0, FALSE),
-                      FALSE
-                    )
-                    THEN 'B2'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-                    AND COALESCE(
-                      NOT (
-                        COALESCE("t14"."snapshot_midhigh", FALSE)
-                      )
-                      AND (
-                        COALESCE(20.0 <= "t14"."arpu_3m", FALSE)
-                        AND COALESCE("t14"."arpu_3m" < 80.0, FALSE)
-                      ),
-                      FALSE
-                    )
-                    THEN 'B3'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-                    AND COALESCE(
-                      NOT (
-                        COALESCE("t14"."snapshot_midhigh", FALSE)
-                      )
-                      AND COALESCE("t14"."arpu_3m" < 20.0, FALSE),
-                      FALSE
-                    )
-                    THEN 'B4'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-                    AND COALESCE(COALESCE("t14"."snapshot_midhigh", FALSE), FALSE)
-                    THEN 'B1'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-                    AND COALESCE(
-                      NOT (
-                        COALESCE("t14"."snapshot_midhigh", FALSE)
-                      )
-                      AND COALESCE("t14"."arpu_3m" >= 120.0, FALSE),
-                      FALSE
-                    )
-                    THEN 'B2'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-                    AND COALESCE(
-                      NOT (
-                        COALESCE("t14"."snapshot_midhigh", FALSE)
-                      )
-                      AND (
-                        COALESCE(30.0 <= "t14"."arpu_3m", FALSE)
-                        AND COALESCE("t14"."arpu_3m" < 120.0, FALSE)
-                      ),
-                      FALSE
-                    )
-                    THEN 'B3'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-                    AND COALESCE(
-                      NOT (
-                        COALESCE("t14"."snapshot_midhigh", FALSE)
-                      )
-                      AND COALESCE("t14"."arpu_3m" < 30.0, FALSE),
-                      FALSE
-                    )
-                    THEN 'B4'
-                    ELSE CAST(NULL AS TEXT)
-                  END IN ('B1', 'B2'),
+              *
+            FROM (
+              SELECT
+                "t14"."subscriber_id" AS "_fk",
+                COALESCE("t14"."voice_minutes_3m", 0.0) AS "_m_high_voice",
+                COALESCE(
+                  NOT (
+                    COALESCE("t14"."exclusion_reason" IS NOT NULL, FALSE)
+                  )
+                  AND COALESCE("t14"."line_type" = 'mobile', FALSE)
+                  AND COALESCE(
+                    CASE
+                      WHEN TRUE AND COALESCE("t14"."line_type" = 'mobile', FALSE)
+                      THEN CASE
+                        WHEN COALESCE(COALESCE("t14"."snapshot_midhigh", FALSE), FALSE)
+                        THEN 'B1'
+                        WHEN COALESCE(
+                          NOT (
+                            COALESCE("t14"."snapshot_midhigh", FALSE)
+                          )
+                          AND COALESCE("t14"."arpu_3m" >= 80.0, FALSE),
+                          FALSE
+                        )
+                        THEN 'B2'
+                        WHEN COALESCE(
+                          NOT (
+                            COALESCE("t14"."snapshot_midhigh", FALSE)
+                          )
+                          AND (
+                            COALESCE(20.0 <= "t14"."arpu_3m", FALSE)
+                            AND COALESCE("t14"."arpu_3m" < 80.0, FALSE)
+                          ),
+                          FALSE
+                        )
+                        THEN 'B3'
+                        WHEN COALESCE(
+                          NOT (
+                            COALESCE("t14"."snapshot_midhigh", FALSE)
+                          )
+                          AND COALESCE("t14"."arpu_3m" < 20.0, FALSE),
+                          FALSE
+                        )
+                        THEN 'B4'
+                        ELSE CAST(NULL AS TEXT)
+                      END
+                      WHEN TRUE AND COALESCE("t14"."line_type" = 'broadband', FALSE)
+                      THEN CASE
+                        WHEN COALESCE(COALESCE("t14"."snapshot_midhigh", FALSE), FALSE)
+                        THEN 'B1'
+                        WHEN COALESCE(
+                          NOT (
+                            COALESCE("t14"."snapshot_midhigh", FALSE)
+                          )
+                          AND COALESCE("t14"."arpu_3m" >= 120.0, FALSE),
+                          FALSE
+                        )
+                        THEN 'B2'
+                        WHEN COALESCE(
+                          NOT (
+                            COALESCE("t14"."snapshot_midhigh", FALSE)
+                          )
+                          AND (
+                            COALESCE(30.0 <= "t14"."arpu_3m", FALSE)
+                            AND COALESCE("t14"."arpu_3m" < 120.0, FALSE)
+                          ),
+                          FALSE
+                        )
+                        THEN 'B3'
+                        WHEN COALESCE(
+                          NOT (
+                            COALESCE("t14"."snapshot_midhigh", FALSE)
+                          )
+                          AND COALESCE("t14"."arpu_3m" < 30.0, FALSE),
+                          FALSE
+                        )
+                        THEN 'B4'
+                        ELSE CAST(NULL AS TEXT)
+                      END
+                      ELSE CAST(NULL AS TEXT)
+                    END IN ('B1', 'B2'),
+                    FALSE
+                  ),
                   FALSE
-                ),
-                FALSE
-              ) AS "_p_high_voice",
-              COALESCE("t14"."vas_3m", 0.0) AS "_m_high_vas",
-              COALESCE(
-                NOT (
-                  COALESCE("t14"."exclusion_reason" IS NOT NULL, FALSE)
-                )
-                AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-                AND COALESCE(
-                  CASE
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-                    AND COALESCE(COALESCE("t14"."snapshot_midhigh", FALSE), FALSE)
-                    THEN 'B1'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-                    AND COALESCE(
-                      NOT (
-                        COALESCE("t14"."snapshot_midhigh", FALSE)
-                      )
-                      AND COALESCE("t14"."arpu_3m" >= 80.0, FALSE),
-                      FALSE
-                    )
-                    THEN 'B2'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-                    AND COALESCE(
-                      NOT (
-                        COALESCE("t14"."snapshot_midhigh", FALSE)
-                      )
-                      AND (
-                        COALESCE(20.0 <= "t14"."arpu_3m", FALSE)
-                        AND COALESCE("t14"."arpu_3m" < 80.0, FALSE)
-                      ),
-                      FALSE
-                    )
-                    THEN 'B3'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-                    AND COALESCE(
-                      NOT (
-                        COALESCE("t14"."snapshot_midhigh", FALSE)
-                      )
-                      AND COALESCE("t14"."arpu_3m" < 20.0, FALSE),
-                      FALSE
-                    )
-                    THEN 'B4'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-                    AND COALESCE(COALESCE("t14"."snapshot_midhigh", FALSE), FALSE)
-                    THEN 'B1'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-                    AND COALESCE(
-                      NOT (
-                        COALESCE("t14"."snapshot_midhigh", FALSE)
-                      )
-                      AND COALESCE("t14"."arpu_3m" >= 120.0, FALSE),
-                      FALSE
-                    )
-                    THEN 'B2'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-                    AND COALESCE(
-                      NOT (
-                        COALESCE("t14"."snapshot_midhigh", FALSE)
-                      )
-                      AND (
-                        COALESCE(30.0 <= "t14"."arpu_3m", FALSE)
-                        AND COALESCE("t14"."arpu_3m" < 120.0, FALSE)
-                      ),
-                      FALSE
-                    )
-                    THEN 'B3'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-                    AND COALESCE(
-                      NOT (
-                        COALESCE("t14"."snapshot_midhigh", FALSE)
-                      )
-                      AND COALESCE("t14"."arpu_3m" < 30.0, FALSE),
-                      FALSE
-                    )
-                    THEN 'B4'
-                    ELSE CAST(NULL AS TEXT)
-                  END IN ('B1', 'B2'),
+                ) AS "_p_high_voice",
+                COALESCE("t14"."vas_3m", 0.0) AS "_m_high_vas",
+                COALESCE(
+                  NOT (
+                    COALESCE("t14"."exclusion_reason" IS NOT NULL, FALSE)
+                  )
+                  AND COALESCE("t14"."line_type" = 'mobile', FALSE)
+                  AND COALESCE(
+                    CASE
+                      WHEN TRUE AND COALESCE("t14"."line_type" = 'mobile', FALSE)
+                      THEN CASE
+                        WHEN COALESCE(COALESCE("t14"."snapshot_midhigh", FALSE), FALSE)
+                        THEN 'B1'
+                        WHEN COALESCE(
+                          NOT (
+                            COALESCE("t14"."snapshot_midhigh", FALSE)
+                          )
+                          AND COALESCE("t14"."arpu_3m" >= 80.0, FALSE),
+                          FALSE
+                        )
+                        THEN 'B2'
+                        WHEN COALESCE(
+                          NOT (
+                            COALESCE("t14"."snapshot_midhigh", FALSE)
+                          )
+                          AND (
+                            COALESCE(20.0 <= "t14"."arpu_3m", FALSE)
+                            AND COALESCE("t14"."arpu_3m" < 80.0, FALSE)
+                          ),
+                          FALSE
+                        )
+                        THEN 'B3'
+                        WHEN COALESCE(
+                          NOT (
+                            COALESCE("t14"."snapshot_midhigh", FALSE)
+                          )
+                          AND COALESCE("t14"."arpu_3m" < 20.0, FALSE),
+                          FALSE
+                        )
+                        THEN 'B4'
+                        ELSE CAST(NULL AS TEXT)
+                      END
+                      WHEN TRUE AND COALESCE("t14"."line_type" = 'broadband', FALSE)
+                      THEN CASE
+                        WHEN COALESCE(COALESCE("t14"."snapshot_midhigh", FALSE), FALSE)
+                        THEN 'B1'
+                        WHEN COALESCE(
+                          NOT (
+                            COALESCE("t14"."snapshot_midhigh", FALSE)
+                          )
+                          AND COALESCE("t14"."arpu_3m" >= 120.0, FALSE),
+                          FALSE
+                        )
+                        THEN 'B2'
+                        WHEN COALESCE(
+                          NOT (
+                            COALESCE("t14"."snapshot_midhigh", FALSE)
+                          )
+                          AND (
+                            COALESCE(30.0 <= "t14"."arpu_3m", FALSE)
+                            AND COALESCE("t14"."arpu_3m" < 120.0, FALSE)
+                          ),
+                          FALSE
+                        )
+                        THEN 'B3'
+                        WHEN COALESCE(
+                          NOT (
+                            COALESCE("t14"."snapshot_midhigh", FALSE)
+                          )
+                          AND COALESCE("t14"."arpu_3m" < 30.0, FALSE),
+                          FALSE
+                        )
+                        THEN 'B4'
+                        ELSE CAST(NULL AS TEXT)
+                      END
+                      ELSE CAST(NULL AS TEXT)
+                    END IN ('B1', 'B2'),
+                    FALSE
+                  ),
                   FALSE
-                ),
-                FALSE
-              ) AS "_p_high_vas",
-              COALESCE("t14"."data_mb_3m", 0.0) AS "_m_high_data",
-              COALESCE(
-                NOT (
-                  COALESCE("t14"."exclusion_reason" IS NOT NULL, FALSE)
-                )
-                AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-                AND COALESCE(
-                  CASE
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-                    AND COALESCE(COALESCE("t14"."snapshot_midhigh", FALSE), FALSE)
-                    THEN 'B1'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-                    AND COALESCE(
-                      NOT (
-                        COALESCE("t14"."snapshot_midhigh", FALSE)
-                      )
-                      AND COALESCE("t14"."arpu_3m" >= 80.0, FALSE),
-                      FALSE
-                    )
-                    THEN 'B2'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-                    AND COALESCE(
-                      NOT (
-                        COALESCE("t14"."snapshot_midhigh", FALSE)
-                      )
-                      AND (
-                        COALESCE(20.0 <= "t14"."arpu_3m", FALSE)
-                        AND COALESCE("t14"."arpu_3m" < 80.0, FALSE)
-                      ),
-                      FALSE
-                    )
-                    THEN 'B3'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'mobile', FALSE)
-                    AND COALESCE(
-                      NOT (
-                        COALESCE("t14"."snapshot_midhigh", FALSE)
-                      )
-                      AND COALESCE("t14"."arpu_3m" < 20.0, FALSE),
-                      FALSE
-                    )
-                    THEN 'B4'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-                    AND COALESCE(COALESCE("t14"."snapshot_midhigh", FALSE), FALSE)
-                    THEN 'B1'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-                    AND COALESCE(
-                      NOT (
-                        COALESCE("t14"."snapshot_midhigh", FALSE)
-                      )
-                      AND COALESCE("t14"."arpu_3m" >= 120.0, FALSE),
-                      FALSE
-                    )
-                    THEN 'B2'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-                    AND COALESCE(
-                      NOT (
-                        COALESCE("t14"."snapshot_midhigh", FALSE)
-                      )
-                      AND (
-                        COALESCE(30.0 <= "t14"."arpu_3m", FALSE)
-                        AND COALESCE("t14"."arpu_3m" < 120.0, FALSE)
-                      ),
-                      FALSE
-                    )
-                    THEN 'B3'
-                    WHEN TRUE
-                    AND COALESCE("t14"."line_type" = 'broadband', FALSE)
-                    AND COALESCE(
-                      NOT (
-                        COALESCE("t14"."snapshot_midhigh", FALSE)
-                      )
-                      AND COALESCE("t14"."arpu_3m" < 30.0, FALSE),
-                      FALSE
-                    )
-                    THEN 'B4'
-                    ELSE CAST(NULL AS TEXT)
-                  END IN ('B1', 'B2'),
+                ) AS "_p_high_vas",
+                COALESCE("t14"."data_mb_3m", 0.0) AS "_m_high_data",
+                COALESCE(
+                  NOT (
+                    COALESCE("t14"."exclusion_reason" IS NOT NULL, FALSE)
+                  )
+                  AND COALESCE("t14"."line_type" = 'mobile', FALSE)
+                  AND COALESCE(
+                    CASE
+                      WHEN TRUE AND COALESCE("t14"."line_type" = 'mobile', FALSE)
+                      THEN CASE
+                        WHEN COALESCE(COALESCE("t14"."snapshot_midhigh", FALSE), FALSE)
+                        THEN 'B1'
+                        WHEN COALESCE(
+                          NOT (
+                            COALESCE("t14"."snapshot_midhigh", FALSE)
+                          )
+                          AND COALESCE("t14"."arpu_3m" >= 80.0, FALSE),
+                          FALSE
+                        )
+                        THEN 'B2'
+                        WHEN COALESCE(
+                          NOT (
+                            COALESCE("t14"."snapshot_midhigh", FALSE)
+                          )
+                          AND (
+                            COALESCE(20.0 <= "t14"."arpu_3m", FALSE)
+                            AND COALESCE("t14"."arpu_3m" < 80.0, FALSE)
+                          ),
+                          FALSE
+                        )
+                        THEN 'B3'
+                        WHEN COALESCE(
+                          NOT (
+                            COALESCE("t14"."snapshot_midhigh", FALSE)
+                          )
+                          AND COALESCE("t14"."arpu_3m" < 20.0, FALSE),
+                          FALSE
+                        )
+                        THEN 'B4'
+                        ELSE CAST(NULL AS TEXT)
+                      END
+                      WHEN TRUE AND COALESCE("t14"."line_type" = 'broadband', FALSE)
+                      THEN CASE
+                        WHEN COALESCE(COALESCE("t14"."snapshot_midhigh", FALSE), FALSE)
+                        THEN 'B1'
+                        WHEN COALESCE(
+                          NOT (
+                            COALESCE("t14"."snapshot_midhigh", FALSE)
+                          )
+                          AND COALESCE("t14"."arpu_3m" >= 120.0, FALSE),
+                          FALSE
+                        )
+                        THEN 'B2'
+                        WHEN COALESCE(
+                          NOT (
+                            COALESCE("t14"."snapshot_midhigh", FALSE)
+                          )
+                          AND (
+                            COALESCE(30.0 <= "t14"."arpu_3m", FALSE)
+                            AND COALESCE("t14"."arpu_3m" < 120.0, FALSE)
+                          ),
+                          FALSE
+                        )
+                        THEN 'B3'
+                        WHEN COALESCE(
+                          NOT (
+                            COALESCE("t14"."snapshot_midhigh", FALSE)
+                          )
+                          AND COALESCE("t14"."arpu_3m" < 30.0, FALSE),
+                          FALSE
+                        )
+                        THEN 'B4'
+                        ELSE CAST(NULL AS TEXT)
+                      END
+                      ELSE CAST(NULL AS TEXT)
+                    END IN ('B1', 'B2'),
+                    FALSE
+                  ),
                   FALSE
-                ),
-                FALSE
-              ) AS "_p_high_data"
-            FROM "t13" AS "t14"
-          ) AS "t17"
-        ) AS "t18"
-      ) AS "t20"
-        ON "t16"."subscriber_id" = "t20"."_fk"
-    ) AS "t21"
-  ) AS "t22"
-) AS "t23"
+                ) AS "_p_high_data"
+              FROM "t13" AS "t14"
+            ) AS "t17"
+            WHERE
+              "t17"."_p_high_voice" OR "t17"."_p_high_vas" OR "t17"."_p_high_data"
+          ) AS "t18"
+        ) AS "t19"
+      ) AS "t21"
+        ON "t16"."subscriber_id" = "t21"."_fk"
+    ) AS "t22"
+  ) AS "t23"
+) AS "t24"
