@@ -32,7 +32,7 @@ from weixi.segment.exprs import (
     issues_from_counts,
     select_segments,
 )
-from weixi.segment.features import features
+from weixi.segment.features import GROUPS_SCHEMA, features, snapshot_schema
 from weixi.segment.rules import DIMENSION_KEYS, RuleSet, load_preset
 from weixi.store.backends import connect_engine
 from weixi.store.months import add_months, format_month, loaded_months, parse_month
@@ -150,12 +150,14 @@ class _Inputs:
 
     def __enter__(self):
         _settle(self.con)
-        backend = connect_engine(self.engine, self.con)
         has_groups = _exists(self.con, "enterprise_groups")
         if self.engine == "duckdb":
-            snap = backend.table("snapshot")
-            groups = backend.table("enterprise_groups") if has_groups else None
+            # compiled to SQL and run on ``con`` itself: unbound tables of the canonical schemas
+            # give the same SQL as backend tables without ibis's catalog round trips (~0.6 s)
+            snap = ibis.table(snapshot_schema(), name="snapshot")
+            groups = ibis.table(GROUPS_SCHEMA, name="enterprise_groups") if has_groups else None
             return snap, groups
+        backend = connect_engine(self.engine, self.con)
         # Spark reads Parquet exported from the store (an operator's lake would be read directly)
         self.tmp = Path(tempfile.mkdtemp(prefix="weixi-seg-"))
         tag = uuid.uuid4().hex[:8]
@@ -365,7 +367,21 @@ def _store(
             con.execute(f"INSERT INTO segment_migration {profiles.migration_sql(nxt)}")
         funnel = profiles.funnel_rows(con, m, [e.key for e in rs.exclusions])
         if funnel:
-            con.executemany("INSERT INTO segment_funnel VALUES (?, ?, ?, ?, ?, ?, ?)", funnel)
+            # one INSERT from Arrow: executemany costs ~1 s for a few hundred rows
+            cols = ("month", "branch_id", "line_type", "step", "rule", "removed", "remaining")
+            types = (pa.date32(), pa.string(), pa.string(), pa.int32(), pa.string())
+            types += (pa.int64(), pa.int64())
+            con.register(
+                _ARROW,
+                pa.table(
+                    [pa.array(c, t) for c, t in zip(zip(*funnel, strict=True), types, strict=True)],
+                    names=list(cols),
+                ),
+            )
+            try:
+                con.execute(f"INSERT INTO segment_funnel SELECT * FROM {_ARROW}")
+            finally:
+                con.unregister(_ARROW)
         if summaries:
             con.executemany(
                 "INSERT INTO segment_clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
