@@ -66,6 +66,9 @@ def test_thin_evidence_keeps_the_action_and_a_clear_lead_switches_it():
     report = change_report(["care_call", "prepay_credit"], adj, locale="en")
     assert report[0].startswith("1 of 2") and "A1-B2-C1: care_call → prepay_credit" in report[1]
     assert "1 segments keep their action" in report[2]
+    # …and the share trying alternatives is those who draw, and draw another action
+    alt = follow[1] * (1 - adj.p_best[1, adj.actions.index("prepay_credit")])
+    assert f"{alt:.0%}–{alt:.0%} of their customers try the alternatives" in report[2]
     # with every customer exploring, the most likely best action is the main one
     adj.explore_share = 1.0
     assert adj.main_action(["care_call", "prepay_credit"]) == adj.best_action()

@@ -235,8 +235,14 @@ def change_report(
         )
     if before is not None:
         kept = [i for i in range(len(adj.segments)) if i not in set(changed)]
+        # customers of a kept segment who get another action: they drew, and drew another one
+        main = [adj.actions.index(a) if a in adj.actions else -1 for a in after]
         follow = adj.follow()
-        trying = [i for i in kept if adj.p_best[i].max() < 1.0]
+        alt = {
+            i: float(follow[i] * (1.0 - (adj.p_best[i, main[i]] if main[i] >= 0 else 0.0)))
+            for i in kept
+        }
+        trying = [i for i in kept if alt[i] >= 0.005]
         if trying:
             lines.append(
                 t(
@@ -244,8 +250,8 @@ def change_report(
                     "{low:.0%}–{high:.0%} of their customers try the alternatives.",
                     locale,
                     n=len(trying),
-                    low=float(follow[trying].min()),
-                    high=float(follow[trying].max()),
+                    low=min(alt[i] for i in trying),
+                    high=max(alt[i] for i in trying),
                 )
             )
     if not changed:
