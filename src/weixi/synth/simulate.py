@@ -726,6 +726,7 @@ def simulate(
                         frame,
                         opts,
                         budget,
+                        (p_true, acc_true, red_true),
                         b_true,
                         c_true,
                         oracle,
@@ -747,7 +748,8 @@ def simulate(
             accepted = contacted & (rng.random(len(o)) < acc_true[treated_rows, a_t])
             rows_all = np.arange(len(frame.keys))
             if params.diagnose and params.policy == "rules":
-                refs = references(op, frame, opts, budget, b_true, c_true, oracle)
+                truth = (p_true, acc_true, red_true)
+                refs = references(op, frame, opts, budget, truth, b_true, c_true, oracle)
 
             value, cost = _net(b_true, c_true, treated_rows, o)
             o_rows = rows_all[oracle >= 0]
@@ -872,6 +874,7 @@ def references(
     frame: Frame,
     opts: Options,
     budget: float,
+    truth: tuple[np.ndarray, np.ndarray, np.ndarray],
     b_true: np.ndarray,
     c_true: np.ndarray,
     oracle: np.ndarray,
@@ -891,7 +894,7 @@ def references(
     the policy's own plan before holdout and exploration. The gaps between them locate the
     loss: e.g. ``model_churn+systematic_response`` bounds any learner that uses this churn model.
     """
-    p_true, acc_true, red_true = truth_matrices(op, frame.keys)
+    p_true, acc_true, red_true = truth  # the month's truth_matrices(), already computed
     _, acc_sys, red_sys = truth_matrices(op, frame.keys, systematic=True)
     acc_cfg, eff_cfg = _configured(len(frame.keys))
     r0 = np.flatnonzero(oracle >= 0)
