@@ -20,6 +20,7 @@ import pyarrow as pa
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from weixi.dispatch.plans import executed_months
 from weixi.store.analytics import table_exists
 from weixi.store.months import add_months, format_month, loaded_months
 
@@ -95,18 +96,16 @@ def run_month(
     loc = locale or current_locale()
     evaluated = False
 
-    if table_exists(con, "plan_assignments"):
-        planned = con.execute(
-            "SELECT count(*) FROM plan_assignments WHERE month = ?", [prev]
-        ).fetchone()[0]
-        if planned:
-            say(f"evaluate {format_month(prev)}")
-            sync_contact_outcomes(con=con, session=session, month=prev)
-            ev = _timed(
-                report, "evaluate", lambda: evaluate_service.evaluate_month(con=con, month=prev)
-            )
-            report.steps["evaluate"] = _summary(ev)
-            evaluated = True
+    if prev in executed_months(con):
+        say(f"evaluate {format_month(prev)}")
+        sync_contact_outcomes(con=con, session=session, month=prev)
+        ev = _timed(
+            report,
+            "evaluate",
+            lambda: evaluate_service.evaluate_month(con=con, month=prev, rebuild=True),
+        )
+        report.steps["evaluate"] = _summary(ev)
+        evaluated = True
     if evaluated and spec.learning.enabled:
         say(f"adjust plan {format_month(prev)} → {report.month}")
         report.steps["adjust"] = _timed(

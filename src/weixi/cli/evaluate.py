@@ -67,9 +67,17 @@ def evaluate(
         "channel, staff_id); default all.",
     ),
     n_boot: int = typer.Option(1000, "--bootstrap", help="Bootstrap replicates for value lift."),
+    plan_version: int = typer.Option(
+        None,
+        "--plan-version",
+        help="Measure this stored plan version (e.g. a superseded one) instead of the "
+        "executed plans.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Measure a month's campaigns against the holdout, once the next month is imported.
+    """Measure a month's executed campaigns against the holdout, once the next month is imported.
+
+    Only approved or closed plan versions count: previews, drafts and cancelled campaigns never do.
 
     Retention lift (exact/score 95% intervals), value lift (bootstrap), cost, retained revenue,
     ROI, contact and success rates, by campaign, strategy, offer, segment, branch, channel and
@@ -91,6 +99,8 @@ def evaluate(
             dimensions=by or None,
             n_boot=n_boot,
             locale=current_locale(),
+            plan_version=plan_version,
+            rebuild=True,
         )
     if as_json:
         emit_json(report)

@@ -1,7 +1,8 @@
 """Observed results of a month's campaign customers, read from the next month's snapshot.
 
-When month t+1 is imported, every customer in month t's ``plan_assignments`` — treated and
-randomized control alike — gets an outcome: did the line stay (present and not cancelled in
+When month t+1 is imported, every customer in month t's *executed* plans (approved or closed
+plan versions, :func:`weixi.dispatch.plans.executed_sql`; previews, drafts, cancelled and
+superseded versions never count) — treated and randomized control alike — gets an outcome: did the line stay (present and not cancelled in
 t+1), what ARPU it billed in t+1 (0 if it left), and, for treated customers, whether it was
 contacted and accepted the offer (when execution outcomes are known).
 
@@ -16,6 +17,8 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+
+from weixi.dispatch.plans import executed_sql
 
 OUTCOME_COLUMNS = (
     "month",
@@ -55,6 +58,7 @@ def outcomes_sql(
     *,
     with_segments: bool = False,
     contacts_table: str | None = None,
+    plan_version: int | None = None,
 ) -> str:
     """SQL selecting the outcomes of ``month``'s planned customers (needs month+1 loaded).
 
@@ -63,6 +67,8 @@ def outcomes_sql(
         with_segments: join ``segments`` for the stability group and urgency of month t.
         contacts_table: optional table ``(month, subscriber_id, contacted, accepted)`` with the
             execution outcomes of treated customers (e.g. exported from dispatch); NULL if absent.
+        plan_version: evaluate that stored version of each campaign (e.g. a superseded one)
+            instead of the executed plans.
     """
     m = f"DATE '{month.isoformat()}'"
     seg_cols = (
@@ -97,10 +103,11 @@ SELECT p.month, CAST(p.campaign_id AS VARCHAR) AS campaign_id, p.subscriber_id, 
             ELSE COALESCE(n.arpu, 0.0) END AS arpu_after,
        {c_cols},
        {seg_cols}
-FROM plan_assignments p
+FROM ({executed_sql(m, version=plan_version)}) p
 LEFT JOIN snapshot s ON s.subscriber_id = p.subscriber_id AND s.month = {m}
 LEFT JOIN snapshot n ON n.subscriber_id = p.subscriber_id AND n.month = {m} + INTERVAL 1 MONTH
 {seg_join}
 {c_join}
 WHERE p.month = {m}
+ORDER BY p.campaign_id, p.subscriber_id
 """

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from weixi.config import get_settings
+from weixi.dispatch.plans import executed_sql
 from weixi.errors import ConfigError, ModelError, NotFoundError
 from weixi.evaluate import metrics
 from weixi.evaluate.outcomes import OUTCOMES_DDL, outcomes_sql
@@ -97,35 +98,63 @@ def _verdict(sig: bool, small: bool, lift: float, locale: str | None) -> str:
     return t("significant gain", locale) if lift > 0 else t("significant loss", locale)
 
 
-def build_outcomes(*, con: duckdb.DuckDBPyConnection, month: dt.date) -> int:
-    """Write the outcomes of ``month``'s planned customers into ``evaluation_outcomes``.
+def _planned_count(
+    con: duckdb.DuckDBPyConnection, month: dt.date, plan_version: int | None = None
+) -> int:
+    if not table_exists(con, "plans"):
+        return 0
+    sql = executed_sql("?", version=plan_version)
+    return int(con.execute(f"SELECT count(*) FROM ({sql})", [month]).fetchone()[0])
 
-    Raises:
-        NotFoundError: no plan for the month, or the next month's snapshot is not loaded yet.
-    """
-    if not table_exists(con, "plan_assignments"):
-        raise NotFoundError("no plan_assignments table: plan and dispatch a campaign first")
-    n_plan = con.execute(
-        "SELECT count(*) FROM plan_assignments WHERE month = ?", [month]
-    ).fetchone()[0]
-    if not n_plan:
-        raise NotFoundError(f"no planned customers in {format_month(month)}")
+
+def _outcomes_select(
+    con: duckdb.DuckDBPyConnection, month: dt.date, plan_version: int | None = None
+) -> str:
+    """The outcomes SELECT of ``month``'s executed plans (checks that they can be measured)."""
+    if not _planned_count(con, month, plan_version):
+        what = f"version {plan_version}" if plan_version is not None else "approved or closed"
+        raise NotFoundError(
+            f"no {what} plan in {format_month(month)}: only dispatched plans are evaluated "
+            "(previews, drafts and cancelled campaigns never are)"
+        )
     nxt = add_months(month, 1)
     if nxt not in loaded_months(con):
         raise NotFoundError(
             f"month {format_month(nxt)} is not imported yet: outcomes of "
-            f"{format_month(month)} come from the next month's snapshot (weixi ingest …)"
+            f"{format_month(month)} come from the next month's snapshot (weixi import …)"
         )
     contacts = "contact_outcomes" if table_exists(con, "contact_outcomes") else None
-    sql = outcomes_sql(month, with_segments=table_exists(con, "segments"), contacts_table=contacts)
+    return outcomes_sql(
+        month,
+        with_segments=table_exists(con, "segments"),
+        contacts_table=contacts,
+        plan_version=plan_version,
+    )
+
+
+def build_outcomes(*, con: duckdb.DuckDBPyConnection, month: dt.date) -> int:
+    """Write the outcomes of ``month``'s executed plans into ``evaluation_outcomes``.
+
+    Raises:
+        NotFoundError: no executed plan in the month, or the next month is not loaded yet.
+    """
+    sql = _outcomes_select(con, month)
     con.execute(OUTCOMES_DDL)
     con.execute("DELETE FROM evaluation_outcomes WHERE month = ?", [month])
     con.execute(f"INSERT INTO evaluation_outcomes {sql}")
-    return int(n_plan)
+    return _planned_count(con, month)
 
 
-def get_outcomes(*, con: duckdb.DuckDBPyConnection, month: dt.date) -> pd.DataFrame:
-    """Outcomes of ``month`` (built from the snapshots on first use)."""
+def get_outcomes(
+    *, con: duckdb.DuckDBPyConnection, month: dt.date, plan_version: int | None = None
+) -> pd.DataFrame:
+    """Outcomes of ``month`` (built from the snapshots on first use).
+
+    ``plan_version`` measures that stored version of each campaign instead (e.g. a superseded
+    one); that reading is computed on the fly and not stored.
+    """
+    if plan_version is not None:
+        return con.execute(_outcomes_select(con, month, plan_version)).df()
     if (
         not table_exists(con, "evaluation_outcomes")
         or not con.execute(
@@ -133,7 +162,11 @@ def get_outcomes(*, con: duckdb.DuckDBPyConnection, month: dt.date) -> pd.DataFr
         ).fetchone()[0]
     ):
         build_outcomes(con=con, month=month)
-    return con.execute("SELECT * FROM evaluation_outcomes WHERE month = ?", [month]).df()
+    # a fixed row order: the bootstrap resamples rows, so the figures depend on it
+    return con.execute(
+        "SELECT * FROM evaluation_outcomes WHERE month = ? ORDER BY campaign_id, subscriber_id",
+        [month],
+    ).df()
 
 
 def lift_rows(
@@ -193,10 +226,14 @@ def evaluate_month(
     n_boot: int = 1000,
     locale: str | None = None,
     branch: str | None = None,
+    plan_version: int | None = None,
+    rebuild: bool = False,
 ) -> dict:
-    """Evaluate ``month``'s campaigns against their randomized control.
+    """Evaluate ``month``'s executed campaigns against their randomized control.
 
-    ``branch`` limits the evaluation to one branch's customers (a branch manager's scope).
+    ``branch`` limits the evaluation to one branch's customers (a branch manager's scope);
+    ``plan_version`` measures that stored version instead of the executed one; ``rebuild``
+    recomputes the stored outcomes first (after plans were approved, closed or cancelled).
 
     Returns:
         ``{"month", "overall": row, "by": {dimension: [rows]}}`` where a row holds the lift,
@@ -206,7 +243,9 @@ def evaluate_month(
     bad = [d for d in dims if d not in DIMENSIONS]
     if bad:
         raise ConfigError(f"unknown dimensions {bad}; use {', '.join(DIMENSIONS)}")
-    df = get_outcomes(con=con, month=month)
+    if rebuild and plan_version is None:
+        build_outcomes(con=con, month=month)
+    df = get_outcomes(con=con, month=month, plan_version=plan_version)
     if branch is not None:
         df = df[df["branch_id"] == branch]
     overall = lift_rows(df, None, n_boot=n_boot, locale=locale)
