@@ -9,7 +9,12 @@ from weixi.store.db import session_scope
 from weixi.web import migrate
 
 LEARN = Learning(
-    min_months=1, min_treated=300, min_control=50, min_churners=10, min_treated_per_action=60
+    min_months=1,
+    min_treated=300,
+    min_control=50,
+    min_churners=10,
+    min_treated_per_action=60,
+    min_control_per_action=20,
 )
 
 

@@ -200,11 +200,12 @@ def learn_uplift(
         "min_control": lrn.min_control,
         "min_churners": lrn.min_churners,
         "min_treated_per_action": lrn.min_treated_per_action,
+        "min_control_per_action": lrn.min_control_per_action,
     }
     months = evaluate_service.evaluated_months(con=con, up_to=add_months(month, -1))
     ev = evaluate_service.learning_evidence(con=con, months=months)
     out: dict[str, Any] = {
-        "evidence": {k: v for k, v in ev.items() if k != "treated_by_action"},
+        "evidence": {k: v for k, v in ev.items() if not k.endswith("_by_action")},
         "thresholds": thresholds,
     }
 
@@ -227,13 +228,23 @@ def learn_uplift(
     ]
     if short:
         return skipped("not enough evidence yet (" + ", ".join(short) + ")")
-    enough = [a for a, n in ev["treated_by_action"].items() if n >= lrn.min_treated_per_action]
+    # an action learns against its own randomized controls, so it needs enough of both
+    enough = [
+        a
+        for a, n in ev["treated_by_action"].items()
+        if n >= lrn.min_treated_per_action
+        and ev["control_by_action"].get(a, 0) >= lrn.min_control_per_action
+    ]
     if not enough:
-        return skipped(f"no action has {lrn.min_treated_per_action} treated customers yet")
+        return skipped(
+            f"no action has {lrn.min_treated_per_action} treated customers and "
+            f"{lrn.min_control_per_action} of its own controls yet"
+        )
     test_share = 0.25
     params = UpliftParams(
         learner=lrn.learner,
         min_arm_size=max(20, int(lrn.min_treated_per_action * (1 - test_share))),
+        min_control_arm=max(15, int(lrn.min_control_per_action * (1 - test_share))),
         min_child_samples=50,
     )
     try:

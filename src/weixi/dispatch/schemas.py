@@ -88,6 +88,12 @@ class Learning(_Strict):
     min_treated_per_action: int = Field(
         200, ge=20, description="below this an action keeps its configured effect"
     )
+    min_control_per_action: int = Field(
+        100,
+        ge=20,
+        description="an action learns only from this many of its own randomized controls "
+        "(customers planned for it and held back); below, it keeps its configured effect",
+    )
     min_segment_treated: int = Field(
         100, ge=1, description="segment × action posterior used from this many treated"
     )

@@ -398,10 +398,12 @@ def evaluated_months(*, con: duckdb.DuckDBPyConnection, up_to: dt.date | None = 
 def learning_evidence(*, con: duckdb.DuckDBPyConnection, months: list[dt.date]) -> dict:
     """How much campaign evidence the evaluated ``months`` hold (thresholds decide on it).
 
-    Returns ``{"months", "treated", "control", "churners", "treated_by_action": {...}}``.
+    Returns ``{"months", "treated", "control", "churners", "treated_by_action": {...},
+    "control_by_action": {...}}`` (controls by the action the plan meant for them).
     """
     out = {"months": len(months), "treated": 0, "control": 0, "churners": 0}
     out["treated_by_action"] = {}
+    out["control_by_action"] = {}
     if not months:
         return out
     marks = ", ".join("?" for _ in months)
@@ -412,14 +414,14 @@ def learning_evidence(*, con: duckdb.DuckDBPyConnection, months: list[dt.date]) 
         months,
     ).fetchone()
     out.update(treated=int(row[0]), control=int(row[1]), churners=int(row[2]))
-    out["treated_by_action"] = {
-        a: int(n)
-        for a, n in con.execute(
-            f"""SELECT action, count(*) FROM evaluation_outcomes
-                WHERE month IN ({marks}) AND NOT is_control GROUP BY action ORDER BY action""",
-            months,
-        ).fetchall()
-    }
+    out["treated_by_action"] = {}
+    out["control_by_action"] = {}
+    for a, ctl, n in con.execute(
+        f"""SELECT action, is_control, count(*) FROM evaluation_outcomes
+            WHERE month IN ({marks}) GROUP BY ALL ORDER BY ALL""",
+        months,
+    ).fetchall():
+        out["control_by_action" if ctl else "treated_by_action"][a] = int(n)
     return out
 
 
@@ -576,8 +578,15 @@ def train_uplift(
     df, X, arm, y = uplift_training_frame(con=con, months=months)
     rng = np.random.default_rng(p.seed)
     test = rng.random(len(y)) < test_share
+    # each action learns against its own randomized controls (the customers planned for it)
+    planned = df["action"].astype(str).to_numpy()
     model = fit_uplift(
-        X[~test], arm[~test], y[~test], params=p, feature_names=list(UPLIFT_FEATURES)
+        X[~test],
+        arm[~test],
+        y[~test],
+        params=p,
+        feature_names=list(UPLIFT_FEATURES),
+        control_action=planned[~test],
     )
     report = _uplift_report(
         model, X[test], df["action"].astype(str).to_numpy()[test], arm[test], y[test]
@@ -723,16 +732,22 @@ def adjust_plan(
     k_t = np.zeros((S, A))
     np.add.at(n_t, (si[~ctrl], ai[~ctrl]), 1)
     np.add.at(k_t, (si[~ctrl], ai[~ctrl]), churn[~ctrl])
-    n_c = np.bincount(si[ctrl], minlength=S).astype(float)
-    k_c = np.bincount(si[ctrl], weights=churn[ctrl], minlength=S)
+    # controls per segment × planned action: an action's lift is measured against the
+    # customers planned for that action and held back, never the whole segment's controls
+    n_c = np.zeros((S, A))
+    k_c = np.zeros((S, A))
+    np.add.at(n_c, (si[ctrl], ai[ctrl]), 1)
+    np.add.at(k_c, (si[ctrl], ai[ctrl]), churn[ctrl])
     value = clv_months * np.bincount(si, weights=df["arpu_before"].to_numpy(float), minlength=S)
     value = value / np.maximum(np.bincount(si, minlength=S), 1)
     cost_sum = np.bincount(ai[~ctrl], weights=df["cost"].to_numpy(float)[~ctrl], minlength=A)
     cost = cost_sum / np.maximum(np.bincount(ai[~ctrl], minlength=A), 1)
-    # Segment base churn (control), shrunk towards the overall control rate: small segments'
-    # controls are a handful of customers.
+    # Base churn (control) per segment × action, shrunk towards the segment's pooled control
+    # rate, itself shrunk towards the overall one: an action's controls are a handful of
+    # customers at first.
     overall = (k_c.sum() + 1.0) / (n_c.sum() + 2.0)
-    base = (k_c + _BASE_PRIOR * overall) / (n_c + _BASE_PRIOR)
+    seg_base = (k_c.sum(axis=1) + _BASE_PRIOR * overall) / (n_c.sum(axis=1) + _BASE_PRIOR)
+    base = (k_c + _BASE_PRIOR * seg_base[:, None]) / (n_c + _BASE_PRIOR)
     # Mean channel effect of the treated per segment × action (action mean where untried).
     eff_row = df["channel"].map(channel_effect or {}).fillna(1.0).to_numpy(float)
     e_sum = np.zeros((S, A))
@@ -745,7 +760,7 @@ def adjust_plan(
     prior = np.full((S, A), prior_effect)
     if prior_uplift:
         conf = np.array([prior_uplift.get(a, np.nan) for a in acts])
-        prior = np.where(np.isnan(conf)[None, :], prior, conf[None, :] * base[:, None] * eff)
+        prior = np.where(np.isnan(conf)[None, :], prior, conf[None, :] * base * eff)
     stats = SegmentActionStats(
         segments=segs,
         actions=acts,
@@ -756,6 +771,8 @@ def adjust_plan(
         value=value,
         cost=cost,
         prior_effect=prior,
+        control_prior=np.broadcast_to(seg_base[:, None], (S, A)),
+        control_strength=_BASE_PRIOR,
     )
     adj = thompson_adjust(
         stats,
@@ -764,7 +781,7 @@ def adjust_plan(
         explore_share=explore_share,
         seed=seed,
     )
-    unit = np.clip(adj.lift_mean / (base[:, None] * np.maximum(eff, 1e-3)), *uplift_range)
+    unit = np.clip(adj.lift_mean / (base * np.maximum(eff, 1e-3)), *uplift_range)
     before = _main_actions(df, month)
     before_list = [before.get(s, "-") for s in segs]
     nxt = add_months(month, 1)
@@ -779,8 +796,8 @@ def adjust_plan(
             float(adj.lift_high[i, j]),
             float(adj.net_value_mean[i, j]),
             int(adj.n_treated[i, j]),
-            int(adj.n_control[i]),
-            float(base[i]),
+            int(adj.n_control[i, j]),
+            float(base[i, j]),
             float(unit[i, j]),
             float(holdout_share),
             float(explore_share),
@@ -851,7 +868,7 @@ def plan_changes(
         pv = df.pivot_table(index="segment", columns="action", values=col, aggfunc="first")
         return pv.reindex(index=segs, columns=acts).fillna(fill).to_numpy(float)
 
-    n_control = grid("n_control").max(axis=1)
+    n_control = grid("n_control")
     holdout = df["holdout_share"].dropna() if "holdout_share" in df.columns else pd.Series()
     explore = df["explore_share"].dropna() if "explore_share" in df.columns else pd.Series()
     adj = Adjustment(
@@ -899,7 +916,7 @@ def plan_changes(
                 "lift_high": float(adj.lift_high[i, j]),
                 "uplift": None if np.isnan(uplift[i, j]) else float(uplift[i, j]),
                 "n_treated": int(adj.n_treated[i].sum()),
-                "n_control": int(adj.n_control[i]),
+                "n_control": int(adj.n_control[i].sum()),
                 "changed": bool(before is not None and before[i] != best[i]),
             }
         )
