@@ -171,3 +171,19 @@ def test_replan_of_a_dispatched_campaign_keeps_the_old_version_evaluable(store):
     again = _plan(con, session, status="draft", budget=4_000.0)
     assert again.plan_version == 3  # a draft is replaced in place
     assert json.loads(_evaluation(con))["overall"]["n_treated"] == second.on_list
+
+
+def test_auto_control_share_follows_power_within_bounds(store):
+    con, session = store
+    sizing = {"auto": True, "half_width": 0.06, "min_share": 0.02, "max_share": 0.3}
+    res = _plan(con, session, control_sizing=sizing)
+    assert res.control_share_auto
+    pw = res.power
+    assert 0.02 < res.control_share < 0.3 and res.control_share == pw["share"]
+    # the plan ran at the share its own volume and churn rate call for
+    assert pw["recommended_share"] == pytest.approx(res.control_share, abs=0.0051)
+    realized = res.control / (res.control + res.on_list)
+    assert abs(realized - res.control_share) < 0.05
+    fixed = _plan(con, session, key="fixed", control_share=0.1)
+    assert not fixed.control_share_auto and fixed.control_share == 0.1
+    assert fixed.power["half_width"] > 0 and fixed.power["target"] == 0.005

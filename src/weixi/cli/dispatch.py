@@ -112,6 +112,21 @@ def plan(
             seconds=result.seconds.get("total"),
         )
     )
+    pw = result.power
+    if pw:
+        console.print(
+            t(
+                "Control {share:.1%} ({control} customers): lift measured to ±{hw:.2%}; "
+                "±{target:.2%} needs at least {req} — recommended {rec:.1%}.",
+                loc,
+                share=pw["share"],
+                control=f"{pw['control']:,}",
+                hw=pw["half_width"],
+                target=pw["target"],
+                req="-" if pw["required_share"] is None else f"{pw['required_share']:.1%}",
+                rec=pw["recommended_share"],
+            )
+        )
     if result.infeasible:
         err_console.print(f"[bold yellow]{t('Warning', loc)}:[/] {result.message}")
     if result.a1_negative_ev:

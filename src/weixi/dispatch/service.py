@@ -21,7 +21,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from weixi.dispatch import allocate, plans
-from weixi.dispatch.holdout import in_control_sql
+from weixi.dispatch.holdout import in_control_sql, size_control
 from weixi.dispatch.models import (
     Campaign,
     CampaignStatus,
@@ -119,6 +119,11 @@ class PlanResult:
     # Life cycle: "preview" (nothing stored), else the stored version's status and number.
     status: str = "preview"
     plan_version: int | None = None
+    # The control share the plan used (sized by power when control_sizing.auto) and the power
+    # report: the CI half-width it gives and the smallest share for the target (holdout.Power).
+    control_share: float = 0.0
+    control_share_auto: bool = False
+    power: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -286,6 +291,37 @@ def plan_month(
     """
     if status not in (plans.PlanStatus.draft.value, plans.PlanStatus.approved.value):
         raise ConfigError(f"a new plan is stored as draft or approved, not {status!r}")
+    sizing = spec.control_sizing
+    if sizing.auto:
+        # Size the control by power: a what-if at the upper bound gives the plan's volume and
+        # churn rate (neither depends much on the share), then the plan runs at the share that
+        # measures the lift to the target half-width.
+        fixed = sizing.model_copy(update={"auto": False})
+        probe = plan_month(
+            con=con,
+            month=month,
+            spec=spec.model_copy(
+                update={"control_share": sizing.max_share, "control_sizing": fixed}
+            ),
+            library=library,
+            session=session,
+            as_of=as_of,
+            preview=True,
+        )
+        share = float(probe.power["recommended_share"])
+        result = plan_month(
+            con=con,
+            month=month,
+            spec=spec.model_copy(update={"control_share": share, "control_sizing": fixed}),
+            library=library,
+            session=session,
+            as_of=as_of,
+            status=status,
+            preview=preview,
+        )
+        result.control_share_auto = True
+        result.seconds["total"] = round(result.seconds["total"] + probe.seconds["total"], 3)
+        return result
     if not spec.covers(month):
         raise ConfigError(
             f"campaign {spec.key} runs {spec.period_start:%Y-%m}..{spec.period_end:%Y-%m}, "
@@ -641,6 +677,25 @@ def plan_month(
             "ORDER BY 1"
         ).fetchall()
     }
+    result.control_share = float(spec.control_share)
+    churn_rate, ev_mean = con.execute(
+        "SELECT COALESCE(avg(p_churn), 0), COALESCE(avg(expected_value) FILTER "
+        "(WHERE NOT is_control), 0) FROM _pl_assign"
+    ).fetchall()[0]
+    cut = any(r["stage"] == "over_capacity" and r["count"] > 0 for r in result.funnel)
+    result.power = size_control(
+        treated=result.on_list,
+        control=result.control,
+        share=float(spec.control_share),
+        churn_rate=float(churn_rate),
+        value_per_customer=float(ev_mean),
+        capacity_bound=cut,
+        half_width=sizing.half_width,
+        level=sizing.level,
+        min_share=sizing.min_share,
+        max_share=sizing.max_share,
+        step=sizing.step,
+    ).to_dict()
     result.seconds = {k: round(v, 3) for k, v in timings.items()}
     result.seconds["total"] = round(time.perf_counter() - t0, 3)
     return result

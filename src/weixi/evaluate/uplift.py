@@ -185,9 +185,10 @@ def fit_uplift(
     arm = np.asarray(arm).astype(str)
     y = np.asarray(stayed, dtype=np.float64)
     ctrl = arm == CONTROL
-    if ctrl.sum() < p.min_arm_size:
+    need = p.min_arm_size if control_action is None else p.min_control_arm
+    if ctrl.sum() < need:
         raise ModelError(
-            f"uplift needs at least {p.min_arm_size} untreated customers, got {int(ctrl.sum())}; "
+            f"uplift needs at least {need} untreated customers, got {int(ctrl.sum())}; "
             "keep a control group (holdout) in the campaigns"
         )
     labels, counts = np.unique(arm[~ctrl], return_counts=True)
