@@ -33,6 +33,9 @@ def test_all_churn_texts_are_translated():
 
     used |= {m for pair in reasons._CHANGE.values() for m in pair}
     used |= set(reasons.STATUS.values()) | set(reasons._USAGE_NAMES.values())
-    used |= {"champion", "challenger", "retired"}  # roles
+    from weixi.cli.churn import _FIGURE_ROWS
+
+    used |= {"champion", "challenger", "retired", "model_promoted"}  # roles, audit action
+    used |= {row[0] for row in _FIGURE_ROWS}
     missing = sorted(m for m in used if m not in zh)
     assert not missing, missing
