@@ -175,6 +175,8 @@ def test_challenger_mode_models_table_and_audited_promotion(
     roles = {m["version"]: m["role"] for m in view["models"]}
     assert roles == {chall: "champion", champ["version"]: "retired"}
     assert view["models"][0]["decision"]["reason"] == "manual"
+    table = runner.invoke(app, ["--lang", "en", "churn", "models"]).stdout
+    assert "Retired" in table and "Promoted by hand (weixi churn promote)" in table
     with session_scope() as s:
         events = audit.get_all(session=s, flt=audit.AuditFilter(action="model_promoted"))
     assert [(e.object_id, e.username.startswith("cli:")) for e in events] == [(chall, True)]

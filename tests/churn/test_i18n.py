@@ -36,6 +36,7 @@ def test_all_churn_texts_are_translated():
     from weixi.cli.churn import _FIGURE_ROWS
 
     used |= {"champion", "challenger", "retired", "model_promoted"}  # roles, audit action
+    used |= {"Champion", "Challenger", "Retired"}  # headings picked by role
     used |= {row[0] for row in _FIGURE_ROWS}
     missing = sorted(m for m in used if m not in zh)
     assert not missing, missing

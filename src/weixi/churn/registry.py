@@ -269,10 +269,10 @@ def overview(con: duckdb.DuckDBPyConnection) -> dict:
     if challenger is None and comparison is not None and comparison.get("champion"):
         # the champion won its comparison: show the model it replaced on the other side
         prev = next((m for m in models if m["version"] == comparison["champion"]), None)
-        if prev is not None and comparison.get("eval_month") is not None:
+        if prev is not None:
             out["challenger"] = {
                 **{k: prev[k] for k in ("version", "role", "as_of_month", "n_train", "created_at")},
-                "auc": comparison["auc_champion"],
+                "auc": comparison["auc_champion"],  # None after a manual promotion
                 "top_decile_lift": comparison["lift_champion"],
             }
     return out

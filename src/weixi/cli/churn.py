@@ -329,6 +329,12 @@ _FIGURE_ROWS = (
 )  # fmt: skip
 
 
+def _side_label(side: dict | None) -> str:
+    """Column heading: Champion, Challenger, or Retired (the champion it replaced)."""
+    role = side["role"] if side else "challenger"
+    return {"champion": t("Champion"), "retired": t("Retired")}.get(role, t("Challenger"))
+
+
 def _side_by_side(view: dict) -> Table:
     """Champion and challenger in two columns, with the difference and its interval."""
     champ, chall, cmp = view["champion"], view["challenger"], view["comparison"]
@@ -338,7 +344,8 @@ def _side_by_side(view: dict) -> Table:
         title += " — " + t("out-of-time month {month}", month=f"{month:%Y-%m}")
     table = Table(title=title)
     table.add_column("")
-    for side, label in ((champ, t("Champion")), (chall, t("Challenger"))):
+    for side in (champ, chall):
+        label = _side_label(side)
         table.add_column(f"{label}\n{side['version']}" if side else label, justify="right")
     table.add_column(t("Difference (interval)"), justify="right")
     table.add_row(

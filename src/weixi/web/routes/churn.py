@@ -58,9 +58,11 @@ def _champion_view(con, locale: str) -> dict | None:
             diff("d_lift", "{:+.2f}"),
         ),
     ]
+    headings = {"champion": "Champion", "challenger": "Challenger", "retired": "Retired"}
     return {
         "champion": view["champion"],
         "challenger": view["challenger"],
+        "other_heading": t(headings[sides[1]["role"] if sides[1] else "challenger"], locale),
         "rows": rows,
         "month": f"{cmp['eval_month']:%Y-%m}" if cmp and cmp.get("eval_month") else None,
         "n": cmp.get("n") if cmp else None,
