@@ -127,23 +127,26 @@ def _weighted_auc_lift(
     """
     order, starts, ys = pooled
     ws = w[:, order]
-    gp = np.add.reduceat(ws * ys, starts, axis=1)  # churner weight per distinct score
-    gw = np.add.reduceat(ws, starts, axis=1)
+    gp = ws * ys  # churner weight per line, in score order
+    gw = ws
+    if len(starts) < ws.shape[1]:  # pool tied scores (continuous scores rarely tie)
+        gp = np.add.reduceat(gp, starts, axis=1)
+        gw = np.add.reduceat(ws, starts, axis=1)
+    cw, cp = np.cumsum(gw, axis=1), np.cumsum(gp, axis=1)
+    total, pos = cw[:, -1], cp[:, -1]
+    neg = total - pos
     gn = gw - gp
-    below = np.cumsum(gn, axis=1) - gn  # stayers' weight strictly below each score
-    pos, neg = gp.sum(axis=1), gn.sum(axis=1)
+    below = cw - cp - gn  # stayers' weight strictly below each score
     with np.errstate(invalid="ignore", divide="ignore"):
         auc = (gp * (below + 0.5 * gn)).sum(axis=1) / (pos * neg)
-    # top fraction: walk the pooled scores from the highest down to the cut-off group
-    gp_d, gw_d = gp[:, ::-1], gw[:, ::-1]
-    cum_w, cum_p = np.cumsum(gw_d, axis=1), np.cumsum(gp_d, axis=1)
-    total = cum_w[:, -1]
+    # top fraction, from the highest score down: the weight strictly above group g is
+    # total - cw[g]; the cut-off group is the first (ascending) one where that is below k
     k = np.maximum(1.0, np.ceil(total * fraction - 1e-9))
-    cut = np.argmax(cum_w >= k[:, None], axis=1)
+    cut = np.argmax(cw > (total - k)[:, None], axis=1)
     rows = np.arange(len(w))
-    above_w = cum_w[rows, cut] - gw_d[rows, cut]
-    above_p = cum_p[rows, cut] - gp_d[rows, cut]
-    churners = above_p + (k - above_w) * gp_d[rows, cut] / gw_d[rows, cut]
+    above_w = total - cw[rows, cut]
+    above_p = pos - cp[rows, cut]
+    churners = above_p + (k - above_w) * gp[rows, cut] / gw[rows, cut]
     with np.errstate(invalid="ignore", divide="ignore"):
         lift = (churners / k) / (pos / total)
     return auc, lift
