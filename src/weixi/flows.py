@@ -118,11 +118,15 @@ def run_month(
 
     if train and prev in loaded_months(con):
         # Trained "as of" this month: labels of every earlier month whose outcome is known now.
+        # The new model is a challenger: it replaces the champion only if the promotion rule
+        # (churn params, `promotion`) finds it better on the latest out-of-time month.
         say(f"churn train as of {report.month}")
         trained = _timed(
             report,
             "churn_train",
-            lambda: churn_service.train(con=con, month=month, promote=True),
+            lambda: churn_service.train(
+                con=con, month=month, promote="challenger", actor="monthly job"
+            ),
         )
         report.steps["churn_train"] = _summary(trained)
     if churn_registry.get_active(con) is not None:
