@@ -35,8 +35,9 @@ def _print_rows(title: str, rows: list[dict]) -> None:
         "Retention lift",
         "95% interval",
         "Value lift (yuan/customer)",
-        "Cost",
-        "ROI",
+        "Planned cost",
+        "Actual cost",
+        "ROI (actual cost)",
         "Verdict",
     ):
         table.add_column(t(col, loc))
@@ -48,7 +49,8 @@ def _print_rows(title: str, rows: list[dict]) -> None:
             _pct(r["retention_lift"]),
             f"{_pct(r['retention_lift_low'])} … {_pct(r['retention_lift_high'])}",
             "-" if r["value_lift"] is None else f"{r['value_lift']:,.2f}",
-            f"{r['cost']:,.0f}",
+            f"{r['planned_cost']:,.0f}",
+            "-" if r["actual_cost"] is None else f"{r['actual_cost']:,.0f}",
             "-" if r["roi"] is None else f"{r['roi']:.2f}",
             r["verdict"],
         )
