@@ -32,7 +32,7 @@ SCRIPTS = (
 )
 
 
-def executed_month(con, session) -> pd.DataFrame:
+def executed_month(con, session, db_url: str | None = None) -> pd.DataFrame:
     """Plan 2026-01 over call center, store and an SMS gateway batch; work its tasks.
 
     Returns the treated plan rows with the hand-computed ``expected`` actual cost.
@@ -52,7 +52,7 @@ def executed_month(con, session) -> pd.DataFrame:
         "SELECT * FROM plan_assignments WHERE month = ? AND NOT is_control ORDER BY subscriber_id",
         [M1],
     ).df()
-    Base.metadata.create_all(get_engine())
+    Base.metadata.create_all(get_engine(db_url))
     camp = Campaign(
         key="C1", name_en="C1", period_start=M1, period_end=M1, salt="C1", status="active"
     )
