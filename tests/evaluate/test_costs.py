@@ -179,3 +179,29 @@ def test_older_outcomes_table_keeps_its_cost_as_planned(fresh_con):
     ).fetchall()
     assert old == [(7.0, None)]
     assert service.get_outcomes(con=fresh_con, month=M1)["planned_cost"].notna().all()
+
+
+def test_an_unpriced_offer_leaves_actual_cost_unknown_not_guessed(fresh_con):
+    from sqlalchemy import select, update
+
+    from weixi.dispatch.models import Outcome
+
+    _load(fresh_con, n=1500, months=2)
+    session = session_factory()()
+    try:
+        executed_month(fresh_con, session)
+        task = session.execute(
+            select(Task).join(Outcome).where(Outcome.result == "accepted").limit(1)
+        ).scalar_one()
+        session.execute(update(Task).where(Task.id == task.id).values(offer_id="retired"))
+        sync_contact_outcomes(con=fresh_con, session=session, month=M1, library=load_preset())
+    finally:
+        session.close()
+    row = fresh_con.execute(
+        "SELECT offer_id, accepted, actual_cost FROM contact_outcomes WHERE subscriber_id = ?",
+        [task.subscriber_id],
+    ).fetchall()
+    assert row == [("retired", True, None)]
+    o = service.evaluate_month(con=fresh_con, month=M1, dimensions=["action"], n_boot=50)
+    assert o["overall"]["actual_cost"] is None and o["overall"]["roi"] is None
+    assert o["overall"]["planned_cost"] > 0

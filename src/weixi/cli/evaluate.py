@@ -81,9 +81,10 @@ def evaluate(
 
     Only approved or closed plan versions count: previews, drafts and cancelled campaigns never do.
 
-    Retention lift (exact/score 95% intervals), value lift (bootstrap), cost, retained revenue,
-    ROI, contact and success rates, by campaign, strategy, offer, segment, branch, channel and
-    person; small groups are flagged inconclusive.
+    Retention lift (exact/score 95% intervals), value lift (bootstrap), planned and actual cost,
+    retained revenue, net value and ROI (from actual cost), contact and success rates, by
+    campaign, strategy, offer, segment, branch, channel and person; small groups are flagged
+    inconclusive.
 
     Example: weixi evaluate --month 2026-03 --by action --by branch_id
     """
