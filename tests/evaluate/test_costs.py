@@ -49,7 +49,8 @@ def executed_month(con, session, db_url: str | None = None) -> pd.DataFrame:
              staff_id = CASE WHEN hash(subscriber_id) % 5 = 4 THEN NULL ELSE 'S1' END"""
     )
     plan = con.execute(
-        "SELECT * FROM plan_assignments WHERE month = ? AND NOT is_control ORDER BY subscriber_id",
+        "SELECT * FROM plan_assignments WHERE month = ? AND campaign_id = 'C1' AND NOT is_control "
+        "ORDER BY subscriber_id",
         [M1],
     ).df()
     Base.metadata.create_all(get_engine(db_url))
@@ -142,6 +143,26 @@ def test_evaluation_uses_actual_cost_and_keeps_planned(month):
     assert o["roi"] == pytest.approx(o["net_value"] / o["actual_cost"])
     sms = next(r for r in rep["by"]["channel"] if r["group"] == "sms")
     assert sms["actual_cost"] == pytest.approx(0.1 * sms["n_treated"])
+
+
+def test_only_executed_plans_get_an_execution_record(fresh_con):
+    from weixi.dispatch import plans
+
+    _load(fresh_con, n=1500, months=2)
+    fresh_con.execute(
+        "INSERT INTO plan_assignments SELECT * REPLACE ('draft' AS campaign_id) "
+        "FROM plan_assignments WHERE month = DATE '2026-01-01'"
+    )
+    plans.record(fresh_con, month=M1, campaign="draft", version=1, status="draft")
+    session = session_factory()()
+    try:
+        expected = executed_month(fresh_con, session)
+    finally:
+        session.close()
+    got = fresh_con.execute(
+        "SELECT campaign_id, count(*) FROM contact_outcomes GROUP BY 1"
+    ).fetchall()
+    assert got == [("C1", len(expected))]
 
 
 def test_excel_shows_planned_and_actual_cost_in_both_languages(month, tmp_path):
