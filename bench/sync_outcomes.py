@@ -1,6 +1,6 @@
 """Benchmark ``sync_contact_outcomes``: price a month's execution record for N treated customers.
 
-Builds one month's ``plan_assignments`` (N treated customers over call center, store and an
+Builds one month's approved plan (N treated customers over call center, store and an
 SMS gateway batch) in DuckDB and its tasks with 0–3 recorded outcomes each in the operational
 database (SQLite), then times the sync that writes ``contact_outcomes`` (attempts, contacted,
 accepted, contact cost, offer cost, actual cost). Prints one JSON object.
@@ -34,6 +34,7 @@ def main() -> None:
 
     from sqlalchemy import insert
 
+    from weixi.dispatch import plans
     from weixi.dispatch.models import Campaign, Outcome, Task
     from weixi.flows import sync_contact_outcomes
     from weixi.store.analytics import connect
@@ -62,9 +63,11 @@ def main() -> None:
         }
     )
     con = connect(work / "weixi.duckdb")
+    plans.ensure_tables(con)
     con.register("_plan", plan)
-    con.execute("CREATE TABLE plan_assignments AS SELECT * FROM _plan")
+    con.execute("INSERT INTO plan_assignments BY NAME SELECT *, 1 AS plan_version FROM _plan")
     con.unregister("_plan")
+    plans.record(con, month=month, campaign="bench", version=1, status="approved")
 
     Base.metadata.create_all(get_engine())
     session = session_factory()()

@@ -356,18 +356,13 @@ def sync_contact_outcomes(
         .where(Task.month == month)
         .group_by(Task.id, Campaign.key)
     ).all()
-    frame = pd.DataFrame(
-        tasks,
-        columns=[
-            "campaign_id",
-            "subscriber_id",
-            "channel",
-            "offer_id",
-            "attempts",
-            "reached",
-            "accepted",
-        ],
-    ).astype({"attempts": "int64", "reached": "int64", "accepted": "int64"})
+    names = ("campaign_id", "subscriber_id", "channel", "offer_id", "attempts", "reached")
+    names += ("accepted",)
+    # columns via zip (C speed): a DataFrame built from 10^5 Row objects takes seconds
+    columns = list(zip(*tasks, strict=True)) if tasks else [()] * len(names)
+    frame = pd.DataFrame(dict(zip(names, columns, strict=True))).astype(
+        {"attempts": "int64", "reached": "int64", "accepted": "int64"}
+    )
     channels = pd.DataFrame(
         [(c.key, c.contact_cost) for c in lib.channels], columns=["channel", "contact_cost"]
     )
