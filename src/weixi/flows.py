@@ -324,7 +324,8 @@ def sync_contact_outcomes(
     contacted (reached at least once), accepted, the channel's contact cost and the offer's
     cost from the strategy ``library`` (default: the configured one) and
     ``actual_cost = contact_cost × attempts + offer_cost × accepted``.
-    A customer whose task has no outcome was never attempted (cost 0). SMS/app customers sent
+    A customer whose task has no outcome was never attempted (cost 0); a month without any
+    task writes nothing (its actual cost stays unknown). SMS/app customers sent
     through the gateway batch without a task (``echannel_tasks`` off) count one send each;
     whether they were reached or accepted is unknown there (NULL), so no offer cost is booked.
     Bulk: one aggregate query on the operational DB, one insert in DuckDB. Returns the rows.
@@ -371,8 +372,8 @@ def sync_contact_outcomes(
     )
     ensure_contacts_table(con)
     con.execute("DELETE FROM contact_outcomes WHERE month = ?", [month])
-    if not table_exists(con, "plans"):
-        return 0
+    if not tasks or not table_exists(con, "plans"):
+        return 0  # no task of the month: execution is not recorded here (actual cost unknown)
     for name, df in (("_co_tasks", frame), ("_co_channels", channels), ("_co_offers", offers)):
         con.register(name, df)
     try:

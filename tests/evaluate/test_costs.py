@@ -226,3 +226,41 @@ def test_an_unpriced_offer_leaves_actual_cost_unknown_not_guessed(fresh_con):
     o = service.evaluate_month(con=fresh_con, month=M1, dimensions=["action"], n_boot=50)
     assert o["overall"]["actual_cost"] is None and o["overall"]["roi"] is None
     assert o["overall"]["planned_cost"] > 0
+
+
+def test_cli_prices_outcomes_recorded_after_the_monthly_job(settings, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from weixi.cli import app
+    from weixi.store.analytics import open_store
+
+    session = session_factory()()
+    try:
+        with open_store() as con:
+            _load(con, n=1500, months=2)
+            expected = executed_month(con, session)
+        # a late dialer file: one never-worked customer is reached and accepts
+        late = session.query(Task).filter(~Task.outcomes.any()).first()
+        record_outcome(session=session, task_id=late.id, result="accepted")
+        session.commit()
+    finally:
+        session.close()
+    lib = load_preset()
+    extra = {c.key: c.contact_cost for c in lib.channels}[late.channel] + {
+        o.key: o.unit_cost for _e, _p, o in lib.offers()
+    }[late.offer_id]
+    runner = CliRunner()
+    res = runner.invoke(app, ["evaluate", "--month", "2026-01", "--by", "action", "--json"])
+    assert res.exit_code == 0, res.output
+    o = json.loads(res.stdout)["overall"]
+    assert o["actual_cost"] == pytest.approx(expected["expected"].sum() + extra)
+    assert o["planned_cost"] == pytest.approx(3.0 * len(expected))
+    out = tmp_path / "e.xlsx"
+    assert (
+        runner.invoke(app, ["evaluate", "export", "-m", "2026-01", "-o", str(out)]).exit_code == 0
+    )
+    ws = openpyxl.load_workbook(out).worksheets[1]
+    head = [c.value for c in ws[1]]
+    assert ws.cell(2, head.index("Actual cost") + 1).value == pytest.approx(o["actual_cost"])

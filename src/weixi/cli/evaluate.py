@@ -57,6 +57,19 @@ def _print_rows(title: str, rows: list[dict]) -> None:
     console.print(table)
 
 
+def _sync_execution(con, month) -> None:
+    """Price the month's recorded outcomes first, as the monthly job does before evaluating."""
+    from sqlalchemy import inspect
+
+    from weixi.flows import sync_contact_outcomes
+    from weixi.store.db import get_engine, session_scope
+
+    if not inspect(get_engine()).has_table("tasks"):
+        return  # no operational database yet: nothing was executed through weixi
+    with session_scope() as session:
+        sync_contact_outcomes(con=con, session=session, month=month)
+
+
 @evaluate_app.callback()
 @guarded
 def evaluate(
@@ -96,6 +109,8 @@ def evaluate(
     from weixi.store.analytics import open_store
 
     with open_store() as con:
+        if plan_version is None:
+            _sync_execution(con, parse_month(month))
         report = evaluate_month(
             con=con,
             month=parse_month(month),
@@ -132,7 +147,8 @@ def export(
 
     loc = current_locale()
     with open_store() as con:
-        report = evaluate_month(con=con, month=parse_month(month), locale=loc)
+        _sync_execution(con, parse_month(month))
+        report = evaluate_month(con=con, month=parse_month(month), locale=loc, rebuild=True)
     path = export_excel(report, out, locale=loc)
     if as_json:
         emit_json({"month": report["month"], "path": str(path)})
