@@ -140,6 +140,9 @@ def export(
 ) -> None:
     """Export a month's evaluation to Excel (one sheet per dimension, bilingual headers).
 
+    Planned and actual cost side by side; ROI and net value from the actual cost of the
+    outcomes recorded so far.
+
     Example: weixi evaluate export --month 2026-03 --out eval-2026-03.xlsx
     """
     from weixi.evaluate.service import evaluate_month, export_excel
