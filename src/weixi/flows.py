@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -23,6 +23,9 @@ from sqlalchemy.orm import Session
 from weixi.dispatch.plans import executed_months, executed_sql
 from weixi.store.analytics import table_exists
 from weixi.store.months import add_months, format_month, loaded_months
+
+if TYPE_CHECKING:
+    from weixi.strategy.schemas import StrategyLibrary
 
 Step = Callable[[str], None]
 
@@ -315,7 +318,11 @@ def _summary(obj: Any) -> Any:
 
 
 def sync_contact_outcomes(
-    *, con: duckdb.DuckDBPyConnection, session: Session, month: dt.date, library=None
+    *,
+    con: duckdb.DuckDBPyConnection,
+    session: Session,
+    month: dt.date,
+    library: StrategyLibrary | None = None,
 ) -> int:
     """Copy ``month``'s execution record (operational DB) into DuckDB ``contact_outcomes``.
 
@@ -339,8 +346,7 @@ def sync_contact_outcomes(
 
     lib = library or load_library(None)
     res = Outcome.result
-    reached = (OutcomeResult.accepted.value, OutcomeResult.refused.value)
-    reached += (OutcomeResult.call_back.value,)
+    reached = [OutcomeResult(r).value for r in ("accepted", "refused", "call_back")]
     tasks = session.execute(
         select(
             Campaign.key,
@@ -357,8 +363,8 @@ def sync_contact_outcomes(
         .where(Task.month == month)
         .group_by(Task.id, Campaign.key)
     ).all()
-    names = ("campaign_id", "subscriber_id", "channel", "offer_id", "attempts", "reached")
-    names += ("accepted",)
+    names = ["campaign_id", "subscriber_id", "channel", "offer_id"]
+    names += ["attempts", "reached", "accepted"]  # the aggregates, in the SELECT's order
     # columns via zip (C speed): a DataFrame built from 10^5 Row objects takes seconds
     columns = list(zip(*tasks, strict=True)) if tasks else [()] * len(names)
     frame = pd.DataFrame(dict(zip(names, columns, strict=True))).astype(
