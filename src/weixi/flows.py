@@ -452,7 +452,10 @@ def execute_with_hidden_responses(
             Task.campaign_id,
             Task.channel,
             Task.action,
-        ).where(Task.month == month, Task.status == TaskStatus.open.value)
+        )
+        .where(Task.month == month, Task.status == TaskStatus.open.value)
+        # the random draws follow the subscribers, not the order the lists were written in
+        .order_by(Task.campaign_id, Task.subscriber_id)
     ).all()
     empty = pa.table(
         {
