@@ -54,6 +54,13 @@ def test_demo_loop_imports_plans_executes_and_evaluates(tmp_path, capsys):
         treated, control = arms
         assert treated[1] > 0 and control[1] > 0
         assert treated[2] > 0 and control[2] == 0  # only treated customers carry contact results
+        # the loop priced what execution did: every treated customer has an actual cost
+        unknown, actual, planned = con.execute(
+            "SELECT count(*) FILTER (WHERE actual_cost IS NULL), sum(actual_cost), "
+            "sum(planned_cost) FROM evaluation_outcomes "
+            "WHERE month = DATE '2026-07-01' AND NOT is_control"
+        ).fetchone()
+        assert unknown == 0 and actual > 0 and planned > 0
         # the last month's lists stay open for the work queues
         open_tasks = con.execute(
             "SELECT count(*) FROM plan_assignments WHERE month = DATE '2026-08-01' "

@@ -125,7 +125,14 @@ def test_aa_per_action_false_positive_rate_stays_nominal(planned):
     acts = rows["action"].to_numpy()
     base = rng.uniform(0.03, 0.3, len(rows))  # churn varies by customer, not by arm
     frame = pd.DataFrame(
-        {"action": acts, "arpu_before": 50.0, "cost": 0.0, "contacted": None, "accepted": None}
+        {
+            "action": acts,
+            "arpu_before": 50.0,
+            "planned_cost": 0.0,
+            "actual_cost": 0.0,
+            "contacted": None,
+            "accepted": None,
+        }
     )
     tests = positive = significant = 0
     for k in range(200):

@@ -102,7 +102,9 @@ def test_outcomes_match_the_next_snapshot(fresh_con):
     _load(fresh_con, n=1500, months=2)
     df = service.get_outcomes(con=fresh_con, month=M1)
     assert len(df) == 500 and set(df["stayed"]) <= {0, 1}
-    assert (df.loc[df["is_control"], "cost"] == 0).all()
+    assert (df.loc[df["is_control"], ["planned_cost", "actual_cost"]] == 0).all().all()
+    assert (df.loc[~df["is_control"], "planned_cost"] == 3.0).all()
+    assert df.loc[~df["is_control"], "actual_cost"].isna().all()  # execution not recorded
     gone = df[df["stayed"] == 0]
     assert (gone["arpu_after"] == 0).all()
     nxt = fresh_con.execute(

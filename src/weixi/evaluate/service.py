@@ -18,7 +18,7 @@ from weixi.config import get_settings
 from weixi.dispatch.plans import executed_sql
 from weixi.errors import ConfigError, ModelError, NotFoundError
 from weixi.evaluate import metrics
-from weixi.evaluate.outcomes import OUTCOMES_DDL, outcomes_sql
+from weixi.evaluate.outcomes import ensure_outcomes_table, outcomes_sql
 from weixi.evaluate.uplift import (
     CONTROL,
     UpliftModel,
@@ -59,9 +59,11 @@ COLUMNS: dict[str, str] = {
     "value_lift_high": "Value lift 95% high",
     "value_retention_treated": "Value retention (treated)",
     "value_retention_control": "Value retention (control)",
-    "cost": "Cost",
+    "planned_cost": "Planned cost",
+    "actual_cost": "Actual cost",
     "retained_revenue": "Retained revenue",
-    "roi": "ROI",
+    "net_value": "Net value retained",
+    "roi": "ROI (actual cost)",
     "contact_rate": "Contact rate",
     "success_rate": "Success rate",
     "verdict": "Verdict",
@@ -139,9 +141,9 @@ def build_outcomes(*, con: duckdb.DuckDBPyConnection, month: dt.date) -> int:
         NotFoundError: no executed plan in the month, or the next month is not loaded yet.
     """
     sql = _outcomes_select(con, month)
-    con.execute(OUTCOMES_DDL)
+    ensure_outcomes_table(con)
     con.execute("DELETE FROM evaluation_outcomes WHERE month = ?", [month])
-    con.execute(f"INSERT INTO evaluation_outcomes {sql}")
+    con.execute(f"INSERT INTO evaluation_outcomes BY NAME {sql}")
     return _planned_count(con, month)
 
 
@@ -163,10 +165,16 @@ def get_outcomes(
     ):
         build_outcomes(con=con, month=month)
     # a fixed row order: the bootstrap resamples rows, so the figures depend on it
-    return con.execute(
+    df = con.execute(
         "SELECT * FROM evaluation_outcomes WHERE month = ? ORDER BY campaign_id, subscriber_id",
         [month],
     ).df()
+    # A file written before actual costs (read-only here, so not migrated): planned cost only.
+    if "planned_cost" not in df.columns:
+        df = df.rename(columns={"cost": "planned_cost"})
+    if "actual_cost" not in df.columns:
+        df["actual_cost"] = np.nan
+    return df
 
 
 def lift_rows(
@@ -193,7 +201,8 @@ def lift_rows(
         ~df["is_control"].to_numpy(bool),
         df["arpu_before"].to_numpy(float),
         df["arpu_after"].to_numpy(float),
-        cost=df["cost"].to_numpy(float),
+        planned_cost=df["planned_cost"].to_numpy(float),
+        actual_cost=df["actual_cost"].to_numpy(float),
         contacted=None if contacted is None else contacted.fillna(0).to_numpy(),
         accepted=None if accepted is None else accepted.fillna(0).to_numpy(),
         groups=codes,
@@ -310,6 +319,16 @@ def export_excel(report: dict, path: Path | str, *, locale: str | None = None) -
             "Groups with fewer than {n} customers in an arm are marked inconclusive.",
             locale,
             n=metrics.MIN_N,
+        ),
+    )
+    title.write(
+        3,
+        0,
+        t(
+            "Planned cost: the plan's price (one contact + expected acceptances × offer cost). "
+            "Actual cost: contact cost × attempts + offer cost × accepted offers. "
+            "ROI = (retained revenue − actual cost) / actual cost.",
+            locale,
         ),
     )
     if report.get("overall"):
@@ -717,7 +736,7 @@ def adjust_plan(
     get_outcomes(con=con, month=month)
     df = con.execute(
         """SELECT COALESCE(segment, '-') AS segment, action, channel, is_control, stayed,
-                  arpu_before, cost, month
+                  arpu_before, COALESCE(actual_cost, planned_cost) AS cost, month
            FROM evaluation_outcomes WHERE month <= ?""",
         [month],
     ).df()
