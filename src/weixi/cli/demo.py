@@ -70,6 +70,8 @@ def _say(msg: str) -> None:
 
 
 def _print_report(rep: dict) -> None:
+    from weixi.churn.champion import describe as describe_promotion
+
     console.print(f"[bold]{rep['month']}[/]")
     for name, secs in rep["seconds"].items():
         console.print(f"  {t(name)}: {secs:.1f} s")
@@ -81,6 +83,35 @@ def _print_report(rep: dict) -> None:
             t("Learned uplift: used in this plan", None)
             if trained
             else t("Learned uplift: not yet ({reason})", None, reason=uplift["status"][9:]),
+            highlight=False,
+        )
+    trained = steps.get("churn_train")
+    if isinstance(trained, dict) and trained.get("decision"):
+        console.print(
+            t(
+                "Churn model {version}: {role} ({reason})",
+                None,
+                version=trained.get("version", "-"),
+                role=t(str(trained.get("role", "-"))),
+                reason=describe_promotion(trained),
+            ),
+            highlight=False,
+        )
+    plan = steps.get("plan")
+    if isinstance(plan, dict) and plan.get("power"):
+        pw = plan["power"]
+        console.print(
+            t(
+                "Control {share:.1%} ({control} customers): lift measured to ±{hw:.2%}; "
+                "±{target:.2%} needs at least {req} — recommended {rec:.1%}.",
+                None,
+                share=pw["share"],
+                control=f"{pw['control']:,}",
+                hw=pw["half_width"],
+                target=pw["target"],
+                req="-" if pw["required_share"] is None else f"{pw['required_share']:.1%}",
+                rec=pw["recommended_share"],
+            ),
             highlight=False,
         )
     adjust = steps.get("adjust")
