@@ -313,3 +313,30 @@ def test_headers_and_values_with_surrounding_spaces_match(tmp_path, fresh_con):
     assert fresh_con.execute("SELECT subscriber_id, arpu FROM snapshot").fetchall() == [
         ("S000001", 10.01)
     ]
+
+
+def test_nul_bytes_quotes_in_ids_and_out_of_range_numbers_are_quarantined(tmp_path, fresh_con):
+    mapping = write_mapping(
+        tmp_path / "m.yaml",
+        MAPPING_YAML + "  voice_minutes: {source: YY}\n  district: {source: QX}\n",
+    )
+    rows = [[*good_row(i), "10", "西湖"] for i in range(6)]
+    rows[0][0] = "S\x00000"  # NUL inside the id
+    rows[1][0] = 'S000001"'  # stray quote kept by the reader
+    rows[2][0] = "S 000002"  # a space inside an id
+    rows[3][10] = "1e26"  # voice minutes far out of range
+    rows[4][11] = "西\x01湖"  # control character in text
+    path = write_csv(tmp_path / "a.csv", rows, header=[*HEADER, "YY", "QX"])
+    res = import_month(con=fresh_con, month="2025-01", mapping=mapping, paths=[path])
+    got = {
+        (q.row_number, q.column_name, q.reason)
+        for q in get_quarantine(con=fresh_con, run_id=res.run_id)
+    }
+    assert got == {
+        (2, "subscriber_id", "invalid_id"),
+        (3, "subscriber_id", "invalid_id"),
+        (4, "subscriber_id", "invalid_id"),
+        (5, "voice_minutes", "above_max"),
+        (6, "district", "control_characters"),
+    }
+    assert (res.read, res.loaded, res.quarantined) == (6, 1, 5)
