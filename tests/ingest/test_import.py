@@ -167,13 +167,18 @@ def test_reimport_replaces_the_month_and_keeps_other_months(tmp_path, fresh_con)
     b = write_csv(tmp_path / "b.csv", [good_row(i) for i in range(100, 105)])
     import_month(con=fresh_con, month="2025-01", mapping=mapping, paths=[a])
     import_month(con=fresh_con, month="2025-02", mapping=mapping, paths=[a])
-    res = import_month(con=fresh_con, month="2025-01", mapping=mapping, paths=[b])
+    with pytest.raises(IngestError, match=r"would replace 10 rows with 5 \(50% fewer") as err:
+        import_month(con=fresh_con, month="2025-01", mapping=mapping, paths=[b])
+    assert "--allow-shrink" in str(err.value) and get_runs(con=fresh_con)[0].status == "failed"
+    res = import_month(
+        con=fresh_con, month="2025-01", mapping=mapping, paths=[b], allow_shrink=True
+    )
     rows = fresh_con.execute(
         "SELECT month, count(*), min(subscriber_id) FROM snapshot GROUP BY 1 ORDER BY 1"
     ).fetchall()
     assert rows == [(dt.date(2025, 1, 1), 5, "S000100"), (dt.date(2025, 2, 1), 10, "S000000")]
-    assert res.loaded == 5 and len(get_runs(con=fresh_con)) == 3
-    assert [r.month.month for r in get_runs(con=fresh_con, month="2025-01")] == [1, 1]
+    assert res.loaded == 5 and len(get_runs(con=fresh_con)) == 4
+    assert [r.month.month for r in get_runs(con=fresh_con, month="2025-01")] == [1, 1, 1]
 
 
 def test_several_files_form_one_month_and_duplicates_across_files_are_caught(tmp_path, fresh_con):
@@ -293,9 +298,16 @@ def test_unreadable_input_and_bad_month_fail_cleanly(tmp_path, fresh_con):
 def test_quarantine_paging(tmp_path, fresh_con):
     mapping = write_mapping(tmp_path / "m.yaml")
     rows = [[*good_row(i)[:7], "x", *good_row(i)[8:]] for i in range(7)]
-    res = import_month(
-        con=fresh_con, month="2025-01", mapping=mapping, paths=[write_csv(tmp_path / "a.csv", rows)]
-    )
+    with pytest.raises(IngestError, match="no row can be loaded") as err:
+        import_month(
+            con=fresh_con,
+            month="2025-01",
+            mapping=mapping,
+            paths=[write_csv(tmp_path / "a.csv", rows)],
+        )
+    # the refused run keeps its quarantine so the user can see why
+    res = get_runs(con=fresh_con)[0]
+    assert res.status == "failed" and f"weixi quarantine {res.run_id}" in str(err.value)
     assert count_quarantine(con=fresh_con, run_id=res.run_id) == 7
     page = get_quarantine(con=fresh_con, run_id=res.run_id, limit=3, offset=3)
     assert [q.row_number for q in page] == [5, 6, 7]

@@ -461,12 +461,15 @@ def render_markdown() -> str:
         "## Import bookkeeping",
         "",
         "- `import_runs(run_id, month, started_at, finished_at, status, files, read, loaded,",
-        "  quarantined, defects, mapping_hash, error, pid, host, proc_start, interruption)` —",
+        "  quarantined, defects, mapping_hash, error, pid, host, proc_start, interruption,",
+        "  error_key)` —",
         "  one row per `weixi import`; `status` is `running`, `succeeded`, `failed` or",
         "  `interrupted` (the process died before COMMIT: `interruption` = `process_gone` |",
-        "  `timeout`, see `docs/import.md`); `files` and `defects` are JSON.",
+        "  `timeout`, see `docs/import.md`); `files` and `defects` are JSON; `error` is English",
+        "  and `error_key` its message id and parameters (shown in the reader's language).",
         "- `quarantine(run_id, month, file, row_number, column_name, reason, raw_value, raw_row)` —",
-        "  one row per violation of a rejected row; `raw_row` is the row as read (JSON).",
+        "  one row per violation of a rejected row; `raw_row` is the row as read (JSON), with",
+        "  personal data masked.",
         "",
     ]
     return "\n".join(lines)
