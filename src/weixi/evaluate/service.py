@@ -114,7 +114,7 @@ def build_outcomes(*, con: duckdb.DuckDBPyConnection, month: dt.date) -> int:
     if nxt not in loaded_months(con):
         raise NotFoundError(
             f"month {format_month(nxt)} is not imported yet: outcomes of "
-            f"{format_month(month)} come from the next month's snapshot (weixi ingest …)"
+            f"{format_month(month)} come from the next month's snapshot (weixi import …)"
         )
     contacts = "contact_outcomes" if table_exists(con, "contact_outcomes") else None
     sql = outcomes_sql(month, with_segments=table_exists(con, "segments"), contacts_table=contacts)
