@@ -78,12 +78,12 @@ NO_MAPPED_HEADER = (
 )
 NO_FILES = "no input files given; pass the month's CSV or Parquet files"
 SHRINK = (
-    "{month}: the import would replace {old} rows with {new} ({pct} fewer, more than the {limit} "
+    "{month} ({files}): the import would replace {old} rows with {new} ({pct} fewer, more than the {limit} "
     "allowed by WEIXI_IMPORT_MAX_SHRINK); the month was left as it was — check the files (see "
     "`weixi quarantine {run_id}`); if the month really shrank, import again with --allow-shrink"
 )
 EMPTY_MONTH = (
-    "{month}: no row can be loaded ({read} read, {quarantined} quarantined{reasons}); the month "
+    "{month} ({files}): no row can be loaded ({read} read, {quarantined} quarantined{reasons}); the month "
     "was left as it was — see `weixi quarantine {run_id}`; to load an empty month anyway, import "
     "again with --allow-shrink"
 )

@@ -243,26 +243,30 @@ def guess_encoding(sample: bytes) -> str | None:
     return None
 
 
-def _bad_utf8_rows(sample: bytes) -> list[int]:
-    """Row numbers (1-based lines) of the sample's complete lines that are not UTF-8."""
+def _bad_rows(sample: bytes, encoding: str = "utf-8") -> list[int]:
+    """Row numbers (1-based lines) of the sample's complete lines not valid in ``encoding``."""
     bad = []
     for i, line in enumerate(_complete_lines(sample)):
         if max(line, default=0) < 128:
             continue
         try:
-            line.decode("utf-8")
+            line.decode(encoding)
         except UnicodeDecodeError:
             bad.append(i + 1)
     return bad
 
 
-def _mostly_not_utf8(sample: bytes) -> int | None:
-    """First bad row when the header or many rows of the sample are not UTF-8 (else None)."""
-    bad = _bad_utf8_rows(sample)
+def _misdeclared(sample: bytes, encoding: str) -> int | None:
+    """First bad row when the header, or many rows of the sample, are not valid ``encoding``
+    and another supported encoding fits (a damaged row alone is quarantined, not fatal)."""
+    bad = _bad_rows(sample, encoding)
     if not bad:
         return None
+    if bad[0] == 1:
+        return 1
     n = len(_complete_lines(sample))
-    if bad[0] == 1 or (len(bad) >= 2 and len(bad) * 10 >= n):
+    guess = guess_encoding(sample)
+    if len(bad) >= 2 and len(bad) * 10 >= n and guess and guess != encoding:
         return bad[0]
     return None
 
@@ -297,22 +301,22 @@ def detect_encoding(path: Path, declared: str | None = None, *, kind: str = "csv
             raise ImportProblem(
                 msg.WRONG_ENCODING, file=path, row=1, declared=declared, guess="utf-16"
             )
-        if declared in UTF8:
-            row = _mostly_not_utf8(sample)
-            if row is not None:
-                raise _encoding_problem(path, row, declared, sample)
-        elif not declared.startswith("utf-16") and _plain_utf8(sample):
+        if declared not in UTF8 and not declared.startswith("utf-16") and _plain_utf8(sample):
             lines = _complete_lines(sample)
             row = next((i + 1 for i, ln in enumerate(lines) if max(ln, default=0) >= 128), 1)
             raise ImportProblem(
                 msg.DECLARED_ENCODING, file=path, row=row, declared=declared, guess="utf-8"
             )
+        if not declared.startswith("utf-16"):
+            row = _misdeclared(sample, "utf-8" if declared in UTF8 else declared)
+            if row is not None:
+                raise _encoding_problem(path, row, declared, sample)
         return declared
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if utf16:
         return utf16
-    if _mostly_not_utf8(sample) is not None:
+    if _misdeclared(sample, "utf-8") is not None:
         return "gb18030"
     invalid = high = 0
     with _gzip_guard(path, kind), open_() as fh:
@@ -326,31 +330,33 @@ def detect_encoding(path: Path, declared: str | None = None, *, kind: str = "csv
     return "gb18030"
 
 
-def _decoded_chunks(
-    path: Path, open_: Callable[[], BinaryIO], encoding: str, sample: bytes
-) -> Iterator[bytes]:
-    """Stream the file as UTF-8 bytes (transcoded when needed), failing with the bad row."""
-    decoder = None if encoding in UTF8 else codecs.getincrementaldecoder(encoding)("strict")
-    newlines = 0
+def _mark_invalid(exc: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: each undecodable byte becomes U+DCFF (written back as 0xFF)."""
+    if not isinstance(exc, UnicodeDecodeError):  # pragma: no cover - decoding only
+        raise exc
+    return "\udcff" * (exc.end - exc.start), exc.end
+
+
+INVALID = "weixi-invalid"
+codecs.register_error(INVALID, _mark_invalid)
+
+
+def _decoded_chunks(path: Path, open_: Callable[[], BinaryIO], encoding: str) -> Iterator[bytes]:
+    """Stream the file as UTF-8 bytes, transcoded when needed.
+
+    Bytes that are not valid in ``encoding`` become ``0xFF`` bytes, which are invalid UTF-8,
+    so DuckDB quarantines their row as ``invalid_encoding`` instead of loading a replacement
+    character.
+    """
+    decoder = None if encoding in UTF8 else codecs.getincrementaldecoder(encoding)(INVALID)
     with open_() as fh:
         while chunk := fh.read(CHUNK):
             if decoder is None:
                 yield chunk
-                continue
-            try:
-                text = decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                row = newlines + chunk[: exc.start].count(b"\n") + 1
-                raise _encoding_problem(path, row, encoding, sample) from exc
-            newlines += chunk.count(b"\n")
-            yield text.encode("utf-8")
-        if decoder is not None:
-            try:
-                tail = decoder.decode(b"", final=True)
-            except UnicodeDecodeError as exc:
-                raise _encoding_problem(path, newlines + 1, encoding, sample) from exc
-            if tail:
-                yield tail.encode("utf-8")
+            else:
+                yield decoder.decode(chunk).encode("utf-8", "surrogateescape")
+        if decoder is not None and (tail := decoder.decode(b"", final=True)):
+            yield tail.encode("utf-8", "surrogateescape")
 
 
 def _normalised(chunks: Iterator[bytes], scan: Scan) -> Iterator[bytes]:
@@ -497,7 +503,7 @@ def transcode_to_utf8(src: Path, encoding: str, dest: Path) -> Path:
     kind = sniff_kind(src)
     open_ = _opener(src, kind)
     with _gzip_guard(src, kind), dest.open("wb") as out:
-        for chunk in _decoded_chunks(src, open_, encoding, _head(src)):
+        for chunk in _decoded_chunks(src, open_, encoding):
             out.write(chunk)
     return dest
 
@@ -621,7 +627,7 @@ def _stage_csv(
         rewrite = kind == "gzip" or enc not in UTF8
 
         def chunks() -> Iterator[bytes]:
-            return _decoded_chunks(path, open_, enc, sample)
+            return _decoded_chunks(path, open_, enc)
 
         if not rewrite:
             scan = scan_lines(chunks(), delimiter=delim, quote=quote, fields=len(names))

@@ -343,30 +343,47 @@ def _text_mask_sql(expr: str) -> str:
     return f"regexp_replace({expr}, {q_str(_ID_SQL)}, '\\1\\2**********\\3\\4', 'g')"
 
 
-def _personal_columns(raw: RawFile, columns: dict[str, ColumnMap]) -> dict[str, str]:
-    """Raw column -> masker kind: mapped to phone/name/id_number, or unmapped and named so."""
-    field_of = {c.source: n for n, c in columns.items()}
+def _hide_sql(expr: str) -> str:
+    """SQL keeping only the first character of a value of unknown content."""
+    return (
+        f"(CASE WHEN length({expr}) <= 1 THEN {expr} "
+        f"ELSE left({expr}, 1) || repeat('*', length({expr}) - 1) END)"
+    )
+
+
+def _masked_columns(raw: RawFile, columns: dict[str, ColumnMap]) -> dict[str, str]:
+    """Raw column -> how the quarantine masks it: ``phone``/``name``/``id_number`` for the
+    personal fields, ``other`` for columns no mapping entry uses (their content is unknown;
+    a name column under a misspelt header must not leak). Mapped non-personal columns are
+    kept as they are (absent here)."""
+    field_of = {c.source: n for n, c in _resolve_sources(raw, columns).items()}
     out = {}
     for c in raw.columns:
-        kind = field_of[c] if c in field_of else pii_kind_of_key(c)
-        if kind in _SQL_MASKERS:
-            out[c] = kind
+        if c in field_of:
+            if field_of[c] in _SQL_MASKERS:
+                out[c] = field_of[c]
+        else:
+            out[c] = pii_kind_of_key(c) or "other"
     return out
 
 
-def _masked_line_sql(line: str, delim: str | None, positions: list[int], width: int) -> str:
-    """SQL masking a malformed row's raw text: the fields at or near the personal columns.
+def _mask_sql(kind: str, expr: str) -> str:
+    return _hide_sql(expr) if kind == "other" else _SQL_MASKERS[kind](expr)
 
-    The row's fields do not line up with the header (that is why it was rejected), so every
-    field within ``|fields - header fields|`` of a personal column is masked, then phone and
-    ID numbers anywhere.
+
+def _masked_line_sql(line: str, delim: str | None, positions: list[int], width: int) -> str:
+    """SQL masking a malformed row's raw text: the fields at or near masked columns.
+
+    The row's fields may not line up with the header (that is why it was rejected), so every
+    field within ``|fields - header fields|`` of a masked column (``positions``) is masked,
+    then phone and ID numbers anywhere.
     """
     if not positions or not delim:
         return _text_mask_sql(line)
     parts = f"string_split({line}, {q_str(delim)})"
     shift = f"abs(len({parts}) - {width})"
     near = " OR ".join(f"abs(i - {p + 1}) <= {shift}" for p in positions)
-    hide = "CASE WHEN length(x) <= 1 THEN x ELSE left(x, 1) || repeat('*', length(x) - 1) END"
+    hide = _hide_sql("x")
     masked = f"list_transform({parts}, lambda x, i: CASE WHEN {near} THEN {hide} ELSE x END)"
     return _text_mask_sql(f"array_to_string({masked}, {q_str(delim)})")
 
@@ -402,11 +419,11 @@ def _write_target(
         if target.results[i].quarantined > raw.rejected_rows:  # some rows failed the checks
             # join back to the raw text only for the failing rows (skipped on clean files)
             # personal data is masked before it is stored (see docs/import.md)
-            personal = _personal_columns(raw, target.columns)
+            masked = _masked_columns(raw, target.columns)
             values = []
             for c in raw.columns:
                 ref = f"r.{q_ident(c)}"
-                values.append(_SQL_MASKERS[personal[c]](ref) if c in personal else ref)
+                values.append(_mask_sql(masked[c], ref) if c in masked else ref)
             raw_json = (
                 "json_object("
                 + ", ".join(
@@ -435,8 +452,8 @@ def _write_target(
         if raw.rejects and raw.rejected_rows:
             when = " ".join(f"WHEN {q_str(s)} THEN {q_str(n)}" for s, n in source_to_name.items())
             col = f"CASE column_name {when} ELSE column_name END" if when else "column_name"
-            personal = _personal_columns(raw, target.columns)
-            positions = [i for i, c in enumerate(raw.columns) if c in personal]
+            masked = _masked_columns(raw, target.columns)
+            positions = [i for i, c in enumerate(raw.columns) if c in masked]
             line = _masked_line_sql("raw_line", raw.delimiter, positions, len(raw.columns))
             con.execute(
                 f"INSERT INTO quarantine SELECT {q_str(run_id)}, {month_lit}, {fname}, "
@@ -486,6 +503,7 @@ def _shrink_problem(
         return ImportProblem(
             msg.EMPTY_MONTH,
             month=f"{month:%Y-%m}",
+            files=", ".join(snap.names),
             read=f"{read:,}",
             quarantined=f"{read:,}",
             reasons="; " + ", ".join(f"{r} {n:,}" for r, n in top) if top else "",
@@ -497,6 +515,7 @@ def _shrink_problem(
         return ImportProblem(
             msg.SHRINK,
             month=f"{month:%Y-%m}",
+            files=", ".join(snap.names),
             old=f"{old:,}",
             new=f"{new:,}",
             pct=f"{(old - new) / old:.0%}",
