@@ -102,7 +102,7 @@ def test_shrinking_or_emptying_a_month_needs_allow_shrink(tmp_path, fresh_con, m
     header_only = write_csv(tmp_path / "header.csv", [])
     cut = write_csv(tmp_path / "cut.csv", [good_row(i) for i in range(50)])
     slightly = write_csv(tmp_path / "slightly.csv", [good_row(i) for i in range(85)])
-    with pytest.raises(IngestError, match="2025-01: no row can be loaded"):
+    with pytest.raises(IngestError, match=r"2025-01 \(header.csv\): no row can be loaded"):
         import_month(con=fresh_con, month="2025-01", mapping=mapping, paths=[header_only])
     with pytest.raises(IngestError, match=r"replace 100 rows with 50 \(50% fewer"):
         import_month(con=fresh_con, month="2025-01", mapping=mapping, paths=[cut])

@@ -40,11 +40,16 @@ def test_transcoding_streams_across_chunk_boundaries(tmp_path, monkeypatch):
     assert out.read_text(encoding="utf-8") == TEXT * 50
 
 
-def test_transcoding_reports_the_bad_row(tmp_path):
+def test_bytes_invalid_in_the_encoding_quarantine_their_row(tmp_path, fresh_con):
     src = tmp_path / "bad.csv"
-    src.write_bytes(b"a,b\n1,\xff\n")
-    with pytest.raises(IngestError, match=r"bad\.csv: row 2 is not valid gb18030"):
-        transcode_to_utf8(src, "gb18030", tmp_path / "out.csv")
+    src.write_bytes("a,b\n1,地\n".encode("gbk") + b"2,\xff\n" + "3,市\n".encode("gbk"))
+    raw = stage_file(fresh_con, src, prefix="_b_", tmpdir=tmp_path, encoding="gbk")
+    rej = fresh_con.execute(f"SELECT row_number, reason FROM {raw.rejects}").fetchall()
+    assert (raw.good_rows, rej) == (2, [(3, "invalid_encoding")])
+    assert fresh_con.execute(f"SELECT b FROM {raw.view} ORDER BY __row").fetchall() == [
+        ("地",),
+        ("市",),
+    ]
 
 
 @pytest.mark.parametrize(
