@@ -418,7 +418,7 @@ def scan_lines(
     whole lines; nothing loops over rows in Python.
     """
     scan = Scan()
-    d, q = ord(delimiter), ord(quote)
+    d, quote_b = ord(delimiter), quote.encode()
     limit = fields - 1 + WIDE_SLACK
     cont = False  # the block continues a line cut by the previous block
     first = True  # the next segment is the header
@@ -427,18 +427,16 @@ def scan_lines(
         nl = np.flatnonzero(arr == 10)
         starts = np.concatenate(([0], nl + 1))
         ends = np.concatenate((nl, [len(block)]))
-        cum_d = np.concatenate(([0], np.cumsum(arr == d, dtype=np.int64)))
-        cum_q = np.concatenate(([0], np.cumsum(arr == q, dtype=np.int64)))
-        scan.quotes += int(cum_q[-1])
+        scan.quotes += block.count(quote_b)
         lens = ends - starts
         counted = lens > 0
         if cont:
             counted[0] = True  # the rest of a line already started
         counted[-1] = counted[-1] and not mid  # an unfinished line is counted when it ends
         scan.lines += int(np.count_nonzero(counted))
-        delims = cum_d[ends] - cum_d[starts]
-        quotes = cum_q[ends] - cum_q[starts]
-        wide = (delims > limit) & (quotes % 2 == 0)
+        dpos = np.flatnonzero(arr == d)
+        delims = np.searchsorted(dpos, ends) - np.searchsorted(dpos, starts)
+        wide = delims > limit
         if cont:
             wide[0] = False
         if mid:
@@ -446,6 +444,10 @@ def scan_lines(
         if first:
             wide[0] = False
             first = False
+        if wide.any():  # only replace rows whose quotes are balanced (not inside a record)
+            qpos = np.flatnonzero(arr == quote_b[0])
+            quotes = np.searchsorted(qpos, ends) - np.searchsorted(qpos, starts)
+            wide &= quotes % 2 == 0
         wide_idx = np.flatnonzero(wide)
         scan.wide += len(wide_idx)
         if out is not None:
