@@ -389,8 +389,8 @@ def run_case(con, folder: Path, case: Case, month: str, preload: bool = False) -
         now = con.execute(count, [month]).fetchone()[0]
         assert now == before, f"{case.name}: month changed by a failed import ({now})"
         _check_quarantine_masked(con, run.run_id, case, get_quarantine)
-        why = text.split(": ", 1)[1] if ": " in text else text
-        return {"case": case.name, "kind": case.kind, "outcome": "error", "why": why}
+        msgid = getattr(exc, "msgid", "?")  # the message template, e.g. "{file}: row {row} …"
+        return {"case": case.name, "kind": case.kind, "outcome": "error", "why": msgid}
     assert res.status == "succeeded"
     assert res.read == res.loaded + res.quarantined, f"{case.name}: not reconciled"
     assert res.balanced, f"{case.name}: a file is not reconciled"

@@ -39,5 +39,14 @@ def test_every_damaged_file_is_imported_reconciled_or_refused_cleanly(tmp_path):
     print(f"\ncorpus: {N_FILES} files, {imported} imported, {N_FILES - imported} refused")
     for (kind, outcome), n in sorted(by_kind.items()):
         print(f"  {kind:17} {outcome:9} {n}")
+    errors = collections.Counter(o["why"] for o in outcomes if o["outcome"] == "error")
+    print("refusals by message:")
+    for why, n in errors.most_common():
+        print(f"  {n:4}  {why.removeprefix('{file}: ')[:70]}")
+    rows = collections.Counter()
+    for o in outcomes:
+        if o["outcome"] == "imported":
+            rows.update(read=o["read"], loaded=o["loaded"], quarantined=o["quarantined"])
+    print(f"rows of imported files: {dict(rows)}")
     # the corpus exercises both paths
     assert 200 <= imported <= N_FILES - 200
