@@ -556,8 +556,8 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, *, prefix: str) -
     src = f"read_parquet({q_str(str(path))}, file_row_number=true)"
     try:
         desc = con.execute(f"DESCRIBE SELECT * FROM read_parquet({q_str(str(path))})").fetchall()
-    except duckdb.Error as exc:
-        raise ImportProblem(msg.PARQUET_UNREADABLE, file=path, what=msg.WHAT_UNREADABLE) from exc
+    except duckdb.Error:
+        raise ImportProblem(msg.PARQUET_UNREADABLE, file=path, what=msg.WHAT_UNREADABLE) from None
     columns = [r[0] for r in desc]
     check_header(path, columns)
     temporal = {r[0] for r in desc if str(r[1]).upper().startswith(TEMPORAL_PREFIXES)}
@@ -578,9 +578,9 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, *, prefix: str) -
             f"CREATE TEMP TABLE {q_ident(table)} AS SELECT file_row_number + 1 AS __row, "
             f"{', '.join(exprs)} FROM {src}"
         )
-    except duckdb.Error as exc:
+    except duckdb.Error:
         _drop(con, raw.temp_objects)
-        raise ImportProblem(msg.PARQUET_UNREADABLE, file=path, what=msg.WHAT_UNREADABLE) from exc
+        raise ImportProblem(msg.PARQUET_UNREADABLE, file=path, what=msg.WHAT_UNREADABLE) from None
     raw.good_rows = con.execute(f"SELECT count(*) FROM {q_ident(table)}").fetchone()[0]
     return raw
 
@@ -666,7 +666,7 @@ def _stage_csv(
         )
     except duckdb.Error as exc:
         _drop(con, raw.temp_objects)
-        raise _reader_error(path, exc, delim) from exc
+        raise _reader_error(path, exc, delim) from None  # engine text quotes rows
     raw.good_rows = con.execute(f"SELECT count(*) FROM {q_ident(table)}").fetchone()[0]
 
     # One reason per rejected record; DuckDB's `line` is the record number (header = 1).

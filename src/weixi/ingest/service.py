@@ -700,7 +700,8 @@ def import_month(
             exc.add_note(f"the failed run could not be recorded: {db_exc}")
         if problem is exc:
             raise
-        raise problem from exc
+        # DuckDB's text may quote a row: keep it out of tracebacks that end up in logs
+        raise problem from (None if isinstance(exc, duckdb.Error) else exc)
     finally:
         _ACTIVE_RUNS.discard(run_id)
         try:
