@@ -496,8 +496,12 @@ def check_header(path: Path, names: list[str]) -> None:
 
 
 def header_names(names: list[str]) -> list[str]:
-    """Names for DuckDB: the header's text, ``column<N>`` for an empty one."""
-    return [n if n.strip() else f"column{i + 1}" for i, n in enumerate(names)]
+    """Names for DuckDB: the header's text, ``column<N>`` for an empty one (or ``__row``,
+    which the staged view uses for the row number)."""
+    return [
+        n if n.strip() and n.strip().lower() != "__row" else f"column{i + 1}"
+        for i, n in enumerate(names)
+    ]
 
 
 def transcode_to_utf8(src: Path, encoding: str, dest: Path) -> Path:
