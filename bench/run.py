@@ -40,7 +40,9 @@ def _run(script: str, *args: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--subscribers", type=int, default=1_000_000)
-    ap.add_argument("--only", nargs="*", default=None, help="generate ingest segment churn plan")
+    ap.add_argument(
+        "--only", nargs="*", default=None, help="generate ingest segment churn plan sync"
+    )
     ns = ap.parse_args()
     n = str(ns.subscribers)
     plan = {
@@ -49,6 +51,8 @@ def main() -> None:
         "segment": ("segment.py", "--subscribers", n),
         "churn": ("churn_score.py", "--rows", str(max(ns.subscribers, 1_000_000))),
         "plan": ("plan.py", "--subscribers", n),
+        # a plan treats about a fifth of the base: price its execution record
+        "sync": ("sync_outcomes.py", "--customers", str(max(ns.subscribers // 5, 1000))),
     }
     results = {
         "machine": {

@@ -9,7 +9,12 @@ from weixi.store.db import session_scope
 from weixi.web import migrate
 
 LEARN = Learning(
-    min_months=1, min_treated=300, min_control=50, min_churners=10, min_treated_per_action=60
+    min_months=1,
+    min_treated=300,
+    min_control=50,
+    min_churners=10,
+    min_treated_per_action=60,
+    min_control_per_action=20,
 )
 
 
@@ -49,6 +54,13 @@ def test_demo_loop_imports_plans_executes_and_evaluates(tmp_path, capsys):
         treated, control = arms
         assert treated[1] > 0 and control[1] > 0
         assert treated[2] > 0 and control[2] == 0  # only treated customers carry contact results
+        # the loop priced what execution did: every treated customer has an actual cost
+        unknown, actual, planned = con.execute(
+            "SELECT count(*) FILTER (WHERE actual_cost IS NULL), sum(actual_cost), "
+            "sum(planned_cost) FROM evaluation_outcomes "
+            "WHERE month = DATE '2026-07-01' AND NOT is_control"
+        ).fetchone()
+        assert unknown == 0 and actual > 0 and planned > 0
         # the last month's lists stay open for the work queues
         open_tasks = con.execute(
             "SELECT count(*) FROM plan_assignments WHERE month = DATE '2026-08-01' "
@@ -56,6 +68,7 @@ def test_demo_loop_imports_plans_executes_and_evaluates(tmp_path, capsys):
         ).fetchone()[0]
         assert open_tasks > 0
         _assert_closed_loop(con, reports)
+        _assert_champion_challenger(con, reports)
         # `weixi run` prints the learning status and the "what changed" lines
         from weixi.cli.demo import _print_report
 
@@ -124,3 +137,24 @@ def _assert_closed_loop(con, reports):
         "SELECT avg(is_control::INTEGER) FROM plan_assignments WHERE month = DATE '2026-08-01'"
     ).fetchone()[0]
     assert 0.05 < ctl < 0.15
+
+
+def _assert_champion_challenger(con, reports):
+    """The monthly job trains a challenger; the promotion rule decides, and says why."""
+    from weixi.churn import registry
+
+    first, second = (r["steps"]["churn_train"] for r in reports[1:])
+    assert first["decision"] == "promoted" and first["reason"] == "no_champion"
+    assert second["champion"] == first["version"] and second["eval_month"] == "2026-07"
+    rule_reasons = {"beats_champion", "auc_not_better", "lift_worse", "too_few_churners"}
+    assert second["reason"] in rule_reasons
+    assert second["d_auc_lo"] <= second["d_auc"] <= second["d_auc_hi"]
+    decisions = registry.get_decisions(con)
+    assert {d["actor"] for d in decisions} == {"monthly job"}
+    roles = sorted(m["role"] for m in registry.get_all(con))
+    assert roles == (
+        ["champion", "retired"] if second["decision"] == "promoted" else ["challenger", "champion"]
+    )
+    # the month was scored with whichever model the rule left active
+    active = registry.get_active(con)
+    assert reports[2]["steps"]["churn_score"]["model_version"] == active

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -20,8 +20,12 @@ import pyarrow as pa
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from weixi.dispatch.plans import executed_months, executed_sql
 from weixi.store.analytics import table_exists
 from weixi.store.months import add_months, format_month, loaded_months
+
+if TYPE_CHECKING:
+    from weixi.strategy.schemas import StrategyLibrary
 
 Step = Callable[[str], None]
 
@@ -95,18 +99,16 @@ def run_month(
     loc = locale or current_locale()
     evaluated = False
 
-    if table_exists(con, "plan_assignments"):
-        planned = con.execute(
-            "SELECT count(*) FROM plan_assignments WHERE month = ?", [prev]
-        ).fetchone()[0]
-        if planned:
-            say(f"evaluate {format_month(prev)}")
-            sync_contact_outcomes(con=con, session=session, month=prev)
-            ev = _timed(
-                report, "evaluate", lambda: evaluate_service.evaluate_month(con=con, month=prev)
-            )
-            report.steps["evaluate"] = _summary(ev)
-            evaluated = True
+    if prev in executed_months(con):
+        say(f"evaluate {format_month(prev)}")
+        sync_contact_outcomes(con=con, session=session, month=prev, library=lib)
+        ev = _timed(
+            report,
+            "evaluate",
+            lambda: evaluate_service.evaluate_month(con=con, month=prev, rebuild=True),
+        )
+        report.steps["evaluate"] = _summary(ev)
+        evaluated = True
     if evaluated and spec.learning.enabled:
         say(f"adjust plan {format_month(prev)} → {report.month}")
         report.steps["adjust"] = _timed(
@@ -119,11 +121,15 @@ def run_month(
 
     if train and prev in loaded_months(con):
         # Trained "as of" this month: labels of every earlier month whose outcome is known now.
+        # The new model is a challenger: it replaces the champion only if the promotion rule
+        # (churn params, `promotion`) finds it better on the latest out-of-time month.
         say(f"churn train as of {report.month}")
         trained = _timed(
             report,
             "churn_train",
-            lambda: churn_service.train(con=con, month=month, promote=True),
+            lambda: churn_service.train(
+                con=con, month=month, promote="challenger", actor="monthly job"
+            ),
         )
         report.steps["churn_train"] = _summary(trained)
     if churn_registry.get_active(con) is not None:
@@ -201,11 +207,12 @@ def learn_uplift(
         "min_control": lrn.min_control,
         "min_churners": lrn.min_churners,
         "min_treated_per_action": lrn.min_treated_per_action,
+        "min_control_per_action": lrn.min_control_per_action,
     }
     months = evaluate_service.evaluated_months(con=con, up_to=add_months(month, -1))
     ev = evaluate_service.learning_evidence(con=con, months=months)
     out: dict[str, Any] = {
-        "evidence": {k: v for k, v in ev.items() if k != "treated_by_action"},
+        "evidence": {k: v for k, v in ev.items() if not k.endswith("_by_action")},
         "thresholds": thresholds,
     }
 
@@ -228,13 +235,23 @@ def learn_uplift(
     ]
     if short:
         return skipped("not enough evidence yet (" + ", ".join(short) + ")")
-    enough = [a for a, n in ev["treated_by_action"].items() if n >= lrn.min_treated_per_action]
+    # an action learns against its own randomized controls, so it needs enough of both
+    enough = [
+        a
+        for a, n in ev["treated_by_action"].items()
+        if n >= lrn.min_treated_per_action
+        and ev["control_by_action"].get(a, 0) >= lrn.min_control_per_action
+    ]
     if not enough:
-        return skipped(f"no action has {lrn.min_treated_per_action} treated customers yet")
+        return skipped(
+            f"no action has {lrn.min_treated_per_action} treated customers and "
+            f"{lrn.min_control_per_action} of its own controls yet"
+        )
     test_share = 0.25
     params = UpliftParams(
         learner=lrn.learner,
         min_arm_size=max(20, int(lrn.min_treated_per_action * (1 - test_share))),
+        min_control_arm=max(15, int(lrn.min_control_per_action * (1 - test_share))),
         min_child_samples=50,
     )
     try:
@@ -305,45 +322,113 @@ def _summary(obj: Any) -> Any:
 
 
 def sync_contact_outcomes(
-    *, con: duckdb.DuckDBPyConnection, session: Session, month: dt.date
+    *,
+    con: duckdb.DuckDBPyConnection,
+    session: Session,
+    month: dt.date,
+    library: StrategyLibrary | None = None,
 ) -> int:
-    """Copy ``month``'s execution outcomes (operational DB) into DuckDB ``contact_outcomes``.
+    """Copy ``month``'s execution record (operational DB) into DuckDB ``contact_outcomes``.
 
-    One row per worked subscriber: contacted (reached at least once) and accepted. The
-    evaluation joins it to the plan; customers never worked keep NULLs there.
+    One row per treated customer of ``month``'s executed plans (approved or closed versions;
+    campaign × subscriber): attempts (every recorded outcome but ``already_churned``),
+    contacted (reached at least once), accepted, the channel's contact cost and the offer's
+    cost from the strategy ``library`` (default: the configured one) and
+    ``actual_cost = contact_cost × attempts + offer_cost × accepted``.
+    A customer whose task has no outcome was never attempted (cost 0); a month without any
+    task writes nothing (its actual cost stays unknown). SMS/app customers sent
+    through the gateway batch without a task (``echannel_tasks`` off) count one send each;
+    whether they were reached or accepted is unknown there (NULL), so no offer cost is booked.
+    Bulk: one aggregate query on the operational DB, one insert in DuckDB. Returns the rows.
     """
-    from weixi.dispatch.models import Outcome, Task
-
-    rows = session.execute(
-        select(Task.subscriber_id, Outcome.result)
-        .join(Outcome, Outcome.task_id == Task.id)
-        .where(Task.month == month)
-    ).all()
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS contact_outcomes "
-        "(month DATE, subscriber_id VARCHAR, contacted BOOLEAN, accepted BOOLEAN)"
-    )
-    con.execute("DELETE FROM contact_outcomes WHERE month = ?", [month])
-    if not rows:
-        return 0
     import pandas as pd
+    from sqlalchemy import case, func
 
-    tbl = pd.DataFrame(rows, columns=["subscriber_id", "result"])
-    con.register("_outcomes_in", tbl)
+    from weixi.dispatch.models import Campaign, Outcome, OutcomeResult, Task
+    from weixi.evaluate.outcomes import ensure_contacts_table
+    from weixi.strategy.library import load_library
+
+    lib = library or load_library(None)
+    res = Outcome.result
+    reached = [OutcomeResult(r).value for r in ("accepted", "refused", "call_back")]
+    tasks = session.execute(
+        select(
+            Campaign.key,
+            Task.subscriber_id,
+            Task.channel,
+            Task.offer_id,
+            func.count(Outcome.id)
+            - func.count(case((res == OutcomeResult.already_churned.value, 1))),
+            func.count(case((res.in_(reached), 1))),
+            func.count(case((res == OutcomeResult.accepted.value, 1))),
+        )
+        .join(Campaign, Campaign.id == Task.campaign_id)
+        .outerjoin(Outcome, Outcome.task_id == Task.id)
+        .where(Task.month == month)
+        .group_by(Task.id, Campaign.key)
+    ).all()
+    names = ["campaign_id", "subscriber_id", "channel", "offer_id"]
+    names += ["attempts", "reached", "accepted"]  # the aggregates, in the SELECT's order
+    # columns via zip (C speed): a DataFrame built from 10^5 Row objects takes seconds
+    columns = list(zip(*tasks, strict=True)) if tasks else [()] * len(names)
+    frame = pd.DataFrame(dict(zip(names, columns, strict=True))).astype(
+        {"attempts": "int64", "reached": "int64", "accepted": "int64"}
+    )
+    channels = pd.DataFrame(
+        [(c.key, c.contact_cost) for c in lib.channels], columns=["channel", "contact_cost"]
+    )
+    offers = pd.DataFrame(
+        [(o.key, o.unit_cost) for _e, _p, o in lib.offers()], columns=["offer_id", "offer_cost"]
+    )
+    ensure_contacts_table(con)
+    con.execute("DELETE FROM contact_outcomes WHERE month = ?", [month])
+    if not tasks or not table_exists(con, "plans"):
+        return 0  # no task of the month: execution is not recorded here (actual cost unknown)
+    for name, df in (("_co_tasks", frame), ("_co_channels", channels), ("_co_offers", offers)):
+        con.register(name, df)
     try:
         con.execute(
-            """
-            INSERT INTO contact_outcomes
-            SELECT ?::DATE, subscriber_id,
-                   bool_or(result IN ('accepted', 'refused', 'call_back')),
-                   bool_or(result = 'accepted')
-            FROM _outcomes_in GROUP BY subscriber_id
+            f"""
+            INSERT INTO contact_outcomes BY NAME
+            WITH plan AS (
+                SELECT CAST(campaign_id AS VARCHAR) AS campaign_id, subscriber_id,
+                       any_value(channel) AS channel, any_value(offer_id) AS offer_id,
+                       bool_and(staff_id IS NULL) AS batch
+                FROM ({executed_sql("$m")}) WHERE NOT is_control
+                GROUP BY 1, 2
+            ), task AS (
+                SELECT campaign_id, subscriber_id, any_value(channel) AS channel,
+                       any_value(offer_id) AS offer_id, sum(attempts) AS attempts,
+                       sum(reached) > 0 AS contacted, sum(accepted) > 0 AS accepted
+                FROM _co_tasks GROUP BY 1, 2
+            ), ex AS (
+                SELECT p.campaign_id, p.subscriber_id,
+                       COALESCE(t.channel, p.channel) AS channel,
+                       COALESCE(t.offer_id, p.offer_id) AS offer_id,
+                       CASE WHEN t.subscriber_id IS NOT NULL THEN t.attempts
+                            WHEN p.batch THEN 1 ELSE 0 END AS attempts,
+                       CASE WHEN t.subscriber_id IS NOT NULL THEN t.contacted
+                            WHEN NOT p.batch THEN FALSE END AS contacted,
+                       CASE WHEN t.subscriber_id IS NOT NULL THEN t.accepted
+                            WHEN NOT p.batch THEN FALSE END AS accepted
+                FROM plan p
+                LEFT JOIN task t USING (campaign_id, subscriber_id)
+            )
+            SELECT $m AS month, ex.*, ch.contact_cost, o.offer_cost,
+                   CASE WHEN ex.attempts > 0 THEN ex.attempts * ch.contact_cost ELSE 0.0 END
+                   + CASE WHEN ex.accepted THEN o.offer_cost ELSE 0.0 END AS actual_cost
+            FROM ex
+            LEFT JOIN _co_channels ch USING (channel)
+            LEFT JOIN _co_offers o USING (offer_id)
             """,
-            [month],
+            {"m": month},
         )
     finally:
-        con.unregister("_outcomes_in")
-    return int(tbl["subscriber_id"].nunique())
+        for name in ("_co_tasks", "_co_channels", "_co_offers"):
+            con.unregister(name)
+    return int(
+        con.execute("SELECT count(*) FROM contact_outcomes WHERE month = ?", [month]).fetchone()[0]
+    )
 
 
 def execute_with_hidden_responses(
@@ -371,7 +456,10 @@ def execute_with_hidden_responses(
             Task.campaign_id,
             Task.channel,
             Task.action,
-        ).where(Task.month == month, Task.status == TaskStatus.open.value)
+        )
+        .where(Task.month == month, Task.status == TaskStatus.open.value)
+        # the random draws follow the subscribers, not the order the lists were written in
+        .order_by(Task.campaign_id, Task.subscriber_id)
     ).all()
     empty = pa.table(
         {

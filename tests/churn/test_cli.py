@@ -124,6 +124,59 @@ def test_monthly_commands(history_file, settings, tmp_path, fast_yaml):
         info["backtest"]["model"]["top_decile_lift"] > info["backtest"]["rule_c"]["top_decile_lift"]
     )
     res = runner.invoke(app, ["churn", "models", "--json"])
-    assert [r["version"] for r in json.loads(res.stdout)] == [version]
+    view = json.loads(res.stdout)
+    assert [r["version"] for r in view["models"]] == [version]
+    assert view["champion"]["version"] == version and view["challenger"] is None
+    assert view["models"][0]["decision"]["reason"] == "no_champion"
     res = runner.invoke(app, ["churn", "promote", "churn-209901-001"])
     assert res.exit_code == 1 and "not registered" in res.output
+
+
+def test_challenger_mode_models_table_and_audited_promotion(
+    history_file, settings, tmp_path, fast_yaml
+):
+    from weixi.security import audit
+    from weixi.store.db import session_scope
+
+    weak = tmp_path / "weak.yaml"
+    weak.write_text(
+        "monthly: {horizons: [1], lightgbm: {num_boost_round: 3, max_depth: 1, num_leaves: 2}}\n"
+    )
+    src, months = history_file
+    settings.duckdb_file.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src, settings.duckdb_file)
+    fast = ["--params", str(fast_yaml)]
+    first = ["churn", "train", "--month", f"{months[-2]:%Y-%m}", "--challenger", "--json"]
+    res = runner.invoke(app, [*first, *fast])
+    assert res.exit_code == 0, res.output
+    champ = json.loads(res.stdout)
+    assert champ["reason"] == "no_champion"
+    args = ["churn", "train", "--month", f"{months[-1]:%Y-%m}", "--params", str(weak)]
+    res = runner.invoke(app, [*args, "--challenger", "--promote"])
+    assert res.exit_code != 0 and "not both" in res.output
+    res = runner.invoke(app, ["--lang", "zh-CN", *args, "--challenger"])
+    assert res.exit_code == 0, res.output
+    assert "保留为挑战者模型" in res.stdout and "不优于" in res.stdout
+    res = runner.invoke(app, ["--lang", "en", "churn", "models"])
+    assert res.exit_code == 0, res.output
+    assert "Champion and challenger" in res.stdout and "out-of-time month" in res.stdout
+    assert "Kept as challenger: Not better than " + champ["version"] in res.stdout
+    view = json.loads(runner.invoke(app, ["churn", "models", "--json"]).stdout)
+    chall = view["challenger"]["version"]
+    assert view["comparison"]["version"] == chall
+    assert view["comparison"]["reason_text"].startswith("Not better than")
+    assert view["champion"]["auc"] > view["challenger"]["auc"]
+
+    # the manual override promotes against the rule, is recorded and audited
+    res = runner.invoke(app, ["churn", "promote", chall, "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout) == {"active": chall, "previous": champ["version"]}
+    view = json.loads(runner.invoke(app, ["churn", "models", "--json"]).stdout)
+    roles = {m["version"]: m["role"] for m in view["models"]}
+    assert roles == {chall: "champion", champ["version"]: "retired"}
+    assert view["models"][0]["decision"]["reason"] == "manual"
+    table = runner.invoke(app, ["--lang", "en", "churn", "models"]).stdout
+    assert "Retired" in table and "Promoted by hand (weixi churn promote)" in table
+    with session_scope() as s:
+        events = audit.get_all(session=s, flt=audit.AuditFilter(action="model_promoted"))
+    assert [(e.object_id, e.username.startswith("cli:")) for e in events] == [(chall, True)]

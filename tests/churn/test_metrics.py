@@ -51,3 +51,28 @@ def test_prior_correction_undoes_negative_downsampling():
 def test_psi():
     assert psi(np.array([10, 20, 70]), np.array([10, 20, 70])) == pytest.approx(0.0)
     assert psi(np.array([50, 50]), np.array([90, 10])) > 0.2
+
+
+def test_paired_bootstrap_matches_the_point_metrics_and_is_deterministic():
+    from sklearn.metrics import roc_auc_score
+
+    from weixi.churn.metrics import paired_bootstrap, top_fraction_lift
+
+    rng = np.random.default_rng(5)
+    y = (rng.random(4000) < 0.08).astype(int)
+    better = np.round(y * 0.6 + rng.random(4000), 2)  # rounded: many tied scores
+    worse = np.round(y * 0.3 + rng.random(4000), 1)
+    r = paired_bootstrap(y, better, worse, resamples=200, seed=3)
+    assert r["auc_new"] == pytest.approx(roc_auc_score(y, better), abs=1e-12)
+    assert r["auc_old"] == pytest.approx(roc_auc_score(y, worse), abs=1e-12)
+    assert r["lift_old"] == pytest.approx(top_fraction_lift(y, worse, 0.1), abs=1e-12)
+    assert r["d_auc"] == pytest.approx(r["auc_new"] - r["auc_old"])
+    assert 0 < r["d_auc_lo"] < r["d_auc"] < r["d_auc_hi"]
+    assert r["d_lift_lo"] < r["d_lift"] < r["d_lift_hi"]
+    # fixed seed: the same interval every time; another seed: another (close) interval
+    assert paired_bootstrap(y, better, worse, resamples=200, seed=3) == r
+    other = paired_bootstrap(y, better, worse, resamples=200, seed=4)
+    assert other["d_auc_lo"] != r["d_auc_lo"] and abs(other["d_auc_lo"] - r["d_auc_lo"]) < 0.01
+    # the same scores: the difference is exactly zero in every resample
+    same = paired_bootstrap(y, better, better, resamples=50)
+    assert same["d_auc_lo"] == same["d_auc_hi"] == same["d_lift_lo"] == 0.0

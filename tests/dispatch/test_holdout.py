@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import stats
 
 from weixi.dispatch.holdout import balance_report, in_control_sql, uniform, uniform_sql
@@ -91,3 +92,47 @@ def test_balanced_per_stratum():
         share=0.2,
     )
     assert (overall.filter(like="smd_") < 0.03).all().all()
+
+
+def test_control_sized_by_power_reaches_the_target_and_no_less_share_does():
+    from weixi.dispatch.holdout import lift_half_width, size_control
+
+    for bound in (False, True):
+        pw = size_control(
+            treated=50_000,
+            control=5_000,
+            share=0.1,
+            churn_rate=0.04,
+            value_per_customer=12.0,
+            capacity_bound=bound,
+            min_share=0.001,
+            max_share=0.5,
+            step=1e-6,
+        )
+        s = pw.required_share
+        n = 50_000 if bound else 55_000
+        # at the required share the interval is the target; a bit less share misses it
+        for share, ok in ((s, True), (s * 0.97, False)):
+            n_t = n if bound else n * (1 - share)
+            n_c = n * share / (1 - share) if bound else n * share
+            assert (lift_half_width(n_t, n_c, 0.04) <= 0.005 + 1e-9) is ok
+        assert pw.value_held_back == pytest.approx(pw.control_at_recommended * 12.0, rel=1e-3)
+    # bounds and an unreachable target
+    tiny = size_control(
+        treated=500,
+        control=50,
+        share=0.1,
+        churn_rate=0.05,
+        value_per_customer=1.0,
+        capacity_bound=False,
+    )
+    assert tiny.required_share is None and tiny.recommended_share == 0.10
+    easy = size_control(
+        treated=5_000_000,
+        control=500_000,
+        share=0.1,
+        churn_rate=0.05,
+        value_per_customer=1.0,
+        capacity_bound=False,
+    )
+    assert easy.required_share < 0.02 and easy.recommended_share == 0.02

@@ -152,7 +152,10 @@ def test_every_constraint_holds_on_the_lists(world):
     assert (uniform(ctl["subscriber_id"], spec.control_salt) < 0.1).all()
     # controls are drawn among the customers the plan selected: about 10 % of the selected
     assert 0.07 < len(ctl) / len(pa) < 0.13
-    assert ctl["staff_id"].isna().all()
+    # a control keeps the person it would have gone to (per-person lift has a control)
+    staffed = ctl["channel"].isin(["call_center", "account_manager", "store"])
+    assert staffed.any() and ctl.loc[staffed, "staff_id"].notna().all()
+    assert ctl.loc[~staffed, "staff_id"].isna().all()
     # A1 binding warning: every eligible A1 customer is dispatched (feasible here)
     assert not res.infeasible and res.a1_required == res.a1_dispatched > 0
     st = con.execute(
@@ -206,20 +209,28 @@ def test_funnel_accounts_for_every_subscriber(world):
     assert sum(n for _, n in not_on) == N - res.on_list
 
 
-def test_replan_replaces_and_a1_infeasibility_is_reported(world):
+def test_replan_adds_a_version_and_a1_infeasibility_is_reported(world):
     con, session, *_ = world
-    _plan(con, session)
+    _, first = _plan(con, session)
     _, res = _plan(con, session, budget=300.0)
     n_tasks = session.execute(select(func.count()).select_from(Task)).scalar_one()
     assert n_tasks == res.tasks_written  # the first plan's open tasks were replaced
-    assert (
-        con.execute("SELECT count(*) FROM plan_assignments WHERE NOT is_control").fetchone()[0]
-        == res.on_list
+    # the dispatched first version keeps its record; the re-plan is version 2
+    assert (first.plan_version, res.plan_version) == (1, 2)
+    per_version = dict(
+        con.execute(
+            "SELECT plan_version, count(*) FROM plan_assignments WHERE NOT is_control GROUP BY 1"
+        ).fetchall()
     )
+    assert per_version == {1: first.on_list, 2: res.on_list}
+    status = dict(con.execute("SELECT version, status FROM plans").fetchall())
+    assert status == {1: "superseded", 2: "approved"}
     assert res.infeasible and res.a1_dispatched < res.a1_required
     assert "A1 binding-warning customers dispatched" in res.message
     assert "budget" in res.message
-    cost = con.execute("SELECT sum(cost) FROM plan_assignments WHERE NOT is_control").fetchone()[0]
+    cost = con.execute(
+        "SELECT sum(cost) FROM plan_assignments WHERE NOT is_control AND plan_version = 2"
+    ).fetchone()[0]
     assert cost <= 300.0 + 1e-6
 
 

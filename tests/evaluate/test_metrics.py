@@ -71,7 +71,8 @@ def test_lift_summary_kpis_and_small_groups_inconclusive():
         tr,
         before,
         after,
-        cost=np.where(tr, 5.0, 0.0),
+        planned_cost=np.where(tr, 5.0, 0.0),
+        actual_cost=np.where(contacted, 4.0, 0.0) + np.where(accepted, 10.0, 0.0),
         contacted=contacted,
         accepted=accepted,
         groups=g,
@@ -84,10 +85,36 @@ def test_lift_summary_kpis_and_small_groups_inconclusive():
     assert out["contact_rate"][0] == pytest.approx(0.7, abs=0.03)
     assert out["success_rate"][0] == pytest.approx(0.4, abs=0.04)
     assert out["retained_revenue"][0] == pytest.approx(out["value_lift"][0] * out["n_treated"][0])
-    assert out["roi"][0] == pytest.approx(
-        (out["retained_revenue"][0] - out["cost"][0]) / out["cost"][0]
-    )
+    # ROI and net value from what execution spent, not from the plan's price
+    actual = (4.0 * contacted + 10.0 * accepted)[g == 0].sum()
+    assert out["actual_cost"][0] == pytest.approx(actual)
+    assert out["planned_cost"][0] == pytest.approx(5.0 * (tr & (g == 0)).sum())
+    assert out["net_value"][0] == pytest.approx(out["retained_revenue"][0] - actual)
+    assert out["roi"][0] == pytest.approx((out["retained_revenue"][0] - actual) / actual)
     assert out["churn_rate_control"][0] == pytest.approx(1 - out["retention_control"][0])
+
+
+def test_unrecorded_execution_leaves_actual_cost_and_roi_unknown():
+    tr = np.r_[np.ones(100, bool), np.zeros(100, bool)]
+    s = np.ones(200)
+    g = np.r_[np.zeros(50), np.ones(50), np.zeros(50), np.ones(50)].astype(int)
+    actual = np.where(tr, 2.0, 0.0)
+    actual[:50] = np.nan  # group 0: no execution record for its treated customers
+    out = metrics.lift_summary(
+        s,
+        tr,
+        np.full(200, 50.0),
+        np.full(200, 50.0),
+        planned_cost=np.where(tr, 3.0, 0.0),
+        actual_cost=actual,
+        groups=g,
+        n_boot=50,
+    )
+    assert out["planned_cost"].tolist() == [150.0, 150.0]
+    assert np.isnan(out["actual_cost"][0]) and out["actual_cost"][1] == 100.0
+    assert np.isnan(out["roi"][0]) and out["roi"][1] == pytest.approx(-1.0)
+    none = metrics.lift_summary(s, tr, np.full(200, 50.0), np.full(200, 50.0), n_boot=50)
+    assert np.isnan(none["actual_cost"][0]) and np.isnan(none["roi"][0])
 
 
 def test_aa_test_over_many_seeds_shows_no_lift():

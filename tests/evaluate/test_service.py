@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.factories import SyntheticOperator
+from weixi.dispatch import plans
 from weixi.errors import NotFoundError
 from weixi.evaluate import service
 from weixi.evaluate.uplift import UpliftParams
@@ -57,11 +58,12 @@ def _load(con, n=6000, months=3, seed=3):
                 }
             )
             con.register("plan_in", plan)
+            plans.ensure_tables(con)
             con.execute(
-                "CREATE TABLE IF NOT EXISTS plan_assignments AS SELECT * FROM plan_in LIMIT 0"
+                "INSERT INTO plan_assignments BY NAME SELECT *, 1 AS plan_version FROM plan_in"
             )
-            con.execute("INSERT INTO plan_assignments SELECT * FROM plan_in")
             con.unregister("plan_in")
+            plans.record(con, month=op.month, campaign="C1", version=1, status="approved")
             # accepted actions lower next month's churn
             acc = rng.random(len(pick)) < 0.5
             op.advance(
@@ -83,6 +85,7 @@ def _plan_last_month(con):
         "INSERT INTO plan_assignments SELECT * REPLACE (DATE '2026-02-01' AS month) "
         "FROM plan_assignments WHERE month = DATE '2026-01-01'"
     )
+    plans.record(con, month=parse_month("2026-02"), campaign="C1", version=1, status="approved")
 
 
 def test_outcomes_need_the_next_month(fresh_con):
@@ -99,7 +102,9 @@ def test_outcomes_match_the_next_snapshot(fresh_con):
     _load(fresh_con, n=1500, months=2)
     df = service.get_outcomes(con=fresh_con, month=M1)
     assert len(df) == 500 and set(df["stayed"]) <= {0, 1}
-    assert (df.loc[df["is_control"], "cost"] == 0).all()
+    assert (df.loc[df["is_control"], ["planned_cost", "actual_cost"]] == 0).all().all()
+    assert (df.loc[~df["is_control"], "planned_cost"] == 3.0).all()
+    assert df.loc[~df["is_control"], "actual_cost"].isna().all()  # execution not recorded
     gone = df[df["stayed"] == 0]
     assert (gone["arpu_after"] == 0).all()
     nxt = fresh_con.execute(

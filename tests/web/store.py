@@ -62,6 +62,12 @@ def _score(con) -> str:
         service.train(con=con, month=months[-1])
         for m in months[-2:]:
             service.score(con=con, month=m)
+        # the monthly job's next model: a challenger (another seed) judged against the champion
+        from weixi.churn.params import load_params
+
+        p = load_params()
+        other = p.model_copy(update={"monthly": p.monthly.model_copy(update={"seed": 1})})
+        service.train(con=con, month=months[-1], params=other, promote="challenger")
         return "service"
     con.execute(
         """

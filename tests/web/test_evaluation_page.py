@@ -82,3 +82,40 @@ def test_branch_managers_see_their_branch_lift(tmp_path):
     page = client.get("/evaluation")
     assert page.status_code == 200
     assert "Branch HZ" in page.text and "province-wide" in page.text
+
+
+def test_evaluation_page_shows_planned_and_actual_cost(tmp_path, settings):
+    from tests.evaluate.test_costs import executed_month
+    from weixi.store.db import session_factory
+
+    store = tmp_path / "weixi.duckdb"
+    db_url = f"sqlite:///{tmp_path / 'weixi.sqlite'}"
+    con = connect(store)
+    session = session_factory(db_url)()
+    try:
+        _load(con, n=1500, months=2)
+        expected = executed_month(con, session, db_url=db_url)
+        session.commit()
+        service.get_outcomes(con=con, month=parse_month("2026-01"))  # what the monthly job does
+    finally:
+        session.close()
+        con.close()
+    web = Settings(
+        env="test",
+        home=tmp_path / "home",
+        analytics_path=store,
+        database_url=db_url,
+        secret_key="test-secret-key-not-dev",
+    )
+    make_users(web.db_url)
+    from weixi.web.app import create_app
+
+    client = login(create_app(web), "u_analyst")
+    text = client.get("/evaluation").text
+    assert "Planned cost" in text and "Actual cost" in text and "ROI (actual cost)" in text
+    assert f"¥{3.0 * len(expected):,.0f}" in text  # planned: the plan's price of every row
+    assert f"¥{expected['expected'].sum():,.0f}" in text  # actual: what execution spent
+    assert 'id="by-channel"' in text
+    client.post("/lang", data={"lang": "zh-CN", "csrf_token": csrf_of(client, "/evaluation")})
+    zh = client.get("/evaluation").text
+    assert "计划成本" in zh and "实际成本" in zh and "投入产出比（按实际成本）" in zh

@@ -84,11 +84,32 @@ class MonthlyParams(_Strict):
     reasons_top_k: int = Field(3, ge=1)
 
 
+class PromotionParams(_Strict):
+    """Champion/challenger rule: when a newly trained model replaces the active one.
+
+    Both models score the same rows of the out-of-time month; the differences are
+    challenger minus champion, with a paired bootstrap interval at ``confidence``.
+    The challenger is promoted when the AUC difference (its interval's lower bound, or the
+    point estimate with ``auc_basis: point``) is above ``auc_margin`` and the top-decile lift
+    falls by no more than ``lift_tolerance`` (point estimate). With fewer than ``min_churners``
+    churners in that month the figures are too noisy to replace a model: the champion stays.
+    """
+
+    auc_basis: Literal["lower_bound", "point"] = "lower_bound"
+    auc_margin: float = Field(0.0, ge=-0.1, le=0.1)
+    lift_tolerance: float = Field(0.1, ge=0)
+    min_churners: int = Field(30, ge=1)
+    resamples: int = Field(300, ge=50, le=5000)
+    confidence: float = Field(0.9, gt=0.5, lt=1)
+    seed: int = 0
+
+
 class ChurnParams(_Strict):
     """All churn hyper-parameters."""
 
     tabular: TabularParams = TabularParams()
     monthly: MonthlyParams = MonthlyParams()
+    promotion: PromotionParams = PromotionParams()
     num_threads: int = Field(2, ge=1)
 
 

@@ -8,15 +8,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from typing import Literal
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+from weixi.churn import champion as rule
 from weixi.churn import drift, reasons, registry
 from weixi.churn import features as F
 from weixi.churn.calibrate import apply_calibrator, prior_correct
-from weixi.churn.metrics import gains_table, reliability, summary
+from weixi.churn.metrics import gains_table, paired_bootstrap, reliability, summary
 from weixi.churn.params import ChurnParams, load_params
 from weixi.churn.predict import Scorer, encode, fit_levels
 from weixi.churn.train import HorizonFit, as_text_categories, fit_horizon
@@ -214,11 +216,15 @@ def train(
     con: duckdb.DuckDBPyConnection,
     month: dt.date,
     params: ChurnParams | None = None,
-    promote: bool | None = None,
+    promote: bool | Literal["challenger"] | None = None,
+    actor: str = "train",
 ) -> dict:
     """Train the horizon models as of ``month``, register a new version and return its summary.
 
-    The first model ever trained becomes active; later ones only with ``promote=True``.
+    The new model is compared with the champion (the active model) on the latest out-of-time
+    month whenever there is one, and the decision is recorded in ``churn_promotions``.
+    ``promote="challenger"`` (the monthly job) lets the promotion rule of ``params.promotion``
+    decide; ``True`` always promotes; ``None`` promotes only the first model; ``False`` never.
     """
     params = params or load_params()
     models = fit_as_of(con=con, as_of=month, params=params)
@@ -264,11 +270,20 @@ def train(
         "config": params.model_dump(mode="json"),
         "drift_reference": reference,
     }
-    activate = promote if promote is not None else registry.get_active(con) is None
-    registry.save(con, version, {h: f.booster for h, f in fits.items()}, meta, activate=activate)
+    registry.save(con, version, {h: f.booster for h, f in fits.items()}, meta, activate=False)
+    decision = promote_by_rule(
+        con=con, version=version, as_of=month, params=params, promote=promote, actor=actor
+    )
     return {
         "version": version,
         "active": registry.get_active(con) == version,
+        "role": "champion" if decision["decision"] == "promoted" else "challenger",
+        "decision": decision["decision"],
+        "reason": decision["reason"],
+        "reason_text": rule.describe(decision, "en"),
+        "champion": decision["champion"],
+        "eval_month": format_month(decision["eval_month"]) if decision["eval_month"] else None,
+        **{k: decision[k] for k in registry.FIGURES},
         "as_of": format_month(month),
         "window": [format_month(all_months[0]), format_month(all_months[-1])],
         "horizons": sorted(fits),
@@ -276,6 +291,113 @@ def train(
         "metrics": meta["metrics"],
         "n_features": len(models.names),
     }
+
+
+def promote_by_rule(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    version: str,
+    as_of: dt.date,
+    params: ChurnParams,
+    promote: bool | Literal["challenger"] | None = "challenger",
+    actor: str = "train",
+) -> dict:
+    """Compare a registered model with the champion, decide, promote if so; return the record."""
+    champ = registry.get_active(con)
+    champ = champ if champ != version else None
+    figures = None
+    if champ is not None:
+        figures = compare_models(
+            con=con, challenger=version, champion=champ, as_of=as_of, params=params
+        )
+    if promote == "challenger" or (promote is None and champ is None):
+        decision, reason = rule.decide(figures, params.promotion, has_champion=champ is not None)
+    elif promote is True:
+        decision, reason = "promoted", "promoted_on_request"
+    else:
+        decision, reason = "kept", "not_requested"
+    if decision == "promoted":
+        registry.promote(con, version)
+    return registry.record_decision(
+        con,
+        version=version,
+        champion=champ,
+        decision=decision,
+        reason=reason,
+        actor=actor,
+        rule=params.promotion.model_dump(mode="json"),
+        eval_month=figures["eval_month"] if figures else None,
+        figures=figures,
+    )
+
+
+def compare_models(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    challenger: str,
+    champion: str,
+    as_of: dt.date,
+    params: ChurnParams,
+) -> dict | None:
+    """Both models' next-month AUC and top-decile lift on the latest out-of-time month.
+
+    The month is the newest one whose next-month outcome is known at ``as_of`` and that comes
+    after every month either model's booster was fitted on (None when there is none). Ranks
+    use the boosters' raw scores: calibration is a monotone map (fitted on the challenger's
+    latest labelled month), so it would only merge ranks. Differences are challenger minus
+    champion with a paired bootstrap interval (``params.promotion``).
+    """
+    _, new_dir, new_meta = registry.load_meta(con, challenger)
+    _, old_dir, old_meta = registry.load_meta(con, champion)
+    fitted = [
+        dt.date.fromisoformat(m)
+        for meta in (new_meta, old_meta)
+        for m in meta["horizons"]["1"]["fit_months"]
+    ]
+    months = [m for m in loaded_months(con) if m <= as_of]
+    later = [m for m in labelled_months(months, as_of, 1) if m > max(fitted)]
+    if not later:
+        return None
+    month = later[-1]
+    use_seg = bool(new_meta["with_segments"] or old_meta["with_segments"])
+    df = F.load_features(
+        con, [month], with_segments=use_seg and F.has_segments(con, [month]), labels=(1,)
+    )
+    y = df["churned_1m"].to_numpy(dtype=int)
+    scores = []
+    for folder, meta in ((new_dir, new_meta), (old_dir, old_meta)):
+        X = encode(df, meta["features"], meta["levels"])
+        sc = Scorer(folder / "h1.txt", engine="lightgbm", num_threads=params.num_threads)
+        scores.append(sc.predict(X))
+    p = params.promotion
+    b = paired_bootstrap(
+        y, *scores, resamples=p.resamples, confidence=p.confidence, seed=p.seed, fraction=0.1
+    )
+    return {
+        "eval_month": month,
+        "n": len(y),
+        "churners": int(y.sum()),
+        "auc_challenger": b["auc_new"],
+        "auc_champion": b["auc_old"],
+        "lift_challenger": b["lift_new"],
+        "lift_champion": b["lift_old"],
+        **{k: b[k] for k in ("d_auc", "d_auc_lo", "d_auc_hi", "d_lift", "d_lift_lo", "d_lift_hi")},
+    }
+
+
+def promote_manually(*, con: duckdb.DuckDBPyConnection, version: str, actor: str) -> dict:
+    """Make ``version`` the champion by hand (a manual override) and record the decision."""
+    previous = registry.get_active(con)
+    registry.promote(con, version)
+    return registry.record_decision(
+        con,
+        version=version,
+        champion=previous if previous != version else None,
+        decision="promoted",
+        reason="manual",
+        actor=actor,
+        rule={},
+    )
 
 
 def score(

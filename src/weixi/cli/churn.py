@@ -122,22 +122,34 @@ def train_cmd(
     promote: bool = typer.Option(
         None,
         "--promote/--no-promote",
-        help="Make it the active model (default: only the first model).",
+        help="Make it the active model regardless of the rule (default: only the first model).",
+    ),
+    challenger: bool = typer.Option(
+        False,
+        "--challenger",
+        help="Register it as a challenger: promoted only when it beats the champion on the "
+        "latest out-of-time month (the rule in the churn params' promotion section).",
     ),
     params: Path = ParamsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Train and register churn models (next month, within 2 and 3 months) as of a month.
 
-    Example: weixi churn train --month 2026-03
+    Example: weixi churn train --month 2026-03 --challenger
     """
     from weixi.churn import service
     from weixi.store.analytics import open_store
 
+    if challenger and promote is not None:
+        raise typer.BadParameter(t("use --challenger or --promote/--no-promote, not both"))
     with open_store() as con:
         result = service.train(
-            con=con, month=_month(month), params=_params(params), promote=promote
+            con=con,
+            month=_month(month),
+            params=_params(params),
+            promote="challenger" if challenger else promote,
         )
+        decision = _decision_text(result)
     if as_json:
         emit_json(result)
         return
@@ -152,6 +164,17 @@ def train_cmd(
     )
     for h, why in result["skipped_horizons"].items():
         console.print(t("Horizon {h} skipped: {why}", h=h, why=why))
+    console.print(decision)
+
+
+def _decision_text(record: dict) -> str:
+    """'Promoted to champion: …' or 'Kept as challenger: …' in the CLI language."""
+    from weixi.churn import champion
+
+    head = (
+        t("Promoted to champion") if record["decision"] == "promoted" else t("Kept as challenger")
+    )
+    return f"{head}: {champion.describe(record)}"
 
 
 @churn_app.command("score")
@@ -269,52 +292,115 @@ def promote_cmd(
     version: str = typer.Argument(..., help="Model version, e.g. churn-202603-001."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Make a trained model version the active one used for scoring.
+    """Make a model version the champion by hand, overriding the promotion rule (audited).
 
     Example: weixi churn promote churn-202603-002
     """
-    from weixi.churn import registry
-    from weixi.store.analytics import open_store
+    import getpass
 
-    with open_store() as con:
-        registry.promote(con, version)
+    from weixi.churn import service
+    from weixi.security import audit
+    from weixi.store.analytics import open_store
+    from weixi.store.db import session_scope
+    from weixi.web.migrate import upgrade
+
+    user = getpass.getuser()
+    upgrade()  # the audit log lives in the operational database
+    with open_store() as con, session_scope() as session:
+        record = service.promote_manually(con=con, version=version, actor=f"cli:{user}")
+        audit.record(
+            session=session,
+            action="model_promoted",
+            username=f"cli:{user}",
+            object_type="churn_model",
+            object_id=version,
+            detail={"previous": record["champion"], "reason": "manual"},
+        )
     if as_json:
-        emit_json({"active": version})
+        emit_json({"active": version, "previous": record["champion"]})
         return
     console.print(t("Active churn model: {version}", version=version))
+
+
+_FIGURE_ROWS = (
+    ("AUC", "auc", "auc_challenger", "auc_champion", "d_auc", "{:.4f}", "{:+.4f}"),
+    ("Top-decile lift", "top_decile_lift", "lift_challenger", "lift_champion", "d_lift",
+     "{:.2f}", "{:+.2f}"),
+)  # fmt: skip
+
+
+def _side_label(side: dict | None) -> str:
+    """Column heading: Champion, Challenger, or Retired (the champion it replaced)."""
+    role = side["role"] if side else "challenger"
+    return {"champion": t("Champion"), "retired": t("Retired")}.get(role, t("Challenger"))
+
+
+def _side_by_side(view: dict) -> Table:
+    """Champion and challenger in two columns, with the difference and its interval."""
+    champ, chall, cmp = view["champion"], view["challenger"], view["comparison"]
+    month = cmp.get("eval_month") if cmp else None
+    title = t("Champion and challenger")
+    if month is not None:
+        title += " — " + t("out-of-time month {month}", month=f"{month:%Y-%m}")
+    table = Table(title=title)
+    table.add_column("")
+    for side in (champ, chall):
+        label = _side_label(side)
+        table.add_column(f"{label}\n{side['version']}" if side else label, justify="right")
+    table.add_column(t("Difference (interval)"), justify="right")
+    table.add_row(
+        t("as_of_month"),
+        *(f"{s['as_of_month']:%Y-%m}" if s else "—" for s in (champ, chall)),
+        "",
+    )
+    for label, key, _new, _old, diff, fmt, dfmt in _FIGURE_ROWS:
+        cells = [fmt.format(s[key]) if s and s[key] is not None else "—" for s in (champ, chall)]
+        spread = "—"
+        if cmp and cmp.get(diff) is not None:
+            # differences are stored as challenger − champion of the decision
+            spread = (
+                f"{dfmt.format(cmp[diff])} "
+                f"[{dfmt.format(cmp[diff + '_lo'])}, {dfmt.format(cmp[diff + '_hi'])}]"
+            )
+        table.add_row(t(label), *cells, spread)
+    return table
 
 
 @churn_app.command("models")
 @guarded
 def models_cmd(as_json: bool = JsonOpt) -> None:
-    """List registered churn model versions (the active one is marked).
+    """Champion and challenger side by side, then every version with its role and decision.
 
     Example: weixi churn models --json
     """
-    from weixi.churn import registry
+    from weixi.churn import champion, registry
     from weixi.store.analytics import open_store
 
     with open_store() as con:
-        rows = registry.get_all(con)
+        view = registry.overview(con)
+    for m in view["models"]:
+        if m["decision"] is not None:
+            m["decision"]["reason_text"] = champion.describe(m["decision"])
+    if view["comparison"] is not None:
+        view["comparison"]["reason_text"] = champion.describe(view["comparison"])
     if as_json:
-        emit_json(rows)
+        emit_json(view)
         return
+    if view["champion"] or view["challenger"]:
+        console.print(_side_by_side(view))
+        if view["comparison"] is not None:
+            console.print(_decision_text(view["comparison"]))
     table = Table(title=t("Churn models"))
-    for col in ("version", "as_of_month", "window_start", "window_end", "n_train", "active"):
+    for col in ("version", "role", "as_of_month", "window_start", "window_end", "n_train"):
         table.add_column(t(col))
-    for r in rows:
+    table.add_column(t("Promotion decision"))
+    for r in view["models"]:
+        d = r["decision"]
         table.add_row(
-            *(
-                _fmt(r[c])
-                for c in (
-                    "version",
-                    "as_of_month",
-                    "window_start",
-                    "window_end",
-                    "n_train",
-                    "active",
-                )
-            )
+            *(_fmt(r[c]) for c in ("version",)),
+            t(r["role"]),
+            *(_fmt(r[c]) for c in ("as_of_month", "window_start", "window_end", "n_train")),
+            champion.short(d["reason"]) if d else "—",
         )
     console.print(table)
 

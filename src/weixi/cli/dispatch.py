@@ -40,14 +40,23 @@ def plan(
         None, "--campaign", help="Campaign YAML (default: everything, this month only)."
     ),
     library: Path = typer.Option(None, "--library", help=_LIB_HELP),
+    preview: bool = typer.Option(
+        False, "--preview", help="What-if: plan and report, store nothing, dispatch nothing."
+    ),
+    draft: bool = typer.Option(
+        False, "--draft", help="Store the plan as a draft; approve it with `weixi plans approve`."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Plan a month: match, contact policy, holdouts, optimal allocation, lists per person.
 
-    Writes plan_assignments and plan_not_on_list (DuckDB) and the campaign's open tasks.
+    Stores the plan as a new version (plan_assignments, plan_not_on_list, plans) and writes the
+    campaign's open tasks: the plan is approved and dispatched unless --draft or --preview.
+    A re-plan of a dispatched campaign adds a version; the old record stays evaluable.
 
-    Example: weixi plan --month 2026-03 --campaign q1.yaml --json
+    Example: weixi plan --month 2026-03 --campaign q1.yaml --preview --json
     """
+    from weixi.dispatch.plans import STATUS_TEXT
     from weixi.dispatch.schemas import default_campaign, load_campaign
     from weixi.dispatch.service import funnel_text, plan_month
     from weixi.store.analytics import open_store
@@ -59,12 +68,35 @@ def plan(
     spec = load_campaign(campaign) if campaign else default_campaign(m)
     lib = load_library(library)
     _migrate()
+    if preview and draft:
+        raise typer.BadParameter(t("use either --preview or --draft"))
     with open_store() as con, session_scope() as session:
-        result = plan_month(con=con, month=m, spec=spec, library=lib, session=session)
+        result = plan_month(
+            con=con,
+            month=m,
+            spec=spec,
+            library=lib,
+            session=session,
+            preview=preview,
+            status="draft" if draft else "approved",
+        )
+        if preview:
+            session.rollback()
     if json_out:
         emit_json(result.to_dict())
         return
     loc = current_locale()
+    if preview:
+        console.print(t("Preview only: nothing was stored or dispatched.", loc))
+    else:
+        console.print(
+            t(
+                "Stored as plan version {v} ({status}).",
+                loc,
+                v=result.plan_version,
+                status=t(STATUS_TEXT[result.status], loc),
+            )
+        )
     console.print(
         t(
             "Planned {month} for {campaign}: {on_list} customers on lists, {control} in control, "
@@ -80,6 +112,21 @@ def plan(
             seconds=result.seconds.get("total"),
         )
     )
+    pw = result.power
+    if pw:
+        console.print(
+            t(
+                "Control {share:.1%} ({control} customers): lift measured to ±{hw:.2%}; "
+                "±{target:.2%} needs at least {req} — recommended {rec:.1%}.",
+                loc,
+                share=pw["share"],
+                control=f"{pw['control']:,}",
+                hw=pw["half_width"],
+                target=pw["target"],
+                req="-" if pw["required_share"] is None else f"{pw['required_share']:.1%}",
+                rec=pw["recommended_share"],
+            )
+        )
     if result.infeasible:
         err_console.print(f"[bold yellow]{t('Warning', loc)}:[/] {result.message}")
     if result.a1_negative_ev:
@@ -190,7 +237,129 @@ def export(
     )
 
 
+plans_app = typer.Typer(
+    name="plans",
+    help="Stored plan versions and their life cycle (draft → approved → closed, or cancelled).\n\n"
+    "Example: weixi plans list --month 2026-03",
+    no_args_is_help=True,
+)
+
+
+@plans_app.command("list")
+@guarded
+def plans_list(
+    month: str = typer.Option(None, "--month", help="Only this month, YYYY-MM."),
+    campaign: str = typer.Option(None, "--campaign", help="Only this campaign (key)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List stored plan versions with their status; only approved and closed ones are evaluated.
+
+    Example: weixi plans list --campaign q1-retention --json
+    """
+    from weixi.dispatch import plans
+    from weixi.store.analytics import open_store
+    from weixi.store.months import format_month, parse_month
+
+    with open_store() as con:
+        rows = plans.get_all(
+            con, month=parse_month(month) if month else None, campaign=campaign or None
+        )
+    if json_out:
+        emit_json(rows)
+        return
+    loc = current_locale()
+    table = Table(title=t("Plan versions", loc))
+    for col in ("Month", "Campaign", "Version", "Status", "On lists", "Control", "Expected value"):
+        table.add_column(t(col, loc))
+    for r in rows:
+        table.add_row(
+            format_month(r["month"]),
+            r["campaign_id"],
+            str(r["version"]),
+            t(plans.STATUS_TEXT.get(r["status"], r["status"]), loc),
+            f"{r['on_list']:,}",
+            f"{r['control']:,}",
+            f"¥{r['expected_value'] or 0:,.0f}",
+        )
+    console.print(table)
+
+
+def _decide(campaign: str, decision: str, json_out: bool) -> None:
+    from weixi.dispatch.service import decide_campaign, get_campaign_by_key
+    from weixi.errors import NotFoundError
+    from weixi.store.analytics import open_store
+    from weixi.store.db import session_scope
+
+    _migrate()
+    with open_store() as con, session_scope() as session:
+        row = get_campaign_by_key(session=session, key=campaign)
+        if row is None:
+            raise NotFoundError(f"campaign {campaign} does not exist: see `weixi plans list`")
+        decide_campaign(con=con, session=session, campaign=row, decision=decision)
+        status = row.status
+    if json_out:
+        emit_json({"campaign": campaign, "status": status})
+        return
+    console.print(
+        t(
+            "Campaign {campaign} is now {status}.",
+            campaign=campaign,
+            status=t(CAMPAIGN_TEXT.get(status, status)),
+        )
+    )
+
+
+_KEY_HELP = "Campaign key."
+CAMPAIGN_TEXT = {
+    "draft": "Draft",
+    "approved": "Approved",
+    "active": "Active",
+    "closed": "Closed",
+    "cancelled": "Cancelled by the planner",
+}
+
+
+@plans_app.command("approve")
+@guarded
+def plans_approve(
+    campaign: str = typer.Option(..., "--campaign", help=_KEY_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Approve a draft campaign: its draft plans become the evaluated record, its tasks go live.
+
+    Example: weixi plans approve --campaign q1-retention
+    """
+    _decide(campaign, "approve", json_out)
+
+
+@plans_app.command("close")
+@guarded
+def plans_close(
+    campaign: str = typer.Option(..., "--campaign", help=_KEY_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Close a live campaign (its plans stay evaluated).
+
+    Example: weixi plans close --campaign q1-retention
+    """
+    _decide(campaign, "close", json_out)
+
+
+@plans_app.command("cancel")
+@guarded
+def plans_cancel(
+    campaign: str = typer.Option(..., "--campaign", help=_KEY_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Cancel a campaign: its plans never count in evaluation and its open tasks are dropped.
+
+    Example: weixi plans cancel --campaign q1-retention
+    """
+    _decide(campaign, "cancel", json_out)
+
+
 def register(app: typer.Typer) -> None:
     """Attach this domain's commands to the root app."""
     app.command("plan")(guarded(plan))
     app.add_typer(lists_app, name="lists")
+    app.add_typer(plans_app, name="plans")

@@ -35,8 +35,9 @@ def _print_rows(title: str, rows: list[dict]) -> None:
         "Retention lift",
         "95% interval",
         "Value lift (yuan/customer)",
-        "Cost",
-        "ROI",
+        "Planned cost",
+        "Actual cost",
+        "ROI (actual cost)",
         "Verdict",
     ):
         table.add_column(t(col, loc))
@@ -48,11 +49,25 @@ def _print_rows(title: str, rows: list[dict]) -> None:
             _pct(r["retention_lift"]),
             f"{_pct(r['retention_lift_low'])} … {_pct(r['retention_lift_high'])}",
             "-" if r["value_lift"] is None else f"{r['value_lift']:,.2f}",
-            f"{r['cost']:,.0f}",
+            f"{r['planned_cost']:,.0f}",
+            "-" if r["actual_cost"] is None else f"{r['actual_cost']:,.0f}",
             "-" if r["roi"] is None else f"{r['roi']:.2f}",
             r["verdict"],
         )
     console.print(table)
+
+
+def _sync_execution(con, month) -> None:
+    """Price the month's recorded outcomes first, as the monthly job does before evaluating."""
+    from sqlalchemy import inspect
+
+    from weixi.flows import sync_contact_outcomes
+    from weixi.store.db import get_engine, session_scope
+
+    if not inspect(get_engine()).has_table("tasks"):
+        return  # no operational database yet: nothing was executed through weixi
+    with session_scope() as session:
+        sync_contact_outcomes(con=con, session=session, month=month)
 
 
 @evaluate_app.callback()
@@ -67,13 +82,22 @@ def evaluate(
         "channel, staff_id); default all.",
     ),
     n_boot: int = typer.Option(1000, "--bootstrap", help="Bootstrap replicates for value lift."),
+    plan_version: int = typer.Option(
+        None,
+        "--plan-version",
+        help="Measure this stored plan version (e.g. a superseded one) instead of the "
+        "executed plans.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Measure a month's campaigns against the holdout, once the next month is imported.
+    """Measure a month's executed campaigns against the holdout, once the next month is imported.
 
-    Retention lift (exact/score 95% intervals), value lift (bootstrap), cost, retained revenue,
-    ROI, contact and success rates, by campaign, strategy, offer, segment, branch, channel and
-    person; small groups are flagged inconclusive.
+    Only approved or closed plan versions count: previews, drafts and cancelled campaigns never do.
+
+    Retention lift (exact/score 95% intervals), value lift (bootstrap), planned and actual cost,
+    retained revenue, net value and ROI (from actual cost), contact and success rates, by
+    campaign, strategy, offer, segment, branch, channel and person; small groups are flagged
+    inconclusive.
 
     Example: weixi evaluate --month 2026-03 --by action --by branch_id
     """
@@ -85,12 +109,16 @@ def evaluate(
     from weixi.store.analytics import open_store
 
     with open_store() as con:
+        if plan_version is None:
+            _sync_execution(con, parse_month(month))
         report = evaluate_month(
             con=con,
             month=parse_month(month),
             dimensions=by or None,
             n_boot=n_boot,
             locale=current_locale(),
+            plan_version=plan_version,
+            rebuild=True,
         )
     if as_json:
         emit_json(report)
@@ -112,6 +140,9 @@ def export(
 ) -> None:
     """Export a month's evaluation to Excel (one sheet per dimension, bilingual headers).
 
+    Planned and actual cost side by side; ROI and net value from the actual cost of the
+    outcomes recorded so far.
+
     Example: weixi evaluate export --month 2026-03 --out eval-2026-03.xlsx
     """
     from weixi.evaluate.service import evaluate_month, export_excel
@@ -119,7 +150,8 @@ def export(
 
     loc = current_locale()
     with open_store() as con:
-        report = evaluate_month(con=con, month=parse_month(month), locale=loc)
+        _sync_execution(con, parse_month(month))
+        report = evaluate_month(con=con, month=parse_month(month), locale=loc, rebuild=True)
     path = export_excel(report, out, locale=loc)
     if as_json:
         emit_json({"month": report["month"], "path": str(path)})

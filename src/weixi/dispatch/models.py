@@ -38,6 +38,7 @@ class CampaignStatus(enum.StrEnum):
     approved = "approved"
     active = "active"
     closed = "closed"
+    cancelled = "cancelled"
 
 
 class TaskStatus(enum.StrEnum):

@@ -88,6 +88,12 @@ class Learning(_Strict):
     min_treated_per_action: int = Field(
         200, ge=20, description="below this an action keeps its configured effect"
     )
+    min_control_per_action: int = Field(
+        100,
+        ge=20,
+        description="an action learns only from this many of its own randomized controls "
+        "(customers planned for it and held back); below, it keeps its configured effect",
+    )
     min_segment_treated: int = Field(
         100, ge=1, description="segment × action posterior used from this many treated"
     )
@@ -122,6 +128,30 @@ class Learning(_Strict):
         return self
 
 
+class ControlSizing(_Strict):
+    """Size the randomized control by power: the share that measures the retention lift to
+    ``half_width`` (95 % interval half-width, absolute) at the plan's volume and churn rate."""
+
+    auto: bool = Field(
+        False, description="plan with the recommended share instead of control_share"
+    )
+    half_width: float = Field(
+        0.005, gt=0, lt=0.5, description="target CI half-width (0.005=±0.5pp)"
+    )
+    level: float = Field(0.95, gt=0.5, lt=1)
+    min_share: float = Field(0.02, gt=0, lt=1)
+    max_share: float = Field(0.10, gt=0, lt=1)
+    step: float = Field(
+        0.005, gt=0, lt=1, description="the share is rounded up to this step (steadier controls)"
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ControlSizing:
+        if self.min_share > self.max_share:
+            raise ValueError("control_sizing.min_share is above max_share")
+        return self
+
+
 class CampaignSpec(_Strict):
     """A campaign; every field but key, name and period has a default."""
 
@@ -137,6 +167,7 @@ class CampaignSpec(_Strict):
     )
     max_priority_rank: int | None = Field(None, ge=1, description="work groups up to this rank")
     control_share: float = Field(0.1, ge=0, lt=1)
+    control_sizing: ControlSizing = ControlSizing()
     salt: str | None = None  # None: the campaign key
     branch_quotas: dict[str, int] = Field(default_factory=dict, description="max list size")
     branch_budgets: dict[str, float] = Field(default_factory=dict)
@@ -183,6 +214,9 @@ def default_campaign(month: dt.date) -> CampaignSpec:
         name=Text(en=f"Monthly retention {month:%Y-%m}", zh=f"{month:%Y年%m月}客户维系"),
         period_start=month,
         period_end=month,
+        # one salt for every month: a customer stays in (or out of) the control month to month
+        salt="retention",
+        control_sizing=ControlSizing(auto=True),
     )
 
 

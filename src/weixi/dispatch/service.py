@@ -20,8 +20,8 @@ import pandas as pd
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from weixi.dispatch import allocate
-from weixi.dispatch.holdout import in_control_sql
+from weixi.dispatch import allocate, plans
+from weixi.dispatch.holdout import in_control_sql, size_control
 from weixi.dispatch.models import (
     Campaign,
     CampaignStatus,
@@ -72,15 +72,6 @@ FUNNEL_TEXT = {
     "over_capacity": "Over capacity or budget",
     "on_list": "On a list",
 }
-PLAN_COLUMNS = (
-    "month DATE, campaign_id VARCHAR, subscriber_id VARCHAR, customer_id VARCHAR, "
-    "branch_id VARCHAR, action VARCHAR, offer_id VARCHAR, channel VARCHAR, staff_id VARCHAR, "
-    "is_control BOOLEAN, p_churn DOUBLE, expected_value DOUBLE, cost DOUBLE, reason VARCHAR, "
-    "reason_zh VARCHAR, category VARCHAR, priority_rank INTEGER, uplift DOUBLE, "
-    "uplift_source VARCHAR"
-)
-# Columns added after the first release (older analytics files get them on the next plan).
-PLAN_NEW_COLUMNS = ("uplift DOUBLE", "uplift_source VARCHAR")
 # Part of the reason of every customer put on a list by ``must_dispatch_a1`` (found by the pages).
 A1_NOTE_EN = "A1: all binding-warning customers dispatched"
 STAFF_PER_DAY = {
@@ -125,6 +116,14 @@ class PlanResult:
     explored: int = 0
     uplift_sources: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    # Life cycle: "preview" (nothing stored), else the stored version's status and number.
+    status: str = "preview"
+    plan_version: int | None = None
+    # The control share the plan used (sized by power when control_sizing.auto) and the power
+    # report: the CI half-width it gives and the smallest share for the target (holdout.Power).
+    control_share: float = 0.0
+    control_share_auto: bool = False
+    power: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -139,8 +138,10 @@ def get_campaign_by_key(*, session: Session, key: str) -> Campaign | None:
     return session.execute(select(Campaign).where(Campaign.key == key)).scalar_one_or_none()
 
 
-def get_or_create_campaign(*, session: Session, spec: CampaignSpec) -> Campaign:
-    """Return the campaign row for ``spec`` (created, or updated from the spec)."""
+def get_or_create_campaign(
+    *, session: Session, spec: CampaignSpec, status: str = CampaignStatus.active.value
+) -> Campaign:
+    """Return the campaign row for ``spec`` (created with ``status``, or updated from the spec)."""
     row = get_campaign_by_key(session=session, key=spec.key)
     values = dict(
         name_en=spec.name.en,
@@ -155,13 +156,47 @@ def get_or_create_campaign(*, session: Session, spec: CampaignSpec) -> Campaign:
         spec=spec.model_dump(mode="json", by_alias=True),
     )
     if row is None:
-        row = Campaign(key=spec.key, status=CampaignStatus.active.value, **values)
+        row = Campaign(key=spec.key, status=status, **values)
         session.add(row)
     else:
         for k, v in values.items():
             setattr(row, k, v)
     session.flush()
     return row
+
+
+def decide_campaign(
+    *, con: duckdb.DuckDBPyConnection, session: Session, campaign: Campaign, decision: str
+) -> None:
+    """Approve a draft campaign, close a live one or cancel one; its plan versions follow.
+
+    approve: draft → approved (its draft plans become the executed record, its tasks go live);
+    close: live → closed (plans stay evaluated); cancel: draft or live → cancelled (plans never
+    count, open tasks are dropped with reason ``cancelled``).
+    """
+    live = (CampaignStatus.approved.value, CampaignStatus.active.value)
+    moves = {
+        "approve": ((CampaignStatus.draft.value,), CampaignStatus.approved, "approved"),
+        "close": (live, CampaignStatus.closed, "closed"),
+        "cancel": ((CampaignStatus.draft.value, *live), CampaignStatus.cancelled, "cancelled"),
+    }
+    if decision not in moves:
+        raise ConfigError("decision must be approve, close or cancel")
+    allowed, to, plan_status = moves[decision]
+    if campaign.status not in allowed:
+        raise ConfigError(
+            f"campaign {campaign.key} is {campaign.status}: it cannot be {decision}d "
+            f"(only {', '.join(allowed)})"
+        )
+    plans.set_status(con, campaign=campaign.key, status=plan_status)
+    campaign.status = to.value
+    if to is CampaignStatus.cancelled:
+        session.execute(
+            update(Task)
+            .where(Task.campaign_id == campaign.id, Task.status == TaskStatus.open.value)
+            .values(status=TaskStatus.dropped.value, drop_reason="cancelled")
+        )
+    session.flush()
 
 
 # --------------------------------------------------------------------------- planning
@@ -244,10 +279,49 @@ def plan_month(
     library: StrategyLibrary,
     session: Session | None = None,
     as_of: dt.datetime | None = None,
+    status: str = plans.PlanStatus.approved.value,
+    preview: bool = False,
 ) -> PlanResult:
-    """Plan ``month`` for campaign ``spec``: write ``plan_assignments``, ``plan_not_on_list`` and,
-    with a ``session``, the campaign and its open tasks (replacing a previous plan of the month).
+    """Plan ``month`` for campaign ``spec`` and store it as a plan version with ``status``.
+
+    Stores ``plan_assignments`` and ``plan_not_on_list`` under a new version (a draft of the
+    month and campaign is replaced, a dispatched plan never is: see :mod:`.plans`) and, with a
+    ``session``, the campaign and its open tasks. ``preview`` plans in temporary tables only:
+    no analytics or operational table changes (the contact history is only read).
     """
+    if status not in (plans.PlanStatus.draft.value, plans.PlanStatus.approved.value):
+        raise ConfigError(f"a new plan is stored as draft or approved, not {status!r}")
+    sizing = spec.control_sizing
+    if sizing.auto:
+        # Size the control by power: a what-if at the upper bound gives the plan's volume and
+        # churn rate (neither depends much on the share), then the plan runs at the share that
+        # measures the lift to the target half-width.
+        fixed = sizing.model_copy(update={"auto": False})
+        probe = plan_month(
+            con=con,
+            month=month,
+            spec=spec.model_copy(
+                update={"control_share": sizing.max_share, "control_sizing": fixed}
+            ),
+            library=library,
+            session=session,
+            as_of=as_of,
+            preview=True,
+        )
+        share = float(probe.power["recommended_share"])
+        result = plan_month(
+            con=con,
+            month=month,
+            spec=spec.model_copy(update={"control_share": share, "control_sizing": fixed}),
+            library=library,
+            session=session,
+            as_of=as_of,
+            status=status,
+            preview=preview,
+        )
+        result.control_share_auto = True
+        result.seconds["total"] = round(result.seconds["total"] + probe.seconds["total"], 3)
+        return result
     if not spec.covers(month):
         raise ConfigError(
             f"campaign {spec.key} runs {spec.period_start:%Y-%m}..{spec.period_end:%Y-%m}, "
@@ -257,7 +331,19 @@ def plan_month(
     t0 = time.perf_counter()
     m = sql_literal(month)
     as_of = as_of or dt.datetime.combine(month, dt.time())
-    campaign_row = get_or_create_campaign(session=session, spec=spec) if session else None
+    if session is None:
+        campaign_row = None
+    elif preview:
+        campaign_row = get_campaign_by_key(session=session, key=spec.key)
+    else:
+        new = (
+            CampaignStatus.draft.value
+            if status == plans.PlanStatus.draft.value
+            else CampaignStatus.active.value
+        )
+        campaign_row = get_or_create_campaign(session=session, spec=spec, status=new)
+        if campaign_row.status == CampaignStatus.draft.value and status == "approved":
+            campaign_row.status = CampaignStatus.approved.value
     ckey = spec.key
 
     lrn = spec.learning
@@ -271,6 +357,7 @@ def plan_month(
         explore=lrn.explore,
         explore_share=lrn.explore_share,
         min_segment_treated=lrn.min_segment_treated,
+        write=not preview,
     )
     timings["match"] = time.perf_counter() - t0
 
@@ -478,10 +565,11 @@ def plan_month(
                 FROM _pl_opt GROUP BY sid
             ) b USING (sid)
             WHERE r.a1_control
-        ), chosen AS (
-            SELECT * FROM picked WHERE is_control
-            UNION ALL
-            SELECT t.* EXCLUDE (k_cap, k_quota, spend, bspend) FROM (
+        ), trt AS (
+            SELECT t.* EXCLUDE (k_cap, k_quota, spend, bspend),
+                   k_cap <= l.cap AND k_quota <= l.quota AND spend <= l.budget + 1e-6
+                       AND bspend <= l.bbudget + 1e-6 AS fits
+            FROM (
                 SELECT p.*,
                   row_number() OVER (PARTITION BY branch_id, channel
                                      ORDER BY must_a1 DESC, expected_value DESC, sid) AS k_cap,
@@ -494,8 +582,21 @@ def plan_month(
                                   ROWS UNBOUNDED PRECEDING) AS bspend
                 FROM picked p WHERE NOT is_control
             ) t JOIN _pl_limits l USING (branch_id, channel)
-            WHERE k_cap <= l.cap AND k_quota <= l.quota AND spend <= l.budget + 1e-6
-              AND bspend <= l.bbudget + 1e-6
+        ), cut AS (
+            -- The kept treated rows of a branch × channel are a prefix of its order (every limit
+            -- is a prefix of the same order); controls past the first trimmed row are trimmed
+            -- too, so treated and control of a stratum are cut at the same place.
+            SELECT branch_id, channel, must_a1 AS c_a1, expected_value AS c_ev, sid AS c_sid
+            FROM trt WHERE NOT fits
+            QUALIFY row_number() OVER (PARTITION BY branch_id, channel
+                                       ORDER BY must_a1 DESC, expected_value DESC, sid) = 1
+        ), chosen AS (
+            SELECT p.* FROM picked p LEFT JOIN cut USING (branch_id, channel)
+            WHERE p.is_control AND (cut.c_sid IS NULL OR p.must_a1::INT > cut.c_a1::INT
+                  OR (p.must_a1 = cut.c_a1 AND (p.expected_value > cut.c_ev
+                      OR (p.expected_value = cut.c_ev AND p.sid < cut.c_sid))))
+            UNION ALL
+            SELECT * EXCLUDE (fits) FROM trt WHERE fits
         ), withstaff AS (
             SELECT ch.*, row_number() OVER (PARTITION BY ch.branch_id, ch.channel, ch.is_control
                                             ORDER BY ch.expected_value DESC, ch.sid) - 1
@@ -504,7 +605,7 @@ def plan_month(
         )
         SELECT {m} AS month, {sql_literal(ckey)} AS campaign_id, p.subscriber_id, p.customer_id,
                w.branch_id, w.action, w.offer_id, w.channel,
-               CASE WHEN w.is_control THEN NULL ELSE st.staff_id END AS staff_id,
+               st.staff_id,
                w.is_control, p.p_churn, w.expected_value, w.cost, w.sid,
                concat_ws('; ', nt.note_en, 'group ' || p.stability_group,
                          'P(churn) ' || CAST(round(p.p_churn * 100) AS INTEGER) || '%',
@@ -547,36 +648,26 @@ def plan_month(
         LEFT JOIN _mx_best hh ON hh.sid = b.sid
         WHERE a.sid IS NULL"""
     )
-    # Persist (a re-plan of the same month and campaign replaces the previous one).
-    con.execute(f"CREATE TABLE IF NOT EXISTS plan_assignments ({PLAN_COLUMNS})")
-    for col in PLAN_NEW_COLUMNS:
-        con.execute(f"ALTER TABLE plan_assignments ADD COLUMN IF NOT EXISTS {col}")
-    con.execute(
-        f"DELETE FROM plan_assignments WHERE month = {m} AND campaign_id = {sql_literal(ckey)}"
-    )
-    con.execute("INSERT INTO plan_assignments BY NAME SELECT * EXCLUDE (sid) FROM _pl_assign")
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS plan_not_on_list (month DATE, campaign_id VARCHAR, "
-        "subscriber_id VARCHAR, branch_id VARCHAR, reason VARCHAR, detail VARCHAR)"
-    )
-    con.execute(
-        f"DELETE FROM plan_not_on_list WHERE month = {m} AND campaign_id = {sql_literal(ckey)}"
-    )
-    con.execute(
-        f"INSERT INTO plan_not_on_list SELECT {m}, {sql_literal(ckey)}, subscriber_id, "
-        "branch_id, reason, detail FROM _pl_not"
-    )
     timings["lists"] = time.perf_counter() - t1 - timings["solve"]
+    result = _summarize(con, month, spec, sol, problem, capacity, branches, channels)
 
     tasks_written = 0
-    if session is not None and campaign_row is not None:
-        t2 = time.perf_counter()
-        tasks_written = _write_tasks(
-            con, session, campaign_row, month, echannel=spec.echannel_tasks
+    if not preview:
+        result.status = status
+        result.plan_version = _store_plan(con, month, spec, status, result)
+        # A dispatched plan's tasks go live; a draft's wait with its draft campaign (approval
+        # shows them). A draft re-plan of a live campaign leaves the live tasks alone.
+        live = campaign_row is not None and campaign_row.status in (
+            CampaignStatus.approved.value,
+            CampaignStatus.active.value,
         )
-        timings["tasks"] = time.perf_counter() - t2
+        if campaign_row is not None and (status == "approved" or not live):
+            t2 = time.perf_counter()
+            tasks_written = _write_tasks(
+                con, session, campaign_row, month, echannel=spec.echannel_tasks
+            )
+            timings["tasks"] = time.perf_counter() - t2
 
-    result = _summarize(con, month, spec, sol, problem, capacity, branches, channels)
     result.tasks_written = tasks_written
     result.explored = matched["explored"]
     result.uplift_sources = {
@@ -586,9 +677,74 @@ def plan_month(
             "ORDER BY 1"
         ).fetchall()
     }
+    result.control_share = float(spec.control_share)
+    churn_rate, ev_mean = con.execute(
+        "SELECT COALESCE(avg(p_churn), 0), COALESCE(avg(expected_value) FILTER "
+        "(WHERE NOT is_control), 0) FROM _pl_assign"
+    ).fetchall()[0]
+    cut = any(r["stage"] == "over_capacity" and r["count"] > 0 for r in result.funnel)
+    result.power = size_control(
+        treated=result.on_list,
+        control=result.control,
+        share=float(spec.control_share),
+        churn_rate=float(churn_rate),
+        value_per_customer=float(ev_mean),
+        capacity_bound=cut,
+        half_width=sizing.half_width,
+        level=sizing.level,
+        min_share=sizing.min_share,
+        max_share=sizing.max_share,
+        step=sizing.step,
+    ).to_dict()
     result.seconds = {k: round(v, 3) for k, v in timings.items()}
     result.seconds["total"] = round(time.perf_counter() - t0, 3)
     return result
+
+
+def _store_plan(
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    spec: CampaignSpec,
+    status: str,
+    result: PlanResult,
+) -> int:
+    """Store the planned temp tables as a new plan version (one transaction); its number."""
+    plans.ensure_tables(con)
+    version = plans.next_version(con, month, spec.key)
+    m, ckey = sql_literal(month), sql_literal(spec.key)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        # only a draft of the same number is ever replaced (next_version never reuses another)
+        for table in ("plan_assignments", "plan_not_on_list"):
+            con.execute(
+                f"DELETE FROM {table} WHERE month = {m} AND campaign_id = {ckey} "
+                f"AND plan_version = {version}"
+            )
+        con.execute(
+            "INSERT INTO plan_assignments BY NAME "
+            f"SELECT * EXCLUDE (sid), {version} AS plan_version FROM _pl_assign"
+        )
+        con.execute(
+            f"INSERT INTO plan_not_on_list BY NAME SELECT {m} AS month, {ckey} AS campaign_id, "
+            f"subscriber_id, branch_id, reason, detail, {version} AS plan_version FROM _pl_not"
+        )
+        plans.record(
+            con,
+            month=month,
+            campaign=spec.key,
+            version=version,
+            status=status,
+            on_list=result.on_list,
+            control=result.control,
+            expected_value=result.expected_value,
+            cost=result.cost,
+            control_share=spec.control_share,
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return version
 
 
 def _has_col(con: duckdb.DuckDBPyConnection, table: str, col: str) -> bool:

@@ -1,10 +1,15 @@
 """Plan adjustment (方案调整): next month's action per segment learns from the measured effect.
 
-Thompson sampling over segment × action. For every segment the untreated churn rate has a Beta
-posterior from the randomized control (the holdout is untreated whatever action it was planned
-for, so all of a segment's controls are pooled); every (segment, action) has a Beta posterior of
-the treated churn rate, whose prior is centred on the configured effect (strategy library) with
-``prior_strength`` pseudo-customers. Drawing both posteriors many times gives, per segment,
+Thompson sampling over segment × action. Every (segment, action) has a Beta posterior of the
+untreated churn rate from *that action's* randomized controls — the customers the plan meant
+for the action and held back. Actions go to customers by their needs and value, so a segment's
+customers planned for one action churn at another rate than those planned for the next; pooling
+the segment's controls would mix that difference into the lift. Where an action's controls are
+few, the segment's pooled control rate is the prior (``control_prior``, ``control_strength``
+pseudo-customers), so the estimate moves to the action's own controls as they accrue. Every
+(segment, action) also has a Beta posterior of the treated churn rate, whose prior is centred on
+the configured effect (strategy library) with ``prior_strength`` pseudo-customers. Drawing both
+posteriors many times gives, per segment,
 
 - the **sampled net value** of each action: (control churn − treated churn) × customer value − cost,
 - the **probability that each action is best** — used as the share of the segment's planned
@@ -19,11 +24,11 @@ Example:
     >>> stats = SegmentActionStats(
     ...     segments=["A1-B2-C1"], actions=["care_call", "prepay_credit"],
     ...     n_treated=np.array([[2000, 2000]]), churned_treated=np.array([[200, 100]]),
-    ...     n_control=np.array([400]), churned_control=np.array([60]),
+    ...     n_control=np.array([[2000, 2000]]), churned_control=np.array([[300, 300]]),
     ...     value=np.array([800.0]), cost=np.array([5.0, 30.0]),
     ...     prior_effect=np.array([[0.02, 0.02]]))
     >>> adj = thompson_adjust(stats, seed=0)
-    >>> adj.best_action()[0], bool(adj.p_best[0, 1] > 0.9)
+    >>> adj.best_action()[0], bool(adj.p_best[0, 1] > 0.8)
     ('prepay_credit', True)
 """
 
@@ -40,8 +45,11 @@ from weixi.i18n import t
 class SegmentActionStats:
     """Accumulated campaign evidence per segment (rows) and action (columns).
 
-    ``n_treated``/``churned_treated`` are ``(S, A)``; ``n_control``/``churned_control`` are
-    ``(S,)``; ``value`` is the mean customer value (yuan, e.g. 12-month CLV) per segment;
+    ``n_treated``/``churned_treated`` are ``(S, A)``; ``n_control``/``churned_control`` are the
+    randomized controls planned for each action, ``(S, A)`` (a ``(S,)`` array is one pool shared
+    by every action); ``control_prior`` is the prior mean of each cell's untreated churn rate
+    ``(S, A)`` (None: uniform prior), worth ``control_strength`` pseudo-customers; ``value`` is
+    the mean customer value (yuan, e.g. 12-month CLV) per segment;
     ``cost`` is the cost of one treatment per action ``(A,)`` or ``(S, A)``; ``prior_effect`` is
     the configured churn reduction (absolute, e.g. 0.02 = 2 pp) per (S, A). ``eligible`` masks
     actions a segment may get (default: all).
@@ -57,6 +65,8 @@ class SegmentActionStats:
     cost: np.ndarray
     prior_effect: np.ndarray
     eligible: np.ndarray | None = None
+    control_prior: np.ndarray | None = None
+    control_strength: float = 20.0
 
 
 @dataclass
@@ -71,7 +81,7 @@ class Adjustment:
     lift_high: np.ndarray  # 97.5 % posterior quantile
     net_value_mean: np.ndarray  # posterior mean net value per treated customer (yuan)
     n_treated: np.ndarray
-    n_control: np.ndarray
+    n_control: np.ndarray  # controls per segment × action
     holdout_share: float
     explore_share: float = 0.1
 
@@ -134,20 +144,36 @@ def thompson_adjust(
     rng = np.random.default_rng(seed)
     n_t = np.asarray(stats.n_treated, dtype=float)
     k_t = np.asarray(stats.churned_treated, dtype=float)
-    n_c = np.asarray(stats.n_control, dtype=float)
-    k_c = np.asarray(stats.churned_control, dtype=float)
     n_seg, n_act = n_t.shape
-    # control posterior (uniform prior)
-    a_c = 1.0 + k_c
-    b_c = 1.0 + n_c - k_c
+
+    def cells(x) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        return np.broadcast_to(x[:, None] if x.ndim == 1 else x, (n_seg, n_act))
+
+    # one control pool per segment (1-D) is one draw shared by its actions; controls per
+    # segment × action are independent groups with independent draws
+    shared = np.ndim(stats.n_control) == 1
+    n_c, k_c = cells(stats.n_control), cells(stats.churned_control)
+    # control posterior per segment × action (prior: the given mean, else uniform)
+    if stats.control_prior is None:
+        a0 = b0 = np.ones((n_seg, n_act))
+    else:
+        m0 = np.clip(cells(stats.control_prior), 1e-4, 1 - 1e-4)
+        a0, b0 = m0 * stats.control_strength, (1 - m0) * stats.control_strength
+    a_c = a0 + k_c
+    b_c = b0 + n_c - k_c
     base_mean = a_c / (a_c + b_c)
     # treated prior centred on control mean − configured effect
-    prior_rate = np.clip(base_mean[:, None] - np.asarray(stats.prior_effect, float), 1e-4, 1 - 1e-4)
+    prior_rate = np.clip(base_mean - np.asarray(stats.prior_effect, float), 1e-4, 1 - 1e-4)
     a_t = prior_rate * prior_strength + k_t
     b_t = (1 - prior_rate) * prior_strength + (n_t - k_t)
-    draws_c = rng.beta(a_c, b_c, size=(n_draws, n_seg))
+    if shared:
+        one = rng.beta(a_c[:, 0], b_c[:, 0], size=(n_draws, n_seg))
+        draws_c = np.broadcast_to(one[:, :, None], (n_draws, n_seg, n_act))
+    else:
+        draws_c = rng.beta(a_c, b_c, size=(n_draws, n_seg, n_act))
     draws_t = rng.beta(a_t, b_t, size=(n_draws, n_seg, n_act))
-    lift = draws_c[:, :, None] - draws_t
+    lift = draws_c - draws_t
     cost = np.broadcast_to(np.asarray(stats.cost, float), (n_seg, n_act))
     net = lift * np.asarray(stats.value, float)[None, :, None] - cost[None]
     eligible = (
@@ -228,7 +254,7 @@ def change_report(
                 low=float(adj.lift_low[i, j]),
                 high=float(adj.lift_high[i, j]),
                 n_t=int(adj.n_treated[i, j]),
-                n_c=int(adj.n_control[i]),
+                n_c=int(adj.n_control[i, j]),
                 p=float(adj.p_best[i, j]),
                 net=float(adj.net_value_mean[i, j]),
             )

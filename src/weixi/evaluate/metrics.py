@@ -17,8 +17,12 @@ Definitions (see ``docs/evaluation.md``):
   weights, vectorized, chunked to bound memory).
 - **value retention** = Σ ARPU next month / Σ ARPU this month.
 - **contact rate** (接触率) = contacted / treated; **success rate** (成功率) = accepted / contacted.
+- **planned cost** = Σ the plan's price of each treated customer's option; **actual cost** =
+  Σ what execution spent (contact cost × attempts + offer cost × accepted), unknown (NaN) when
+  any treated customer of the group has no execution record.
 - **retained revenue** = value lift × treated customers (yuan for the month);
-  **ROI** = (retained revenue − cost) / cost.
+  **net value retained** = retained revenue − actual cost;
+  **ROI** = (retained revenue − actual cost) / actual cost.
 - A group is **inconclusive** when either arm has fewer than ``min_n`` customers or the
   control arm has fewer than ``min_events`` churners and stayers each — its estimate is shown
   but never as a win. A lift is **significant** when its interval excludes zero.
@@ -238,7 +242,8 @@ def lift_summary(
     value_before,
     value_after,
     *,
-    cost=None,
+    planned_cost=None,
+    actual_cost=None,
     contacted=None,
     accepted=None,
     groups=None,
@@ -254,7 +259,9 @@ def lift_summary(
         treated: True = worked by the campaign, False = randomized control (holdout).
         value_before: ARPU of the campaign month.
         value_after: ARPU next month (0 if churned).
-        cost: per-customer cost (0 for control); None = 0.
+        planned_cost: per-customer cost the plan priced (0 for control); None = 0.
+        actual_cost: per-customer cost execution spent (0 for control, NaN = not recorded);
+            None = not recorded for anyone. ROI and net value use it.
         contacted, accepted: execution outcomes of treated customers (None = unknown).
         groups: integer group codes 0..G-1 (None = one group).
         n_boot, level, seed: bootstrap settings for the value lift.
@@ -263,8 +270,8 @@ def lift_summary(
     Returns:
         A dict of equal-length arrays (one entry per group): n_treated, n_control,
         retention_treated/_control (+ exact CIs), churn_rate_treated/_control, retention_lift
-        (+ CI), value_lift (+ CI), value_retention_treated/_control, cost, retained_revenue, roi,
-        contact_rate, success_rate, significant, inconclusive.
+        (+ CI), value_lift (+ CI), value_retention_treated/_control, planned_cost, actual_cost,
+        retained_revenue, net_value, roi, contact_rate, success_rate, significant, inconclusive.
 
     Example:
         >>> s = np.r_[np.ones(95), np.zeros(5), np.ones(85), np.zeros(15)]
@@ -280,7 +287,8 @@ def lift_summary(
     n = len(stayed)
     g = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
     n_groups = int(g.max()) + 1 if n else 1
-    cost_arr = np.zeros(n) if cost is None else np.asarray(cost, dtype=np.float64)
+    planned = np.zeros(n) if planned_cost is None else np.asarray(planned_cost, dtype=np.float64)
+    actual = np.full(n, np.nan) if actual_cost is None else np.asarray(actual_cost, np.float64)
 
     def by(arr, mask) -> np.ndarray:
         return np.bincount(
@@ -296,9 +304,12 @@ def lift_summary(
     with np.errstate(divide="ignore", invalid="ignore"):
         vr_t = by(va, tm) / by(vb, tm)
         vr_c = by(va, cm) / by(vb, cm)
-        total_cost = by(cost_arr, tm)
+        planned_total = by(planned, tm)
+        unknown = by(np.isnan(actual), tm) > 0
+        actual_total = np.where(unknown, np.nan, by(np.nan_to_num(actual), tm))
         retained = vlift.estimate * n_t
-        roi = np.where(total_cost > 0, (retained - total_cost) / total_cost, np.nan)
+        net = retained - actual_total
+        roi = np.where(actual_total > 0, net / actual_total, np.nan)
         if contacted is not None:
             k = by(np.asarray(contacted, dtype=np.float64), tm)
             contact_rate = k / n_t
@@ -330,8 +341,10 @@ def lift_summary(
         "value_lift_high": vlift.high,
         "value_retention_treated": vr_t,
         "value_retention_control": vr_c,
-        "cost": total_cost,
+        "planned_cost": planned_total,
+        "actual_cost": actual_total,
         "retained_revenue": retained,
+        "net_value": net,
         "roi": roi,
         "contact_rate": contact_rate,
         "success_rate": success_rate,

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from weixi.config import get_settings
+from weixi.dispatch.plans import executed_sql
 from weixi.errors import ConfigError, ModelError, NotFoundError
 from weixi.evaluate import metrics
-from weixi.evaluate.outcomes import OUTCOMES_DDL, outcomes_sql
+from weixi.evaluate.outcomes import ensure_outcomes_table, outcomes_sql
 from weixi.evaluate.uplift import (
     CONTROL,
     UpliftModel,
@@ -58,9 +59,11 @@ COLUMNS: dict[str, str] = {
     "value_lift_high": "Value lift 95% high",
     "value_retention_treated": "Value retention (treated)",
     "value_retention_control": "Value retention (control)",
-    "cost": "Cost",
+    "planned_cost": "Planned cost",
+    "actual_cost": "Actual cost",
     "retained_revenue": "Retained revenue",
-    "roi": "ROI",
+    "net_value": "Net value retained",
+    "roi": "ROI (actual cost)",
     "contact_rate": "Contact rate",
     "success_rate": "Success rate",
     "verdict": "Verdict",
@@ -97,19 +100,25 @@ def _verdict(sig: bool, small: bool, lift: float, locale: str | None) -> str:
     return t("significant gain", locale) if lift > 0 else t("significant loss", locale)
 
 
-def build_outcomes(*, con: duckdb.DuckDBPyConnection, month: dt.date) -> int:
-    """Write the outcomes of ``month``'s planned customers into ``evaluation_outcomes``.
+def _planned_count(
+    con: duckdb.DuckDBPyConnection, month: dt.date, plan_version: int | None = None
+) -> int:
+    if not table_exists(con, "plans"):
+        return 0
+    sql = executed_sql("?", version=plan_version)
+    return int(con.execute(f"SELECT count(*) FROM ({sql})", [month]).fetchone()[0])
 
-    Raises:
-        NotFoundError: no plan for the month, or the next month's snapshot is not loaded yet.
-    """
-    if not table_exists(con, "plan_assignments"):
-        raise NotFoundError("no plan_assignments table: plan and dispatch a campaign first")
-    n_plan = con.execute(
-        "SELECT count(*) FROM plan_assignments WHERE month = ?", [month]
-    ).fetchone()[0]
-    if not n_plan:
-        raise NotFoundError(f"no planned customers in {format_month(month)}")
+
+def _outcomes_select(
+    con: duckdb.DuckDBPyConnection, month: dt.date, plan_version: int | None = None
+) -> str:
+    """The outcomes SELECT of ``month``'s executed plans (checks that they can be measured)."""
+    if not _planned_count(con, month, plan_version):
+        what = f"version {plan_version}" if plan_version is not None else "approved or closed"
+        raise NotFoundError(
+            f"no {what} plan in {format_month(month)}: only dispatched plans are evaluated "
+            "(previews, drafts and cancelled campaigns never are)"
+        )
     nxt = add_months(month, 1)
     if nxt not in loaded_months(con):
         raise NotFoundError(
@@ -117,15 +126,37 @@ def build_outcomes(*, con: duckdb.DuckDBPyConnection, month: dt.date) -> int:
             f"{format_month(month)} come from the next month's snapshot (weixi import …)"
         )
     contacts = "contact_outcomes" if table_exists(con, "contact_outcomes") else None
-    sql = outcomes_sql(month, with_segments=table_exists(con, "segments"), contacts_table=contacts)
-    con.execute(OUTCOMES_DDL)
+    return outcomes_sql(
+        month,
+        with_segments=table_exists(con, "segments"),
+        contacts_table=contacts,
+        plan_version=plan_version,
+    )
+
+
+def build_outcomes(*, con: duckdb.DuckDBPyConnection, month: dt.date) -> int:
+    """Write the outcomes of ``month``'s executed plans into ``evaluation_outcomes``.
+
+    Raises:
+        NotFoundError: no executed plan in the month, or the next month is not loaded yet.
+    """
+    sql = _outcomes_select(con, month)
+    ensure_outcomes_table(con)
     con.execute("DELETE FROM evaluation_outcomes WHERE month = ?", [month])
-    con.execute(f"INSERT INTO evaluation_outcomes {sql}")
-    return int(n_plan)
+    con.execute(f"INSERT INTO evaluation_outcomes BY NAME {sql}")
+    return _planned_count(con, month)
 
 
-def get_outcomes(*, con: duckdb.DuckDBPyConnection, month: dt.date) -> pd.DataFrame:
-    """Outcomes of ``month`` (built from the snapshots on first use)."""
+def get_outcomes(
+    *, con: duckdb.DuckDBPyConnection, month: dt.date, plan_version: int | None = None
+) -> pd.DataFrame:
+    """Outcomes of ``month`` (built from the snapshots on first use).
+
+    ``plan_version`` measures that stored version of each campaign instead (e.g. a superseded
+    one); that reading is computed on the fly and not stored.
+    """
+    if plan_version is not None:
+        return con.execute(_outcomes_select(con, month, plan_version)).df()
     if (
         not table_exists(con, "evaluation_outcomes")
         or not con.execute(
@@ -133,7 +164,17 @@ def get_outcomes(*, con: duckdb.DuckDBPyConnection, month: dt.date) -> pd.DataFr
         ).fetchone()[0]
     ):
         build_outcomes(con=con, month=month)
-    return con.execute("SELECT * FROM evaluation_outcomes WHERE month = ?", [month]).df()
+    # a fixed row order: the bootstrap resamples rows, so the figures depend on it
+    df = con.execute(
+        "SELECT * FROM evaluation_outcomes WHERE month = ? ORDER BY campaign_id, subscriber_id",
+        [month],
+    ).df()
+    # A file written before actual costs (read-only here, so not migrated): planned cost only.
+    if "planned_cost" not in df.columns:
+        df = df.rename(columns={"cost": "planned_cost"})
+    if "actual_cost" not in df.columns:
+        df["actual_cost"] = np.nan
+    return df
 
 
 def lift_rows(
@@ -160,7 +201,8 @@ def lift_rows(
         ~df["is_control"].to_numpy(bool),
         df["arpu_before"].to_numpy(float),
         df["arpu_after"].to_numpy(float),
-        cost=df["cost"].to_numpy(float),
+        planned_cost=df["planned_cost"].to_numpy(float),
+        actual_cost=df["actual_cost"].to_numpy(float),
         contacted=None if contacted is None else contacted.fillna(0).to_numpy(),
         accepted=None if accepted is None else accepted.fillna(0).to_numpy(),
         groups=codes,
@@ -193,10 +235,14 @@ def evaluate_month(
     n_boot: int = 1000,
     locale: str | None = None,
     branch: str | None = None,
+    plan_version: int | None = None,
+    rebuild: bool = False,
 ) -> dict:
-    """Evaluate ``month``'s campaigns against their randomized control.
+    """Evaluate ``month``'s executed campaigns against their randomized control.
 
-    ``branch`` limits the evaluation to one branch's customers (a branch manager's scope).
+    ``branch`` limits the evaluation to one branch's customers (a branch manager's scope);
+    ``plan_version`` measures that stored version instead of the executed one; ``rebuild``
+    recomputes the stored outcomes first (after plans were approved, closed or cancelled).
 
     Returns:
         ``{"month", "overall": row, "by": {dimension: [rows]}}`` where a row holds the lift,
@@ -206,7 +252,9 @@ def evaluate_month(
     bad = [d for d in dims if d not in DIMENSIONS]
     if bad:
         raise ConfigError(f"unknown dimensions {bad}; use {', '.join(DIMENSIONS)}")
-    df = get_outcomes(con=con, month=month)
+    if rebuild and plan_version is None:
+        build_outcomes(con=con, month=month)
+    df = get_outcomes(con=con, month=month, plan_version=plan_version)
     if branch is not None:
         df = df[df["branch_id"] == branch]
     overall = lift_rows(df, None, n_boot=n_boot, locale=locale)
@@ -271,6 +319,16 @@ def export_excel(report: dict, path: Path | str, *, locale: str | None = None) -
             "Groups with fewer than {n} customers in an arm are marked inconclusive.",
             locale,
             n=metrics.MIN_N,
+        ),
+    )
+    title.write(
+        3,
+        0,
+        t(
+            "Planned cost: the plan's price (one contact + expected acceptances × offer cost). "
+            "Actual cost: contact cost × attempts + offer cost × accepted offers. "
+            "ROI = (retained revenue − actual cost) / actual cost.",
+            locale,
         ),
     )
     if report.get("overall"):
@@ -359,10 +417,12 @@ def evaluated_months(*, con: duckdb.DuckDBPyConnection, up_to: dt.date | None = 
 def learning_evidence(*, con: duckdb.DuckDBPyConnection, months: list[dt.date]) -> dict:
     """How much campaign evidence the evaluated ``months`` hold (thresholds decide on it).
 
-    Returns ``{"months", "treated", "control", "churners", "treated_by_action": {...}}``.
+    Returns ``{"months", "treated", "control", "churners", "treated_by_action": {...},
+    "control_by_action": {...}}`` (controls by the action the plan meant for them).
     """
     out = {"months": len(months), "treated": 0, "control": 0, "churners": 0}
     out["treated_by_action"] = {}
+    out["control_by_action"] = {}
     if not months:
         return out
     marks = ", ".join("?" for _ in months)
@@ -373,14 +433,14 @@ def learning_evidence(*, con: duckdb.DuckDBPyConnection, months: list[dt.date]) 
         months,
     ).fetchone()
     out.update(treated=int(row[0]), control=int(row[1]), churners=int(row[2]))
-    out["treated_by_action"] = {
-        a: int(n)
-        for a, n in con.execute(
-            f"""SELECT action, count(*) FROM evaluation_outcomes
-                WHERE month IN ({marks}) AND NOT is_control GROUP BY action ORDER BY action""",
-            months,
-        ).fetchall()
-    }
+    out["treated_by_action"] = {}
+    out["control_by_action"] = {}
+    for a, ctl, n in con.execute(
+        f"""SELECT action, is_control, count(*) FROM evaluation_outcomes
+            WHERE month IN ({marks}) GROUP BY ALL ORDER BY ALL""",
+        months,
+    ).fetchall():
+        out["control_by_action" if ctl else "treated_by_action"][a] = int(n)
     return out
 
 
@@ -537,8 +597,15 @@ def train_uplift(
     df, X, arm, y = uplift_training_frame(con=con, months=months)
     rng = np.random.default_rng(p.seed)
     test = rng.random(len(y)) < test_share
+    # each action learns against its own randomized controls (the customers planned for it)
+    planned = df["action"].astype(str).to_numpy()
     model = fit_uplift(
-        X[~test], arm[~test], y[~test], params=p, feature_names=list(UPLIFT_FEATURES)
+        X[~test],
+        arm[~test],
+        y[~test],
+        params=p,
+        feature_names=list(UPLIFT_FEATURES),
+        control_action=planned[~test],
     )
     report = _uplift_report(
         model, X[test], df["action"].astype(str).to_numpy()[test], arm[test], y[test]
@@ -669,7 +736,7 @@ def adjust_plan(
     get_outcomes(con=con, month=month)
     df = con.execute(
         """SELECT COALESCE(segment, '-') AS segment, action, channel, is_control, stayed,
-                  arpu_before, cost, month
+                  arpu_before, COALESCE(actual_cost, planned_cost) AS cost, month
            FROM evaluation_outcomes WHERE month <= ?""",
         [month],
     ).df()
@@ -684,16 +751,22 @@ def adjust_plan(
     k_t = np.zeros((S, A))
     np.add.at(n_t, (si[~ctrl], ai[~ctrl]), 1)
     np.add.at(k_t, (si[~ctrl], ai[~ctrl]), churn[~ctrl])
-    n_c = np.bincount(si[ctrl], minlength=S).astype(float)
-    k_c = np.bincount(si[ctrl], weights=churn[ctrl], minlength=S)
+    # controls per segment × planned action: an action's lift is measured against the
+    # customers planned for that action and held back, never the whole segment's controls
+    n_c = np.zeros((S, A))
+    k_c = np.zeros((S, A))
+    np.add.at(n_c, (si[ctrl], ai[ctrl]), 1)
+    np.add.at(k_c, (si[ctrl], ai[ctrl]), churn[ctrl])
     value = clv_months * np.bincount(si, weights=df["arpu_before"].to_numpy(float), minlength=S)
     value = value / np.maximum(np.bincount(si, minlength=S), 1)
     cost_sum = np.bincount(ai[~ctrl], weights=df["cost"].to_numpy(float)[~ctrl], minlength=A)
     cost = cost_sum / np.maximum(np.bincount(ai[~ctrl], minlength=A), 1)
-    # Segment base churn (control), shrunk towards the overall control rate: small segments'
-    # controls are a handful of customers.
+    # Base churn (control) per segment × action, shrunk towards the segment's pooled control
+    # rate, itself shrunk towards the overall one: an action's controls are a handful of
+    # customers at first.
     overall = (k_c.sum() + 1.0) / (n_c.sum() + 2.0)
-    base = (k_c + _BASE_PRIOR * overall) / (n_c + _BASE_PRIOR)
+    seg_base = (k_c.sum(axis=1) + _BASE_PRIOR * overall) / (n_c.sum(axis=1) + _BASE_PRIOR)
+    base = (k_c + _BASE_PRIOR * seg_base[:, None]) / (n_c + _BASE_PRIOR)
     # Mean channel effect of the treated per segment × action (action mean where untried).
     eff_row = df["channel"].map(channel_effect or {}).fillna(1.0).to_numpy(float)
     e_sum = np.zeros((S, A))
@@ -706,7 +779,7 @@ def adjust_plan(
     prior = np.full((S, A), prior_effect)
     if prior_uplift:
         conf = np.array([prior_uplift.get(a, np.nan) for a in acts])
-        prior = np.where(np.isnan(conf)[None, :], prior, conf[None, :] * base[:, None] * eff)
+        prior = np.where(np.isnan(conf)[None, :], prior, conf[None, :] * base * eff)
     stats = SegmentActionStats(
         segments=segs,
         actions=acts,
@@ -717,6 +790,8 @@ def adjust_plan(
         value=value,
         cost=cost,
         prior_effect=prior,
+        control_prior=np.broadcast_to(seg_base[:, None], (S, A)),
+        control_strength=_BASE_PRIOR,
     )
     adj = thompson_adjust(
         stats,
@@ -725,7 +800,7 @@ def adjust_plan(
         explore_share=explore_share,
         seed=seed,
     )
-    unit = np.clip(adj.lift_mean / (base[:, None] * np.maximum(eff, 1e-3)), *uplift_range)
+    unit = np.clip(adj.lift_mean / (base * np.maximum(eff, 1e-3)), *uplift_range)
     before = _main_actions(df, month)
     before_list = [before.get(s, "-") for s in segs]
     nxt = add_months(month, 1)
@@ -740,8 +815,8 @@ def adjust_plan(
             float(adj.lift_high[i, j]),
             float(adj.net_value_mean[i, j]),
             int(adj.n_treated[i, j]),
-            int(adj.n_control[i]),
-            float(base[i]),
+            int(adj.n_control[i, j]),
+            float(base[i, j]),
             float(unit[i, j]),
             float(holdout_share),
             float(explore_share),
@@ -812,7 +887,7 @@ def plan_changes(
         pv = df.pivot_table(index="segment", columns="action", values=col, aggfunc="first")
         return pv.reindex(index=segs, columns=acts).fillna(fill).to_numpy(float)
 
-    n_control = grid("n_control").max(axis=1)
+    n_control = grid("n_control")
     holdout = df["holdout_share"].dropna() if "holdout_share" in df.columns else pd.Series()
     explore = df["explore_share"].dropna() if "explore_share" in df.columns else pd.Series()
     adj = Adjustment(
@@ -860,7 +935,7 @@ def plan_changes(
                 "lift_high": float(adj.lift_high[i, j]),
                 "uplift": None if np.isnan(uplift[i, j]) else float(uplift[i, j]),
                 "n_treated": int(adj.n_treated[i].sum()),
-                "n_control": int(adj.n_control[i]),
+                "n_control": int(adj.n_control[i].sum()),
                 "changed": bool(before is not None and before[i] != best[i]),
             }
         )

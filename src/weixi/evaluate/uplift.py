@@ -1,7 +1,8 @@
 """Per-customer, per-action uplift learned from past campaigns and their randomized controls.
 
-A multi-treatment **T-learner** (one LightGBM outcome model for the untreated and one per action)
-or **X-learner** (T-learner first stage, then per-action models of the imputed individual effects,
+A multi-treatment **T-learner** (per action, one LightGBM outcome model of its treated customers
+and one of its *own* randomized controls — the customers planned for that action and held back,
+so that an action's effect is not confounded with who the plan gives it to) or **X-learner** (T-learner first stage, then per-action models of the imputed individual effects,
 blended by the propensity), plus the usual uplift diagnostics: the **Qini curve / coefficient**
 and **uplift by decile** (observed treated − control retention in each decile of predicted uplift).
 
@@ -47,6 +48,7 @@ class UpliftParams(BaseModel):
     min_child_samples: int = 100
     subsample: float = 0.8
     min_arm_size: int = 200  # actions with fewer treated customers get no model
+    min_control_arm: int = 100  # … or fewer of their own controls (per-action controls)
     seed: int = 0
 
     def lgb_params(self, objective: str) -> dict:
@@ -78,15 +80,23 @@ class UpliftModel:
 
     actions: list[str]
     learner: str
-    control: lgb.Booster
+    # untreated outcome model per action (its own controls); key CONTROL = one pooled model
+    controls: dict[str, lgb.Booster]
     treated: dict[str, lgb.Booster]
     tau: dict[str, tuple[lgb.Booster, lgb.Booster, float]] = field(default_factory=dict)
     feature_names: list[str] = field(default_factory=list)
     n_train: dict[str, int] = field(default_factory=dict)
 
+    def untreated(self, action: str) -> lgb.Booster:
+        """The untreated outcome model ``action`` is compared with."""
+        return self.controls.get(action) or self.controls[CONTROL]
+
     def predict_outcome(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """P(stay) without treatment ``(n,)`` and with each action ``(n, A)`` (T-learner stage)."""
-        base = self.control.predict(X)
+        """P(stay) without and with each action, both ``(n, A)`` (T-learner stage)."""
+        pooled = CONTROL in self.controls and self.controls[CONTROL].predict(X)
+        base = np.column_stack(
+            [self.controls[a].predict(X) if a in self.controls else pooled for a in self.actions]
+        )
         with_a = np.column_stack([self.treated[a].predict(X) for a in self.actions])
         return base, with_a
 
@@ -101,7 +111,7 @@ class UpliftModel:
                 cols.append(g * tau0.predict(X) + (1 - g) * tau1.predict(X))
             return np.column_stack(cols)
         base, with_a = self.predict_outcome(X)
-        return with_a - base[:, None]
+        return with_a - base
 
     def to_json(self) -> str:
         """Serialize (LightGBM text models inside JSON)."""
@@ -109,7 +119,7 @@ class UpliftModel:
             {
                 "actions": self.actions,
                 "learner": self.learner,
-                "control": self.control.model_to_string(),
+                "controls": {a: b.model_to_string() for a, b in self.controls.items()},
                 "treated": {a: b.model_to_string() for a, b in self.treated.items()},
                 "tau": {
                     a: [t0.model_to_string(), t1.model_to_string(), g]
@@ -128,10 +138,12 @@ class UpliftModel:
         def load(s: str) -> lgb.Booster:
             return lgb.Booster(model_str=s)
 
+        # models saved before per-action controls hold one pooled "control"
+        controls = d.get("controls") or {CONTROL: d["control"]}
         return cls(
             actions=d["actions"],
             learner=d["learner"],
-            control=load(d["control"]),
+            controls={a: load(s) for a, s in controls.items()},
             treated={a: load(s) for a, s in d["treated"].items()},
             tau={a: (load(v[0]), load(v[1]), float(v[2])) for a, v in d["tau"].items()},
             feature_names=d.get("feature_names", []),
@@ -146,17 +158,21 @@ def fit_uplift(
     *,
     params: UpliftParams | None = None,
     feature_names: list[str] | None = None,
+    control_action: np.ndarray | None = None,
 ) -> UpliftModel:
     """Fit a multi-treatment T- or X-learner on LightGBM.
 
     Args:
         X: feature matrix ``(n, k)`` of the month the action was taken.
-        arm: action key each customer received, ``""`` for untreated (control). Untreated
-            customers who were not planned may be included: the plan is a function of the
-            features, so conditioning on X keeps the comparison fair.
+        arm: action key each customer received, ``""`` for untreated (control).
         stayed: 1 if the customer stayed next month, else 0.
         params: :class:`UpliftParams`.
         feature_names: names of the columns of X (kept with the model).
+        control_action: for each row, the action the plan meant for the customer (read on the
+            control rows). Given, each action is compared with its own controls only, and an
+            action with fewer than ``min_arm_size`` of them gets no model (its configured effect
+            stays); None pools every untreated row into one comparison model.
+            ``min_control_arm`` own controls are needed.
 
     Returns:
         :class:`UpliftModel`.
@@ -169,38 +185,53 @@ def fit_uplift(
     arm = np.asarray(arm).astype(str)
     y = np.asarray(stayed, dtype=np.float64)
     ctrl = arm == CONTROL
-    if ctrl.sum() < p.min_arm_size:
+    need = p.min_arm_size if control_action is None else p.min_control_arm
+    if ctrl.sum() < need:
         raise ModelError(
-            f"uplift needs at least {p.min_arm_size} untreated customers, got {int(ctrl.sum())}; "
+            f"uplift needs at least {need} untreated customers, got {int(ctrl.sum())}; "
             "keep a control group (holdout) in the campaigns"
         )
     labels, counts = np.unique(arm[~ctrl], return_counts=True)
     actions = [str(a) for a, c in zip(labels, counts, strict=True) if c >= p.min_arm_size]
+    own: dict[str, np.ndarray] = {}
+    if control_action is not None:
+        planned = np.asarray(control_action).astype(str)
+        own = {a: ctrl & (planned == a) for a in actions}
+        actions = [a for a in actions if own[a].sum() >= p.min_control_arm]
     if not actions:
         raise ModelError(
-            f"no action has {p.min_arm_size} treated customers yet; run more campaigns first"
+            f"no action has {p.min_arm_size} treated customers"
+            + (f" and {p.min_control_arm} of its own controls" if own else "")
+            + " yet; run more campaigns first"
         )
-    control = _train(X[ctrl], y[ctrl], p, "binary")
+    if own:
+        controls = {a: _train(X[own[a]], y[own[a]], p, "binary") for a in actions}
+    else:
+        controls = {CONTROL: _train(X[ctrl], y[ctrl], p, "binary")}
+        own = dict.fromkeys(actions, ctrl)
     treated = {a: _train(X[arm == a], y[arm == a], p, "binary") for a in actions}
     tau: dict[str, tuple[lgb.Booster, lgb.Booster, float]] = {}
     if p.learner == "x":
-        mu0_t = {a: control.predict(X[arm == a]) for a in actions}
         for a in actions:
-            ta = arm == a
-            d1 = y[ta] - mu0_t[a]  # treated: observed − predicted untreated
-            d0 = treated[a].predict(X[ctrl]) - y[ctrl]  # control: predicted treated − observed
-            g = float(ta.sum() / (ta.sum() + ctrl.sum()))
+            ta, ca = arm == a, own[a]
+            mu0 = (controls.get(a) or controls[CONTROL]).predict(X[ta])
+            d1 = y[ta] - mu0  # treated: observed − predicted untreated
+            d0 = treated[a].predict(X[ca]) - y[ca]  # control: predicted treated − observed
+            g = float(ta.sum() / (ta.sum() + ca.sum()))
             t1 = _train(X[ta], d1, p, "regression")
-            t0 = _train(X[ctrl], d0, p, "regression")
+            t0 = _train(X[ca], d0, p, "regression")
             tau[a] = (t0, t1, g)
+    n_train = {"control": int(ctrl.sum()), **{a: int((arm == a).sum()) for a in actions}}
+    if control_action is not None:
+        n_train.update({f"control:{a}": int(own[a].sum()) for a in actions})
     return UpliftModel(
         actions=actions,
         learner=p.learner,
-        control=control,
+        controls=controls,
         treated=treated,
         tau=tau,
         feature_names=list(feature_names or []),
-        n_train={"control": int(ctrl.sum()), **{a: int((arm == a).sum()) for a in actions}},
+        n_train=n_train,
     )
 
 

@@ -28,6 +28,7 @@ ACTIONS = (
     "user_updated",
     "password_changed",
     "token_created",
+    "model_promoted",
 )
 
 

@@ -28,6 +28,8 @@ LABELS = {
     "approved": "Approved",
     "active": "Active",
     "closed": "Closed",
+    "cancelled": "Cancelled by the planner",
+    "superseded": "Superseded by a re-plan",
     "open": "Open",
     "done": "Done",
     "dropped": "Dropped",

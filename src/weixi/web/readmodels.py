@@ -606,16 +606,18 @@ def lines_brief(con: Con, subscriber_ids: list[str]) -> dict[str, dict[str, Any]
 
 
 def forced_a1_negative(con: Con, campaign_key: str) -> dict[str, Any]:
-    """Customers on a campaign's lists (all its planned months) only through
-    ``must_dispatch_a1`` whose expected net value is negative: ``{"n", "value"}``."""
+    """Customers on a campaign's lists (the newest plan version of each planned month) only
+    through ``must_dispatch_a1`` whose expected net value is negative: ``{"n", "value"}``."""
     from weixi.dispatch.service import A1_NOTE_EN
 
-    if not has(con, "plan_assignments"):
+    if not has(con, "plan_assignments") or not has(con, "plans"):
         return {"n": 0, "value": 0.0}
     n, value = con.execute(  # type: ignore[union-attr]
-        """SELECT count(*), COALESCE(sum(expected_value), 0) FROM plan_assignments
+        """SELECT count(*), COALESCE(sum(expected_value), 0) FROM plan_assignments a
            WHERE campaign_id = ? AND NOT is_control AND expected_value < 0
-             AND contains(reason, ?)""",
+             AND contains(reason, ?)
+             AND plan_version = (SELECT max(version) FROM plans v
+                                 WHERE v.campaign_id = a.campaign_id AND v.month = a.month)""",
         [campaign_key, A1_NOTE_EN],
     ).fetchall()[0]
     return {"n": int(n), "value": round(float(value), 2)}

@@ -10,8 +10,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from weixi.auth.models import User
+from weixi.dispatch import plans
 from weixi.dispatch import service as dispatch_service
 from weixi.dispatch.models import CampaignStatus
+from weixi.dispatch.plans import PlanStatus
 from weixi.dispatch.schemas import CampaignSpec, Capacity
 from weixi.errors import ConfigError, NotFoundError
 from weixi.store.months import parse_month
@@ -134,9 +136,13 @@ def campaigns_page(
 
 @router.post("/campaigns/preview", response_class=HTMLResponse)
 async def campaign_preview(
-    request: Request, con: WritableAnalyticsDep, user: PlannerUser
+    request: Request, db: DbDep, con: WritableAnalyticsDep, user: PlannerUser
 ) -> HTMLResponse:
-    """Plan without saving: expected value, cost, funnel and shadow prices (what-if)."""
+    """Plan without saving: expected value, cost, funnel and shadow prices (what-if).
+
+    A preview plans in temporary tables and stores nothing: the evaluated record of every
+    campaign, and its tasks, stay as they were.
+    """
     form = await _form(request)
     spec = spec_from_form(form)
     result = dispatch_service.plan_month(
@@ -144,6 +150,8 @@ async def campaign_preview(
         month=spec.period_start,
         spec=spec,
         library=current_library(request.app.state.settings),
+        session=db,
+        preview=True,
     )
     locale = request_locale(request, user)
     return render(
@@ -175,6 +183,7 @@ async def campaign_create(
         spec=spec,
         library=current_library(request.app.state.settings),
         session=db,
+        status=PlanStatus.draft.value,
     )
     campaign = dispatch_service.get_campaign_by_key(session=db, key=spec.key)
     campaign.status = CampaignStatus.draft.value
@@ -202,6 +211,7 @@ def campaign_detail(
             else [],
             "plan_board": operations.plan_summary(session=db, campaign_id=campaign.id),
             "a1_negative": readmodels.forced_a1_negative(con, campaign.key),
+            "versions": plans.get_all(con, campaign=campaign.key),
         },
         user=user,
     )
@@ -212,21 +222,20 @@ def campaign_approve(
     request: Request,
     campaign_id: int,
     db: DbDep,
+    con: WritableAnalyticsDep,
     user: PlannerUser,
     decision: Annotated[str, Form()] = "approve",
 ) -> Response:
-    """Approve a draft campaign: its lists go to the branches (or send it back to draft)."""
+    """Approve a draft (its lists go to the branches), close a live campaign, or cancel one.
+
+    The campaign's stored plan versions follow: approved plans are the record evaluation
+    measures; a cancelled campaign's plans never count and its open tasks are dropped.
+    """
     campaign = operations.get_campaign(session=db, campaign_id=campaign_id)
     if campaign is None:
         raise NotFoundError(f"campaign {campaign_id} not found")
+    dispatch_service.decide_campaign(con=con, session=db, campaign=campaign, decision=decision)
     if decision == "approve":
-        if campaign.status != CampaignStatus.draft.value:
-            raise ConfigError(f"campaign {campaign.key} is {campaign.status}, not a draft")
-        campaign.status = CampaignStatus.approved.value
         campaign.approved_by = user.username
-    elif decision == "close":
-        campaign.status = CampaignStatus.closed.value
-    else:
-        raise ConfigError("decision must be approve or close")
     db.commit()
     return RedirectResponse(f"/campaigns/{campaign.id}", status_code=303)

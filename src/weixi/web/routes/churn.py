@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -20,6 +21,59 @@ from weixi.web.nav import ACCESS
 router = APIRouter(include_in_schema=False)
 
 EXPORT_LIMIT = 5000
+
+
+def _champion_view(con, locale: str) -> dict | None:
+    """Champion and challenger side by side, formatted for the page (None: no registry)."""
+    from weixi.churn import champion, registry
+
+    if con is None:
+        return None
+    view = registry.overview(con)
+    if view["champion"] is None and view["challenger"] is None:
+        return None
+    cmp = view["comparison"]
+    sides = [view["champion"], view["challenger"]]
+
+    def cell(side: dict | None, key: str, fmt: str) -> str:
+        return fmt.format(side[key]) if side and side.get(key) is not None else "–"
+
+    def diff(key: str, fmt: str) -> str:
+        if not cmp or cmp.get(key) is None:
+            return "–"
+        lo, hi = fmt.format(cmp[key + "_lo"]), fmt.format(cmp[key + "_hi"])
+        return f"{fmt.format(cmp[key])} [{lo}, {hi}]"
+
+    rows = [
+        (t("Role", locale), *(t(s["role"], locale) if s else "–" for s in sides), ""),
+        (
+            t("Trained as of", locale),
+            *(f"{s['as_of_month']:%Y-%m}" if s else "–" for s in sides),
+            "",
+        ),
+        ("AUC", *(cell(s, "auc", "{:.4f}") for s in sides), diff("d_auc", "{:+.4f}")),
+        (
+            t("Top-decile lift", locale),
+            *(cell(s, "top_decile_lift", "{:.2f}") for s in sides),
+            diff("d_lift", "{:+.2f}"),
+        ),
+    ]
+    headings = {"champion": "Champion", "challenger": "Challenger", "retired": "Retired"}
+    return {
+        "champion": view["champion"],
+        "challenger": view["challenger"],
+        "other_heading": t(headings[sides[1]["role"] if sides[1] else "challenger"], locale),
+        "rows": rows,
+        "month": f"{cmp['eval_month']:%Y-%m}" if cmp and cmp.get("eval_month") else None,
+        "n": cmp.get("n") if cmp else None,
+        "churners": cmp.get("churners") if cmp else None,
+        "promoted": bool(cmp and cmp["decision"] == "promoted"),
+        "subject": cmp["version"] if cmp else None,
+        "reason": champion.describe(cmp, locale) if cmp else None,
+        "confidence": round(json.loads(cmp["rule"]).get("confidence", 0.9) * 100)
+        if cmp and cmp.get("rule")
+        else None,
+    }
 
 
 def _describe(rows: list[dict], locale: str) -> list[dict]:
@@ -65,6 +119,7 @@ def churn_page(
             color="#d99a22",
         ),
         "chart_calibration": charts.calibration(s["deciles"], _) if s["deciles"] else None,
+        "cc": _champion_view(con, locale),
         "model_items": [
             (k, v) for k, v in (s["model"] or {}).items() if k not in ("auc",) and v is not None
         ],

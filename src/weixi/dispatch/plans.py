@@ -1,0 +1,301 @@
+"""Plan versions and their life cycle, kept with the plan in the analytics store.
+
+A plan is one campaign's assignment of one month: who is treated, who is the randomized
+control, through which action, channel and person. Its record is what evaluation measures, so
+it is written once and never rewritten after it was dispatched:
+
+- **preview** — a what-if; planned in temporary tables, nothing is stored (not a status here).
+- **draft** — saved and awaiting approval; a new plan of the same month and campaign replaces
+  it (same version number).
+- **approved** — dispatched: its tasks are live. Re-planning creates a new version; the old one
+  becomes **superseded** and keeps its rows (evaluable on request, ``plan_version``).
+- **closed** — the campaign ended; still evaluated.
+- **cancelled** — never executed (or stopped before execution); never evaluated.
+
+Only *executed* plans (approved or closed) count in evaluation, the plan adjustment and uplift
+training: :func:`executed_sql` is the one definition every reader uses.
+
+This module owns the tables ``plans``, ``plan_assignments`` and ``plan_not_on_list``.
+
+Example:
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> ensure_tables(con)
+    >>> v = next_version(con, dt.date(2026, 3, 1), "q1")
+    >>> v
+    1
+    >>> record(con, month=dt.date(2026, 3, 1), campaign="q1", version=v, status="draft")
+    >>> set_status(con, campaign="q1", status="approved", month=dt.date(2026, 3, 1))
+    1
+    >>> [(r["version"], r["status"]) for r in get_all(con, campaign="q1")]
+    [(1, 'approved')]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+import duckdb
+
+from weixi.errors import ConfigError
+from weixi.store.analytics import table_exists
+from weixi.strategy.schemas import sql_literal
+
+
+class PlanStatus(enum.StrEnum):
+    """Life cycle of a stored plan version."""
+
+    draft = "draft"
+    approved = "approved"
+    closed = "closed"
+    cancelled = "cancelled"
+    superseded = "superseded"
+
+
+#: English text of each status (translated by ``t``).
+STATUS_TEXT = {
+    "preview": "Preview",
+    "draft": "Draft",
+    "approved": "Approved",
+    "closed": "Closed",
+    "cancelled": "Cancelled by the planner",
+    "superseded": "Superseded by a re-plan",
+}
+
+#: Plans whose treated/control record is evaluated (they were dispatched).
+EXECUTED = (PlanStatus.approved.value, PlanStatus.closed.value)
+
+PLAN_COLUMNS = (
+    "month DATE, campaign_id VARCHAR, subscriber_id VARCHAR, customer_id VARCHAR, "
+    "branch_id VARCHAR, action VARCHAR, offer_id VARCHAR, channel VARCHAR, staff_id VARCHAR, "
+    "is_control BOOLEAN, p_churn DOUBLE, expected_value DOUBLE, cost DOUBLE, reason VARCHAR, "
+    "reason_zh VARCHAR, category VARCHAR, priority_rank INTEGER, uplift DOUBLE, "
+    "uplift_source VARCHAR, plan_version INTEGER"
+)
+# Columns added after the first release (older analytics files get them in ensure_tables).
+_ASSIGN_NEW = ("uplift DOUBLE", "uplift_source VARCHAR", "plan_version INTEGER")
+
+PLANS_DDL = """
+CREATE TABLE IF NOT EXISTS plans (
+  month DATE, campaign_id VARCHAR, version INTEGER, status VARCHAR,
+  created_at TIMESTAMP, updated_at TIMESTAMP, on_list BIGINT, control BIGINT,
+  expected_value DOUBLE, cost DOUBLE, control_share DOUBLE
+)
+"""
+NOT_ON_LIST_DDL = (
+    "CREATE TABLE IF NOT EXISTS plan_not_on_list (month DATE, campaign_id VARCHAR, "
+    "subscriber_id VARCHAR, branch_id VARCHAR, reason VARCHAR, detail VARCHAR, "
+    "plan_version INTEGER)"
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the plan tables; bring a store written before plan versions up to date.
+
+    Plans stored before versions existed were dispatched as soon as they were planned, so their
+    rows become version 1, approved.
+    """
+    had_assign = table_exists(con, "plan_assignments")
+    had_plans = table_exists(con, "plans")
+    con.execute(PLANS_DDL)
+    con.execute(f"CREATE TABLE IF NOT EXISTS plan_assignments ({PLAN_COLUMNS})")
+    con.execute(NOT_ON_LIST_DDL)
+    for col in _ASSIGN_NEW:
+        con.execute(f"ALTER TABLE plan_assignments ADD COLUMN IF NOT EXISTS {col}")
+    con.execute("ALTER TABLE plan_not_on_list ADD COLUMN IF NOT EXISTS plan_version INTEGER")
+    if had_assign and not had_plans:
+        now = _now()
+        con.execute("UPDATE plan_assignments SET plan_version = 1 WHERE plan_version IS NULL")
+        con.execute("UPDATE plan_not_on_list SET plan_version = 1 WHERE plan_version IS NULL")
+        con.execute(
+            """INSERT INTO plans
+            SELECT month, campaign_id, 1, 'approved', ?, ?,
+                   count(*) FILTER (WHERE NOT is_control), count(*) FILTER (WHERE is_control),
+                   sum(expected_value) FILTER (WHERE NOT is_control),
+                   sum(cost) FILTER (WHERE NOT is_control), NULL
+            FROM plan_assignments GROUP BY month, campaign_id""",
+            [now, now],
+        )
+
+
+def latest(con: duckdb.DuckDBPyConnection, month: dt.date, campaign: str) -> tuple[int, str] | None:
+    """(version, status) of the newest stored plan of ``campaign`` in ``month``, or None."""
+    if not table_exists(con, "plans"):
+        return None
+    rows = con.execute(
+        "SELECT version, status FROM plans WHERE month = ? AND campaign_id = ? "
+        "ORDER BY version DESC LIMIT 1",
+        [month, campaign],
+    ).fetchall()
+    return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+
+def next_version(con: duckdb.DuckDBPyConnection, month: dt.date, campaign: str) -> int:
+    """The version a new plan of ``campaign`` in ``month`` is stored under.
+
+    A draft is replaced (its number is reused); after anything else a new number is taken, so a
+    dispatched plan's record is never overwritten.
+    """
+    last = latest(con, month, campaign)
+    if last is None:
+        return 1
+    version, status = last
+    return version if status == PlanStatus.draft.value else version + 1
+
+
+def record(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    month: dt.date,
+    campaign: str,
+    version: int,
+    status: str,
+    on_list: int = 0,
+    control: int = 0,
+    expected_value: float = 0.0,
+    cost: float = 0.0,
+    control_share: float | None = None,
+) -> None:
+    """Store plan version ``version`` with ``status`` (replacing a draft of that number).
+
+    An approved plan supersedes the month's earlier executed versions of the campaign.
+    """
+    if status not in {s.value for s in PlanStatus}:
+        raise ConfigError(f"unknown plan status {status!r}")
+    now = _now()
+    con.execute(
+        "DELETE FROM plans WHERE month = ? AND campaign_id = ? AND version = ?",
+        [month, campaign, version],
+    )
+    con.execute(
+        "INSERT INTO plans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            month,
+            campaign,
+            version,
+            status,
+            now,
+            now,
+            on_list,
+            control,
+            expected_value,
+            cost,
+            control_share,
+        ],
+    )
+    if status == PlanStatus.approved.value:
+        _supersede(con, month, campaign, version)
+
+
+def _supersede(con: duckdb.DuckDBPyConnection, month: dt.date, campaign: str, keep: int) -> None:
+    marks = ", ".join(sql_literal(s) for s in EXECUTED)
+    con.execute(
+        f"""UPDATE plans SET status = 'superseded', updated_at = ?
+        WHERE month = ? AND campaign_id = ? AND version < ? AND status IN ({marks})""",
+        [_now(), month, campaign, keep],
+    )
+
+
+# Which status a plan may move to from which.
+_MOVES = {
+    PlanStatus.approved.value: {PlanStatus.draft.value},
+    PlanStatus.closed.value: {PlanStatus.approved.value},
+    PlanStatus.cancelled.value: {PlanStatus.draft.value, PlanStatus.approved.value},
+}
+
+
+def set_status(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    campaign: str,
+    status: str,
+    month: dt.date | None = None,
+) -> int:
+    """Move ``campaign``'s plans (of ``month``, or all months) to ``status``; return how many.
+
+    approve: drafts → approved (superseding earlier executed versions); close: approved →
+    closed; cancel: drafts and approved → cancelled.
+    """
+    if status not in _MOVES:
+        raise ConfigError(f"a plan cannot be set to {status!r}; use approved, closed or cancelled")
+    if not table_exists(con, "plans"):
+        return 0
+    marks = ", ".join(sql_literal(s) for s in sorted(_MOVES[status]))
+    rows = con.execute(
+        f"""SELECT month, version FROM plans
+        WHERE campaign_id = ? AND status IN ({marks}) AND month = COALESCE(?, month)""",
+        [campaign, month],
+    ).fetchall()
+    for m, version in rows:
+        con.execute(
+            "UPDATE plans SET status = ?, updated_at = ? "
+            "WHERE month = ? AND campaign_id = ? AND version = ?",
+            [status, _now(), m, campaign, version],
+        )
+        if status == PlanStatus.approved.value:
+            _supersede(con, m, campaign, int(version))
+    return len(rows)
+
+
+def get_all(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    month: dt.date | None = None,
+    campaign: str | None = None,
+) -> list[dict[str, Any]]:
+    """Stored plan versions (newest month first), optionally of one month and/or campaign."""
+    if not table_exists(con, "plans"):
+        return []
+    df = con.execute(
+        """SELECT month, campaign_id, version, status, on_list, control, expected_value, cost,
+                  control_share, created_at, updated_at
+        FROM plans WHERE month = COALESCE(?, month) AND campaign_id = COALESCE(?, campaign_id)
+        ORDER BY month DESC, campaign_id, version""",
+        [month, campaign],
+    ).fetchall()
+    cols = (
+        "month",
+        "campaign_id",
+        "version",
+        "status",
+        "on_list",
+        "control",
+        "expected_value",
+        "cost",
+        "control_share",
+        "created_at",
+        "updated_at",
+    )
+    return [dict(zip(cols, r, strict=True)) for r in df]
+
+
+def executed_sql(month_sql: str | None = None, *, version: int | None = None) -> str:
+    """SELECT of the executed plans' assignment rows (the record evaluation measures).
+
+    ``month_sql`` limits to one month (an SQL date literal); ``version`` picks that stored
+    version of each campaign instead (e.g. a superseded one), whatever its status.
+    """
+    marks = ", ".join(sql_literal(s) for s in EXECUTED)
+    cond = f"v.version = {int(version)}" if version is not None else f"v.status IN ({marks})"
+    where = f"WHERE a.month = {month_sql}" if month_sql else ""
+    return f"""SELECT a.* FROM plan_assignments a
+        JOIN plans v ON v.month = a.month AND v.campaign_id = a.campaign_id
+             AND v.version = a.plan_version AND {cond}
+        {where}"""
+
+
+def executed_months(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
+    """Months with at least one executed plan, oldest first."""
+    if not table_exists(con, "plans"):
+        return []
+    marks = ", ".join(sql_literal(s) for s in EXECUTED)
+    rows = con.execute(
+        f"SELECT DISTINCT month FROM plans WHERE status IN ({marks}) ORDER BY month"
+    ).fetchall()
+    return [r[0] for r in rows]

@@ -1,0 +1,189 @@
+"""Plan life cycle: a preview stores nothing, only executed (approved/closed) plans are
+evaluated, a re-plan of a dispatched campaign keeps the old version's record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+import pytest
+from sqlalchemy import inspect, text
+from typer.testing import CliRunner
+
+from tests.dispatch.test_plan import SPEC, _snapshot
+from tests.strategy.factories import MONTH, load, random_segments
+from weixi.cli import app
+from weixi.dispatch import plans
+from weixi.dispatch.schemas import CampaignSpec
+from weixi.dispatch.service import decide_campaign, get_campaign_by_key, plan_month
+from weixi.evaluate.service import evaluate_month
+from weixi.store.analytics import connect
+from weixi.store.db import get_engine, session_factory
+from weixi.store.months import add_months
+from weixi.strategy.library import load_preset
+from weixi.web import migrate
+
+runner = CliRunner()
+NEXT = add_months(MONTH, 1)
+
+
+@pytest.fixture
+def store(settings):
+    """A segmented month with its snapshot and the next month's (about 12 % left)."""
+    migrate.upgrade()
+    con = connect()
+    seg, scores = random_segments(3000, seed=7, n_branches=2)
+    load(con, seg, scores)
+    snap = _snapshot(seg, MONTH)
+    nxt = snap.sample(frac=0.88, random_state=3).assign(month=NEXT)
+    con.register("_s", snap)
+    con.register("_n", nxt)
+    con.execute("CREATE TABLE snapshot AS SELECT * FROM _s UNION ALL SELECT * FROM _n")
+    con.unregister("_s")
+    con.unregister("_n")
+    session = session_factory()()
+    yield con, session
+    session.close()
+    con.close()
+
+
+def _spec(**overrides) -> CampaignSpec:
+    return CampaignSpec.model_validate({**SPEC, "budget": 20_000.0, **overrides})
+
+
+def _plan(con, session, status="approved", preview=False, **overrides):
+    res = plan_month(
+        con=con,
+        month=MONTH,
+        spec=_spec(**overrides),
+        library=load_preset(),
+        session=session,
+        as_of=dt.datetime(2026, 1, 1),
+        status=status,
+        preview=preview,
+    )
+    if preview:
+        session.rollback()
+    else:
+        session.commit()
+    return res
+
+
+def _evaluation(con) -> str:
+    report = evaluate_month(con=con, month=MONTH, n_boot=200, rebuild=True)
+    return json.dumps(report, sort_keys=True, default=str)
+
+
+def _state(con, engine) -> dict[str, str]:
+    """A digest of every row of every analytics and operational table."""
+    out = {}
+    for (name,) in con.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = 'main' AND table_catalog = current_database()"
+    ).fetchall():
+        rows = con.execute(f'SELECT * FROM "{name}"').fetchall()
+        out[f"duckdb.{name}"] = hashlib.sha256(repr(sorted(map(repr, rows))).encode()).hexdigest()
+    with engine.connect() as c:
+        for name in inspect(engine).get_table_names():
+            rows = c.execute(text(f'SELECT * FROM "{name}"')).fetchall()
+            out[f"db.{name}"] = hashlib.sha256(repr(sorted(map(repr, rows))).encode()).hexdigest()
+    return out
+
+
+def test_preview_on_the_cli_prints_the_plan_and_changes_no_table(store, tmp_path):
+    con, session = store
+    _plan(con, session)  # a dispatched campaign whose record must survive the preview
+    campaign = tmp_path / "c.yaml"
+    campaign.write_text(
+        f"key: {SPEC['key']}\nname: {{en: Q1 retention, zh: 一季度维系}}\n"
+        "period_start: 2026-01-01\nperiod_end: 2026-03-01\nbudget: 9000\ncontrol_share: 0.2\n",
+        encoding="utf-8",
+    )
+    con.execute("CHECKPOINT")
+    con.close()
+    engine = get_engine()
+    with connect() as c:
+        before = _state(c, engine)
+    res = runner.invoke(
+        app, ["plan", "--month", "2026-01", "--campaign", str(campaign), "--preview", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["status"] == "preview" and out["plan_version"] is None
+    assert out["on_list"] > 0 and out["expected_value"] > 0 and out["cost"] <= 9000 + 1e-6
+    assert out["shadow_prices"] and out["tasks_written"] == 0
+    with connect() as c:
+        after = _state(c, engine)
+    assert "duckdb.plan_assignments" in before and "db.tasks" in before
+    assert after == before
+
+
+def test_only_the_approved_campaign_is_evaluated(store):
+    con, session = store
+    live = _plan(con, session)
+    alone = _evaluation(con)
+    overall = json.loads(alone)["overall"]
+    assert overall["n_treated"] == live.on_list and overall["n_control"] == live.control
+    # beside it: previews (one with the live campaign's own key), a draft and a cancelled one
+    _plan(con, session, preview=True, budget=5_000.0, control_share=0.3)
+    _plan(con, session, preview=True, key="what-if", budget=50_000.0)
+    _plan(con, session, status="draft", key="draft-1", budget=8_000.0)
+    _plan(con, session, status="approved", key="stopped", budget=7_000.0)
+    decide_campaign(
+        con=con,
+        session=session,
+        campaign=get_campaign_by_key(session=session, key="stopped"),
+        decision="cancel",
+    )
+    session.commit()
+    status = {(r["campaign_id"], r["version"]): r["status"] for r in plans.get_all(con)}
+    assert status == {
+        (SPEC["key"], 1): "approved",
+        ("draft-1", 1): "draft",
+        ("stopped", 1): "cancelled",
+    }
+    assert _evaluation(con) == alone
+    # approving the draft makes it count
+    decide_campaign(
+        con=con,
+        session=session,
+        campaign=get_campaign_by_key(session=session, key="draft-1"),
+        decision="approve",
+    )
+    by = json.loads(_evaluation(con))["by"]["campaign_id"]
+    assert [r["group"] for r in by] == ["draft-1", SPEC["key"]]
+
+
+def test_replan_of_a_dispatched_campaign_keeps_the_old_version_evaluable(store):
+    con, session = store
+    first = _plan(con, session)
+    second = _plan(con, session, budget=6_000.0)
+    assert (first.plan_version, second.plan_version) == (1, 2)
+    assert first.on_list != second.on_list
+    now = json.loads(_evaluation(con))["overall"]
+    assert now["n_treated"] == second.on_list
+    old = evaluate_month(con=con, month=MONTH, n_boot=200, plan_version=1)["overall"]
+    assert old["n_treated"] == first.on_list and old["n_control"] == first.control
+    # a draft re-plan of the live campaign replaces nothing dispatched and leaves its tasks
+    draft = _plan(con, session, status="draft", budget=3_000.0)
+    assert draft.plan_version == 3 and draft.tasks_written == 0
+    again = _plan(con, session, status="draft", budget=4_000.0)
+    assert again.plan_version == 3  # a draft is replaced in place
+    assert json.loads(_evaluation(con))["overall"]["n_treated"] == second.on_list
+
+
+def test_auto_control_share_follows_power_within_bounds(store):
+    con, session = store
+    sizing = {"auto": True, "half_width": 0.06, "min_share": 0.02, "max_share": 0.3}
+    res = _plan(con, session, control_sizing=sizing)
+    assert res.control_share_auto
+    pw = res.power
+    assert 0.02 < res.control_share < 0.3 and res.control_share == pw["share"]
+    # the plan ran at the share its own volume and churn rate call for
+    assert pw["recommended_share"] == pytest.approx(res.control_share, abs=0.0051)
+    realized = res.control / (res.control + res.on_list)
+    assert abs(realized - res.control_share) < 0.05
+    fixed = _plan(con, session, key="fixed", control_share=0.1)
+    assert not fixed.control_share_auto and fixed.control_share == 0.1
+    assert fixed.power["half_width"] > 0 and fixed.power["target"] == 0.005
