@@ -69,8 +69,8 @@ CSV_READER = (
 )
 PARQUET_UNREADABLE = "{file}: cannot be read as Parquet ({what}); export the file again"
 REQUIRED_MISSING = (
-    "{file}: required column {column} is missing — the mapping expects the source header "
-    "{source}, but the file (read with delimiter {delim}) has: {headers}"
+    "{file}: row 1 (the header) lacks the required column {column} — the mapping expects the "
+    "source header {source}, but the file (read with delimiter {delim}) has: {headers}"
 )
 NO_MAPPED_HEADER = (
     "{file}: row 1 has none of the mapped source headers ({expected}); it has {n} fields read "
