@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     duckdb_threads: int | None = None
     duckdb_memory_limit: str | None = None
     import_timeout_hours: float = 24.0  # a 'running' import older than this is interrupted
+    import_max_shrink: float = 0.2  # a re-import may shrink a month by this share (--allow-shrink)
 
     @model_validator(mode="after")
     def _check_safe(self) -> Settings:

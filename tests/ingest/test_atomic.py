@@ -170,4 +170,4 @@ def test_cli_json_output(tmp_path, settings):
     bad = runner.invoke(
         app, ["import", "--month", "2025-03", "--mapping", str(mapping), "nope.csv"]
     )
-    assert bad.exit_code == 1 and "input file not found" in bad.output
+    assert bad.exit_code == 1 and "nope.csv: file not found" in bad.output

@@ -45,3 +45,11 @@ def test_reason_texts_and_cli_texts_have_chinese_translations():
     texts |= {"File", "Table", "Encoding", "Read", "Loaded", "Quarantined", "Run", "Month"}
     untranslated = sorted(x for x in texts if t(x, "zh-CN") == x)
     assert not untranslated, f"add these to locale/zh_CN/LC_MESSAGES/ingest.po: {untranslated}"
+
+
+def test_every_number_has_a_range():
+    from weixi.ingest.schema import reference_fields
+
+    fields = [*FIELDS, *(f for table in REFERENCE_TABLES for f in reference_fields(table))]
+    open_ended = [f.name for f in fields if f.type in ("int", "float") and None in (f.min, f.max)]
+    assert not open_ended, f"give these numbers a min and a max in schema.py: {open_ended}"

@@ -167,13 +167,18 @@ def test_reimport_replaces_the_month_and_keeps_other_months(tmp_path, fresh_con)
     b = write_csv(tmp_path / "b.csv", [good_row(i) for i in range(100, 105)])
     import_month(con=fresh_con, month="2025-01", mapping=mapping, paths=[a])
     import_month(con=fresh_con, month="2025-02", mapping=mapping, paths=[a])
-    res = import_month(con=fresh_con, month="2025-01", mapping=mapping, paths=[b])
+    with pytest.raises(IngestError, match=r"would replace 10 rows with 5 \(50% fewer") as err:
+        import_month(con=fresh_con, month="2025-01", mapping=mapping, paths=[b])
+    assert "--allow-shrink" in str(err.value) and get_runs(con=fresh_con)[0].status == "failed"
+    res = import_month(
+        con=fresh_con, month="2025-01", mapping=mapping, paths=[b], allow_shrink=True
+    )
     rows = fresh_con.execute(
         "SELECT month, count(*), min(subscriber_id) FROM snapshot GROUP BY 1 ORDER BY 1"
     ).fetchall()
     assert rows == [(dt.date(2025, 1, 1), 5, "S000100"), (dt.date(2025, 2, 1), 10, "S000000")]
-    assert res.loaded == 5 and len(get_runs(con=fresh_con)) == 3
-    assert [r.month.month for r in get_runs(con=fresh_con, month="2025-01")] == [1, 1]
+    assert res.loaded == 5 and len(get_runs(con=fresh_con)) == 4
+    assert [r.month.month for r in get_runs(con=fresh_con, month="2025-01")] == [1, 1, 1]
 
 
 def test_several_files_form_one_month_and_duplicates_across_files_are_caught(tmp_path, fresh_con):
@@ -293,9 +298,16 @@ def test_unreadable_input_and_bad_month_fail_cleanly(tmp_path, fresh_con):
 def test_quarantine_paging(tmp_path, fresh_con):
     mapping = write_mapping(tmp_path / "m.yaml")
     rows = [[*good_row(i)[:7], "x", *good_row(i)[8:]] for i in range(7)]
-    res = import_month(
-        con=fresh_con, month="2025-01", mapping=mapping, paths=[write_csv(tmp_path / "a.csv", rows)]
-    )
+    with pytest.raises(IngestError, match="no row can be loaded") as err:
+        import_month(
+            con=fresh_con,
+            month="2025-01",
+            mapping=mapping,
+            paths=[write_csv(tmp_path / "a.csv", rows)],
+        )
+    # the refused run keeps its quarantine so the user can see why
+    res = get_runs(con=fresh_con)[0]
+    assert res.status == "failed" and f"weixi quarantine {res.run_id}" in str(err.value)
     assert count_quarantine(con=fresh_con, run_id=res.run_id) == 7
     page = get_quarantine(con=fresh_con, run_id=res.run_id, limit=3, offset=3)
     assert [q.row_number for q in page] == [5, 6, 7]
@@ -313,3 +325,30 @@ def test_headers_and_values_with_surrounding_spaces_match(tmp_path, fresh_con):
     assert fresh_con.execute("SELECT subscriber_id, arpu FROM snapshot").fetchall() == [
         ("S000001", 10.01)
     ]
+
+
+def test_nul_bytes_quotes_in_ids_and_out_of_range_numbers_are_quarantined(tmp_path, fresh_con):
+    mapping = write_mapping(
+        tmp_path / "m.yaml",
+        MAPPING_YAML + "  voice_minutes: {source: YY}\n  district: {source: QX}\n",
+    )
+    rows = [[*good_row(i), "10", "西湖"] for i in range(6)]
+    rows[0][0] = "S\x00000"  # NUL inside the id
+    rows[1][0] = 'S000001"'  # stray quote kept by the reader
+    rows[2][0] = "S 000002"  # a space inside an id
+    rows[3][10] = "1e26"  # voice minutes far out of range
+    rows[4][11] = "西\x01湖"  # control character in text
+    path = write_csv(tmp_path / "a.csv", rows, header=[*HEADER, "YY", "QX"])
+    res = import_month(con=fresh_con, month="2025-01", mapping=mapping, paths=[path])
+    got = {
+        (q.row_number, q.column_name, q.reason)
+        for q in get_quarantine(con=fresh_con, run_id=res.run_id)
+    }
+    assert got == {
+        (2, "subscriber_id", "invalid_id"),
+        (3, "subscriber_id", "invalid_id"),
+        (4, "subscriber_id", "invalid_id"),
+        (5, "voice_minutes", "above_max"),
+        (6, "district", "control_characters"),
+    }
+    assert (res.read, res.loaded, res.quarantined) == (6, 1, 5)

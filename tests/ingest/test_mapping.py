@@ -167,7 +167,8 @@ def test_scales(numbers, scale):
             assert value == n / round(1 / scale)  # exact: 1999 fen → 19.99
         else:
             assert value == pytest.approx(n * scale, rel=1e-12)
-        assert why == (["negative_value"] if n < 0 else [])
+        top = BY_NAME["voice_minutes"].max
+        assert why == (["negative_value"] if n < 0 else ["above_max"] if value > top else [])
 
 
 @settings(max_examples=60, deadline=None)
@@ -231,6 +232,8 @@ def test_integer_parsing(raws):
             assert why == ["not_a_number"]
         elif raw == "-2":
             assert (value, why) == (-2, ["negative_value"])
+        elif int(raw) > BY_NAME["complaints"].max:
+            assert (value, why) == (int(raw), ["above_max"])
         else:
             assert (value, why) == (int(raw), [])
 

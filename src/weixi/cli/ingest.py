@@ -25,6 +25,12 @@ def import_cmd(
     month: str = typer.Option(..., "--month", help="Month to import, YYYY-MM."),
     mapping: Path = typer.Option(..., "--mapping", help="Mapping YAML (see docs/import.md)."),
     json_out: bool = typer.Option(False, "--json", help="Print the reconciliation as JSON."),
+    allow_shrink: bool = typer.Option(
+        False,
+        "--allow-shrink",
+        help="Accept an empty month, or a re-import that shrinks the month by more than "
+        "WEIXI_IMPORT_MAX_SHRINK (default 20 %).",
+    ),
 ) -> None:
     """Import one month of subscriber snapshots: validate, quarantine bad rows, replace the month.
 
@@ -44,7 +50,14 @@ def import_cmd(
         def tick(step: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=f"{t('Importing')} {step}")
 
-        result = import_month(con=con, month=month, mapping=spec, paths=paths, on_progress=tick)
+        result = import_month(
+            con=con,
+            month=month,
+            mapping=spec,
+            paths=paths,
+            on_progress=tick,
+            allow_shrink=allow_shrink,
+        )
     if json_out:
         emit_json(result.summary())
         return

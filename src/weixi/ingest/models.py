@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from weixi.i18n import t
 from weixi.ingest import schema
+from weixi.ingest.messages import render_key
 
 IMPORT_RUNS_DDL = """
 CREATE TABLE IF NOT EXISTS import_runs (
@@ -27,7 +28,8 @@ CREATE TABLE IF NOT EXISTS import_runs (
   pid INTEGER,                      -- the importing process, its host and its start time
   host VARCHAR,                     -- (ticks since boot), to tell a dead run from a live one
   proc_start BIGINT,
-  interruption VARCHAR              -- process_gone | timeout, when status = interrupted
+  interruption VARCHAR,             -- process_gone | timeout, when status = interrupted
+  error_key VARCHAR                 -- JSON {msgid, params} of a failed run's error (i18n)
 )"""
 
 # Columns added after the first release; older analytics files get them on the next import.
@@ -36,6 +38,7 @@ IMPORT_RUNS_NEW_COLUMNS = (
     ("host", "VARCHAR"),
     ("proc_start", "BIGINT"),
     ("interruption", "VARCHAR"),
+    ("error_key", "VARCHAR"),
 )
 
 QUARANTINE_DDL = """
@@ -98,6 +101,7 @@ class ImportResult(BaseModel):
     host: str | None = None
     proc_start: int | None = None
     interruption: str | None = None  # process_gone | timeout when status == "interrupted"
+    error_key: str | None = None  # a failed run's error as {msgid, params} JSON (any language)
 
     @property
     def balanced(self) -> bool:
@@ -138,7 +142,7 @@ class ImportResult(BaseModel):
                 locale,
                 hours=_hours_since(self.started_at, self.finished_at),
             )
-        return self.error
+        return render_key(self.error_key, locale) or self.error
 
 
 def _hours_since(start: dt.datetime | None, end: dt.datetime | None) -> str:

@@ -1,12 +1,25 @@
 """Read operator files into DuckDB temporary tables, all values as text, with exact row numbers.
 
-Nothing here holds rows as Python objects: non-UTF-8 CSV files are transcoded to a temporary
-UTF-8 file in fixed-size chunks (DuckDB's CSV reader only decodes UTF-8, UTF-16 and Latin-1
-unless the ``encodings`` extension is installed, which cannot be assumed offline), then DuckDB
-reads the file with ``all_varchar`` and a strict dialect. Rows whose field count does not match
-the header (a truncated last line, a stray delimiter) or whose quoting/encoding is broken are
-collected by DuckDB's ``store_rejects`` with their record number, so they are quarantined
-rather than silently padded or dropped.
+Nothing here holds rows as Python objects. Each file goes through three steps:
+
+1. **Recognise** it by its first bytes: Excel, ZIP, other archives and binary files are refused
+   with a clear error; gzip is decompressed while reading; a Parquet file is read as Parquet
+   whatever its name; UTF-16 is recognised by its byte-order mark or its NUL pattern.
+2. **Scan** it once in fixed-size chunks (bytes operations and numpy, never a loop over rows):
+   check the encoding (a mismatch fails with a suggestion), count the lines, find mixed or bare
+   CR line endings and rows with far more fields than the header. When the file needs it —
+   another encoding than UTF-8 (DuckDB's CSV reader only decodes UTF-8 unless its
+   ``encodings`` extension is installed, which cannot be assumed offline), gzip, mixed line
+   endings, or rows wider than the header by more than :data:`WIDE_SLACK` fields — the same
+   pass writes a normalised UTF-8 copy, in which each such row is replaced by a short marker
+   row that DuckDB rejects as ``too_many_fields`` at once (DuckDB's strict reader spends time
+   proportional to width × extra fields on such a row).
+3. **Read** it with DuckDB: no dialect sniffing (the columns come from the header, so a
+   duplicated header cannot shift them), ``all_varchar``, strict mode, no padding. Rows whose
+   field count does not match the header, whose quoting or encoding is broken or that are
+   longer than the reader's maximum line size are collected by ``store_rejects`` with their
+   record number and quarantined. The number of records read is checked against the lines
+   scanned, so a quote that swallows the rest of the file fails the file instead of losing rows.
 
 Row numbers are CSV record numbers with the header as row 1 (the first data row is row 2).
 DuckDB keeps insertion order (``preserve_insertion_order``), so a good row's position in the
@@ -17,21 +30,32 @@ the row number is the 1-based ``file_row_number``.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import gzip
 import io
+import re
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 import duckdb
+import numpy as np
 
-from weixi.errors import IngestError
+from weixi.ingest import messages as msg
+from weixi.ingest.messages import ImportProblem
 
-CHUNK = 4 << 20  # bytes per transcoding chunk
+CHUNK = 4 << 20  # bytes per streamed chunk
+SAMPLE = 1 << 20  # bytes of the file's head used to recognise it and check its encoding
+WIDE_SLACK = 64  # a row with this many fields more than the header is replaced by a marker
+WIDE_MARK = "__weixi_wide_row__"
+MAX_RAW_LINE = 1000  # characters of a rejected row's text kept in the quarantine
 DELIMITER_CANDIDATES = (",", "\t", "|", ";", "\x01", "^")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TEMPORAL_PREFIXES = ("DATE", "TIMESTAMP")
+UTF8 = ("utf-8", "utf-8-sig")
 
 # DuckDB reject error types -> weixi reason codes
 REJECT_REASONS = {
@@ -42,6 +66,24 @@ REJECT_REASONS = {
     "INVALID ENCODING": "invalid_encoding",
     "LINE SIZE OVER MAXIMUM": "line_too_long",
 }
+
+# (magic bytes, kind) recognised at the start of a file
+MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "zip"),
+    (b"PK\x05\x06", "zip"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "xls"),
+    (b"\x1f\x8b", "gzip"),
+    (b"PAR1", "parquet"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"Rar!\x1a\x07", "rar"),
+    (b"%PDF", "pdf"),
+)
+# Control bytes that do not occur in text files (tab, LF, CR and \x01 as a delimiter do).
+_CONTROL = bytes([*range(0, 1), *range(2, 9), 11, 12, *range(14, 32), 127])
+_HIGH = bytes(range(128, 256))
 
 
 @dataclass
@@ -59,11 +101,29 @@ class RawFile:
     good_rows: int = 0
     rejected_rows: int = 0
     temp_objects: list[tuple[str, str]] = field(default_factory=list)  # (kind, name) to drop
+    compression: str | None = None  # gzip when the file was compressed
 
     @property
     def read(self) -> int:
         """Records read from the file (data rows, header excluded)."""
         return self.good_rows + self.rejected_rows
+
+
+@dataclass
+class Scan:
+    """What one streamed pass over a CSV file found."""
+
+    lines: int = 0  # non-empty lines, header included
+    lone_cr: int = 0  # CR not followed by LF
+    crlf: int = 0
+    lf: int = 0
+    wide: int = 0  # rows replaced by a marker (too many fields)
+    quotes: int = 0
+
+    @property
+    def mixed_newlines(self) -> bool:
+        """True when DuckDB's strict reader would stop on the line endings."""
+        return (self.lone_cr > 0 and (self.crlf + self.lf) > 0) or (self.crlf > 0 and self.lf > 0)
 
 
 def q_ident(name: str) -> str:
@@ -76,59 +136,329 @@ def q_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _open_binary(path: Path) -> BinaryIO:
-    if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return path.open("rb")
+def _head(path: Path, n: int = SAMPLE) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(n)
 
 
-def detect_encoding(path: Path, declared: str | None = None) -> str:
-    """Return the file's text encoding: the declared one, else BOM, else UTF-8, else GB18030.
+def sniff_kind(path: Path, head: bytes | None = None) -> str:
+    """Recognise a file by its first bytes: ``csv``, ``gzip`` or ``parquet``; refuse the rest.
 
-    UTF-8 is chosen only when the whole file decodes as UTF-8 (checked in streamed chunks);
-    GB18030 is a superset of GBK and GB2312, the encodings of Chinese operators' exports.
+    Raises:
+        ImportProblem: the file is empty, an Excel workbook, a ZIP or other archive, a PDF,
+            or binary data.
     """
-    if declared:
-        return declared
-    with _open_binary(path) as fh:
-        head = fh.read(4)
-        if head.startswith(codecs.BOM_UTF8):
-            return "utf-8-sig"
-        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return "utf-16"
-        fh.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")("strict")
-        try:
-            while chunk := fh.read(CHUNK):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "gb18030"
-    return "utf-8"
+    head = _head(path) if head is None else head
+    if not head:
+        raise ImportProblem(msg.EMPTY_FILE, file=path)
+    for magic, kind in MAGIC:
+        if not head.startswith(magic):
+            continue
+        if kind == "bzip2" and head[4:10] != b"1AY&SY":
+            continue
+        if kind == "zip":
+            if b"xl/" in head or b"[Content_Types].xml" in head:
+                raise ImportProblem(msg.EXCEL_FILE, file=path, kind=".xlsx")
+            raise ImportProblem(msg.ZIP_FILE, file=path)
+        if kind == "xls":
+            raise ImportProblem(msg.EXCEL_FILE, file=path, kind=".xls")
+        if kind in ("gzip", "parquet"):
+            return kind
+        if kind == "pdf":
+            raise ImportProblem(msg.BINARY_FILE, file=path, offset=0)
+        raise ImportProblem(msg.COMPRESSED_FILE, file=path, kind=kind)
+    if utf16_kind(head) is None:
+        offset = binary_offset(head)
+        if offset is not None:
+            raise ImportProblem(msg.BINARY_FILE, file=path, offset=offset)
+    return "csv"
 
 
-def transcode_to_utf8(src: Path, encoding: str, dest: Path) -> Path:
-    """Stream ``src`` from ``encoding`` into UTF-8 file ``dest`` chunk by chunk."""
-    decoder = codecs.getincrementaldecoder(encoding)("strict")
-    offset = 0
+def utf16_kind(head: bytes) -> str | None:
+    """``utf-16`` when ``head`` is UTF-16 text (byte-order mark or NUL pattern), else None.
+
+    >>> utf16_kind("a,b".encode("utf-16-le")), utf16_kind(b"a,b")
+    ('utf-16-le', None)
+    """
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    sample = head[:4096]
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    even_nul, odd_nul = even.count(0) / len(even), odd.count(0) / max(len(odd), 1)
+    if odd_nul > 0.4 and even_nul < 0.05:
+        return "utf-16-le"
+    if even_nul > 0.4 and odd_nul < 0.05:
+        return "utf-16-be"
+    return None
+
+
+def binary_offset(head: bytes) -> int | None:
+    """Offset of the first control byte when more than 10 % of ``head`` are control bytes."""
+    sample = head[:65536]
+    n_ctrl = len(sample) - len(sample.translate(None, _CONTROL))
+    if n_ctrl * 10 <= len(sample):
+        return None
+    arr = np.frombuffer(sample, dtype=np.uint8)
+    return int(np.flatnonzero(np.isin(arr, np.frombuffer(_CONTROL, dtype=np.uint8)))[0])
+
+
+def _opener(path: Path, kind: str) -> Callable[[], BinaryIO]:
+    if kind == "gzip":
+        return lambda: gzip.open(path, "rb")  # type: ignore[return-value]
+    return lambda: path.open("rb")
+
+
+@contextlib.contextmanager
+def _gzip_guard(path: Path, kind: str) -> Iterator[None]:
     try:
-        with _open_binary(src) as fin, dest.open("wb") as fout:
-            while chunk := fin.read(CHUNK):
-                fout.write(decoder.decode(chunk).encode("utf-8"))
-                offset += len(chunk)
-            fout.write(decoder.decode(b"", final=True).encode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise IngestError(
-            f"{src}: not valid {encoding} near byte {offset + exc.start}; "
-            f"set `encoding:` in the mapping to the file's real encoding"
-        ) from exc
-    return dest
+        yield
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+        if kind != "gzip" or isinstance(exc, FileNotFoundError | PermissionError):
+            raise
+        raise ImportProblem(msg.GZIP_DAMAGED, file=path) from exc
 
 
-def _first_line(path: Path) -> str:
-    with _open_binary(path) as fh:
-        raw = fh.readline(1 << 20)
-    return raw.decode("utf-8-sig", errors="replace").rstrip("\r\n")
+def _complete_lines(sample: bytes) -> list[bytes]:
+    lines = sample.split(b"\n")
+    return lines[:-1] if len(lines) > 1 else lines
+
+
+def guess_encoding(sample: bytes) -> str | None:
+    """The supported encoding the sample decodes as (UTF-8, then GB18030), or None.
+
+    >>> guess_encoding("地市".encode("gbk")), guess_encoding("地市".encode())
+    ('gb18030', 'utf-8')
+    """
+    if utf16_kind(sample):
+        return "utf-16"
+    body = b"\n".join(_complete_lines(sample))
+    for enc in ("utf-8", "gb18030"):
+        try:
+            body.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        return enc
+    return None
+
+
+def _bad_rows(sample: bytes, encoding: str = "utf-8") -> list[int]:
+    """Row numbers (1-based lines) of the sample's complete lines not valid in ``encoding``."""
+    bad = []
+    for i, line in enumerate(_complete_lines(sample)):
+        if max(line, default=0) < 128:
+            continue
+        try:
+            line.decode(encoding)
+        except UnicodeDecodeError:
+            bad.append(i + 1)
+    return bad
+
+
+def _misdeclared(sample: bytes, encoding: str) -> int | None:
+    """First bad row when the header, or many rows of the sample, are not valid ``encoding``
+    and another supported encoding fits (a damaged row alone is quarantined, not fatal)."""
+    bad = _bad_rows(sample, encoding)
+    if not bad:
+        return None
+    if bad[0] == 1:
+        return 1
+    n = len(_complete_lines(sample))
+    guess = guess_encoding(sample)
+    if len(bad) >= 2 and len(bad) * 10 >= n and guess and guess != encoding:
+        return bad[0]
+    return None
+
+
+def _plain_utf8(sample: bytes) -> bool:
+    """True when the sample holds non-ASCII text and all of it is valid UTF-8."""
+    return max(sample, default=0) >= 128 and guess_encoding(sample) == "utf-8"
+
+
+def _encoding_problem(path: Path, row: int, declared: str, sample: bytes) -> ImportProblem:
+    guess = guess_encoding(sample)
+    if guess and guess != declared and not (guess == "utf-8" and declared in UTF8):
+        return ImportProblem(msg.WRONG_ENCODING, file=path, row=row, declared=declared, guess=guess)
+    return ImportProblem(msg.UNKNOWN_ENCODING, file=path, row=row, declared=declared)
+
+
+def detect_encoding(path: Path, declared: str | None = None, *, kind: str = "csv") -> str:
+    """Return the file's text encoding, checking a declared one against the file.
+
+    Without a declaration: a byte-order mark (UTF-8, UTF-16), else UTF-16 by its NUL pattern,
+    else UTF-8 when the file is UTF-8 apart from a few damaged rows (those are quarantined),
+    else GB18030 (a superset of GBK and GB2312, the encodings of Chinese operators' exports).
+    A declared encoding that the file's head contradicts (a GBK file declared UTF-8, UTF-16
+    declared UTF-8, a UTF-8 file declared GBK) raises an error suggesting the right one.
+    """
+    open_ = _opener(path, kind)
+    with _gzip_guard(path, kind), open_() as fh:
+        sample = fh.read(SAMPLE)
+    utf16 = utf16_kind(sample)
+    if declared:
+        if utf16 and not declared.startswith("utf-16"):
+            raise ImportProblem(
+                msg.WRONG_ENCODING, file=path, row=1, declared=declared, guess="utf-16"
+            )
+        if declared not in UTF8 and not declared.startswith("utf-16") and _plain_utf8(sample):
+            lines = _complete_lines(sample)
+            row = next((i + 1 for i, ln in enumerate(lines) if max(ln, default=0) >= 128), 1)
+            raise ImportProblem(
+                msg.DECLARED_ENCODING, file=path, row=row, declared=declared, guess="utf-8"
+            )
+        if not declared.startswith("utf-16"):
+            row = _misdeclared(sample, "utf-8" if declared in UTF8 else declared)
+            if row is not None:
+                raise _encoding_problem(path, row, declared, sample)
+        return declared
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if utf16:
+        return utf16
+    if _misdeclared(sample, "utf-8") is not None:
+        return "gb18030"
+    invalid = high = 0
+    with _gzip_guard(path, kind), open_() as fh:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        while chunk := fh.read(CHUNK):
+            high += len(chunk) - len(chunk.translate(None, _HIGH))
+            invalid += decoder.decode(chunk).count("\ufffd")
+        invalid += decoder.decode(b"", final=True).count("\ufffd")
+    if invalid == 0 or invalid * 20 < high:
+        return "utf-8"
+    return "gb18030"
+
+
+def _mark_invalid(exc: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: each undecodable byte becomes U+DCFF (written back as 0xFF)."""
+    if not isinstance(exc, UnicodeDecodeError):  # pragma: no cover - decoding only
+        raise exc
+    return "\udcff" * (exc.end - exc.start), exc.end
+
+
+INVALID = "weixi-invalid"
+codecs.register_error(INVALID, _mark_invalid)
+
+
+def _decoded_chunks(path: Path, open_: Callable[[], BinaryIO], encoding: str) -> Iterator[bytes]:
+    """Stream the file as UTF-8 bytes, transcoded when needed.
+
+    Bytes that are not valid in ``encoding`` become ``0xFF`` bytes, which are invalid UTF-8,
+    so DuckDB quarantines their row as ``invalid_encoding`` instead of loading a replacement
+    character.
+    """
+    decoder = None if encoding in UTF8 else codecs.getincrementaldecoder(encoding)(INVALID)
+    with open_() as fh:
+        while chunk := fh.read(CHUNK):
+            if decoder is None:
+                yield chunk
+            else:
+                yield decoder.decode(chunk).encode("utf-8", "surrogateescape")
+        if decoder is not None and (tail := decoder.decode(b"", final=True)):
+            yield tail.encode("utf-8", "surrogateescape")
+
+
+def _normalised(chunks: Iterator[bytes], scan: Scan) -> Iterator[bytes]:
+    """Turn CRLF and bare CR into LF (counting each kind), keeping a CR split across chunks."""
+    pending = b""
+    for chunk in chunks:
+        data = pending + chunk
+        pending = b""
+        if data.endswith(b"\r"):
+            data, pending = data[:-1], b"\r"
+        if b"\r" in data:
+            crlf = data.count(b"\r\n")
+            scan.crlf += crlf
+            scan.lone_cr += data.count(b"\r") - crlf
+            scan.lf += data.count(b"\n") - crlf
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        else:
+            scan.lf += data.count(b"\n")
+        yield data
+    if pending:
+        scan.lone_cr += 1
+        yield b"\n"
+
+
+MAX_CARRY = 64 << 20  # a line longer than this is passed on in pieces (it is rejected anyway)
+
+
+def _line_blocks(chunks: Iterator[bytes]) -> Iterator[tuple[bytes, bool]]:
+    """Regroup ``chunks`` into blocks of whole lines; ``True`` marks a block cut mid-line."""
+    carry = b""
+    for data in chunks:
+        buf = carry + data if carry else data
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            if len(buf) > MAX_CARRY:
+                yield buf, True
+                buf = b""
+            carry = buf
+            continue
+        yield buf[: cut + 1], False
+        carry = buf[cut + 1 :]
+    if carry:
+        yield carry, False
+
+
+def scan_lines(
+    chunks: Iterator[bytes],
+    *,
+    delimiter: str,
+    quote: str,
+    fields: int,
+    out: BinaryIO | None = None,
+) -> Scan:
+    """One pass over UTF-8 ``chunks``: count lines, line endings and too-wide rows.
+
+    With ``out``, also write the normalised text there: LF line ends, and each row with more
+    than ``fields + WIDE_SLACK`` fields (and balanced quotes) replaced by a marker row of
+    ``fields + 1`` fields that DuckDB rejects as too wide. Vectorised with numpy per block of
+    whole lines; nothing loops over rows in Python.
+    """
+    scan = Scan()
+    d, quote_b = ord(delimiter), quote.encode()
+    limit = fields - 1 + WIDE_SLACK
+    cont = False  # the block continues a line cut by the previous block
+    first = True  # the next segment is the header
+    for block, mid in _line_blocks(_normalised(chunks, scan)):
+        arr = np.frombuffer(block, dtype=np.uint8)
+        nl = np.flatnonzero(arr == 10)
+        starts = np.concatenate(([0], nl + 1))
+        ends = np.concatenate((nl, [len(block)]))
+        scan.quotes += block.count(quote_b)
+        lens = ends - starts
+        counted = lens > 0
+        if cont:
+            counted[0] = True  # the rest of a line already started
+        counted[-1] = counted[-1] and not mid  # an unfinished line is counted when it ends
+        scan.lines += int(np.count_nonzero(counted))
+        dpos = np.flatnonzero(arr == d)
+        delims = np.searchsorted(dpos, ends) - np.searchsorted(dpos, starts)
+        wide = delims > limit
+        if cont:
+            wide[0] = False
+        if mid:
+            wide[-1] = False
+        if first:
+            wide[0] = False
+            first = False
+        if wide.any():  # only replace rows whose quotes are balanced (not inside a record)
+            qpos = np.flatnonzero(arr == quote_b[0])
+            quotes = np.searchsorted(qpos, ends) - np.searchsorted(qpos, starts)
+            wide &= quotes % 2 == 0
+        wide_idx = np.flatnonzero(wide)
+        scan.wide += len(wide_idx)
+        if out is not None:
+            pos = 0
+            for k in wide_idx.tolist():
+                out.write(block[pos : int(starts[k])])
+                out.write(f"{delimiter * fields}{WIDE_MARK}{int(delims[k]) + 1}".encode())
+                pos = int(ends[k])
+            out.write(block[pos:])
+        cont = mid
+    return scan
 
 
 def sniff_delimiter(header_line: str) -> str:
@@ -140,6 +470,48 @@ def sniff_delimiter(header_line: str) -> str:
     counts = {d: header_line.count(d) for d in DELIMITER_CANDIDATES}
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
+
+
+def parse_header(line: str, delimiter: str, quote: str) -> list[str]:
+    """The header's column names (a quoted name may hold the delimiter)."""
+    return next(csv.reader(io.StringIO(line), delimiter=delimiter, quotechar=quote), [])
+
+
+def check_header(path: Path, names: list[str]) -> None:
+    """Refuse a header that names a column twice (trimmed, case-insensitive like DuckDB)."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        key = name.strip().lower()
+        if not key:
+            continue
+        if key in seen:
+            raise ImportProblem(
+                msg.DUPLICATE_HEADER,
+                file=path,
+                name=repr(name.strip()),
+                first=seen[key] + 1,
+                second=i + 1,
+            )
+        seen[key] = i
+
+
+def header_names(names: list[str]) -> list[str]:
+    """Names for DuckDB: the header's text, ``column<N>`` for an empty one (or ``__row``,
+    which the staged view uses for the row number)."""
+    return [
+        n if n.strip() and n.strip().lower() != "__row" else f"column{i + 1}"
+        for i, n in enumerate(names)
+    ]
+
+
+def transcode_to_utf8(src: Path, encoding: str, dest: Path) -> Path:
+    """Stream ``src`` from ``encoding`` into the UTF-8 file ``dest`` chunk by chunk."""
+    kind = sniff_kind(src)
+    open_ = _opener(src, kind)
+    with _gzip_guard(src, kind), dest.open("wb") as out:
+        for chunk in _decoded_chunks(src, open_, encoding):
+            out.write(chunk)
+    return dest
 
 
 def _drop(con: duckdb.DuckDBPyConnection, objects: list[tuple[str, str]]) -> None:
@@ -157,14 +529,25 @@ def stage_file(
     delimiter: str | None = None,
     quote: str = '"',
 ) -> RawFile:
-    """Load ``path`` into temporary DuckDB objects named ``prefix…`` and describe it."""
+    """Load ``path`` into temporary DuckDB objects named ``prefix…`` and describe it.
+
+    Raises:
+        ImportProblem: the file cannot be imported as a whole (one line naming the file, the
+            row where known, and what to do).
+    """
     if not path.exists():
-        raise IngestError(f"input file not found: {path}")
-    if path.suffix.lower() in PARQUET_SUFFIXES:
+        raise ImportProblem(msg.FILE_NOT_FOUND, file=path)
+    try:
+        head = _head(path)
+    except OSError as exc:
+        raise ImportProblem(msg.CSV_READER, file=path, row=1, what=msg.WHAT_IO, delim="") from exc
+    kind = sniff_kind(path, head)
+    if kind == "parquet" or path.suffix.lower() in PARQUET_SUFFIXES:
         return _stage_parquet(con, path, prefix=prefix)
     return _stage_csv(
         con,
         path,
+        kind=kind,
         prefix=prefix,
         tmpdir=tmpdir,
         encoding=encoding,
@@ -177,9 +560,10 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, *, prefix: str) -
     src = f"read_parquet({q_str(str(path))}, file_row_number=true)"
     try:
         desc = con.execute(f"DESCRIBE SELECT * FROM read_parquet({q_str(str(path))})").fetchall()
-    except duckdb.Error as exc:
-        raise IngestError(f"{path}: cannot read Parquet: {exc}") from exc
+    except duckdb.Error:
+        raise ImportProblem(msg.PARQUET_UNREADABLE, file=path, what=msg.WHAT_UNREADABLE) from None
     columns = [r[0] for r in desc]
+    check_header(path, columns)
     temporal = {r[0] for r in desc if str(r[1]).upper().startswith(TEMPORAL_PREFIXES)}
     exprs = []
     for name, typ in ((r[0], str(r[1]).upper()) for r in desc):
@@ -198,41 +582,85 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, *, prefix: str) -
             f"CREATE TEMP TABLE {q_ident(table)} AS SELECT file_row_number + 1 AS __row, "
             f"{', '.join(exprs)} FROM {src}"
         )
-    except duckdb.Error as exc:
+    except duckdb.Error:
         _drop(con, raw.temp_objects)
-        raise IngestError(f"{path}: cannot read Parquet: {exc}") from exc
+        raise ImportProblem(msg.PARQUET_UNREADABLE, file=path, what=msg.WHAT_UNREADABLE) from None
     raw.good_rows = con.execute(f"SELECT count(*) FROM {q_ident(table)}").fetchone()[0]
     return raw
+
+
+def _header_line(sample: bytes, encoding: str) -> str:
+    decoder = codecs.getincrementaldecoder(encoding)("replace")
+    text = decoder.decode(sample)
+    return re.split(r"\r\n|\r|\n", text, maxsplit=1)[0].lstrip("\ufeff")
+
+
+_LINE_RE = re.compile(r"[Ll]ine:? (\d+)")
+
+
+def _reader_error(path: Path, exc: duckdb.Error, delim: str) -> ImportProblem:
+    """Turn a DuckDB CSV error into one line: file, row, a short cause (never engine text)."""
+    text = str(exc)
+    found = _LINE_RE.search(text)
+    row = int(found.group(1)) if found else "?"
+    what = msg.WHAT_INVALID_STATE if "invalid state" in text else msg.WHAT_UNREADABLE
+    return ImportProblem(msg.CSV_READER, file=path, row=row, what=what, delim=repr(delim))
 
 
 def _stage_csv(
     con: duckdb.DuckDBPyConnection,
     path: Path,
     *,
+    kind: str,
     prefix: str,
     tmpdir: Path,
     encoding: str | None,
     delimiter: str | None,
     quote: str,
 ) -> RawFile:
-    enc = detect_encoding(path, encoding)
-    target = path
-    if enc not in ("utf-8", "utf-8-sig"):
-        target = transcode_to_utf8(path, enc, tmpdir / f"{prefix}utf8.csv")
-    header = _first_line(target)
-    delim = delimiter or sniff_delimiter(header)
-    columns = next(csv.reader(io.StringIO(header), delimiter=delim, quotechar=quote), [])
-    if not any(c.strip() for c in columns):
-        raise IngestError(f"{path}: the first line must be a header naming the columns")
+    enc = detect_encoding(path, encoding, kind=kind)
+    open_ = _opener(path, kind)
+    with _gzip_guard(path, kind):
+        with open_() as fh:
+            sample = fh.read(SAMPLE)
+        header = _header_line(sample, enc)
+        delim = delimiter or sniff_delimiter(header)
+        names = parse_header(header, delim, quote)
+        if not any(c.strip() for c in names):
+            raise ImportProblem(msg.NO_HEADER, file=path)
+        check_header(path, names)
+        target = path
+        rewrite = kind == "gzip" or enc not in UTF8
+
+        def chunks() -> Iterator[bytes]:
+            return _decoded_chunks(path, open_, enc)
+
+        if not rewrite:
+            scan = scan_lines(chunks(), delimiter=delim, quote=quote, fields=len(names))
+            rewrite = scan.mixed_newlines or scan.wide > 0
+        if rewrite:
+            target = tmpdir / f"{prefix}utf8.csv"
+            with target.open("wb") as out:
+                scan = scan_lines(
+                    chunks(), delimiter=delim, quote=quote, fields=len(names), out=out
+                )
+    columns = header_names(names)
 
     table, rejects, scans = f"{prefix}raw", f"{prefix}rej_errors", f"{prefix}rej_scans"
     raw = RawFile(
-        path=path, format="csv", view=f"{prefix}view", columns=[], encoding=enc, delimiter=delim
+        path=path,
+        format="csv",
+        view=f"{prefix}view",
+        columns=columns,
+        encoding=enc,
+        delimiter=delim,
+        compression="gzip" if kind == "gzip" else None,
     )
     raw.temp_objects += [("TABLE", scans), ("TABLE", rejects), ("TABLE", table)]
+    col_types = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(columns))) + "}"
     opts = (
-        f"header=true, all_varchar=true, delim={q_str(delim)}, quote={q_str(quote)}, "
-        f"escape={q_str(quote)}, strict_mode=true, null_padding=false"
+        f"auto_detect=false, columns={col_types}, header=true, delim={q_str(delim)}, "
+        f"quote={q_str(quote)}, escape={q_str(quote)}, strict_mode=true, null_padding=false"
     )
     try:
         con.execute(
@@ -242,8 +670,7 @@ def _stage_csv(
         )
     except duckdb.Error as exc:
         _drop(con, raw.temp_objects)
-        raise IngestError(f"{path}: cannot read CSV (delimiter {delim!r}): {exc}") from exc
-    raw.columns = [d[0] for d in con.execute(f"SELECT * FROM {q_ident(table)} LIMIT 0").description]
+        raise _reader_error(path, exc, delim) from None  # engine text quotes rows
     raw.good_rows = con.execute(f"SELECT count(*) FROM {q_ident(table)}").fetchone()[0]
 
     # One reason per rejected record; DuckDB's `line` is the record number (header = 1).
@@ -252,12 +679,24 @@ def _stage_csv(
     cases = " ".join(
         f"WHEN error_type LIKE {q_str(k + '%')} THEN {q_str(v)}" for k, v in REJECT_REASONS.items()
     )
+    mark = q_str(WIDE_MARK)
     con.execute(
-        f"CREATE TEMP TABLE {q_ident(rej)} AS SELECT line AS row_number, "
+        f"CREATE TEMP TABLE {q_ident(rej)} AS SELECT row_number, reason, column_name, "
+        f"CASE WHEN contains(line, {mark}) THEN 'row of ' || "
+        f"split_part(line, {mark}, 2) || ' fields (header: {len(columns)}); not kept' "
+        f"ELSE left(line, {MAX_RAW_LINE}) END "
+        f"AS raw_line, spans_lines FROM (SELECT line AS row_number, "
         f"arg_min(CASE {cases} ELSE 'malformed_row' END, coalesce(column_idx, -1)) AS reason, "
         f"arg_min(column_name, coalesce(column_idx, -1)) AS column_name, "
-        f"arg_min(csv_line, coalesce(column_idx, -1)) AS raw_line "
-        f"FROM {q_ident(rejects)} GROUP BY line"
+        f"arg_min(rtrim(csv_line, chr(10)), coalesce(column_idx, -1)) AS line, "
+        f"max(length(rtrim(csv_line, chr(10))) - length(replace(rtrim(csv_line, chr(10)), "
+        f"chr(10), ''))) AS spans_lines FROM {q_ident(rejects)} GROUP BY line)"
+    )
+    # DuckDB names columns c0, c1 …: report the header's names
+    con.execute(
+        f"UPDATE {q_ident(rej)} SET column_name = CASE column_name "
+        + " ".join(f"WHEN 'c{i}' THEN {q_str(c)}" for i, c in enumerate(columns))
+        + " ELSE column_name END"
     )
     raw.rejects = rej
     raw.rejected_rows = con.execute(f"SELECT count(*) FROM {q_ident(rej)}").fetchone()[0]
@@ -265,10 +704,11 @@ def _stage_csv(
     # __row = record number. With k = 1-based position among good rows and r_j the j-th
     # rejected record, good row k follows rejected row j iff k >= r_j - j.
     raw.temp_objects.append(("VIEW", raw.view))
+    renamed = ", ".join(f"c{i} AS {q_ident(c)}" for i, c in enumerate(columns))
     if raw.rejected_rows == 0:
         con.execute(
             f"CREATE TEMP VIEW {q_ident(raw.view)} AS "
-            f"SELECT rowid + 2 AS __row, * FROM {q_ident(table)}"
+            f"SELECT rowid + 2 AS __row, {renamed} FROM {q_ident(table)}"
         )
     else:
         thr = f"{prefix}thr"
@@ -280,10 +720,55 @@ def _stage_csv(
         )
         con.execute(
             f"CREATE TEMP VIEW {q_ident(raw.view)} AS "
-            f"SELECT r.rowid + 2 + coalesce(m.j, 0) AS __row, r.* FROM {q_ident(table)} r "
-            f"ASOF LEFT JOIN {q_ident(thr)} m ON r.rowid + 1 >= m.t"
+            f"SELECT r.rowid + 2 + coalesce(m.j, 0) AS __row, "
+            + ", ".join(f"r.c{i} AS {q_ident(c)}" for i, c in enumerate(columns))
+            + f" FROM {q_ident(table)} r ASOF LEFT JOIN {q_ident(thr)} m ON r.rowid + 1 >= m.t"
         )
+    try:
+        _check_complete(con, raw, scan, table)
+    except BaseException:
+        _drop(con, raw.temp_objects)
+        raise
     return raw
+
+
+def _check_complete(con: duckdb.DuckDBPyConnection, raw: RawFile, scan: Scan, table: str) -> None:
+    """Fail the file when records were swallowed (an unclosed quote, inconsistent lines)."""
+    if raw.rejects and raw.rejected_rows:
+        spans = con.execute(
+            f"SELECT min(row_number) FROM {q_ident(raw.rejects)} "
+            f"WHERE reason = 'malformed_quotes' AND spans_lines > 0"
+        ).fetchone()[0]
+        if spans is not None:
+            raise ImportProblem(msg.UNCLOSED_QUOTE, file=raw.path, row=spans)
+    expected = max(scan.lines - 1, 0)
+    if raw.read >= expected:
+        return
+    inside = 0
+    if scan.quotes:  # quoted values may hold line breaks: count them
+        n_cols = len(raw.columns)
+        parts = " + ".join(
+            f"coalesce(sum(length(c{i}) - length(replace(c{i}, chr(10), ''))), 0)"
+            for i in range(n_cols)
+        )
+        inside = con.execute(f"SELECT {parts} FROM {q_ident(table)}").fetchone()[0]
+        if raw.rejects:
+            inside += con.execute(
+                f"SELECT coalesce(sum(spans_lines), 0) FROM {q_ident(raw.rejects)}"
+            ).fetchone()[0]
+    if raw.read + inside < expected:
+        first_bad = None
+        if raw.rejects:
+            first_bad = con.execute(
+                f"SELECT min(row_number) FROM {q_ident(raw.rejects)}"
+            ).fetchone()[0]
+        raise ImportProblem(
+            msg.LOST_LINES,
+            file=raw.path,
+            lines=expected + 1,
+            records=raw.read,
+            row=first_bad or raw.read + 2,
+        )
 
 
 def drop_staged(con: duckdb.DuckDBPyConnection, raw: RawFile) -> None:

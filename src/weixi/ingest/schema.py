@@ -42,6 +42,7 @@ class Field:
     min: float | None = None
     max: float | None = None
     pii: bool = False  # masked unless the role needs it
+    identifier: bool = False  # an id: no spaces, quotes or control characters
     default: object = None  # value used when an optional column is absent from the file
     tags: tuple[str, ...] = field(default_factory=tuple)
 
@@ -54,11 +55,16 @@ FIELDS: tuple[Field, ...] = (
         "用户标识",
         "Line (subscription) id, unique per month",
         required=True,
+        identifier=True,
     ),
     Field(
-        "customer_id", "str", "客户标识", "Customer / household id; a converged household shares it"
+        "customer_id",
+        "str",
+        "客户标识",
+        "Customer / household id; a converged household shares it",
+        identifier=True,
     ),
-    Field("account_id", "str", "账户标识", "Billing account id"),
+    Field("account_id", "str", "账户标识", "Billing account id", identifier=True),
     Field(
         "phone",
         "str",
@@ -69,7 +75,12 @@ FIELDS: tuple[Field, ...] = (
     Field("name", "str", "客户姓名", "Customer name", pii=True),
     Field("id_number", "str", "证件号码", "Identity document number", pii=True),
     Field(
-        "branch_id", "str", "地市", "City branch (地市分公司) the line belongs to", required=True
+        "branch_id",
+        "str",
+        "地市",
+        "City branch (地市分公司) the line belongs to",
+        required=True,
+        identifier=True,
     ),
     Field("district", "str", "区县", "District / county inside the branch"),
     Field("line_type", "str", "业务类型", "Kind of line", required=True, choices=LINE_TYPES),
@@ -107,6 +118,7 @@ FIELDS: tuple[Field, ...] = (
         "Monthly amount paid by the enterprise group",
         unit="yuan/month",
         min=0,
+        max=100_000,
         default=0.0,
     ),
     # dates
@@ -123,7 +135,15 @@ FIELDS: tuple[Field, ...] = (
     Field("contract_end", "date", "合约到期时间", "Contract end date (binding ends)"),
     # package
     Field("package_name", "str", "套餐名称", "Tariff package"),
-    Field("package_fee", "float", "套餐月费", "Package monthly fee", unit="yuan/month", min=0),
+    Field(
+        "package_fee",
+        "float",
+        "套餐月费",
+        "Package monthly fee",
+        unit="yuan/month",
+        min=0,
+        max=100_000,
+    ),
     Field(
         "is_converged",
         "bool",
@@ -149,6 +169,7 @@ FIELDS: tuple[Field, ...] = (
         "Outgoing + incoming billed voice minutes",
         unit="min/month",
         min=0,
+        max=100_000,
         default=0.0,
     ),
     Field(
@@ -158,6 +179,7 @@ FIELDS: tuple[Field, ...] = (
         "SMS / MMS spend",
         unit="yuan/month",
         min=0,
+        max=100_000,
         default=0.0,
     ),
     Field(
@@ -167,9 +189,19 @@ FIELDS: tuple[Field, ...] = (
         "Value-added services spend (ring-back, content …)",
         unit="yuan/month",
         min=0,
+        max=100_000,
         default=0.0,
     ),
-    Field("data_mb", "float", "流量", "Mobile data volume", unit="MB/month", min=0, default=0.0),
+    Field(
+        "data_mb",
+        "float",
+        "流量",
+        "Mobile data volume",
+        unit="MB/month",
+        min=0,
+        max=100_000_000,
+        default=0.0,
+    ),
     Field(
         "zero_call_days",
         "int",
@@ -181,7 +213,15 @@ FIELDS: tuple[Field, ...] = (
         default=0,
     ),
     # broadband
-    Field("bb_speed_mbps", "float", "宽带速率", "Broadband access speed", unit="Mbit/s", min=0),
+    Field(
+        "bb_speed_mbps",
+        "float",
+        "宽带速率",
+        "Broadband access speed",
+        unit="Mbit/s",
+        min=0,
+        max=100_000,
+    ),
     Field(
         "bb_online_hours",
         "float",
@@ -189,6 +229,7 @@ FIELDS: tuple[Field, ...] = (
         "Broadband online duration",
         unit="hours/month",
         min=0,
+        max=100_000,
     ),
     Field("has_iptv", "bool", "ITV", "Has an IPTV / ITV service", default=False),
     Field(
@@ -216,7 +257,13 @@ FIELDS: tuple[Field, ...] = (
     # value programmes
     Field("vip_level", "str", "VIP等级", "VIP tier on file", choices=VIP_LEVELS, default="none"),
     Field(
-        "annual_spend", "float", "年消费", "Spend over the last 12 months", unit="yuan/year", min=0
+        "annual_spend",
+        "float",
+        "年消费",
+        "Spend over the last 12 months",
+        unit="yuan/year",
+        min=0,
+        max=1_200_000,
     ),
     Field(
         "snapshot_midhigh",
@@ -225,15 +272,26 @@ FIELDS: tuple[Field, ...] = (
         "On the frozen snapshot list of mid/high-end customers",
         default=False,
     ),
-    Field("group_id", "str", "集团编码", "Enterprise group the line is a member of"),
+    Field(
+        "group_id", "str", "集团编码", "Enterprise group the line is a member of", identifier=True
+    ),
     # signals
-    Field("complaints", "int", "投诉次数", "Complaints received this month", min=0, default=0),
+    Field(
+        "complaints",
+        "int",
+        "投诉次数",
+        "Complaints received this month",
+        min=0,
+        max=1_000,
+        default=0,
+    ),
     Field(
         "competitor_contacts",
         "int",
         "竞争对手接触",
         "Calls to competitors' customer-service numbers this month",
         min=0,
+        max=10_000,
         default=0,
     ),
     Field(
@@ -297,6 +355,14 @@ REFERENCE_TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
 }
 
+# Upper bounds of reference-table numbers (all numbers are >= 0).
+REFERENCE_MAX: dict[tuple[str, str], float] = {
+    ("enterprise_groups", "handset_count"): 10_000_000,
+    ("enterprise_groups", "annual_spend"): 10_000_000_000,
+}
+# Reference-table columns that are ids (checked like the snapshot's identifiers).
+REFERENCE_IDS = {"branch_id", "group_id", "staff_id"}
+
 # Choices of reference-table columns (validated on import like the snapshot's choices).
 STAFF_CHANNELS = ("account_manager", "call_center", "store")
 REFERENCE_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {("staff", "channel"): STAFF_CHANNELS}
@@ -314,6 +380,8 @@ def reference_fields(table: str) -> tuple[Field, ...]:
             required=i == 0,
             choices=REFERENCE_CHOICES.get((table, name), ()),
             min=0 if typ in ("int", "float") else None,
+            max=REFERENCE_MAX.get((table, name)),
+            identifier=name in REFERENCE_IDS,
         )
         for i, (name, typ, zh) in enumerate(cols)
     )
@@ -393,12 +461,15 @@ def render_markdown() -> str:
         "## Import bookkeeping",
         "",
         "- `import_runs(run_id, month, started_at, finished_at, status, files, read, loaded,",
-        "  quarantined, defects, mapping_hash, error, pid, host, proc_start, interruption)` —",
+        "  quarantined, defects, mapping_hash, error, pid, host, proc_start, interruption,",
+        "  error_key)` —",
         "  one row per `weixi import`; `status` is `running`, `succeeded`, `failed` or",
         "  `interrupted` (the process died before COMMIT: `interruption` = `process_gone` |",
-        "  `timeout`, see `docs/import.md`); `files` and `defects` are JSON.",
+        "  `timeout`, see `docs/import.md`); `files` and `defects` are JSON; `error` is English",
+        "  and `error_key` its message id and parameters (shown in the reader's language).",
         "- `quarantine(run_id, month, file, row_number, column_name, reason, raw_value, raw_row)` —",
-        "  one row per violation of a rejected row; `raw_row` is the row as read (JSON).",
+        "  one row per violation of a rejected row; `raw_row` is the row as read (JSON), with",
+        "  personal data masked.",
         "",
     ]
     return "\n".join(lines)

@@ -35,13 +35,16 @@ from pathlib import Path
 import duckdb
 
 from weixi.config import get_settings
-from weixi.errors import IngestError, WeixiError
+from weixi.errors import WeixiError
+from weixi.ingest import messages as msg
 from weixi.ingest import schema
 from weixi.ingest.mapping import ColumnMap, Mapping, load_mapping
+from weixi.ingest.messages import ImportProblem, scrub
 from weixi.ingest.models import FileResult, ImportResult, QuarantineRow, ensure_tables
 from weixi.ingest.read import RawFile, drop_staged, q_ident, q_str, stage_file
 from weixi.ingest.schema import Field
 from weixi.ingest.validate import mark_duplicates_sql, select_sql, snapshot_checks
+from weixi.security.masking import mask_id_sql, mask_name_sql, mask_phone_sql, pii_kind_of_key
 from weixi.store.analytics import table_exists
 from weixi.store.months import parse_month
 
@@ -218,15 +221,34 @@ def _resolve_sources(raw: RawFile, columns: dict[str, ColumnMap]) -> dict[str, C
 def _check_required(raw: RawFile, target: _Target) -> None:
     have = set(raw.columns)
     columns = _resolve_sources(raw, target.columns)
-    for f in target.fields:
-        col = columns.get(f.name)
-        if f.required and col is not None and col.source not in have:
-            shown = ", ".join(raw.columns[:12]) + (" …" if len(raw.columns) > 12 else "")
-            sep = f" (read with delimiter {raw.delimiter!r})" if raw.delimiter else ""
-            raise IngestError(
-                f"{raw.path}: required column {f.name!r} is missing — the mapping expects the "
-                f"source header {col.source!r}, but the file{sep} has: {shown}"
-            )
+    missing = [
+        (f, col)
+        for f in target.fields
+        if f.required and (col := columns.get(f.name)) is not None and col.source not in have
+    ]
+    if not missing:
+        return
+    delim = repr(raw.delimiter) if raw.delimiter else "-"
+    if not any(c.source in have for c in columns.values()):
+        # row 1 is probably not a header (or is misread): do not echo it, it may be data
+        sources = [c.source for c in columns.values()]
+        raise ImportProblem(
+            msg.NO_MAPPED_HEADER,
+            file=raw.path,
+            expected=", ".join(sources[:6]) + (" …" if len(sources) > 6 else ""),
+            n=len(raw.columns),
+            delim=delim,
+        )
+    f, col = missing[0]
+    shown = ", ".join(h[:40] for h in raw.columns[:12]) + (" …" if len(raw.columns) > 12 else "")
+    raise ImportProblem(
+        msg.REQUIRED_MISSING,
+        file=raw.path,
+        column=repr(f.name),
+        source=repr(col.source),
+        delim=delim,
+        headers=shown,
+    )
 
 
 def _file_result(raw: RawFile, name: str, target: _Target) -> FileResult:
@@ -274,7 +296,9 @@ def _build(con: duckdb.DuckDBPyConnection, target: _Target, mapping: Mapping, ch
         n, good = counts[i]
         res = target.results[i]
         if n != raw.good_rows:  # pragma: no cover - would be a bug in the SQL
-            raise IngestError(f"{raw.path}: staged {raw.good_rows} rows but validated {n}")
+            raise ImportProblem(
+                msg.RECONCILE, month=raw.path.name, read=raw.good_rows, loaded=n, quarantined=0
+            )
         res.loaded = good
         res.quarantined = (n - good) + raw.rejected_rows
 
@@ -307,20 +331,84 @@ def _sorted_counts(counts: dict[str, int]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+_SQL_MASKERS = {"phone": mask_phone_sql, "name": mask_name_sql, "id_number": mask_id_sql}
+_MOBILE_SQL = r"(^|[^0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})([^0-9]|$)"
+_ID_SQL = r"(^|[^0-9A-Za-z])([0-9]{4})[0-9]{10}([0-9]{3}[0-9Xx])([^0-9A-Za-z]|$)"
+
+
+def _text_mask_sql(expr: str) -> str:
+    """SQL masking mobile and ID numbers inside free text (like ``masking.mask_text``)."""
+    for _ in range(2):  # a second pass catches numbers right after one already masked
+        expr = f"regexp_replace({expr}, {q_str(_MOBILE_SQL)}, '\\1\\2****\\3\\4', 'g')"
+    return f"regexp_replace({expr}, {q_str(_ID_SQL)}, '\\1\\2**********\\3\\4', 'g')"
+
+
+def _hide_sql(expr: str) -> str:
+    """SQL keeping only the first character of a value of unknown content."""
+    return (
+        f"(CASE WHEN length({expr}) <= 1 THEN {expr} "
+        f"ELSE left({expr}, 1) || repeat('*', length({expr}) - 1) END)"
+    )
+
+
+def _masked_columns(raw: RawFile, columns: dict[str, ColumnMap]) -> dict[str, str]:
+    """Raw column -> how the quarantine masks it: ``phone``/``name``/``id_number`` for the
+    personal fields, ``other`` for columns no mapping entry uses (their content is unknown;
+    a name column under a misspelt header must not leak). Mapped non-personal columns are
+    kept as they are (absent here)."""
+    field_of = {c.source: n for n, c in _resolve_sources(raw, columns).items()}
+    out = {}
+    for c in raw.columns:
+        if c in field_of:
+            if field_of[c] in _SQL_MASKERS:
+                out[c] = field_of[c]
+        else:
+            out[c] = pii_kind_of_key(c) or "other"
+    return out
+
+
+def _mask_sql(kind: str, expr: str) -> str:
+    return _hide_sql(expr) if kind == "other" else _SQL_MASKERS[kind](expr)
+
+
+def _masked_line_sql(line: str, delim: str | None, positions: list[int], width: int) -> str:
+    """SQL masking a malformed row's raw text: the fields at or near masked columns.
+
+    The row's fields may not line up with the header (that is why it was rejected), so every
+    field within ``|fields - header fields|`` of a masked column (``positions``) is masked,
+    then phone and ID numbers anywhere.
+    """
+    if not positions or not delim:
+        return _text_mask_sql(line)
+    parts = f"string_split({line}, {q_str(delim)})"
+    shift = f"abs(len({parts}) - {width})"
+    near = " OR ".join(f"abs(i - {p + 1}) <= {shift}" for p in positions)
+    hide = _hide_sql("x")
+    masked = f"list_transform({parts}, lambda x, i: CASE WHEN {near} THEN {hide} ELSE x END)"
+    return _text_mask_sql(f"array_to_string({masked}, {q_str(delim)})")
+
+
 def _write_target(
-    con: duckdb.DuckDBPyConnection, target: _Target, *, run_id: str, month: dt.date
+    con: duckdb.DuckDBPyConnection,
+    target: _Target,
+    *,
+    run_id: str,
+    month: dt.date,
+    data: bool = True,
 ) -> None:
+    """Replace the target's rows (unless ``data`` is false) and store its quarantine."""
     names = [f.name for f in target.fields]
     cols = ", ".join(q_ident(n) for n in names)
     all_t = q_ident(target.all_table)
     month_lit = f"DATE {q_str(month.isoformat())}"
-    con.execute(f"DELETE FROM {q_ident(target.table)} WHERE {target.replace_where}")
-    if target.table == "snapshot":
+    if data and target.table == "snapshot":
+        con.execute(f"DELETE FROM {q_ident(target.table)} WHERE {target.replace_where}")
         con.execute(
             f"INSERT INTO snapshot (month, {cols}) SELECT {month_lit}, {cols} FROM {all_t} "
             f"WHERE len(__viol) = 0"
         )
-    else:
+    elif data:
+        con.execute(f"DELETE FROM {q_ident(target.table)} WHERE {target.replace_where}")
         con.execute(
             f"INSERT INTO {q_ident(target.table)} ({cols}) SELECT {cols} FROM {all_t} "
             f"WHERE len(__viol) = 0"
@@ -330,12 +418,33 @@ def _write_target(
         fname = q_str(target.names[i])
         if target.results[i].quarantined > raw.rejected_rows:  # some rows failed the checks
             # join back to the raw text only for the failing rows (skipped on clean files)
+            # personal data is masked before it is stored (see docs/import.md)
+            masked = _masked_columns(raw, target.columns)
+            values = []
+            for c in raw.columns:
+                ref = f"r.{q_ident(c)}"
+                values.append(_mask_sql(masked[c], ref) if c in masked else ref)
             raw_json = (
-                "json_object(" + ", ".join(f"{q_str(c)}, r.{q_ident(c)}" for c in raw.columns) + ")"
+                "json_object("
+                + ", ".join(
+                    f"{q_str(c)}, {_text_mask_sql(v)}"
+                    for c, v in zip(raw.columns, values, strict=True)
+                )
+                + ")"
+            )
+            by_field = " ".join(
+                f"WHEN {q_str(n)} THEN {fn('q.v.raw_value')}"
+                for n, fn in _SQL_MASKERS.items()
+                if n in {f.name for f in target.fields}
+            )
+            value = _text_mask_sql(
+                f"CASE q.v.column_name {by_field} ELSE q.v.raw_value END"
+                if by_field
+                else "q.v.raw_value"
             )
             con.execute(
                 f"INSERT INTO quarantine SELECT {q_str(run_id)}, {month_lit}, {fname}, q.__row, "
-                f"q.v.column_name, q.v.reason, q.v.raw_value, CAST({raw_json} AS VARCHAR) "
+                f"q.v.column_name, q.v.reason, {value}, CAST({raw_json} AS VARCHAR) "
                 f"FROM (SELECT __row, unnest(__viol) AS v FROM {all_t} "
                 f"WHERE __file = {i} AND len(__viol) > 0) q "
                 f"JOIN {q_ident(raw.view)} r ON r.__row = q.__row"
@@ -343,10 +452,13 @@ def _write_target(
         if raw.rejects and raw.rejected_rows:
             when = " ".join(f"WHEN {q_str(s)} THEN {q_str(n)}" for s, n in source_to_name.items())
             col = f"CASE column_name {when} ELSE column_name END" if when else "column_name"
+            masked = _masked_columns(raw, target.columns)
+            positions = [i for i, c in enumerate(raw.columns) if c in masked]
+            line = _masked_line_sql("raw_line", raw.delimiter, positions, len(raw.columns))
             con.execute(
                 f"INSERT INTO quarantine SELECT {q_str(run_id)}, {month_lit}, {fname}, "
-                f"row_number, {col}, reason, NULL, "
-                f"CAST(json_object('line', raw_line) AS VARCHAR) FROM {q_ident(raw.rejects)}"
+                f"row_number, {col}, reason, NULL, CAST(json_object('line', {line}) AS VARCHAR) "
+                f"FROM {q_ident(raw.rejects)}"
             )
 
 
@@ -363,11 +475,54 @@ def _reconcile(
         [run_id],
     ).fetchone()[0]
     if read != loaded + quarantined:
-        raise IngestError(
-            f"reconciliation failed for {month:%Y-%m}: read {read} != loaded {loaded} + "
-            f"quarantined {quarantined}; nothing was imported"
+        raise ImportProblem(
+            msg.RECONCILE,
+            month=f"{month:%Y-%m}",
+            read=read,
+            loaded=loaded,
+            quarantined=quarantined,
         )
     return read, loaded, quarantined
+
+
+def _shrink_problem(
+    con: duckdb.DuckDBPyConnection,
+    snap: _Target,
+    result: ImportResult,
+    *,
+    month: dt.date,
+    allow: bool,
+) -> ImportProblem | None:
+    """The refusal when the import would empty the month or shrink it more than allowed."""
+    if allow:
+        return None
+    new = sum(r.loaded for r in snap.results)
+    read = sum(r.read for r in snap.results)
+    if new == 0:
+        top = list(result.defects.items())[:3]
+        return ImportProblem(
+            msg.EMPTY_MONTH,
+            month=f"{month:%Y-%m}",
+            files=", ".join(snap.names),
+            read=f"{read:,}",
+            quarantined=f"{read:,}",
+            reasons="; " + ", ".join(f"{r} {n:,}" for r, n in top) if top else "",
+            run_id=result.run_id,
+        )
+    limit = get_settings().import_max_shrink
+    old = con.execute("SELECT count(*) FROM snapshot WHERE month = ?", [month]).fetchone()[0]
+    if old and new < old * (1 - limit):
+        return ImportProblem(
+            msg.SHRINK,
+            month=f"{month:%Y-%m}",
+            files=", ".join(snap.names),
+            old=f"{old:,}",
+            new=f"{new:,}",
+            pct=f"{(old - new) / old:.0%}",
+            limit=f"{limit:.0%}",
+            run_id=result.run_id,
+        )
+    return None
 
 
 def _hold_before_commit() -> None:
@@ -384,6 +539,7 @@ def import_month(
     mapping: Mapping | Path | str,
     paths: Sequence[Path | str],
     on_progress: Progress | None = None,
+    allow_shrink: bool = False,
 ) -> ImportResult:
     """Import one month's files: validate, quarantine bad rows, replace the month atomically.
 
@@ -393,13 +549,16 @@ def import_month(
         mapping: a :class:`Mapping` or the path of a mapping YAML file.
         paths: the month's CSV / Parquet files (rows of all files form the month).
         on_progress: optional callback ``(step, done, total)``.
+        allow_shrink: accept a month that loads no row, or that replaces a loaded month with
+            more than ``Settings.import_max_shrink`` (default 20 %) fewer rows.
 
     Returns:
         The run's :class:`ImportResult`, with ``read == loaded + quarantined``.
 
     Raises:
-        IngestError: a file cannot be read or lacks a required column (the month is unchanged,
-            the run is recorded as failed).
+        IngestError: a file cannot be read or lacks a required column, or the month would
+            shrink (the month is unchanged, the run is recorded as failed). Import problems are
+            :class:`~weixi.ingest.messages.ImportProblem`: one line, no personal data.
     """
     month_d = parse_month(month)
     ensure_tables(con)
@@ -423,6 +582,7 @@ def import_month(
     )
     _ACTIVE_RUNS.add(run_id)
     prefix = f"_wx_{run_id}_"
+    recorded = False  # a refused run was committed with its quarantine
     targets: list[_Target] = []
     tick = on_progress or (lambda step, done, total: None)
     try:
@@ -431,7 +591,7 @@ def import_month(
         result.mapping_hash = mapping.digest()
         file_paths = [Path(p) for p in paths]
         if not file_paths:
-            raise IngestError("no input files given; pass the month's CSV or Parquet files")
+            raise ImportProblem(msg.NO_FILES)
         snap = _Target(
             table="snapshot",
             fields=schema.FIELDS,
@@ -491,15 +651,22 @@ def import_month(
             for tgt in targets[1:]:
                 _defects(con, tgt)
 
+            refusal = _shrink_problem(con, snap, result, month=month_d, allow=allow_shrink)
             tick("write", len(jobs) + 1, total)
             con.execute("BEGIN TRANSACTION")
             try:
                 for tgt in targets:
-                    _write_target(con, tgt, run_id=run_id, month=month_d)
-                read, loaded, quarantined = _reconcile(con, snap, run_id=run_id, month=month_d)
-                result.read, result.loaded, result.quarantined = read, loaded, quarantined
+                    _write_target(con, tgt, run_id=run_id, month=month_d, data=refusal is None)
                 result.files = [r for tgt in targets for r in tgt.results]
-                result.status = "succeeded"
+                if refusal is None:
+                    counts = _reconcile(con, snap, run_id=run_id, month=month_d)
+                    result.read, result.loaded, result.quarantined = counts
+                    result.status = "succeeded"
+                else:  # the month stays as it was; the quarantine is kept to show why
+                    result.read = sum(r.read for r in snap.results)
+                    result.quarantined = sum(r.quarantined for r in snap.results)
+                    result.status = "failed"
+                    result.error, result.error_key = refusal.render("en"), refusal.key
                 result.finished_at = _now()
                 _update_run(con, result)
                 _hold_before_commit()
@@ -507,20 +674,34 @@ def import_month(
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            if refusal is not None:
+                recorded = True
+                raise refusal
             tick("done", total, total)
     except Exception as exc:
+        if recorded:
+            raise
+        problem = exc
+        if not isinstance(exc, WeixiError):  # engine text may quote rows: keep its gist only
+            problem = ImportProblem(
+                msg.FAILED, month=f"{month_d:%Y-%m}", what=scrub(str(exc)), kind=type(exc).__name__
+            )
         result.status = "failed"
         result.finished_at = _now()
-        result.error = str(exc)
+        if isinstance(problem, ImportProblem):
+            result.error, result.error_key = problem.render("en"), problem.key
+        else:
+            result.error = str(problem)
         result.files = [r for tgt in targets for r in tgt.results]
         result.read = result.loaded = result.quarantined = 0
         try:
             _update_run(con, result)  # its own (auto-committed) transaction, after the rollback
         except duckdb.Error as db_exc:  # pragma: no cover - the store itself is broken
             exc.add_note(f"the failed run could not be recorded: {db_exc}")
-        if isinstance(exc, WeixiError):
+        if problem is exc:
             raise
-        raise IngestError(f"import of {month_d:%Y-%m} failed: {exc}") from exc
+        # DuckDB's text may quote a row: keep it out of tracebacks that end up in logs
+        raise problem from (None if isinstance(exc, duckdb.Error) else exc)
     finally:
         _ACTIVE_RUNS.discard(run_id)
         try:
@@ -536,7 +717,7 @@ def import_month(
 def _update_run(con: duckdb.DuckDBPyConnection, result: ImportResult) -> None:
     con.execute(
         'UPDATE import_runs SET finished_at = ?, status = ?, files = ?, "read" = ?, loaded = ?, '
-        "quarantined = ?, defects = ?, mapping_hash = ?, error = ? WHERE run_id = ?",
+        "quarantined = ?, defects = ?, mapping_hash = ?, error = ?, error_key = ? WHERE run_id = ?",
         [
             result.finished_at,
             result.status,
@@ -547,6 +728,7 @@ def _update_run(con: duckdb.DuckDBPyConnection, result: ImportResult) -> None:
             json.dumps(result.defects, ensure_ascii=False),
             result.mapping_hash,
             result.error,
+            result.error_key,
             result.run_id,
         ],
     )
@@ -569,6 +751,7 @@ _RUN_COLS = (
     "host",
     "proc_start",
     "interruption",
+    "error_key",
 )
 
 
@@ -584,7 +767,7 @@ def _run_from_row(row: tuple) -> ImportResult:
     (run_id, month, started, finished, status, files, read, loaded, quar, defects, mh, err) = row[
         :12
     ]
-    pid, host, proc_start, interruption = row[12:]
+    pid, host, proc_start, interruption, error_key = row[12:]
     return ImportResult(
         run_id=run_id,
         month=month,
@@ -602,6 +785,7 @@ def _run_from_row(row: tuple) -> ImportResult:
         host=host,
         proc_start=proc_start,
         interruption=interruption,
+        error_key=error_key,
     )
 
 

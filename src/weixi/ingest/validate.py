@@ -33,6 +33,8 @@ REASONS: dict[str, str] = {
     "contract_end_before_start": "The contract ends before it starts",
     "date_after_month_end": "The date is after the last day of the imported month",
     "duplicate_id": "The id occurs more than once in the import",
+    "invalid_id": "The id contains spaces, quotes or control characters (e.g. NUL bytes)",
+    "control_characters": "The text contains control characters (e.g. NUL bytes)",
     "missing_fields": "The row has fewer fields than the header (e.g. a truncated last line)",
     "too_many_fields": "The row has more fields than the header",
     "malformed_quotes": "The row's quoting is broken",
@@ -42,6 +44,10 @@ REASONS: dict[str, str] = {
 }
 
 VIOLATION_TYPE = "STRUCT(column_name VARCHAR, reason VARCHAR, raw_value VARCHAR)"
+# RE2 character classes: what an id may not contain, and control characters in other text
+# (tab, LF and CR may occur in quoted free text).
+ID_FORBIDDEN = r"[\s\"'\x00-\x1f\x7f]"
+TEXT_FORBIDDEN = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 TYPE_REASON = {
     "float": "not_a_number",
     "int": "not_a_number",
@@ -212,6 +218,12 @@ def select_sql(
             )
         elif f.type != "str":
             cases.append(f"WHEN {m} IS NOT NULL AND {v} IS NULL THEN {q_str(TYPE_REASON[f.type])}")
+        elif f.identifier:
+            cases.append(f"WHEN regexp_matches({m}, {q_str(ID_FORBIDDEN)}) THEN 'invalid_id'")
+        else:
+            cases.append(
+                f"WHEN regexp_matches({m}, {q_str(TEXT_FORBIDDEN)}) THEN 'control_characters'"
+            )
         if f.choices:
             cases.append(f"WHEN {v} NOT IN ({_in_list(f.choices)}) THEN 'not_in_choices'")
         if f.min is not None:

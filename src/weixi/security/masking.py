@@ -191,13 +191,24 @@ def mask_raw_row(text: str | None) -> str | None:
         return mask_text(text)
     out = {}
     for k, v in row.items():
-        key = str(k).lower()
-        if isinstance(v, str) and any(h in key for h in _PII_KEY_HINTS):
-            if "name" in key or "姓名" in key or "名称" in key:
-                v = mask_name(v)
-            elif "id" in key or "证件" in key or "身份证" in key or "cert" in key:
-                v = mask_id(v)
-            else:
-                v = mask_phone(v)
+        kind = pii_kind_of_key(str(k))
+        if isinstance(v, str) and kind:
+            v = MASKERS[kind](v)
         out[k] = mask_text(v)
     return json.dumps(out, ensure_ascii=False)
+
+
+def pii_kind_of_key(key: str) -> str | None:
+    """``phone``, ``name`` or ``id_number`` when a raw column name looks personal, else None.
+
+    >>> pii_kind_of_key("KHXM_姓名"), pii_kind_of_key("ZJHM证件"), pii_kind_of_key("ARPU")
+    ('name', 'id_number', None)
+    """
+    key = key.lower()
+    if not any(h in key for h in _PII_KEY_HINTS):
+        return None
+    if "name" in key or "姓名" in key or "名称" in key:
+        return "name"
+    if "id" in key or "证件" in key or "身份证" in key or "cert" in key:
+        return "id_number"
+    return "phone"

@@ -129,7 +129,7 @@ def _require_month(con: duckdb.DuckDBPyConnection, month: dt.date) -> list[dt.da
         have = ", ".join(format_month(m) for m in months) or "none"
         raise NotFoundError(
             f"month {format_month(month)} is not loaded (loaded: {have}); "
-            "import it first with `weixi ingest`"
+            "import it first with `weixi import`"
         )
     return months
 
