@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -87,6 +87,42 @@ def route_table(app: FastAPI) -> list[tuple[str, str]]:
     return sorted(out)
 
 
+class BodyTooLarge(HTTPException):
+    """A request body over ``WEIXI_MAX_UPLOAD_MB`` (answered 413 by the error handler)."""
+
+
+class BodyLimit:
+    """ASGI middleware refusing request bodies over ``limit`` bytes: on the first read when
+    the Content-Length says so, else as soon as the streamed body passes the limit (before
+    the form parser spools more of it to disk)."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        mb = self.limit / 1024 / 1024
+        detail = f"the upload is larger than {mb:g} MB (WEIXI_MAX_UPLOAD_MB); split the file"
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        seen = int(length) if length.isdigit() else 0
+
+        async def limited():
+            nonlocal seen
+            if seen > self.limit:
+                raise BodyTooLarge(413, detail)
+            message = await receive()
+            if message["type"] == "http.request" and not length:
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge(413, detail)
+            return message
+
+        await self.app(scope, limited, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the web app for ``settings`` (default: the process settings)."""
     settings = settings or get_settings()
@@ -108,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
     secure_cookies = settings.env != "dev"
     app.state.secure_cookies = secure_cookies
 

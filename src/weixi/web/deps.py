@@ -78,7 +78,7 @@ AnalyticsDep = Annotated[duckdb.DuckDBPyConnection | None, Depends(get_analytics
 
 
 def _serializer(settings: Settings) -> URLSafeSerializer:
-    return URLSafeSerializer(settings.secret_key, salt="weixi-session")
+    return URLSafeSerializer(settings.secret(), salt="weixi-session")
 
 
 def sign_session(settings: Settings, token: str) -> str:
@@ -148,9 +148,7 @@ def require_role(*roles: Role | str) -> Callable[..., User]:
 
 
 def _csrf_for(settings: Settings, base: str) -> str:
-    return hmac.new(
-        settings.secret_key.encode(), f"csrf:{base}".encode(), hashlib.sha256
-    ).hexdigest()
+    return hmac.new(settings.secret().encode(), f"csrf:{base}".encode(), hashlib.sha256).hexdigest()
 
 
 def csrf_base(request: Request) -> str | None:
