@@ -35,3 +35,8 @@ class CapacityError(ValueError, WeixiError):
 
 class PermissionDenied(PermissionError, WeixiError):
     """The current user's role or branch does not allow the action."""
+
+
+class ConflictError(RuntimeError, WeixiError):
+    """The object changed under the caller (a task already closed, claimed by someone else,
+    or an idempotency key used for another task); the message says what happened."""

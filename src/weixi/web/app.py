@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from weixi import __version__
 from weixi.config import Settings, get_settings
-from weixi.errors import ConfigError, NotFoundError, PermissionDenied, WeixiError
+from weixi.errors import ConfigError, ConflictError, NotFoundError, PermissionDenied, WeixiError
 from weixi.web.deps import CSRF_COOKIE, LoginRequired, csrf_protect, render
 from weixi.web.orm import import_all
 
@@ -182,6 +182,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(NotFoundError)
     async def _not_found(request: Request, exc: NotFoundError) -> Response:
         return _error(request, 404, str(exc))
+
+    @app.exception_handler(ConflictError)
+    async def _conflict(request: Request, exc: ConflictError) -> Response:
+        return _error(request, 409, str(exc))
 
     @app.exception_handler(ConfigError)
     async def _bad_request(request: Request, exc: ConfigError) -> Response:

@@ -105,6 +105,16 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
+def claim_token(request: Request) -> str:
+    """A digest of the caller's bearer token or login session: who holds a work-queue claim
+    (each browser session or API token works its own task; the secret itself is not stored)."""
+    secret = bearer_token(request) or session_token(request) or ""
+    return hashlib.sha256(f"claim:{secret}".encode()).hexdigest()[:32]
+
+
+ClaimTokenDep = Annotated[str, Depends(claim_token)]
+
+
 def optional_user(request: Request, db: DbDep) -> User | None:
     """The logged-in user (session cookie or bearer token), or None."""
     if "user" in request.state._state:
