@@ -237,3 +237,45 @@ def test_queue_orders_by_urgency_then_value_and_claims_expire(world):
         assert work_queue.claim_next(session=s, worker=four, timeout=timeout, now=later).id == a1
         task = s.get(Task, a1)
         assert task.claim_token == "tok-4"
+
+
+def test_a_key_committed_meanwhile_is_a_clean_answer_not_a_500(world, monkeypatch):
+    """The IntegrityError race, made deterministic: the key check misses an outcome that
+    another request commits just before this one inserts the same key."""
+    from sqlalchemy.orm import Session
+
+    from weixi.dispatch import service
+    from weixi.store.db import get_engine
+
+    first, second = world.add_tasks(
+        [
+            {"subscriber_id": "RACE-1", "staff_id": "HZCC0001"},
+            {"subscriber_id": "RACE-2", "staff_id": "HZCC0001"},
+        ]
+    )
+    with session_scope(world.url) as s:
+        stored = record_outcome(
+            session=s, task_id=first, result="accepted", idempotency_key="race-key"
+        ).id
+    real = service._outcome_by_key
+    calls = {"n": 0}
+
+    def stale_once(session, key, task_id):
+        calls["n"] += 1
+        return None if calls["n"] == 1 else real(session, key, task_id)
+
+    monkeypatch.setattr(service, "_outcome_by_key", stale_once)
+    with Session(get_engine(world.url)) as s:
+        # the same key for another task: a 409 naming the first task, never a 500
+        with pytest.raises(ConflictError, match=f"already used for task {first}"):
+            record_outcome(session=s, task_id=second, result="accepted", idempotency_key="race-key")
+        s.rollback()
+    monkeypatch.setattr(service, "_outcome_by_key", real)
+    with session_scope(world.url) as s:
+        # the retry of the same task answers the stored outcome
+        again = record_outcome(
+            session=s, task_id=first, result="accepted", idempotency_key="race-key"
+        )
+        assert again.id == stored
+    c = world.counts([first, second])
+    assert c["per_task"] == {first: 1} and c["statuses"] == {"done": 1, "open": 1}
