@@ -32,6 +32,7 @@ def upgrade() -> None:
             ["branch_id", "status", "channel", "staff_id", "claimed_until"],
             unique=False,
         )
+        batch_op.create_index("ix_tasks_claim_token", ["claim_token"], unique=False)
     # Open tasks left waiting by a call-back outcome recorded before this revision keep
     # their time: the latest call-back outcome of each open task becomes its callback_at.
     op.execute(
@@ -45,6 +46,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_tasks_claim_token")
         batch_op.drop_index("ix_tasks_claim")
         batch_op.drop_column("version")
         batch_op.drop_column("callback_at")

@@ -93,6 +93,7 @@ class Task(Base):
         Index("ix_tasks_queue", "campaign_id", "branch_id", "channel", "staff_id", "status"),
         Index("ix_tasks_subscriber", "subscriber_id"),
         Index("ix_tasks_claim", "branch_id", "status", "channel", "staff_id", "claimed_until"),
+        Index("ix_tasks_claim_token", "claim_token"),  # "the task this session holds"
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -91,16 +91,14 @@ def _load(session: Session, task_id: int) -> Task:
 def held(*, session: Session, worker: Worker, now: dt.datetime | None = None) -> Task | None:
     """The task this login session or token holds a live claim on, if any."""
     now = now or utcnow()
-    tid = session.scalar(
-        select(Task.id)
-        .where(
-            Task.claim_token == worker.token,
-            Task.status == TaskStatus.open.value,
-            Task.claimed_until >= now,
-        )
+    # Only the claim_token index narrows this (the status index would scan every open task);
+    # the status of the one or two rows found is checked here.
+    rows = session.execute(
+        select(Task.id, Task.status)
+        .where(Task.claim_token == worker.token, Task.claimed_until >= now)
         .order_by(Task.claimed_until.desc())
-        .limit(1)
-    )
+    ).all()
+    tid = next((r.id for r in rows if r.status == TaskStatus.open.value), None)
     return _load(session, tid) if tid is not None else None
 
 
