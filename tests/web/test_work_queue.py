@@ -158,6 +158,14 @@ def test_a_refused_task_takes_no_accepted(world):
     assert first.status_code == 303
     again = agent.post(f"/queue/{task_id}/outcome", data={"result": "accepted", "csrf_token": csrf})
     assert again.status_code == 409 and "already done" in again.text
+    agent.post("/lang", data={"lang": "zh-CN", "csrf_token": csrf})
+    try:  # the page speaks the agent's language
+        zh = agent.post(
+            f"/queue/{task_id}/outcome", data={"result": "accepted", "csrf_token": csrf}
+        )
+        assert zh.status_code == 409 and f"任务 {task_id} 已经是 done 状态" in zh.text
+    finally:
+        agent.post("/lang", data={"lang": "en", "csrf_token": csrf})
     api = agent.post(
         "/api/v1/outcomes",
         json={"task_id": task_id, "result": "accepted"},

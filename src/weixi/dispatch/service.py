@@ -862,7 +862,9 @@ def record_outcome(
         if prior is not None:
             return prior
         _check_open(session.execute(stmt).scalar_one(), recorded_by, when)
-        raise ConflictError(f"task {task_id} changed while the outcome was recorded; reload it")
+        raise ConflictError(
+            "task {task} changed while the outcome was recorded; reload it", task=task_id
+        )
     # 2. The outcome and the contact, in a savepoint: a key committed meanwhile by a
     #    concurrent request (for another task, since this one was ours) is a clean conflict.
     try:
@@ -902,8 +904,11 @@ def _outcome_by_key(session: Session, key: str, task_id: int) -> Outcome | None:
     prior = get_outcome_by_key(session=session, key=key)
     if prior is not None and prior.task_id != task_id:
         raise ConflictError(
-            f"idempotency key {key!r} was already used for task {prior.task_id}, "
-            f"not task {task_id}: use a new key for each outcome"
+            "idempotency key {key} was already used for task {first}, not task {task}: "
+            "use a new key for each outcome",
+            key=repr(key),
+            first=prior.task_id,
+            task=task_id,
         )
     return prior
 
@@ -911,14 +916,16 @@ def _outcome_by_key(session: Session, key: str, task_id: int) -> Outcome | None:
 def _check_open(task: Task, recorded_by: str | None, now: dt.datetime) -> None:
     """Raise ConflictError unless ``task`` may take an outcome from ``recorded_by`` now."""
     if task.status != TaskStatus.open.value:
-        why = f" ({task.drop_reason})" if task.drop_reason else ""
         raise ConflictError(
-            f"task {task.id} is already {task.status}{why}: it takes no further outcome"
+            "task {task} is already {status}: it takes no further outcome",
+            task=task.id,
+            status=task.status + (f" ({task.drop_reason})" if task.drop_reason else ""),
         )
     if task.callback_at is not None and task.callback_at > now:
         raise ConflictError(
-            f"task {task.id} waits for its call back at {task.callback_at:%Y-%m-%d %H:%M} UTC; "
-            "it returns to the queue then"
+            "task {task} waits for its call back at {time} UTC; it returns to the queue then",
+            task=task.id,
+            time=f"{task.callback_at:%Y-%m-%d %H:%M}",
         )
     if (
         task.claimed_until is not None
@@ -926,8 +933,10 @@ def _check_open(task: Task, recorded_by: str | None, now: dt.datetime) -> None:
         and task.claimed_by != recorded_by
     ):
         raise ConflictError(
-            f"task {task.id} is being worked by {task.claimed_by} "
-            f"until {task.claimed_until:%H:%M} UTC"
+            "task {task} is being worked by {user} until {time} UTC",
+            task=task.id,
+            user=task.claimed_by,
+            time=f"{task.claimed_until:%H:%M}",
         )
 
 

@@ -75,7 +75,7 @@ def require_task(session: Session, user: User, task_id: int) -> Task:
     stmt = select(Task).where(Task.id == task_id).execution_options(populate_existing=True)
     task = session.execute(stmt).scalar_one_or_none()
     if not task_in_scope(user, task):
-        raise NotFoundError(f"task {task_id} is not in your queue")
+        raise NotFoundError("task {task} is not in your queue", task=task_id)
     assert task is not None
     return task
 
@@ -114,4 +114,4 @@ def require_customer(session: Session, user: User, subscriber_id: str) -> None:
     if Role(user.role) not in UNMASK_ROLES:
         raise PermissionDenied(f"role {user.role} may not see personal data in clear")
     if not customer_in_scope(session, user, subscriber_id):
-        raise NotFoundError(f"customer {subscriber_id} is not in your book or queue")
+        raise NotFoundError("customer {sid} is not in your book or queue", sid=subscriber_id)

@@ -60,10 +60,19 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIX)
 
 
-def _error(request: Request, status: int, message: str) -> Response:
+def _error(request: Request, status: int, message: str | Exception) -> Response:
     if _is_api(request):
-        return JSONResponse({"detail": message}, status_code=status)
-    return render(request, "error.html", {"status": status, "message": message}, status_code=status)
+        return JSONResponse({"detail": str(message)}, status_code=status)
+    template = getattr(message, "template", None)
+    if template:  # a WeixiError raised with parameters: shown in the reader's language
+        from weixi.i18n import t
+        from weixi.web.deps import request_locale
+
+        locale = request_locale(request, request.state._state.get("user"))
+        message = t(template, locale, **message.params)  # type: ignore[union-attr]
+    return render(
+        request, "error.html", {"status": status, "message": str(message)}, status_code=status
+    )
 
 
 def route_table(app: FastAPI) -> list[tuple[str, str]]:
@@ -177,23 +186,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(PermissionDenied)
     async def _forbidden(request: Request, exc: PermissionDenied) -> Response:
-        return _error(request, 403, str(exc))
+        return _error(request, 403, exc)
 
     @app.exception_handler(NotFoundError)
     async def _not_found(request: Request, exc: NotFoundError) -> Response:
-        return _error(request, 404, str(exc))
+        return _error(request, 404, exc)
 
     @app.exception_handler(ConflictError)
     async def _conflict(request: Request, exc: ConflictError) -> Response:
-        return _error(request, 409, str(exc))
+        return _error(request, 409, exc)
 
     @app.exception_handler(ConfigError)
     async def _bad_request(request: Request, exc: ConfigError) -> Response:
-        return _error(request, 400, str(exc))
+        return _error(request, 400, exc)
 
     @app.exception_handler(WeixiError)
     async def _weixi_error(request: Request, exc: WeixiError) -> Response:
-        return _error(request, 400, str(exc))
+        return _error(request, 400, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

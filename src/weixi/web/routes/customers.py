@@ -115,7 +115,8 @@ def customer_detail(
             "tasks": operations.customer_tasks(session=db, subscriber_id=subscriber_id),
             "chart_usage": chart_usage,
             "chart_score": chart_score,
-            "can_unmask": user.can_unmask,
+            # the button only where the click is allowed: branch, book or queue
+            "can_unmask": access.customer_in_scope(db, user, subscriber_id),
         },
         user=user,
     )
