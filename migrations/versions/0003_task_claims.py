@@ -24,12 +24,20 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("claim_token", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("claimed_until", sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column("callback_at", sa.DateTime(), nullable=True))
-        batch_op.add_column(
-            sa.Column("version", sa.Integer(), server_default="0", nullable=False)
-        )
+        batch_op.add_column(sa.Column("version", sa.Integer(), server_default="0", nullable=False))
         batch_op.create_index(
             "ix_tasks_claim",
-            ["branch_id", "status", "channel", "staff_id", "claimed_until"],
+            [
+                "branch_id",
+                "status",
+                "channel",
+                "staff_id",
+                "priority_rank",
+                "expected_value",
+                "callback_at",
+                "claimed_until",
+                "campaign_id",
+            ],
             unique=False,
         )
         batch_op.create_index("ix_tasks_claim_token", ["claim_token"], unique=False)

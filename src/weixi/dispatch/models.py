@@ -92,7 +92,19 @@ class Task(Base):
         UniqueConstraint("campaign_id", "month", "subscriber_id", name="uq_task_campaign_sub"),
         Index("ix_tasks_queue", "campaign_id", "branch_id", "channel", "staff_id", "status"),
         Index("ix_tasks_subscriber", "subscriber_id"),
-        Index("ix_tasks_claim", "branch_id", "status", "channel", "staff_id", "claimed_until"),
+        # Covers the queue's pick (filters and sort keys): no table row is read per candidate.
+        Index(
+            "ix_tasks_claim",
+            "branch_id",
+            "status",
+            "channel",
+            "staff_id",
+            "priority_rank",
+            "expected_value",
+            "callback_at",
+            "claimed_until",
+            "campaign_id",
+        ),
         Index("ix_tasks_claim_token", "claim_token"),  # "the task this session holds"
     )
 
