@@ -43,7 +43,7 @@ test-fast: venv
 	$(BIN)/python -m pytest -q -x -m "not slow and not spark and not browser and not postgres"
 
 demo: venv
-	$(BIN)/weixi demo --subscribers $(DEMO_SUBSCRIBERS) --months $(DEMO_MONTHS) --host $(HOST) --port $(PORT)
+	WEIXI_ENV=dev $(BIN)/weixi demo --subscribers $(DEMO_SUBSCRIBERS) --months $(DEMO_MONTHS) --host $(HOST) --port $(PORT)
 
 bench: venv
 	$(BIN)/python bench/run.py

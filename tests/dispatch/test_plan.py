@@ -16,6 +16,7 @@ from weixi.dispatch.holdout import uniform
 from weixi.dispatch.models import ChannelConsent, ContactLog, Outcome, Task
 from weixi.dispatch.schemas import CampaignSpec
 from weixi.dispatch.service import plan_month, record_outcome, update_lists
+from weixi.errors import ConflictError
 from weixi.store.db import Base, get_engine, session_factory
 from weixi.strategy.library import load_preset
 
@@ -268,7 +269,7 @@ def test_lists_update_drops_churned_converted_excluded(world):
 def test_refusal_starts_cooldown_and_counts_against_cap(world):
     con, session, *_ = world
     _plan(con, session)
-    task = session.execute(select(Task).limit(1)).scalar_one()
+    task, other = session.execute(select(Task).order_by(Task.id).limit(2)).scalars()
     record_outcome(
         session=session,
         task_id=task.id,
@@ -276,9 +277,25 @@ def test_refusal_starts_cooldown_and_counts_against_cap(world):
         refusal_reason="price",
         at=dt.datetime(2026, 1, 1),
     )
+    # a refused task is closed: it takes no second outcome
+    with pytest.raises(ConflictError, match="already done"):
+        record_outcome(session=session, task_id=task.id, result="accepted")
     # idempotency: the same key twice records one outcome
-    o1 = record_outcome(session=session, task_id=task.id, result="call_back", idempotency_key="k1")
-    o2 = record_outcome(session=session, task_id=task.id, result="call_back", idempotency_key="k1")
+    later = dt.datetime(2026, 1, 2, 15)
+    o1 = record_outcome(
+        session=session,
+        task_id=other.id,
+        result="call_back",
+        callback_at=later,
+        idempotency_key="k1",
+    )
+    o2 = record_outcome(
+        session=session,
+        task_id=other.id,
+        result="call_back",
+        callback_at=later,
+        idempotency_key="k1",
+    )
     assert o1.id == o2.id
     _, _ = _plan(con, session, key="second-campaign", control_share=0.0)
     reason = con.execute(

@@ -1,5 +1,5 @@
-"""Revision 0002 (``tasks.reason_zh``) upgrades a database with tasks in place and downgrades,
-on SQLite and PostgreSQL."""
+"""Revisions 0002 (``tasks.reason_zh``) and 0003 (work-queue claims, call-backs, version)
+upgrade a database with tasks in place and downgrade, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -70,23 +70,62 @@ def _check_0002(url: str) -> None:
     migrate.upgrade(url, "0001")
     assert "reason_zh" not in _columns(url, "tasks")
     _add_task_at_0001(url)
-    migrate.upgrade(url)
+    migrate.upgrade(url, "0002")
     assert migrate.current(url) == "0002" and "reason_zh" in _columns(url, "tasks")
     engine = sa.create_engine(url)
     try:
+        with engine.begin() as con:  # the task written before 0002 is kept, without Chinese
+            assert con.execute(sa.text("SELECT reason_zh FROM tasks")).scalar_one() is None
+    finally:
+        engine.dispose()
+    command.downgrade(migrate.alembic_config(url), "0001")
+    assert "reason_zh" not in _columns(url, "tasks") and migrate.current(url) == "0001"
+    migrate.upgrade(url, "0002")
+    assert "reason_zh" in _columns(url, "tasks")
+    _check_0003(url)
+
+
+CLAIM_COLUMNS = {"claimed_by", "claim_token", "claimed_until", "callback_at", "version"}
+
+
+def _check_0003(url: str) -> None:
+    """At 0002 the task took a call-back outcome; 0003 keeps its time on the task."""
+    engine = sa.create_engine(url)
+    when = dt.datetime(2026, 1, 9, 15, 0)
+    try:
+        with engine.begin() as con:
+            md = sa.MetaData()
+            outcomes = sa.Table("outcomes", md, autoload_with=con)
+            tid = con.execute(sa.text("SELECT id FROM tasks")).scalar_one()
+            con.execute(
+                outcomes.insert().values(
+                    task_id=tid,
+                    result="call_back",
+                    callback_at=when,
+                    source="web",
+                    recorded_at=dt.datetime(2026, 1, 8),
+                )
+            )
+    finally:
+        engine.dispose()
+    assert not CLAIM_COLUMNS & _columns(url, "tasks")
+    migrate.upgrade(url)
+    assert migrate.current(url) == "0003" and _columns(url, "tasks") >= CLAIM_COLUMNS
+    engine = sa.create_engine(url)
+    try:
         with Session(engine) as s:
-            task = s.scalars(sa.select(Task)).one()  # the task written before 0002 is kept
-            assert task.reason_zh is None
+            task = s.scalars(sa.select(Task)).one()
+            assert task.callback_at == when and task.version == 0 and task.claimed_by is None
             assert task.reason_in("zh-CN") == task.reason_in("en") == "P(churn) 40%"
             task.reason_zh = "离网概率 40%"
             s.commit()
             assert task.reason_in("zh-CN") == "离网概率 40%"
     finally:
         engine.dispose()
-    command.downgrade(migrate.alembic_config(url), "0001")
-    assert "reason_zh" not in _columns(url, "tasks") and migrate.current(url) == "0001"
+    command.downgrade(migrate.alembic_config(url), "0002")
+    assert not CLAIM_COLUMNS & _columns(url, "tasks") and migrate.current(url) == "0002"
     migrate.upgrade(url)
-    assert "reason_zh" in _columns(url, "tasks")
+    assert _columns(url, "tasks") >= CLAIM_COLUMNS
 
 
 def test_sqlite_0002_upgrades_in_place_and_downgrades(tmp_path):

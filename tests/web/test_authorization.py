@@ -49,7 +49,8 @@ TABLE: dict[tuple[str, str], tuple[str, dict | None, dict[str, int]]] = {
     ("POST", "/customers/{subscriber_id}/unmask"): (
         f"/customers/{SID}/unmask",
         {},
-        {**allowed(BM, AM), AG: 404},  # agents: only customers in their own queue
+        # account managers: only their book; agents: only their queue (test_ownership.py)
+        {**allowed(BM), AM: 404, AG: 404},
     ),
     ("GET", "/admin/users"): ("/admin/users", None, allowed(A)),
     ("POST", "/admin/users"): ("/admin/users", {}, allowed(A, ok=422)),
@@ -94,8 +95,9 @@ TABLE: dict[tuple[str, str], tuple[str, dict | None, dict[str, int]]] = {
     ("POST", "/api/v1/customers/{subscriber_id}/unmask"): (
         f"/api/v1/customers/{SID}/unmask",
         {},
-        {**allowed(BM, AM), AG: 404},  # agents: only customers in their own queue
+        {**allowed(BM), AM: 404, AG: 404},  # as the page: book / queue only
     ),
+    ("POST", "/api/v1/queue/next"): ("/api/v1/queue/next", {}, allowed(AM, AG)),
     ("GET", "/api/v1/import-runs"): ("/api/v1/import-runs", None, allowed(A, P, AN)),
     ("GET", "/api/v1/audit"): ("/api/v1/audit", None, allowed(A)),
 }

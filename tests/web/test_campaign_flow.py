@@ -99,15 +99,23 @@ def test_campaign_to_outcomes(clients, web_settings, store_path):
     assert re.search(r"HZCC0001\s+\d+\s+2\s+2\s+1\s+1", text), text[:3000]
 
 
-def test_outcome_file_upload_accounts_for_every_row(clients):
+def test_outcome_file_upload_accounts_for_every_row(clients, web_settings):
     import re as _re
 
-    from tests.web.conftest import csrf_of as _csrf
+    from sqlalchemy import select
 
-    agent, manager = clients["agent"], clients["branch_manager"]
-    found = _re.search(r'action="/queue/(\d+)/outcome"', agent.get("/queue").text)
-    assert found, "the flow test leaves open tasks in the agent's queue"
-    task_id = found.group(1)
+    from tests.web.conftest import csrf_of as _csrf
+    from weixi.dispatch.models import Task
+    from weixi.store.db import session_scope
+
+    manager = clients["branch_manager"]
+    with session_scope(web_settings.db_url) as s:  # an open task of the agent, not on a screen
+        task_id = s.scalar(
+            select(Task.id)
+            .where(Task.staff_id == "HZCC0001", Task.status == "open", Task.claimed_until.is_(None))
+            .limit(1)
+        )
+    assert task_id, "the flow test leaves open tasks in the agent's queue"
     csv_text = (
         "task_id,result,refusal_reason,callback_at\n"
         f"{task_id},call_back,,2026-01-31 15:00\n"

@@ -155,6 +155,9 @@ def demo(
     home.mkdir(parents=True)
     (home / DEMO_MARKER).write_text("created by weixi demo; safe to delete\n")
     os.environ["WEIXI_HOME"] = str(home / "var")
+    # The demo serves plain http on this machine: dev mode (cookies without Secure) unless
+    # the caller chose a mode.
+    os.environ.setdefault("WEIXI_ENV", "dev")
     os.environ.pop("WEIXI_DATABASE_URL", None)
     os.environ.pop("WEIXI_ANALYTICS_PATH", None)
     config.get_settings.cache_clear()

@@ -93,6 +93,20 @@ class Task(Base):
         UniqueConstraint("campaign_id", "month", "subscriber_id", name="uq_task_campaign_sub"),
         Index("ix_tasks_queue", "campaign_id", "branch_id", "channel", "staff_id", "status"),
         Index("ix_tasks_subscriber", "subscriber_id"),
+        # Covers the queue's pick (filters and sort keys): no table row is read per candidate.
+        Index(
+            "ix_tasks_claim",
+            "branch_id",
+            "status",
+            "channel",
+            "staff_id",
+            "priority_rank",
+            "expected_value",
+            "callback_at",
+            "claimed_until",
+            "campaign_id",
+        ),
+        Index("ix_tasks_claim_token", "claim_token"),  # "the task this session holds"
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -114,6 +128,16 @@ class Task(Base):
     reason_zh: Mapped[str | None] = mapped_column(Text, nullable=True)  # Simplified Chinese
     status: Mapped[str] = mapped_column(String(16), default=TaskStatus.open.value, index=True)
     drop_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Work-queue claim: who holds the task on screen (user name and a digest of their login
+    # session or API token) and until when; an expired claim returns the task to the queue.
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claim_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # A call back asked for: the task stays open and returns to the queue at this time.
+    callback_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # Bumped by every outcome: an outcome is written only against the version it was checked
+    # on, so two concurrent outcomes can never both land (optimistic lock).
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, onupdate=_now)
 

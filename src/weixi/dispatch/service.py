@@ -18,6 +18,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from weixi.dispatch import allocate, plans
@@ -33,7 +34,7 @@ from weixi.dispatch.models import (
 )
 from weixi.dispatch.policy import channel_block_sql, consent_frame, contact_history, suppression_sql
 from weixi.dispatch.schemas import CampaignSpec
-from weixi.errors import ConfigError, NotFoundError
+from weixi.errors import ConfigError, ConflictError, NotFoundError
 from weixi.i18n import t
 from weixi.store.analytics import table_exists
 from weixi.store.months import format_month
@@ -943,24 +944,51 @@ def record_outcome(
     idempotency_key: str | None = None,
     recorded_by: str | None = None,
     at: dt.datetime | None = None,
+    credit_staff: str | None = None,
 ) -> Outcome:
-    """Record an outcome, log the contact (cap / cool-down) and close the task unless call-back."""
+    """Record an outcome, log the contact (cap / cool-down) and close the task unless call-back.
+
+    Only an open task takes an outcome, and only one at a time: the task row is updated
+    against the version it was checked on, so of two concurrent outcomes one lands and the
+    other raises ConflictError (as does an outcome on a closed task, on a call-back that is
+    not due yet, or on a task someone else holds a live claim on). A repeated
+    ``idempotency_key`` returns the first outcome, also when the repeat raced the first.
+    A call-back keeps the task open and out of the queue until ``callback_at``.
+    ``credit_staff`` assigns a pooled task to the person who worked it.
+    """
     try:
         res = OutcomeResult(result)
     except ValueError:
         raise ConfigError(
             f"unknown outcome {result!r}: use one of {[r.value for r in OutcomeResult]}"
         ) from None
-    if idempotency_key:
-        prior = session.execute(
-            select(Outcome).where(Outcome.idempotency_key == idempotency_key)
-        ).scalar_one_or_none()
-        if prior is not None:
-            return prior
-    task = session.get(Task, task_id)
+    if res is OutcomeResult.call_back and callback_at is None:
+        raise ConfigError("a call back needs its time (callback_at, e.g. 2026-01-31 15:00)")
+    stmt = select(Task).where(Task.id == task_id).execution_options(populate_existing=True)
+    task = session.execute(stmt).scalar_one_or_none()
     if task is None:
         raise NotFoundError(f"task {task_id} does not exist")
+    # The key is looked up after the task is read: an outcome committed with the task's
+    # change is then always seen here, even if it landed between the two reads.
+    if idempotency_key:
+        prior = _outcome_by_key(session, idempotency_key, task_id)
+        if prior is not None:
+            return prior
     when = at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    _check_open(task, recorded_by, when)
+    values: dict[str, Any] = dict(
+        version=task.version + 1,
+        claimed_by=None,
+        claim_token=None,
+        claimed_until=None,
+        updated_at=when,
+    )
+    if res is OutcomeResult.call_back:
+        values["callback_at"] = callback_at
+    else:
+        values.update(status=TaskStatus.done.value, callback_at=None)
+    if credit_staff and task.staff_id is None:
+        values["staff_id"] = credit_staff
     out = Outcome(
         task_id=task.id,
         result=res.value,
@@ -972,23 +1000,100 @@ def record_outcome(
         recorded_by=recorded_by,
         recorded_at=when,
     )
-    session.add(out)
-    if res is not OutcomeResult.already_churned:
-        session.add(
-            ContactLog(
-                subscriber_id=task.subscriber_id,
-                customer_id=task.customer_id,
-                campaign_id=task.campaign_id,
-                task_id=task.id,
-                channel=task.channel,
-                result=res.value,
-                contacted_at=when,
-            )
+    # 1. The task row first: a row lock on PostgreSQL, SQLite's writer lock, and a version
+    #    check, so exactly one of several concurrent outcomes moves it.
+    moved = session.execute(
+        update(Task)
+        .where(
+            Task.id == task.id,
+            Task.version == task.version,
+            Task.status == TaskStatus.open.value,
         )
-    if res is not OutcomeResult.call_back:
-        task.status = TaskStatus.done.value
-    session.flush()
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if moved != 1:
+        # Another outcome landed first (it may be this key's first attempt): answer it.
+        prior = _outcome_by_key(session, idempotency_key, task_id) if idempotency_key else None
+        if prior is not None:
+            return prior
+        _check_open(session.execute(stmt).scalar_one(), recorded_by, when)
+        raise ConflictError(
+            "task {task} changed while the outcome was recorded; reload it", task=task_id
+        )
+    # 2. The outcome and the contact, in a savepoint: a key committed meanwhile by a
+    #    concurrent request (for another task, since this one was ours) is a clean conflict.
+    try:
+        with session.begin_nested():
+            session.add(out)
+            if res is not OutcomeResult.already_churned:
+                session.add(
+                    ContactLog(
+                        subscriber_id=task.subscriber_id,
+                        customer_id=task.customer_id,
+                        campaign_id=task.campaign_id,
+                        task_id=task.id,
+                        channel=task.channel,
+                        result=res.value,
+                        contacted_at=when,
+                    )
+                )
+    except IntegrityError:
+        prior = _outcome_by_key(session, idempotency_key, task_id) if idempotency_key else None
+        if prior is None:
+            raise
+        return prior
+    session.refresh(task)
     return out
+
+
+def get_outcome_by_key(*, session: Session, key: str) -> Outcome | None:
+    """Return the outcome recorded under idempotency ``key`` or None."""
+    return session.execute(
+        select(Outcome)
+        .where(Outcome.idempotency_key == key)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def _outcome_by_key(session: Session, key: str, task_id: int) -> Outcome | None:
+    prior = get_outcome_by_key(session=session, key=key)
+    if prior is not None and prior.task_id != task_id:
+        raise ConflictError(
+            "idempotency key {key} was already used for task {first}, not task {task}: "
+            "use a new key for each outcome",
+            key=repr(key),
+            first=prior.task_id,
+            task=task_id,
+        )
+    return prior
+
+
+def _check_open(task: Task, recorded_by: str | None, now: dt.datetime) -> None:
+    """Raise ConflictError unless ``task`` may take an outcome from ``recorded_by`` now."""
+    if task.status != TaskStatus.open.value:
+        raise ConflictError(
+            "task {task} is already {status}: it takes no further outcome",
+            task=task.id,
+            status=task.status + (f" ({task.drop_reason})" if task.drop_reason else ""),
+        )
+    if task.callback_at is not None and task.callback_at > now:
+        raise ConflictError(
+            "task {task} waits for its call back at {time} UTC; it returns to the queue then",
+            task=task.id,
+            time=f"{task.callback_at:%Y-%m-%d %H:%M}",
+        )
+    if (
+        task.claimed_until is not None
+        and task.claimed_until >= now
+        and task.claimed_by != recorded_by
+    ):
+        raise ConflictError(
+            "task {task} is being worked by {user} until {time} UTC",
+            task=task.id,
+            user=task.claimed_by,
+            time=f"{task.claimed_until:%H:%M}",
+        )
 
 
 def update_lists(

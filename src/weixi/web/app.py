@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from weixi import __version__
 from weixi.config import Settings, get_settings
-from weixi.errors import ConfigError, NotFoundError, PermissionDenied, WeixiError
+from weixi.errors import ConfigError, ConflictError, NotFoundError, PermissionDenied, WeixiError
 from weixi.web.deps import CSRF_COOKIE, LoginRequired, csrf_protect, render
 from weixi.web.orm import import_all
 
@@ -60,10 +60,19 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIX)
 
 
-def _error(request: Request, status: int, message: str) -> Response:
+def _error(request: Request, status: int, message: str | Exception) -> Response:
     if _is_api(request):
-        return JSONResponse({"detail": message}, status_code=status)
-    return render(request, "error.html", {"status": status, "message": message}, status_code=status)
+        return JSONResponse({"detail": str(message)}, status_code=status)
+    template = getattr(message, "template", None)
+    if template:  # a WeixiError raised with parameters: shown in the reader's language
+        from weixi.i18n import t
+        from weixi.web.deps import request_locale
+
+        locale = request_locale(request, request.state._state.get("user"))
+        message = t(template, locale, **message.params)  # type: ignore[union-attr]
+    return render(
+        request, "error.html", {"status": status, "message": str(message)}, status_code=status
+    )
 
 
 def route_table(app: FastAPI) -> list[tuple[str, str]]:
@@ -87,6 +96,42 @@ def route_table(app: FastAPI) -> list[tuple[str, str]]:
     return sorted(out)
 
 
+class BodyTooLarge(HTTPException):
+    """A request body over ``WEIXI_MAX_UPLOAD_MB`` (answered 413 by the error handler)."""
+
+
+class BodyLimit:
+    """ASGI middleware refusing request bodies over ``limit`` bytes: on the first read when
+    the Content-Length says so, else as soon as the streamed body passes the limit (before
+    the form parser spools more of it to disk)."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        mb = self.limit / 1024 / 1024
+        detail = f"the upload is larger than {mb:g} MB (WEIXI_MAX_UPLOAD_MB); split the file"
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        seen = int(length) if length.isdigit() else 0
+
+        async def limited():
+            nonlocal seen
+            if seen > self.limit:
+                raise BodyTooLarge(413, detail)
+            message = await receive()
+            if message["type"] == "http.request" and not length:
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge(413, detail)
+            return message
+
+        await self.app(scope, limited, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the web app for ``settings`` (default: the process settings)."""
     settings = settings or get_settings()
@@ -108,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
     secure_cookies = settings.env != "dev"
     app.state.secure_cookies = secure_cookies
 
@@ -140,19 +186,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(PermissionDenied)
     async def _forbidden(request: Request, exc: PermissionDenied) -> Response:
-        return _error(request, 403, str(exc))
+        return _error(request, 403, exc)
 
     @app.exception_handler(NotFoundError)
     async def _not_found(request: Request, exc: NotFoundError) -> Response:
-        return _error(request, 404, str(exc))
+        return _error(request, 404, exc)
+
+    @app.exception_handler(ConflictError)
+    async def _conflict(request: Request, exc: ConflictError) -> Response:
+        return _error(request, 409, exc)
 
     @app.exception_handler(ConfigError)
     async def _bad_request(request: Request, exc: ConfigError) -> Response:
-        return _error(request, 400, str(exc))
+        return _error(request, 400, exc)
 
     @app.exception_handler(WeixiError)
     async def _weixi_error(request: Request, exc: WeixiError) -> Response:
-        return _error(request, 400, str(exc))
+        return _error(request, 400, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

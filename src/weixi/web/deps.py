@@ -78,7 +78,7 @@ AnalyticsDep = Annotated[duckdb.DuckDBPyConnection | None, Depends(get_analytics
 
 
 def _serializer(settings: Settings) -> URLSafeSerializer:
-    return URLSafeSerializer(settings.secret_key, salt="weixi-session")
+    return URLSafeSerializer(settings.secret(), salt="weixi-session")
 
 
 def sign_session(settings: Settings, token: str) -> str:
@@ -103,6 +103,16 @@ def bearer_token(request: Request) -> str | None:
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
     return None
+
+
+def claim_token(request: Request) -> str:
+    """A digest of the caller's bearer token or login session: who holds a work-queue claim
+    (each browser session or API token works its own task; the secret itself is not stored)."""
+    secret = bearer_token(request) or session_token(request) or ""
+    return hashlib.sha256(f"claim:{secret}".encode()).hexdigest()[:32]
+
+
+ClaimTokenDep = Annotated[str, Depends(claim_token)]
 
 
 def optional_user(request: Request, db: DbDep) -> User | None:
@@ -148,9 +158,7 @@ def require_role(*roles: Role | str) -> Callable[..., User]:
 
 
 def _csrf_for(settings: Settings, base: str) -> str:
-    return hmac.new(
-        settings.secret_key.encode(), f"csrf:{base}".encode(), hashlib.sha256
-    ).hexdigest()
+    return hmac.new(settings.secret().encode(), f"csrf:{base}".encode(), hashlib.sha256).hexdigest()
 
 
 def csrf_base(request: Request) -> str | None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from weixi.dispatch.models import Campaign, Outcome, Task
+from weixi.dispatch.queue import LIVE_STATUSES, utcnow
 
 
 def customer_tasks(*, session: Session, subscriber_id: str) -> list[dict[str, Any]]:
@@ -65,7 +66,6 @@ def campaigns(*, session: Session) -> list[Campaign]:
     return list(session.scalars(select(Campaign).order_by(Campaign.id.desc())))
 
 
-LIVE_STATUSES = ("approved", "active")  # campaigns whose lists branches and agents work
 RESULTS = ("not_reached", "accepted", "refused", "call_back", "already_churned")
 
 
@@ -171,30 +171,6 @@ def outcomes_by_day(*, session: Session, branch: str | None = None) -> list[dict
     return [dict(r._mapping) for r in session.execute(stmt)]
 
 
-def queue(
-    *, session: Session, branch: str, staff_id: str | None, channel: str | None, limit: int = 50
-) -> list[Task]:
-    """Open tasks of live campaigns for one person (or, without a staff id, the channel's pool)."""
-    stmt = (
-        select(Task)
-        .join(Campaign, Campaign.id == Task.campaign_id)
-        .where(
-            Campaign.status.in_(LIVE_STATUSES),
-            Task.status == "open",
-            Task.branch_id == branch,
-        )
-        .order_by(Task.priority_rank.asc().nulls_last(), Task.p_churn.desc(), Task.id)
-        .limit(limit)
-    )
-    if staff_id:
-        stmt = stmt.where(Task.staff_id == staff_id)
-    else:
-        stmt = stmt.where(Task.staff_id.is_(None))
-    if channel:
-        stmt = stmt.where(Task.channel == channel)
-    return list(session.scalars(stmt))
-
-
 def worked_today(*, session: Session, username: str) -> dict[str, int]:
     """Outcomes one user recorded today, by result."""
     today = func.date(Outcome.recorded_at) == func.date(func.current_timestamp())
@@ -248,6 +224,8 @@ def reassign(
             Task.channel == channel,
             Task.status == "open",
             Task.staff_id.is_(None) if not from_staff else Task.staff_id == from_staff,
+            # a task on someone's screen stays with them until its claim ends
+            or_(Task.claimed_until.is_(None), Task.claimed_until < utcnow()),
         )
         .order_by(Task.priority_rank.asc().nulls_last(), Task.p_churn.desc(), Task.id)
         .limit(max(count, 0))
@@ -279,21 +257,3 @@ def plan_summary(*, session: Session, campaign_id: int) -> list[dict[str, Any]]:
 def get_task(*, session: Session, task_id: int) -> Task | None:
     """The task with ``task_id`` or None."""
     return session.get(Task, task_id)
-
-
-def has_open_task(
-    *, session: Session, subscriber_id: str, staff_id: str | None, branch: str
-) -> bool:
-    """True when the subscriber is on a live list of this person (or the branch pool)."""
-    stmt = (
-        select(func.count(Task.id))
-        .join(Campaign, Campaign.id == Task.campaign_id)
-        .where(
-            Campaign.status.in_(LIVE_STATUSES),
-            Task.subscriber_id == subscriber_id,
-            Task.branch_id == branch,
-            Task.status == "open",
-            Task.staff_id == staff_id if staff_id else Task.staff_id.is_(None),
-        )
-    )
-    return bool(session.scalar(stmt))

@@ -1,5 +1,11 @@
 """Outcome files from an external dialer or SMS gateway: validate every row, record the good
-ones idempotently, and account for every row (read = recorded + repeated + rejected)."""
+ones idempotently, and account for every row (read = recorded + repeated + rejected).
+
+Rows go through the same rules as the queue page and the API (``weixi.security.access`` and
+``record_outcome``): a task outside the uploader's scope is "not found"; a task that already
+took its outcome, waits for a call-back or is on someone's screen is rejected with the reason.
+An optional ``staff_id`` column names the agent who worked the row: the task must be assigned
+to them or pooled (a pooled task is then assigned to them)."""
 
 from __future__ import annotations
 
@@ -15,11 +21,12 @@ from sqlalchemy.orm import Session
 from weixi.auth.models import User
 from weixi.dispatch import service as dispatch_service
 from weixi.dispatch.models import Outcome
-from weixi.errors import IngestError
+from weixi.errors import ConflictError, IngestError
+from weixi.security import access
 from weixi.web import operations
 
 REQUIRED = ("task_id", "result")
-OPTIONAL = ("refusal_reason", "callback_at", "note", "idempotency_key")
+OPTIONAL = ("refusal_reason", "callback_at", "note", "idempotency_key", "staff_id")
 
 
 @dataclass
@@ -76,8 +83,13 @@ def record_file(*, session: Session, user: User, name: str, data: bytes) -> File
             reject(f"task_id {row['task_id']!r} is not a number")
             continue
         task = operations.get_task(session=session, task_id=task_id)
-        if task is None or (user.scope_branch and task.branch_id != user.branch_id):
+        if not access.task_in_scope(user, task):
             reject(f"task {task_id} not found")
+            continue
+        assert task is not None
+        staff = row.get("staff_id") or None
+        if staff and task.staff_id not in (None, staff):
+            reject(f"task {task_id} is assigned to {task.staff_id}, not {staff}")
             continue
         callback = None
         if row.get("callback_at"):
@@ -105,8 +117,9 @@ def record_file(*, session: Session, user: User, name: str, data: bytes) -> File
                 source="file",
                 idempotency_key=key,
                 recorded_by=user.username,
+                credit_staff=staff,
             )
-        except ValueError as exc:  # ConfigError: unknown result
+        except (ValueError, ConflictError) as exc:  # unknown result, closed or held task
             reject(str(exc))
             continue
         report.recorded += 1

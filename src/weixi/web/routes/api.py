@@ -9,12 +9,19 @@ from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, Field
 
 from weixi.auth.models import User
-from weixi.errors import NotFoundError
-from weixi.security import audit
+from weixi.errors import ConfigError, NotFoundError
+from weixi.security import access, audit
 from weixi.security.masking import PII_COLUMNS, mask_id, mask_record, mask_records
-from weixi.web import operations, readmodels
+from weixi.web import readmodels
 from weixi.web.app_helpers import month_label
-from weixi.web.deps import AnalyticsDep, CurrentUser, DbDep, request_locale, require_role
+from weixi.web.deps import (
+    AnalyticsDep,
+    ClaimTokenDep,
+    CurrentUser,
+    DbDep,
+    request_locale,
+    require_role,
+)
 from weixi.web.nav import ACCESS
 
 router = APIRouter(prefix="/api/v1", tags=["weixi"])
@@ -159,11 +166,9 @@ def api_customer_unmask(
     con: AnalyticsDep,
     user: Annotated[User, Depends(require_role(*ACCESS["unmask"]))],
 ) -> dict[str, Any]:
-    """Phone, name and ID number in clear (audited); only roles that contact customers."""
-    if user.role == "agent" and not operations.has_open_task(
-        session=db, subscriber_id=subscriber_id, staff_id=user.staff_id, branch=user.branch_id or ""
-    ):
-        raise NotFoundError(f"customer {subscriber_id} is not in your queue")
+    """Phone, name and ID number in clear (audited); only roles that contact customers, and
+    only for customers of their branch (managers), book (account managers) or queue (agents)."""
+    access.require_customer(db, user, subscriber_id)
     view = readmodels.customer(con, user.scope_branch, subscriber_id)
     if view is None:
         raise NotFoundError(f"customer {subscriber_id} not found")
@@ -253,15 +258,23 @@ def api_record_outcome(
     user: Annotated[User, Depends(require_role(*ACCESS["outcomes_api"]))],
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> OutcomeOut:
-    """Record the outcome of a task (bearer token; idempotent by key; branch-scoped)."""
+    """Record the outcome of a task (bearer token; idempotent by key).
+
+    The same rules as the queue page: a task of your branch (managers), assigned to you, or
+    pooled and claimed by you (``POST /api/v1/queue/next``); 404 outside that scope, 409 when
+    the task already took its outcome, waits for a call-back or is held by someone else.
+    A repeated key answers the first outcome.
+    """
     from weixi.dispatch import service as dispatch_service
 
-    task = operations.get_task(session=db, task_id=body.task_id)
-    scope_ok = task is not None and (user.scope_branch is None or task.branch_id == user.branch_id)
-    if scope_ok and user.role == "agent" and user.staff_id:
-        scope_ok = task.staff_id == user.staff_id
-    if not scope_ok:
-        raise NotFoundError(f"task {body.task_id} not found")
+    key = body.idempotency_key or idempotency_key
+    if key:  # the caller's retry answers their stored outcome, whatever happened since
+        prior = dispatch_service.get_outcome_by_key(session=db, key=key)
+        if prior and prior.task_id == body.task_id and prior.recorded_by == user.username:
+            return OutcomeOut.model_validate(prior, from_attributes=True)
+    access.require_task(db, user, body.task_id)
+    if body.result == "refused" and not body.refusal_reason:
+        raise ConfigError("a refusal needs refusal_reason")
     out = dispatch_service.record_outcome(
         session=db,
         task_id=body.task_id,
@@ -270,8 +283,49 @@ def api_record_outcome(
         callback_at=body.callback_at.replace(tzinfo=None) if body.callback_at else None,
         note=body.note,
         source="api",
-        idempotency_key=body.idempotency_key or idempotency_key,
+        idempotency_key=key,
         recorded_by=user.username,
+        credit_staff=user.staff_id,
     )
     db.commit()
     return OutcomeOut.model_validate(out, from_attributes=True)
+
+
+class QueueTaskOut(BaseModel):
+    """The task claimed for the caller (no personal data: unmask it separately, audited)."""
+
+    id: int
+    subscriber_id: str
+    branch_id: str
+    channel: str
+    action: str
+    offer_id: str | None
+    priority_rank: int | None
+    p_churn: float | None
+    expected_value: float | None
+    reason: str | None
+    callback_at: dt.datetime | None
+    claimed_until: dt.datetime | None
+
+
+@router.post("/queue/next", response_model=QueueTaskOut | None)
+def api_queue_next(
+    request: Request,
+    db: DbDep,
+    token: ClaimTokenDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["queue"]))],
+) -> QueueTaskOut | None:
+    """Claim the next task of your queue for this token (the one you hold, renewed, if any);
+    null when the queue is empty. Claims expire after ``WEIXI_CLAIM_TIMEOUT_MINUTES``."""
+    from weixi.dispatch import queue as work_queue
+
+    minutes = request.app.state.settings.claim_timeout_minutes
+    task = work_queue.claim_next(
+        session=db, worker=access.worker(user, token), timeout=dt.timedelta(minutes=minutes)
+    )
+    db.commit()
+    if task is None:
+        return None
+    out = QueueTaskOut.model_validate(task, from_attributes=True)
+    out.reason = task.reason_in(request_locale(request, user))
+    return out

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from weixi.auth.models import User
 from weixi.errors import NotFoundError
 from weixi.i18n import t
-from weixi.security import audit
+from weixi.security import access, audit
 from weixi.security.masking import PII_COLUMNS, mask_id, mask_record, mask_records
 from weixi.web import charts, operations, readmodels
 from weixi.web.app_helpers import month_label
@@ -115,7 +115,8 @@ def customer_detail(
             "tasks": operations.customer_tasks(session=db, subscriber_id=subscriber_id),
             "chart_usage": chart_usage,
             "chart_score": chart_score,
-            "can_unmask": user.can_unmask,
+            # the button only where the click is allowed: branch, book or queue
+            "can_unmask": access.customer_in_scope(db, user, subscriber_id),
         },
         user=user,
     )
@@ -129,11 +130,9 @@ def customer_unmask(
     con: AnalyticsDep,
     user: Annotated[User, Depends(require_role(*ACCESS["unmask"]))],
 ) -> HTMLResponse:
-    """Show one customer's phone, name and ID number in clear (audited)."""
-    if user.role == "agent" and not operations.has_open_task(
-        session=db, subscriber_id=subscriber_id, staff_id=user.staff_id, branch=user.branch_id or ""
-    ):  # agents see only their queue
-        raise NotFoundError(f"customer {subscriber_id} is not in your queue")
+    """Show one customer's phone, name and ID number in clear (audited): managers within
+    their branch, account managers within their book, agents within their queue."""
+    access.require_customer(db, user, subscriber_id)
     view = load_customer(con, user, subscriber_id)
     clear = {k: view["profile"].get(k) for k in PII_COLUMNS}
     if user.role == "agent":  # an agent calls the customer: phone and name, never the ID number

@@ -9,19 +9,26 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from weixi.auth.models import Role, User
+from weixi.dispatch import queue as work_queue_service
 from weixi.dispatch import service as dispatch_service
-from weixi.dispatch.models import Task
-from weixi.errors import ConfigError, NotFoundError
+from weixi.errors import ConfigError
+from weixi.security import access
 from weixi.security.masking import mask_record
 from weixi.web import charts, operations, readmodels
-from weixi.web.deps import AnalyticsDep, DbDep, render, request_locale, require_role
+from weixi.web.deps import (
+    AnalyticsDep,
+    ClaimTokenDep,
+    DbDep,
+    render,
+    request_locale,
+    require_role,
+)
 from weixi.web.labels import label
 from weixi.web.nav import ACCESS
 from weixi.web.routes.strategy import current_library
 
 router = APIRouter(include_in_schema=False)
 
-ROLE_CHANNEL = {Role.agent.value: "call_center", Role.account_manager.value: "account_manager"}
 REFUSAL_REASONS = (
     "price",
     "happy_with_current_plan",
@@ -102,16 +109,12 @@ def dispatch_assign(
 # --- agent work queue -----------------------------------------------------------------------
 
 
-def _own_task(db, user: User, task_id: int) -> Task:
-    task = operations.get_task(session=db, task_id=task_id)
-    mine = (
-        task is not None
-        and task.branch_id == user.branch_id
-        and (task.staff_id == user.staff_id if user.staff_id else task.staff_id is None)
-    )
-    if not mine:
-        raise NotFoundError(f"task {task_id} is not in your queue")
-    return task
+#: Facts of a queue card; a line missing from the analytics store shows dashes, not an error.
+BRIEF_KEYS = ("phone", "name", "package_name", "arpu", "contract_end", "code", "urgency")
+
+
+def _line(brief: dict[str, dict], subscriber_id: str) -> dict:
+    return mask_record({k: None for k in BRIEF_KEYS} | brief.get(subscriber_id, {}))
 
 
 @router.get("/queue", response_class=HTMLResponse)
@@ -119,26 +122,30 @@ def work_queue(
     request: Request,
     db: DbDep,
     con: AnalyticsDep,
+    token: ClaimTokenDep,
     user: Annotated[User, Depends(require_role(*ACCESS["queue"]))],
 ) -> HTMLResponse:
+    """The next customer, claimed for this session before it is shown (reloading keeps it)."""
     locale = request_locale(request, user)
-    tasks = operations.queue(
-        session=db,
-        branch=user.branch_id or "",
-        staff_id=user.staff_id,
-        channel=None if user.staff_id else ROLE_CHANNEL.get(user.role),
+    settings = request.app.state.settings
+    me = access.worker(user, token)
+    current = work_queue_service.claim_next(
+        session=db, worker=me, timeout=dt.timedelta(minutes=settings.claim_timeout_minutes)
     )
-    brief = readmodels.lines_brief(con, [t_.subscriber_id for t_ in tasks[:11]])
-    lib = current_library(request.app.state.settings)
+    db.commit()
+    upcoming = [t_ for t_ in work_queue_service.upcoming(session=db, worker=me) if t_ != current]
+    shown = ([current] if current else []) + upcoming
+    brief = readmodels.lines_brief(con, [t_.subscriber_id for t_ in shown])
+    lib = current_library(settings)
     offers = {o.key: (e, p, o) for e, p, o in lib.offers()}
     actions = {a.key: a for a in lib.actions}
-    current = tasks[0] if tasks else None
     ctx: dict = {
         "page_title": "My work queue",
-        "tasks": tasks,
+        "waiting": work_queue_service.waiting(session=db, worker=me),
         "current": current,
-        "line": mask_record(brief.get(current.subscriber_id, {})) if current else {},
-        "upcoming": [(t_, mask_record(brief.get(t_.subscriber_id, {}))) for t_ in tasks[1:11]],
+        "line": _line(brief, current.subscriber_id) if current else {},
+        "upcoming": [(t_, _line(brief, t_.subscriber_id)) for t_ in upcoming],
+        "callbacks": work_queue_service.scheduled_callbacks(session=db, worker=me),
         "today": operations.worked_today(session=db, username=user.username),
         "refusal_reasons": REFUSAL_REASONS,
         "results": operations.RESULTS,
@@ -152,6 +159,16 @@ def work_queue(
     return render(request, "work/queue.html", ctx, user=user)
 
 
+def parse_callback(value: str | None) -> dt.datetime | None:
+    """A call-back time from a form, API or file (local wall time as typed, naive)."""
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.strip()).replace(tzinfo=None)
+    except ValueError:
+        raise ConfigError("call back time must look like 2026-01-31T15:00") from None
+
+
 @router.post("/queue/{task_id}/outcome")
 def record_outcome(
     task_id: int,
@@ -163,13 +180,8 @@ def record_outcome(
     note: Annotated[str, Form()] = "",
 ) -> Response:
     """One-click outcome: not reached / accepted / refused with reason / call back / churned."""
-    task = _own_task(db, user, task_id)
-    when = None
-    if result == "call_back":
-        try:
-            when = dt.datetime.fromisoformat(callback_at) if callback_at else None
-        except ValueError:
-            raise ConfigError("call back time must look like 2026-01-31T15:00") from None
+    task = access.require_task(db, user, task_id)
+    when = parse_callback(callback_at) if result == "call_back" else None
     if result == "refused" and not refusal_reason:
         raise ConfigError("choose the reason the customer refused")
     dispatch_service.record_outcome(
@@ -181,6 +193,7 @@ def record_outcome(
         note=note.strip() or None,
         source="web",
         recorded_by=user.username,
+        credit_staff=user.staff_id,
     )
     db.commit()
     return RedirectResponse("/queue", status_code=303)
