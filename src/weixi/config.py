@@ -47,7 +47,7 @@ class Settings(BaseSettings):
         if self.env != "dev" and weak:
             raise ValueError(
                 "WEIXI_SECRET_KEY must be a random value of 16+ characters outside "
-                "WEIXI_ENV=dev (or leave it unset: weixi generates one in WEIXI_HOME)"
+                "WEIXI_ENV=dev (or leave it unset and one is generated in WEIXI_HOME)"
             )
         if self.claim_timeout_minutes <= 0:
             raise ValueError("WEIXI_CLAIM_TIMEOUT_MINUTES must be positive")

@@ -20,12 +20,13 @@ from weixi.store.db import Base, get_engine, session_factory
 from weixi.strategy.library import load_preset
 
 OFFER = {"care_call": "care_standard", "prepay_credit": "pc_mid", "package_fit": "pf_fit"}
-# Outcomes recorded per task, by task number mod 6: never worked, not reached, not reached then
-# refused, call back then accepted, accepted at once, already churned (not an attempt).
+# Outcomes recorded per task, by task number mod 6: never worked, not reached, a call-back then
+# refused, call back then accepted, accepted at once, already churned (not an attempt). A
+# not-reached outcome closes the task, so a second attempt comes through a call-back.
 SCRIPTS = (
     (),
     ("not_reached",),
-    ("not_reached", "refused"),
+    ("call_back", "refused"),
     ("call_back", "accepted"),
     ("accepted",),
     ("already_churned",),
@@ -80,7 +81,11 @@ def executed_month(con, session, db_url: str | None = None) -> pd.DataFrame:
     for j, task in enumerate(tasks):
         for k, result in enumerate(SCRIPTS[j % 6]):
             record_outcome(
-                session=session, task_id=task.id, result=result, at=at + dt.timedelta(hours=k)
+                session=session,
+                task_id=task.id,
+                result=result,
+                at=at + dt.timedelta(hours=k),
+                callback_at=at + dt.timedelta(hours=k + 1) if result == "call_back" else None,
             )
     script = np.arange(len(staffed)) % 6
     attempts = np.array([sum(r != "already_churned" for r in SCRIPTS[s]) for s in script])
