@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     duckdb_threads: int | None = None
     duckdb_memory_limit: str | None = None
     import_timeout_hours: float = 24.0  # a 'running' import older than this is interrupted
+    job_workers: int = 2  # web jobs that do not write the analytics store, run side by side
+    job_store_wait_seconds: float = 900.0  # a writer job waits this long for another process
 
     @model_validator(mode="after")
     def _check_safe(self) -> Settings:

@@ -98,6 +98,13 @@ TABLE: dict[tuple[str, str], tuple[str, dict | None, dict[str, int]]] = {
     ),
     ("GET", "/api/v1/import-runs"): ("/api/v1/import-runs", None, allowed(A, P, AN)),
     ("GET", "/api/v1/audit"): ("/api/v1/audit", None, allowed(A)),
+    # a job is visible to the user who started it (and admins); own test in test_jobs.py
+    ("GET", "/jobs/{job_id}"): ("/jobs/999999", None, allowed(*ROLES, ok=404, deny=404)),
+    ("GET", "/api/v1/jobs/{job_id}"): (
+        "/api/v1/jobs/999999",
+        None,
+        allowed(*ROLES, ok=404, deny=404),
+    ),
 }
 
 #: Routes whose objects belong to a branch: a manager of another branch gets 404, not the data.
