@@ -43,7 +43,9 @@ def test_campaign_to_outcomes(clients, web_settings, store_path):
     ok = planner.post(
         f"{detail}/approve", data={"decision": "approve", "csrf_token": csrf_of(planner)}
     )
-    assert ok.status_code == 303
+    assert ok.status_code == 303 and ok.headers["location"].startswith("/jobs/")
+    assert follow_job(planner, ok).headers["HX-Redirect"] == detail
+    assert "approved" in planner.get(detail).text.lower()
     moved = manager.post(
         "/dispatch/assign",
         data={

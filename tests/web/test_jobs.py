@@ -157,6 +157,7 @@ def queue_ready(live):
     detail = opened.headers["location"]
     ok = planner.post(f"{detail}/approve", data={"decision": "approve", "csrf_token": token})
     assert ok.status_code == 303
+    assert wait_job(planner, int(ok.headers["location"].rsplit("/", 1)[1]))["status"] == "done"
     mtoken = _csrf(manager.get("/dispatch").text)
     moved = manager.post(
         "/dispatch/assign",

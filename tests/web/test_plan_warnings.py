@@ -69,6 +69,7 @@ def test_preview_and_campaign_page_warn_about_forced_negative_a1(clients, store_
     assert _forced_negative(store_path, "a1-warn") == (0, 0.0)
     created = planner.post("/campaigns", data={**form, "csrf_token": csrf_of(planner)})
     assert created.status_code == 303
+    follow_job(planner, created)
     n, value = _forced_negative(store_path, "a1-warn")
     assert n > 0, "the test store should hold A1 customers worth less than their contact"
     assert WARNING_EN in page.text and 'id="a1-negative-ev"' in page.text
@@ -105,7 +106,12 @@ def test_queue_shows_the_reason_in_the_agents_language(clients, store_path, web_
     created = planner.post("/campaigns", data={**form, "csrf_token": csrf_of(planner)})
     assert created.status_code == 303
     detail = follow_job(planner, created).headers["HX-Redirect"]
-    planner.post(f"{detail}/approve", data={"decision": "approve", "csrf_token": csrf_of(planner)})
+    follow_job(
+        planner,
+        planner.post(
+            f"{detail}/approve", data={"decision": "approve", "csrf_token": csrf_of(planner)}
+        ),
+    )
     moved = manager.post(
         "/dispatch/assign",
         data={

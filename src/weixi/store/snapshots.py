@@ -150,11 +150,12 @@ def _prune(folder: Path, keep: str) -> None:
             part.unlink(missing_ok=True)
 
 
-def connect_snapshot(source: Path | str, *, attempts: int = 5) -> duckdb.DuckDBPyConnection | None:
-    """A read-only connection to the current snapshot of ``source`` (None before any publish).
-
-    Retries when the file the pointer named was pruned before it could be opened.
-    """
+def connect_current(
+    source: Path | str, *, attempts: int = 5
+) -> tuple[duckdb.DuckDBPyConnection, Snapshot] | None:
+    """A read-only connection to the current snapshot of ``source`` and that snapshot (None
+    before any publish). Retries when the file the pointer named was pruned before it could
+    be opened."""
     from weixi.store.analytics import connect
 
     folder = snapshot_dir(source)
@@ -163,12 +164,18 @@ def connect_snapshot(source: Path | str, *, attempts: int = 5) -> duckdb.DuckDBP
         if snap is None:
             return None
         try:
-            return connect(folder / snap.file, read_only=True)
+            return connect(folder / snap.file, read_only=True), snap
         except duckdb.IOException:
             if (folder / snap.file).exists():
                 raise
             continue  # pruned between reading the pointer and opening: read the pointer again
     return None
+
+
+def connect_snapshot(source: Path | str) -> duckdb.DuckDBPyConnection | None:
+    """A read-only connection to the current snapshot of ``source`` (None before any publish)."""
+    found = connect_current(source)
+    return found[0] if found else None
 
 
 @contextmanager

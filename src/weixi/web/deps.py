@@ -76,7 +76,12 @@ def reader_connection(request: Request) -> duckdb.DuckDBPyConnection | None:
             snapshots.publish_file(path, wait=False)
         except duckdb.Error:
             return None  # another process is writing it; it publishes when it ends
-    return snapshots.connect_snapshot(path)
+    found = snapshots.connect_current(path)
+    if found is None:
+        return None
+    con, snap = found
+    request.state.snapshot_file = snap.file  # keys weixi.web.readcache
+    return con
 
 
 def get_analytics(request: Request) -> Iterator[duckdb.DuckDBPyConnection | None]:

@@ -13,7 +13,6 @@ from weixi.auth.models import User
 from weixi.dispatch import plans
 from weixi.dispatch import service as dispatch_service
 from weixi.dispatch.models import CampaignStatus
-from weixi.dispatch.plans import PlanStatus
 from weixi.dispatch.schemas import CampaignSpec, Capacity
 from weixi.errors import ConfigError, NotFoundError
 from weixi.store.months import parse_month
