@@ -24,6 +24,7 @@ KINDS: dict[str, tuple[str, bool]] = {
     "campaign_create": ("Create campaign", True),
     "campaign_decide": ("Campaign decision", True),
     "outcome_file": ("Outcome file", False),
+    "churn_export": ("Export of the top churn risk", False),
 }
 #: kinds whose finished job opens the campaign it worked on
 OPENS_CAMPAIGN = ("campaign_create", "campaign_decide")
@@ -144,5 +145,51 @@ def outcome_file(*, settings: Settings, user_id: int, name: str, data: bytes) ->
             "rejected": report.rejected,
             "balanced": report.balanced,
         }
+
+    return run
+
+
+def export_path(settings: Settings, job_id: int, fmt: str):
+    """Where an export job leaves its file (``<home>/exports/``)."""
+    return settings.home / "exports" / f"job-{job_id}.{fmt}"
+
+
+def churn_export(
+    *,
+    settings: Settings,
+    user_id: int,
+    fmt: str,
+    month: str | None,
+    locale: str,
+    ip: str | None,
+) -> JobFunc:
+    """Write the masked top-risk list of the user's scope as Excel or CSV and audit it."""
+    from weixi.auth.models import User
+    from weixi.security import audit
+    from weixi.web.routes.churn import build_export
+
+    def run(ctx: JobContext) -> dict[str, Any]:
+        with session_scope(settings.db_url) as db:
+            user = db.get(User, user_id)
+            db.expunge(user)
+        ctx.progress(0.1, "Reading the list")
+        with ctx.snapshot() as con:
+            body, media, name, rows, month_text = build_export(
+                con, user=user, fmt=fmt, month=month, locale=locale
+            )
+        path = export_path(settings, ctx.job_id, fmt)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+        with session_scope(settings.db_url) as db:
+            audit.record(
+                session=db,
+                action="export",
+                user=db.get(User, user_id),
+                object_type="churn_top_risk",
+                object_id=month_text,
+                detail={"format": fmt, "rows": rows, "masked": True},
+                ip=ip,
+            )
+        return {"file": name, "media": media, "rows": rows, "bytes": len(body), "fmt": fmt}
 
     return run

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from sqlalchemy.orm import Session
 
 from weixi.auth.models import Role, User
@@ -63,6 +69,19 @@ def job_page(request: Request, job_id: int, db: DbDep, user: CurrentUser) -> Res
     ctx = _context(request, user, job)
     ctx["page_title"] = ctx["title"]
     return render(request, "jobs/page.html", ctx, user=user)
+
+
+@router.get("/jobs/{job_id}/download")
+def job_download(request: Request, job_id: int, db: DbDep, user: CurrentUser) -> Response:
+    """The file an export job wrote (to the user who started it)."""
+    job = visible_job(db, user, job_id)
+    result = job.result or {}
+    if job.status != JobStatus.done.value or "file" not in result or "fmt" not in result:
+        raise NotFoundError(f"job {job_id} has no file to download")
+    path = web_jobs.export_path(request.app.state.settings, job.id, result["fmt"])
+    if not path.exists():
+        raise NotFoundError(f"the file of job {job_id} is gone; export again")
+    return FileResponse(path, media_type=result["media"], filename=result["file"])
 
 
 @api_router.get("/jobs/{job_id}")
