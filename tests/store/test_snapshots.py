@@ -23,11 +23,13 @@ def test_readers_during_publishes_see_old_or_new_never_half_or_error(tmp_path):
     seen: list[int] = []
     errors: list[BaseException] = []
 
-    def reader() -> None:
+    def reader(shared: bool) -> None:
         last = -1
         while not stop.is_set():
             try:
-                with snapshots.open_snapshot(source) as r:
+                opened = snapshots.reader(source) if shared else snapshots.open_snapshot(source)
+                with opened as found:
+                    r = found[0] if shared else found
                     a, b, lo, hi = r.execute(
                         "SELECT (SELECT gen FROM a), (SELECT gen FROM b), min(gen), max(gen)"
                         " FROM big"
@@ -40,7 +42,8 @@ def test_readers_during_publishes_see_old_or_new_never_half_or_error(tmp_path):
                 errors.append(exc)
                 return
 
-    threads = [threading.Thread(target=reader) for _ in range(4)]
+    # two readers share the process's connection per snapshot, two open their own
+    threads = [threading.Thread(target=reader, args=(i % 2 == 0,)) for i in range(4)]
     for th in threads:
         th.start()
     generations = 12
@@ -102,3 +105,20 @@ def test_no_snapshot_before_the_first_publish(tmp_path):
     assert snap is not None and snap.bytes == source.stat().st_size
     with snapshots.open_snapshot(source) as r:
         assert r.execute("SELECT x FROM t").fetchall() == [(3,)]
+
+
+def test_readers_share_one_connection_per_snapshot_and_move_on(tmp_path):
+    source = tmp_path / "weixi.duckdb"
+    with open_store(source) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    with snapshots.reader(source) as (a, first), snapshots.reader(source) as (b, same):
+        assert first == same
+        with open_store(source) as con:  # a publish while both read the old snapshot
+            con.execute("UPDATE t SET x = 2")
+        with snapshots.reader(source) as (c, newer):
+            assert newer != first and c.execute("SELECT x FROM t").fetchall() == [(2,)]
+        # the old snapshot's connection stays usable until its last reader is done
+        assert a.execute("SELECT x FROM t").fetchall() == [(1,)]
+        assert b.execute("SELECT x FROM t").fetchall() == [(1,)]
+    with snapshots.reader(source) as (d, _):
+        assert d.execute("SELECT x FROM t").fetchall() == [(2,)]

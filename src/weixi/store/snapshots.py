@@ -178,6 +178,65 @@ def connect_snapshot(source: Path | str) -> duckdb.DuckDBPyConnection | None:
     return found[0] if found else None
 
 
+class _Anchor:
+    """One open read-only connection to a snapshot file; readers take cursors of it."""
+
+    def __init__(self, file: str, con: duckdb.DuckDBPyConnection) -> None:
+        self.file = file
+        self.con = con
+        self.users = 0
+        self.superseded = False
+
+
+_ANCHORS: dict[str, _Anchor] = {}
+_ANCHORS_LOCK = threading.Lock()
+
+
+@contextmanager
+def reader(source: Path | str) -> Iterator[tuple[duckdb.DuckDBPyConnection, Snapshot] | None]:
+    """A cursor on the current snapshot of ``source`` and that snapshot (None before any
+    publish), for one request.
+
+    The process keeps one connection per snapshot open and hands out cursors (about 1 ms
+    instead of about 30 ms to open the file); when a newer snapshot is published, the old
+    connection closes once its last reader is done.
+    """
+    key = str(Path(source).resolve())
+    snap = current(source)
+    if snap is None:
+        yield None
+        return
+    with _ANCHORS_LOCK:
+        anchor = _ANCHORS.get(key)
+        if anchor is None or anchor.file != snap.file:
+            found = connect_current(source)
+            if found is None:
+                anchor = None
+            else:
+                con, snap = found
+                if anchor is not None:
+                    anchor.superseded = True
+                    if anchor.users == 0:
+                        anchor.con.close()
+                anchor = _ANCHORS[key] = _Anchor(snap.file, con)
+        if anchor is not None:
+            anchor.users += 1
+    if anchor is None:
+        yield None
+        return
+    try:
+        cur = anchor.con.cursor()
+        try:
+            yield cur, snap
+        finally:
+            cur.close()
+    finally:
+        with _ANCHORS_LOCK:
+            anchor.users -= 1
+            if anchor.superseded and anchor.users == 0:
+                anchor.con.close()
+
+
 @contextmanager
 def open_snapshot(source: Path | str) -> Iterator[duckdb.DuckDBPyConnection | None]:
     """Context manager around :func:`connect_snapshot` that always closes the connection."""

@@ -6,6 +6,7 @@ and ``require_role(...)``; they never parse cookies or open stores themselves.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -58,40 +59,31 @@ def get_db(request: Request) -> Iterator[Session]:
 DbDep = Annotated[Session, Depends(get_db)]
 
 
-def reader_connection(request: Request) -> duckdb.DuckDBPyConnection | None:
-    """A read-only connection to the current published snapshot of the analytics store.
+def get_analytics(request: Request) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """A read-only cursor on the current published snapshot of the analytics store for this
+    request; None only when no store exists yet.
 
     Never the writer's file: a running job cannot lock it and a half-written state is never
     visible (a writer that fails publishes nothing, so pages keep the last complete state). A
     store that has never been published (built before snapshots existed) is published once, by
-    the first request that finds it. None only when no store exists yet.
+    the first request that finds it.
     """
     path = request.app.state.settings.duckdb_file
     if not path.exists():
-        return None
-    snap = snapshots.current(path)
-    if snap is None:
-        try:
-            # once, before the first snapshot exists; a writer of this process publishes itself
+        yield None
+        return
+    if snapshots.current(path) is None:
+        # once, before the first snapshot exists; a writer of this process publishes itself,
+        # and a writer in another process (duckdb.Error here) publishes when it ends
+        with contextlib.suppress(duckdb.Error):
             snapshots.publish_file(path, wait=False)
-        except duckdb.Error:
-            return None  # another process is writing it; it publishes when it ends
-    found = snapshots.connect_current(path)
-    if found is None:
-        return None
-    con, snap = found
-    request.state.snapshot_file = snap.file  # keys weixi.web.readcache
-    return con
-
-
-def get_analytics(request: Request) -> Iterator[duckdb.DuckDBPyConnection | None]:
-    """The analytics snapshot opened read-only for this request; None when no store exists."""
-    con = reader_connection(request)
-    try:
+    with snapshots.reader(path) as found:
+        if found is None:
+            yield None
+            return
+        con, snap = found
+        request.state.snapshot_file = snap.file  # keys weixi.web.readcache
         yield con
-    finally:
-        if con is not None:
-            con.close()
 
 
 AnalyticsDep = Annotated[duckdb.DuckDBPyConnection | None, Depends(get_analytics)]
