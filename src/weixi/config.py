@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     # A task shown to an agent is claimed for this long; unworked, it returns to the queue.
     claim_timeout_minutes: float = 15.0
     max_upload_mb: float = 20.0  # request bodies (outcome files) larger than this get 413
+    job_workers: int = 2  # web jobs that do not write the analytics store, run side by side
+    job_store_wait_seconds: float = 900.0  # a writer job waits this long for another process
 
     _secret: str | None = PrivateAttr(default=None)
 

@@ -109,7 +109,7 @@ def _check_0003(url: str) -> None:
     finally:
         engine.dispose()
     assert not CLAIM_COLUMNS & _columns(url, "tasks")
-    migrate.upgrade(url)
+    migrate.upgrade(url, "0003")
     assert migrate.current(url) == "0003" and _columns(url, "tasks") >= CLAIM_COLUMNS
     engine = sa.create_engine(url)
     try:
@@ -130,6 +130,16 @@ def _check_0003(url: str) -> None:
 
 def test_sqlite_0002_upgrades_in_place_and_downgrades(tmp_path):
     _check_0002(f"sqlite:///{tmp_path / 'weixi.sqlite'}")
+
+
+def test_sqlite_0004_adds_the_jobs_table_and_drops_it_on_downgrade(tmp_path):
+    url = f"sqlite:///{tmp_path / 'weixi.sqlite'}"
+    migrate.upgrade(url, "0003")
+    assert "jobs" not in sa.inspect(sa.create_engine(url)).get_table_names()
+    migrate.upgrade(url, "0004")
+    assert {"id", "kind", "status", "stage", "progress", "result", "error"} <= _columns(url, "jobs")
+    command.downgrade(migrate.alembic_config(url), "0003")
+    assert "jobs" not in sa.inspect(sa.create_engine(url)).get_table_names()
 
 
 @pytest.mark.postgres

@@ -112,6 +112,33 @@ def csrf_of(client: TestClient, path: str = "/dashboard") -> str:
     return text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
 
 
+def job_id_of(response) -> int:
+    """The job a response started: from its progress card or its redirect to the job page."""
+    import re
+
+    if response.status_code == 303:
+        found = re.search(r"/jobs/(\d+)", response.headers["location"])
+    else:
+        found = re.search(r'id="job-(\d+)"', response.text)
+    assert found, f"no job in the response: {response.status_code} {response.text[:500]}"
+    return int(found.group(1))
+
+
+def follow_job(client: TestClient, response, timeout: float = 120.0):
+    """Wait for the job ``response`` started and return its finished card (as htmx gets it)."""
+    import time
+
+    job_id = job_id_of(response)
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.get(f"/api/v1/jobs/{job_id}").json()
+        if status["status"] in ("done", "failed"):
+            break
+        assert time.monotonic() < deadline, f"job {job_id} still {status}"
+        time.sleep(0.05)
+    return client.get(f"/jobs/{job_id}", headers={"HX-Request": "true"})
+
+
 @pytest.fixture(scope="session")
 def clients(app) -> dict[str, TestClient]:
     """A logged-in client per role name, plus 'other_bm' (a branch manager of another branch)."""

@@ -39,7 +39,7 @@ TABLE: dict[tuple[str, str], tuple[str, dict | None, dict[str, int]]] = {
     ("GET", "/data/quarantine"): ("/data/quarantine", None, allowed(A, P, AN)),
     ("GET", "/segments"): ("/segments", None, allowed(P, BM, AN)),
     ("GET", "/churn"): ("/churn", None, allowed(P, BM, AN)),
-    ("GET", "/churn/export.{fmt}"): ("/churn/export.csv", None, allowed(P, BM, AN)),
+    ("GET", "/churn/export.{fmt}"): ("/churn/export.csv", None, allowed(P, BM, AN, ok=303)),
     ("GET", "/customers"): ("/customers?q=S00", None, allowed(P, BM, AM, AN)),
     ("GET", "/customers/{subscriber_id}"): (
         f"/customers/{SID}",
@@ -100,6 +100,18 @@ TABLE: dict[tuple[str, str], tuple[str, dict | None, dict[str, int]]] = {
     ("POST", "/api/v1/queue/next"): ("/api/v1/queue/next", {}, allowed(AM, AG)),
     ("GET", "/api/v1/import-runs"): ("/api/v1/import-runs", None, allowed(A, P, AN)),
     ("GET", "/api/v1/audit"): ("/api/v1/audit", None, allowed(A)),
+    # a job is visible to the user who started it (and admins); own test in test_jobs.py
+    ("GET", "/jobs/{job_id}"): ("/jobs/999999", None, allowed(*ROLES, ok=404, deny=404)),
+    ("GET", "/jobs/{job_id}/download"): (
+        "/jobs/999999/download",
+        None,
+        allowed(*ROLES, ok=404, deny=404),
+    ),
+    ("GET", "/api/v1/jobs/{job_id}"): (
+        "/api/v1/jobs/999999",
+        None,
+        allowed(*ROLES, ok=404, deny=404),
+    ),
 }
 
 #: Routes whose objects belong to a branch: a manager of another branch gets 404, not the data.

@@ -33,6 +33,12 @@ ARGS = [
 ]
 
 
+class Server(str):
+    """The test server's base URL; ``.store`` is its analytics file."""
+
+    store: Path
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, store_path):
     import uvicorn
@@ -63,7 +69,9 @@ def server(tmp_path_factory, store_path):
     while not srv.started:
         assert time.time() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    url = Server(f"http://127.0.0.1:{port}")
+    url.store = store
+    yield url
     srv.should_exit = True
     thread.join(10)
 
@@ -159,9 +167,8 @@ def test_roles_walk_the_loop(server, browser, sid):
     page.fill("input[name=budget]", "50000")
     page.click("button[type=submit]:has-text('Create draft')")
     page.wait_for_url(re.compile(r".*/campaigns/\d+$"))
-    page.click("text=Approve and dispatch to branches")
-    page.wait_for_load_state("networkidle")
-    assert "Approved" in page.inner_text(".toolbar")
+    page.click("text=Approve and dispatch to branches")  # a job: its page opens the campaign
+    page.wait_for_selector(".toolbar:has-text('Approved')", timeout=60_000)
 
     # --- branch manager: assign unassigned call-center tasks to the agent
     manager = Session(browser, server, "u_branch_manager")
@@ -214,3 +221,57 @@ def test_roles_walk_the_loop(server, browser, sid):
     assert "仪表盘" in zh and "离网率" in zh
     for s in sessions.values():
         s.close()
+
+
+def test_jobs_show_progress_then_the_result(server, browser):
+    """The preview's card shows progress, then the result replaces it; a create that has to
+    wait for another process (a monthly job, say) says so, and the rest of the app stays
+    usable meanwhile."""
+    import subprocess
+    import sys
+
+    planner = Session(browser, server, "u_planner")
+    for lang in ("en", "zh-CN"):
+        planner.go("/campaigns")
+        planner.lang(lang)
+        page = planner.go("/campaigns")
+        page.fill("input[name=key]", f"progress-{lang}")
+        page.click("#wizard button.secondary")
+        page.wait_for_selector("#preview .job .spinner")  # the card the POST answered with
+        planner.shot("campaign-preview-progress", lang)
+        page.wait_for_selector("#preview [data-job-status=done] .kpi", timeout=60_000)
+        assert ("Shadow prices" if lang == "en" else "影子价格") in page.inner_text("#preview")
+        planner.shot("campaign-preview-done", lang)
+
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]);"
+                " print('held', flush=True); time.sleep(5)",
+                str(server.store),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            page.click(
+                "button[type=submit]:has-text('Create draft')"
+                if lang == "en"
+                else "#wizard button[type=submit]"
+            )
+            page.wait_for_url(re.compile(r".*/jobs/\d+$"))
+            waiting = {"en": "Waiting for the analytics store", "zh-CN": "正在等待分析库"}[lang]
+            page.wait_for_selector(f".job:has-text('{waiting}')", timeout=30_000)
+            planner.shot("campaign-create-waiting", lang)
+            other = planner.ctx.new_page()  # meanwhile the dashboard reads the snapshot
+            other.goto(f"{server}/dashboard")
+            body = other.inner_text("body")
+            assert "No data loaded yet" not in body and "尚未导入数据" not in body
+            other.close()
+        finally:
+            holder.wait(30)
+        page.wait_for_url(re.compile(r".*/campaigns/\d+$"), timeout=60_000)
+    planner.lang("en")
+    planner.close()

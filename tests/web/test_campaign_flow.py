@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.web.conftest import csrf_of
+from tests.web.conftest import csrf_of, follow_job, job_id_of
 
 FORM = {
     "key": "flow-test",
@@ -28,17 +28,24 @@ def test_campaign_to_outcomes(clients, web_settings, store_path):
     con.close()
     planner, manager, agent = clients["planner"], clients["branch_manager"], clients["agent"]
     form = {**FORM, "month": month, "csrf_token": csrf_of(planner)}
-    preview = planner.post("/campaigns/preview", data=form)
+    started = planner.post("/campaigns/preview", data=form)
+    assert started.status_code == 200 and 'hx-get="/jobs/' in started.text  # polls its job
+    preview = follow_job(planner, started)
     assert preview.status_code == 200 and "Shadow prices" in preview.text
     created = planner.post("/campaigns", data=form)
-    assert created.status_code == 303
-    detail = created.headers["location"]
+    assert created.status_code == 303 and created.headers["location"].startswith("/jobs/")
+    done = follow_job(planner, created)
+    detail = done.headers["HX-Redirect"]  # htmx opens the campaign when the job is done
+    page = planner.get(f"/jobs/{job_id_of(created)}")
+    assert page.status_code == 303 and page.headers["location"] == detail
     assert "draft" in planner.get(detail).text.lower()
     assert agent.get("/queue").text.count('action="/queue/') == 0  # not approved yet
     ok = planner.post(
         f"{detail}/approve", data={"decision": "approve", "csrf_token": csrf_of(planner)}
     )
-    assert ok.status_code == 303
+    assert ok.status_code == 303 and ok.headers["location"].startswith("/jobs/")
+    assert follow_job(planner, ok).headers["HX-Redirect"] == detail
+    assert "approved" in planner.get(detail).text.lower()
     moved = manager.post(
         "/dispatch/assign",
         data={
@@ -124,17 +131,22 @@ def test_outcome_file_upload_accounts_for_every_row(clients, web_settings):
         f"{task_id},refused,,\n"
     )
     files = {"file": ("dialer.csv", csv_text.encode(), "text/csv")}
-    first = manager.post("/outcomes/upload", data={"csrf_token": _csrf(manager)}, files=files)
+    started = manager.post("/outcomes/upload", data={"csrf_token": _csrf(manager)}, files=files)
+    first = follow_job(manager, started)
     text = _re.sub(r"<[^>]+>", " ", first.text)
     assert first.status_code == 200
     assert _re.search(r"Rows read\s+4", text) and _re.search(r"Recorded\s+1", text), text[:2000]
     assert "unknown outcome" in text and "task 99999999 not found" in text
     assert "a refusal needs refusal_reason" in text and "balanced" in text
-    again = manager.post("/outcomes/upload", data={"csrf_token": _csrf(manager)}, files=files)
+    again = follow_job(
+        manager,
+        manager.post("/outcomes/upload", data={"csrf_token": _csrf(manager)}, files=files),
+    )
     assert _re.search(r"Already recorded\s+1", _re.sub(r"<[^>]+>", " ", again.text))
     bad = manager.post(
         "/outcomes/upload",
         data={"csrf_token": _csrf(manager)},
         files={"file": ("x.csv", b"id,outcome\n1,accepted\n", "text/csv")},
     )
-    assert bad.status_code == 400 and "missing column" in bad.text
+    failed = follow_job(manager, bad)
+    assert 'data-job-status="failed"' in failed.text and "missing column" in failed.text

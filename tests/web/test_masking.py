@@ -10,7 +10,7 @@ import duckdb
 import openpyxl
 import pytest
 
-from tests.web.conftest import csrf_of
+from tests.web.conftest import csrf_of, follow_job
 from tests.web.test_authorization import TABLE
 from weixi.security.masking import mask_id, mask_name, mask_phone, mask_text
 
@@ -74,8 +74,13 @@ def test_no_clear_personal_data_in_pages_api_and_exports(clients, role, sid, cle
 
 def test_excel_export_is_masked_and_audited(clients, clear_values):
     client = clients["planner"]
-    resp = client.get("/churn/export.xlsx")
-    assert resp.status_code == 200
+    started = client.get("/churn/export.xlsx")  # a job: its page offers the file
+    assert started.status_code == 303 and started.headers["location"].startswith("/jobs/")
+    card = follow_job(client, started)
+    assert 'data-job-status="done"' in card.text and "/download" in card.text
+    resp = client.get(f"{started.headers['location']}/download")
+    assert resp.status_code == 200 and "spreadsheet" in resp.headers["content-type"]
+    assert clients["analyst"].get(f"{started.headers['location']}/download").status_code == 404
     wb = openpyxl.load_workbook(io.BytesIO(resp.content))
     cells = " ".join(str(c.value) for row in wb.active.iter_rows() for c in row if c.value)
     assert "****" in cells and not _leaks(cells, clear_values)

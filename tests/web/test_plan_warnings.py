@@ -7,7 +7,7 @@ import re
 
 import duckdb
 
-from tests.web.conftest import csrf_of
+from tests.web.conftest import csrf_of, follow_job
 from weixi.dispatch.models import Task
 from weixi.dispatch.service import A1_NOTE_EN
 from weixi.store.db import session_scope
@@ -61,12 +61,15 @@ def test_preview_and_campaign_page_warn_about_forced_negative_a1(clients, store_
     planner = clients["planner"]
     form = {**FORM, "key": "a1-warn", "month": _month(store_path), "must_dispatch_a1": "1"}
     assert 'name="must_dispatch_a1" value="1" checked' in planner.get("/campaigns").text
-    page = planner.post("/campaigns/preview", data={**form, "csrf_token": csrf_of(planner)})
+    page = follow_job(
+        planner, planner.post("/campaigns/preview", data={**form, "csrf_token": csrf_of(planner)})
+    )
     assert page.status_code == 200
     # a preview stores nothing: the warning's figures are checked against the saved draft
     assert _forced_negative(store_path, "a1-warn") == (0, 0.0)
     created = planner.post("/campaigns", data={**form, "csrf_token": csrf_of(planner)})
     assert created.status_code == 303
+    follow_job(planner, created)
     n, value = _forced_negative(store_path, "a1-warn")
     assert n > 0, "the test store should hold A1 customers worth less than their contact"
     assert WARNING_EN in page.text and 'id="a1-negative-ev"' in page.text
@@ -74,18 +77,26 @@ def test_preview_and_campaign_page_warn_about_forced_negative_a1(clients, store_
     assert f"¥{value:,.0f}" in page.text
     try:
         _set_lang(planner, "zh-CN")
-        zh = planner.post("/campaigns/preview", data={**form, "csrf_token": csrf_of(planner)})
+        zh = follow_job(
+            planner,
+            planner.post("/campaigns/preview", data={**form, "csrf_token": csrf_of(planner)}),
+        )
         assert WARNING_ZH in zh.text and "请复核这些客户，或关闭该选项" in zh.text
         # the saved campaign's page keeps the warning
-        detail = planner.get(created.headers["location"]).text
+        created = planner.post("/campaigns", data={**form, "csrf_token": csrf_of(planner)})
+        assert created.status_code == 303
+        campaign = follow_job(planner, created).headers["HX-Redirect"]
+        detail = planner.get(campaign).text
         assert WARNING_ZH in detail
     finally:
         _set_lang(planner, "en")
-    assert WARNING_EN in planner.get(created.headers["location"]).text
+    assert WARNING_EN in planner.get(campaign).text
 
     # the option unticked: no forced A1 customer, no warning
     off = {k: v for k, v in form.items() if k != "must_dispatch_a1"} | {"key": "a1-off"}
-    page = planner.post("/campaigns/preview", data={**off, "csrf_token": csrf_of(planner)})
+    page = follow_job(
+        planner, planner.post("/campaigns/preview", data={**off, "csrf_token": csrf_of(planner)})
+    )
     assert page.status_code == 200 and WARNING_EN not in page.text
 
 
@@ -94,8 +105,13 @@ def test_queue_shows_the_reason_in_the_agents_language(clients, store_path, web_
     form = {**FORM, "key": "reason-lang", "month": _month(store_path)}
     created = planner.post("/campaigns", data={**form, "csrf_token": csrf_of(planner)})
     assert created.status_code == 303
-    detail = created.headers["location"]
-    planner.post(f"{detail}/approve", data={"decision": "approve", "csrf_token": csrf_of(planner)})
+    detail = follow_job(planner, created).headers["HX-Redirect"]
+    follow_job(
+        planner,
+        planner.post(
+            f"{detail}/approve", data={"decision": "approve", "csrf_token": csrf_of(planner)}
+        ),
+    )
     moved = manager.post(
         "/dispatch/assign",
         data={

@@ -30,14 +30,33 @@ def connect(
 
 @contextmanager
 def open_store(
-    path: Path | str | None = None, *, read_only: bool = False
+    path: Path | str | None = None, *, read_only: bool = False, publish: bool = True
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Context manager around :func:`connect` that always closes the connection."""
-    con = connect(path, read_only=read_only)
-    try:
-        yield con
-    finally:
-        con.close()
+    """Context manager around :func:`connect` that always closes the connection.
+
+    A writable connection to a file is this process's only writer of it (in-process lock) and,
+    when the block ends without an error and ``publish`` is on, publishes a read-only snapshot
+    for the web app's readers (:mod:`weixi.store.snapshots`).
+    """
+    from weixi.store import snapshots
+
+    settings = get_settings()
+    target = str(path) if path is not None else str(settings.duckdb_file)
+    if read_only or target == ":memory:":
+        con = connect(target, read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+        return
+    with snapshots.writer_lock(target):
+        con = connect(target)
+        try:
+            yield con
+            if publish:
+                snapshots.publish(con, target)
+        finally:
+            con.close()
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:

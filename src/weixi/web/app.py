@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import Undefined
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from weixi import __version__
@@ -29,8 +32,13 @@ CSP = (
 )
 
 
+def _missing(value: Any) -> bool:
+    # a key absent from a dict renders as Undefined: show a dash instead of raising (#16)
+    return value is None or isinstance(value, Undefined)
+
+
 def _fmt_num(value: Any, digits: int = 0) -> str:
-    if value is None:
+    if _missing(value):
         return "–"
     try:
         return f"{float(value):,.{digits}f}"
@@ -39,7 +47,7 @@ def _fmt_num(value: Any, digits: int = 0) -> str:
 
 
 def _fmt_pct(value: Any, digits: int = 1) -> str:
-    if value is None:
+    if _missing(value):
         return "–"
     return f"{float(value) * 100:.{digits}f}%"
 
@@ -216,6 +224,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             return JSONResponse({"detail": errors}, status_code=422)
         return _error(request, 422, "; ".join(str(e.get("msg")) for e in exc.errors()))
+
+    from weixi.jobs.worker import JobRunner
+
+    app.state.jobs = JobRunner(
+        db_url=settings.db_url,
+        analytics_path=settings.duckdb_file,
+        readers=settings.job_workers,
+        store_wait_seconds=settings.job_store_wait_seconds,
+    )
+    # jobs of a previous process of this app died with it; without a jobs table yet,
+    # `weixi db upgrade` creates it
+    with contextlib.suppress(SQLAlchemyError):
+        app.state.jobs.recover()
 
     from weixi.web.routes import ROUTERS
 

@@ -6,6 +6,7 @@ and ``require_role(...)``; they never parse cookies or open stores themselves.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -23,7 +24,7 @@ from weixi.auth.models import Role, User
 from weixi.config import Settings
 from weixi.errors import PermissionDenied
 from weixi.i18n import normalize_locale, t
-from weixi.store import analytics
+from weixi.store import analytics, snapshots
 from weixi.store.db import session_factory
 from weixi.web.labels import label
 
@@ -59,19 +60,30 @@ DbDep = Annotated[Session, Depends(get_db)]
 
 
 def get_analytics(request: Request) -> Iterator[duckdb.DuckDBPyConnection | None]:
-    """The DuckDB analytics file opened read-only for this request; None when absent or busy."""
+    """A read-only cursor on the current published snapshot of the analytics store for this
+    request; None only when no store exists yet.
+
+    Never the writer's file: a running job cannot lock it and a half-written state is never
+    visible (a writer that fails publishes nothing, so pages keep the last complete state). A
+    store that has never been published (built before snapshots existed) is published once, by
+    the first request that finds it.
+    """
     path = request.app.state.settings.duckdb_file
-    con = None
-    if path.exists():
-        try:
-            con = analytics.connect(path, read_only=True)
-        except duckdb.Error:
-            con = None  # another process holds the write lock: pages show an empty state
-    try:
+    if not path.exists():
+        yield None
+        return
+    if snapshots.current(path) is None:
+        # once, before the first snapshot exists; a writer of this process publishes itself,
+        # and a writer in another process (duckdb.Error here) publishes when it ends
+        with contextlib.suppress(duckdb.Error):
+            snapshots.publish_file(path, wait=False)
+    with snapshots.reader(path) as found:
+        if found is None:
+            yield None
+            return
+        con, snap = found
+        request.state.snapshot_file = snap.file  # keys weixi.web.readcache
         yield con
-    finally:
-        if con is not None:
-            con.close()
 
 
 AnalyticsDep = Annotated[duckdb.DuckDBPyConnection | None, Depends(get_analytics)]
@@ -203,30 +215,29 @@ ROLE_LABELS = {
     "analyst": "Analyst",
 }
 
-_BRANCH_CACHE: dict[str, tuple[float, dict[str, dict[str, str]]]] = {}
+_BRANCH_CACHE: dict[str, tuple[str, dict[str, dict[str, str]]]] = {}
 
 
 def branch_names(request: Request) -> dict[str, dict[str, str]]:
-    """branch_id -> names from the analytics store's ``branches`` table (cached by file mtime)."""
+    """branch_id -> names from the ``branches`` table of the current snapshot (cached per snapshot)."""
     path = request.app.state.settings.duckdb_file
-    try:
-        mtime = path.stat().st_mtime
-    except OSError:
+    snap = snapshots.current(path)
+    if snap is None:
         return {}
     cached = _BRANCH_CACHE.get(str(path))
-    if cached and cached[0] == mtime:
+    if cached and cached[0] == snap.file:
         return cached[1]
     names: dict[str, dict[str, str]] = {}
     try:
-        with analytics.open_store(path, read_only=True) as con:
-            if analytics.table_exists(con, "branches"):
+        with snapshots.open_snapshot(path) as con:
+            if con is not None and analytics.table_exists(con, "branches"):
                 for bid, en, zh in con.execute(
                     "SELECT branch_id, name_en, name_zh FROM branches"
                 ).fetchall():
                     names[str(bid)] = {"en": en or bid, "zh-CN": zh or en or bid}
     except duckdb.Error:
         return {}
-    _BRANCH_CACHE[str(path)] = (mtime, names)
+    _BRANCH_CACHE[str(path)] = (snap.file, names)
     return names
 
 
@@ -286,25 +297,3 @@ def render(
     ctx.update(context or {})
     templates = request.app.state.templates
     return templates.TemplateResponse(request, template, ctx, status_code=status_code)
-
-
-def get_writable_analytics(request: Request) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The analytics file opened for writing (campaign planning writes ``plan_assignments``)."""
-    from weixi.errors import ConfigError
-
-    path = request.app.state.settings.duckdb_file
-    if not path.exists():
-        raise ConfigError("no analytics store yet: import and segment a month first")
-    try:
-        con = analytics.connect(path)
-    except duckdb.Error as exc:
-        raise ConfigError(
-            f"the analytics store is busy ({exc}); wait for the running job and try again"
-        ) from exc
-    try:
-        yield con
-    finally:
-        con.close()
-
-
-WritableAnalyticsDep = Annotated[duckdb.DuckDBPyConnection, Depends(get_writable_analytics)]

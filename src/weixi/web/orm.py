@@ -15,6 +15,7 @@ ORM_MODULES = (
     "weixi.strategy.models",
     "weixi.evaluate.models",
     "weixi.ingest.models",
+    "weixi.jobs.models",
 )
 
 

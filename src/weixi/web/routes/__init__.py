@@ -12,6 +12,7 @@ from weixi.web.routes import (
     dashboard,
     data,
     evaluation,
+    jobs,
     segments,
     strategy,
     work,
@@ -29,5 +30,7 @@ ROUTERS = (
     work.router,
     evaluation.router,
     admin.router,
+    jobs.router,
     api.router,
+    jobs.api_router,
 )

@@ -13,22 +13,22 @@ from weixi.auth.models import User
 from weixi.dispatch import plans
 from weixi.dispatch import service as dispatch_service
 from weixi.dispatch.models import CampaignStatus
-from weixi.dispatch.plans import PlanStatus
 from weixi.dispatch.schemas import CampaignSpec, Capacity
 from weixi.errors import ConfigError, NotFoundError
 from weixi.store.months import parse_month
 from weixi.strategy.schemas import CHANNELS, Text
+from weixi.web import jobs as web_jobs
 from weixi.web import operations, readmodels
 from weixi.web.app_helpers import month_label
 from weixi.web.deps import (
     AnalyticsDep,
     DbDep,
-    WritableAnalyticsDep,
     render,
     request_locale,
     require_role,
 )
 from weixi.web.nav import ACCESS
+from weixi.web.routes.jobs import job_partial
 from weixi.web.routes.strategy import current_library
 
 router = APIRouter(include_in_schema=False)
@@ -70,21 +70,8 @@ def spec_from_form(form: dict) -> CampaignSpec:
         raise ConfigError(f"campaign form: {exc}") from exc
 
 
-def _capacity_by_channel(rows: list[dict]) -> list[dict]:
-    """Province totals of the plan's capacity use per channel (None capacity = unlimited)."""
-    out: dict[str, dict] = {}
-    for r in rows:
-        c = out.setdefault(r["channel"], {"channel": r["channel"], "used": 0, "capacity": 0})
-        c["used"] += r["used"] or 0
-        c["capacity"] = (
-            None
-            if c["capacity"] is None or r["capacity"] is None
-            else (c["capacity"] + r["capacity"])
-        )
-    return list(out.values())
-
-
 async def _form(request: Request) -> dict:
+    """The wizard's fields (awaited here so that the route itself can be a plain ``def``)."""
     form = await request.form()
     out: dict = {k: form.get(k) for k in form}
     out["channels"] = form.getlist("channels")
@@ -134,62 +121,44 @@ def campaigns_page(
     )
 
 
-@router.post("/campaigns/preview", response_class=HTMLResponse)
-async def campaign_preview(
-    request: Request, db: DbDep, con: WritableAnalyticsDep, user: PlannerUser
-) -> HTMLResponse:
-    """Plan without saving: expected value, cost, funnel and shadow prices (what-if).
+FormDep = Annotated[dict, Depends(_form)]
 
-    A preview plans in temporary tables and stores nothing: the evaluated record of every
-    campaign, and its tasks, stay as they were.
-    """
-    form = await _form(request)
+
+@router.post("/campaigns/preview", response_class=HTMLResponse)
+def campaign_preview(request: Request, form: FormDep, db: DbDep, user: PlannerUser) -> HTMLResponse:
+    """Queue a plan without saving (expected value, cost, funnel, shadow prices: what-if) and
+    answer with the job's progress, which polls until the preview is shown."""
     spec = spec_from_form(form)
-    result = dispatch_service.plan_month(
-        con=con,
-        month=spec.period_start,
-        spec=spec,
-        library=current_library(request.app.state.settings),
-        session=db,
-        preview=True,
+    settings = request.app.state.settings
+    job_id = request.app.state.jobs.submit(
+        web_jobs.campaign_preview(spec, settings),
+        kind="campaign_preview",
+        params={"key": spec.key, "month": month_label(spec.period_start)},
+        created_by=user.username,
+        writes=web_jobs.KINDS["campaign_preview"][1],
     )
-    locale = request_locale(request, user)
-    return render(
-        request,
-        "campaigns/_preview.html",
-        {
-            "r": result,
-            "spec": spec,
-            "funnel_text": lambda stage: dispatch_service.funnel_text(stage, locale),
-            "capacity": _capacity_by_channel(result.capacity),
-        },
-        user=user,
-    )
+    return job_partial(request, db, user, job_id)
 
 
 @router.post("/campaigns")
-async def campaign_create(
-    request: Request, db: DbDep, con: WritableAnalyticsDep, user: PlannerUser
-) -> Response:
-    """Plan and save the campaign with its lists as a draft awaiting approval."""
-    form = await _form(request)
+def campaign_create(request: Request, db: DbDep, user: PlannerUser, form: FormDep) -> Response:
+    """Queue planning and saving the campaign with its lists as a draft awaiting approval; the
+    job page follows it and opens the campaign when it is ready."""
     spec = spec_from_form(form)
     existing = dispatch_service.get_campaign_by_key(session=db, key=spec.key)
     if existing is not None and existing.status != CampaignStatus.draft.value:
         raise ConfigError(f"campaign {spec.key} is already {existing.status}; choose another key")
-    dispatch_service.plan_month(
-        con=con,
-        month=spec.period_start,
-        spec=spec,
-        library=current_library(request.app.state.settings),
-        session=db,
-        status=PlanStatus.draft.value,
+    settings = request.app.state.settings
+    job_id = request.app.state.jobs.submit(
+        web_jobs.campaign_create(spec, settings, user.username),
+        kind="campaign_create",
+        params={"key": spec.key, "month": month_label(spec.period_start)},
+        created_by=user.username,
+        writes=web_jobs.KINDS["campaign_create"][1],
     )
-    campaign = dispatch_service.get_campaign_by_key(session=db, key=spec.key)
-    campaign.status = CampaignStatus.draft.value
-    campaign.created_by = user.username
-    db.commit()
-    return RedirectResponse(f"/campaigns/{campaign.id}", status_code=303)
+    if request.headers.get("hx-request"):
+        return job_partial(request, db, user, job_id)
+    return RedirectResponse(f"/jobs/{job_id}", status_code=303)
 
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
@@ -222,20 +191,32 @@ def campaign_approve(
     request: Request,
     campaign_id: int,
     db: DbDep,
-    con: WritableAnalyticsDep,
     user: PlannerUser,
     decision: Annotated[str, Form()] = "approve",
 ) -> Response:
     """Approve a draft (its lists go to the branches), close a live campaign, or cancel one.
 
-    The campaign's stored plan versions follow: approved plans are the record evaluation
-    measures; a cancelled campaign's plans never count and its open tasks are dropped.
+    The campaign's stored plan versions follow (an analytics write, so it runs as a job on the
+    writer lane): approved plans are the record evaluation measures; a cancelled campaign's
+    plans never count and its open tasks are dropped.
     """
     campaign = operations.get_campaign(session=db, campaign_id=campaign_id)
     if campaign is None:
         raise NotFoundError(f"campaign {campaign_id} not found")
-    dispatch_service.decide_campaign(con=con, session=db, campaign=campaign, decision=decision)
-    if decision == "approve":
-        campaign.approved_by = user.username
-    db.commit()
-    return RedirectResponse(f"/campaigns/{campaign.id}", status_code=303)
+    if decision not in web_jobs.DECISIONS:
+        raise ConfigError("decision must be approve, close or cancel")
+    job_id = request.app.state.jobs.submit(
+        web_jobs.campaign_decide(
+            campaign_id=campaign.id,
+            decision=decision,
+            settings=request.app.state.settings,
+            username=user.username,
+        ),
+        kind="campaign_decide",
+        params={"campaign_id": campaign.id, "decision": decision},
+        created_by=user.username,
+        writes=web_jobs.KINDS["campaign_decide"][1],
+    )
+    if request.headers.get("hx-request"):
+        return job_partial(request, db, user, job_id)
+    return RedirectResponse(f"/jobs/{job_id}", status_code=303)

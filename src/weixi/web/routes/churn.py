@@ -6,14 +6,14 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from weixi.auth.models import User
 from weixi.errors import ConfigError
 from weixi.i18n import t
-from weixi.security import audit
 from weixi.security.masking import mask_records
 from weixi.web import charts, exports, readmodels
+from weixi.web import jobs as web_jobs
 from weixi.web.app_helpers import month_label
 from weixi.web.deps import AnalyticsDep, DbDep, render, request_locale, require_role
 from weixi.web.nav import ACCESS
@@ -127,19 +127,11 @@ def churn_page(
     return render(request, "churn.html", ctx, user=user)
 
 
-@router.get("/churn/export.{fmt}")
-def churn_export(
-    request: Request,
-    fmt: str,
-    db: DbDep,
-    con: AnalyticsDep,
-    user: Annotated[User, Depends(require_role(*ACCESS["export"]))],
-    month: str | None = None,
-) -> Response:
-    """The top-risk list as Excel or CSV (masked; audited)."""
-    if fmt not in ("csv", "xlsx"):
-        raise ConfigError("export format must be csv or xlsx")
-    locale = request_locale(request, user)
+def build_export(
+    con, *, user: User, fmt: str, month: str | None, locale: str
+) -> tuple[bytes, str, str, int, str]:
+    """The masked top-risk list of ``user``'s scope: (body, media type, file name, rows,
+    month label)."""
     m = readmodels.pick_month(readmodels.months(con, "churn_scores"), month)
     records = _describe(readmodels.top_risk(con, user.scope_branch, m, EXPORT_LIMIT), locale)
     columns = [
@@ -154,22 +146,39 @@ def churn_export(
         ("p_churn", t("Churn probability", locale)),
         ("reason_text", t("Reasons", locale)),
     ]
-    audit.record(
-        session=db,
-        action="export",
-        user=user,
-        object_type="churn_top_risk",
-        object_id=month_label(m),
-        detail={"format": fmt, "rows": len(records), "masked": True},
-        ip=request.client.host if request.client else None,
-    )
-    db.commit()
     name = f"weixi-churn-top-risk-{month_label(m)}.{fmt}"
     if fmt == "csv":
         body, media = exports.to_csv(records, columns), "text/csv; charset=utf-8"
     else:
         title = f"{t('Top churn risk', locale)} {month_label(m)}"
         body, media = exports.to_xlsx(records, columns, title=title), exports.XLSX_MEDIA
-    return Response(
-        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    return body, media, name, len(records), month_label(m)
+
+
+@router.get("/churn/export.{fmt}")
+def churn_export(
+    request: Request,
+    fmt: str,
+    db: DbDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["export"]))],
+    month: str | None = None,
+) -> Response:
+    """Queue the top-risk list as Excel or CSV (masked; audited when written); the job page
+    offers the file when it is ready."""
+    if fmt not in ("csv", "xlsx"):
+        raise ConfigError("export format must be csv or xlsx")
+    job_id = request.app.state.jobs.submit(
+        web_jobs.churn_export(
+            settings=request.app.state.settings,
+            user_id=user.id,
+            fmt=fmt,
+            month=month,
+            locale=request_locale(request, user),
+            ip=request.client.host if request.client else None,
+        ),
+        kind="churn_export",
+        params={"format": fmt, "month": month},
+        created_by=user.username,
+        writes=web_jobs.KINDS["churn_export"][1],
     )
+    return RedirectResponse(f"/jobs/{job_id}", status_code=303)

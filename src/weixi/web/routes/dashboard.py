@@ -13,6 +13,7 @@ from weixi.web import charts, operations, readmodels
 from weixi.web.app_helpers import month_label
 from weixi.web.deps import AnalyticsDep, DbDep, render, request_locale, require_role
 from weixi.web.nav import ACCESS
+from weixi.web.readcache import cached
 
 router = APIRouter(include_in_schema=False)
 
@@ -29,7 +30,8 @@ def dashboard_page(
     def _(msg: str, **kw) -> str:
         return t(msg, locale, **kw)
 
-    data = readmodels.dashboard(con, user.scope_branch)
+    branch = user.scope_branch
+    data = cached(request, "dashboard", (branch,), lambda: readmodels.dashboard(con, branch))
     trend = data["trend"]
     x = [month_label(r["month"]) for r in trend]
     chart_base = charts.trend(

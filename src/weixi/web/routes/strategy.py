@@ -4,6 +4,7 @@ an offer's cost, validity, channels and script (saved to ``$WEIXI_HOME/strategy.
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
@@ -28,9 +29,19 @@ def library_path(settings: Settings) -> Path:
 
 
 def current_library(settings: Settings) -> StrategyLibrary:
-    """The operator's library if saved, else the seed preset."""
+    """The operator's library if saved, else the seed preset (parsed once per file version:
+    the work queue asks for it on every request)."""
     path = library_path(settings)
-    return load_library(path) if path.exists() else load_library("seed")
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return _load_library("seed", 0, 0)
+    return _load_library(str(path), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=8)
+def _load_library(source: str, _mtime_ns: int, _size: int) -> StrategyLibrary:
+    return load_library(Path(source) if source != "seed" else "seed")
 
 
 @router.get("/strategy", response_class=HTMLResponse)

@@ -15,6 +15,7 @@ from weixi.errors import ConfigError
 from weixi.security import access
 from weixi.security.masking import mask_record
 from weixi.web import charts, operations, readmodels
+from weixi.web import jobs as web_jobs
 from weixi.web.deps import (
     AnalyticsDep,
     ClaimTokenDep,
@@ -25,6 +26,7 @@ from weixi.web.deps import (
 )
 from weixi.web.labels import label
 from weixi.web.nav import ACCESS
+from weixi.web.routes.jobs import job_partial
 from weixi.web.routes.strategy import current_library
 
 router = APIRouter(include_in_schema=False)
@@ -251,23 +253,34 @@ def outcome_upload_form(
     )
 
 
-@router.post("/outcomes/upload", response_class=HTMLResponse)
-async def outcome_upload(
-    request: Request,
-    db: DbDep,
-    user: Annotated[User, Depends(require_role(*ACCESS["outcome_files"]))],
-) -> HTMLResponse:
-    """Record an external dialer / SMS gateway outcome file; list every rejected row."""
-    from weixi.web.outcome_files import record_file
-
+async def _upload(request: Request) -> tuple[str, bytes]:
+    """The uploaded file's name and bytes (awaited here so the route can be a plain ``def``)."""
     form = await request.form()
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
         raise ConfigError("choose a CSV file to upload")
-    report = record_file(
-        session=db, user=user, name=upload.filename or "upload.csv", data=await upload.read()
+    return upload.filename or "upload.csv", await upload.read()
+
+
+@router.post("/outcomes/upload", response_class=HTMLResponse)
+def outcome_upload(
+    request: Request,
+    db: DbDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["outcome_files"]))],
+    upload: Annotated[tuple[str, bytes], Depends(_upload)],
+) -> Response:
+    """Queue recording an external dialer / SMS gateway outcome file; the job's result lists
+    every rejected row."""
+    name, data = upload
+    job_id = request.app.state.jobs.submit(
+        web_jobs.outcome_file(
+            settings=request.app.state.settings, user_id=user.id, name=name, data=data
+        ),
+        kind="outcome_file",
+        params={"file": name, "bytes": len(data)},
+        created_by=user.username,
+        writes=web_jobs.KINDS["outcome_file"][1],
     )
-    db.commit()
-    return render(
-        request, "work/upload.html", {"page_title": "Outcome files", "report": report}, user=user
-    )
+    if request.headers.get("hx-request"):
+        return job_partial(request, db, user, job_id)
+    return RedirectResponse(f"/jobs/{job_id}", status_code=303)
