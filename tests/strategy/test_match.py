@@ -7,7 +7,7 @@ import datetime as dt
 import duckdb
 import pytest
 
-from tests.strategy.factories import MONTH, load, segments_frame
+from tests.strategy.factories import MONTH, load, random_segments, segments_frame
 from weixi.errors import RuleError
 from weixi.strategy.library import load_preset, parse_library
 from weixi.strategy.match import candidates, match
@@ -188,7 +188,12 @@ def test_counts(matched):
     _, counts = matched
     n = len(MATRIX) + len(BROADBAND)
     with_action = sum(1 for c in MATRIX + BROADBAND if c[2])
-    assert counts == {"kept": n, "matched": with_action, "households": with_action, "explored": 0}
+    assert counts.counts() == {
+        "kept": n,
+        "matched": with_action,
+        "households": with_action,
+        "explored": 0,
+    }
 
 
 def test_same_category_tie_broken_by_expected_value(fresh_con):
@@ -281,7 +286,7 @@ def test_household_gets_one_action(fresh_con):
         "0.3 AS p_churn FROM segments"
     )
     counts = match(fresh_con, MONTH, load_preset())
-    assert counts["households"] == 2
+    assert counts.households == 2
     got = fresh_con.execute(
         "SELECT customer_id, subscriber_id, action, household_lines FROM strategy_matches "
         "ORDER BY customer_id"
@@ -294,7 +299,7 @@ def test_household_gets_one_action(fresh_con):
 def test_excluded_rows_are_never_matched(fresh_con):
     rows = [{**MOB, "a": "A1", "d": "D3", "excluded": True, "exclusion_reason": "dnd"}]
     load(fresh_con, segments_frame(rows), None)
-    assert match(fresh_con, MONTH, load_preset()) == {
+    assert match(fresh_con, MONTH, load_preset()).counts() == {
         "kept": 0,
         "matched": 0,
         "households": 0,
@@ -319,3 +324,23 @@ def test_offer_outside_validity_is_not_used(fresh_con):
     match(fresh_con, MONTH, parse_library(data))
     # no other handset offer fits ARPU 100, so the customer has no action this month
     assert fresh_con.execute("SELECT count(*) FROM strategy_matches").fetchone() == (0,)
+
+
+def test_match_returns_the_relations_dispatch_reads(fresh_con):
+    """The typed contract: dispatch plans from the relations the result names, not by guessing."""
+    seg, scores = random_segments(800, seed=2, n_branches=2)
+    load(fresh_con, seg, scores)
+    res = match(fresh_con, MONTH, load_preset(), write=False)
+    n = {
+        rel: fresh_con.execute(f"SELECT count(*) FROM {rel}").fetchone()[0]
+        for rel in (res.base, res.primary, res.options, res.matched)
+    }
+    assert n[res.base] == res.kept and n[res.primary] == res.households
+    assert 0 < res.households <= n[res.matched] <= res.matched_lines
+    assert n[res.options] >= res.households
+    cols = {r[0] for r in fresh_con.execute(f"DESCRIBE {res.options}").fetchall()}
+    assert {"sid", "channel", "value", "cost", "ev"} <= cols
+    # write=False: nothing persistent
+    assert not fresh_con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'strategy_matches'"
+    ).fetchone()[0]

@@ -53,7 +53,7 @@ def test_thompson_shares_move_the_segment_towards_the_favoured_action(cell):
         [(SEGMENT, "prepay_credit", 0.8, 0.3, 10), (SEGMENT, "care_call", 0.2, 0.15, 10)],
     )
     counts = match(cell, MONTH, lib)
-    assert counts["explored"] / 2000 == pytest.approx(0.6, abs=0.04)  # lines that drew
+    assert counts.explored / 2000 == pytest.approx(0.6, abs=0.04)  # lines that drew
     assert _shares(cell)["prepay_credit"] == pytest.approx(0.48, abs=0.04)
 
     # a sure winner moves the whole segment
@@ -61,7 +61,7 @@ def test_thompson_shares_move_the_segment_towards_the_favoured_action(cell):
         cell,
         [(SEGMENT, "prepay_credit", 1.0, 0.3, 10), (SEGMENT, "care_call", 0.0, 0.15, 10)],
     )
-    assert match(cell, MONTH, lib)["explored"] == 2000
+    assert match(cell, MONTH, lib).explored == 2000
     assert _shares(cell) == {"prepay_credit": 1.0}
 
     # the other way round: care call regains most of the segment (follow 0.8)
@@ -100,7 +100,7 @@ def test_thompson_shares_move_the_segment_towards_the_favoured_action(cell):
     match(cell, MONTH, lib)
     assert _shares(cell) == {"care_call": 1.0}
     _adjustments(cell, [("A1-B1-C1", "prepay_credit", 1.0, 0.3, 10)])
-    assert match(cell, MONTH, lib)["explored"] == 0
+    assert match(cell, MONTH, lib).explored == 0
     assert _shares(cell) == {"care_call": 1.0}
 
 

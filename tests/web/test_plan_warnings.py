@@ -45,7 +45,7 @@ def _forced_negative(store_path, key: str) -> tuple[int, float]:
         n, value = con.execute(
             """SELECT count(*), COALESCE(sum(expected_value), 0) FROM plan_assignments
                WHERE campaign_id = ? AND NOT is_control AND expected_value < 0
-                 AND contains(reason, ?)""",
+                 AND forced_a1 AND contains(reason, ?)""",
             [key, A1_NOTE_EN],
         ).fetchall()[0]
     finally:

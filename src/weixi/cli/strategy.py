@@ -103,7 +103,7 @@ def match_cmd(
     m = parse_month(month)
     lib = load_library(library)
     with open_store() as con:
-        counts = match(con, m, lib)
+        counts = match(con, m, lib).counts()
         rows = con.execute(
             "SELECT category, action, count(*) AS n, round(sum(best_ev), 2) AS ev "
             "FROM strategy_matches WHERE month = ? GROUP BY ALL ORDER BY category, n DESC",

@@ -72,10 +72,16 @@ PLAN_COLUMNS = (
     "branch_id VARCHAR, action VARCHAR, offer_id VARCHAR, channel VARCHAR, staff_id VARCHAR, "
     "is_control BOOLEAN, p_churn DOUBLE, expected_value DOUBLE, cost DOUBLE, reason VARCHAR, "
     "reason_zh VARCHAR, category VARCHAR, priority_rank INTEGER, uplift DOUBLE, "
-    "uplift_source VARCHAR, plan_version INTEGER"
+    "uplift_source VARCHAR, plan_version INTEGER, forced_a1 BOOLEAN"
 )
 # Columns added after the first release (older analytics files get them in ensure_tables).
-_ASSIGN_NEW = ("uplift DOUBLE", "uplift_source VARCHAR", "plan_version INTEGER")
+_ASSIGN_NEW = (
+    "uplift DOUBLE",
+    "uplift_source VARCHAR",
+    "plan_version INTEGER",
+    # on the list only through must_dispatch_a1 (the reason text says so too, in two languages)
+    "forced_a1 BOOLEAN",
+)
 
 PLANS_DDL = """
 CREATE TABLE IF NOT EXISTS plans (

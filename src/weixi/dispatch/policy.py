@@ -90,10 +90,12 @@ def suppression_sql(
     table: str,
     history: str,
     as_of: dt.datetime,
+    base: str = "_mx_base",
 ) -> str:
     """SQL of (subscriber_id, suppressed) for ``table``'s subscribers; NULL = may be contacted.
 
-    ``history`` names a relation with (subscriber_id, contacts, last_refusal).
+    ``history`` names a relation with (subscriber_id, contacts, last_refusal); ``base`` the
+    matching base (``MatchResult.base``) that carries each line's credit list by ``sid``.
     """
     m = sql_literal(month)
     seg_cols = {r[0] for r in con.execute("DESCRIBE segments").fetchall()}
@@ -110,7 +112,7 @@ def suppression_sql(
         if "credit_list" in snap_cols:
             credit = "n.credit_list"
     if "credit" in seg_cols:  # carried into the matching base (integer join, no string join)
-        joins.append("LEFT JOIN _mx_base sg ON sg.sid = t.sid")
+        joins.append(f"LEFT JOIN {base} sg ON sg.sid = t.sid")
         credit = f"COALESCE(lower(CAST(sg.credit AS VARCHAR)), {credit})"
     lists = ", ".join(sql_literal(x) for x in policy.suppress_credit_lists) or "NULL"
     cool = as_of - dt.timedelta(days=policy.cooldown_days)

@@ -204,7 +204,11 @@ def decide_campaign(
 
 
 def _capacity_and_staff(
-    con: duckdb.DuckDBPyConnection, spec: CampaignSpec, branches: list[str], month: dt.date
+    con: duckdb.DuckDBPyConnection,
+    spec: CampaignSpec,
+    branches: list[str],
+    month: dt.date,
+    base: str,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Capacity (contacts this month) per branch × channel, and the staff roster."""
     cap = spec.capacity
@@ -220,12 +224,12 @@ def _capacity_and_staff(
     if staff is None:
         # Pseudo staff from the configured ratios (1 AM per 400 VIP, 1 per 50 group customers).
         counts = con.execute(
-            """SELECT branch_id,
+            f"""SELECT branch_id,
                    sum(CASE WHEN COALESCE(lower(CAST(vip_tier AS VARCHAR)), 'none')
                             NOT IN ('none', '', 'no', 'false') THEN 1 ELSE 0 END) AS vip,
                    sum(CASE WHEN upper(CAST(group_class AS VARCHAR)) IN ('A', 'B', 'C')
                             THEN 1 ELSE 0 END) AS grp
-            FROM _mx_base GROUP BY branch_id"""
+            FROM {base} GROUP BY branch_id"""
         ).df()
         counts = counts.set_index("branch_id")
         rows = []
@@ -348,7 +352,7 @@ def plan_month(
     ckey = spec.key
 
     lrn = spec.learning
-    matched = match(
+    mx = match(
         con,
         month,
         library,
@@ -370,7 +374,7 @@ def plan_month(
         f"""CREATE OR REPLACE TEMP TABLE _pl_t AS
         SELECT p.*, (p.a = 'A1' AND {str(spec.must_dispatch_a1).upper()}) AS must_a1,
                {target} AS in_target
-        FROM _mx_primary p"""
+        FROM {mx.primary} p"""
     )
     # Contact policy.
     con.register(
@@ -386,13 +390,15 @@ def plan_month(
     )
     con.unregister("_pl_hist_df")
     con.unregister("_pl_consent_df")
-    sup = suppression_sql(con, month, spec.policy, table="_pl_t", history="_pl_hist", as_of=as_of)
+    sup = suppression_sql(
+        con, month, spec.policy, table="_pl_t", history="_pl_hist", as_of=as_of, base=mx.base
+    )
     con.execute(f"CREATE OR REPLACE TEMP TABLE _pl_sup AS {sup}")
     chans = ", ".join(sql_literal(c) for c in spec.channels)
     block = channel_block_sql(library, spec.policy, "_pl_consent")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _pl_opt AS
-        SELECT o.* FROM strategy_options o
+        SELECT o.* FROM {mx.options} o
         WHERE o.channel IN ({chans}) AND NOT {block}"""
     )
     ctl = in_control_sql("t.subscriber_id", spec.control_salt, spec.control_share)
@@ -461,12 +467,12 @@ def plan_month(
     timings["prepare"] = time.perf_counter() - t0 - timings["match"]
 
     branches = sorted(
-        r[0] for r in con.execute("SELECT DISTINCT branch_id FROM _mx_base").fetchall()
+        r[0] for r in con.execute(f"SELECT DISTINCT branch_id FROM {mx.base}").fetchall()
     )
     bidx = {b: i for i, b in enumerate(branches)}
     channels = list(spec.channels)
     cidx = {c: i for i, c in enumerate(channels)}
-    capacity, staff = _capacity_and_staff(con, spec, branches, month)
+    capacity, staff = _capacity_and_staff(con, spec, branches, month, mx.base)
     quota = np.array([spec.branch_quotas.get(b, math.inf) for b in branches], dtype=float)
     bbudget = np.array([spec.branch_budgets.get(b, math.inf) for b in branches], dtype=float)
     # The control group is drawn among the customers the plan selects (so treated and control
@@ -618,9 +624,9 @@ def plan_month(
                          '预期价值 ¥' || CAST(round(w.expected_value) AS INTEGER),
                          CASE WHEN w.must_a1 THEN 'A1捆绑预警客户全部出单' END) AS reason_zh,
                p.category, CAST(p.priority_rank AS INTEGER) AS priority_rank,
-               p.uplift, p.uplift_source
+               p.uplift, p.uplift_source, w.must_a1 AS forced_a1
         FROM withstaff w
-        JOIN _mx_primary p ON p.sid = w.sid
+        JOIN {mx.primary} p ON p.sid = w.sid
         LEFT JOIN _pl_notes nt ON nt.rule_key = p.rules
         LEFT JOIN _pl_staff st ON st.branch_id = w.branch_id AND st.channel = w.channel
              AND st.k = w.q % st.n"""
@@ -643,10 +649,10 @@ def plan_month(
                WHEN hh.sid IS NOT NULL THEN 'household'
                ELSE 'no_strategy' END AS reason,
           CAST(NULL AS VARCHAR) AS detail
-        FROM _mx_base b
+        FROM {mx.base} b
         LEFT JOIN _pl_assign a ON a.sid = b.sid AND NOT a.is_control
         LEFT JOIN _pl_status st ON st.sid = b.sid
-        LEFT JOIN _mx_best hh ON hh.sid = b.sid
+        LEFT JOIN {mx.matched} hh ON hh.sid = b.sid
         WHERE a.sid IS NULL"""
     )
     timings["lists"] = time.perf_counter() - t1 - timings["solve"]
@@ -670,7 +676,7 @@ def plan_month(
             timings["tasks"] = time.perf_counter() - t2
 
     result.tasks_written = tasks_written
-    result.explored = matched["explored"]
+    result.explored = mx.explored
     result.uplift_sources = {
         str(k): int(n)
         for k, n in con.execute(

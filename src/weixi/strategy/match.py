@@ -43,12 +43,51 @@ per matched customer × allowed channel).
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict, dataclass
 
 import duckdb
 
 from weixi.errors import NotFoundError, RuleError
 from weixi.store.analytics import table_exists
 from weixi.strategy.schemas import StrategyLibrary, conditions_sql, sql_literal
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """What :func:`match` produced: its counts and the relations it owns (the typed contract
+    dispatch plans from). The relations are temporary tables of the connection, valid until the
+    next :func:`match` on it.
+
+    - ``base``: the month's kept lines (``sid``, ids, branch, line type, segment columns, VIP
+      and group class, credit, ``p_churn``, ``clv``);
+    - ``primary``: one primary action per household (the line, action, offer, category, value,
+      uplift and its source, ``must``-relevant segment codes; ``sid`` joins ``base``);
+    - ``options``: the primary action × each channel it may go through (``sid``, ``channel``,
+      ``value``, ``cost``, ``ev``);
+    - ``matched``: lines with at least one matched action and offer (a line of ``base``
+      absent from ``primary`` but present here lost to another line of its household).
+    """
+
+    month: dt.date
+    kept: int
+    matched_lines: int
+    households: int
+    explored: int
+    base: str = "_mx_base"
+    primary: str = "_mx_primary"
+    options: str = "strategy_options"
+    matched: str = "_mx_best"
+
+    def counts(self) -> dict[str, int]:
+        """The counts (``kept``, ``matched``, ``households``, ``explored``)."""
+        d = asdict(self)
+        return {
+            "kept": d["kept"],
+            "matched": d["matched_lines"],
+            "households": d["households"],
+            "explored": d["explored"],
+        }
+
 
 MATCH_COLUMNS = (
     "month",
@@ -263,13 +302,14 @@ def match(
     explore: bool = True,
     explore_share: float = 0.1,
     min_segment_treated: int = 100,
-) -> dict[str, int]:
+) -> MatchResult:
     """Match every kept subscriber of ``month`` to one primary action and offer (SQL).
 
     Writes/replaces the month in ``strategy_matches`` and the temp table ``strategy_options``
-    (customer × allowed channel with value, cost and ev). Returns counts: ``kept``, ``matched``
-    (subscribers with at least one rule), ``households`` (primary actions after the household
-    rule) and ``explored`` (lines whose action was drawn by Thompson sampling).
+    (customer × allowed channel with value, cost and ev). Returns a :class:`MatchResult`: the
+    counts ``kept``, ``matched_lines`` (subscribers with at least one rule), ``households``
+    (primary actions after the household rule) and ``explored`` (lines whose action was drawn by
+    Thompson sampling), and the names of the relations dispatch reads.
 
     ``learned`` reads the ``uplift`` table, ``adjust`` the ``plan_adjustments`` table (segment
     posterior used from ``min_segment_treated`` treated customers; ``explore`` draws the action
@@ -283,7 +323,7 @@ def match(
         ...   "'s1' AS subscriber_id, 'h1' AS customer_id, 'b1' AS branch_id, "
         ...   "'mobile' AS line_type, FALSE AS excluded, 'A1' AS a, 'B2' AS b, 'C2' AS c, "
         ...   "'D3' AS d, 'E1' AS e, 'F2' AS f, 100.0 AS arpu_3m")
-        >>> match(con, dt.date(2026, 1, 1), load_preset())["households"]
+        >>> match(con, dt.date(2026, 1, 1), load_preset()).households
         1
         >>> con.execute("SELECT action, offer_id FROM strategy_matches").fetchall()
         [('handset_upgrade', 'hu_zero_prepay_subsidy')]
@@ -491,12 +531,13 @@ def match(
     hh, n_explored = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE sampled) FROM _mx_primary"
     ).fetchall()[0]
-    return {
-        "kept": int(kept),
-        "matched": int(matched),
-        "households": int(hh),
-        "explored": int(n_explored),
-    }
+    return MatchResult(
+        month=month,
+        kept=int(kept),
+        matched_lines=int(matched),
+        households=int(hh),
+        explored=int(n_explored),
+    )
 
 
 def candidates(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:

@@ -607,7 +607,10 @@ def lines_brief(con: Con, subscriber_ids: list[str]) -> dict[str, dict[str, Any]
 
 def forced_a1_negative(con: Con, campaign_key: str) -> dict[str, Any]:
     """Customers on a campaign's lists (the newest plan version of each planned month) only
-    through ``must_dispatch_a1`` whose expected net value is negative: ``{"n", "value"}``."""
+    through ``must_dispatch_a1`` whose expected net value is negative: ``{"n", "value"}``.
+
+    ``forced_a1`` flags them; plans stored before that column existed are recognised by their
+    reason text."""
     from weixi.dispatch.service import A1_NOTE_EN
 
     if not has(con, "plan_assignments") or not has(con, "plans"):
@@ -615,7 +618,7 @@ def forced_a1_negative(con: Con, campaign_key: str) -> dict[str, Any]:
     n, value = con.execute(  # type: ignore[union-attr]
         """SELECT count(*), COALESCE(sum(expected_value), 0) FROM plan_assignments a
            WHERE campaign_id = ? AND NOT is_control AND expected_value < 0
-             AND contains(reason, ?)
+             AND COALESCE(forced_a1, contains(reason, ?))
              AND plan_version = (SELECT max(version) FROM plans v
                                  WHERE v.campaign_id = a.campaign_id AND v.month = a.month)""",
         [campaign_key, A1_NOTE_EN],
