@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from weixi.dispatch.schemas import Learning
-from weixi.flows import build_demo
 from weixi.store.analytics import connect
 from weixi.store.db import session_scope
+from weixi.synth.demo import build_demo
 from weixi.web import migrate
 
 LEARN = Learning(

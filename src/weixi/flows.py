@@ -1,7 +1,9 @@
 """The monthly job: cross-domain orchestration in one place (ingest → segment → churn → plan).
 
 Domains never call each other's services; this module does, in the loop's order. The CLI's
-``weixi run`` and ``weixi demo`` are thin doors onto it.
+``weixi run`` is a thin door onto it. The synthetic operator's simulated dialer and the demo
+loop that drives this job month by month live with the synthetic operator
+(:mod:`weixi.synth.dialer`, :mod:`weixi.synth.demo`), apart from the production job.
 """
 
 from __future__ import annotations
@@ -11,13 +13,10 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import numpy as np
-import pyarrow as pa
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from weixi.dispatch.plans import executed_months, executed_sql
@@ -28,15 +27,6 @@ if TYPE_CHECKING:
     from weixi.strategy.schemas import StrategyLibrary
 
 Step = Callable[[str], None]
-
-# Probability that a worked customer is actually reached, per channel (demo execution only).
-DEMO_CONTACT_RATES = {
-    "account_manager": 0.85,
-    "call_center": 0.62,
-    "store": 0.35,
-    "sms": 0.95,
-    "app": 0.55,
-}
 
 
 @dataclass
@@ -107,7 +97,7 @@ def run_month(
             "evaluate",
             lambda: evaluate_service.evaluate_month(con=con, month=prev, rebuild=True),
         )
-        report.steps["evaluate"] = _summary(ev)
+        report.steps["evaluate"] = summarize(ev)
         evaluated = True
     if evaluated and spec.learning.enabled:
         say(f"adjust plan {format_month(prev)} → {report.month}")
@@ -117,7 +107,7 @@ def run_month(
 
     say(f"segment {report.month}")
     seg = _timed(report, "segment", lambda: segment_month(con, month, preset=preset, engine=engine))
-    report.steps["segment"] = _summary(seg)
+    report.steps["segment"] = summarize(seg)
 
     if train and prev in loaded_months(con):
         # Trained "as of" this month: labels of every earlier month whose outcome is known now.
@@ -131,11 +121,11 @@ def run_month(
                 con=con, month=month, promote="challenger", actor="monthly job"
             ),
         )
-        report.steps["churn_train"] = _summary(trained)
+        report.steps["churn_train"] = summarize(trained)
     if churn_registry.get_active(con) is not None:
         say(f"churn score {report.month}")
         scored = _timed(report, "churn_score", lambda: churn_service.score(con=con, month=month))
-        report.steps["churn_score"] = _summary(scored)
+        report.steps["churn_score"] = summarize(scored)
         if plan:
             say(f"learn uplift for {report.month}")
             report.steps["uplift"] = _timed(
@@ -302,7 +292,7 @@ def learn_uplift(
     }
 
 
-def _summary(obj: Any) -> Any:
+def summarize(obj: Any) -> Any:
     """The scalar fields of a step's result (dataclass ``to_dict`` or pydantic model)."""
     if hasattr(obj, "to_dict"):
         obj = obj.to_dict()
@@ -429,182 +419,3 @@ def sync_contact_outcomes(
     return int(
         con.execute("SELECT count(*) FROM contact_outcomes WHERE month = ?", [month]).fetchone()[0]
     )
-
-
-def execute_with_hidden_responses(
-    *,
-    session: Session,
-    month: dt.date,
-    responses: pa.Table,
-    seed: int,
-    share_worked: float = 1.0,
-) -> pa.Table:
-    """Simulate front-line work on ``month``'s open tasks from the synthetic operator's truth.
-
-    Each task is worked with probability ``share_worked``; a worked customer is reached with
-    the channel's contact rate and accepts with the hidden ``p_accept`` of the planned action.
-    Outcomes are written in bulk (as a dialer file import would) and the accepted actions are
-    returned as ``(subscriber_id, action, accepted)`` for ``SyntheticOperator.advance``.
-    """
-    from weixi.dispatch.models import ContactLog, Outcome, Task, TaskStatus
-
-    tasks = session.execute(
-        select(
-            Task.id,
-            Task.subscriber_id,
-            Task.customer_id,
-            Task.campaign_id,
-            Task.channel,
-            Task.action,
-        )
-        .where(Task.month == month, Task.status == TaskStatus.open.value)
-        # the random draws follow the subscribers, not the order the lists were written in
-        .order_by(Task.campaign_id, Task.subscriber_id)
-    ).all()
-    empty = pa.table(
-        {
-            "subscriber_id": pa.array([], pa.string()),
-            "action": pa.array([], pa.string()),
-            "accepted": pa.array([], pa.bool_()),
-        }
-    )
-    if not tasks:
-        return empty
-    ids = np.array([t[0] for t in tasks])
-    subs = np.array([t[1] for t in tasks], dtype=object)
-    channels = np.array([t[4] for t in tasks], dtype=object)
-    actions = np.array([t[5] for t in tasks], dtype=object)
-
-    # hidden p_accept of each task's (subscriber, action)
-    import pandas as pd
-
-    resp = responses.select(["subscriber_id", "action", "p_accept"]).to_pandas()
-    frame = pd.DataFrame({"subscriber_id": subs.astype(str), "action": actions.astype(str)})
-    p_accept = (
-        frame.merge(resp, on=["subscriber_id", "action"], how="left")["p_accept"]
-        .fillna(0.0)
-        .to_numpy(dtype=float)
-    )
-
-    rng = np.random.default_rng(seed)
-    worked = rng.random(len(ids)) < share_worked
-    rate = pd.Series(channels).map(DEMO_CONTACT_RATES).fillna(0.5).to_numpy(dtype=float)
-    reached = worked & (rng.random(len(ids)) < rate)
-    accepted = reached & (rng.random(len(ids)) < p_accept)
-    refused = reached & ~accepted
-    reasons = np.array(["price", "no_need", "competitor_offer", "busy"], dtype=object)
-    refusal = reasons[rng.integers(0, len(reasons), len(ids))]
-
-    when = dt.datetime.combine(add_months(month, 1) - dt.timedelta(days=3), dt.time(18, 0))
-    result = np.where(accepted, "accepted", np.where(refused, "refused", "not_reached"))
-    w = np.flatnonzero(worked)
-    if len(w):
-        session.execute(
-            insert(Outcome),
-            [
-                {
-                    "task_id": int(ids[i]),
-                    "result": str(result[i]),
-                    "refusal_reason": str(refusal[i]) if refused[i] else None,
-                    "source": "file",
-                    "recorded_by": "demo-dialer",
-                    "recorded_at": when,
-                }
-                for i in w
-            ],
-        )
-        session.execute(
-            insert(ContactLog),
-            [
-                {
-                    "subscriber_id": str(subs[i]),
-                    "customer_id": tasks[i][2],
-                    "campaign_id": tasks[i][3],
-                    "task_id": int(ids[i]),
-                    "channel": str(channels[i]),
-                    "result": str(result[i]),
-                    "contacted_at": when,
-                }
-                for i in w
-            ],
-        )
-        session.execute(
-            update(Task)
-            .where(Task.id.in_([int(i) for i in ids[w]]))
-            .values(status=TaskStatus.done.value)
-        )
-        session.flush()
-    return pa.table(
-        {
-            "subscriber_id": pa.array(subs[w].astype(str), pa.string()),
-            "action": pa.array(actions[w].astype(str), pa.string()),
-            "accepted": pa.array(accepted[w], pa.bool_()),
-        }
-    )
-
-
-def build_demo(
-    *,
-    con: duckdb.DuckDBPyConnection,
-    session_scope: Callable[[], Any],
-    out_dir: Path,
-    subscribers: int,
-    months: int,
-    seed: int = 7,
-    start: str = "2026-06",
-    on_step: Step | None = None,
-    learning=None,
-) -> list[dict[str, Any]]:
-    """Run the closed loop on a synthetic operator, month by month, through the real pipeline.
-
-    For every month: the operator's raw export is written and imported through the validated
-    import, then segmented, scored and planned; the plan's tasks are worked by a simulated
-    dialer against the operator's hidden responses, and the accepted offers change next
-    month's churn. The last month's lists stay open for the web app's work queues.
-    ``learning`` (a :class:`~weixi.dispatch.schemas.Learning`) replaces the campaign's default
-    evidence thresholds.
-    """
-    from weixi.dispatch.schemas import default_campaign
-    from weixi.ingest.service import import_month
-    from weixi.store.months import parse_month
-    from weixi.synth.generate import SyntheticOperator
-    from weixi.synth.raw import write_raw
-
-    say = on_step or (lambda _msg: None)
-    op = SyntheticOperator(subscribers, seed=seed, start_month=parse_month(start))
-    reports: list[dict[str, Any]] = []
-    treatments: pa.Table | None = None
-    for i in range(months):
-        if i:
-            op.advance(treatments)
-        month = op.month
-        raw_dir = out_dir / "raw"
-        say(f"generate {format_month(month)}")
-        written = write_raw(op, raw_dir, months=1)
-        files = [Path(f["file"]) for f in written["months"]]
-        say(f"import {format_month(month)}")
-        imported = import_month(con=con, month=month, mapping=Path(written["mapping"]), paths=files)
-        with session_scope() as session:
-            # SMS/app customers get tasks too, so the simulated gateway can report on them.
-            update: dict[str, Any] = {"echannel_tasks": True}
-            if learning is not None:
-                update["learning"] = learning
-            spec = default_campaign(month).model_copy(update=update)
-            rep = run_month(con=con, session=session, month=month, campaign=spec, on_step=say)
-            rep.steps["import"] = _summary(imported)
-            last = i == months - 1
-            treatments = None
-            if not last and "plan" in rep.steps:
-                say(f"execute {format_month(month)} (simulated dialer)")
-                treatments = execute_with_hidden_responses(
-                    session=session,
-                    month=month,
-                    responses=op.hidden_responses(),
-                    seed=seed + i,
-                )
-                rep.steps["execute"] = {
-                    "worked": treatments.num_rows,
-                    "accepted": int(np.asarray(treatments["accepted"]).sum()),
-                }
-        reports.append(rep.to_dict())
-    return reports

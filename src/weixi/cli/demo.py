@@ -163,9 +163,9 @@ def demo(
     config.get_settings.cache_clear()
     db.get_engine.cache_clear()
 
-    from weixi.flows import build_demo
     from weixi.store.analytics import open_store
     from weixi.store.db import session_scope
+    from weixi.synth.demo import build_demo
     from weixi.web import migrate as migrations
 
     migrations.upgrade()

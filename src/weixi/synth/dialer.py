@@ -1,0 +1,138 @@
+"""The synthetic operator's simulated dialer: works a month's open tasks from the hidden truth.
+
+Test bed only — never part of the production monthly job (:mod:`weixi.flows`). Outcomes are
+written in bulk, as an external dialer's or gateway's result file would be, and the accepted
+actions go back to the operator (``SyntheticOperator.advance``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from weixi.store.months import add_months
+
+# Probability that a worked customer is actually reached, per channel (demo execution only).
+DEMO_CONTACT_RATES = {
+    "account_manager": 0.85,
+    "call_center": 0.62,
+    "store": 0.35,
+    "sms": 0.95,
+    "app": 0.55,
+}
+
+
+def execute_with_hidden_responses(
+    *,
+    session: Session,
+    month: dt.date,
+    responses: pa.Table,
+    seed: int,
+    share_worked: float = 1.0,
+) -> pa.Table:
+    """Simulate front-line work on ``month``'s open tasks from the synthetic operator's truth.
+
+    Each task is worked with probability ``share_worked``; a worked customer is reached with
+    the channel's contact rate and accepts with the hidden ``p_accept`` of the planned action.
+    Outcomes are written in bulk (as a dialer file import would) and the accepted actions are
+    returned as ``(subscriber_id, action, accepted)`` for ``SyntheticOperator.advance``.
+    """
+    from weixi.dispatch.models import ContactLog, Outcome, Task, TaskStatus
+
+    tasks = session.execute(
+        select(
+            Task.id,
+            Task.subscriber_id,
+            Task.customer_id,
+            Task.campaign_id,
+            Task.channel,
+            Task.action,
+        )
+        .where(Task.month == month, Task.status == TaskStatus.open.value)
+        # the random draws follow the subscribers, not the order the lists were written in
+        .order_by(Task.campaign_id, Task.subscriber_id)
+    ).all()
+    empty = pa.table(
+        {
+            "subscriber_id": pa.array([], pa.string()),
+            "action": pa.array([], pa.string()),
+            "accepted": pa.array([], pa.bool_()),
+        }
+    )
+    if not tasks:
+        return empty
+    ids = np.array([t[0] for t in tasks])
+    subs = np.array([t[1] for t in tasks], dtype=object)
+    channels = np.array([t[4] for t in tasks], dtype=object)
+    actions = np.array([t[5] for t in tasks], dtype=object)
+
+    # hidden p_accept of each task's (subscriber, action)
+    import pandas as pd
+
+    resp = responses.select(["subscriber_id", "action", "p_accept"]).to_pandas()
+    frame = pd.DataFrame({"subscriber_id": subs.astype(str), "action": actions.astype(str)})
+    p_accept = (
+        frame.merge(resp, on=["subscriber_id", "action"], how="left")["p_accept"]
+        .fillna(0.0)
+        .to_numpy(dtype=float)
+    )
+
+    rng = np.random.default_rng(seed)
+    worked = rng.random(len(ids)) < share_worked
+    rate = pd.Series(channels).map(DEMO_CONTACT_RATES).fillna(0.5).to_numpy(dtype=float)
+    reached = worked & (rng.random(len(ids)) < rate)
+    accepted = reached & (rng.random(len(ids)) < p_accept)
+    refused = reached & ~accepted
+    reasons = np.array(["price", "no_need", "competitor_offer", "busy"], dtype=object)
+    refusal = reasons[rng.integers(0, len(reasons), len(ids))]
+
+    when = dt.datetime.combine(add_months(month, 1) - dt.timedelta(days=3), dt.time(18, 0))
+    result = np.where(accepted, "accepted", np.where(refused, "refused", "not_reached"))
+    w = np.flatnonzero(worked)
+    if len(w):
+        session.execute(
+            insert(Outcome),
+            [
+                {
+                    "task_id": int(ids[i]),
+                    "result": str(result[i]),
+                    "refusal_reason": str(refusal[i]) if refused[i] else None,
+                    "source": "file",
+                    "recorded_by": "demo-dialer",
+                    "recorded_at": when,
+                }
+                for i in w
+            ],
+        )
+        session.execute(
+            insert(ContactLog),
+            [
+                {
+                    "subscriber_id": str(subs[i]),
+                    "customer_id": tasks[i][2],
+                    "campaign_id": tasks[i][3],
+                    "task_id": int(ids[i]),
+                    "channel": str(channels[i]),
+                    "result": str(result[i]),
+                    "contacted_at": when,
+                }
+                for i in w
+            ],
+        )
+        session.execute(
+            update(Task)
+            .where(Task.id.in_([int(i) for i in ids[w]]))
+            .values(status=TaskStatus.done.value)
+        )
+        session.flush()
+    return pa.table(
+        {
+            "subscriber_id": pa.array(subs[w].astype(str), pa.string()),
+            "action": pa.array(actions[w].astype(str), pa.string()),
+            "accepted": pa.array(accepted[w], pa.bool_()),
+        }
+    )
