@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from weixi.dispatch.models import Campaign, Outcome, Task
@@ -30,20 +31,80 @@ def customer_tasks(*, session: Session, subscriber_id: str) -> list[dict[str, An
     return out
 
 
-def execution_kpis(*, session: Session, branch: str | None = None) -> dict[str, Any] | None:
-    """Contacts, contact rate, success rate and cost over all dispatched treated tasks."""
+@dataclass(frozen=True)
+class Prices:
+    """What execution spends: contact cost per attempt (channel), offer cost per acceptance.
+
+    The same prices and definition as evaluation's actual cost (docs/evaluation.md, "Costs"):
+    ``contact_cost × attempts + unit_cost × accepted``; attempts are outcomes other than
+    ``already_churned``.
+    """
+
+    contact: dict[str, float] = field(default_factory=dict)
+    offer: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_library(cls, library) -> Prices:
+        """Prices of a strategy library."""
+        return cls(
+            contact={c.key: float(c.contact_cost) for c in library.channels},
+            offer={o.key: float(o.unit_cost) for _e, _p, o in library.offers()},
+        )
+
+
+def _price(column, mapping: dict[str, float]):
+    return case(mapping, value=column, else_=0.0) if mapping else literal(0.0)
+
+
+def _attempts_subquery():
+    """Attempts per task: recorded outcomes other than already-churned."""
+    return (
+        select(Outcome.task_id, func.count(Outcome.id).label("n"))
+        .where(Outcome.result != "already_churned")
+        .group_by(Outcome.task_id)
+        .subquery()
+    )
+
+
+def execution_kpis(
+    *, session: Session, branch: str | None = None, prices: Prices | None = None
+) -> dict[str, Any] | None:
+    """Contacts, contact rate, success rate and cost spent so far over all dispatched tasks.
+
+    ``cost`` is the actual spend (contact cost × attempts + offer cost × accepted offers, at
+    ``prices``), the same definition evaluation uses.
+    """
+    p = prices or Prices()
+    res = Outcome.result
+    per_task = (
+        select(
+            Outcome.task_id,
+            func.sum(case((res != "already_churned", 1), else_=0)).label("attempts"),
+            # reached: the customer answered (as monitoring and evaluation count it)
+            func.max(case((res.in_(("accepted", "refused", "call_back")), 1), else_=0)).label(
+                "reached"
+            ),
+            func.max(case((res == "accepted", 1), else_=0)).label("accepted"),
+        )
+        .group_by(Outcome.task_id)
+        .subquery()
+    )
     stmt = (
         select(
             func.count(Task.id),
-            func.count(func.distinct(Outcome.task_id)),
-            func.count(func.distinct(case((Outcome.result != "not_reached", Outcome.task_id)))),
-            func.count(func.distinct(case((Outcome.result == "accepted", Outcome.task_id)))),
+            func.count(per_task.c.task_id),
+            func.coalesce(func.sum(per_task.c.reached), 0),
+            func.coalesce(func.sum(per_task.c.accepted), 0),
             func.coalesce(
-                func.sum(case((Outcome.result == "accepted", Task.cost), else_=0.0)), 0.0
+                func.sum(
+                    _price(Task.channel, p.contact) * func.coalesce(per_task.c.attempts, 0)
+                    + _price(Task.offer_id, p.offer) * func.coalesce(per_task.c.accepted, 0)
+                ),
+                0.0,
             ),
         )
         .select_from(Task)
-        .outerjoin(Outcome, Outcome.task_id == Task.id)
+        .outerjoin(per_task, per_task.c.task_id == Task.id)
     )
     if branch:
         stmt = stmt.where(Task.branch_id == branch)
@@ -101,12 +162,16 @@ def progress(
     by: str,
     branch: str | None = None,
     campaign_id: int | None = None,
+    prices: Prices | None = None,
 ) -> list[dict[str, Any]]:
     """Progress of live lists grouped ``by`` branch, channel, staff, action or priority.
 
     Counts tasks, worked (an outcome recorded), reached (anything but not reached), accepted,
-    refused, call-backs and churned, with contact and success rates.
+    refused, call-backs and churned, with contact and success rates, and the cost spent so far
+    (contact cost × attempts + offer cost × accepted, at ``prices``).
     """
+    p = prices or Prices()
+    att = _attempts_subquery()
     keys = {
         "branch": Task.branch_id,
         "channel": Task.channel,
@@ -130,13 +195,17 @@ def progress(
             func.sum(case((res == "refused", 1), else_=0)).label("refused"),
             func.sum(case((res == "call_back", 1), else_=0)).label("call_back"),
             func.sum(case((res == "already_churned", 1), else_=0)).label("churned"),
-            func.sum(case((res == "accepted", Task.cost), else_=0.0)).label("cost"),
+            func.sum(
+                _price(Task.channel, p.contact) * func.coalesce(att.c.n, 0)
+                + case((res == "accepted", _price(Task.offer_id, p.offer)), else_=0.0)
+            ).label("cost"),
             func.sum(Task.expected_value).label("expected_value"),
         )
         .select_from(Task)
         .join(Campaign, Campaign.id == Task.campaign_id)
         .outerjoin(last, last.c.task_id == Task.id)
         .outerjoin(Outcome, Outcome.id == last.c.oid)
+        .outerjoin(att, att.c.task_id == Task.id)
         .where(Campaign.status.in_(LIVE_STATUSES), Task.status != "dropped")
         .group_by(key)
         .order_by(key)

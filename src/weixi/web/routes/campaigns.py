@@ -175,7 +175,12 @@ def campaign_detail(
             "page_title": "Campaign",
             "c": campaign,
             "counts": operations.campaign_counts(session=db).get(campaign.id, {}),
-            "by_branch": operations.progress(session=db, by="branch", campaign_id=campaign.id)
+            "by_branch": operations.progress(
+                session=db,
+                by="branch",
+                campaign_id=campaign.id,
+                prices=operations.Prices.from_library(current_library(request.app.state.settings)),
+            )
             if campaign.status in operations.LIVE_STATUSES
             else [],
             "plan_board": operations.plan_summary(session=db, campaign_id=campaign.id),

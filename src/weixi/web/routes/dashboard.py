@@ -14,6 +14,7 @@ from weixi.web.app_helpers import month_label
 from weixi.web.deps import AnalyticsDep, DbDep, render, request_locale, require_role
 from weixi.web.nav import ACCESS
 from weixi.web.readcache import cached
+from weixi.web.routes.strategy import current_library
 
 router = APIRouter(include_in_schema=False)
 
@@ -60,7 +61,11 @@ def dashboard_page(
             "chart_base": chart_base,
             "chart_value": chart_value,
             "chart_urgency": chart_urgency,
-            "ops": operations.execution_kpis(session=db, branch=user.scope_branch),
+            "ops": operations.execution_kpis(
+                session=db,
+                branch=user.scope_branch,
+                prices=operations.Prices.from_library(current_library(request.app.state.settings)),
+            ),
         },
         user=user,
     )

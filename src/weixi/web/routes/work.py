@@ -214,7 +214,10 @@ def monitoring(
 ) -> HTMLResponse:
     locale = request_locale(request, user)
     branch = user.scope_branch
-    tables = {d: operations.progress(session=db, by=d, branch=branch) for d in DIMENSIONS}
+    prices = operations.Prices.from_library(current_library(request.app.state.settings))
+    tables = {
+        d: operations.progress(session=db, by=d, branch=branch, prices=prices) for d in DIMENSIONS
+    }
     days = operations.outcomes_by_day(session=db, branch=branch)
     x = sorted({str(d["day"]) for d in days})
     series = {}
