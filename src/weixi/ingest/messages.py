@@ -111,9 +111,11 @@ class ImportProblem(IngestError):
     """
 
     def __init__(self, msgid: str, **params: object) -> None:
-        self.msgid = msgid
-        self.params = {k: _param(v) for k, v in params.items()}
+        values = {k: _param(v) for k, v in params.items()}
+        self.msgid, self.params = msgid, values
         super().__init__(self.render("en"))
+        # WeixiError.__init__ resets ``params`` (it keeps a template's own); keep the catalog's
+        self.msgid, self.params = msgid, values
 
     def render(self, locale: str | None = None) -> str:
         """The message in ``locale`` (default: the CLI's current language)."""
