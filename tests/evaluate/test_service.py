@@ -173,3 +173,30 @@ def test_adjust_plan_writes_shares_and_a_report(fresh_con):
     ).fetchall()
     assert shares and all(abs(s - 1) < 1e-9 for _, s in shares)
     assert "随机对照组比例保持 10%" in out["report"][0]
+
+
+def test_money_verdict_says_whether_the_campaign_and_each_action_pay():
+    def row(group, lift, low, high, cost, n=1000, small=False):
+        return {
+            "group": group,
+            "n_treated": n,
+            "value_lift": lift,
+            "value_lift_low": low,
+            "value_lift_high": high,
+            "actual_cost": cost,
+            "net_value": None if cost is None else lift * n - cost,
+            "inconclusive": small,
+        }
+
+    by = [
+        row("care_call", 2.0, 1.0, 3.0, 500.0),  # net 500…2 500: pays
+        row("handset_upgrade", 1.0, -1.0, 3.0, 9000.0),  # net −10 000…−6 000: loses
+        row("prepay_credit", 1.0, -1.0, 3.0, 1000.0),  # −2 000…2 000: unproven
+        row("tiny", 9.0, 8.0, 10.0, 1.0, n=10, small=True),  # too small to judge
+    ]
+    v = service.money_verdict(row("All", 1.2, 0.5, 1.9, 10_500.0, n=4000), by)
+    assert v["status"] == "loses" and v["net_high"] == pytest.approx(1.9 * 4000 - 10_500)
+    assert v["paying"] == ["care_call"] and v["losing"] == ["handset_upgrade"]
+    assert service.money_verdict(row("All", 3.0, 2.0, 4.0, 1000.0), by)["status"] == "pays"
+    assert service.money_verdict(row("All", 1.0, -1.0, 3.0, 1000.0), by)["status"] == "unproven"
+    assert service.money_verdict(row("All", 1.0, 0.0, 2.0, None), by) is None

@@ -116,6 +116,8 @@ def test_evaluation_page_shows_planned_and_actual_cost(tmp_path, settings):
     assert f"¥{3.0 * len(expected):,.0f}" in text  # planned: the plan's price of every row
     assert f"¥{expected['expected'].sum():,.0f}" in text  # actual: what execution spent
     assert 'id="by-channel"' in text
+    # the planner is told whether the campaign paid, from the same figures
+    assert 'id="money-verdict"' in text and "net value retained" in text
     client.post("/lang", data={"lang": "zh-CN", "csrf_token": csrf_of(client, "/evaluation")})
     zh = client.get("/evaluation").text
     assert "计划成本" in zh and "实际成本" in zh and "投入产出比（按实际成本）" in zh

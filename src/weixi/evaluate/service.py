@@ -964,6 +964,47 @@ def learned_uplift_summary(*, con: duckdb.DuckDBPyConnection, month: dt.date) ->
     return [{"action": a, "lines": int(n), "uplift": float(u), "version": v} for a, n, u, v in rows]
 
 
+def money_verdict(overall: dict | None, by_action: list[dict]) -> dict | None:
+    """Does the campaign pay? The planner's answer from the measured figures, and which actions do.
+
+    Net value = retained revenue − actual cost, with the value lift's 95 % interval carried
+    through (× treated customers). ``status``: ``loses`` (the whole interval below zero),
+    ``unproven`` (it includes zero) or ``pays`` (above zero); ``paying`` / ``losing`` list the
+    actions whose own interval is above / below zero — the policy that does not lose money keeps
+    the first and drops the second. None without an actual cost (execution not recorded).
+    """
+
+    def interval(r: dict) -> tuple[float, float] | None:
+        if r.get("actual_cost") is None or r.get("value_lift_low") is None:
+            return None
+        n, cost = float(r["n_treated"]), float(r["actual_cost"])
+        return r["value_lift_low"] * n - cost, r["value_lift_high"] * n - cost
+
+    if not overall:
+        return None
+    iv = interval(overall)
+    if iv is None or overall.get("net_value") is None:
+        return None
+    status = "loses" if iv[1] < 0 else ("pays" if iv[0] > 0 else "unproven")
+    paying, losing = [], []
+    for r in by_action:
+        a = interval(r)
+        if a is None or r.get("inconclusive"):
+            continue
+        if a[0] > 0:
+            paying.append(r["group"])
+        elif a[1] < 0:
+            losing.append(r["group"])
+    return {
+        "status": status,
+        "net_value": overall["net_value"],
+        "net_low": iv[0],
+        "net_high": iv[1],
+        "paying": paying,
+        "losing": losing,
+    }
+
+
 def overview(
     *,
     con: duckdb.DuckDBPyConnection,
@@ -1001,6 +1042,7 @@ def overview(
         "next_month": format_month(nxt),
         "overall": rep["overall"],
         "by": rep["by"],
+        "money": money_verdict(rep["overall"], rep["by"].get("action", [])),
         "changes": plan_changes(con=con, month=nxt, locale=locale),
         "learned": learned_uplift_summary(con=con, month=nxt),
     }
