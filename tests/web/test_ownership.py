@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from tests.web.conftest import csrf_of, login
+from tests.web.conftest import csrf_of, follow_job, login
 from tests.web.worlds import OTHER_BRANCH, World, branch_subscribers, build_world, new_db_url
 from weixi.auth.models import ALL_ROLES
 from weixi.dispatch.models import Task
@@ -119,11 +119,13 @@ def test_outcome_files_follow_the_same_rules(world, users, role):
     client = users[role]
     tasks = _make_tasks(world, f"{role}-file-{uuid.uuid4().hex[:6]}")
     body = "task_id,result\n" + "".join(f"{tid},not_reached\n" for tid in tasks.values())
-    page = client.post(
+    queued = client.post(
         "/outcomes/upload",
         data={"csrf_token": csrf_of(client)},
         files={"file": ("dialer.csv", body.encode(), "text/csv")},
     )
+    assert queued.status_code == 303  # recorded by a background job; its card has the result
+    page = follow_job(client, queued)
     assert page.status_code == 200
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text))
     for kind, task_id in tasks.items():

@@ -74,7 +74,7 @@ def test_cookies_are_secure_unless_dev_is_explicit(tmp_path, monkeypatch, env, s
 
 
 def test_uploads_over_the_limit_get_413(web_settings):
-    from tests.web.conftest import csrf_of, login
+    from tests.web.conftest import csrf_of, follow_job, login
     from weixi.web.app import create_app
 
     app = create_app(web_settings.model_copy(update={"max_upload_mb": 0.05}))
@@ -88,11 +88,13 @@ def test_uploads_over_the_limit_get_413(web_settings):
     )
     assert resp.status_code == 413 and "WEIXI_MAX_UPLOAD_MB" in resp.text
     small = b"task_id,result\n99999999,accepted\n"
-    ok = manager.post(
+    queued = manager.post(
         "/outcomes/upload",
         data={"csrf_token": csrf_of(manager)},
         files={"file": ("small.csv", small, "text/csv")},
     )
+    assert queued.status_code == 303  # accepted: recorded by a background job
+    ok = follow_job(manager, queued)
     assert ok.status_code == 200 and "task 99999999 not found" in ok.text
 
     def chunks():  # no Content-Length: the streamed body is counted
