@@ -35,3 +35,8 @@ class CapacityError(ValueError, WeixiError):
 
 class PermissionDenied(PermissionError, WeixiError):
     """The current user's role or branch does not allow the action."""
+
+
+class IntegrityCheckError(RuntimeError, WeixiError):
+    """Stored data failed an integrity check (a broken audit chain, a backup that does not match
+    its manifest)."""

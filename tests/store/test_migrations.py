@@ -70,7 +70,7 @@ def _check_0002(url: str) -> None:
     migrate.upgrade(url, "0001")
     assert "reason_zh" not in _columns(url, "tasks")
     _add_task_at_0001(url)
-    migrate.upgrade(url)
+    migrate.upgrade(url, "0002")
     assert migrate.current(url) == "0002" and "reason_zh" in _columns(url, "tasks")
     engine = sa.create_engine(url)
     try:
