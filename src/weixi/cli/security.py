@@ -13,6 +13,11 @@ def register(app: typer.Typer) -> None:
     audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
     audit_app.command("verify")(audit_verify)
     app.add_typer(audit_app, name="audit")
+    pipl_app = typer.Typer(
+        help="Personal-data requests under China's PIPL (个人信息保护法).", no_args_is_help=True
+    )
+    pipl_app.command("erase")(pipl_erase)
+    app.add_typer(pipl_app, name="pipl")
 
 
 @guarded
@@ -47,5 +52,59 @@ def audit_verify(json_out: bool = typer.Option(False, "--json", help="Print JSON
                 "Audit chain OK: {n} events, head {head}",
                 n=report.count,
                 head=(report.head_hash or "-")[:16],
+            )
+        )
+
+
+@guarded
+def pipl_erase(
+    subscriber: str = typer.Option(..., "--subscriber", help="The subscriber_id to erase."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Erase a subscriber's personal data (phone, name, ID number, free text) from both stores.
+
+    Identifiers become a keyed pseudonym in every table, so counts, ARPU, segments, plans and
+    evaluations still add up. Audited without the personal data; running it again does nothing
+    more. See docs/reliability.md for what is and is not erased.
+
+    Example: weixi pipl erase --subscriber S00012345 --json
+    """
+    import getpass
+
+    import sqlalchemy as sa
+
+    from weixi.config import get_settings
+    from weixi.security import erasure
+    from weixi.store.analytics import open_store
+    from weixi.store.db import get_engine, session_scope
+    from weixi.web import migrate as migrations
+
+    migrations.upgrade()
+    key = get_settings().secret_key
+    with open_store() as con, session_scope() as s:
+        result = erasure.erase(
+            session=s,
+            con=con,
+            subscriber_id=subscriber,
+            key=key,
+            actor=f"cli:{getpass.getuser()}",
+        )
+    engine = get_engine()
+    if engine.dialect.name == "sqlite":  # old WAL frames still hold the erased values
+        with engine.connect() as c:
+            c.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    if json_out:
+        emit_json(result.as_dict())
+    elif result.already_erased:
+        console.print(
+            t("Already erased ({pseudonym}); nothing changed", pseudonym=result.pseudonym)
+        )
+    else:
+        console.print(
+            t(
+                "Erased: {rows} rows changed in {tables} tables; the subscriber is now {pseudonym}",
+                rows=sum(result.rows.values()),
+                tables=len(result.rows),
+                pseudonym=result.pseudonym,
             )
         )
