@@ -18,6 +18,8 @@ def register(app: typer.Typer) -> None:
     )
     pipl_app.command("erase")(pipl_erase)
     app.add_typer(pipl_app, name="pipl")
+    app.command("backup")(backup)
+    app.command("restore")(restore)
 
 
 @guarded
@@ -106,5 +108,92 @@ def pipl_erase(
                 rows=sum(result.rows.values()),
                 tables=len(result.rows),
                 pseudonym=result.pseudonym,
+            )
+        )
+
+
+def _audit_store_event(action: str, summary: dict) -> None:
+    import getpass
+
+    from weixi.security import audit
+    from weixi.store.db import get_engine, session_scope
+
+    get_engine.cache_clear()  # a restore replaced the database under any pooled connection
+    with session_scope() as s:
+        audit.record(
+            session=s,
+            action=action,
+            username=f"cli:{getpass.getuser()}",
+            object_type="backup",
+            object_id=summary["folder"][-128:],
+            detail={k: summary[k] for k in ("alembic_revision", "bytes", "rows", "audit_head_id")},
+        )
+
+
+@guarded
+def backup(
+    out: str = typer.Option(..., "--out", help="New (or empty) folder to write the backup to."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Back up both stores (DuckDB analytics, SQLite/PostgreSQL operational) with a manifest.
+
+    The manifest holds versions, the database revision, row counts and SHA-256 checksums; stop
+    the web app first (DuckDB allows one writing process). PostgreSQL needs pg_dump on PATH.
+
+    Example: weixi backup --out /backups/weixi-2026-12-04 --json
+    """
+    from pathlib import Path
+
+    from weixi.config import get_settings
+    from weixi.store import backup as service
+    from weixi.web import migrate as migrations
+
+    settings = get_settings()
+    migrations.upgrade()
+    summary = service.backup(Path(out), duckdb_file=settings.duckdb_file, db_url=settings.db_url)
+    _audit_store_event("backup", summary)
+    if json_out:
+        emit_json(summary)
+    else:
+        console.print(
+            t(
+                "Backed up to {folder}: {mb} MB, {rows} rows, in {s} s",
+                folder=summary["folder"],
+                mb=f"{summary['bytes'] / 1e6:,.1f}",
+                rows=f"{sum(summary['rows'].values()):,}",
+                s=summary["seconds"],
+            )
+        )
+
+
+@guarded
+def restore(
+    src: str = typer.Option(..., "--from", help="A folder written by weixi backup."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Replace both stores with a backup, after checking its manifest, checksums and row counts.
+
+    Nothing is changed unless every check passes. Stop the web app first. PostgreSQL needs
+    pg_restore on PATH.
+
+    Example: weixi restore --from /backups/weixi-2026-12-04
+    """
+    from pathlib import Path
+
+    from weixi.config import get_settings
+    from weixi.store import backup as service
+
+    settings = get_settings()
+    summary = service.restore(Path(src), duckdb_file=settings.duckdb_file, db_url=settings.db_url)
+    _audit_store_event("restore", summary)
+    if json_out:
+        emit_json(summary)
+    else:
+        console.print(
+            t(
+                "Restored {folder}: {rows} rows checked against the manifest, in {s} s",
+                folder=summary["folder"],
+                rows=f"{sum(summary['rows'].values()):,}",
+                s=summary["seconds"],
             )
         )
