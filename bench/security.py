@@ -64,12 +64,14 @@ def bench_backup(home: Path, folder: Path) -> dict:
     shutil.copytree(home, work, ignore=shutil.ignore_patterns("raw", "exports"))
     duck, url = work / "weixi.duckdb", f"sqlite:///{work / 'weixi.sqlite'}"
     out = folder / "bk"
-    made = backup.backup(out, duckdb_file=duck, db_url=url)
-    restored = backup.restore(out, duckdb_file=duck, db_url=url)
+    models = work / "models"
+    made = backup.backup(out, duckdb_file=duck, db_url=url, models_dir=models)
+    restored = backup.restore(out, duckdb_file=duck, db_url=url, models_dir=models)
     return {
         "backup_seconds": made["seconds"],
         "backup_bytes": made["bytes"],
         "files": made["files"],
+        "model_files": made["model_files"],
         "rows": made["rows"],
         "restore_seconds": restored["seconds"],
     }

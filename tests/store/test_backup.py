@@ -22,7 +22,15 @@ from weixi.web import migrate
 runner = CliRunner()
 
 
+def _models() -> Path:
+    from weixi.config import get_settings
+
+    return get_settings().models_dir
+
+
 def _populate(n: int = 400) -> None:
+    (_models() / "churn" / "v1").mkdir(parents=True)
+    (_models() / "churn" / "v1" / "meta.json").write_text('{"auc": 0.81}')
     with open_store() as con:
         ensure_tables(con)
         for _, table in make_history(n, months=2, seed=5):
@@ -46,10 +54,23 @@ def _state() -> dict:
     with session_scope() as s:
         users = s.execute(sa.text("SELECT username, role FROM users ORDER BY id")).all()
         events = s.execute(sa.text("SELECT id, action, hash FROM audit_events ORDER BY id")).all()
-    return {"snapshot": snap, "users": users, "events": [tuple(e) for e in events]}
+    models = {
+        p.relative_to(_models()).as_posix(): p.read_text()
+        for p in sorted(_models().rglob("*"))
+        if p.is_file()
+    }
+    return {
+        "snapshot": snap,
+        "users": users,
+        "events": [tuple(e) for e in events],
+        "models": models,
+    }
 
 
 def _change() -> None:
+    (_models() / "churn" / "v1" / "meta.json").write_text('{"auc": 0.5}')
+    (_models() / "churn" / "v2").mkdir()
+    (_models() / "churn" / "v2" / "meta.json").write_text("{}")
     with open_store() as con:
         con.execute("DELETE FROM snapshot WHERE month = DATE '2025-09-01'")
         con.execute("UPDATE snapshot SET arpu = arpu * 2")
@@ -71,7 +92,11 @@ def test_backup_change_restore_equals_backup(settings, tmp_path):
     summary = json.loads(result.stdout)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["alembic_revision"] == migrate.current()
-    assert set(manifest["files"]) == {"analytics.duckdb", "operational.sqlite"}
+    assert set(manifest["files"]) == {
+        "analytics.duckdb",
+        "operational.sqlite",
+        "models/churn/v1/meta.json",
+    }
     assert manifest["row_counts"]["analytics"]["snapshot"] == before["snapshot"][0][0]
     assert manifest["row_counts"]["operational"]["users"] == 1
     assert manifest["audit_head"]["id"] == len(before["events"])
@@ -88,6 +113,7 @@ def test_backup_change_restore_equals_backup(settings, tmp_path):
     after = _state()
     # equal to the backup, plus the audit events of the backup (not in it) and of the restore
     assert after["snapshot"] == before["snapshot"] and after["users"] == before["users"]
+    assert after["models"] == before["models"]
     assert after["events"][: len(before["events"])] == before["events"]
     assert [e[1] for e in after["events"][len(before["events"]) :]] == ["restore"]
     with session_scope() as s:
@@ -95,7 +121,9 @@ def test_backup_change_restore_equals_backup(settings, tmp_path):
     assert not list(Path(settings.duckdb_file).parent.glob(".*restore-*"))
 
 
-@pytest.mark.parametrize("damage", ["flip_duckdb", "flip_sqlite", "count", "revision", "missing"])
+@pytest.mark.parametrize(
+    "damage", ["flip_duckdb", "flip_sqlite", "flip_model", "count", "revision", "missing"]
+)
 def test_restore_refuses_a_damaged_backup_and_changes_nothing(settings, tmp_path, damage):
     _populate(150)
     out = tmp_path / "bk"
@@ -105,7 +133,14 @@ def test_restore_refuses_a_damaged_backup_and_changes_nothing(settings, tmp_path
     manifest_path = out / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     if damage.startswith("flip"):
-        target = out / ("analytics.duckdb" if damage == "flip_duckdb" else "operational.sqlite")
+        target = (
+            out
+            / {
+                "flip_duckdb": "analytics.duckdb",
+                "flip_sqlite": "operational.sqlite",
+                "flip_model": "models/churn/v1/meta.json",
+            }[damage]
+        )
         data = bytearray(target.read_bytes())
         data[len(data) // 2] ^= 0xFF
         target.write_bytes(bytes(data))

@@ -135,7 +135,7 @@ def backup(
     out: str = typer.Option(..., "--out", help="New (or empty) folder to write the backup to."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Back up both stores (DuckDB analytics, SQLite/PostgreSQL operational) with a manifest.
+    """Back up both stores (DuckDB analytics, SQLite/PostgreSQL operational) and the model files.
 
     The manifest holds versions, the database revision, row counts and SHA-256 checksums; stop
     the web app first (DuckDB allows one writing process). PostgreSQL needs pg_dump on PATH.
@@ -150,7 +150,12 @@ def backup(
 
     settings = get_settings()
     migrations.upgrade()
-    summary = service.backup(Path(out), duckdb_file=settings.duckdb_file, db_url=settings.db_url)
+    summary = service.backup(
+        Path(out),
+        duckdb_file=settings.duckdb_file,
+        db_url=settings.db_url,
+        models_dir=settings.models_dir,
+    )
     _audit_store_event("backup", summary)
     if json_out:
         emit_json(summary)
@@ -184,7 +189,12 @@ def restore(
     from weixi.store import backup as service
 
     settings = get_settings()
-    summary = service.restore(Path(src), duckdb_file=settings.duckdb_file, db_url=settings.db_url)
+    summary = service.restore(
+        Path(src),
+        duckdb_file=settings.duckdb_file,
+        db_url=settings.db_url,
+        models_dir=settings.models_dir,
+    )
     _audit_store_event("restore", summary)
     if json_out:
         emit_json(summary)

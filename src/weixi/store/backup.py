@@ -1,8 +1,9 @@
 """Backup and restore of both stores (DuckDB analytics, SQLite or PostgreSQL operational).
 
 A backup is a folder holding ``analytics.duckdb``, ``operational.sqlite`` (or
-``operational.pgdump``) and ``manifest.json``: weixi and engine versions, the Alembic revision,
-row counts per table, SHA-256 and size of every file, and the audit chain's head.
+``operational.pgdump``), ``models/`` (the churn model files the analytics store's registry points
+at) and ``manifest.json``: weixi and engine versions, the Alembic revision, row counts per table,
+SHA-256 and size of every file, and the audit chain's head.
 
 How each store is copied consistently:
 
@@ -46,6 +47,7 @@ MANIFEST = "manifest.json"
 ANALYTICS_FILE = "analytics.duckdb"
 SQLITE_FILE = "operational.sqlite"
 PG_FILE = "operational.pgdump"
+MODELS = "models"
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -151,7 +153,10 @@ def _summary(data: dict[str, Any], folder: Path, seconds: float) -> dict[str, An
         "folder": str(folder),
         "alembic_revision": data["alembic_revision"],
         "operational": data["operational"]["kind"],
-        "files": {k: v["bytes"] for k, v in data["files"].items()},
+        "files": {
+            k: v["bytes"] for k, v in data["files"].items() if not k.startswith(MODELS + "/")
+        },
+        "model_files": sum(1 for k in data["files"] if k.startswith(MODELS + "/")),
         "bytes": sum(v["bytes"] for v in data["files"].values()),
         "rows": {store: sum(counts.values()) for store, counts in data["row_counts"].items()},
         "audit_head_id": (data.get("audit_head") or {}).get("id"),
@@ -159,7 +164,9 @@ def _summary(data: dict[str, Any], folder: Path, seconds: float) -> dict[str, An
     }
 
 
-def backup(out: Path, *, duckdb_file: Path, db_url: str) -> dict[str, Any]:
+def backup(
+    out: Path, *, duckdb_file: Path, db_url: str, models_dir: Path | None = None
+) -> dict[str, Any]:
     """Back up both stores into the new folder ``out``; return the summary (see module doc)."""
     import time
 
@@ -187,6 +194,12 @@ def backup(out: Path, *, duckdb_file: Path, db_url: str) -> dict[str, Any]:
             finally:
                 con.close()
             files[ANALYTICS_FILE] = tmp / ANALYTICS_FILE
+        # model files (written once per version, never changed: a plain copy is consistent)
+        if models_dir is not None and models_dir.is_dir():
+            shutil.copytree(models_dir, tmp / MODELS)
+            for path in sorted((tmp / MODELS).rglob("*")):
+                if path.is_file():
+                    files[path.relative_to(tmp).as_posix()] = path
         # operational
         engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
         kind = engine.dialect.name
@@ -279,7 +292,9 @@ def _check_counts(store: str, found: dict[str, int], expected: dict[str, int]) -
         )
 
 
-def restore(src: Path, *, duckdb_file: Path, db_url: str) -> dict[str, Any]:
+def restore(
+    src: Path, *, duckdb_file: Path, db_url: str, models_dir: Path | None = None
+) -> dict[str, Any]:
     """Check the backup in ``src`` completely, then replace both stores with it."""
     import time
 
@@ -318,7 +333,18 @@ def restore(src: Path, *, duckdb_file: Path, db_url: str) -> dict[str, Any]:
             raise IntegrityCheckError(f"{path} is corrupt: its SHA-256 does not match the manifest")
     counts = manifest["row_counts"]
     staged: Path | None = None
+    staged_models: Path | None = None
+    model_files = [n for n in manifest["files"] if n.startswith(MODELS + "/")]
     try:
+        if models_dir is not None and model_files:
+            models_dir.parent.mkdir(parents=True, exist_ok=True)
+            staged_models = models_dir.with_name(f".{models_dir.name}.restore-{os.getpid()}")
+            shutil.rmtree(staged_models, ignore_errors=True)
+            shutil.copytree(src / MODELS, staged_models)
+            for name in model_files:
+                copied = staged_models / name.split("/", 1)[1]
+                if sha256_file(copied) != manifest["files"][name]["sha256"]:
+                    raise IntegrityCheckError(f"copying {src / name} changed it (disk error?)")
         # 3. stage the analytics copy next to the live file and check it opens and counts right
         if ANALYTICS_FILE in manifest["files"]:
             duckdb_file.parent.mkdir(parents=True, exist_ok=True)
@@ -350,7 +376,15 @@ def restore(src: Path, *, duckdb_file: Path, db_url: str) -> dict[str, Any]:
             ro.dispose()
         else:
             _run([_pg_tool("pg_restore"), "--list", str(src / PG_FILE)])  # the archive reads
-        # 4. swap: analytics by atomic rename (after folding the live WAL so none is left over)
+        # 4. swap: model folder and analytics file by rename (after folding the live WAL so
+        # none is left over), then the operational database
+        if staged_models is not None and models_dir is not None:
+            old = models_dir.with_name(f".{models_dir.name}.old-{os.getpid()}")
+            if models_dir.exists():
+                models_dir.rename(old)
+            staged_models.rename(models_dir)
+            staged_models = None
+            shutil.rmtree(old, ignore_errors=True)
         if staged is not None:
             if duckdb_file.exists():
                 from weixi.store.analytics import connect
@@ -395,4 +429,6 @@ def restore(src: Path, *, duckdb_file: Path, db_url: str) -> dict[str, Any]:
     finally:
         if staged is not None and staged.exists():
             staged.unlink()
+        if staged_models is not None:
+            shutil.rmtree(staged_models, ignore_errors=True)
     return _summary(manifest, src, time.perf_counter() - started)
