@@ -199,7 +199,7 @@ def test_erase_removes_the_person_and_keeps_aggregates(settings):
     result = runner.invoke(app, ["pipl", "erase", "--subscriber", who["subscriber_id"], "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert not out["already_erased"] and out["rows_changed"] > 0
+    assert not out["already_erased"] and out["row_updates"] > 0
     assert out["pseudonym"].startswith("erased-")
 
     # the person's personal data is nowhere; the ids are nowhere but in the audit log's unmask
@@ -234,7 +234,7 @@ def test_erase_removes_the_person_and_keeps_aggregates(settings):
     again = runner.invoke(app, ["pipl", "erase", "--subscriber", who["subscriber_id"], "--json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["already_erased"] is True
-    assert json.loads(again.stdout)["rows_changed"] == 0
+    assert json.loads(again.stdout)["row_updates"] == 0
     assert _aggregates() == before
 
     unknown = runner.invoke(app, ["pipl", "erase", "--subscriber", "NOPE"])

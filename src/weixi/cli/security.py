@@ -34,7 +34,9 @@ def audit_verify(json_out: bool = typer.Option(False, "--json", help="Print JSON
     from weixi.errors import IntegrityCheckError
     from weixi.security import audit
     from weixi.store.db import session_scope
+    from weixi.web import migrate as migrations
 
+    migrations.upgrade()  # an older database gets its events chained by migration 0005 first
     with session_scope() as s:
         report = audit.verify(session=s)
     if json_out:
@@ -104,7 +106,7 @@ def pipl_erase(
     else:
         console.print(
             t(
-                "Erased: {rows} rows changed in {tables} tables; the subscriber is now {pseudonym}",
+                "Erased: {rows} row updates in {tables} tables; the subscriber is now {pseudonym}",
                 rows=sum(result.rows.values()),
                 tables=len(result.rows),
                 pseudonym=result.pseudonym,

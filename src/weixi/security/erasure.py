@@ -83,14 +83,15 @@ class ErasureResult:
 
     pseudonym: str
     already_erased: bool
-    rows: dict[str, int] = field(default_factory=dict)  # "store.table" -> rows changed
+    # "store.table" -> row updates (a row changed by two statements counts twice)
+    rows: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--json`` payload (and the audit detail): no personal data, no original id."""
         return {
             "pseudonym": self.pseudonym,
             "already_erased": self.already_erased,
-            "rows_changed": sum(self.rows.values()),
+            "row_updates": sum(self.rows.values()),
             "tables": dict(sorted(self.rows.items())),
         }
 
