@@ -28,9 +28,9 @@ Not touched, on purpose:
   erasure (they expire with their retention), raw import files. The operator must also stop
   sending the subscriber in future exports: a re-import of a month brings the person back, and
   ``erase`` must then be run again.
-* Free space: SQLite runs with ``secure_delete`` during the erasure and checkpoints its WAL, so
-  old page contents are overwritten; DuckDB is checkpointed, but may keep freed blocks on disk
-  until they are reused (a ``weixi backup`` + ``weixi restore`` round trip rewrites the file).
+* Free space: SQLite runs with ``secure_delete`` during the erasure and the CLI truncates its
+  WAL, so old page contents are overwritten; DuckDB is checkpointed, but may keep freed blocks on
+  disk until they are reused (compacting the file is not done yet, see docs/reliability.md).
 """
 
 from __future__ import annotations
