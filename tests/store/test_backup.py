@@ -122,7 +122,8 @@ def test_backup_change_restore_equals_backup(settings, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "damage", ["flip_duckdb", "flip_sqlite", "flip_model", "count", "revision", "missing"]
+    "damage",
+    ["flip_duckdb", "flip_sqlite", "flip_model", "count", "revision", "missing", "audit"],
 )
 def test_restore_refuses_a_damaged_backup_and_changes_nothing(settings, tmp_path, damage):
     _populate(150)
@@ -153,6 +154,24 @@ def test_restore_refuses_a_damaged_backup_and_changes_nothing(settings, tmp_path
         manifest["alembic_revision"] = "9999"
         manifest_path.write_text(json.dumps(manifest))
         expected = "revision 9999, unknown to this weixi"
+    elif damage == "audit":
+        # an edited audit log whose file checksum is recomputed: the chain still gives it away
+        import sqlite3
+
+        from weixi.store.backup import sha256_file
+
+        path = out / "operational.sqlite"
+        con = sqlite3.connect(path)
+        con.execute("DROP TRIGGER audit_events_no_update")
+        con.execute("UPDATE audit_events SET username = 'nobody' WHERE id = 1")
+        con.commit()
+        con.close()
+        manifest["files"]["operational.sqlite"] = {
+            "sha256": sha256_file(path),
+            "bytes": path.stat().st_size,
+        }
+        manifest_path.write_text(json.dumps(manifest))
+        expected = "is broken at event 1 (content_changed)"
     else:
         (out / "operational.sqlite").unlink()
         expected = "operational.sqlite is missing"

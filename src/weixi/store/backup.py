@@ -280,6 +280,34 @@ def _audit_head(con: sa.Connection) -> dict[str, Any] | None:
     return {"id": int(row[0]), "hash": row[1]} if row else None
 
 
+def _check_audit(con: sa.Connection, head: dict[str, Any] | None, path: Path) -> None:
+    """Refuse a backup whose audit chain is broken or ends elsewhere than the manifest says.
+
+    Checksums only prove the files are the ones the manifest lists; someone who edits the audit
+    log in a backup can recompute them. The chain cannot be recomputed unnoticed from outside
+    (see ``weixi.security.audit``), so a restore never brings back a rewritten audit log.
+    """
+    if head is None:
+        return
+    from sqlalchemy.orm import Session
+
+    from weixi.security import audit
+
+    with Session(bind=con) as s:
+        report = audit.verify(session=s)
+    if not report.ok:
+        raise IntegrityCheckError(
+            f"the audit log in {path} is broken at event {report.broken_id} ({report.reason})"
+        )
+    if (report.head_id or 0, report.head_hash) != (
+        head["id"],
+        head["hash"] if head["id"] else None,
+    ):
+        raise IntegrityCheckError(
+            f"the audit log in {path} ends at event {report.head_id}, the manifest says {head['id']}"
+        )
+
+
 def _check_counts(store: str, found: dict[str, int], expected: dict[str, int]) -> None:
     if found != expected:
         diff = sorted(
@@ -373,6 +401,7 @@ def restore(
                 if ok != "ok":
                     raise IntegrityCheckError(f"{src / SQLITE_FILE} fails integrity_check: {ok}")
                 _check_counts("operational", _sql_counts(c), counts.get("operational", {}))
+                _check_audit(c, manifest.get("audit_head"), src / SQLITE_FILE)
             ro.dispose()
         else:
             _run([_pg_tool("pg_restore"), "--list", str(src / PG_FILE)])  # the archive reads
