@@ -55,3 +55,8 @@ class PermissionDenied(WeixiError, PermissionError):
 class ConflictError(WeixiError, RuntimeError):
     """The object changed under the caller (a task already closed, claimed by someone else,
     or an idempotency key used for another task); the message says what happened."""
+
+
+class IntegrityCheckError(WeixiError, RuntimeError):
+    """Stored data failed an integrity check (a broken audit chain, a backup that does not match
+    its manifest)."""

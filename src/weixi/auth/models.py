@@ -134,8 +134,28 @@ class AuditEvent(Base):
     object_id: Mapped[str] = mapped_column(String(128), default="")
     detail: Mapped[str] = mapped_column(Text, default="{}")  # JSON
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Hash chain (tamper evidence, see ``weixi.security.audit``): the SHA-256 of the previous
+    # event and of this event's canonical content, which includes ``prev_hash``. Nullable only
+    # because SQLite cannot add a NOT NULL column in place; every written row has both.
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (Index("ix_audit_events_action_at", "action", "at"),)
+
+
+class AuditChainHead(Base):
+    """The one-row head of the audit hash chain: the last event's id and hash.
+
+    Every :func:`weixi.security.audit.record` first updates this row, which takes the database's
+    write lock (SQLite) or the row lock (PostgreSQL) until commit, so concurrent writers append
+    one after the other and can never fork the chain.
+    """
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_id: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
 
 
 # Database-level append-only guard. The same statements run in the Alembic migration.
@@ -162,6 +182,14 @@ def audit_trigger_statements(dialect: str) -> tuple[str, ...]:
         return POSTGRES_AUDIT_TRIGGERS
     return ()
 
+
+#: ``prev_hash`` of the first event (no event before it).
+AUDIT_GENESIS = "0" * 64
+#: The head row every database starts with: no event yet.
+AUDIT_HEAD_SEED = (
+    f"INSERT INTO audit_chain_head (id, last_id, last_hash) VALUES (1, 0, '{AUDIT_GENESIS}')"
+)
+event.listen(AuditChainHead.__table__, "after_create", DDL(AUDIT_HEAD_SEED))
 
 for _dialect in ("sqlite", "postgresql"):
     for _stmt in audit_trigger_statements(_dialect):

@@ -9,7 +9,19 @@ from __future__ import annotations
 import typer
 
 from weixi import __version__
-from weixi.cli import churn, common, demo, dispatch, evaluate, ingest, segment, strategy, synth, web
+from weixi.cli import (
+    churn,
+    common,
+    demo,
+    dispatch,
+    evaluate,
+    ingest,
+    security,
+    segment,
+    strategy,
+    synth,
+    web,
+)
 from weixi.i18n import t
 
 app = typer.Typer(
@@ -45,7 +57,7 @@ def version() -> None:
     typer.echo(f"weixi {__version__} — {t('tiered customer retention')}")
 
 
-for _module in (synth, ingest, segment, churn, strategy, dispatch, evaluate, web, demo):
+for _module in (synth, ingest, segment, churn, strategy, dispatch, evaluate, web, security, demo):
     _module.register(app)
 
 
