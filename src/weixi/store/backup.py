@@ -2,7 +2,7 @@
 
 A backup is a folder holding ``analytics.duckdb``, ``operational.sqlite`` (or
 ``operational.pgdump``), ``models/`` (the churn model files the analytics store's registry points
-at) and ``manifest.json``: weixi and engine versions, the Alembic revision, row counts per table,
+at) and ``manifest.json``: the versions of weixi and of each engine, the Alembic revision, row counts per table,
 SHA-256 and size of every file, and the audit chain's head.
 
 How each store is copied consistently:
