@@ -89,6 +89,12 @@ def run_month(
     loc = locale or current_locale()
     evaluated = False
 
+    # a dispatch interrupted between the two stores' commits is settled before anything reads it
+    from weixi.dispatch.service import recover_pending
+
+    recovered = recover_pending(con=con, session=session)
+    if any(recovered.values()):
+        report.steps["recovered_plans"] = recovered
     if prev in executed_months(con):
         say(f"evaluate {format_month(prev)}")
         sync_contact_outcomes(con=con, session=session, month=prev, library=lib)

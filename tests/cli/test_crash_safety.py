@@ -263,12 +263,17 @@ def test_plan_killed_leaves_previous_or_next_plan_and_reruns_cleanly(tmp_path):
         elif state == nxt:
             seen.append(f"{how} -> next")
         else:
-            # The plan is stored in one DuckDB transaction and the tasks in one SQLite
-            # transaction committed after it: a kill between the two commits leaves the
-            # plan version stored and its tasks unwritten. Nothing half-written either way.
-            assert state["plans"] == nxt["plans"] and state["assign"] == nxt["assign"]
-            assert state["tasks"] == prev["tasks"], state
-            seen.append(f"{how} -> plan stored, tasks not written")
+            # The plan is stored in one DuckDB transaction, pending, and the tasks in one SQLite
+            # transaction committed after it; the version turns approved once they commit. A
+            # kill in between leaves a complete plan version that is pending (never evaluated),
+            # with the tasks either not written or complete; the re-run settles it.
+            assert [p[0] for p in state["plans"]] == [1] and state["plans"][0][1] == "pending"
+            assert state["plans"][0][2:] == nxt["plans"][0][2:]
+            assert state["assign"] == nxt["assign"]
+            assert state["tasks"] in (prev["tasks"], nxt["tasks"]), state
+            seen.append(
+                f"{how} -> plan stored pending, tasks {'not ' * (state['tasks'] == prev['tasks'])}written"
+            )
         _run(home, *args)  # the re-run finishes cleanly
         after = _plan_state(home)
         last = after["assign"][-1]

@@ -16,7 +16,13 @@ from tests.strategy.factories import MONTH, load, random_segments
 from weixi.cli import app
 from weixi.dispatch import plans
 from weixi.dispatch.schemas import CampaignSpec
-from weixi.dispatch.service import decide_campaign, get_campaign_by_key, plan_month
+from weixi.dispatch.service import (
+    decide_campaign,
+    get_campaign_by_key,
+    plan_month,
+    recover_pending,
+)
+from weixi.errors import NotFoundError
 from weixi.evaluate.service import evaluate_month
 from weixi.store.analytics import connect
 from weixi.store.db import get_engine, session_factory
@@ -187,3 +193,32 @@ def test_auto_control_share_follows_power_within_bounds(store):
     fixed = _plan(con, session, key="fixed", control_share=0.1)
     assert not fixed.control_share_auto and fixed.control_share == 0.1
     assert fixed.power["half_width"] > 0 and fixed.power["target"] == 0.005
+
+
+def test_a_dispatch_whose_tasks_did_not_commit_is_never_evaluated_and_is_settled(store):
+    con, session = store
+    # the tasks of this dispatch never commit (a crash between the two stores' commits)
+    lost = plan_month(
+        con=con,
+        month=MONTH,
+        spec=_spec(),
+        library=load_preset(),
+        session=session,
+        as_of=dt.datetime(2026, 1, 1),
+    )
+    session.rollback()
+    assert [r["status"] for r in plans.get_all(con)] == ["pending"]
+    with pytest.raises(NotFoundError, match="approved or closed"):
+        evaluate_month(con=con, month=MONTH, n_boot=50, rebuild=True)
+    # the next plan settles it: nothing landed, so it was never dispatched
+    assert recover_pending(con=con, session=session) == {"approved": 0, "cancelled": 1}
+    again = _plan(con, session)
+    assert again.plan_version == lost.plan_version + 1
+    assert [(r["version"], r["status"]) for r in plans.get_all(con)] == [
+        (1, "cancelled"),
+        (2, "approved"),
+    ]
+    # tasks committed but the process died before the version was confirmed: approved
+    con.execute("UPDATE plans SET status = 'pending' WHERE version = 2")
+    assert recover_pending(con=con, session=session) == {"approved": 1, "cancelled": 0}
+    assert json.loads(_evaluation(con))["overall"]["n_treated"] == again.on_list

@@ -106,7 +106,7 @@ def world(fresh_con, session):
 
 def _plan(con, session, **overrides):
     spec = CampaignSpec.model_validate({**SPEC, **overrides})
-    return spec, plan_month(
+    res = plan_month(
         con=con,
         month=MONTH,
         spec=spec,
@@ -114,6 +114,8 @@ def _plan(con, session, **overrides):
         session=session,
         as_of=dt.datetime(2026, 1, 1),
     )
+    session.commit()  # the tasks commit: the dispatched version becomes approved
+    return spec, res
 
 
 def test_every_constraint_holds_on_the_lists(world):

@@ -7,6 +7,10 @@ it is written once and never rewritten after it was dispatched:
 - **preview** — a what-if; planned in temporary tables, nothing is stored (not a status here).
 - **draft** — saved and awaiting approval; a new plan of the same month and campaign replaces
   it (same version number).
+- **pending** — dispatched but its tasks not yet committed in the operational database (the two
+  stores cannot commit together): it becomes **approved** when the tasks commit. A crash in
+  between leaves it pending; :func:`weixi.dispatch.service.recover_pending` settles it on the
+  next plan or monthly run (approved if its tasks landed, else cancelled). Never evaluated.
 - **approved** — dispatched: its tasks are live. Re-planning creates a new version; the old one
   becomes **superseded** and keeps its rows (evaluable on request, ``plan_version``).
 - **closed** — the campaign ended; still evaluated.
@@ -48,6 +52,7 @@ class PlanStatus(enum.StrEnum):
     """Life cycle of a stored plan version."""
 
     draft = "draft"
+    pending = "pending"
     approved = "approved"
     closed = "closed"
     cancelled = "cancelled"
@@ -58,6 +63,7 @@ class PlanStatus(enum.StrEnum):
 STATUS_TEXT = {
     "preview": "Preview",
     "draft": "Draft",
+    "pending": "Dispatching",
     "approved": "Approved",
     "closed": "Closed",
     "cancelled": "Cancelled by the planner",
@@ -153,6 +159,28 @@ def next_version(con: duckdb.DuckDBPyConnection, month: dt.date, campaign: str) 
         return 1
     version, status = last
     return version if status == PlanStatus.draft.value else version + 1
+
+
+def confirm(con: duckdb.DuckDBPyConnection, *, month: dt.date, campaign: str, version: int) -> None:
+    """A pending version's tasks committed: it becomes approved (superseding earlier ones)."""
+    con.execute(
+        "UPDATE plans SET status = 'approved', updated_at = ? "
+        "WHERE month = ? AND campaign_id = ? AND version = ? AND status = 'pending'",
+        [_now(), month, campaign, version],
+    )
+    _supersede(con, month, campaign, version)
+
+
+def pending(con: duckdb.DuckDBPyConnection) -> list[tuple[dt.date, str, int, dt.datetime]]:
+    """(month, campaign, version, created_at) of every pending version."""
+    if not table_exists(con, "plans"):
+        return []
+    return [
+        (r[0], str(r[1]), int(r[2]), r[3])
+        for r in con.execute(
+            "SELECT month, campaign_id, version, created_at FROM plans WHERE status = 'pending'"
+        ).fetchall()
+    ]
 
 
 def record(

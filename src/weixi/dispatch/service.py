@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -164,6 +164,33 @@ def get_or_create_campaign(
             setattr(row, k, v)
     session.flush()
     return row
+
+
+def recover_pending(*, con: duckdb.DuckDBPyConnection, session: Session) -> dict[str, int]:
+    """Settle plan versions left pending by a crash between the two stores' commits.
+
+    A pending version whose tasks landed in the operational database (tasks of the campaign and
+    month created at or after the version) is approved; one without is cancelled (it was never
+    dispatched). Returns ``{"approved": n, "cancelled": n}``.
+    """
+    out = {"approved": 0, "cancelled": 0}
+    for month, key, version, created in plans.pending(con):
+        landed = session.execute(
+            select(func.count(Task.id))
+            .join(Campaign, Campaign.id == Task.campaign_id)
+            .where(Campaign.key == key, Task.month == month, Task.created_at >= created)
+        ).scalar_one()
+        if landed:
+            plans.confirm(con, month=month, campaign=key, version=version)
+            out["approved"] += 1
+        else:
+            con.execute(
+                "UPDATE plans SET status = 'cancelled' "
+                "WHERE month = ? AND campaign_id = ? AND version = ?",
+                [month, key, version],
+            )
+            out["cancelled"] += 1
+    return out
 
 
 def decide_campaign(
@@ -332,6 +359,8 @@ def plan_month(
             f"campaign {spec.key} runs {spec.period_start:%Y-%m}..{spec.period_end:%Y-%m}, "
             f"not {format_month(month)}: pick a month inside the period or edit the campaign"
         )
+    if session is not None and not preview:
+        recover_pending(con=con, session=session)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     m = sql_literal(month)
@@ -660,8 +689,19 @@ def plan_month(
 
     tasks_written = 0
     if not preview:
+        # Dispatching writes two stores that cannot commit together: the version is stored
+        # pending and becomes approved once the tasks commit (recover_pending settles a crash).
+        dispatching = status == plans.PlanStatus.approved.value and campaign_row is not None
+        stored = plans.PlanStatus.pending.value if dispatching else status
         result.status = status
-        result.plan_version = _store_plan(con, month, spec, status, result)
+        result.plan_version = _store_plan(con, month, spec, stored, result)
+        if dispatching:
+            version = result.plan_version
+
+            def _confirm(_session: Session) -> None:
+                plans.confirm(con, month=month, campaign=spec.key, version=version)
+
+            event.listen(session, "after_commit", _confirm, once=True)
         # A dispatched plan's tasks go live; a draft's wait with its draft campaign (approval
         # shows them). A draft re-plan of a live campaign leaves the live tasks alone.
         live = campaign_row is not None and campaign_row.status in (

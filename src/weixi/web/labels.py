@@ -30,6 +30,7 @@ LABELS = {
     "closed": "Closed",
     "cancelled": "Cancelled by the planner",
     "superseded": "Superseded by a re-plan",
+    "pending": "Dispatching",
     "open": "Open",
     "done": "Done",
     "dropped": "Dropped",
