@@ -99,21 +99,9 @@ def _print_report(rep: dict) -> None:
         )
     plan = steps.get("plan")
     if isinstance(plan, dict) and plan.get("power"):
-        pw = plan["power"]
-        console.print(
-            t(
-                "Control {share:.1%} ({control} customers): lift measured to ±{hw:.2%}; "
-                "±{target:.2%} needs at least {req} — recommended {rec:.1%}.",
-                None,
-                share=pw["share"],
-                control=f"{pw['control']:,}",
-                hw=pw["half_width"],
-                target=pw["target"],
-                req="-" if pw["required_share"] is None else f"{pw['required_share']:.1%}",
-                rec=pw["recommended_share"],
-            ),
-            highlight=False,
-        )
+        from weixi.cli.dispatch import power_line
+
+        console.print(power_line(plan["power"]), highlight=False)
     adjust = steps.get("adjust")
     if isinstance(adjust, dict) and adjust.get("report"):
         console.print(f"[bold]{t('What changed in the plan and why')}[/]")

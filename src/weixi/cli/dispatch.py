@@ -34,6 +34,21 @@ def _migrate() -> None:
     Base.metadata.create_all(get_engine())  # pragma: no cover
 
 
+def power_line(pw: dict, locale: str | None = None) -> str:
+    """One line on the plan's control: the lift's precision and the share a target needs."""
+    return t(
+        "Control {share:.1%} ({control} customers): lift measured to ±{hw:.2%}; "
+        "±{target:.2%} needs at least {req} — recommended {rec:.1%}.",
+        locale,
+        share=pw["share"],
+        control=f"{pw['control']:,}",
+        hw=pw["half_width"],
+        target=pw["target"],
+        req="-" if pw["required_share"] is None else f"{pw['required_share']:.1%}",
+        rec=pw["recommended_share"],
+    )
+
+
 def plan(
     month: str = typer.Option(..., "--month", help="Month to plan, YYYY-MM."),
     campaign: Path = typer.Option(
@@ -112,21 +127,8 @@ def plan(
             seconds=result.seconds.get("total"),
         )
     )
-    pw = result.power
-    if pw:
-        console.print(
-            t(
-                "Control {share:.1%} ({control} customers): lift measured to ±{hw:.2%}; "
-                "±{target:.2%} needs at least {req} — recommended {rec:.1%}.",
-                loc,
-                share=pw["share"],
-                control=f"{pw['control']:,}",
-                hw=pw["half_width"],
-                target=pw["target"],
-                req="-" if pw["required_share"] is None else f"{pw['required_share']:.1%}",
-                rec=pw["recommended_share"],
-            )
-        )
+    if result.power:
+        console.print(power_line(result.power, loc), highlight=False)
     if result.infeasible:
         err_console.print(f"[bold yellow]{t('Warning', loc)}:[/] {result.message}")
     if result.a1_negative_ev:
