@@ -240,7 +240,11 @@ def _supersede(con: duckdb.DuckDBPyConnection, month: dt.date, campaign: str, ke
 _MOVES = {
     PlanStatus.approved.value: {PlanStatus.draft.value},
     PlanStatus.closed.value: {PlanStatus.approved.value},
-    PlanStatus.cancelled.value: {PlanStatus.draft.value, PlanStatus.approved.value},
+    PlanStatus.cancelled.value: {
+        PlanStatus.draft.value,
+        PlanStatus.pending.value,
+        PlanStatus.approved.value,
+    },
 }
 
 
@@ -254,7 +258,7 @@ def set_status(
     """Move ``campaign``'s plans (of ``month``, or all months) to ``status``; return how many.
 
     approve: drafts → approved (superseding earlier executed versions); close: approved →
-    closed; cancel: drafts and approved → cancelled.
+    closed; cancel: drafts, pending and approved → cancelled.
     """
     if status not in _MOVES:
         raise ConfigError(f"a plan cannot be set to {status!r}; use approved, closed or cancelled")
