@@ -43,6 +43,7 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import func, insert, select
+from sqlalchemy.engine import make_url
 
 from weixi.auth.models import ApiToken, User
 from weixi.auth.passwords import hash_password
@@ -80,6 +81,34 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _cpu_seconds(pid: int, children: bool = True) -> float | None:
+    """User + system CPU seconds of ``pid`` (and of its reaped children) from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = sum(int(x) for x in fields[11 : 15 if children else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _postmaster(url: str) -> int | None:
+    """The pid of the local PostgreSQL server listening on ``url``'s port, if we can see it."""
+    port = (make_url(url).port or 5432) if url.startswith("postgresql") else None
+    if port is None:
+        return None
+    needle = f"\0-p\0{port}\0".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"postgres" in cmd.split(b"\0", 1)[0] and needle in cmd + b"\0":
+            return int(proc.name)
+    return None
 
 
 def seed(url: str, *, agents: int, tasks: int, branches: int, seed: int = 0) -> list[str]:
@@ -160,8 +189,12 @@ def seed(url: str, *, agents: int, tasks: int, branches: int, seed: int = 0) -> 
 
 
 @contextlib.contextmanager
-def serve(url: str, *, workers: int = 1, home: Path | None = None) -> Iterator[str]:
-    """Run the app under uvicorn in its own process on a free loopback port; yield its URL."""
+def serve(
+    url: str, *, workers: int = 1, home: Path | None = None, cpu: dict | None = None
+) -> Iterator[str]:
+    """Run the app under uvicorn in its own process on a free loopback port; yield its URL.
+
+    ``cpu["server_s"]`` gets the CPU seconds the server process(es) used while serving."""
     home = home or Path(tempfile.mkdtemp(prefix="weixi-load-"))
     port = _free_port()
     env = {
@@ -204,7 +237,14 @@ def serve(url: str, *, workers: int = 1, home: Path | None = None) -> Iterator[s
             if proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"uvicorn did not start: see {home / 'uvicorn.log'}")
             time.sleep(0.2)
+        start = _cpu_seconds(proc.pid)
         yield base
+        if cpu is not None and start is not None:
+            # worker processes are children of the uvicorn supervisor: count them while alive
+            own = (_cpu_seconds(proc.pid) or 0.0) - start
+            kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+            pids = kids.read_text().split() if kids.exists() else []
+            cpu["server_s"] = own + sum(_cpu_seconds(int(p), children=False) or 0.0 for p in pids)
     finally:
         proc.terminate()
         try:
@@ -389,8 +429,16 @@ def run(
     tokens = seed(url, agents=agents, tasks=tasks, branches=branches, seed=seed_value)
     seed_s = time.perf_counter() - t0
     load0 = os.getloadavg()
-    with serve(url, workers=workers) as base:
+    cpu: dict = {}
+    pm = _postmaster(url)
+    pg0 = _cpu_seconds(pm) if pm else None
+    me0 = sum(os.times()[:2])
+    with serve(url, workers=workers, cpu=cpu) as base:
         st, wall = asyncio.run(drive(base, tokens, seconds, seed=seed_value))
+        client_s = sum(os.times()[:2]) - me0
+    # backends exit with the server's connections; the postmaster has reaped them by now
+    time.sleep(0.5)
+    pg1 = _cpu_seconds(pm) if pm else None
     problems = check(url, st)
     get_engine.cache_clear()
     closing = sum(1 for _t, _k, r in st.answered.values() if r != "call_back")
@@ -419,6 +467,12 @@ def run(
             "claims": round(len(st.claim_s) / wall, 1),
             "outcomes": round(len(st.answered) / wall, 1),
             "requests": round((len(st.claim_s) + len(st.post_s) + len(st.repost_s)) / wall, 1),
+        },
+        "cpu_seconds": {
+            "server": round(cpu["server_s"], 1) if "server_s" in cpu else None,
+            "postgres": round(pg1 - pg0, 1) if pg0 is not None and pg1 is not None else None,
+            "client": round(client_s, 1),
+            "available": round(wall * (os.cpu_count() or 1), 1),
         },
         "latency": {
             "claim": _pct(st.claim_s),
