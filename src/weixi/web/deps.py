@@ -34,6 +34,9 @@ LANG_COOKIE = "weixi_lang"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+#: The largest id or offset the operational database stores (PostgreSQL ``integer``): the API
+#: refuses or clamps larger numbers instead of letting the driver overflow (a 500).
+MAX_INT = 2_147_483_647
 
 
 class LoginRequired(Exception):
