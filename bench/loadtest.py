@@ -73,6 +73,7 @@ class Stats:
     answered: dict[int, tuple[int, str, str]] = dataclasses.field(default_factory=dict)
     reposts_differ: int = 0  # a re-posted key answered another outcome id
     reposts: int = 0
+    transport_retries: int = 0  # a dropped connection, retried (outcomes with the same key)
     empty_queue: int = 0
     errors: list[str] = dataclasses.field(default_factory=list)
 
@@ -254,6 +255,18 @@ def serve(
         log.close()
 
 
+async def _post(client: httpx.AsyncClient, st: Stats, url: str, **kw) -> httpx.Response:
+    """POST, retried on a dropped connection (as a dialer does: an outcome with its same key)."""
+    for attempt in range(3):
+        try:
+            return await client.post(url, **kw)
+        except httpx.TransportError:
+            if attempt == 2:
+                raise
+            st.transport_retries += 1
+    raise AssertionError("unreachable")
+
+
 async def _agent(
     i: int,
     client: httpx.AsyncClient,
@@ -263,13 +276,16 @@ async def _agent(
     rng: random.Random,
     repost_share: float,
     callback_share: float,
+    think: float,
 ) -> None:
     auth = {"Authorization": f"Bearer {token}"}
     held_from: dict[int, float] = {}
+    if think:  # agents with calls to make do not all start in the same second
+        await asyncio.sleep(rng.uniform(0, think))
     while time.monotonic() < until:
         t0 = time.monotonic()
         try:
-            r = await client.post("/api/v1/queue/next", headers=auth)
+            r = await _post(client, st, "/api/v1/queue/next", headers=auth)
         except httpx.HTTPError as exc:
             st.errors.append(f"claim: {exc!r}")
             continue
@@ -300,7 +316,7 @@ async def _agent(
         t2 = time.monotonic()
         st.held[tid].append((i, held_from.pop(tid), t2))
         try:
-            r = await client.post("/api/v1/outcomes", json=body, headers=headers)
+            r = await _post(client, st, "/api/v1/outcomes", json=body, headers=headers)
         except httpx.HTTPError as exc:
             st.errors.append(f"outcome: {exc!r}")
             continue
@@ -313,13 +329,15 @@ async def _agent(
         st.answered[oid] = (tid, key, body["result"])
         if rng.random() < repost_share:  # the dialer retries: the same key, the same body
             t3 = time.monotonic()
-            again = await client.post("/api/v1/outcomes", json=body, headers=headers)
+            again = await _post(client, st, "/api/v1/outcomes", json=body, headers=headers)
             st.repost_s.append(time.monotonic() - t3)
             st.reposts += 1
             st.codes[f"repost {again.status_code}"] += 1
             if again.status_code not in (200, 201) or again.json()["id"] != oid:
                 st.reposts_differ += 1
                 st.errors.append(f"repost {again.status_code}: {again.text[:200]}")
+        if think:  # the call itself: exponential, mean ``think`` seconds
+            await asyncio.sleep(min(rng.expovariate(1 / think), until - time.monotonic()))
 
 
 async def drive(
@@ -329,6 +347,7 @@ async def drive(
     *,
     repost_share: float = 0.1,
     callback_share: float = 0.05,
+    think: float = 0.0,
     seed: int = 0,
 ) -> tuple[Stats, float]:
     """Run one agent per token against ``base`` for ``seconds``; return the stats and wall time."""
@@ -348,6 +367,7 @@ async def drive(
                     random.Random(seed * 100_003 + i),
                     repost_share,
                     callback_share,
+                    think,
                 )
                 for i, tok in enumerate(tokens)
             )
@@ -421,6 +441,7 @@ def run(
     tasks: int | None = None,
     branches: int = 11,
     workers: int = 1,
+    think: float = 0.0,
     seed_value: int = 0,
 ) -> dict:
     """Seed ``url``, serve it, drive ``agents`` for ``seconds`` and return the JSON report."""
@@ -434,7 +455,7 @@ def run(
     pg0 = _cpu_seconds(pm) if pm else None
     me0 = sum(os.times()[:2])
     with serve(url, workers=workers, cpu=cpu) as base:
-        st, wall = asyncio.run(drive(base, tokens, seconds, seed=seed_value))
+        st, wall = asyncio.run(drive(base, tokens, seconds, think=think, seed=seed_value))
         client_s = sum(os.times()[:2]) - me0
     # backends exit with the server's connections; the postmaster has reaped them by now
     time.sleep(0.5)
@@ -449,6 +470,7 @@ def run(
         "tasks": tasks,
         "branches": branches,
         "uvicorn_workers": workers,
+        "think_s": think,
         "seed_s": round(seed_s, 1),
         "cpus": os.cpu_count(),
         "load_avg_before": [round(x, 1) for x in load0],
@@ -460,6 +482,7 @@ def run(
             "closing_outcomes": closing,
             "call_backs": len(st.answered) - closing,
             "reposts": st.reposts,
+            "transport_retries": st.transport_retries,
             "answers": dict(sorted(st.codes.items())),
             "errors": len(st.errors),
         },
@@ -492,6 +515,12 @@ def main() -> None:
     ap.add_argument("--branches", type=int, default=11)
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     ap.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean seconds an agent spends on a call before the next claim (0: none, saturating)",
+    )
+    ap.add_argument(
         "--database-url",
         default=None,
         help="an empty PostgreSQL database (default: a throw-away cluster)",
@@ -503,6 +532,7 @@ def main() -> None:
         tasks=args.tasks,
         branches=args.branches,
         workers=args.workers,
+        think=args.think,
     )
     if args.database_url:
         report = run(args.database_url, **kw)
