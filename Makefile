@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: demo test test-fast lint format lock sysdeps venv clean bench
+.PHONY: demo test test-fast lint format lock sysdeps venv clean bench loadtest
 
 venv: $(STAMP)
 
@@ -47,6 +47,12 @@ demo: venv
 
 bench: venv
 	$(BIN)/python bench/run.py
+
+# 200 agents claim and close tasks over HTTP for 5 minutes on a throw-away PostgreSQL (bench/loadtest.py).
+LOAD_AGENTS ?= 200
+LOAD_SECONDS ?= 300
+loadtest: venv sysdeps
+	$(BIN)/python bench/loadtest.py --agents $(LOAD_AGENTS) --seconds $(LOAD_SECONDS)
 
 lint: venv
 	$(BIN)/ruff check src tests bench

@@ -34,6 +34,9 @@ LANG_COOKIE = "weixi_lang"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+#: The largest id or offset the operational database stores (PostgreSQL ``integer``): the API
+#: refuses or clamps larger numbers instead of letting the driver overflow (a 500).
+MAX_INT = 2_147_483_647
 
 
 class LoginRequired(Exception):
@@ -139,6 +142,14 @@ def optional_user(request: Request, db: DbDep) -> User | None:
         stoken = session_token(request)
         if stoken:
             user = auth_service.get_session_user(session=db, token=stoken)
+    # End the read so the connection goes back to the pool now: FastAPI runs each sync
+    # dependency and the route in separate thread-pool calls, and a request holding a
+    # connection while it waits for a thread deadlocks against requests holding threads while
+    # they wait for a connection (every request then failed after the pool's 30 s timeout
+    # beyond ~55 concurrent requests; docs/reliability.md, "Load test"). The route takes a
+    # connection again inside its own thread. Nothing is written here; the user stays loaded
+    # (expire_on_commit=False).
+    db.commit()
     request.state.user = user
     return user
 

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from weixi.auth.models import User
 from weixi.errors import ConfigError, NotFoundError
@@ -15,6 +15,7 @@ from weixi.security.masking import PII_COLUMNS, mask_id, mask_record, mask_recor
 from weixi.web import readmodels
 from weixi.web.app_helpers import month_label
 from weixi.web.deps import (
+    MAX_INT,
     AnalyticsDep,
     ClaimTokenDep,
     CurrentUser,
@@ -25,6 +26,15 @@ from weixi.web.deps import (
 from weixi.web.nav import ACCESS
 
 router = APIRouter(prefix="/api/v1", tags=["weixi"])
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+#: A stored (naive UTC) time, answered with its offset: OpenAPI's ``date-time`` is RFC 3339,
+#: which needs one ("2026-01-31T15:00:00Z", not "2026-01-31T15:00:00").
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_as_utc)]
 
 
 class Me(BaseModel):
@@ -38,7 +48,7 @@ class Me(BaseModel):
 
 class AuditEventOut(BaseModel):
     id: int
-    at: dt.datetime
+    at: UtcDateTime
     username: str
     role: str
     branch_id: str | None
@@ -223,7 +233,7 @@ def api_audit(
         session=db,
         flt=audit.AuditFilter(username=username, action=action),
         limit=min(max(limit, 1), 1000),
-        offset=max(offset, 0),
+        offset=min(max(offset, 0), MAX_INT),
     )
     return [AuditEventOut.model_validate(e, from_attributes=True) for e in events]
 
@@ -231,7 +241,7 @@ def api_audit(
 class OutcomeIn(BaseModel):
     """One outcome from an external dialer, SMS gateway or app."""
 
-    task_id: int
+    task_id: int = Field(ge=1, le=MAX_INT)
     result: str = Field(description="not_reached, accepted, refused, call_back or already_churned")
     refusal_reason: str | None = None
     callback_at: dt.datetime | None = None
@@ -247,7 +257,7 @@ class OutcomeOut(BaseModel):
     result: str
     source: str
     recorded_by: str | None
-    recorded_at: dt.datetime
+    recorded_at: UtcDateTime
     idempotency_key: str | None
 
 
@@ -304,8 +314,8 @@ class QueueTaskOut(BaseModel):
     p_churn: float | None
     expected_value: float | None
     reason: str | None
-    callback_at: dt.datetime | None
-    claimed_until: dt.datetime | None
+    callback_at: UtcDateTime | None
+    claimed_until: UtcDateTime | None
 
 
 @router.post("/queue/next", response_model=QueueTaskOut | None)

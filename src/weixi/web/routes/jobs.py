@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -18,7 +20,7 @@ from weixi.errors import NotFoundError
 from weixi.jobs import service as job_service
 from weixi.jobs.models import Job, JobStatus
 from weixi.web import jobs as web_jobs
-from weixi.web.deps import CurrentUser, DbDep, render, request_locale
+from weixi.web.deps import MAX_INT, CurrentUser, DbDep, render, request_locale
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(prefix="/api/v1", tags=["jobs"])
@@ -85,7 +87,9 @@ def job_download(request: Request, job_id: int, db: DbDep, user: CurrentUser) ->
 
 
 @api_router.get("/jobs/{job_id}")
-def job_status(job_id: int, db: DbDep, user: CurrentUser) -> JSONResponse:
+def job_status(
+    job_id: Annotated[int, Path(ge=1, le=MAX_INT)], db: DbDep, user: CurrentUser
+) -> JSONResponse:
     """A job's status, stage, progress (0..1), result when done and error when failed."""
     job = visible_job(db, user, job_id)
     return JSONResponse(
