@@ -120,6 +120,9 @@ def test_file_rows_are_recorded_repeated_or_rejected_with_the_reason(session):
         select(func.count()).select_from(Outcome).where(Outcome.source == "file")
     )
     assert n_out == 5
+    cb = session.scalars(select(Outcome).where(Outcome.task_id == ids[2])).one()
+    assert (cb.result, cb.callback_at, cb.recorded_at) == ("call_back", status[ids[2]][2], NOW)
+    assert (cb.source, cb.recorded_by, cb.refusal_reason) == ("file", "branch_manager-1", None)
     n_log = session.scalar(select(func.count()).select_from(ContactLog))
     assert n_log == 1 + 4
 

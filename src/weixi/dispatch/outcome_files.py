@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from charset_normalizer import from_bytes
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from weixi.auth.models import User
@@ -434,55 +434,59 @@ def _write(
                 n=len(ids) - moved,
             )
         info = tasks.reindex(ids)
-        cbs = times(callback)
-        outcomes = [
+        n_rows = len(ids)
+        _bulk_insert(
+            conn,
+            Outcome.__table__,
             {
-                "task_id": i,
-                "result": r,
-                "refusal_reason": rr,
-                "callback_at": cb,
-                "note": nt,
-                "source": "file",
-                "idempotency_key": k,
-                "recorded_by": user.username,
-                "recorded_at": when,
-            }
-            for i, r, rr, cb, nt, k in zip(
-                ids.tolist(),
-                result.tolist(),
-                none(refusal),
-                cbs,
-                none(note),
-                keys.tolist(),
-                strict=True,
-            )
-        ]
-        for i in range(0, len(outcomes), CHUNK):
-            conn.execute(insert(Outcome.__table__), outcomes[i : i + CHUNK])
+                "task_id": ids.tolist(),
+                "result": result.tolist(),
+                "refusal_reason": none(refusal),
+                "callback_at": times(callback),
+                "note": none(note),
+                "source": ["file"] * n_rows,
+                "idempotency_key": keys.tolist(),
+                "recorded_by": [user.username] * n_rows,
+                "recorded_at": [when] * n_rows,
+            },
+        )
         logged = result != OutcomeResult.already_churned.value
-        contacts = [
+        n_log = int(logged.sum())
+        _bulk_insert(
+            conn,
+            ContactLog.__table__,
             {
-                "subscriber_id": s,
-                "customer_id": c,
-                "campaign_id": int(cp),
-                "task_id": i,
-                "channel": ch,
-                "result": r,
-                "contacted_at": when,
-            }
-            for s, c, cp, i, ch, r in zip(
-                info["subscriber_id"].to_numpy(object)[logged].tolist(),
-                none(info["customer_id"].to_numpy(object)[logged]),
-                info["campaign_id"].to_numpy()[logged].tolist(),
-                ids[logged].tolist(),
-                info["channel"].to_numpy(object)[logged].tolist(),
-                result[logged].tolist(),
-                strict=True,
-            )
-        ]
-        for i in range(0, len(contacts), CHUNK):
-            conn.execute(insert(ContactLog.__table__), contacts[i : i + CHUNK])
+                "subscriber_id": info["subscriber_id"].to_numpy(object)[logged].tolist(),
+                "customer_id": none(info["customer_id"].to_numpy(object)[logged]),
+                "campaign_id": info["campaign_id"].to_numpy()[logged].astype(np.int64).tolist(),
+                "task_id": ids[logged].tolist(),
+                "channel": info["channel"].to_numpy(object)[logged].tolist(),
+                "result": result[logged].tolist(),
+                "contacted_at": [when] * n_log,
+            },
+        )
     except BaseException:
         nested.rollback()
         raise
     nested.commit()
+
+
+def _bulk_insert(conn, table, columns: dict[str, list]) -> None:
+    """INSERT many rows through the driver's executemany: the column types' own bind
+    processors (e.g. SQLite's datetime text), without SQLAlchemy's per-row parameter work."""
+    names = list(columns)
+    if not names or not columns[names[0]]:
+        return
+    dialect = conn.dialect
+    values = []
+    for name in names:
+        proc = table.c[name].type.bind_processor(dialect)
+        col = columns[name]
+        values.append([proc(v) for v in col] if proc else col)
+    quote = dialect.identifier_preparer.quote
+    # positional rows: SQLite's qmark, psycopg's and other drivers' format / pyformat
+    marks = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * len(names))
+    sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES ({marks})"
+    rows = list(zip(*values, strict=True))
+    for i in range(0, len(rows), CHUNK):
+        conn.exec_driver_sql(sql, rows[i : i + CHUNK])
