@@ -45,8 +45,10 @@ test-fast: venv
 demo: venv
 	WEIXI_ENV=dev $(BIN)/weixi demo --subscribers $(DEMO_SUBSCRIBERS) --months $(DEMO_MONTHS) --host $(HOST) --port $(PORT)
 
+# The whole monthly cycle on a synthetic province (weixi bench); bench/run.py runs the per-step scripts.
+BENCH_SUBSCRIBERS ?= 1000000
 bench: venv
-	$(BIN)/python bench/run.py
+	$(BIN)/weixi bench --subscribers $(BENCH_SUBSCRIBERS) --json
 
 # 200 agents claim and close tasks over HTTP for 5 minutes on a throw-away PostgreSQL (bench/loadtest.py).
 LOAD_AGENTS ?= 200

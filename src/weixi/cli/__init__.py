@@ -10,6 +10,7 @@ import typer
 
 from weixi import __version__
 from weixi.cli import (
+    bench,
     churn,
     common,
     demo,
@@ -57,7 +58,19 @@ def version() -> None:
     typer.echo(f"weixi {__version__} — {t('tiered customer retention')}")
 
 
-for _module in (synth, ingest, segment, churn, strategy, dispatch, evaluate, web, security, demo):
+for _module in (
+    synth,
+    ingest,
+    segment,
+    churn,
+    strategy,
+    dispatch,
+    evaluate,
+    web,
+    security,
+    demo,
+    bench,
+):
     _module.register(app)
 
 

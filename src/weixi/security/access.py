@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from weixi.auth.models import UNMASK_ROLES, Role, User
@@ -66,6 +66,31 @@ def task_in_scope(user: User, task: Task | None, *, now: dt.datetime | None = No
         and task.channel == pool
         and task.claimed_by == user.username  # claimed through the queue (any of their sessions)
     )
+
+
+def scope_condition(user: User) -> ColumnElement[bool]:
+    """:func:`task_in_scope` as a SQL condition on ``Task`` (bulk paths: outcome files)."""
+    if Role(user.role) not in OUTCOME_ROLES:
+        return false()
+    branch = [Task.branch_id == user.branch_id] if user.scope_branch is not None else []
+    if user.role in (Role.planner.value, Role.branch_manager.value):
+        return and_(true(), *branch)
+    own = [Task.staff_id == user.staff_id] if user.staff_id else []
+    pool = POOL_CHANNEL.get(user.role)
+    pooled = (
+        [
+            and_(
+                Task.staff_id.is_(None),
+                Task.channel == pool,
+                Task.claimed_by == user.username,
+            )
+        ]
+        if pool
+        else []
+    )
+    if not own and not pooled:
+        return false()
+    return and_(*branch, or_(*own, *pooled))
 
 
 def require_task(session: Session, user: User, task_id: int) -> Task:

@@ -130,7 +130,7 @@ def campaign_decide(
 def outcome_file(*, settings: Settings, user_id: int, name: str, data: bytes) -> JobFunc:
     """Validate and record an outcome CSV; the result lists every rejected row."""
     from weixi.auth.models import User
-    from weixi.web.outcome_files import record_file
+    from weixi.dispatch.outcome_files import record_file
 
     def run(ctx: JobContext) -> dict[str, Any]:
         ctx.progress(0.1, "Reading the file")

@@ -1,0 +1,116 @@
+"""Benchmark: record a dialer's outcome file of N rows (default 1 M) in one bulk write.
+
+Sets up N open tasks in a fresh operational database (SQLite under a temp home, or
+``--db-url``), writes a dialer CSV with one row per task (30 % accepted, 30 % refused with a
+reason, 30 % not reached, 10 % call-backs) and records it through
+``weixi.dispatch.outcome_files.record_file`` as a planner, then uploads the same file again
+(every row must come back as already recorded). Prints JSON {rows, record_s, repeat_s, ...}.
+Target: 1 M rows ≤ 30 s.
+
+Example:
+    .venv/bin/python bench/outcome_file.py --rows 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import tempfile
+import time
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--db-url", default=None, help="SQLAlchemy URL (default: SQLite, temp)")
+    ns = ap.parse_args()
+    home = tempfile.mkdtemp(prefix="weixi-outfile-")
+    os.environ["WEIXI_HOME"] = home
+    if ns.db_url:
+        os.environ["WEIXI_DATABASE_URL"] = ns.db_url
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    from sqlalchemy import insert
+
+    from weixi.auth.models import User
+    from weixi.dispatch.models import Campaign, Task
+    from weixi.dispatch.outcome_files import record_file
+    from weixi.store.db import session_scope
+    from weixi.web import migrate
+
+    migrate.upgrade()
+    n = ns.rows
+    month = dt.date(2026, 3, 1)
+    t0 = time.perf_counter()
+    with session_scope() as s:
+        camp = Campaign(
+            key="bench",
+            name_en="bench",
+            status="approved",
+            period_start=month,
+            period_end=dt.date(2026, 3, 31),
+            salt="s",
+        )
+        s.add(camp)
+        s.add(User(username="planner", role="planner", password_hash="x"))
+        s.flush()
+        for start in range(0, n, 100_000):
+            s.execute(
+                insert(Task),
+                [
+                    {
+                        "campaign_id": camp.id,
+                        "month": month,
+                        "subscriber_id": f"S{i:09d}",
+                        "customer_id": f"C{i:09d}",
+                        "branch_id": "HZ",
+                        "channel": "call_center",
+                        "action": "retain",
+                    }
+                    for i in range(start, min(n, start + 100_000))
+                ],
+            )
+    setup = time.perf_counter() - t0
+    rng = np.random.default_rng(0)
+    results = rng.choice(
+        np.array(["accepted", "refused", "not_reached", "call_back"]), n, p=[0.3, 0.3, 0.3, 0.1]
+    )
+    table = pa.table(
+        {
+            "task_id": np.arange(1, n + 1),
+            "result": results,
+            "refusal_reason": np.where(results == "refused", "price", ""),
+            "callback_at": np.where(results == "call_back", "2026-03-20 15:00", ""),
+        }
+    )
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink)
+    data = sink.getvalue().to_pybytes()
+    out = {"rows": n, "file_mb": round(len(data) / 2**20, 1), "setup_s": round(setup, 1)}
+    for label in ("record", "repeat"):
+        t1, c1 = time.perf_counter(), time.process_time()
+        with session_scope() as s:
+            user = s.query(User).filter_by(username="planner").one()
+            rep = record_file(session=s, user=user, name="dialer.csv", data=data)
+        out[f"{label}_s"] = round(time.perf_counter() - t1, 2)
+        # CPU of this process: the machine is shared, wall time depends on the others' load
+        out[f"{label}_cpu_s"] = round(time.process_time() - c1, 2)
+        out[label] = {
+            "read": rep.read,
+            "recorded": rep.recorded,
+            "repeated": rep.repeated,
+            "rejected": len(rep.rejected),
+            "balanced": rep.balanced,
+        }
+    out["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+    out["load_avg"] = os.getloadavg()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

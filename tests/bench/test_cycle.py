@@ -1,0 +1,53 @@
+"""The whole-cycle benchmark runs end to end on a small province (the path stays working)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from weixi.cli import app
+
+pytestmark = pytest.mark.slow
+
+N = 20_000
+
+
+def test_bench_runs_the_whole_cycle(tmp_path):
+    runner = CliRunner()
+    args = ["bench", "--subscribers", str(N), "--cache-dir", str(tmp_path / "cache"), "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    for key in (
+        "subscribers",
+        "steps",
+        "total_s",
+        "peak_rss_gib",
+        "pandas_s",
+        "pandas_lines",
+        "pandas_ratio",
+        "parquet_floor_s",
+        "import_floor_s",
+    ):
+        assert key in out, key
+    assert out["subscribers"] == N
+    steps = out["steps"]
+    expected = ["import", "segment", "churn_train", "churn_score", "uplift", "plan"]
+    assert list(steps)[: len(expected)] == expected
+    assert {"outcome_file", "evaluate"} <= set(steps)
+    assert out["total_s"] == pytest.approx(sum(steps.values()), abs=0.05)
+    assert 0 < out["peak_rss_gib"] < 8
+    assert out["pandas_lines"] == N
+    # every line of the month imported, a plan with tasks, 10 % of them in the outcome file
+    detail = out["detail"]
+    assert detail["import"]["loaded"] + detail["import"]["quarantined"] == detail["import"]["read"]
+    assert detail["tasks"] > 0
+    of = detail["outcome_file"]
+    assert of["rows"] == round(detail["tasks"] * 0.1)
+    assert of["balanced"] and of["recorded"] == of["rows"]
+    assert detail["evaluate"]["n_treated"] > 0
+    # the input is cached (CSV export and Parquet) for the next run
+    assert len(list((tmp_path / "cache").glob("*/csv/done.json"))) == 1
+    assert len(list((tmp_path / "cache").glob("*/parquet/done.json"))) == 1
