@@ -139,3 +139,27 @@ def throwaway_postgres(max_connections: int | None = None) -> Iterator[str]:
             cwd=root,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+def new_database(server_url: str, prefix: str = "weixi_t") -> str:
+    """Create an empty database on the server of ``server_url`` and return its URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    server = server_url.rsplit("/", 1)[0]
+    plain = server.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(f"{plain}/postgres", autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {name}")
+    return f"{server}/{name}"
+
+
+def drop_database(url: str) -> None:
+    """Drop the database of ``url`` (its open connections are ended first)."""
+    import psycopg
+
+    server, name = url.rsplit("/", 1)
+    plain = server.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(f"{plain}/postgres", autocommit=True) as con:
+        con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

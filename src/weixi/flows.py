@@ -36,16 +36,23 @@ class MonthReport:
     month: str
     steps: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    engines: dict[str, str] = field(default_factory=dict)  # which engine ran each step
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        return {"month": self.month, "steps": self.steps, "seconds": self.seconds}
+        return {
+            "month": self.month,
+            "steps": self.steps,
+            "seconds": self.seconds,
+            "engines": self.engines,
+        }
 
 
-def _timed(report: MonthReport, name: str, func: Callable[[], Any]) -> Any:
+def _timed(report: MonthReport, name: str, func: Callable[[], Any], engine: str = "duckdb") -> Any:
     start = time.perf_counter()
     out = func()
     report.seconds[name] = round(time.perf_counter() - start, 2)
+    report.engines[name] = engine
     return out
 
 
@@ -112,7 +119,12 @@ def run_month(
         )
 
     say(f"segment {report.month}")
-    seg = _timed(report, "segment", lambda: segment_month(con, month, preset=preset, engine=engine))
+    seg = _timed(
+        report,
+        "segment",
+        lambda: segment_month(con, month, preset=preset, engine=engine),
+        engine,
+    )
     report.steps["segment"] = summarize(seg)
 
     if train and prev in loaded_months(con):
@@ -130,7 +142,19 @@ def run_month(
         report.steps["churn_train"] = summarize(trained)
     if churn_registry.get_active(con) is not None:
         say(f"churn score {report.month}")
-        scored = _timed(report, "churn_score", lambda: churn_service.score(con=con, month=month))
+        if engine == "spark":
+            from weixi.churn import spark as churn_spark
+
+            scored = _timed(
+                report,
+                "churn_score",
+                lambda: churn_spark.score_store_month(con, month),
+                "spark",
+            )
+        else:
+            scored = _timed(
+                report, "churn_score", lambda: churn_service.score(con=con, month=month)
+            )
         report.steps["churn_score"] = summarize(scored)
         if plan:
             say(f"learn uplift for {report.month}")

@@ -83,14 +83,14 @@ def _check_delete_and_tail(url: str) -> None:
     assert (report.ok, report.broken_id, report.reason) == (False, 6, "link_broken")
 
 
-def test_sqlite_edit_is_named(tmp_path):
-    _check_tamper(f"sqlite:///{tmp_path / 'a.sqlite'}")
+def test_edit_is_named(tmp_path, fresh_db_url):
+    _check_tamper(fresh_db_url(tmp_path))
 
 
-def test_sqlite_delete_and_cut_tail_are_named(tmp_path):
-    url = f"sqlite:///{tmp_path / 'a.sqlite'}"
+def test_delete_and_cut_tail_are_named(tmp_path, fresh_db_url):
+    url = fresh_db_url(tmp_path / "a")
     _check_delete_and_tail(url)
-    url2 = f"sqlite:///{tmp_path / 'b.sqlite'}"
+    url2 = fresh_db_url(tmp_path / "b")
     migrate.upgrade(url2)
     _record(url2, 8)
     _raw(url2, "DELETE FROM audit_events WHERE id >= 7")  # cut the tail: the chain itself holds
@@ -118,12 +118,12 @@ def _check_concurrent(url: str, threads: int = 4, each: int = 25) -> None:
     assert report.ok and report.count == threads * each
 
 
-def test_sqlite_concurrent_writers_do_not_fork(tmp_path):
-    _check_concurrent(f"sqlite:///{tmp_path / 'c.sqlite'}")
+def test_concurrent_writers_do_not_fork(tmp_path, fresh_db_url):
+    _check_concurrent(fresh_db_url(tmp_path))
 
 
-def test_upgrade_chains_existing_events(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+def test_upgrade_chains_existing_events(tmp_path, fresh_db_url):
+    url = fresh_db_url(tmp_path)
     migrate.upgrade(url, "0002")
     engine = _engine(url)
     with engine.begin() as con:  # events written before the chain existed
@@ -173,19 +173,3 @@ def test_cli_verify_ok_and_broken(settings):
     result = runner.invoke(app, ["audit", "verify"])
     assert result.exit_code == 1
     assert "event 1" in result.stderr and "content_changed" in result.stderr
-
-
-@pytest.mark.postgres
-def test_postgres_chain(postgres_url):
-    import psycopg
-
-    url = sa.engine.make_url(postgres_url)
-    with psycopg.connect(
-        f"host={url.host} port={url.port} user={url.username} dbname=postgres", autocommit=True
-    ) as con:
-        con.execute("CREATE DATABASE weixi_audit")
-        con.execute("CREATE DATABASE weixi_audit2")
-    db1 = url.set(database="weixi_audit").render_as_string(hide_password=False)
-    db2 = url.set(database="weixi_audit2").render_as_string(hide_password=False)
-    _check_concurrent(db1, threads=4, each=20)
-    _check_tamper(db2)

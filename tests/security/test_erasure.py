@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
@@ -19,7 +18,7 @@ from weixi.dispatch.models import Campaign, ChannelConsent, ContactLog, Outcome,
 from weixi.ingest.models import ensure_tables
 from weixi.security import audit
 from weixi.store.analytics import open_store
-from weixi.store.db import get_engine, session_scope
+from weixi.store.db import session_scope
 from weixi.store.months import churn_label_sql
 from weixi.web import migrate
 from weixi.web.orm import import_all
@@ -186,26 +185,8 @@ def _occurrences(values: list[str]) -> list[str]:
 
 
 def test_erase_removes_the_person_and_keeps_aggregates(settings):
+    """On SQLite and on PostgreSQL (``op_db``: the settings' database is the run's)."""
     _check_erase(settings)
-
-
-@pytest.mark.postgres
-def test_erase_with_postgres_operational_database(settings, postgres_url, monkeypatch):
-    import psycopg
-
-    from weixi import config
-
-    url = sa.engine.make_url(postgres_url)
-    with psycopg.connect(
-        f"host={url.host} port={url.port} user={url.username} dbname=postgres", autocommit=True
-    ) as con:
-        con.execute("CREATE DATABASE weixi_erase")
-    db = url.set(database="weixi_erase").render_as_string(hide_password=False)
-    monkeypatch.setenv("WEIXI_DATABASE_URL", db)
-    config.get_settings.cache_clear()
-    get_engine.cache_clear()
-    assert config.get_settings().db_url.startswith("postgresql")
-    _check_erase(config.get_settings())
 
 
 def _check_erase(settings) -> None:

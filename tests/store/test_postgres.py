@@ -38,3 +38,44 @@ def test_sqlite_upgrade_head_and_services(tmp_path):
 def test_postgres_upgrade_head_and_services(postgres_url):
     _upgrade_and_check(postgres_url)
     migrate.upgrade(postgres_url)  # idempotent
+
+
+RELEASED = ["0001", "0002", "0003", "0004", "0005"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("start", RELEASED)
+def test_postgres_cli_upgrade_from_every_released_version(postgres_url, monkeypatch, start):
+    """A database left at each released schema version is brought to head by
+    ``weixi db upgrade`` and then matches the ORM models."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from tests.pgcluster import drop_database, new_database
+    from weixi import config
+    from weixi.cli import app
+
+    url = new_database(postgres_url)
+    try:
+        migrate.upgrade(url, start)
+        assert migrate.current(url) == start
+        monkeypatch.setenv("WEIXI_DATABASE_URL", url)
+        config.get_settings.cache_clear()
+        result = CliRunner().invoke(app, ["db", "upgrade", "--json"])
+        assert result.exit_code == 0, result.output
+        head = json.loads(result.stdout)["revision"]
+        from alembic.script import ScriptDirectory
+
+        newest = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+        assert head == migrate.current(url) == newest
+        engine = create_engine(url)
+        try:
+            with engine.connect() as con:
+                diff = compare_metadata(MigrationContext.configure(con), import_all())
+        finally:
+            engine.dispose()
+        assert not diff, f"{start} → head differs from the ORM: {diff}"
+    finally:
+        config.get_settings.cache_clear()
+        drop_database(url)

@@ -74,13 +74,13 @@ def make_users(db_url: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def web_settings(tmp_path_factory, store_path):
+def web_settings(tmp_path_factory, store_path, fresh_db_url):
     home = tmp_path_factory.mktemp("webhome")
     settings = Settings(
         env="test",
         home=home,
         analytics_path=store_path,
-        database_url=f"sqlite:///{home / 'weixi.sqlite'}",
+        database_url=fresh_db_url(home),
         secret_key="test-secret-key-not-dev",
     )
     make_users(settings.db_url)

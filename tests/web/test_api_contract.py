@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from tests.web.worlds import build_world, new_db_url
+from tests.web.worlds import build_world
 from weixi.auth import service as auth_service
 from weixi.store.db import session_scope
 
@@ -26,9 +26,9 @@ EXAMPLES = 30  # per operation: the module stays under about a minute
 
 
 @pytest.fixture(scope="module")
-def contract_world(tmp_path_factory, store_path):
+def contract_world(tmp_path_factory, store_path, fresh_db_url):
     home = tmp_path_factory.mktemp("contract")
-    world = build_world(new_db_url("sqlite", home, None), home, store_path)
+    world = build_world(fresh_db_url(home), home, store_path)
     world.add_tasks(
         [
             {"subscriber_id": f"C{i:04d}", "staff_id": "HZCC0001" if i % 2 else None}

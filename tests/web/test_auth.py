@@ -1,4 +1,5 @@
-"""Accounts, passwords, lock-out, sessions, tokens and the append-only audit log (SQLite)."""
+"""Accounts, passwords, lock-out, sessions, tokens and the append-only audit log (on SQLite and
+PostgreSQL: ``op_db``)."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def check_auth_and_audit(s) -> None:
     assert s.get(AuditEvent, ev.id).action == "unmask"
 
 
-def test_auth_and_audit_on_sqlite(db):
+def test_auth_and_audit(db):
     check_auth_and_audit(db)
 
 

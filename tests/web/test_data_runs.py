@@ -13,7 +13,7 @@ from weixi.config import Settings
 from weixi.ingest.models import ensure_tables
 
 
-def test_a_killed_import_shows_as_interrupted(tmp_path):
+def test_a_killed_import_shows_as_interrupted(tmp_path, fresh_db_url):
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait(timeout=30)
     store = tmp_path / "weixi.duckdb"
@@ -31,7 +31,7 @@ def test_a_killed_import_shows_as_interrupted(tmp_path):
         env="test",
         home=tmp_path,
         analytics_path=store,
-        database_url=f"sqlite:///{tmp_path / 'weixi.sqlite'}",
+        database_url=fresh_db_url(tmp_path),
         secret_key="test-secret-key-not-dev",
     )
     make_users(settings.db_url)

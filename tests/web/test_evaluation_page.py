@@ -10,7 +10,7 @@ from weixi.store.analytics import connect
 from weixi.store.months import parse_month
 
 
-def test_evaluation_page_shows_what_changed_in_both_languages(tmp_path):
+def test_evaluation_page_shows_what_changed_in_both_languages(tmp_path, fresh_db_url):
     store = tmp_path / "weixi.duckdb"
     con = connect(store)
     try:
@@ -27,7 +27,7 @@ def test_evaluation_page_shows_what_changed_in_both_languages(tmp_path):
         env="test",
         home=tmp_path / "home",
         analytics_path=store,
-        database_url=f"sqlite:///{tmp_path / 'weixi.sqlite'}",
+        database_url=fresh_db_url(tmp_path),
         secret_key="test-secret-key-not-dev",
     )
     make_users(settings.db_url)
@@ -51,7 +51,7 @@ def test_evaluation_page_shows_what_changed_in_both_languages(tmp_path):
     assert "2026-01 → 2026-02" in client.get("/evaluation?month=1999-13").text
 
 
-def test_branch_managers_see_their_branch_lift(tmp_path):
+def test_branch_managers_see_their_branch_lift(tmp_path, fresh_db_url):
     store = tmp_path / "weixi.duckdb"
     con = connect(store)
     try:
@@ -72,7 +72,7 @@ def test_branch_managers_see_their_branch_lift(tmp_path):
         env="test",
         home=tmp_path / "home",
         analytics_path=store,
-        database_url=f"sqlite:///{tmp_path / 'weixi.sqlite'}",
+        database_url=fresh_db_url(tmp_path),
         secret_key="test-secret-key-not-dev",
     )
     make_users(settings.db_url)
@@ -84,12 +84,12 @@ def test_branch_managers_see_their_branch_lift(tmp_path):
     assert "Branch HZ" in page.text and "province-wide" in page.text
 
 
-def test_evaluation_page_shows_planned_and_actual_cost(tmp_path, settings):
+def test_evaluation_page_shows_planned_and_actual_cost(tmp_path, settings, fresh_db_url):
     from tests.evaluate.test_costs import executed_month
     from weixi.store.db import session_factory
 
     store = tmp_path / "weixi.duckdb"
-    db_url = f"sqlite:///{tmp_path / 'weixi.sqlite'}"
+    db_url = fresh_db_url(tmp_path)
     con = connect(store)
     session = session_factory(db_url)()
     try:

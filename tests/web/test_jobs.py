@@ -28,7 +28,7 @@ FAST = 0.5  # seconds: what "answers fast" means while a job runs
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, store_path):
+def live(tmp_path_factory, store_path, fresh_db_url):
     """A uvicorn server on a copy of the test store; yields (base url, app)."""
     import uvicorn
 
@@ -41,7 +41,7 @@ def live(tmp_path_factory, store_path):
         env="dev",  # plain-http cookies for httpx
         home=home,
         analytics_path=store,
-        database_url=f"sqlite:///{home / 'weixi.sqlite'}",
+        database_url=fresh_db_url(home),
         secret_key="jobs-test-secret",
     )
     make_users(settings.db_url)

@@ -39,11 +39,12 @@ def _loadtest():
 
 
 @pytest.fixture
-def live_world(tmp_path, store_path):
-    """The app over SQLite, served by uvicorn on a free loopback port; yields (url, token)."""
+def live_world(tmp_path, store_path, fresh_db_url):
+    """The app over the run's database, served by uvicorn on a free loopback port; yields
+    (url, token)."""
     import uvicorn
 
-    world = build_world(new_db_url("sqlite", tmp_path, None), tmp_path, store_path)
+    world = build_world(fresh_db_url(tmp_path), tmp_path, store_path)
     with session_scope(world.url) as s:
         user = auth_service.get_by_username(session=s, username="u_agent")
         token = auth_service.create_api_token(session=s, user=user, name="load")

@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from tests.web.conftest import csrf_of, follow_job, login
-from tests.web.worlds import OTHER_BRANCH, World, branch_subscribers, build_world, new_db_url
+from tests.web.worlds import OTHER_BRANCH, World, branch_subscribers, build_world
 from weixi.auth.models import ALL_ROLES
 from weixi.dispatch.models import Task
 from weixi.store.db import session_scope
@@ -52,9 +52,9 @@ def _expected_outcome(role: str, kind: str) -> object:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, store_path) -> World:
+def world(tmp_path_factory, store_path, fresh_db_url) -> World:
     home = tmp_path_factory.mktemp("ownership")
-    return build_world(new_db_url("sqlite", home, None), home, store_path)
+    return build_world(fresh_db_url(home), home, store_path)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.web.conftest import csrf_of, login
-from tests.web.worlds import CSRF_RE, TASK_RE, World, build_world, new_db_url
+from tests.web.worlds import CSRF_RE, TASK_RE, World, build_world
 from weixi.dispatch import queue as work_queue
 from weixi.dispatch.models import Task
 from weixi.dispatch.service import record_outcome
@@ -30,14 +30,12 @@ POOLED = 200
 STATS: dict[str, dict] = {}  # figures quoted in docs/reliability.md (printed with -s)
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def world(request, tmp_path_factory, store_path) -> World:
-    pg = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
-    home = tmp_path_factory.mktemp(f"queue-{request.param}")
-    w = build_world(new_db_url(request.param, home, pg), home, store_path)
-    w.kind = request.param  # type: ignore[attr-defined]
+@pytest.fixture(scope="module")
+def world(op_db, tmp_path_factory, store_path, fresh_db_url) -> World:
+    """One world per database kind (the suite runs on SQLite and PostgreSQL: ``op_db``)."""
+    home = tmp_path_factory.mktemp(f"queue-{op_db}")
+    w = build_world(fresh_db_url(home), home, store_path)
+    w.kind = op_db  # type: ignore[attr-defined]
     return w
 
 

@@ -28,15 +28,10 @@ def new_db_url(kind: str, tmp: Path, postgres_url: str | None) -> str:
     """A fresh, empty database: a SQLite file, or a new database on the PostgreSQL server."""
     if kind == "sqlite":
         return f"sqlite:///{tmp / 'weixi.sqlite'}"
-    import psycopg
+    from tests.pgcluster import new_database
 
     assert postgres_url is not None
-    name = f"weixi_{uuid.uuid4().hex[:10]}"
-    server = postgres_url.rsplit("/", 1)[0]
-    plain = server.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(f"{plain}/postgres", autocommit=True) as con:
-        con.execute(f"CREATE DATABASE {name}")
-    return f"{server}/{name}"
+    return new_database(postgres_url)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Churn features from the monthly snapshot history, computed in DuckDB SQL (window functions).
+"""Churn features from the monthly snapshot history: one ibis definition (window functions)
+that DuckDB and Spark both run (:func:`feature_table`).
 
 Every feature is described in :data:`FEATURES` (English and Chinese meaning); ``docs/churn.md``
 lists the same table. Changes compare the month with earlier months of the same subscriber
@@ -15,6 +16,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 import duckdb
+import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
 from weixi.store.analytics import table_exists
@@ -179,98 +182,164 @@ def categorical_names(with_segments: bool = False) -> list[str]:
     return [n for n in feature_names(with_segments) if BY_NAME[n].kind == "cat"]
 
 
-def _window(frame: str) -> str:
-    return f"OVER (PARTITION BY subscriber_id ORDER BY month RANGE BETWEEN {frame})"
+#: Columns of ``segments`` the churn model may use (joined when ``with_segments``).
+SEGMENTS_SCHEMA = {
+    "month": "date",
+    "subscriber_id": "string",
+    "a": "string",
+    "b": "string",
+    "c": "string",
+    "urgency": "string",
+}
 
 
-def _ratio(num: str, den: str) -> str:
-    # GREATEST/LEAST skip NULLs in DuckDB, so the clip is applied only when the ratio exists.
-    ratio = f"(({num}) / NULLIF({den}, 0) - 1)"
-    return f"CASE WHEN {ratio} IS NULL THEN NULL ELSE LEAST(GREATEST({ratio}, -1), 10) END"
+def _midx(d: ir.DateValue) -> ir.IntegerValue:
+    """Month index (year * 12 + month): month differences and RANGE frames in whole months."""
+    return d.year() * 12 + d.month()
+
+
+def _ratio(num: ir.FloatingValue, den: ir.FloatingValue) -> ir.FloatingValue:
+    """``num / den - 1`` clipped to [-1, 10]; NULL when ``den`` is NULL or 0."""
+    ratio = num / den.nullif(0) - 1
+    return ibis.ifelse(ratio.isnull(), ibis.null("float64"), ratio.clip(lower=-1, upper=10))
+
+
+def _mean_of(values: list[ir.FloatingValue]) -> ir.FloatingValue:
+    """Mean of the non-NULL ``values`` (NULL when all are NULL)."""
+    total = values[0].fill_null(0.0)
+    count = values[0].notnull().cast("int64")
+    for v in values[1:]:
+        total = total + v.fill_null(0.0)
+        count = count + v.notnull().cast("int64")
+    return ibis.ifelse(count > 0, total / count.cast("float64"), ibis.null("float64"))
+
+
+def feature_table(
+    snapshot: ir.Table, months: list[dt.date], *, segments: ir.Table | None = None
+) -> ir.Table:
+    """The churn features of ``months`` as one ibis expression (DuckDB and Spark run the same).
+
+    Returns ``month, subscriber_id`` plus every feature, then ``status`` and the mean changes
+    (and ``seg_*`` when ``segments`` is given). Cancelled lines are left out (they can no
+    longer churn). History before the first month (up to 6 months) feeds the change features;
+    windows are RANGE frames over the month index, so a missing month never shifts a lag.
+    """
+    if not months:
+        raise ValueError("feature_table needs at least one month")
+    lo, hi = add_months(min(months), -6), max(months)
+    t = snapshot.filter(snapshot.month >= ibis.date(lo), snapshot.month <= ibis.date(hi))
+    t = t.mutate(_midx=_midx(t.month))
+
+    def win(start: int, end: int):
+        return ibis.window(group_by=t.subscriber_id, order_by=t._midx, range=(start, end))
+
+    prev1, prev3, prev6 = win(-1, -1), win(-3, -1), win(-6, -1)
+    last3, last6 = win(-2, 0), win(-5, 0)
+    # 1) every window aggregate once, as a column (the ratios below read each several times)
+    agg: dict[str, ir.Value] = {}
+    for c in USAGE:
+        v = t[c].cast("float64")
+        # regr_slope(v, month index): pairs where v is known; NULL with fewer than two
+        x = ibis.ifelse(v.notnull(), t._midx.cast("float64"), ibis.null("float64"))
+        agg |= {
+            f"_{c}_max1": v.max().over(prev1),
+            f"_{c}_avg3": v.mean().over(prev3),
+            f"_{c}_avg6": v.mean().over(prev6),
+            f"_{c}_max6": v.max().over(prev6),
+            f"_{c}_cov3": v.cov(x, how="pop").over(last3),
+            f"_{c}_var3": x.var(how="pop").over(last3),
+            f"_{c}_mean3": v.mean().over(last3),
+        }
+    suspended = t.status.isin(["suspended", "arrears_stopped"])
+    agg |= {
+        "_zcd_max1": t.zero_call_days.max().over(prev1),
+        "_complaints_3m": t.complaints.sum().over(last3),
+        "_competitor_3m": t.competitor_contacts.sum().over(last3),
+        "_suspended_6m": ibis.ifelse(suspended, 1, 0).sum().over(last6),
+    }
+    t = t.mutate(**agg)
+    # 2) the features from the row and its aggregates
+    cols: dict[str, ir.Value] = {}
+    for c in USAGE:
+        v = t[c].cast("float64")
+        slope = t[f"_{c}_cov3"] / t[f"_{c}_var3"].nullif(0)
+        cols |= {
+            c: v,
+            f"{c}_avg3": t[f"_{c}_avg3"],
+            f"{c}_chg1": _ratio(v, t[f"_{c}_max1"]),
+            f"{c}_chg3": _ratio(v, t[f"_{c}_avg3"]),
+            f"{c}_chg6": _ratio(v, t[f"_{c}_avg6"]),
+            f"{c}_trend3": slope / t[f"_{c}_mean3"].nullif(0),
+        }
+    for c in ("arpu", "voice_minutes", "data_mb"):
+        cols[f"{c}_vs_max6"] = _ratio(t[c].cast("float64"), t[f"_{c}_max6"])
+    contract = t.contract_type.fill_null("none")
+    cols |= {
+        "arpu_to_fee": t.arpu.cast("float64") / t.package_fee.cast("float64").nullif(0),
+        "package_fee": t.package_fee,
+        "sms_mms_spend": t.sms_mms_spend,
+        "vas_spend": t.vas_spend,
+        "annual_spend": t.annual_spend,
+        "zero_call_days": t.zero_call_days.cast("float64"),
+        "zero_call_days_chg1": t.zero_call_days - t._zcd_max1,
+        "tenure_months": t._midx - _midx(t.activation_date),
+        "months_to_contract_end": ibis.ifelse(
+            t.contract_end.notnull() & (contract != "none"),
+            _midx(t.contract_end) - t._midx,
+            ibis.null("int64"),
+        ),
+        "contract_type": contract,
+        "handset_age_months": t._midx - _midx(t.handset_first_use_date),
+        "handset_generation": t.handset_generation,
+        "handset_smart": t.handset_smart.cast("float64"),
+        "complaints": t.complaints.cast("float64"),
+        "complaints_3m": t._complaints_3m.cast("float64"),
+        "competitor_contacts": t.competitor_contacts.cast("float64"),
+        "competitor_contacts_3m": t._competitor_3m.cast("float64"),
+        "dual_competitor": t.dual_competitor.cast("float64"),
+        "payment_corporate": (t.payment_type == "corporate").cast("float64"),
+        "group_payment_amount": t.group_payment_amount.fill_null(0),
+        "in_group": (t.group_id.notnull() & (t.group_id != "")).cast("float64"),
+        "credit_list": t.credit_list.fill_null("none"),
+        "months_suspended_6m": t._suspended_6m.cast("float64"),
+        "is_converged": t.is_converged.cast("float64"),
+        "has_iptv": t.has_iptv.cast("float64"),
+        "has_mobile_line": t.has_mobile_line.cast("float64"),
+        "bb_speed_mbps": t.bb_speed_mbps,
+        "vip_level": t.vip_level.fill_null("none"),
+        "snapshot_midhigh": t.snapshot_midhigh.cast("float64"),
+        "satisfaction_score": t.satisfaction_score,
+        "line_type": t.line_type,
+        "branch_id": t.branch_id,
+    }
+    w = t.select(month=t.month, subscriber_id=t.subscriber_id, status=t.status, **cols)
+    w = w.filter(w.month.isin([ibis.date(m) for m in sorted(months)]), w.status != "cancelled")
+    w = w.relocate("status", after="branch_id")
+    w = w.mutate(
+        usage_chg1=_mean_of([w[f"{c}_chg1"] for c in USAGE]),
+        usage_chg3=_mean_of([w[f"{c}_chg3"] for c in USAGE]),
+        usage_vs_max6=_mean_of([w[f"{c}_vs_max6"] for c in ("arpu", "voice_minutes", "data_mb")]),
+    )
+    if segments is not None:
+        g = segments.select(
+            month=segments.month,
+            subscriber_id=segments.subscriber_id,
+            seg_a=segments.a,
+            seg_b=segments.b,
+            seg_c=segments.c,
+            seg_urgency=segments.urgency,
+        )
+        w = w.left_join(g, ["month", "subscriber_id"]).drop("month_right", "subscriber_id_right")
+    return w.order_by(["month", "subscriber_id"])
 
 
 def feature_sql(months: list[dt.date], *, with_segments: bool = False) -> str:
-    """SQL returning ``month, subscriber_id`` plus every feature for the given months.
+    """DuckDB SQL of :func:`feature_table` over the store's ``snapshot`` (and ``segments``)."""
+    from weixi.segment.features import snapshot_schema
 
-    Cancelled lines are left out (they can no longer churn). History before the first month
-    (up to 6 months) feeds the change features.
-    """
-    if not months:
-        raise ValueError("feature_sql needs at least one month")
-    lo = add_months(min(months), -6).isoformat()
-    wanted = ", ".join(f"DATE '{m.isoformat()}'" for m in sorted(months))
-    prev1 = _window("INTERVAL 1 MONTH PRECEDING AND INTERVAL 1 MONTH PRECEDING")
-    prev3 = _window("INTERVAL 3 MONTH PRECEDING AND INTERVAL 1 MONTH PRECEDING")
-    prev6 = _window("INTERVAL 6 MONTH PRECEDING AND INTERVAL 1 MONTH PRECEDING")
-    last3 = _window("INTERVAL 2 MONTH PRECEDING AND CURRENT ROW")
-    last6 = _window("INTERVAL 5 MONTH PRECEDING AND CURRENT ROW")
-    usage = []
-    for c in USAGE:
-        v = f"CAST({c} AS DOUBLE)"
-        usage += [
-            f"{v} AS {c}",
-            f"avg({v}) {prev3} AS {c}_avg3",
-            f"{_ratio(v, f'max({v}) {prev1}')} AS {c}_chg1",
-            f"{_ratio(v, f'avg({v}) {prev3}')} AS {c}_chg3",
-            f"{_ratio(v, f'avg({v}) {prev6}')} AS {c}_chg6",
-            f"regr_slope({v}, midx) {last3} / NULLIF(avg({v}) {last3}, 0) AS {c}_trend3",
-        ]
-    for c in ("arpu", "voice_minutes", "data_mb"):
-        v = f"CAST({c} AS DOUBLE)"
-        usage.append(f"{_ratio(v, f'max({v}) {prev6}')} AS {c}_vs_max6")
-    usage_sql = ",\n    ".join(usage)
-    seg_join, seg_cols = "", ""
-    if with_segments:
-        seg_join = "LEFT JOIN segments g ON g.month = w.month AND g.subscriber_id = w.subscriber_id"
-        seg_cols = ", g.a AS seg_a, g.b AS seg_b, g.c AS seg_c, g.urgency AS seg_urgency"
-    return f"""
-WITH base AS (
-  SELECT *, year(month) * 12 + month(month) AS midx
-  FROM snapshot
-  WHERE month >= DATE '{lo}' AND month <= DATE '{max(months).isoformat()}'
-),
-w AS (
-  SELECT month, subscriber_id, status,
-    {usage_sql},
-    CAST(arpu AS DOUBLE) / NULLIF(package_fee, 0) AS arpu_to_fee,
-    package_fee, sms_mms_spend, vas_spend, annual_spend,
-    CAST(zero_call_days AS DOUBLE) AS zero_call_days,
-    zero_call_days - max(zero_call_days) {prev1} AS zero_call_days_chg1,
-    date_diff('month', activation_date, month) AS tenure_months,
-    CASE WHEN contract_end IS NOT NULL AND coalesce(contract_type, 'none') <> 'none'
-         THEN date_diff('month', month, contract_end) END AS months_to_contract_end,
-    coalesce(contract_type, 'none') AS contract_type,
-    date_diff('month', handset_first_use_date, month) AS handset_age_months,
-    handset_generation,
-    CAST(handset_smart AS DOUBLE) AS handset_smart,
-    CAST(complaints AS DOUBLE) AS complaints,
-    CAST(sum(complaints) {last3} AS DOUBLE) AS complaints_3m,
-    CAST(competitor_contacts AS DOUBLE) AS competitor_contacts,
-    CAST(sum(competitor_contacts) {last3} AS DOUBLE) AS competitor_contacts_3m,
-    CAST(dual_competitor AS DOUBLE) AS dual_competitor,
-    CAST(payment_type = 'corporate' AS DOUBLE) AS payment_corporate,
-    coalesce(group_payment_amount, 0) AS group_payment_amount,
-    CAST(group_id IS NOT NULL AND group_id <> '' AS DOUBLE) AS in_group,
-    coalesce(credit_list, 'none') AS credit_list,
-    CAST(sum(CASE WHEN status IN ('suspended', 'arrears_stopped') THEN 1 ELSE 0 END) {last6}
-         AS DOUBLE) AS months_suspended_6m,
-    CAST(is_converged AS DOUBLE) AS is_converged,
-    CAST(has_iptv AS DOUBLE) AS has_iptv,
-    CAST(has_mobile_line AS DOUBLE) AS has_mobile_line,
-    bb_speed_mbps,
-    coalesce(vip_level, 'none') AS vip_level,
-    CAST(snapshot_midhigh AS DOUBLE) AS snapshot_midhigh,
-    satisfaction_score, line_type, branch_id
-  FROM base
-)
-SELECT w.* EXCLUDE (status), w.status,
-  list_avg([w.arpu_chg1, w.voice_minutes_chg1, w.data_mb_chg1, w.bb_online_hours_chg1]) AS usage_chg1,
-  list_avg([w.arpu_chg3, w.voice_minutes_chg3, w.data_mb_chg3, w.bb_online_hours_chg3]) AS usage_chg3,
-  list_avg([w.arpu_vs_max6, w.voice_minutes_vs_max6, w.data_mb_vs_max6]) AS usage_vs_max6{seg_cols}
-FROM w {seg_join}
-WHERE w.month IN ({wanted}) AND w.status <> 'cancelled'
-ORDER BY w.month, w.subscriber_id
-"""
+    snap = ibis.table(snapshot_schema(), name="snapshot")
+    seg = ibis.table(SEGMENTS_SCHEMA, name="segments") if with_segments else None
+    return str(ibis.to_sql(feature_table(snap, months, segments=seg), dialect="duckdb"))
 
 
 def label_sql(horizon: int, months: list[dt.date]) -> str:

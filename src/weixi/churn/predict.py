@@ -8,6 +8,7 @@ how LightGBM itself treats integer-coded categorical features.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import lightgbm as lgb
@@ -41,6 +42,29 @@ def encode(df: pd.DataFrame, names: list[str], levels: dict[str, list[str]]) -> 
                 dtype=np.float64, na_value=np.nan
             )
     return X
+
+
+def horizon_probabilities(
+    meta: dict, predict: Callable[[int, np.ndarray], np.ndarray], X: np.ndarray
+) -> dict[int, np.ndarray]:
+    """Calibrated churn probability per horizon (months) of the rows of ``X``.
+
+    ``predict(h, X)`` gives horizon ``h``'s raw booster output; each is prior-corrected and
+    calibrated as recorded in the model's ``meta``, and a longer horizon is never below a
+    shorter one. The one definition the DuckDB path and the Spark executors both run.
+    """
+    from weixi.churn.calibrate import Calibrator, apply_calibrator, prior_correct
+
+    probs: dict[int, np.ndarray] = {}
+    prev = None
+    for h in sorted(int(k) for k in meta["horizons"]):
+        hm = meta["horizons"][str(h)]
+        raw = prior_correct(predict(h, X), hm["negative_rate"])
+        p = apply_calibrator(Calibrator.model_validate(hm["calibrator"]), raw)
+        if prev is not None:
+            p = np.maximum(p, prev)
+        probs[h] = prev = p
+    return probs
 
 
 class Scorer:

@@ -20,7 +20,7 @@ from weixi.churn import features as F
 from weixi.churn.calibrate import apply_calibrator, prior_correct
 from weixi.churn.metrics import gains_table, paired_bootstrap, reliability, summary
 from weixi.churn.params import ChurnParams, load_params
-from weixi.churn.predict import Scorer, encode, fit_levels
+from weixi.churn.predict import Scorer, encode, fit_levels, horizon_probabilities
 from weixi.churn.train import HorizonFit, as_text_categories, fit_horizon
 from weixi.errors import ModelError, NotFoundError
 from weixi.store.months import add_months, format_month, loaded_months
@@ -413,7 +413,6 @@ def score(
     Also writes the month's drift (PSI per feature and of the score, per branch) into
     ``churn_drift`` and returns a summary with the warnings.
     """
-    from weixi.churn.calibrate import Calibrator
 
     params = params or load_params()
     if month not in loaded_months(con):
@@ -424,22 +423,13 @@ def score(
     seg_ok = with_seg and F.has_segments(con, [month])
     df = F.load_features(con, [month], with_segments=seg_ok)
     X = encode(df, names, levels)
-    probs: dict[int, np.ndarray] = {}
-    scorer1 = None
-    prev = None
-    engines = set()
-    for h in sorted(int(k) for k in meta["horizons"]):
-        hm = meta["horizons"][str(h)]
-        sc = Scorer(folder / f"h{h}.txt", engine=engine, num_threads=params.num_threads)
-        engines.add(sc.engine)
-        raw = prior_correct(sc.predict(X), hm["negative_rate"])
-        p = apply_calibrator(Calibrator.model_validate(hm["calibrator"]), raw)
-        if prev is not None:
-            p = np.maximum(p, prev)
-        probs[h] = prev = p
-        if h == 1:
-            scorer1 = sc
-    assert scorer1 is not None
+    scorers = {
+        int(h): Scorer(folder / f"h{h}.txt", engine=engine, num_threads=params.num_threads)
+        for h in meta["horizons"]
+    }
+    engines = {sc.engine for sc in scorers.values()}
+    probs = horizon_probabilities(meta, lambda h, X: scorers[h].predict(X), X)
+    scorer1 = scorers[1]
     contrib = scorer1.contributions(X)
     long = reasons.top_reasons(contrib, X, names, levels, params.monthly.reasons_top_k)
     ids = df["subscriber_id"].astype(str).to_numpy()

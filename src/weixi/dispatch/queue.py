@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import Select, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -102,6 +102,19 @@ def held(*, session: Session, worker: Worker, now: dt.datetime | None = None) ->
     return _load(session, tid) if tid is not None else None
 
 
+def pick_query(worker: Worker, now: dt.datetime) -> Select:
+    """The id of the next task of ``worker``'s queue (what ``claim_next`` claims; on PostgreSQL
+    it runs ``FOR UPDATE SKIP LOCKED``). Served by an index: ``ix_tasks_claim`` on SQLite; on
+    PostgreSQL the planner takes ``ix_tasks_queue`` or ``ix_tasks_claim`` (EXPLAIN checked in
+    tests/dispatch/test_bulk_and_queue_index.py)."""
+    return (
+        select(Task.id)
+        .where(workable(worker, now), _live_campaign())
+        .order_by(*urgency_order(now))
+        .limit(1)
+    )
+
+
 def claim_next(
     *,
     session: Session,
@@ -125,12 +138,7 @@ def claim_next(
         )
         session.flush()
         return _load(session, current.id)
-    pick = (
-        select(Task.id)
-        .where(workable(worker, now), _live_campaign())
-        .order_by(*urgency_order(now))
-        .limit(1)
-    )
+    pick = pick_query(worker, now)
     claim = dict(claimed_by=worker.username, claim_token=worker.token, claimed_until=until)
     if session.get_bind().dialect.name == "postgresql":
         tid = session.scalar(pick.with_for_update(skip_locked=True))

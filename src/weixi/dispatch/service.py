@@ -17,6 +17,8 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -37,6 +39,7 @@ from weixi.dispatch.schemas import CampaignSpec
 from weixi.errors import ConfigError, ConflictError, NotFoundError
 from weixi.i18n import t
 from weixi.store.analytics import table_exists
+from weixi.store.bulk import insert_arrow
 from weixi.store.months import format_month
 from weixi.strategy.match import match
 from weixi.strategy.schemas import StrategyLibrary, conditions_sql, sql_literal
@@ -820,33 +823,19 @@ def _write_tasks(
         ).all()
     }
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    cols = (
-        "campaign_id, month, subscriber_id, customer_id, branch_id, channel, staff_id, action, "
-        "offer_id, category, priority_rank, p_churn, expected_value, cost, reason, reason_zh, "
-        "status, created_at, updated_at"
-    )
-    frame = con.execute(
-        f"""SELECT {int(campaign.id)} AS campaign_id, month, subscriber_id, customer_id,
-                  branch_id, channel, staff_id, action, offer_id, category, priority_rank,
-                  p_churn, expected_value, cost, reason, reason_zh, 'open' AS status
+    rows = con.sql(
+        f"""SELECT {int(campaign.id)} AS campaign_id, $month::DATE AS month, subscriber_id,
+                  customer_id, branch_id, channel, staff_id, action, offer_id, category,
+                  priority_rank, p_churn, expected_value, cost, reason, reason_zh,
+                  'open' AS status, $now::TIMESTAMP AS created_at, $now::TIMESTAMP AS updated_at
            FROM _pl_assign WHERE NOT is_control {"" if echannel else "AND staff_id IS NOT NULL"}
-           ORDER BY branch_id, channel, staff_id"""
-    ).df()
+           ORDER BY branch_id, channel, staff_id""",
+        params={"month": month, "now": now},
+    ).to_arrow_table()
     if kept:
-        frame = frame[~frame["subscriber_id"].isin(kept)]
-    # Bulk insert through the driver's executemany (the ORM path is ~10x slower at 10^5 rows).
-    frame["month"] = month
-    frame = frame.astype(object).where(frame.notna(), None)
-    stamp = (now, now)
-    rows = [r + stamp for r in frame.itertuples(index=False, name=None)]
-    conn = session.connection()
-    style = conn.dialect.paramstyle
-    mark = "?" if style == "qmark" else "%s"
-    sql = f"INSERT INTO tasks ({cols}) VALUES ({', '.join([mark] * len(cols.split(',')))})"
-    step = 50_000
-    for i in range(0, len(rows), step):
-        conn.exec_driver_sql(sql, rows[i : i + step])
-    return len(rows)
+        rows = rows.filter(pc.invert(pc.is_in(rows["subscriber_id"], pa.array(sorted(kept)))))
+    # COPY on PostgreSQL, executemany on SQLite (the ORM path is ~10x slower at 10^5 rows).
+    return insert_arrow(session, "tasks", rows)
 
 
 def shadow_text(

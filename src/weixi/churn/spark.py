@@ -1,0 +1,150 @@
+"""Churn scoring on Spark: features and the model run on the executors.
+
+The month's features are the same ibis definition DuckDB runs (:func:`features.feature_table`)
+on the Spark backend; the boosters travel to the executors as model text and score each Arrow
+batch inside ``mapInArrow`` (:func:`predict.horizon_probabilities`, the same calibration as the
+DuckDB path). Nothing row-level is collected to the driver: the scores are written as Parquet
+(any Hadoop-compatible location) and only aggregates come back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from weixi.churn import features as F
+from weixi.churn.predict import encode, horizon_probabilities
+
+#: Output columns of the Spark scoring (``churn_scores`` without the reasons).
+SCORE_SCHEMA = (
+    "month date, subscriber_id string, p_churn double, p_churn_2m double, p_churn_3m double"
+)
+
+
+def score_dataframe(features: Any, meta: dict, folder: Path) -> Any:
+    """Score a Spark DataFrame of :func:`features.feature_table` rows on the executors.
+
+    Returns a Spark DataFrame ``month, subscriber_id, p_churn, p_churn_2m, p_churn_3m``
+    (NULL for a horizon the model does not have).
+    """
+    texts = {int(h): (Path(folder) / f"h{h}.txt").read_text() for h in meta["horizons"]}
+    names, levels = meta["features"], meta["levels"]
+
+    def run(batches):
+        import lightgbm as lgb
+        import numpy as np
+
+        boosters = {h: lgb.Booster(model_str=txt) for h, txt in texts.items()}
+        for batch in batches:
+            df = batch.to_pandas()
+            X = encode(df, names, levels)
+            probs = horizon_probabilities(
+                meta, lambda h, X: boosters[h].predict(X, num_threads=1), X
+            )
+            missing = np.full(len(df), np.nan)
+            yield pa.RecordBatch.from_pydict(
+                {
+                    "month": batch.column("month"),
+                    "subscriber_id": batch.column("subscriber_id"),
+                    "p_churn": pa.array(probs[1]),
+                    "p_churn_2m": pa.array(probs.get(2, missing), from_pandas=True),
+                    "p_churn_3m": pa.array(probs.get(3, missing), from_pandas=True),
+                }
+            )
+
+    return features.mapInArrow(run, SCORE_SCHEMA)
+
+
+def score_month(
+    backend: Any,
+    snapshot: Any,
+    month: dt.date,
+    meta: dict,
+    folder: Path,
+    output: str,
+    *,
+    segments: Any = None,
+) -> dict:
+    """Score ``month`` on Spark from the ibis ``snapshot`` table of ``backend`` and write the
+    scores as Parquet to ``output`` (overwritten). Return aggregates only."""
+    seg = segments if meta.get("with_segments") else None
+    expr = F.feature_table(snapshot, [month], segments=seg)
+    frame = backend._session.sql(backend.compile(expr))
+    scores = score_dataframe(frame, meta, folder)
+    scores.write.mode("overwrite").parquet(output)
+    written = backend._session.read.parquet(output)
+    agg = written.selectExpr("count(*) AS n", "avg(p_churn) AS mean", "sum(p_churn) AS s").first()
+    return {
+        "n": int(agg["n"]),
+        "mean_p_churn": float(agg["mean"]) if agg["n"] else None,
+        "expected_churners": float(agg["s"] or 0.0),
+        "output": output,
+    }
+
+
+def score_store_month(con: Any, month: dt.date, *, version: str | None = None) -> dict:
+    """``weixi run --engine spark``'s churn step on a DuckDB store: the month's snapshot
+    window (and segments) go to Spark as Parquet, the scores come back as Parquet into
+    ``churn_scores`` (reasons are left empty: they are not computed on Spark yet; drift is
+    not written). Returns the summary of the step, with ``engine: spark``."""
+    import shutil
+    import tempfile
+    import uuid
+
+    from weixi.churn import registry
+    from weixi.churn.service import SCORES_DDL
+    from weixi.store.backends import spark_backend
+    from weixi.store.months import add_months, format_month
+
+    version, folder, meta = registry.load_meta(con, version)
+    tmp = Path(tempfile.mkdtemp(prefix="weixi-churn-spark-"))
+    tag = uuid.uuid4().hex[:8]
+    try:
+        lo = add_months(month, -6)
+        snap_file = tmp / "snapshot.parquet"
+        con.execute(
+            f"COPY (SELECT * FROM snapshot WHERE month BETWEEN DATE '{lo.isoformat()}' "
+            f"AND DATE '{month.isoformat()}') TO '{snap_file}' (FORMAT parquet)"
+        )
+        backend = spark_backend()
+        snap = backend.read_parquet(f"file://{snap_file}", table_name=f"weixi_snap_{tag}")
+        seg = None
+        if meta.get("with_segments") and F.has_segments(con, [month]):
+            seg_file = tmp / "segments.parquet"
+            con.execute(
+                f"COPY (SELECT month, subscriber_id, a, b, c, urgency FROM segments "
+                f"WHERE month = DATE '{month.isoformat()}') TO '{seg_file}' (FORMAT parquet)"
+            )
+            seg = backend.read_parquet(f"file://{seg_file}", table_name=f"weixi_seg_{tag}")
+        out = tmp / "scores"
+        agg = score_month(backend, snap, month, meta, folder, f"file://{out}", segments=seg)
+        con.execute(SCORES_DDL)
+        con.execute("BEGIN")
+        try:
+            con.execute("DELETE FROM churn_scores WHERE month = ?", [month])
+            con.execute(
+                f"""INSERT INTO churn_scores
+                    SELECT month, subscriber_id, ?, p_churn,
+                           CASE WHEN isnan(p_churn_2m) THEN NULL ELSE p_churn_2m END,
+                           CASE WHEN isnan(p_churn_3m) THEN NULL ELSE p_churn_3m END, '[]'
+                    FROM read_parquet('{out}/*.parquet')""",
+                [version],
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {
+        "month": format_month(month),
+        "model_version": version,
+        "engine": "spark",
+        "n": agg["n"],
+        "mean_p_churn": agg["mean_p_churn"],
+        "expected_churners": agg["expected_churners"],
+        "segments_used": seg is not None,
+    }
