@@ -20,6 +20,7 @@ from weixi.cli import (
     segment,
     strategy,
     synth,
+    vip,
     web,
 )
 from weixi.i18n import t
@@ -57,7 +58,19 @@ def version() -> None:
     typer.echo(f"weixi {__version__} — {t('tiered customer retention')}")
 
 
-for _module in (synth, ingest, segment, churn, strategy, dispatch, evaluate, web, security, demo):
+for _module in (
+    synth,
+    ingest,
+    segment,
+    churn,
+    strategy,
+    dispatch,
+    evaluate,
+    vip,
+    web,
+    security,
+    demo,
+):
     _module.register(app)
 
 

@@ -345,7 +345,38 @@ class SyntheticOperator:
                 "annual_spend": pa.array(np.round(g["spend"], 2)),
             }
         )
-        return {"branches": branches, "enterprise_groups": groups, "staff": self._staff()}
+        return {
+            "branches": branches,
+            "enterprise_groups": groups,
+            "group_contacts": self._group_contacts(),
+            "staff": self._staff(),
+        }
+
+    def _group_contacts(self) -> pa.Table:
+        """Key persons (集团关键人): 1 to 3 live member lines per group, by the group's size.
+
+        A separate random stream: drawing contacts never changes the operator's evolution.
+        """
+        s = self.s
+        rng = np.random.default_rng([self.seed, 18, self.month_index])
+        idx = np.flatnonzero((s["group"] >= 0) & ~self._dead())
+        grp = s["group"][idx]
+        order = np.lexsort((rng.random(len(idx)), grp))
+        idx, grp = idx[order], grp[order]
+        first = np.r_[True, grp[1:] != grp[:-1]]
+        start = np.maximum.accumulate(np.where(first, np.arange(len(grp)), 0))
+        rank = np.arange(len(grp)) - start  # 0, 1, 2 ... within a group, random order
+        count = self._groups["count"][grp]
+        wanted = np.where(count >= 500, 3, np.where(count >= 100, 2, 1))
+        keep = rank < wanted
+        roles = pa.array(["decision_maker", "contact", "finance"])
+        return pa.table(
+            {
+                "subscriber_id": _str_ids("S", s["key"][idx[keep]], 10),
+                "group_id": _str_ids("G", grp[keep], 6),
+                "role": roles.take(pa.array(rank[keep].astype(np.int32))),
+            }
+        )
 
     # ------------------------------------------------------------------ population
     def _check_month(self, month_index: int | None) -> None:
