@@ -18,6 +18,17 @@ books_app = typer.Typer(
     "Example: weixi books rebalance --month 2026-07 --json",
     no_args_is_help=True,
 )
+vip_app = typer.Typer(
+    help="VIP programme: tier moves, points ledger, care calendar, churn warning.\n\n"
+    "Example: weixi vip tiers --month 2026-07 --json",
+    no_args_is_help=True,
+)
+points_app = typer.Typer(
+    help="VIP points ledger: earn from spend, redeem for offers, balance.\n\n"
+    "Example: weixi vip points balance --customer C0000001234",
+    no_args_is_help=True,
+)
+vip_app.add_typer(points_app, name="points")
 
 _MONTH = "Month, YYYY-MM."
 _PARAMS = "VIP/group programme parameters YAML (default: the shipped params.yaml)."
@@ -189,7 +200,217 @@ def books_rebalance(
         raise typer.Exit(1)
 
 
+@vip_app.command("tiers")
+@guarded
+def vip_tiers(
+    month: str = typer.Option(..., "--month", "-m", help=_MONTH),
+    branch: str = typer.Option(None, "--branch", help="Only this branch."),
+    params: str = typer.Option(None, "--params", help=_PARAMS),
+    as_json: bool = typer.Option(False, "--json", help="Print every move and notice as JSON."),
+) -> None:
+    """Show the month's tier moves (up, down, joined, left) with the bilingual notices.
+
+    Example: weixi vip tiers --month 2026-07 --json
+    """
+    from collections import Counter
+
+    from weixi.store.analytics import open_store
+    from weixi.vip import programme
+
+    with open_store(read_only=True) as con:
+        moves = programme.tier_moves(con, month, _params(params), branch=branch)
+    counts = Counter(r["move"] for r in moves)
+    if as_json:
+        emit_json({"month": month, "counts": dict(counts), "moves": moves})
+        return
+    console.print(
+        t(
+            "{month}: {up} up, {down} down, {joined} joined, {left} left.",
+            month=month,
+            up=counts["up"],
+            down=counts["down"],
+            joined=counts["joined"],
+            left=counts["left"],
+        )
+    )
+    for r in moves[:10]:
+        console.print(f"{r['customer_id']}: {r['notice_zh']} / {r['notice_en']}")
+
+
+@vip_app.command("care")
+@guarded
+def vip_care(
+    month: str = typer.Option(..., "--month", "-m", help=_MONTH),
+    out: str = typer.Option(None, "--out", help="Write the events to this Parquet file."),
+    params: str = typer.Option(None, "--params", help=_PARAMS),
+    as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
+) -> None:
+    """Build the month's care calendar: birthday, holiday and tier-anniversary events.
+
+    The events (event_date, customer_id, event_type, attributes) are what the trigger rules
+    consume.
+
+    Example: weixi vip care --month 2026-10 --out care.parquet --json
+    """
+    from collections import Counter
+
+    from weixi.store.analytics import open_store
+    from weixi.vip import programme
+
+    with open_store(read_only=True) as con:
+        ev = programme.care_events(con, month, _params(params))
+    if out:
+        import pyarrow.parquet as pq
+
+        pq.write_table(ev, out)
+    counts = dict(Counter(ev.column("event_type").to_pylist()))
+    if as_json:
+        emit_json({"month": month, "events": ev.num_rows, "by_type": counts, "out": out})
+        return
+    console.print(t("{n} care events", n=f"{ev.num_rows:,}"))
+    for k, v in sorted(counts.items()):
+        console.print(f"  {t(k)}: {v:,}")
+
+
+@vip_app.command("warning")
+@guarded
+def vip_warning(
+    month: str = typer.Option(..., "--month", "-m", help=_MONTH),
+    branch: str = typer.Option(None, "--branch", help="Only this branch."),
+    staff: str = typer.Option(None, "--staff", help="Only this account manager's book."),
+    limit: int = typer.Option(20, "--limit", help="How many customers."),
+    as_json: bool = typer.Option(False, "--json", help="Print the list as JSON."),
+) -> None:
+    """List VIP customers by churn risk for account managers (phone and name masked).
+
+    Example: weixi vip warning --month 2026-07 --branch HZ --limit 20
+    """
+    from weixi.security.masking import mask_name, mask_phone
+    from weixi.store.analytics import open_store
+    from weixi.vip import programme
+
+    with open_store(read_only=True) as con:
+        rows = programme.churn_warning(con, month, branch=branch, staff_id=staff, limit=limit)
+    for r in rows:
+        r["phone"], r["name"] = mask_phone(r["phone"]), mask_name(r["name"])
+    if as_json:
+        emit_json({"month": month, "customers": rows})
+        return
+    table = Table(title=t("VIP churn warning"))
+    for col in (t("Customer"), t("Phone"), t("Tier"), t("P(churn)"), t("Manager")):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["customer_id"],
+            r["phone"] or "",
+            t(r["vip_tier"]),
+            f"{r['p_churn']:.1%}",
+            r["staff_id"] or "-",
+        )
+    console.print(table)
+
+
+@points_app.command("earn")
+@guarded
+def points_earn(
+    month: str = typer.Option(..., "--month", "-m", help=_MONTH),
+    params: str = typer.Option(None, "--params", help=_PARAMS),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Credit the month's points to every VIP customer (once per month; audited).
+
+    Example: weixi vip points earn --month 2026-07 --json
+    """
+    from weixi.cli.dispatch import _migrate
+    from weixi.store.analytics import open_store
+    from weixi.store.db import session_scope
+    from weixi.vip import points
+
+    _migrate()
+    with open_store(read_only=True) as con, session_scope() as s:
+        res = points.earn_month(
+            session=s, con=con, month=month, actor="cli", params=_params(params)
+        )
+    if as_json:
+        emit_json(res)
+        return
+    console.print(
+        t(
+            "{month}: {points} points to {customers} customers ({already} already credited).",
+            month=res["month"],
+            points=f"{res['points']:,}",
+            customers=f"{res['customers']:,}",
+            already=f"{res['already']:,}",
+        )
+    )
+
+
+@points_app.command("redeem")
+@guarded
+def points_redeem(
+    customer: str = typer.Option(..., "--customer", help="Customer id."),
+    offer: str = typer.Option(..., "--offer", help="Offer code from the parameters."),
+    request_id: str = typer.Option(..., "--request-id", help="Idempotency key of the request."),
+    params: str = typer.Option(None, "--params", help=_PARAMS),
+) -> None:
+    """Redeem points for an offer; refused when the balance is short (audited).
+
+    Example: weixi vip points redeem --customer C0000001234 --offer data_10g --request-id r1
+    """
+    from weixi.cli.dispatch import _migrate
+    from weixi.store.db import session_scope
+    from weixi.vip import points
+
+    _migrate()
+    with session_scope() as s:
+        e = points.redeem(
+            session=s,
+            customer_id=customer,
+            offer=offer,
+            request_id=request_id,
+            actor="cli",
+            params=_params(params),
+        )
+        balance = e.balance
+    console.print(t("Redeemed; balance {balance} points.", balance=f"{balance:,}"))
+
+
+@points_app.command("balance")
+@guarded
+def points_balance(
+    customer: str = typer.Option(..., "--customer", help="Customer id."),
+    as_json: bool = typer.Option(False, "--json", help="Print the ledger as JSON."),
+) -> None:
+    """Show a customer's points balance and ledger.
+
+    Example: weixi vip points balance --customer C0000001234 --json
+    """
+    from weixi.cli.dispatch import _migrate
+    from weixi.store.db import session_scope
+    from weixi.vip import points
+
+    _migrate()
+    with session_scope() as s:
+        ledger = [
+            {
+                "seq": e.seq,
+                "kind": e.kind,
+                "ref": e.ref,
+                "delta": e.delta,
+                "balance": e.balance,
+                "at": e.at,
+            }
+            for e in points.get_all(session=s, customer_id=customer)
+        ]
+    balance = ledger[-1]["balance"] if ledger else 0
+    if as_json:
+        emit_json({"customer_id": customer, "balance": balance, "ledger": ledger})
+        return
+    console.print(t("Balance {balance} points.", balance=f"{balance:,}"))
+
+
 def register(app: typer.Typer) -> None:
-    """Attach the groups and books sub-commands."""
+    """Attach the groups, books and vip sub-commands."""
     app.add_typer(groups_app, name="groups")
     app.add_typer(books_app, name="books")
+    app.add_typer(vip_app, name="vip")

@@ -293,6 +293,8 @@ def book_of(
     con: duckdb.DuckDBPyConnection, month: str | dt.date, staff_id: str
 ) -> dict[str, list[dict]]:
     """Return one manager's book: VIP customers (tier, value, churn risk) and groups."""
+    from weixi.vip.programme import rank_case
+
     m = parse_month(month)
     if not table_exists(con, "books"):
         return {"vip": [], "group": []}
@@ -303,7 +305,9 @@ def book_of(
     cur = con.execute(
         f"""
         SELECT b.key AS customer_id, any_value(s.phone) AS phone, any_value(s.name) AS name,
-               max(g.vip_tier) AS vip_tier, round(sum(g.arpu_3m), 2) AS arpu_3m,
+               arg_max(g.vip_tier, {
+            rank_case(load_params(), "g.vip_tier")
+        }) AS vip_tier, round(sum(g.arpu_3m), 2) AS arpu_3m,
                {"max(c.p_churn)" if scores else "NULL"} AS p_churn, b.status
         FROM books b
         JOIN segments g ON g.month = ? AND g.customer_id = b.key
