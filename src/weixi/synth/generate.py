@@ -139,6 +139,9 @@ def _name_vocab() -> pa.Array:
     return pa.array([s + g for s in ref.SURNAMES for g in combos])
 
 
+_VIP_SILVER = 666.0  # yuan a year (segment preset `vip_silver`)
+
+
 def _str_ids(prefix: str, ints: np.ndarray, width: int) -> pa.Array:
     digits = pc.utf8_lpad(pc.cast(pa.array(ints, type=pa.int64()), pa.string()), width, "0")
     return pc.binary_join_element_wise(prefix, digits, "")
@@ -927,7 +930,10 @@ class SyntheticOperator:
         s = self.s
         live = ~self._dead()
         nb = len(ref.BRANCHES)
-        vip = np.bincount(s["branch"][live & (s["vip"] > 0)], minlength=nb)
+        # 1 manager per 400 VIP customers by the programme's rule (spend ≥ the silver threshold,
+        # what `weixi books rebalance` places), not only the cards on file
+        vip_line = live & ((s["vip"] > 0) | (s["annual"] >= _VIP_SILVER))
+        vip = np.bincount(s["branch"][vip_line], minlength=nb)
         members = np.bincount(self._groups["branch"], minlength=nb)
         lines = np.bincount(s["branch"][live], minlength=nb)
         am = np.maximum(1, np.ceil(vip / 400) + np.ceil(members / 50)).astype(int)

@@ -328,3 +328,25 @@ def book_of(
         [bm, staff_id],
     ).fetchall()
     return {"vip": vip, "group": [{"group_id": g[0]} for g in grp]}
+
+
+def open_tasks(*, session, staff_id: str, limit: int = 50) -> list[dict]:
+    """Return a manager's open retention tasks (from dispatch), newest month first."""
+    from sqlalchemy import select
+
+    from weixi.dispatch.models import Task, TaskStatus
+
+    stmt = (
+        select(Task.id, Task.subscriber_id, Task.action, Task.month, Task.status)
+        .where(Task.staff_id == staff_id, Task.status == TaskStatus.open.value)
+        .order_by(Task.month.desc(), Task.id)
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def latest_month(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """Return the latest month with books, or None."""
+    if not table_exists(con, "books"):
+        return None
+    return con.execute("SELECT max(month) FROM books").fetchall()[0][0]

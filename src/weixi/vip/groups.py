@@ -293,3 +293,10 @@ def campaign_targets(con: duckdb.DuckDBPyConnection, month: str | dt.date) -> li
         }
         for r in rows
     ]
+
+
+def latest_month(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """Return the latest month with group KPIs, or None."""
+    if not table_exists(con, KPI_TABLE):
+        return None
+    return con.execute(f"SELECT max(month) FROM {KPI_TABLE}").fetchall()[0][0]

@@ -205,6 +205,7 @@ def churn_warning(
     branch: str | None = None,
     staff_id: str | None = None,
     limit: int = 200,
+    min_p: float = 0.0,
     params: VipParams | None = None,
 ) -> list[dict]:
     """Return VIP customers by churn risk (highest first) with tier, reasons and manager."""
@@ -215,7 +216,8 @@ def churn_warning(
         raise NotFoundError(f"no churn scores: run `weixi churn score --month {m:%Y-%m}` first")
     books = table_exists(con, "books")
     where = []
-    args: dict = {"m": m, "limit": limit}
+    args: dict = {"m": m, "limit": limit, "min_p": min_p}
+    where.append("p_churn >= $min_p")
     if branch:
         where.append("branch_id = $b")
         args["b"] = branch
