@@ -19,6 +19,16 @@ from weixi.web.nav import ACCESS
 
 router = APIRouter(include_in_schema=False)
 
+#: English msgids of the alert reasons and grades (vip.po has the Chinese).
+LABELS = {
+    "alert_labels": {
+        "members": "Members leaving together",
+        "key_persons": "Key persons leaving",
+        "members_and_key_persons": "Members and key persons leaving",
+    },
+    "grade_labels": {"A": "Class A", "B": "Class B", "C": "Class C", "none": "No class"},
+}
+
 
 @router.get("/book", response_class=HTMLResponse)
 def my_book(
@@ -65,6 +75,7 @@ def my_book(
             "alerts": [g for g in grp if g["alert"]],
             "tasks": tasks,
             "has_store": con is not None,
+            **LABELS,
         },
         user=user,
     )
@@ -84,7 +95,13 @@ def groups_page(
     return render(
         request,
         "vip/groups.html",
-        {"page_title": "Enterprise groups", "month": month, "s": summary, "rows": rows or []},
+        {
+            "page_title": "Enterprise groups",
+            "month": month,
+            "s": summary,
+            "rows": rows or [],
+            **LABELS,
+        },
         user=user,
     )
 
@@ -118,6 +135,7 @@ def group_detail(
             "g": found[0],
             "members": members,
             "key_persons": [m for m in members if m["key_role"]],
+            **LABELS,
         },
         user=user,
     )
