@@ -213,15 +213,15 @@ def rebalance(
         rep.new = int((status == "new").sum())
         rep.orphaned = int((status == "orphaned").sum())
         for b in sorted(set(branch.tolist()) | {br for _, br in managers}):
-            mgr = [sid for sid, br in managers if br == b]
+            mgr = sorted(sid for sid, br in managers if br == b)
             rep.managers += len(mgr)
             at = np.flatnonzero(branch == b)  # already ordered by value, most valuable first
             if not len(at):
                 continue
             holder = np.full(len(at), len(mgr))
-            pos = {sid: i for i, sid in enumerate(mgr)}
+            mgr_ids = np.array(mgr, dtype=object)  # sorted by staff_id (the query's order)
             v = valid[at]
-            holder[v] = [pos[s] for s in prev_staff[at][v]]  # per manager id lookup
+            holder[v] = np.searchsorted(mgr_ids, prev_staff[at][v])
             held = np.bincount(holder, minlength=len(mgr) + 1)
             sol = assign(held[:-1], int(held[-1]), cap)
             rep.moves += sol.moves
@@ -238,7 +238,7 @@ def rebalance(
                 order += [j for j in range(len(mgr)) if j != s]
                 counts = [int(sol.flow[s, j]) for j in order]
                 target = np.repeat(np.array([*order, -1]), [*counts, len(rows) - sum(counts)])
-                new_staff[rows] = [mgr[j] if j >= 0 else None for j in target]
+                new_staff[rows] = np.where(target >= 0, mgr_ids[np.maximum(target, 0)], None)
         moved = valid & (new_staff != prev_staff)
         status = np.where(moved, "moved", status)
         status = np.where(new_staff == None, "unplaced", status)  # noqa: E711

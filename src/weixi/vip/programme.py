@@ -66,47 +66,42 @@ def tier_moves(
     _require_segments(con, m)
     prev = add_months(m, -1)
     where = "AND coalesce(c.branch_id, o.branch_id) = $b" if branch else ""
+    labels = {tr.code: tr.label for tr in p.tiers}
+
+    def label_case(col: str, loc: str) -> str:
+        whens = " ".join(f"WHEN '{c}' THEN {_q(lb.get(loc))}" for c, lb in labels.items())
+        return f"(CASE {col} {whens} ELSE '' END)"
+
+    def notice(loc: str) -> str:
+        # the translated template per move, its {new}/{old} filled in SQL (no row loop)
+        whens = " ".join(f"WHEN '{mv}' THEN {_q(t(msg, loc))}" for mv, msg in _NOTICES.items())
+        return (
+            f"replace(replace(CASE move {whens} END, '{{new}}', {label_case('new_tier', loc)}),"
+            f" '{{old}}', {label_case('old_tier', loc)})"
+        )
+
     cur = con.execute(
         f"""
-        WITH t AS ({_tiers_sql(p)})
-        SELECT coalesce(c.customer_id, o.customer_id) AS customer_id,
-               coalesce(c.branch_id, o.branch_id) AS branch_id,
-               coalesce(o.tier, 'none') AS old_tier, coalesce(c.tier, 'none') AS new_tier,
-               coalesce(c.rank, 0) - coalesce(o.rank, 0) AS step
-        FROM (SELECT * FROM t WHERE month = $m) c
-        FULL JOIN (SELECT * FROM t WHERE month = $prev) o USING (customer_id)
-        WHERE coalesce(c.rank, 0) <> coalesce(o.rank, 0)
-          AND EXISTS (SELECT 1 FROM segments WHERE month = $prev) {where}
-        ORDER BY step DESC, customer_id""",
+        WITH t AS ({_tiers_sql(p)}),
+        mv AS (
+          SELECT coalesce(c.customer_id, o.customer_id) AS customer_id,
+                 coalesce(c.branch_id, o.branch_id) AS branch_id,
+                 coalesce(o.tier, 'none') AS old_tier, coalesce(c.tier, 'none') AS new_tier,
+                 coalesce(c.rank, 0) - coalesce(o.rank, 0) AS step
+          FROM (SELECT * FROM t WHERE month = $m) c
+          FULL JOIN (SELECT * FROM t WHERE month = $prev) o USING (customer_id)
+          WHERE coalesce(c.rank, 0) <> coalesce(o.rank, 0)
+            AND EXISTS (SELECT 1 FROM segments WHERE month = $prev) {where}),
+        named AS (
+          SELECT *, CASE WHEN old_tier = 'none' THEN 'joined' WHEN new_tier = 'none' THEN 'left'
+                         WHEN step > 0 THEN 'up' ELSE 'down' END AS move FROM mv)
+        SELECT customer_id, branch_id, old_tier, new_tier, move,
+               {notice("en")} AS notice_en, {notice("zh-CN")} AS notice_zh
+        FROM named ORDER BY step DESC, customer_id""",
         {"m": m, "prev": prev, **({"b": branch} if branch else {})},
     )
-    labels = {tr.code: tr.label for tr in p.tiers}
-    out = []
-    for cid, br, old, new, step in cur.fetchall():  # only the movers: a few % of VIPs
-        move = (
-            "joined"
-            if old == "none"
-            else "left"
-            if new == "none"
-            else ("up" if step > 0 else "down")
-        )
-        notice = {}
-        for loc in ("en", "zh-CN"):
-            tier_new = labels[new].get(loc) if new in labels else ""
-            tier_old = labels[old].get(loc) if old in labels else ""
-            notice[loc] = t(_NOTICES[move], loc, new=tier_new, old=tier_old)
-        out.append(
-            {
-                "customer_id": cid,
-                "branch_id": br,
-                "old_tier": old,
-                "new_tier": new,
-                "move": move,
-                "notice_en": notice["en"],
-                "notice_zh": notice["zh-CN"],
-            }
-        )
-    return out
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
 _NOTICES = {
