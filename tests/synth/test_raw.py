@@ -35,6 +35,7 @@ def test_raw_file_looks_like_an_operator_export(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "branches.csv",
         "enterprise_groups.csv",
+        "group_contacts.csv",
         "mapping.yaml",
         "staff.csv",
         "subscribers_2025-09.csv",

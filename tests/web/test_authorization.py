@@ -52,6 +52,10 @@ TABLE: dict[tuple[str, str], tuple[str, dict | None, dict[str, int]]] = {
         # account managers: only their book; agents: only their queue (test_ownership.py)
         {**allowed(BM), AM: 404, AG: 404},
     ),
+    ("GET", "/book"): ("/book", None, allowed(P, BM, AM)),
+    ("GET", "/groups"): ("/groups", None, allowed(P, BM, AM, AN)),
+    # no group KPIs in this store: every allowed role gets the same 404 (test_vip_pages.py)
+    ("GET", "/groups/{group_id}"): ("/groups/G000000", None, allowed(P, BM, AM, AN, ok=404)),
     ("GET", "/admin/users"): ("/admin/users", None, allowed(A)),
     ("POST", "/admin/users"): ("/admin/users", {}, allowed(A, ok=422)),
     ("POST", "/admin/users/{user_id}"): ("/admin/users/999999", {}, allowed(A, ok=404)),

@@ -21,6 +21,7 @@ from weixi.cli import (
     segment,
     strategy,
     synth,
+    vip,
     web,
 )
 from weixi.i18n import t
@@ -66,6 +67,7 @@ for _module in (
     strategy,
     dispatch,
     evaluate,
+    vip,
     web,
     security,
     demo,

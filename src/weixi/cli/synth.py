@@ -33,7 +33,7 @@ def generate(
     """Generate a synthetic operator's monthly raw exports plus mapping.yaml.
 
     Writes subscribers_YYYY-MM.csv (operator-style headers, Chinese values, fen and KB units),
-    branches.csv, enterprise_groups.csv, staff.csv and mapping.yaml for `weixi import`.
+    branches.csv, enterprise_groups.csv, group_contacts.csv, staff.csv and mapping.yaml for `weixi import`.
 
     Example: weixi generate --subscribers 20000 --months 3 --seed 1 --out demo/raw
     """

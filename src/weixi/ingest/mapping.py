@@ -12,7 +12,7 @@ A mapping is YAML, validated by pydantic models (never passed around as a raw di
       subscriber_id: {source: YHBS}
       arpu: {source: ARPU_FEN, scale: 0.01}
       line_type: {source: 业务类型, values: {移动: mobile, 宽带: broadband}}
-    reference:               # optional: branches, enterprise_groups, staff
+    reference:               # optional: branches, enterprise_groups, group_contacts, staff
       branches: {file: branches.csv, columns: {branch_id: {source: DSBM}}}
 
 The YAML is read with every scalar as text (so ``Y``, ``1`` and ``true`` stay the strings
@@ -111,7 +111,7 @@ class ColumnMap(_Model):
 
 
 class ReferenceMap(_Model):
-    """One reference table file (branches, enterprise_groups, staff) and its columns."""
+    """One reference table file (branches, enterprise_groups, group_contacts, staff)."""
 
     file: str = Field(min_length=1)
     encoding: str | None = None
@@ -140,9 +140,9 @@ class Mapping(_Model):
     true_values: tuple[str, ...] = DEFAULT_TRUE
     false_values: tuple[str, ...] = DEFAULT_FALSE
     columns: dict[str, ColumnMap]
-    reference: dict[Literal["branches", "enterprise_groups", "staff"], ReferenceMap] = Field(
-        default_factory=dict
-    )
+    reference: dict[
+        Literal["branches", "enterprise_groups", "group_contacts", "staff"], ReferenceMap
+    ] = Field(default_factory=dict)
     _base_dir: Path | None = PrivateAttr(default=None)  # the mapping file's folder
 
     @field_validator("encoding")

@@ -347,6 +347,11 @@ REFERENCE_TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("is_top500_taxpayer", "bool", "纳税500强"),
         ("annual_spend", "float", "集团年消费"),
     ),
+    "group_contacts": (
+        ("subscriber_id", "str", "联系人用户标识"),
+        ("group_id", "str", "集团编码"),
+        ("role", "str", "联系人角色"),
+    ),
     "staff": (
         ("staff_id", "str", "工号"),
         ("name", "str", "姓名"),
@@ -361,11 +366,16 @@ REFERENCE_MAX: dict[tuple[str, str], float] = {
     ("enterprise_groups", "annual_spend"): 10_000_000_000,
 }
 # Reference-table columns that are ids (checked like the snapshot's identifiers).
-REFERENCE_IDS = {"branch_id", "group_id", "staff_id"}
+REFERENCE_IDS = {"branch_id", "group_id", "staff_id", "subscriber_id"}
 
 # Choices of reference-table columns (validated on import like the snapshot's choices).
 STAFF_CHANNELS = ("account_manager", "call_center", "store")
-REFERENCE_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {("staff", "channel"): STAFF_CHANNELS}
+# Key persons of an enterprise group (集团关键人/联系人): decision maker, day-to-day contact, finance.
+CONTACT_ROLES = ("decision_maker", "contact", "finance")
+REFERENCE_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("staff", "channel"): STAFF_CHANNELS,
+    ("group_contacts", "role"): CONTACT_ROLES,
+}
 
 
 def reference_fields(table: str) -> tuple[Field, ...]:

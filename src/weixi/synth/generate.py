@@ -139,6 +139,9 @@ def _name_vocab() -> pa.Array:
     return pa.array([s + g for s in ref.SURNAMES for g in combos])
 
 
+_VIP_SILVER = 666.0  # yuan a year (segment preset `vip_silver`)
+
+
 def _str_ids(prefix: str, ints: np.ndarray, width: int) -> pa.Array:
     digits = pc.utf8_lpad(pc.cast(pa.array(ints, type=pa.int64()), pa.string()), width, "0")
     return pc.binary_join_element_wise(prefix, digits, "")
@@ -345,7 +348,38 @@ class SyntheticOperator:
                 "annual_spend": pa.array(np.round(g["spend"], 2)),
             }
         )
-        return {"branches": branches, "enterprise_groups": groups, "staff": self._staff()}
+        return {
+            "branches": branches,
+            "enterprise_groups": groups,
+            "group_contacts": self._group_contacts(),
+            "staff": self._staff(),
+        }
+
+    def _group_contacts(self) -> pa.Table:
+        """Key persons (集团关键人): 1 to 3 live member lines per group, by the group's size.
+
+        A separate random stream: drawing contacts never changes the operator's evolution.
+        """
+        s = self.s
+        rng = np.random.default_rng([self.seed, 18, self.month_index])
+        idx = np.flatnonzero((s["group"] >= 0) & ~self._dead())
+        grp = s["group"][idx]
+        order = np.lexsort((rng.random(len(idx)), grp))
+        idx, grp = idx[order], grp[order]
+        first = np.r_[True, grp[1:] != grp[:-1]]
+        start = np.maximum.accumulate(np.where(first, np.arange(len(grp)), 0))
+        rank = np.arange(len(grp)) - start  # 0, 1, 2 ... within a group, random order
+        count = self._groups["count"][grp]
+        wanted = np.where(count >= 500, 3, np.where(count >= 100, 2, 1))
+        keep = rank < wanted
+        roles = pa.array(["decision_maker", "contact", "finance"])
+        return pa.table(
+            {
+                "subscriber_id": _str_ids("S", s["key"][idx[keep]], 10),
+                "group_id": _str_ids("G", grp[keep], 6),
+                "role": roles.take(pa.array(rank[keep].astype(np.int32))),
+            }
+        )
 
     # ------------------------------------------------------------------ population
     def _check_month(self, month_index: int | None) -> None:
@@ -896,7 +930,10 @@ class SyntheticOperator:
         s = self.s
         live = ~self._dead()
         nb = len(ref.BRANCHES)
-        vip = np.bincount(s["branch"][live & (s["vip"] > 0)], minlength=nb)
+        # 1 manager per 400 VIP customers by the programme's rule (spend ≥ the silver threshold,
+        # what `weixi books rebalance` places), not only the cards on file
+        vip_line = live & ((s["vip"] > 0) | (s["annual"] >= _VIP_SILVER))
+        vip = np.bincount(s["branch"][vip_line], minlength=nb)
         members = np.bincount(self._groups["branch"], minlength=nb)
         lines = np.bincount(s["branch"][live], minlength=nb)
         am = np.maximum(1, np.ceil(vip / 400) + np.ceil(members / 50)).astype(int)

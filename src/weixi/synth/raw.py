@@ -8,7 +8,7 @@ canonical schema (format owned by ``weixi.ingest.mapping``).
 
 Files written to ``out_dir``:
     subscribers_YYYY-MM.csv|parquet   one per month
-    branches.csv, enterprise_groups.csv, staff.csv   reference tables
+    branches.csv, enterprise_groups.csv, group_contacts.csv, staff.csv   reference tables
     mapping.yaml
 
 Example:
@@ -167,6 +167,16 @@ REFERENCE_COLUMNS: dict[str, tuple[RawColumn, ...]] = {
         RawColumn("industry", "行业"),
         RawColumn("is_top500_taxpayer", "纳税500强", "values", YES_NO),
         RawColumn("annual_spend", "集团年消费_FEN", "scaled", scale=0.01),
+    ),
+    "group_contacts": (
+        RawColumn("subscriber_id", "联系人用户标识"),
+        RawColumn("group_id", "集团编码"),
+        RawColumn(
+            "role",
+            "角色",
+            "values",
+            {"decision_maker": "决策人", "contact": "联系人", "finance": "财务负责人"},
+        ),
     ),
     "staff": (
         RawColumn("staff_id", "工号"),

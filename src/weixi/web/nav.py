@@ -34,6 +34,8 @@ ACCESS: dict[str, tuple[Role, ...]] = {
     "strategy": (P, BM, AN),
     "strategy_edit": (P,),
     "evaluation": (P, BM, AN),
+    "book": (P, BM, AM),
+    "groups": (P, BM, AM, AN),
 }
 
 
@@ -59,6 +61,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("monitoring", "/monitoring", "Monitoring", "◷"),
     NavItem("evaluation", "/evaluation", "Evaluation", "◬"),
     NavItem("outcome_files", "/outcomes/upload", "Outcome files", "⇪"),
+    NavItem("book", "/book", "My book", "♛"),
+    NavItem("groups", "/groups", "Enterprise groups", "⌂"),
     NavItem("customers", "/customers", "Customer 360", "◉"),
     NavItem("admin", "/admin/users", "Users", "◎"),
     NavItem("admin", "/admin/audit", "Audit log", "☰"),

@@ -14,6 +14,7 @@ from weixi.web.app_helpers import month_label
 from weixi.web.deps import AnalyticsDep, DbDep, render, request_locale, require_role
 from weixi.web.nav import ACCESS
 from weixi.web.readcache import cached
+from weixi.web.routes import vip as vip_routes
 from weixi.web.routes.strategy import current_library
 
 router = APIRouter(include_in_schema=False)
@@ -61,6 +62,9 @@ def dashboard_page(
             "chart_base": chart_base,
             "chart_value": chart_value,
             "chart_urgency": chart_urgency,
+            "vipk": cached(
+                request, "dashboard_vip", (branch,), lambda: vip_routes.dashboard_kpis(con, branch)
+            ),
             "ops": operations.execution_kpis(
                 session=db,
                 branch=user.scope_branch,

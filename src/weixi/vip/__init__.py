@@ -1,0 +1,1 @@
+"""VIP programme and enterprise groups: tiers, points, care calendar, group KPIs and alerts, books."""
