@@ -16,6 +16,7 @@ ORM_MODULES = (
     "weixi.evaluate.models",
     "weixi.ingest.models",
     "weixi.jobs.models",
+    "weixi.complaints.models",
 )
 
 
