@@ -12,6 +12,7 @@ from weixi import __version__
 from weixi.cli import (
     churn,
     common,
+    complaints,
     demo,
     dispatch,
     evaluate,
@@ -57,7 +58,19 @@ def version() -> None:
     typer.echo(f"weixi {__version__} — {t('tiered customer retention')}")
 
 
-for _module in (synth, ingest, segment, churn, strategy, dispatch, evaluate, web, security, demo):
+for _module in (
+    synth,
+    ingest,
+    segment,
+    churn,
+    complaints,
+    strategy,
+    dispatch,
+    evaluate,
+    web,
+    security,
+    demo,
+):
     _module.register(app)
 
 

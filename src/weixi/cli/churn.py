@@ -286,6 +286,49 @@ def report_cmd(
     console.print(t("Report written to {path}", path=str(out)))
 
 
+@churn_app.command("analysis")
+@guarded
+def analysis_cmd(
+    month: str = typer.Option(..., "--month", help="Month the customers left in (YYYY-MM)."),
+    branch: str = typer.Option(None, "--branch", help="One branch only."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Who left in a month: by segment, branch, tenure, value, reason and destination.
+
+    Example: weixi churn analysis --month 2026-03 --json
+    """
+    from weixi import flows
+    from weixi.complaints import service as complaints
+    from weixi.store.analytics import open_store
+    from weixi.store.db import session_scope
+    from weixi.web import migrate
+
+    migrate.upgrade()
+    with session_scope() as s, open_store() as con:
+        complaints.sync_analytics(session=s, con=con)
+        out = flows.churn_analysis(con=con, session=s, month=_month(month), branch=branch)
+    if as_json:
+        emit_json(out)
+        return
+    console.print(
+        t(
+            "{month}: {left} of {live} lines left ({rate}), ARPU lost {arpu}",
+            month=out["month"],
+            left=out["left"],
+            live=out["live"],
+            rate=f"{(out['churn_rate'] or 0):.2%}",
+            arpu=f"{out['arpu_lost']:.0f}",
+        )
+    )
+    for dim, rows in out["by"].items():
+        table = Table(title=t(dim))
+        for col in ("key", "left", "live", "rate", "arpu_lost"):
+            table.add_column(t(col), justify="left" if col == "key" else "right")
+        for r in rows:
+            table.add_row(*(_fmt(r.get(c)) for c in ("key", "left", "live", "rate", "arpu_lost")))
+        console.print(table)
+
+
 @churn_app.command("promote")
 @guarded
 def promote_cmd(

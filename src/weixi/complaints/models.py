@@ -42,6 +42,15 @@ CATEGORIES: tuple[str, ...] = tuple(c.value for c in ComplaintCategory)
 #: A complaint is open until it is answered (archiving only files it away).
 CLOSED = (ComplaintStatus.answered.value, ComplaintStatus.archived.value)
 CHANNELS = ("web", "api", "file")
+#: English msgids of the categories (zh-CN in the complaints catalog).
+CATEGORY_LABELS = {
+    "service_quality": "Service quality",
+    "business_handling": "Business handling",
+    "information": "Information",
+    "price": "Price and charges",
+    "technical": "Technical",
+    "unclassified": "Unclassified",
+}
 
 
 class Complaint(Base):

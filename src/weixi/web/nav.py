@@ -34,6 +34,9 @@ ACCESS: dict[str, tuple[Role, ...]] = {
     "strategy": (P, BM, AN),
     "strategy_edit": (P,),
     "evaluation": (P, BM, AN),
+    "complaints": (P, BM, AM, AG, AN),
+    "complaints_edit": (P, BM, AM, AG),
+    "churn_analysis": (P, BM, AN),
 }
 
 
@@ -60,6 +63,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("evaluation", "/evaluation", "Evaluation", "◬"),
     NavItem("outcome_files", "/outcomes/upload", "Outcome files", "⇪"),
     NavItem("customers", "/customers", "Customer 360", "◉"),
+    NavItem("complaints", "/complaints", "Complaints", "✉"),
+    NavItem("churn_analysis", "/churn/analysis", "Churn analysis", "◑"),
     NavItem("admin", "/admin/users", "Users", "◎"),
     NavItem("admin", "/admin/audit", "Audit log", "☰"),
 )
