@@ -7,9 +7,10 @@ the clear view is audited.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -21,12 +22,13 @@ from weixi.security import audit
 from weixi.security.masking import mask_text
 from weixi.web import readmodels
 from weixi.web.customer360 import complaint_rows
-from weixi.web.deps import AnalyticsDep, DbDep, render, require_role
+from weixi.web.deps import MAX_INT, AnalyticsDep, DbDep, render, require_role
 from weixi.web.nav import ACCESS
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(prefix="/api/v1", tags=["weixi"])
 
+ComplaintId = Annotated[int, Path(ge=1, le=MAX_INT)]
 ViewUser = Annotated[User, Depends(require_role(*ACCESS["complaints"]))]
 EditUser = Annotated[User, Depends(require_role(*ACCESS["complaints_edit"]))]
 
@@ -102,7 +104,7 @@ def complaint_file(
 
 @router.get("/complaints/{complaint_id}", response_class=HTMLResponse)
 def complaint_detail(
-    request: Request, complaint_id: int, db: DbDep, user: ViewUser
+    request: Request, complaint_id: ComplaintId, db: DbDep, user: ViewUser
 ) -> HTMLResponse:
     c = service.get_or_raise(session=db, complaint_id=complaint_id, branch=user.scope_branch)
     clear = user.can_unmask
@@ -136,7 +138,7 @@ def complaint_detail(
 
 @router.post("/complaints/{complaint_id}/advance")
 def complaint_advance(
-    complaint_id: int,
+    complaint_id: ComplaintId,
     db: DbDep,
     user: EditUser,
     to_status: Annotated[str, Form()],
@@ -177,14 +179,19 @@ class AdvanceIn(BaseModel):
     churn_reason: bool | None = None
 
 
+def _utc(value: Any) -> Any:
+    """A stored naive UTC time answered with its offset (RFC 3339), as the rest of the API."""
+    return value.replace(tzinfo=dt.UTC).isoformat() if isinstance(value, dt.datetime) else value
+
+
 def _out(c: Complaint) -> dict[str, Any]:
-    row = complaint_rows([c])[0]
+    row = {k: _utc(v) for k, v in complaint_rows([c])[0].items()}
     return {
         **row,
-        "subscriber_id": c.subscriber_id,
         "branch_id": c.branch_id,
         "steps": [
-            {"at": s.at, "from": s.from_status, "to": s.to_status, "by": s.by} for s in c.steps
+            {"at": _utc(s.at), "from": s.from_status, "to": s.to_status, "by": s.by}
+            for s in c.steps
         ],
     }
 
@@ -228,7 +235,7 @@ def api_complaint_file(
 
 @api_router.post("/complaints/{complaint_id}/advance")
 def api_complaint_advance(
-    complaint_id: int, body: AdvanceIn, db: DbDep, user: EditUser
+    complaint_id: ComplaintId, body: AdvanceIn, db: DbDep, user: EditUser
 ) -> dict[str, Any]:
     """Move a complaint to its next status (classified needs a category)."""
     c = service.get_or_raise(session=db, complaint_id=complaint_id, branch=user.scope_branch)
