@@ -451,3 +451,39 @@ def models_cmd(as_json: bool = JsonOpt) -> None:
 def register(app: typer.Typer) -> None:
     """Attach this domain's commands to the root app."""
     app.add_typer(churn_app, name="churn")
+
+
+@churn_app.command("winback")
+@guarded
+def winback_cmd(
+    month: str = typer.Option(..., "--month", help="List month (YYYY-MM): leavers before it."),
+    spec: Path = typer.Option(None, "--spec", help="Win-back YAML (default: the preset)."),
+    out: Path = typer.Option(None, "--out", help="Write the masked list as CSV here."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Win-back list of recently churned high-value customers, with offers and a control group.
+
+    Example: weixi churn winback --month 2026-03 --out winback.csv --json
+    """
+    from weixi.dispatch.winback import load_winback, winback_list
+    from weixi.security.masking import mask_records
+    from weixi.store.analytics import open_store
+
+    with open_store(read_only=True) as con:
+        df, summary = winback_list(con, _month(month), load_winback(spec))
+    if out is not None:
+        import pandas as pd
+
+        pd.DataFrame(mask_records(df.to_dict("records"))).to_csv(out, index=False)
+        summary["file"] = str(out)
+    if as_json:
+        emit_json(summary)
+        return
+    console.print(
+        t(
+            "{lines} win-back lines: {treated} to contact, {control} in the control group",
+            lines=summary["lines"],
+            treated=summary["treated"],
+            control=summary["control"],
+        )
+    )
