@@ -39,3 +39,9 @@ def test_complaint_api_in_order_scoped_and_masked(clients, sid):
     assert c["id"] in [x["id"] for x in v["complaints"]]
     assert v["complaint_summary"]["open"] >= 1 and "139****1111" in str(v["complaints"])
     assert "13900001111" not in str(v)
+
+
+def test_only_the_churn_analysis_entry_is_active_on_its_page(clients):
+    html = clients["planner"].get("/churn/analysis").text
+    assert html.count('class="active"') == 1
+    assert '<a href="/churn/analysis" class="active">' in html
