@@ -57,7 +57,9 @@ def _audit(session: Session, action: str, c: Complaint, user: User | None, **det
         username=None if user else "system",
         object_type="complaint",
         object_id=str(c.id),
-        detail={"subscriber_id": c.subscriber_id, "status": c.status, **detail},
+        # no subscriber id in the detail: the append-only log cannot be erased under PIPL; the
+        # complaint row (whose ids erasure pseudonymizes) links the event to the customer
+        detail={"status": c.status, **detail},
     )
 
 
