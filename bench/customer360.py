@@ -25,6 +25,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--store", type=Path, default=None, help="An existing store to copy.")
     ap.add_argument("--calls", type=int, default=200)
+    ap.add_argument(
+        "--db", type=Path, default=None, help="An operational SQLite database to copy (a demo's)."
+    )
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="weixi-bench-360-"))
     os.environ["WEIXI_HOME"] = str(home)
@@ -58,7 +61,24 @@ def main() -> None:
         database_url=f"sqlite:///{home / 'weixi.sqlite'}",
         secret_key="bench-secret-key",
     )
-    make_users(settings.db_url)
+    if args.db:  # a demo's database: its campaigns and tasks show on the 360
+        from weixi.auth import service as auth_service
+        from weixi.web import migrate
+
+        shutil.copy(args.db, home / "weixi.sqlite")
+        migrate.upgrade(settings.db_url)
+        with session_scope(settings.db_url) as s:
+            auth_service.create(
+                session=s, username="bench_planner", password="Bench-Passw0rd-360!", role="planner"
+            )
+        from sqlalchemy import select
+
+        from weixi.dispatch.models import Task
+
+        with session_scope(settings.db_url) as s:
+            sids = list(s.scalars(select(Task.subscriber_id).distinct().limit(20)).all())
+    else:
+        make_users(settings.db_url)
     with session_scope(settings.db_url) as s:
         for sid in sids:
             for k in range(3):
@@ -69,7 +89,10 @@ def main() -> None:
                     branch_id=None,
                     category="technical",
                 )
-    client = login(create_app(settings), "u_planner")
+    app = create_app(settings)
+    client = (
+        login(app, "bench_planner", "Bench-Passw0rd-360!") if args.db else login(app, "u_planner")
+    )
     times = []
     for i in range(args.calls):
         sid = sids[i % len(sids)]
