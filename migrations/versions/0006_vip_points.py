@@ -1,7 +1,7 @@
 """VIP points ledger (``vip_points``): append-only, balance never negative (CHECK)
 
-Revision ID: 0006_vip_points
-Revises: 0005 (re-chain onto the current head when merging)
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-04 12:45:00.000000
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_vip_points"
+revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

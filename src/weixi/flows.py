@@ -449,3 +449,39 @@ def sync_contact_outcomes(
     return int(
         con.execute("SELECT count(*) FROM contact_outcomes WHERE month = ?", [month]).fetchone()[0]
     )
+
+
+def outcome_reasons(*, session: Session) -> Any:
+    """Each subscriber's last stated reason on a contact: the refusal reason, or
+    ``already_churned`` (a frame ``subscriber_id, reason``; the churn analysis's first source)."""
+    import pandas as pd
+
+    from weixi.dispatch.models import Outcome, Task
+
+    rows = session.execute(
+        select(Task.subscriber_id, Outcome.result, Outcome.refusal_reason, Outcome.recorded_at)
+        .join(Outcome, Outcome.task_id == Task.id)
+        .where((Outcome.refusal_reason.is_not(None)) | (Outcome.result == "already_churned"))
+    ).all()
+    df = pd.DataFrame(rows, columns=["subscriber_id", "result", "refusal_reason", "at"])
+    if df.empty:
+        return pd.DataFrame(columns=["subscriber_id", "reason"])
+    df = df.sort_values("at").drop_duplicates("subscriber_id", keep="last")
+    reason = "outcome_" + df["refusal_reason"].fillna(df["result"]).astype(str)
+    return pd.DataFrame({"subscriber_id": df["subscriber_id"], "reason": reason})
+
+
+def churn_analysis(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    session: Session,
+    month: dt.date,
+    branch: str | None = None,
+) -> dict[str, Any]:
+    """Who left in ``month`` (:func:`weixi.churn.analysis.analyse`) with the contact outcomes'
+    stated reasons from the operational database."""
+    from weixi.churn import analysis
+
+    return analysis.analyse(
+        con, month, branch=branch, outcome_reasons=outcome_reasons(session=session)
+    )

@@ -110,6 +110,6 @@ def test_every_feature_is_documented_in_both_languages():
     from pathlib import Path
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "churn.md").read_text(encoding="utf-8")
-    for f in (*F.FEATURES, *F.SEGMENT_FEATURES):
+    for f in (*F.FEATURES, *F.SEGMENT_FEATURES, *F.COMPLAINT_FEATURES):
         assert f"`{f.name}`" in doc, f.name
         assert f.zh and f.en

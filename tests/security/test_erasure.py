@@ -116,6 +116,22 @@ def _build(settings) -> dict[str, str]:
                 )
             )
         s.add(ChannelConsent(subscriber_id=sid, channel="sms", allowed=False))
+        from weixi.complaints import service as complaints
+
+        filed = complaints.create(
+            session=s,
+            subscriber_id=sid,
+            customer_id=who["customer_id"],
+            branch_id="HZ",
+            summary=NOTE_PHONE.format(phone=who["phone"], name=NAME),
+        )
+        complaints.advance(
+            session=s,
+            complaint=filed,
+            to_status="classified",
+            category="price",
+            note=f"called back {who['phone']}",
+        )
         audit.record(
             session=s, action="unmask", username="agent1", object_type="customer", object_id=sid
         )

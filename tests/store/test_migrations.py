@@ -152,3 +152,17 @@ def test_postgres_0002_upgrades_in_place_and_downgrades(postgres_url):
     ) as con:
         con.execute("CREATE DATABASE weixi_migrations")
     _check_0002(url.set(database="weixi_migrations").render_as_string(hide_password=False))
+
+
+def test_sqlite_0007_adds_the_complaint_tables_and_drops_them_on_downgrade(tmp_path):
+    url = f"sqlite:///{tmp_path / 'weixi.sqlite'}"
+    migrate.upgrade(url, "0007")
+    assert {"subscriber_id", "status", "category", "deadline", "escalation_level"} <= _columns(
+        url, "complaints"
+    )
+    assert {"complaint_id", "from_status", "to_status", "by", "note"} <= _columns(
+        url, "complaint_steps"
+    )
+    command.downgrade(migrate.alembic_config(url), "0006")
+    names = sa.inspect(sa.create_engine(url)).get_table_names()
+    assert "complaints" not in names and "complaint_steps" not in names

@@ -101,6 +101,36 @@ TABLE: dict[tuple[str, str], tuple[str, dict | None, dict[str, int]]] = {
         {},
         {**allowed(BM), AM: 404, AG: 404},  # as the page: book / queue only
     ),
+    ("GET", "/api/v1/customers/{subscriber_id}/360"): (
+        f"/api/v1/customers/{SID}/360",
+        None,
+        allowed(P, BM, AM, AN),
+    ),
+    ("GET", "/complaints"): ("/complaints", None, allowed(P, BM, AM, AG, AN)),
+    ("POST", "/complaints"): ("/complaints", {}, allowed(P, BM, AM, AG, ok=422)),
+    ("GET", "/complaints/{complaint_id}"): (
+        "/complaints/999999",
+        None,
+        allowed(P, BM, AM, AG, AN, ok=404),
+    ),
+    ("POST", "/complaints/{complaint_id}/advance"): (
+        "/complaints/999999/advance",
+        {"to_status": "classified"},
+        allowed(P, BM, AM, AG, ok=404),
+    ),
+    ("GET", "/api/v1/complaints"): ("/api/v1/complaints", None, allowed(P, BM, AM, AG, AN)),
+    ("POST", "/api/v1/complaints"): ("/api/v1/complaints", {}, allowed(P, BM, AM, AG, ok=422)),
+    ("POST", "/api/v1/complaints/{complaint_id}/advance"): (
+        "/api/v1/complaints/999999/advance",
+        {},
+        allowed(P, BM, AM, AG, ok=422),
+    ),
+    ("GET", "/churn/analysis"): ("/churn/analysis", None, allowed(P, BM, AN)),
+    ("GET", "/churn/analysis/export.xlsx"): (
+        "/churn/analysis/export.xlsx",
+        None,
+        allowed(P, BM, AN),
+    ),
     ("POST", "/api/v1/queue/next"): ("/api/v1/queue/next", {}, allowed(AM, AG)),
     ("GET", "/api/v1/import-runs"): ("/api/v1/import-runs", None, allowed(A, P, AN)),
     ("GET", "/api/v1/audit"): ("/api/v1/audit", None, allowed(A)),
@@ -122,6 +152,7 @@ TABLE: dict[tuple[str, str], tuple[str, dict | None, dict[str, int]]] = {
 OTHER_BRANCH_404 = [
     f"/customers/{SID}",
     f"/api/v1/customers/{SID}",
+    f"/api/v1/customers/{SID}/360",
 ]
 
 

@@ -199,6 +199,18 @@ def test_roles_walk_the_loop(server, browser, sid):
     dash = planner.go("/dashboard").inner_text(".content")
     assert "Success rate" in dash and "Contacts" in dash
 
+    # --- the call-back time reads the same in Chinese (no browser-locale mm/dd/yyyy picker)
+    page = agent.go("/queue")
+    agent.lang("zh-CN")
+    field = agent.page.locator("#callback-at")
+    assert field.get_attribute("type") == "text"
+    assert field.get_attribute("placeholder").startswith("年-月-日 时:分")
+    field.fill("2030-01-31 15:00")
+    agent.page.click("button[value=call_back]")
+    agent.page.wait_for_url(re.compile(r".*/queue$"))
+    assert "2030-01-31 15:00" in agent.go("/queue").inner_text("body")
+    agent.lang("en")
+
     # --- every page, both languages
     sessions = {"planner": planner, "branch_manager": manager, "agent": agent}
     sessions["admin"] = Session(browser, server, "u_admin")

@@ -168,18 +168,65 @@ SEGMENT_FEATURES: tuple[Feature, ...] = (
     Feature("seg_urgency", "cat", "segment urgency colour", "紧急程度"),
 )
 
-BY_NAME = {f.name: f for f in (*FEATURES, *SEGMENT_FEATURES)}
+#: Complaint history from the complaints workflow (``complaint_log``, written by
+#: ``weixi.complaints.service.sync_analytics``), as of the end of each month.
+COMPLAINT_FEATURES: tuple[Feature, ...] = (
+    Feature("cmp_count_6m", "num", "complaints filed in the last 6 months", "近6月受理投诉数"),
+    Feature("cmp_open", "num", "complaints still unanswered at month end", "月末未答复投诉数"),
+    Feature("cmp_overdue", "num", "unanswered complaints past their deadline", "超时未答复投诉数"),
+    Feature("cmp_days_since_last", "num", "days since the last complaint", "距最近一次投诉天数"),
+    Feature("cmp_last_category", "cat", "category of the last complaint", "最近一次投诉类别"),
+)
+
+#: The analytics table the complaint features read.
+COMPLAINT_TABLE = "complaint_log"
+
+BY_NAME = {f.name: f for f in (*FEATURES, *SEGMENT_FEATURES, *COMPLAINT_FEATURES)}
 
 
-def feature_names(with_segments: bool = False) -> list[str]:
+def feature_names(with_segments: bool = False, with_complaints: bool = False) -> list[str]:
     """Names of the model inputs, in model order."""
-    feats = FEATURES + (SEGMENT_FEATURES if with_segments else ())
+    feats = (
+        FEATURES
+        + (SEGMENT_FEATURES if with_segments else ())
+        + (COMPLAINT_FEATURES if with_complaints else ())
+    )
     return [f.name for f in feats]
 
 
-def categorical_names(with_segments: bool = False) -> list[str]:
+def categorical_names(with_segments: bool = False, with_complaints: bool = False) -> list[str]:
     """Names of the categorical model inputs."""
-    return [n for n in feature_names(with_segments) if BY_NAME[n].kind == "cat"]
+    names = feature_names(with_segments, with_complaints)
+    return [n for n in names if BY_NAME[n].kind == "cat"]
+
+
+def has_complaints(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when the complaints workflow has written its history (``complaint_log``)."""
+    return table_exists(con, COMPLAINT_TABLE)
+
+
+def complaint_sql(months: list[dt.date]) -> str:
+    """SQL ``(month, subscriber_id, cmp_*)``: each line's complaint history at the month's end.
+
+    A complaint counts as open at month end when it was received before the end and not
+    answered by then, overdue when in addition its deadline had passed.
+    """
+    wanted = ", ".join(f"DATE '{m.isoformat()}'" for m in sorted(months))
+    return f"""
+SELECT m.month, l.subscriber_id,
+  CAST(count(*) FILTER (WHERE l.received_at >= m.month - INTERVAL 5 MONTH) AS DOUBLE)
+    AS cmp_count_6m,
+  CAST(count(*) FILTER (WHERE l.answered_at IS NULL OR l.answered_at >= m.month_end) AS DOUBLE)
+    AS cmp_open,
+  CAST(count(*) FILTER (WHERE (l.answered_at IS NULL OR l.answered_at >= m.month_end)
+                          AND l.deadline < m.month_end) AS DOUBLE) AS cmp_overdue,
+  CAST(date_diff('day', max(l.received_at), m.month_end) AS DOUBLE) AS cmp_days_since_last,
+  arg_max(coalesce(l.category, 'unclassified'), l.received_at) AS cmp_last_category
+FROM (SELECT month, CAST(month + INTERVAL 1 MONTH AS TIMESTAMP) AS month_end
+      FROM (SELECT unnest([{wanted}]) AS month)) m
+JOIN {COMPLAINT_TABLE} l ON l.received_at < m.month_end
+GROUP BY m.month, m.month_end, l.subscriber_id
+"""
 
 
 #: Columns of ``segments`` the churn model may use (joined when ``with_segments``).
@@ -333,13 +380,24 @@ def feature_table(
     return w.order_by(["month", "subscriber_id"])
 
 
-def feature_sql(months: list[dt.date], *, with_segments: bool = False) -> str:
-    """DuckDB SQL of :func:`feature_table` over the store's ``snapshot`` (and ``segments``)."""
+def feature_sql(
+    months: list[dt.date], *, with_segments: bool = False, with_complaints: bool = False
+) -> str:
+    """DuckDB SQL of :func:`feature_table` over the store's ``snapshot`` (and ``segments``);
+    ``with_complaints`` joins each line's complaint history at the month's end
+    (:func:`complaint_sql`, DuckDB only)."""
     from weixi.segment.features import snapshot_schema
 
     snap = ibis.table(snapshot_schema(), name="snapshot")
     seg = ibis.table(SEGMENTS_SCHEMA, name="segments") if with_segments else None
-    return str(ibis.to_sql(feature_table(snap, months, segments=seg), dialect="duckdb"))
+    sql = str(ibis.to_sql(feature_table(snap, months, segments=seg), dialect="duckdb"))
+    if not with_complaints:
+        return sql
+    return f"""SELECT f.*, coalesce(k.cmp_count_6m, 0) AS cmp_count_6m,
+       coalesce(k.cmp_open, 0) AS cmp_open, coalesce(k.cmp_overdue, 0) AS cmp_overdue,
+       k.cmp_days_since_last, coalesce(k.cmp_last_category, 'none') AS cmp_last_category
+FROM ({sql}) f
+LEFT JOIN ({complaint_sql(months)}) k ON k.month = f.month AND k.subscriber_id = f.subscriber_id"""
 
 
 def label_sql(horizon: int, months: list[dt.date]) -> str:
@@ -376,12 +434,15 @@ def load_features(
     *,
     with_segments: bool = False,
     labels: tuple[int, ...] = (),
+    with_complaints: bool = False,
 ) -> pd.DataFrame:
     """Run :func:`feature_sql` (plus label columns ``churned_<h>m``) and return a DataFrame.
 
-    Categorical columns come back as pandas ``category``.
+    Categorical columns come back as pandas ``category``. With ``with_complaints`` but no
+    complaint history in the store, the complaint features come back empty (no complaints).
     """
-    sql = feature_sql(months, with_segments=with_segments)
+    cmp_ok = with_complaints and has_complaints(con)
+    sql = feature_sql(months, with_segments=with_segments, with_complaints=cmp_ok)
     if labels:
         joins = " ".join(
             f"JOIN ({label_sql(h, months)}) l{h} "
@@ -391,7 +452,12 @@ def load_features(
         cols = ", ".join(f"l{h}.churned AS churned_{h}m" for h in labels)
         sql = f"SELECT f.*, {cols} FROM ({sql}) f {joins} ORDER BY f.month, f.subscriber_id"
     df = con.execute(sql).df()
-    for c in categorical_names(with_segments):
+    if with_complaints and not cmp_ok:
+        for f in COMPLAINT_FEATURES:
+            df[f.name] = (
+                "none" if f.kind == "cat" else (0.0 if f.name != "cmp_days_since_last" else None)
+            )
+    for c in categorical_names(with_segments, with_complaints):
         if c in df.columns:
             df[c] = df[c].astype(object).where(df[c].notna(), None).astype("category")
     return df

@@ -34,6 +34,7 @@ class TrainedModels:
     names: list[str]
     levels: dict[str, list[str]]
     with_segments: bool
+    with_complaints: bool = False
     horizons: dict[int, HorizonFit] = field(default_factory=dict)
     skipped: dict[int, str] = field(default_factory=dict)
     reference: pd.DataFrame | None = None  # calibration-month features (drift reference)
@@ -65,8 +66,9 @@ def fit_as_of(
             f"no labelled month before {format_month(as_of)}: load at least two consecutive months"
         )
     use_seg = F.has_segments(con, [*lab1, as_of])
-    names = F.feature_names(use_seg)
-    cats = F.categorical_names(use_seg)
+    use_cmp = F.has_complaints(con)
+    names = F.feature_names(use_seg, use_cmp)
+    cats = F.categorical_names(use_seg, use_cmp)
     out: TrainedModels | None = None
     for h in horizons or p.horizons:
         lab = labelled_months(months, as_of, h)[-(p.train_months + 1) :]
@@ -74,10 +76,14 @@ def fit_as_of(
             if out is not None:
                 out.skipped[h] = f"no month with a known {h}-month outcome yet"
             continue
-        df = F.load_features(con, lab, with_segments=use_seg, labels=(h,))
+        df = F.load_features(con, lab, with_segments=use_seg, labels=(h,), with_complaints=use_cmp)
         if out is None:
             out = TrainedModels(
-                as_of=as_of, names=names, levels=fit_levels(df, cats), with_segments=use_seg
+                as_of=as_of,
+                names=names,
+                levels=fit_levels(df, cats),
+                with_segments=use_seg,
+                with_complaints=use_cmp,
             )
             last = df["month"] == df["month"].max()
             out.reference = df.loc[last, names].reset_index(drop=True)
@@ -135,7 +141,13 @@ def backtest(
             f"backtest of {format_month(month)} needs {format_month(nxt)} loaded to know who churned"
         )
     models = fit_as_of(con=con, as_of=month, params=params, with_logistic=True, horizons=(1,))
-    df = F.load_features(con, [month], with_segments=models.with_segments, labels=(1,))
+    df = F.load_features(
+        con,
+        [month],
+        with_segments=models.with_segments,
+        labels=(1,),
+        with_complaints=models.with_complaints,
+    )
     y = df["churned_1m"].to_numpy(dtype=int)
     p_model = predict_frame(models, df)["p_1m"]
     fit1 = models.horizons[1]
@@ -253,6 +265,7 @@ def train(
         "features": models.names,
         "levels": models.levels,
         "with_segments": models.with_segments,
+        "with_complaints": models.with_complaints,
         "horizons": {
             str(h): {
                 "calibrator": f.calibrator.model_dump(),
@@ -361,7 +374,11 @@ def compare_models(
     month = later[-1]
     use_seg = bool(new_meta["with_segments"] or old_meta["with_segments"])
     df = F.load_features(
-        con, [month], with_segments=use_seg and F.has_segments(con, [month]), labels=(1,)
+        con,
+        [month],
+        with_segments=use_seg and F.has_segments(con, [month]),
+        labels=(1,),
+        with_complaints=bool(new_meta.get("with_complaints") or old_meta.get("with_complaints")),
     )
     y = df["churned_1m"].to_numpy(dtype=int)
     scores = []
@@ -421,7 +438,9 @@ def score(
     names, levels = meta["features"], meta["levels"]
     with_seg = bool(meta["with_segments"])
     seg_ok = with_seg and F.has_segments(con, [month])
-    df = F.load_features(con, [month], with_segments=seg_ok)
+    df = F.load_features(
+        con, [month], with_segments=seg_ok, with_complaints=bool(meta.get("with_complaints"))
+    )
     X = encode(df, names, levels)
     scorers = {
         int(h): Scorer(folder / f"h{h}.txt", engine=engine, num_threads=params.num_threads)

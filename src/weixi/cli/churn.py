@@ -286,6 +286,49 @@ def report_cmd(
     console.print(t("Report written to {path}", path=str(out)))
 
 
+@churn_app.command("analysis")
+@guarded
+def analysis_cmd(
+    month: str = typer.Option(..., "--month", help="Month the customers left in (YYYY-MM)."),
+    branch: str = typer.Option(None, "--branch", help="One branch only."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Who left in a month: by segment, branch, tenure, value, reason and destination.
+
+    Example: weixi churn analysis --month 2026-03 --json
+    """
+    from weixi import flows
+    from weixi.complaints import service as complaints
+    from weixi.store.analytics import open_store
+    from weixi.store.db import session_scope
+    from weixi.web import migrate
+
+    migrate.upgrade()
+    with session_scope() as s, open_store() as con:
+        complaints.sync_analytics(session=s, con=con)
+        out = flows.churn_analysis(con=con, session=s, month=_month(month), branch=branch)
+    if as_json:
+        emit_json(out)
+        return
+    console.print(
+        t(
+            "{month}: {left} of {live} lines left ({rate}), ARPU lost {arpu}",
+            month=out["month"],
+            left=out["left"],
+            live=out["live"],
+            rate=f"{(out['churn_rate'] or 0):.2%}",
+            arpu=f"{out['arpu_lost']:.0f}",
+        )
+    )
+    for dim, rows in out["by"].items():
+        table = Table(title=t(dim))
+        for col in ("key", "left", "live", "rate", "arpu_lost"):
+            table.add_column(t(col), justify="left" if col == "key" else "right")
+        for r in rows:
+            table.add_row(*(_fmt(r.get(c)) for c in ("key", "left", "live", "rate", "arpu_lost")))
+        console.print(table)
+
+
 @churn_app.command("promote")
 @guarded
 def promote_cmd(
@@ -408,3 +451,39 @@ def models_cmd(as_json: bool = JsonOpt) -> None:
 def register(app: typer.Typer) -> None:
     """Attach this domain's commands to the root app."""
     app.add_typer(churn_app, name="churn")
+
+
+@churn_app.command("winback")
+@guarded
+def winback_cmd(
+    month: str = typer.Option(..., "--month", help="List month (YYYY-MM): leavers before it."),
+    spec: Path = typer.Option(None, "--spec", help="Win-back YAML (default: the preset)."),
+    out: Path = typer.Option(None, "--out", help="Write the masked list as CSV here."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Win-back list of recently churned high-value customers, with offers and a control group.
+
+    Example: weixi churn winback --month 2026-03 --out winback.csv --json
+    """
+    from weixi.dispatch.winback import load_winback, winback_list
+    from weixi.security.masking import mask_records
+    from weixi.store.analytics import open_store
+
+    with open_store(read_only=True) as con:
+        df, summary = winback_list(con, _month(month), load_winback(spec))
+    if out is not None:
+        import pandas as pd
+
+        pd.DataFrame(mask_records(df.to_dict("records"))).to_csv(out, index=False)
+        summary["file"] = str(out)
+    if as_json:
+        emit_json(summary)
+        return
+    console.print(
+        t(
+            "{lines} win-back lines: {treated} to contact, {control} in the control group",
+            lines=summary["lines"],
+            treated=summary["treated"],
+            control=summary["control"],
+        )
+    )

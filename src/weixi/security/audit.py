@@ -41,6 +41,13 @@ ACTIONS = (
     "pipl_erase",
     "backup",
     "restore",
+    "complaint_received",
+    "complaint_classified",
+    "complaint_investigated",
+    "complaint_handled",
+    "complaint_answered",
+    "complaint_archived",
+    "complaint_escalated",
 )
 
 #: The fields of an event covered by its hash, in canonical order.

@@ -220,6 +220,21 @@ def _erase_operational(
             ).rowcount
         if n:
             result.rows["operational.outcomes"] = n
+    if "complaints" in metadata.tables:  # the complainant's own words are free text
+        complaints, steps = metadata.tables["complaints"], metadata.tables["complaint_steps"]
+        theirs = sa.select(complaints.c.id).where(complaints.c.subscriber_id == subscriber_id)
+        n = session.execute(
+            complaints.update()
+            .where(complaints.c.subscriber_id == subscriber_id, complaints.c.summary != "[erased]")
+            .values(summary="[erased]")
+        ).rowcount
+        n += session.execute(
+            steps.update()
+            .where(steps.c.complaint_id.in_(theirs), steps.c.note != "")
+            .values(note="")
+        ).rowcount
+        if n:
+            result.rows["operational.complaints"] = n
     # customer/account ids known only to the operational side (no snapshot row left)
     if "tasks" in metadata.tables:
         tasks = metadata.tables["tasks"]

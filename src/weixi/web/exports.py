@@ -70,3 +70,32 @@ def to_xlsx(
         ws.autofilter(row0, 0, row0 + len(masked), len(columns) - 1)
     wb.close()
     return buf.getvalue()
+
+
+def to_xlsx_sheets(
+    sheets: Sequence[tuple[str, Sequence[dict[str, Any]], Sequence[tuple[str, str]]]],
+    *,
+    title: str = "",
+) -> bytes:
+    """One workbook with a formatted sheet per ``(name, records, columns)`` (masked records)."""
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True})
+    head = wb.add_format({"bold": True, "bg_color": "#16233A", "font_color": "#FFFFFF"})
+    title_fmt = wb.add_format({"bold": True, "font_size": 13})
+    num = wb.add_format({"num_format": "#,##0.00"})
+    for name, records, columns in sheets:
+        ws = wb.add_worksheet(name[:31])
+        row0 = 0
+        if title:
+            ws.write(0, 0, f"{title} · {name}", title_fmt)
+            row0 = 2
+        for c, (_, label) in enumerate(columns):
+            ws.write(row0, c, label, head)
+            ws.set_column(c, c, max(12, min(40, len(label) + 4)))
+        for r_i, r in enumerate(mask_records(records), start=row0 + 1):
+            for c, (key, _) in enumerate(columns):
+                v = _cell(r.get(key))
+                ws.write_number(r_i, c, v, num) if isinstance(v, float) else ws.write(r_i, c, v)
+        ws.freeze_panes(row0 + 1, 0)
+    wb.close()
+    return buf.getvalue()

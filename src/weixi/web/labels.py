@@ -34,6 +34,17 @@ LABELS = {
     "open": "Open",
     "done": "Done",
     "dropped": "Dropped",
+    # complaints (categories: weixi.complaints.models.CATEGORY_LABELS, "price" differs)
+    "received": "Received",
+    "classified": "Classified",
+    "investigated": "Investigated",
+    "handled": "Handled",
+    "answered": "Answered",
+    "archived": "Archived",
+    "escalated": "Escalated",
+    "web": "Web",
+    "api": "API",
+    "file": "File",
 }
 
 

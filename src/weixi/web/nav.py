@@ -36,6 +36,9 @@ ACCESS: dict[str, tuple[Role, ...]] = {
     "evaluation": (P, BM, AN),
     "book": (P, BM, AM),
     "groups": (P, BM, AM, AN),
+    "complaints": (P, BM, AM, AG, AN),
+    "complaints_edit": (P, BM, AM, AG),
+    "churn_analysis": (P, BM, AN),
 }
 
 
@@ -64,6 +67,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("book", "/book", "My book", "♛"),
     NavItem("groups", "/groups", "Enterprise groups", "⌂"),
     NavItem("customers", "/customers", "Customer 360", "◉"),
+    NavItem("complaints", "/complaints", "Complaints", "✉"),
+    NavItem("churn_analysis", "/churn/analysis", "Churn analysis", "◑"),
     NavItem("admin", "/admin/users", "Users", "◎"),
     NavItem("admin", "/admin/audit", "Audit log", "☰"),
 )

@@ -17,6 +17,7 @@ ORM_MODULES = (
     "weixi.ingest.models",
     "weixi.jobs.models",
     "weixi.vip.models",
+    "weixi.complaints.models",
 )
 
 

@@ -12,7 +12,7 @@ from weixi.auth.models import User
 from weixi.errors import ConfigError, NotFoundError
 from weixi.security import access, audit
 from weixi.security.masking import PII_COLUMNS, mask_id, mask_record, mask_records
-from weixi.web import readmodels
+from weixi.web import customer360, readmodels
 from weixi.web.app_helpers import month_label
 from weixi.web.deps import (
     MAX_INT,
@@ -166,6 +166,29 @@ def api_customer(
         "segments": _jsonable(view["segments"]),
         "scores": _jsonable(view["scores"]),
     }
+
+
+@router.get("/customers/{subscriber_id}/360")
+def api_customer_360(
+    subscriber_id: str,
+    db: DbDep,
+    con: AnalyticsDep,
+    user: Annotated[User, Depends(require_role(*ACCESS["customers"]))],
+) -> dict[str, Any]:
+    """The whole customer 360 in one call: profile (masked), segment history, churn scores and
+    reasons, campaigns with contacts and outcomes, complaints, VIP tier and group."""
+    v = customer360.as_json(
+        customer360.build(session=db, con=con, user=user, subscriber_id=subscriber_id)
+    )
+    out: dict[str, Any] = {}
+    for key, value in v.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            out[key] = _jsonable(value)
+        elif isinstance(value, dict) and key == "profile":
+            out[key] = _jsonable([value])[0]
+        else:
+            out[key] = value
+    return out
 
 
 @router.post("/customers/{subscriber_id}/unmask")

@@ -12,11 +12,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from weixi.auth.models import User
+from weixi.complaints.models import CATEGORY_LABELS
 from weixi.errors import NotFoundError
 from weixi.i18n import t
 from weixi.security import access, audit
-from weixi.security.masking import PII_COLUMNS, mask_id, mask_record, mask_records
-from weixi.web import charts, operations, readmodels
+from weixi.security.masking import PII_COLUMNS, mask_id, mask_records
+from weixi.web import charts, customer360, readmodels
 from weixi.web.app_helpers import month_label
 from weixi.web.deps import AnalyticsDep, DbDep, render, request_locale, require_role
 from weixi.web.nav import ACCESS
@@ -82,8 +83,8 @@ def customer_detail(
     user: Annotated[User, Depends(require_role(*ACCESS["customers"]))],
 ) -> HTMLResponse:
     locale = request_locale(request, user)
-    view = load_customer(con, user, subscriber_id)
-    profile = mask_record(view["profile"])
+    view = customer360.build(session=db, con=con, user=user, subscriber_id=subscriber_id)
+    profile = view["profile"]
     for s in view["scores"]:
         s["reason_texts"] = [readmodels.describe_reason(r, locale) for r in s["reasons"]]
     hist = view["history"]
@@ -112,7 +113,8 @@ def customer_detail(
             "fields": [f for f in PROFILE_FIELDS if f in profile],
             "pii": PII_COLUMNS,
             "view": view,
-            "tasks": operations.customer_tasks(session=db, subscriber_id=subscriber_id),
+            "tasks": view["tasks"],
+            "cats": CATEGORY_LABELS,
             "chart_usage": chart_usage,
             "chart_score": chart_score,
             # the button only where the click is allowed: branch, book or queue

@@ -1,0 +1,174 @@
+"""Churn analysis (流失分析): who left in a month, by segment, branch, tenure, value, reason and
+destination, computed in DuckDB SQL over the snapshot (one truth: the churn label of
+:func:`weixi.store.months.churn_label_sql`).
+
+A line *left in month M* when it was live in M-1 and is gone or cancelled in M. Its reason is,
+in order: the customer's own words (a refusal reason recorded on a contact outcome, passed in
+as ``outcome_reasons``), the category of a complaint filed in the 3 months before leaving
+(``complaint_log``), the top reason of its churn score in M-1, else ``unknown``. Its
+destination is the competitor it ported to when the operator's ``port_outs`` table (from the
+number-portability export) names it, else ``unknown``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from weixi.churn.features import COMPLAINT_TABLE
+from weixi.errors import NotFoundError
+from weixi.store.analytics import table_exists
+from weixi.store.months import add_months, churn_label_sql, format_month, loaded_months
+
+#: Breakdowns of the analysis, in page order.
+DIMENSIONS = ("segment", "branch", "tenure", "value", "reason", "destination")
+TENURE_BANDS = (
+    "CASE WHEN tenure < 12 THEN '<1y' WHEN tenure < 24 THEN '1-2y' "
+    "WHEN tenure < 60 THEN '2-5y' ELSE '5y+' END"
+)
+VALUE_BANDS = (
+    "CASE WHEN arpu < 50 THEN '<50' WHEN arpu < 100 THEN '50-100' "
+    "WHEN arpu < 200 THEN '100-200' ELSE '200+' END"
+)
+
+
+def leavers_sql(con: duckdb.DuckDBPyConnection, month: dt.date, *, with_outcomes: bool) -> str:
+    """SQL of the base month's live lines with ``left_`` (1 when gone or cancelled in ``month``)
+    and the attributes the breakdowns use."""
+    base = add_months(month, -1)
+    b = f"DATE '{base.isoformat()}'"
+    seg = "'unsegmented'"
+    joins = []
+    if table_exists(con, "segments"):
+        joins.append(f"LEFT JOIN segments g ON g.subscriber_id = s.subscriber_id AND g.month = {b}")
+        seg = "coalesce(g.code, 'unsegmented')"
+    reasons = []
+    if with_outcomes:
+        joins.append("LEFT JOIN _outcome_reasons o ON o.subscriber_id = s.subscriber_id")
+        reasons.append("o.reason")
+    if table_exists(con, COMPLAINT_TABLE):
+        joins.append(
+            f"""LEFT JOIN (
+                  SELECT subscriber_id, 'complaint_' || arg_max(coalesce(category, 'unclassified'),
+                         received_at) AS reason
+                  FROM {COMPLAINT_TABLE}
+                  WHERE received_at >= {b} - INTERVAL 2 MONTH
+                    AND received_at < DATE '{month.isoformat()}' + INTERVAL 1 MONTH
+                  GROUP BY subscriber_id) k ON k.subscriber_id = s.subscriber_id"""
+        )
+        reasons.append("k.reason")
+    if table_exists(con, "churn_scores"):
+        joins.append(
+            f"""LEFT JOIN (SELECT subscriber_id,
+                  'score_' || json_extract_string(reasons, '$[0].code') AS reason
+                FROM churn_scores WHERE month = {b}) r ON r.subscriber_id = s.subscriber_id"""
+        )
+        reasons.append("r.reason")
+    dest = "'unknown'"
+    if table_exists(con, "port_outs"):
+        joins.append("LEFT JOIN port_outs p ON p.subscriber_id = s.subscriber_id")
+        dest = "coalesce(p.destination, 'unknown')"
+    reason = "coalesce(" + ", ".join([*reasons, "'unknown'"]) + ")"
+    return f"""
+SELECT s.subscriber_id, s.branch_id, s.line_type, CAST(s.arpu AS DOUBLE) AS arpu, l.churned AS left_,
+  date_diff('month', s.activation_date, s.month) AS tenure, {seg} AS segment,
+  {reason} AS reason, {dest} AS destination
+FROM snapshot s
+JOIN ({churn_label_sql(base)}) l ON l.subscriber_id = s.subscriber_id AND l.month = s.month
+{" ".join(joins)}
+WHERE s.month = {b}
+"""
+
+
+def analyse(
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    *,
+    branch: str | None = None,
+    outcome_reasons: pd.DataFrame | None = None,
+    top: int = 20,
+) -> dict[str, Any]:
+    """Who left in ``month``: totals and one breakdown per :data:`DIMENSIONS`.
+
+    Args:
+        con: the analytics store with ``snapshot`` holding ``month`` and the month before.
+        month: the month the customers left in (first day).
+        branch: limit to one branch (a branch user).
+        outcome_reasons: optional frame ``(subscriber_id, reason)`` of refusal reasons or
+            ``already_churned`` notes recorded on contacts (the operational database).
+        top: rows kept per breakdown (largest first).
+
+    Returns:
+        ``{"month", "base_month", "live", "left", "churn_rate", "arpu_lost", "by": {dim: rows}}``
+        where each row is ``{key, left, live, rate, arpu_lost}``.
+    """
+    base = add_months(month, -1)
+    have = set(loaded_months(con))
+    if month not in have or base not in have:
+        raise NotFoundError(
+            "churn analysis of {m} needs {b} and {m} loaded",
+            m=format_month(month),
+            b=format_month(base),
+        )
+    with_out = outcome_reasons is not None and len(outcome_reasons) > 0
+    if with_out:
+        con.register("_outcome_reasons", outcome_reasons[["subscriber_id", "reason"]])
+    try:
+        sql = leavers_sql(con, month, with_outcomes=with_out)
+        where = "WHERE branch_id = ?" if branch else ""
+        params = [branch] if branch else []
+        cte = f"WITH _leavers AS (SELECT * FROM ({sql}) {where}) "
+        live, left, lost = con.execute(
+            cte + "SELECT count(*), coalesce(sum(left_), 0), coalesce(sum(arpu * left_), 0) "
+            "FROM _leavers",
+            params,
+        ).fetchall()[0]
+        by = {dim: _breakdown(con, cte, params, dim, top) for dim in DIMENSIONS}
+    finally:
+        if with_out:
+            con.unregister("_outcome_reasons")
+    return {
+        "month": format_month(month),
+        "base_month": format_month(base),
+        "branch": branch,
+        "live": int(live),
+        "left": int(left),
+        "churn_rate": round(left / live, 4) if live else None,
+        "arpu_lost": round(float(lost), 2),
+        "by": by,
+    }
+
+
+_KEYS = {
+    "segment": "segment",
+    "branch": "branch_id",
+    "tenure": TENURE_BANDS,
+    "value": VALUE_BANDS,
+    "reason": "reason",
+    "destination": "destination",
+}
+
+
+def _breakdown(con, cte: str, params: list, dim: str, top: int) -> list[dict[str, Any]]:
+    leavers_only = dim in ("reason", "destination")  # known for leavers only
+    rows = con.execute(
+        cte
+        + f"""SELECT {_KEYS[dim]} AS key, CAST(sum(left_) AS BIGINT) AS n_left,
+                   count(*) AS live, round(sum(left_) / count(*), 4) AS rate,
+                   round(sum(arpu * left_), 2) AS arpu_lost
+            FROM _leavers {"WHERE left_ = 1" if leavers_only else ""}
+            GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {int(top)}""",
+        params,
+    ).fetchall()
+    return [
+        {
+            "key": k,
+            "left": int(n),
+            **({} if leavers_only else {"live": int(v), "rate": float(r)}),
+            "arpu_lost": float(a or 0),
+        }
+        for k, n, v, r, a in rows
+    ]

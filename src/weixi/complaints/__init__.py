@@ -1,0 +1,1 @@
+"""Complaints (客户投诉): received, classified, investigated, handled, answered, archived."""
