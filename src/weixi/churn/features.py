@@ -122,7 +122,12 @@ FEATURES: tuple[Feature, ...] = (
     Feature("handset_generation", "cat", "handset network generation", "终端制式"),
     Feature("handset_smart", "num", "smart handset (1/0)", "智能机"),
     Feature("complaints", "num", "complaints this month", "本月投诉次数"),
-    Feature("complaints_3m", "num", "complaints in the last 3 months", "近3月投诉次数"),
+    Feature(
+        "complaints_3m",
+        "num",
+        "complaints in the last 3 months (the operator's count, else summed over the snapshots)",
+        "近3月投诉次数（取运营商数据，缺失时按月汇总）",
+    ),
     Feature(
         "competitor_contacts",
         "num",
@@ -136,6 +141,25 @@ FEATURES: tuple[Feature, ...] = (
         "近3月联系竞争对手次数",
     ),
     Feature("dual_competitor", "num", "also uses a competitor's line (1/0)", "异网双卡"),
+    Feature("dropped_call_rate", "num", "dropped-call rate this month (%)", "本月掉话率(%)"),
+    Feature(
+        "dropped_call_rate_3m",
+        "num",
+        "dropped-call rate, average of the last 3 months (%)",
+        "近3月平均掉话率(%)",
+    ),
+    Feature(
+        "weak_coverage_share",
+        "num",
+        "share of data traffic under weak coverage this month (%)",
+        "本月弱覆盖流量占比(%)",
+    ),
+    Feature(
+        "weak_coverage_share_3m",
+        "num",
+        "share of data traffic under weak coverage, average of the last 3 months (%)",
+        "近3月平均弱覆盖流量占比(%)",
+    ),
     Feature("payment_corporate", "num", "corporate collection (1/0)", "对公托收"),
     Feature("group_payment_amount", "num", "amount paid by the enterprise group", "集团统付金额"),
     Feature("in_group", "num", "member of an enterprise group (1/0)", "集团成员"),
@@ -154,6 +178,9 @@ FEATURES: tuple[Feature, ...] = (
     Feature("vip_level", "cat", "VIP tier", "VIP等级"),
     Feature("snapshot_midhigh", "num", "on the mid/high-end snapshot list (1/0)", "拍照中高端"),
     Feature("satisfaction_score", "num", "satisfaction score", "满意度得分"),
+    Feature(
+        "nps_score", "num", "latest NPS answer (0-10, likelihood to recommend)", "NPS推荐意愿得分"
+    ),
     Feature("line_type", "cat", "kind of line", "业务类型"),
     Feature("branch_id", "cat", "city branch", "地市"),
 )
@@ -244,10 +271,14 @@ w AS (
     handset_generation,
     CAST(handset_smart AS DOUBLE) AS handset_smart,
     CAST(complaints AS DOUBLE) AS complaints,
-    CAST(sum(complaints) {last3} AS DOUBLE) AS complaints_3m,
+    CAST(coalesce(complaints_3m, sum(complaints) {last3}) AS DOUBLE) AS complaints_3m,
     CAST(competitor_contacts AS DOUBLE) AS competitor_contacts,
     CAST(sum(competitor_contacts) {last3} AS DOUBLE) AS competitor_contacts_3m,
     CAST(dual_competitor AS DOUBLE) AS dual_competitor,
+    dropped_call_rate,
+    avg(dropped_call_rate) {last3} AS dropped_call_rate_3m,
+    weak_coverage_share,
+    avg(weak_coverage_share) {last3} AS weak_coverage_share_3m,
     CAST(payment_type = 'corporate' AS DOUBLE) AS payment_corporate,
     coalesce(group_payment_amount, 0) AS group_payment_amount,
     CAST(group_id IS NOT NULL AND group_id <> '' AS DOUBLE) AS in_group,
@@ -260,7 +291,7 @@ w AS (
     bb_speed_mbps,
     coalesce(vip_level, 'none') AS vip_level,
     CAST(snapshot_midhigh AS DOUBLE) AS snapshot_midhigh,
-    satisfaction_score, line_type, branch_id
+    satisfaction_score, CAST(nps_score AS DOUBLE) AS nps_score, line_type, branch_id
   FROM base
 )
 SELECT w.* EXCLUDE (status), w.status,
