@@ -91,9 +91,9 @@ _DIS_BASE = -4.4  # logit of starting to disengage (usage falls 35-70 %) in a qu
 # network experience; it enters the churn logit with _U_CHURN and shows, noisily, in the surveys
 # (satisfaction 0-100, NPS 0-10), complaints, competitor contacts, dual SIM and network measures.
 _U_OWN, _U_NET = 0.8, 0.6
-_U_CHURN = 0.55
+_U_CHURN = 1.0
 _DIS_CHURN = 2.8  # a disengaging line (usage falling) in the churn logit
-_SHOCK = 0.3  # sd of the month's shock in the churn logit (life events no field shows)
+_SHOCK = 0.8  # sd of the month's shock in the churn logit (life events no field shows)
 _SAT_NOISE, _NPS_NOISE = 7.0, 1.6
 _DUAL_BASE, _DUAL_U = -2.6, 0.6
 
