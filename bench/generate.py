@@ -9,6 +9,7 @@ docs/synthetic-operator.md (shares of line types, value bands, churn by driver, 
 Example:
     .venv/bin/python bench/generate.py --subscribers 1000000 --format csv
     .venv/bin/python bench/generate.py --shares --subscribers 200000
+    .venv/bin/python bench/generate.py --drivers --subscribers 100000 --months 6
 """
 
 from __future__ import annotations
@@ -58,6 +59,16 @@ SHARES = {
     "round(100 * avg((bb_speed_mbps >= 2 AND bb_speed_mbps < 4)::INT), 1), "
     "round(100 * avg((bb_speed_mbps >= 4)::INT), 1), "
     "round(100 * avg((bb_speed_mbps >= 100)::INT), 1) FROM s WHERE line_type = 'broadband'",
+    "signals_complaint_competitor_dual_satmissing_npsmissing_pct": "SELECT "
+    "round(100 * avg((complaints > 0)::INT), 1), "
+    "round(100 * avg((competitor_contacts > 0)::INT), 1), "
+    "round(100 * avg(dual_competitor::INT), 1), "
+    "round(100 * avg((satisfaction_score IS NULL)::INT), 1), "
+    "round(100 * avg((nps_score IS NULL)::INT), 1) FROM s",
+    "mobile_network_drop_median_p90_weak_median_p90_pct": "SELECT "
+    "round(median(dropped_call_rate), 2), round(quantile_cont(dropped_call_rate, 0.9), 2), "
+    "round(median(weak_coverage_share), 1), round(quantile_cont(weak_coverage_share, 0.9), 1) "
+    "FROM s WHERE line_type = 'mobile'",
     "responses": "SELECT action, round(avg(p_accept), 3), round(avg(churn_reduction), 3), "
     "round(100 * avg((churn_reduction < 0)::INT), 1) FROM r GROUP BY 1 ORDER BY 1",
 }
@@ -91,6 +102,56 @@ def shares(n: int, seed: int) -> dict:
     return out
 
 
+DRIVERS = {
+    "contract ends within 3 months (A1)": "contract_end >= month "
+    "AND contract_end < month + INTERVAL 3 MONTH",
+    "ARPU fell >= 30 % vs previous 3 months": "arpu < 0.7 * arpu_prev3",
+    "complaint this month": "complaints > 0",
+    "competitor-service contact": "competitor_contacts > 0",
+    "dual competitor user": "dual_competitor",
+    "satisfaction score < 80": "satisfaction_score < 80",
+    "NPS answer 0-6 (detractor)": "nps_score <= 6",
+    "weak coverage >= 15 % of data (mobile)": "weak_coverage_share >= 15",
+    "ARPU < 20": "arpu < 20",
+    "tenure < 12 months": "activation_date > month - INTERVAL 12 MONTH",
+    "abnormal status": "status IN ('suspended', 'arrears_stopped', 'cancelling')",
+    "converged": "is_converged",
+    "corporate-paid / group payment > 50": "payment_type = 'corporate' "
+    "OR group_payment_amount > 50",
+}
+
+
+def drivers(n: int, months: int, seed: int) -> dict:
+    """Churn rate with / without each driver over ``months - 1`` transitions (non-cancelled)."""
+    import duckdb
+    import pyarrow as pa
+
+    from weixi.store.months import churn_label_sql
+    from weixi.synth.generate import make_history
+
+    con = duckdb.connect()
+    con.register("h", pa.concat_tables([t for _, t in make_history(n, months, seed=seed)]))
+    con.execute("CREATE TABLE snapshot AS SELECT * FROM h")
+    con.execute(
+        f"""CREATE TABLE f AS SELECT s.*, l.churned,
+              avg(s.arpu) OVER (PARTITION BY subscriber_id ORDER BY month
+                                ROWS BETWEEN 3 PRECEDING AND 1 PRECEDING) AS arpu_prev3
+            FROM snapshot s JOIN ({churn_label_sql()}) l USING (month, subscriber_id)
+            WHERE s.status <> 'cancelled'"""
+    )
+    con.execute("DELETE FROM f WHERE month = (SELECT max(month) FROM snapshot)")
+    rates = con.execute("SELECT round(100 * avg(churned), 2) FROM f GROUP BY month ORDER BY month")
+    out: dict = {"monthly_churn_pct": [r[0] for r in rates.fetchall()]}
+    for name, cond in DRIVERS.items():
+        w, wo, share = con.execute(
+            f"""SELECT round(100 * avg(churned) FILTER (WHERE {cond}), 1),
+                       round(100 * avg(churned) FILTER (WHERE NOT coalesce({cond}, FALSE)), 1),
+                       round(100 * avg(coalesce({cond}, FALSE)::INT), 1) FROM f"""
+        ).fetchone()
+        out[name] = {"with_pct": w, "without_pct": wo, "share_pct": share}
+    return out
+
+
 def main() -> None:
     """Run the benchmark once and print its JSON line."""
     ap = argparse.ArgumentParser(description=__doc__)
@@ -101,7 +162,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=500_000, help="rows per streamed chunk")
     ap.add_argument("--out", default=None, help="keep the files here (default: temp, removed)")
     ap.add_argument("--shares", action="store_true", help="print measured distributions")
+    ap.add_argument("--drivers", action="store_true", help="print churn with / without each driver")
     args = ap.parse_args()
+    if args.drivers:
+        result = drivers(args.subscribers, max(args.months, 2), args.seed)
+        print(json.dumps(result, ensure_ascii=False))
+        return
     if args.shares:
         print(json.dumps(shares(args.subscribers, args.seed), ensure_ascii=False, default=str))
         return

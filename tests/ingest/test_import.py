@@ -352,3 +352,41 @@ def test_nul_bytes_quotes_in_ids_and_out_of_range_numbers_are_quarantined(tmp_pa
         (6, "district", "control_characters"),
     }
     assert (res.read, res.loaded, res.quarantined) == (6, 1, 5)
+
+
+def test_loyalty_signals_are_range_checked(tmp_path, fresh_con):
+    """Surveys and network measures outside their scales are quarantined; blanks are allowed."""
+    extra = {
+        "nps_score": "NPS",
+        "dropped_call_rate": "DHL",
+        "weak_coverage_share": "RFG",
+        "complaints_3m": "TS3",
+    }
+    mapping = write_mapping(
+        tmp_path / "m.yaml",
+        MAPPING_YAML + "".join(f"  {k}: {{source: {v}}}\n" for k, v in extra.items()),
+    )
+    rows = [[*good_row(i), "9", "0.8", "12.5", "2"] for i in range(6)]
+    rows[0][10] = "11"  # NPS is 0-10
+    rows[1][11] = "101"  # a rate in per cent
+    rows[2][12] = "-3"
+    rows[3][13] = "0.5"  # a count
+    rows[4][10:14] = ["", "", "", ""]  # not surveyed, no calls, no data: allowed
+    path = write_csv(tmp_path / "a.csv", rows, header=[*HEADER, *extra.values()])
+    res = import_month(con=fresh_con, month="2025-01", mapping=mapping, paths=[path])
+    got = {
+        (q.row_number, q.column_name, q.reason)
+        for q in get_quarantine(con=fresh_con, run_id=res.run_id)
+    }
+    assert got == {
+        (2, "nps_score", "above_max"),
+        (3, "dropped_call_rate", "above_max"),
+        (4, "weak_coverage_share", "negative_value"),
+        (5, "complaints_3m", "not_an_integer"),
+    }
+    assert (res.read, res.loaded, res.quarantined) == (6, 2, 4)
+    loaded = fresh_con.execute(
+        "SELECT nps_score, dropped_call_rate, weak_coverage_share, complaints_3m FROM snapshot "
+        "ORDER BY subscriber_id"
+    ).fetchall()
+    assert loaded == [(None, None, None, None), (9, 0.8, 12.5, 2)]

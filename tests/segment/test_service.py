@@ -177,7 +177,11 @@ def test_export_masks_personal_data(store, tmp_path):
     ).fetchall()[0][0]
     assert rows[1][1] == phone[:3] + "****" + phone[-4:]
     assert rows[1][2].endswith("*")
-    assert rows[1][8] == 1  # ordered by priority rank
+    # ordered by priority rank (the best rank present in the month first, unranked last)
+    best = _one(con, "SELECT min(priority_rank) FROM segments WHERE month = ?", m)
+    assert rows[1][8] == best
+    ranks = [r[8] for r in rows[1:] if r[8] is not None]
+    assert ranks == sorted(ranks) and len(set(ranks)) > 1
     k = service.export(con, m, tmp_path / "out.csv", branch="HZ", include_excluded=False)
     with open(tmp_path / "out.csv", encoding="utf-8") as fh:
         data = list(csv.DictReader(fh))

@@ -241,6 +241,69 @@ def test_signals_present(base):
     assert 0.01 < zero < 0.2 and 0.05 < dual < 0.11 and 0.5 < sat_missing < 0.8
 
 
+def test_observable_fields_are_noisy_partial_views_of_hidden_loyalty(op):
+    """Surveys, network measures and dual SIM follow the hidden loyalty, none of them exactly."""
+    snap = op.snapshot()
+    u = op.s["u"]
+
+    def col(name):
+        return snap.column(name).to_numpy(zero_copy_only=False).astype(float)
+
+    mobile = np.asarray(pc.equal(snap.column("line_type"), "mobile"))
+    checks = {  # field: (share present among the lines it applies to, correlation range with u)
+        "satisfaction_score": (np.ones(len(u), bool), (0.3, 0.45), (-0.8, -0.5)),
+        "nps_score": (np.ones(len(u), bool), (0.08, 0.2), (-0.8, -0.5)),
+        "weak_coverage_share": (mobile, (0.9, 1.0), (0.25, 0.6)),
+        "dropped_call_rate": (mobile, (0.85, 1.0), (0.05, 0.4)),
+        "dual_competitor": (np.ones(len(u), bool), (1.0, 1.0), (0.05, 0.3)),
+    }
+    for name, (rows, present_range, corr_range) in checks.items():
+        x = col(name)[rows]
+        present = ~np.isnan(x)
+        assert present_range[0] <= present.mean() <= present_range[1], (name, present.mean())
+        r = np.corrcoef(x[present], u[rows][present])[0, 1]
+        assert corr_range[0] < r < corr_range[1], (name, r)
+    # network measures exist on mobile lines only; the survey scales hold
+    for name in ("weak_coverage_share", "dropped_call_rate"):
+        assert np.isnan(col(name)[~mobile]).all()
+    nps = col("nps_score")
+    assert set(np.unique(nps[~np.isnan(nps)])) <= set(range(11))
+
+
+def test_complaints_3m_sums_the_last_three_months():
+    op = SyntheticOperator(5_000, seed=4)
+    months = []
+    for i in range(4):
+        if i:
+            op.advance()
+        t = op.snapshot()
+        months.append(
+            dict(
+                zip(
+                    t.column("subscriber_id").to_pylist(),
+                    t.column("complaints").to_pylist(),
+                    strict=True,
+                )
+            )
+        )
+        three = dict(
+            zip(
+                t.column("subscriber_id").to_pylist(),
+                t.column("complaints_3m").to_pylist(),
+                strict=True,
+            )
+        )
+    # lines present in all of the last three months: the 3-month count is their sum
+    ids = set(months[1]) & set(months[2]) & set(months[3])
+    assert len(ids) > 4_000
+    assert all(three[i] == months[1][i] + months[2][i] + months[3][i] for i in ids)
+    assert sum(three[i] for i in ids) > 0
+    # the first month has a history too (not just this month's count)
+    first = SyntheticOperator(5_000, seed=4).snapshot()
+    c, c3 = (np.asarray(first.column(n)) for n in ("complaints", "complaints_3m"))
+    assert (c3 >= c).all() and c3.sum() > 2 * c.sum()
+
+
 def test_history_churn_and_joiners(history):
     rates = [r[0] for r in history.execute("SELECT avg(churned) FROM f GROUP BY month").fetchall()]
     assert len(rates) == 4
@@ -271,6 +334,10 @@ def test_history_churn_and_joiners(history):
         "competitor_contacts > 0",
         "arpu < 20",
         "activation_date > month - INTERVAL 12 MONTH",
+        "satisfaction_score < 80",
+        "nps_score <= 6",
+        "weak_coverage_share >= 15",
+        "dual_competitor",
     ],
 )
 def test_churn_drivers_raise_churn(history, driver):

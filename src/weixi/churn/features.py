@@ -125,7 +125,12 @@ FEATURES: tuple[Feature, ...] = (
     Feature("handset_generation", "cat", "handset network generation", "终端制式"),
     Feature("handset_smart", "num", "smart handset (1/0)", "智能机"),
     Feature("complaints", "num", "complaints this month", "本月投诉次数"),
-    Feature("complaints_3m", "num", "complaints in the last 3 months", "近3月投诉次数"),
+    Feature(
+        "complaints_3m",
+        "num",
+        "complaints in the last 3 months (the operator's count, else summed over the snapshots)",
+        "近3月投诉次数（取运营商数据，缺失时按月汇总）",
+    ),
     Feature(
         "competitor_contacts",
         "num",
@@ -139,6 +144,25 @@ FEATURES: tuple[Feature, ...] = (
         "近3月联系竞争对手次数",
     ),
     Feature("dual_competitor", "num", "also uses a competitor's line (1/0)", "异网双卡"),
+    Feature("dropped_call_rate", "num", "dropped-call rate this month (%)", "本月掉话率(%)"),
+    Feature(
+        "dropped_call_rate_3m",
+        "num",
+        "dropped-call rate, average of the last 3 months (%)",
+        "近3月平均掉话率(%)",
+    ),
+    Feature(
+        "weak_coverage_share",
+        "num",
+        "share of data traffic under weak coverage this month (%)",
+        "本月弱覆盖流量占比(%)",
+    ),
+    Feature(
+        "weak_coverage_share_3m",
+        "num",
+        "share of data traffic under weak coverage, average of the last 3 months (%)",
+        "近3月平均弱覆盖流量占比(%)",
+    ),
     Feature("payment_corporate", "num", "corporate collection (1/0)", "对公托收"),
     Feature("group_payment_amount", "num", "amount paid by the enterprise group", "集团统付金额"),
     Feature("in_group", "num", "member of an enterprise group (1/0)", "集团成员"),
@@ -157,6 +181,9 @@ FEATURES: tuple[Feature, ...] = (
     Feature("vip_level", "cat", "VIP tier", "VIP等级"),
     Feature("snapshot_midhigh", "num", "on the mid/high-end snapshot list (1/0)", "拍照中高端"),
     Feature("satisfaction_score", "num", "satisfaction score", "满意度得分"),
+    Feature(
+        "nps_score", "num", "latest NPS answer (0-10, likelihood to recommend)", "NPS推荐意愿得分"
+    ),
     Feature("line_type", "cat", "kind of line", "业务类型"),
     Feature("branch_id", "cat", "city branch", "地市"),
 )
@@ -301,6 +328,8 @@ def feature_table(
     agg |= {
         "_zcd_max1": t.zero_call_days.max().over(prev1),
         "_complaints_3m": t.complaints.sum().over(last3),
+        "_dropped_3m": t.dropped_call_rate.cast("float64").mean().over(last3),
+        "_weak_3m": t.weak_coverage_share.cast("float64").mean().over(last3),
         "_competitor_3m": t.competitor_contacts.sum().over(last3),
         "_suspended_6m": ibis.ifelse(suspended, 1, 0).sum().over(last6),
     }
@@ -340,10 +369,17 @@ def feature_table(
         "handset_generation": t.handset_generation,
         "handset_smart": t.handset_smart.cast("float64"),
         "complaints": t.complaints.cast("float64"),
-        "complaints_3m": t._complaints_3m.cast("float64"),
+        # the operator's own 3-month count when it has one, else the snapshots' sum
+        "complaints_3m": t.complaints_3m.cast("float64").fill_null(
+            t._complaints_3m.cast("float64")
+        ),
         "competitor_contacts": t.competitor_contacts.cast("float64"),
         "competitor_contacts_3m": t._competitor_3m.cast("float64"),
         "dual_competitor": t.dual_competitor.cast("float64"),
+        "dropped_call_rate": t.dropped_call_rate.cast("float64"),
+        "dropped_call_rate_3m": t._dropped_3m,
+        "weak_coverage_share": t.weak_coverage_share.cast("float64"),
+        "weak_coverage_share_3m": t._weak_3m,
         "payment_corporate": (t.payment_type == "corporate").cast("float64"),
         "group_payment_amount": t.group_payment_amount.fill_null(0),
         "in_group": (t.group_id.notnull() & (t.group_id != "")).cast("float64"),
@@ -356,6 +392,7 @@ def feature_table(
         "vip_level": t.vip_level.fill_null("none"),
         "snapshot_midhigh": t.snapshot_midhigh.cast("float64"),
         "satisfaction_score": t.satisfaction_score,
+        "nps_score": t.nps_score.cast("float64"),
         "line_type": t.line_type,
         "branch_id": t.branch_id,
     }

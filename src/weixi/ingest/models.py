@@ -57,6 +57,10 @@ CREATE TABLE IF NOT EXISTS quarantine (
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the snapshot, reference, import_runs and quarantine tables when missing."""
     con.execute(schema.snapshot_ddl())
+    for f in schema.FIELDS:  # a store created before a field existed gets it (NULL in old months)
+        con.execute(
+            f"ALTER TABLE snapshot ADD COLUMN IF NOT EXISTS {f.name} {schema.DUCKDB_TYPES[f.type]}"
+        )
     for table in schema.REFERENCE_TABLES:
         con.execute(schema.reference_ddl(table))
     con.execute(IMPORT_RUNS_DDL)

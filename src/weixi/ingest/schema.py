@@ -310,6 +310,41 @@ FIELDS: tuple[Field, ...] = (
         min=0,
         max=100,
     ),
+    Field(
+        "complaints_3m",
+        "int",
+        "近3月投诉次数",
+        "Complaints received in the last 3 months, this month included",
+        min=0,
+        max=3_000,
+    ),
+    Field(
+        "dropped_call_rate",
+        "float",
+        "掉话率",
+        "Dropped calls / calls this month (empty when the line made no call)",
+        unit="%",
+        min=0,
+        max=100,
+    ),
+    Field(
+        "weak_coverage_share",
+        "float",
+        "弱覆盖流量占比",
+        "Share of this month's data traffic carried under weak coverage",
+        unit="%",
+        min=0,
+        max=100,
+    ),
+    Field(
+        "nps_score",
+        "int",
+        "NPS推荐意愿得分",
+        "Latest NPS survey answer: likelihood to recommend us (0 = never, 10 = certainly)",
+        unit="0-10",
+        min=0,
+        max=10,
+    ),
 )
 
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

@@ -87,6 +87,23 @@ _JOIN_RATE = 0.022  # new lines per month, so the base stays roughly stable
 _SHOW_CANCELLED = 0.35  # share of churners that appear once more with status 'cancelled'
 _SPAWN_CHUNK = 1_000_000
 _DIS_BASE = -4.4  # logit of starting to disengage (usage falls 35-70 %) in a quiet month
+# Hidden loyalty u ~ N(0, 1) (higher = readier to leave) = _U_OWN * own disposition + _U_NET *
+# network experience; it enters the churn logit with _U_CHURN and shows, noisily, in the surveys
+# (satisfaction 0-100, NPS 0-10), complaints, competitor contacts, dual SIM and network measures.
+_U_OWN, _U_NET = 0.8, 0.6
+_U_CHURN = 1.0
+_DIS_CHURN = 2.8  # a disengaging line (usage falling) in the churn logit
+_SHOCK = 0.8  # sd of the month's shock in the churn logit (life events no field shows)
+_SAT_NOISE, _NPS_NOISE = 7.0, 1.6
+_DUAL_BASE, _DUAL_U = -2.6, 0.6
+
+
+def _sat_mean(u: np.ndarray) -> np.ndarray:
+    return 90 - 7 * u
+
+
+def _nps_mean(u: np.ndarray) -> np.ndarray:
+    return 7.6 - 1.5 * u
 
 
 def canonical_schema() -> pa.Schema:
@@ -565,12 +582,21 @@ class SyntheticOperator:
         group_pay = np.where(
             in_group & (rng.random(k) < 0.35), rng.lognormal(np.log(60), 0.5, k), 0
         )
-        u = rng.normal(0, 1, k)
+        # hidden loyalty (higher = readier to leave): the line's own disposition plus its network
+        # experience, which is partly the district's coverage (a fixed draw per district)
+        area = _hash_uniform(branch.astype(np.int64) * 64 + district, self.seed * 7919 + 5) - 0.5
+        net = (area * 2.45 + 0.707 * rng.standard_normal(k)).astype(np.float32)
+        u = _U_OWN * rng.normal(0, 1, k) + _U_NET * net
         # the base starts near the steady state of the disengagement process (see _evolve)
         dis = ~np.bool_(joiner) & (rng.random(k) < 2.2 * _sigmoid(_DIS_BASE + 0.8 * u))
         sat = np.where(
             rng.random(k) < 0.35,
-            np.clip(np.round(90 - 7 * u + rng.normal(0, 7, k)), 0, 100),
+            np.clip(np.round(_sat_mean(u) + rng.normal(0, _SAT_NOISE, k)), 0, 100),
+            np.nan,
+        )
+        nps = np.where(
+            rng.random(k) < 0.12,
+            np.clip(np.round(_nps_mean(u) + rng.normal(0, _NPS_NOISE, k)), 0, 10),
             np.nan,
         )
         credit = rng.choice(4, size=k, p=[0.765, 0.12, 0.10, 0.015]).astype(np.int8)
@@ -621,9 +647,11 @@ class SyntheticOperator:
             "vip": vip.astype(np.int8),
             "annual": annual.astype(np.float32),
             "midhigh": midhigh,
-            "dual": rng.random(k) < 0.08,
+            "dual": rng.random(k) < _sigmoid(_DUAL_BASE + _DUAL_U * u),
             "sat": sat.astype(np.float32),
+            "nps": nps.astype(np.float32),
             "u": u.astype(np.float32),
+            "net": net,
             "dis": dis,
             "dis_mult": np.where(dis, rng.uniform(0.3, 0.65, k), 1.0).astype(np.float32),
             "birth": birth,
@@ -633,9 +661,15 @@ class SyntheticOperator:
             # per-month observations (filled by _observe)
             **{
                 c: np.zeros(k, np.float32)
-                for c in ("arpu", "minutes", "data", "sms", "vas", "bb_hours", "p", "u_draw")
+                for c in (
+                    *("arpu", "minutes", "data", "sms", "vas", "bb_hours", "p", "u_draw"),
+                    *("drop_rate", "weak_share"),
+                )
             },
-            **{c: np.zeros(k, np.int8) for c in ("zero_days", "complaints", "competitor")},
+            **{
+                c: np.zeros(k, np.int8)
+                for c in ("zero_days", "complaints", "competitor", "compl_1", "compl_2")
+            },
             "arpu_prev": base_arpu.copy(),
         }
 
@@ -665,9 +699,22 @@ class SyntheticOperator:
         p0 = np.clip(np.exp(-s["minutes"] / 20.0) + 0.25 * s["dis"], 0.005, 0.95)
         s["zero_days"] = np.where(mobile & ~dead, rng.binomial(30, p0), 0).astype(np.int8)
         u = s["u"]
-        s["complaints"] = np.where(
-            dead, 0, rng.poisson(np.exp(-4.0 + 0.6 * u + 1.3 * s["dis"]))
-        ).astype(np.int8)
+        rate = np.where(dead, 0.0, np.exp(-4.0 + 0.6 * u + 1.3 * s["dis"]))
+        if self.month_index:  # last month's and the month before's counts, for the 3-month sum
+            s["compl_2"], s["compl_1"] = s["compl_1"], s["complaints"].copy()
+        else:  # the first month's base has a complaint history too
+            s["compl_2"] = rng.poisson(rate).astype(np.int8)
+            s["compl_1"] = rng.poisson(rate).astype(np.int8)
+        s["complaints"] = rng.poisson(rate).astype(np.int8)
+        # network experience, measured on mobile lines: dropped calls out of the month's calls
+        # (about one call per 2.5 minutes) and the share of data traffic under weak coverage
+        net = s["net"]
+        calls = np.where(mobile & ~dead, rng.poisson(s["minutes"] / 2.5), 0)
+        p_drop = np.clip(0.006 * np.exp(0.55 * net + rng.normal(0, 0.25, k)), 0, 0.5)
+        drops = rng.binomial(calls, p_drop)
+        s["drop_rate"] = np.where(calls > 0, 100.0 * drops / np.maximum(calls, 1), np.nan)
+        weak = _sigmoid(-2.4 + 0.8 * net + rng.normal(0, 0.45, k))
+        s["weak_share"] = np.where(mobile & ~dead & (s["data"] > 0), 100.0 * weak, np.nan)
         s["competitor"] = np.where(
             dead, 0, rng.poisson(np.exp(-3.6 + 0.7 * u + 1.6 * s["dis"] + 0.6 * s["dual"]))
         ).astype(np.int8)
@@ -688,7 +735,7 @@ class SyntheticOperator:
             1.3 * ending
             + 0.45 * unbound
             - 0.5 * (~unbound & ~ending)
-            + 2.8 * s["dis"]
+            + _DIS_CHURN * s["dis"]
             + 0.6 * (b < 20)
             - 0.25 * (b >= 80)
             + 0.7 * (s["complaints"] > 0)
@@ -697,12 +744,12 @@ class SyntheticOperator:
             + 0.4 * s["dual"]
             - 0.7 * s["converged"]
             - 0.6 * (s["corporate"] | (s["group_pay"] > 50))
-            + 0.55 * s["u"]
+            + _U_CHURN * s["u"]
             + np.select(
                 [s["status"] == 1, s["status"] == 2, s["status"] == 3], [0.8, 1.3, 2.8], 0.0
             )
             - 0.4 * (s["line"] >= 2)
-            + self._rng.normal(0, 0.3, self.n_lines)
+            + self._rng.normal(0, _SHOCK, self.n_lines)
         )
         return x
 
@@ -778,8 +825,19 @@ class SyntheticOperator:
         resurvey = rng.random(k) < 0.04
         s["sat"] = np.where(
             resurvey,
-            np.clip(np.round(90 - 7 * s["u"] - 15 * s["dis"] + rng.normal(0, 7, k)), 0, 100),
+            np.clip(
+                np.round(_sat_mean(s["u"]) - 15 * s["dis"] + rng.normal(0, _SAT_NOISE, k)), 0, 100
+            ),
             s["sat"],
+        ).astype(np.float32)
+        # NPS survey after a touchpoint: more likely after a complaint (not missing at random)
+        nps_now = rng.random(k) < 0.02 + 0.25 * (s["complaints"] > 0)
+        s["nps"] = np.where(
+            nps_now,
+            np.clip(
+                np.round(_nps_mean(s["u"]) - 2 * s["dis"] + rng.normal(0, _NPS_NOISE, k)), 0, 10
+            ),
+            s["nps"],
         ).astype(np.float32)
 
     # ------------------------------------------------------------------ responses
@@ -1049,6 +1107,14 @@ class SyntheticOperator:
             "competitor_contacts": pa.array(s["competitor"].astype(np.int64)),
             "dual_competitor": pa.array(s["dual"]),
             "satisfaction_score": num(s["sat"], np.isnan(s["sat"]), 0),
+            "complaints_3m": pa.array(
+                s["complaints"].astype(np.int64) + s["compl_1"] + s["compl_2"]
+            ),
+            "dropped_call_rate": num(s["drop_rate"], np.isnan(s["drop_rate"])),
+            "weak_coverage_share": num(s["weak_share"], np.isnan(s["weak_share"]), 1),
+            "nps_score": pa.array(
+                np.nan_to_num(s["nps"]).astype(np.int64), mask=np.isnan(s["nps"])
+            ),
         }
         schema = canonical_schema()
         return pa.RecordBatch.from_arrays([cols[f.name] for f in schema], schema=schema)

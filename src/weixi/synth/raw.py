@@ -151,6 +151,10 @@ SUBSCRIBER_COLUMNS: tuple[RawColumn, ...] = (
     RawColumn("competitor_contacts", "JZDSJC"),
     RawColumn("dual_competitor", "异网双卡", "values", YES_NO),
     RawColumn("satisfaction_score", "MYD", "int"),
+    RawColumn("complaints_3m", "近三月投诉次数"),
+    RawColumn("dropped_call_rate", "DHL"),
+    RawColumn("weak_coverage_share", "RFGZB_QFB", "scaled", scale=0.1),
+    RawColumn("nps_score", "NPS"),
 )
 
 REFERENCE_COLUMNS: dict[str, tuple[RawColumn, ...]] = {
