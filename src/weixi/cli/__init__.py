@@ -15,6 +15,7 @@ from weixi.cli import (
     demo,
     dispatch,
     evaluate,
+    events,
     ingest,
     security,
     segment,
@@ -57,7 +58,19 @@ def version() -> None:
     typer.echo(f"weixi {__version__} — {t('tiered customer retention')}")
 
 
-for _module in (synth, ingest, segment, churn, strategy, dispatch, evaluate, web, security, demo):
+for _module in (
+    synth,
+    ingest,
+    segment,
+    churn,
+    strategy,
+    dispatch,
+    evaluate,
+    events,
+    web,
+    security,
+    demo,
+):
     _module.register(app)
 
 
