@@ -291,3 +291,31 @@ def test_synthetic_feed_warns_the_at_risk_more():
     per_rest = (~warn["subscriber_id"].isin(top)).sum() / (len(r) - len(top))
     assert per_top > 3 * per_rest
     assert {"birthday", "contract_expiring", "business_handled"} <= set(ev["event_type"])
+
+
+def test_a_trigger_is_evaluated_as_a_campaign_type(world, tmp_path):
+    from weixi.evaluate.service import evaluate_month
+
+    con, session, seg, snap = world
+    ok = seg[~seg["excluded"] & (seg["credit"] == "none")]
+    ok = ok[~ok["subscriber_id"].isin(snap.loc[snap["do_not_disturb"], "subscriber_id"])]
+    ids = ok["subscriber_id"].tolist()[:600]
+    ts = load_triggers("seed").model_copy(update={"capacity_share": 1.0})
+    ts.rules[0] = ts.rules[0].model_copy(update={"control_share": 0.3})
+    rep = _day(con, session, _events(seg, ids, "competitor_call", DAY), DAY, tmp_path, triggers=ts)
+    assert rep["tasks_created"] > 100 and rep["control"] > 50
+    # the next month's snapshot gives the outcomes: treated lines stay more often
+    nxt = snap.assign(month=dt.date(2026, 2, 1))
+    fired = con.execute(
+        "SELECT subscriber_id, outcome FROM trigger_firings WHERE rule = 'competitor_call'"
+    ).df()
+    ctl = set(fired.loc[fired["outcome"] == "control", "subscriber_id"])
+    nxt = nxt[~nxt["subscriber_id"].isin(sorted(ctl)[: len(ctl) // 2])]  # half the controls left
+    con.register("_n", nxt)
+    con.execute("INSERT INTO snapshot BY NAME SELECT * FROM _n")
+    report = evaluate_month(con=con, month=MONTH, n_boot=50)
+    by_type = {r["group"]: r for r in report["by"]["campaign_type"]}
+    assert set(by_type) == {"trigger"}
+    trig = {r["group"]: r for r in report["by"]["campaign_id"]}["trigger-competitor_call"]
+    assert trig["n_control"] == len(ctl) and trig["n_treated"] == rep["tasks_created"]
+    assert trig["retention_lift"] > 0.3

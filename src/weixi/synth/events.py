@@ -259,13 +259,11 @@ def simulate_days(
         if has_scores
         else ""
     )
-    snap = con.execute(
-        f"SELECT {cols}, {risk} AS risk FROM snapshot s {join} WHERE s.month = $m "
-        "ORDER BY s.subscriber_id",
-        {"m": month},
-    ).arrow()
-    if hasattr(snap, "read_all"):
-        snap = snap.read_all()
+    m = f"DATE '{month.isoformat()}'"
+    snap = con.sql(
+        f"SELECT {cols}, {risk} AS risk FROM snapshot s {join.replace('$m', m)} "
+        f"WHERE s.month = {m} ORDER BY s.subscriber_id"
+    ).to_arrow_table()
     risk_arr = snap["risk"].to_numpy(zero_copy_only=False).astype(float)
     reports = []
     for i in range(days):

@@ -23,6 +23,7 @@ import ibis
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from weixi.dispatch.plans import TRIGGER_PREFIX
 from weixi.errors import RuleError
 from weixi.ingest.events import EVENT_FIELDS, EVENT_TYPES
 from weixi.ingest.schema import DUCKDB_TYPES
@@ -78,7 +79,7 @@ class TriggerRule(BaseModel):
     @property
     def campaign_key(self) -> str:
         """The campaign its tasks and plan rows belong to (a trigger is a campaign type)."""
-        return f"trigger-{self.key}"
+        return f"{TRIGGER_PREFIX}{self.key}"
 
 
 class TriggerSet(BaseModel):
