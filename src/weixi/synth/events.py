@@ -251,7 +251,7 @@ def simulate_days(
     )
     has_scores = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'churn_scores'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     risk = "c.p_churn" if has_scores else "NULL::DOUBLE"
     join = (
         "LEFT JOIN (SELECT subscriber_id, max(p_churn) AS p_churn FROM churn_scores "

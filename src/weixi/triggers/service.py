@@ -110,7 +110,7 @@ def work_month(con: duckdb.DuckDBPyConnection, day: dt.date) -> dt.date | None:
         "SELECT max(month) FILTER (WHERE month < ?), max(month) FILTER (WHERE month <= ?) "
         "FROM segments",
         [first, day],
-    ).fetchone()
+    ).fetchall()[0]
     return row[0] or row[1]
 
 
@@ -514,23 +514,32 @@ def _write(
 
 
 def recent_firings(
-    *, con: duckdb.DuckDBPyConnection, days: int = 7, limit: int = 200
+    *,
+    con: duckdb.DuckDBPyConnection,
+    days: int = 7,
+    limit: int = 200,
+    branch: str | None = None,
 ) -> dict[str, Any]:
-    """The last ``days`` days of firings: per day × rule counts by outcome, and the latest rows."""
+    """The last ``days`` days of firings (of ``branch`` when given): per day × rule counts by
+    outcome and suppression reason, and the latest rows."""
     if not table_exists(con, "trigger_firings"):
         return {"summary": [], "rows": []}
+    scope = "" if branch is None else f"AND branch_id = {sql_literal(branch)}"
+    reasons = ", ".join(f"count(*) FILTER (WHERE reason = '{r}') AS {r}" for r in SUPPRESSION_ORDER)
     summary = con.execute(
         f"""WITH last AS (SELECT max(event_date) AS d FROM trigger_firings)
-        SELECT event_date, rule, count(*) FILTER (WHERE outcome = 'task') AS tasks,
+        SELECT CAST(event_date AS VARCHAR) AS event_date, rule,
+               count(*) FILTER (WHERE outcome = 'task') AS tasks,
                count(*) FILTER (WHERE outcome = 'control') AS control,
                count(*) FILTER (WHERE outcome = 'suppressed') AS suppressed,
-               histogram(reason) FILTER (WHERE reason IS NOT NULL) AS reasons
-        FROM trigger_firings, last WHERE event_date > last.d - {int(days)}
-        GROUP BY ALL ORDER BY event_date DESC, rule"""
+               {reasons}
+        FROM trigger_firings, last WHERE event_date > last.d - {int(days)} {scope}
+        GROUP BY ALL ORDER BY 1 DESC, rule"""
     ).df()
     rows = con.execute(
-        f"""SELECT event_date, rule, event_type, subscriber_id, branch_id, channel, staff_id,
-                  outcome, reason FROM trigger_firings
+        f"""SELECT CAST(event_date AS VARCHAR) AS event_date, rule, event_type, subscriber_id,
+                  branch_id, channel, staff_id,
+                  outcome, reason FROM trigger_firings WHERE TRUE {scope}
            ORDER BY event_date DESC, fired_at DESC, outcome DESC, subscriber_id LIMIT {int(limit)}"""
     ).df()
     return {"summary": summary.to_dict("records"), "rows": rows.to_dict("records")}

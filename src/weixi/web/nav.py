@@ -34,6 +34,7 @@ ACCESS: dict[str, tuple[Role, ...]] = {
     "strategy": (P, BM, AN),
     "strategy_edit": (P,),
     "evaluation": (P, BM, AN),
+    "triggers": (P, BM, AN),
 }
 
 
@@ -57,6 +58,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("dispatch", "/dispatch", "Dispatch board", "⇶"),
     NavItem("queue", "/queue", "My work queue", "☎"),
     NavItem("monitoring", "/monitoring", "Monitoring", "◷"),
+    NavItem("triggers", "/triggers", "Event triggers", "⚡"),
     NavItem("evaluation", "/evaluation", "Evaluation", "◬"),
     NavItem("outcome_files", "/outcomes/upload", "Outcome files", "⇪"),
     NavItem("customers", "/customers", "Customer 360", "◉"),

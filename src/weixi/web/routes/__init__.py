@@ -15,6 +15,7 @@ from weixi.web.routes import (
     jobs,
     segments,
     strategy,
+    triggers,
     work,
 )
 
@@ -28,6 +29,7 @@ ROUTERS = (
     campaigns.router,
     strategy.router,
     work.router,
+    triggers.router,
     evaluation.router,
     admin.router,
     jobs.router,
