@@ -485,3 +485,43 @@ def churn_analysis(
     return analysis.analyse(
         con, month, branch=branch, outcome_reasons=outcome_reasons(session=session)
     )
+
+
+def run_day(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    session: Session,
+    day: dt.date,
+    mapping: Any,
+    paths: list,
+    triggers: Any = None,
+    library: Any = None,
+    source: str = "feed",
+) -> dict[str, Any]:
+    """One day's event feed: the validated import, then the trigger rules fire at once.
+
+    Returns the import's reconciliation (``read``, ``loaded``, ``quarantined``…) with the
+    trigger results (``tasks_created``, ``control``, ``suppressed`` by reason, ``by_rule``).
+    The caller commits (the tasks are flushed, the analytics rows written).
+    """
+    from weixi.ingest.events import import_events
+    from weixi.strategy.library import load_library
+    from weixi.triggers.rules import load_triggers
+    from weixi.triggers.service import fire_day
+
+    imported = import_events(con=con, date=day, mapping=mapping, paths=paths, source=source)
+    out = imported.model_dump(mode="json")
+    if triggers is False:
+        return out
+    ts = (
+        triggers
+        if triggers is not None and not isinstance(triggers, str)
+        else load_triggers(triggers or "seed")
+    )
+    fired = fire_day(
+        con=con, session=session, day=day, triggers=ts, library=library or load_library()
+    )
+    out["triggers"] = fired.to_dict()
+    for k in ("tasks_created", "control", "suppressed"):
+        out[k] = out["triggers"][k]
+    return out

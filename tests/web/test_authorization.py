@@ -80,6 +80,7 @@ TABLE: dict[tuple[str, str], tuple[str, dict | None, dict[str, int]]] = {
     ),
     ("GET", "/monitoring"): ("/monitoring", None, allowed(P, BM, AN)),
     ("GET", "/evaluation"): ("/evaluation", None, allowed(P, BM, AN)),
+    ("GET", "/triggers"): ("/triggers", None, allowed(P, BM, AN)),
     ("POST", "/api/v1/outcomes"): ("/api/v1/outcomes", {}, allowed(P, BM, AM, AG, ok=422)),
     ("GET", "/strategy"): ("/strategy", None, allowed(P, BM, AN)),
     ("POST", "/strategy/offers/{offer_key}"): ("/strategy/offers/x", {}, allowed(P, ok=422)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import typer
@@ -28,6 +29,13 @@ def generate(
     encoding: str = typer.Option(
         "utf-8", "--encoding", help="CSV encoding: utf-8, utf-8-sig, gbk or gb18030."
     ),
+    daily: int = typer.Option(
+        0,
+        "--daily",
+        min=0,
+        max=31,
+        help="Also write this many days of daily event feeds (the days after the last month).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Generate a synthetic operator's monthly raw exports plus mapping.yaml.
@@ -35,7 +43,11 @@ def generate(
     Writes subscribers_YYYY-MM.csv (operator-style headers, Chinese values, fen and KB units),
     branches.csv, enterprise_groups.csv, group_contacts.csv, staff.csv and mapping.yaml for `weixi import`.
 
-    Example: weixi generate --subscribers 20000 --months 3 --seed 1 --out demo/raw
+    With --daily N, also writes events_YYYY-MM-DD.csv for the N days after the last month
+    (usage drop, zero-call days, competitor calls, contract expiry, complaints, care events;
+    at-risk customers show more warnings) and events_mapping.yaml for `weixi events import`.
+
+    Example: weixi generate --subscribers 20000 --months 3 --seed 1 --out demo/raw --daily 7
     """
     from weixi.synth.generate import SyntheticOperator
     from weixi.synth.raw import write_raw
@@ -51,9 +63,26 @@ def generate(
             encoding=encoding,
             on_progress=lambda n: bar.advance(task, n),
         )
+        if daily:
+            from weixi.store.months import add_months
+            from weixi.synth.events import daily_events, write_daily
+
+            snap = op.snapshot()
+            risk = op.true_churn_prob().column("p_churn").to_numpy(zero_copy_only=False)
+            first = add_months(op.month, 1)
+            result["daily"] = [
+                write_daily(
+                    daily_events(snap, day, risk=risk, seed=seed), out, day, encoding=encoding
+                )
+                for day in (first + dt.timedelta(days=i) for i in range(daily))
+            ]
     if as_json:
         emit_json(result)
         return
     for m in result["months"]:
         console.print(t("{month}: {rows} rows -> {file}", **m))
+    for d in result.get("daily", []):
+        console.print(
+            t("{month}: {rows} rows -> {file}", month=d["date"], rows=d["rows"], file=d["file"])
+        )
     console.print(t("Mapping written to {path}", path=result["mapping"]))

@@ -135,6 +135,8 @@ class Task(Base):
     claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     # A call back asked for: the task stays open and returns to the queue at this time.
     callback_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # Deadline of a triggered task (weixi.triggers): work it by then; NULL for campaign tasks.
+    due_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     # Bumped by every outcome: an outcome is written only against the version it was checked
     # on, so two concurrent outcomes can never both land (optimistic lock).
     version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

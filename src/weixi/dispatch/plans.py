@@ -70,6 +70,10 @@ STATUS_TEXT = {
     "superseded": "Superseded by a re-plan",
 }
 
+#: Campaign ids of event triggers (``weixi.triggers``): one campaign per rule, typed "trigger".
+TRIGGER_PREFIX = "trigger-"
+
+
 #: Plans whose treated/control record is evaluated (they were dispatched).
 EXECUTED = (PlanStatus.approved.value, PlanStatus.closed.value)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from weixi.config import get_settings
-from weixi.dispatch.plans import executed_sql
+from weixi.dispatch.plans import TRIGGER_PREFIX, executed_sql
 from weixi.errors import ConfigError, ModelError, NotFoundError
 from weixi.evaluate import metrics
 from weixi.evaluate.outcomes import ensure_outcomes_table, outcomes_sql
@@ -34,6 +34,7 @@ from weixi.store.months import add_months, format_month, loaded_months
 # Report dimensions: column of evaluation_outcomes -> English label (translated by t()).
 DIMENSIONS: dict[str, str] = {
     "campaign_id": "Campaign",
+    "campaign_type": "Campaign type",  # campaign or trigger (weixi.triggers)
     "action": "Strategy",
     "offer_id": "Offer",
     "segment": "Segment",
@@ -257,6 +258,12 @@ def evaluate_month(
     df = get_outcomes(con=con, month=month, plan_version=plan_version)
     if branch is not None:
         df = df[df["branch_id"] == branch]
+    # a trigger rule is evaluated as a campaign of type "trigger" (its own control group)
+    df = df.assign(
+        campaign_type=np.where(
+            df["campaign_id"].astype(str).str.startswith(TRIGGER_PREFIX), "trigger", "campaign"
+        )
+    )
     overall = lift_rows(df, None, n_boot=n_boot, locale=locale)
     by = {d: lift_rows(df, d, n_boot=n_boot, locale=locale) for d in dims if df[d].notna().any()}
     return {"month": format_month(month), "overall": overall[0] if overall else None, "by": by}

@@ -33,6 +33,7 @@ REASONS: dict[str, str] = {
     "contract_end_before_start": "The contract ends before it starts",
     "date_after_month_end": "The date is after the last day of the imported month",
     "duplicate_id": "The id occurs more than once in the import",
+    "event_date_mismatch": "The event date is not the date being imported",
     "invalid_id": "The id contains spaces, quotes or control characters (e.g. NUL bytes)",
     "control_characters": "The text contains control characters (e.g. NUL bytes)",
     "missing_fields": "The row has fewer fields than the header (e.g. a truncated last line)",

@@ -39,6 +39,7 @@ ACCESS: dict[str, tuple[Role, ...]] = {
     "complaints": (P, BM, AM, AG, AN),
     "complaints_edit": (P, BM, AM, AG),
     "churn_analysis": (P, BM, AN),
+    "triggers": (P, BM, AN),
 }
 
 
@@ -62,6 +63,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("dispatch", "/dispatch", "Dispatch board", "⇶"),
     NavItem("queue", "/queue", "My work queue", "☎"),
     NavItem("monitoring", "/monitoring", "Monitoring", "◷"),
+    NavItem("triggers", "/triggers", "Event triggers", "⚡"),
     NavItem("evaluation", "/evaluation", "Evaluation", "◬"),
     NavItem("outcome_files", "/outcomes/upload", "Outcome files", "⇪"),
     NavItem("book", "/book", "My book", "♛"),

@@ -17,6 +17,7 @@ from weixi.web.routes import (
     jobs,
     segments,
     strategy,
+    triggers,
     vip,
     work,
 )
@@ -34,6 +35,7 @@ ROUTERS = (
     strategy.router,
     work.router,
     vip.router,
+    triggers.router,
     evaluation.router,
     admin.router,
     jobs.router,

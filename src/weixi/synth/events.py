@@ -1,0 +1,283 @@
+"""Daily event feeds of the synthetic operator (服务营销机会), consistent with its monthly data.
+
+Events are drawn from a month's canonical snapshot: the same customers and lines, and a daily
+rate per line that grows with its churn risk for the churn signals (usage drop, zero-call days,
+calls to a competitor's service number, complaints), so at-risk customers show more warnings.
+Contract expiry, new subscriptions, birthdays (from the ID number) and holidays follow the
+snapshot's dates; business handled and membership upgrades are care events at flat rates.
+
+The feed is written operator-style (Chinese headers and values, ``YYYYMMDD`` dates) with its
+``events_mapping.yaml`` for ``weixi events import``.
+
+Example:
+    >>> import pyarrow as pa
+    >>> snap = pa.table({"subscriber_id": ["S1", "S2"], "customer_id": ["C1", "C2"],
+    ...     "status": ["active", "active"], "contract_end": pa.array([None, None], pa.date32()),
+    ...     "activation_date": pa.array([dt.date(2020, 1, 1)] * 2, pa.date32()),
+    ...     "id_number": [None, None], "vip_level": ["none", "gold"],
+    ...     "competitor_contacts": [0, 0], "complaints": [0, 0]})
+    >>> t = daily_events(snap, dt.date(2026, 10, 1), risk=[0.02, 0.5], seed=1)
+    >>> set(t.column("event_type").to_pylist()) <= set(EVENT_TYPES)
+    True
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import yaml
+
+from weixi.ingest.events import EVENT_TYPES
+
+#: Daily base rate per active line; churn signals are multiplied by the line's relative risk.
+RATES = {
+    "usage_drop": 0.0012,
+    "zero_call_days": 0.0010,
+    "competitor_call": 0.0006,
+    "complaint_filed": 0.0004,
+    "business_handled": 0.004,
+    "membership_upgrade": 0.0004,  # members (vip_level != none) only
+}
+RISK_SCALED = ("usage_drop", "zero_call_days", "competitor_call", "complaint_filed")
+EXPIRY_NOTICE_DAYS = (60, 30)  # a contract_expiring event this many days before the end
+HOLIDAYS = {(1, 1): "元旦", (5, 1): "劳动节", (10, 1): "国庆节", (6, 1): "儿童节"}
+COMPETITOR_NUMBERS = ("10086", "10010")
+BUSINESS = ("套餐变更", "充值缴费", "宽带报修", "号码过户", "流量包订购")
+
+#: The feed's operator-style headers (raw header -> event field).
+HEADERS = {
+    "事件编号": "event_id",
+    "事件日期": "event_date",
+    "客户编号": "customer_id",
+    "用户编号": "subscriber_id",
+    "事件类型": "event_type",
+    "数值": "value",
+    "说明": "detail",
+}
+
+
+def _risk_multiplier(risk: np.ndarray) -> np.ndarray:
+    mean = float(np.nanmean(risk)) if len(risk) else 0.0
+    rel = np.nan_to_num(risk / mean if mean > 0 else np.ones_like(risk), nan=1.0)
+    return np.clip(rel, 0.1, 25.0)
+
+
+def daily_events(snapshot: pa.Table, day: dt.date, *, risk: Any, seed: int = 0) -> pa.Table:
+    """Draw ``day``'s events of the lines in ``snapshot`` (canonical columns).
+
+    Args:
+        snapshot: canonical snapshot rows (``subscriber_id, customer_id, status, contract_end,
+            activation_date, id_number, vip_level, competitor_contacts, complaints``).
+        day: the event date.
+        risk: per line, its monthly churn probability (true or scored); NaN counts as average.
+        seed: random seed (the same seed and day give the same feed).
+
+    Returns:
+        A table with the event fields (``event_id, event_date, customer_id, subscriber_id,
+        event_type, value, detail``), one row per event.
+    """
+    n = snapshot.num_rows
+    rng = np.random.default_rng([int(seed), day.toordinal()])
+    active = np.asarray(pc.equal(snapshot["status"], "active").fill_null(False))
+    rel = _risk_multiplier(np.asarray(risk, dtype=float))
+    member = np.asarray(pc.not_equal(snapshot["vip_level"], "none").fill_null(False))
+    comp = np.nan_to_num(
+        np.asarray(snapshot["competitor_contacts"].to_numpy(zero_copy_only=False), dtype=float)
+    )
+    compl = np.nan_to_num(
+        np.asarray(snapshot["complaints"].to_numpy(zero_copy_only=False), dtype=float)
+    )
+    idx_parts, type_parts, value_parts, detail_parts = [], [], [], []
+
+    def add(mask: np.ndarray, etype: str, value: np.ndarray | None = None, detail=None) -> None:
+        rows = np.flatnonzero(mask)
+        idx_parts.append(rows)
+        type_parts.append(np.full(len(rows), etype, dtype=object))
+        value_parts.append(
+            np.full(len(rows), np.nan) if value is None else np.asarray(value, float)[rows]
+        )
+        if detail is None:
+            detail_parts.append(np.full(len(rows), None, dtype=object))
+        else:
+            detail_parts.append(np.asarray(detail, dtype=object)[rows])
+
+    u = rng.random((len(RATES), n))
+    for k, (etype, rate) in enumerate(RATES.items()):
+        p = rate * (rel if etype in RISK_SCALED else 1.0)
+        if etype == "competitor_call":
+            p = p * (1 + comp)
+        elif etype == "complaint_filed":
+            p = p * (1 + compl)
+        elif etype == "membership_upgrade":
+            p = np.where(member, p, 0.0)
+        hit = active & (u[k] < p)
+        if etype == "usage_drop":
+            add(hit, etype, value=np.round(rng.uniform(30, 85, n)))
+        elif etype == "zero_call_days":
+            add(hit, etype, value=rng.integers(3, 11, n))
+        elif etype == "competitor_call":
+            add(hit, etype, detail=np.asarray(COMPETITOR_NUMBERS, object)[rng.integers(0, 2, n)])
+        elif etype == "business_handled":
+            add(hit, etype, detail=np.asarray(BUSINESS, object)[rng.integers(0, len(BUSINESS), n)])
+        else:
+            add(hit, etype)
+    day_num = (day - dt.date(1970, 1, 1)).days
+    end = snapshot["contract_end"].cast(pa.int32()).to_numpy(zero_copy_only=False)
+    left = np.asarray(end, dtype=float) - day_num
+    add(active & np.isin(left, EXPIRY_NOTICE_DAYS), "contract_expiring", value=left)
+    act = np.asarray(
+        snapshot["activation_date"].cast(pa.int32()).to_numpy(zero_copy_only=False), float
+    )
+    add(act == day_num, "new_subscription")
+    ids = snapshot["id_number"]
+    mmdd = pc.utf8_slice_codeunits(ids.fill_null(""), 10, 14).to_numpy(zero_copy_only=False)
+    add(active & (mmdd == f"{day:%m%d}"), "birthday")
+    holiday = HOLIDAYS.get((day.month, day.day))
+    if holiday:
+        add(active & member, "holiday", detail=np.full(n, holiday, dtype=object))
+    idx = np.concatenate(idx_parts) if idx_parts else np.array([], int)
+    order = np.argsort(idx, kind="stable")
+    idx = idx[order]
+    types = np.concatenate(type_parts)[order]
+    values = np.concatenate(value_parts)[order]
+    details = np.concatenate(detail_parts)[order]
+    ids_out = [f"E{day:%Y%m%d}{i:07d}" for i in range(len(idx))]
+    return pa.table(
+        {
+            "event_id": pa.array(ids_out, pa.string()),
+            "event_date": pa.array([day] * len(idx), pa.date32()),
+            "customer_id": snapshot["customer_id"].take(pa.array(idx, pa.int64())),
+            "subscriber_id": snapshot["subscriber_id"].take(pa.array(idx, pa.int64())),
+            "event_type": pa.array(types.tolist(), pa.string()),
+            "value": pa.array(values, pa.float64(), from_pandas=True),
+            "detail": pa.array(details.tolist(), pa.string()),
+        }
+    )
+
+
+def event_mapping_dict(encoding: str = "utf-8") -> dict[str, Any]:
+    """The mapping of the operator-style feed to the event fields."""
+    cols: dict[str, Any] = {}
+    for raw, name in HEADERS.items():
+        cols[name] = {"source": raw}
+    cols["event_type"]["values"] = {zh: key for key, (_en, zh) in EVENT_TYPES.items()}
+    return {"version": 1, "encoding": encoding, "date_format": "%Y%m%d", "columns": cols}
+
+
+def write_daily(
+    table: pa.Table, out_dir: Path | str, day: dt.date, encoding: str = "utf-8"
+) -> dict[str, Any]:
+    """Write ``table`` (from :func:`daily_events`) as ``events_YYYY-MM-DD.csv`` + the mapping."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    zh = {key: z for key, (_e, z) in EVENT_TYPES.items()}
+    raw = pa.table(
+        {
+            "事件编号": table["event_id"],
+            "事件日期": pa.array([f"{day:%Y%m%d}"] * table.num_rows, pa.string()),
+            "客户编号": table["customer_id"],
+            "用户编号": table["subscriber_id"],
+            "事件类型": pa.array([zh[x] for x in table["event_type"].to_pylist()], pa.string()),
+            "数值": table["value"],
+            "说明": table["detail"],
+        }
+    )
+    path = out / f"events_{day.isoformat()}.csv"
+    with open(path, "wb") as fh:
+        pacsv.write_csv(raw, fh)
+    if encoding not in ("utf-8", "utf8"):
+        path.write_bytes(path.read_bytes().decode("utf-8").encode(encoding))
+    mapping = out / "events_mapping.yaml"
+    mapping.write_text(
+        "# Mapping of the synthetic operator's daily event feed (weixi events import).\n"
+        + yaml.safe_dump(event_mapping_dict(encoding), allow_unicode=True, sort_keys=False),
+        encoding="utf-8",
+    )
+    counts = pc.value_counts(table["event_type"]).to_pylist() if table.num_rows else []
+    by_type = {str(c["values"]): int(c["counts"]) for c in counts}
+    return {
+        "date": day.isoformat(),
+        "file": str(path),
+        "rows": table.num_rows,
+        "by_type": dict(sorted(by_type.items())),
+        "mapping": str(mapping),
+    }
+
+
+def simulate_days(
+    *,
+    con,
+    session_scope,
+    out_dir: Path | str,
+    start: dt.date,
+    days: int = 7,
+    seed: int = 0,
+    triggers: Any = "seed",
+) -> list[dict[str, Any]]:
+    """Run ``days`` daily feeds through the product on the current store (the demo operator).
+
+    Each day draws the events of the work month's snapshot lines (risk: the store's churn
+    scores), writes the operator-style feed, then :func:`weixi.flows.run_day` imports it and
+    fires the triggers; each day commits. Returns one report per day.
+    """
+    from weixi.flows import run_day
+    from weixi.ingest.events import load_event_mapping
+    from weixi.triggers.service import work_month
+
+    month = work_month(con, start)
+    if month is None:
+        from weixi.errors import NotFoundError
+
+        raise NotFoundError("no segmented month in the store: run `weixi demo` first")
+    cols = ", ".join(
+        f"s.{c}"
+        for c in (
+            "subscriber_id",
+            "customer_id",
+            "status",
+            "contract_end",
+            "activation_date",
+            "id_number",
+            "vip_level",
+            "competitor_contacts",
+            "complaints",
+        )
+    )
+    has_scores = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'churn_scores'"
+    ).fetchall()[0][0]
+    risk = "c.p_churn" if has_scores else "NULL::DOUBLE"
+    join = (
+        "LEFT JOIN (SELECT subscriber_id, max(p_churn) AS p_churn FROM churn_scores "
+        "WHERE month = $m GROUP BY 1) c USING (subscriber_id)"
+        if has_scores
+        else ""
+    )
+    m = f"DATE '{month.isoformat()}'"
+    snap = con.sql(
+        f"SELECT {cols}, {risk} AS risk FROM snapshot s {join.replace('$m', m)} "
+        f"WHERE s.month = {m} ORDER BY s.subscriber_id"
+    ).to_arrow_table()
+    risk_arr = snap["risk"].to_numpy(zero_copy_only=False).astype(float)
+    reports = []
+    for i in range(days):
+        day = start + dt.timedelta(days=i)
+        written = write_daily(daily_events(snap, day, risk=risk_arr, seed=seed), out_dir, day)
+        mapping = load_event_mapping(written["mapping"])
+        with session_scope() as session:
+            rep = run_day(
+                con=con,
+                session=session,
+                day=day,
+                mapping=mapping,
+                paths=[written["file"]],
+                triggers=triggers,
+            )
+        reports.append(rep)
+    return reports
