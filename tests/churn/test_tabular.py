@@ -104,3 +104,44 @@ def test_orange_bigml_holdout():
     assert res["model"]["auc"] >= 0.92, res["model"]
     assert res["model"]["top_decile_lift"] >= 5, res["model"]
     assert res["model"]["n_train"] == 2666 and res["model"]["n_test"] == 667
+
+
+def _population(n, seed):
+    """A population at about 3 % churn: a few signals, one category."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    plan = rng.choice(["a", "b", "c"], n)
+    logit = -4.0 + 1.0 * x1 - 0.7 * x2 + 0.6 * (plan == "a")
+    churn = rng.random(n) < 1 / (1 + np.exp(-logit))
+    return pd.DataFrame(
+        {"x1": x1.round(3), "x2": x2.round(3), "plan": plan, "Churn": np.where(churn, "1", "0")}
+    )
+
+
+def test_base_rate_calibrates_an_oversampled_training_set():
+    from weixi.churn.params import load_params
+
+    p = load_params()
+    fast = p.model_copy(
+        update={
+            "tabular": p.tabular.model_copy(
+                update={"lightgbm": p.tabular.lightgbm.model_copy(update={"num_boost_round": 150})}
+            )
+        }
+    )
+    pop = _population(60_000, seed=1)
+    rate = float((pop["Churn"] == "1").mean())
+    # training sample: every churner, as many stayers (50 % churn share, as in many vendors' files)
+    churners = pop[pop["Churn"] == "1"]
+    train = pd.concat([churners, pop[pop["Churn"] == "0"].sample(len(churners), random_state=0)])
+    test = _population(20_000, seed=2)  # scored at the population's rate
+    plain = tabular.fit_eval(train, test, "Churn", params=fast)
+    assert plain["warnings"] and "--base-rate" in plain["warnings"][0]
+    assert plain["model"]["ece"] > 0.2  # scores at the training share: far too high
+    fixed = tabular.fit_eval(train, test, "Churn", params=fast, base_rate=rate)
+    assert fixed["warnings"] == []
+    for name in ("model", "lightgbm", "baseline_lr"):
+        m = fixed[name]
+        assert m["ece"] <= 0.02, (name, m)
+        assert m["ece_raw"] == pytest.approx(plain[name]["ece"])
+        assert m["auc"] == pytest.approx(plain[name]["auc"])  # the ranking is unchanged
