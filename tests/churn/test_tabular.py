@@ -145,3 +145,38 @@ def test_base_rate_calibrates_an_oversampled_training_set():
         assert m["ece"] <= 0.02, (name, m)
         assert m["ece_raw"] == pytest.approx(plain[name]["ece"])
         assert m["auc"] == pytest.approx(plain[name]["auc"])  # the ranking is unchanged
+
+
+def _interactions(n, seed):
+    """A large table whose signal is in interactions (where 4-leaf trees fall short)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6))
+    band = rng.choice(["a", "b", "c", "d"], n)
+    logit = (
+        -1.5
+        + 1.2 * (x[:, 0] > 0) * (x[:, 1] > 0.5)
+        - 1.0 * x[:, 2] * x[:, 3]
+        + 0.8 * np.sin(2 * x[:, 4])
+        + 0.7 * (band == "d") * (x[:, 5] > 0)
+    )
+    churn = rng.random(n) < 1 / (1 + np.exp(-logit))
+    df = pd.DataFrame(x.round(4), columns=[f"x{i}" for i in range(6)]).astype(str)
+    df["band"] = band
+    df["Churn"] = np.where(churn, "yes", "no")
+    return df
+
+
+def test_large_tables_adapt_and_stay_above_an_untuned_lightgbm():
+    train, test = _interactions(20_000, seed=3), _interactions(8_000, seed=4)
+    res = tabular.fit_eval(train, test, "Churn")
+    assert res["model"]["auc"] >= res["lightgbm_default"]["auc"] - 0.002, res
+    assert res["model"]["top_decile_lift"] >= res["lightgbm_default"]["top_decile_lift"] - 0.05
+    # below adaptive_min_rows the fixed small-table settings are used (what the public sets get)
+    from weixi.churn.params import load_params
+
+    p = load_params()
+    fixed = p.model_copy(
+        update={"tabular": p.tabular.model_copy(update={"adaptive_min_rows": 10**9})}
+    )
+    res_fixed = tabular.fit_eval(train, test, "Churn", params=fixed)
+    assert res["model"]["auc"] >= res_fixed["model"]["auc"] - 0.002, (res, res_fixed)
