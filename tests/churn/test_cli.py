@@ -79,6 +79,19 @@ def test_crossval_and_fit_eval_json(tmp_path, fast_yaml):
         ],
     )
     assert res.exit_code == 0 and "baseline_lr" in res.stdout
+    assert "--base-rate" not in res.stdout  # same churn share in both files: no warning
+    # every churner three times: the training share (~57 %) looks oversampled
+    over = tmp_path / "over.csv"
+    df = pd.read_csv(a, dtype=str)
+    pd.concat([df] + [df[df["left"] == "True"]] * 2).to_csv(over, index=False)
+    args = ["churn", "fit-eval", "--train", str(over), "--test", str(b), "--target", "left"]
+    res = runner.invoke(app, [*args, "--params", str(fast)])
+    assert res.exit_code == 0 and "--base-rate" in res.stdout, res.output
+    res = runner.invoke(app, [*args, "--params", str(fast), "--base-rate", "0.05", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["base_rate"] == 0.05 and out["warnings"] == []
+    assert out["model"]["ece"] != out["model"]["ece_raw"]
     bad = runner.invoke(app, ["churn", "crossval", "--csv", str(a), "--target", "nope"])
     assert bad.exit_code == 1 and "not in the table" in bad.output
     bad = runner.invoke(
@@ -103,9 +116,14 @@ def test_monthly_commands(history_file, settings, tmp_path, fast_yaml):
     settings.duckdb_file.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(src, settings.duckdb_file)
     m = f"{months[-2]:%Y-%m}"
-    res = runner.invoke(app, ["churn", "train", "--month", m, "--json", *fast])
+    res = runner.invoke(
+        app, ["churn", "train", "--month", m, "--base-rate", "0.02", "--json", *fast]
+    )
     assert res.exit_code == 0, res.output
-    version = json.loads(res.stdout)["version"]
+    trained = json.loads(res.stdout)
+    version = trained["version"]
+    h1 = trained["metrics"]["h1_holdout_raw"]
+    assert {"ece", "ece_calibrated", "ece_base_rate"} <= set(h1)
     res = runner.invoke(
         app, ["churn", "score", "--month", m, "--engine", "lightgbm", "--json", *fast]
     )

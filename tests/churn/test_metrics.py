@@ -76,3 +76,28 @@ def test_paired_bootstrap_matches_the_point_metrics_and_is_deterministic():
     # the same scores: the difference is exactly zero in every resample
     same = paired_bootstrap(y, better, better, resamples=50)
     assert same["d_auc_lo"] == same["d_auc_hi"] == same["d_lift_lo"] == 0.0
+
+
+def test_shift_prior_and_shifted_calibrators():
+    from weixi.churn.calibrate import (
+        apply_calibrator,
+        fit_calibrator,
+        oversampled,
+        shift_calibrator,
+        shift_prior,
+    )
+
+    rng = np.random.default_rng(0)
+    raw = rng.random(4000)
+    y = (rng.random(4000) < raw).astype(int)  # calibrated at a 50 % share
+    moved = shift_prior(raw, 0.5, 0.05)
+    assert np.all(np.diff(moved[np.argsort(raw)]) >= 0)  # same order
+    # odds scaled by (0.05/0.95) / (0.5/0.5)
+    odds = moved / (1 - moved)
+    assert np.allclose(odds, raw / (1 - raw) * (0.05 / 0.95))
+    for method in ("isotonic", "platt", "none"):
+        cal = fit_calibrator(raw, y, method)
+        shifted = shift_calibrator(cal, 0.5, 0.05)
+        expected = shift_prior(apply_calibrator(cal, raw), 0.5, 0.05)
+        assert np.allclose(apply_calibrator(shifted, raw), expected, atol=1e-6), method
+    assert oversampled(0.5, 0.02) and not oversampled(0.26, 0.2)

@@ -50,3 +50,18 @@ def test_churn_page_shows_champion_and_challenger(app, store_path, web_settings)
     assert "冠军模型与挑战者模型" in card and "跨期验证月" in card and "挑战者" in card
     assert ("已升为冠军模型" if cmp["decision"] == "promoted" else "保留为挑战者模型") in card
     assert html.escape(champion.describe(cmp, "zh-CN"), quote=False) in card
+
+
+def test_model_card_names_its_metrics_in_both_languages(app, web_settings):
+    from weixi.web.routes.churn import metric_label
+
+    assert metric_label("h1_holdout_raw.top_decile_lift", "en") == (
+        "Churn next month · Top-decile lift"
+    )
+    assert metric_label("h3_holdout_raw.ece_base_rate", "zh-CN").startswith("3 个月内离网 · ")
+    page = login(app, "u_analyst").get("/churn").text
+    card = page.split("Model metrics", 1)[1].split("</dl>", 1)[0]
+    assert "h1_holdout_raw" not in card and "Churn next month · AUC" in card
+    zh = _zh_client(app, web_settings).get("/churn").text
+    card = zh.split("</dl>", 1)[0].rsplit("<dl", 1)[1]
+    assert "下月离网 · " in card and "h1_holdout_raw" not in card

@@ -46,6 +46,50 @@ def prior_correct(p: np.ndarray, negative_rate: float) -> np.ndarray:
     return p * negative_rate / (p * negative_rate + (1.0 - p))
 
 
+def shift_prior(p: np.ndarray, from_rate: float, to_rate: float) -> np.ndarray:
+    """Move probabilities learnt at churn share ``from_rate`` to a population at ``to_rate``.
+
+    Bayes' rule with a changed prior: the odds are scaled by
+    ``(to / (1 - to)) / (from / (1 - from))``; the ranking is unchanged.
+
+    >>> round(float(shift_prior(np.array([0.5]), 0.5, 0.02)[0]), 4)
+    0.02
+    """
+    p = np.asarray(p, dtype=float)
+    if not (0.0 < from_rate < 1.0 and 0.0 < to_rate < 1.0):
+        raise ValueError("churn rates must be strictly between 0 and 1")
+    r = (to_rate / (1.0 - to_rate)) / (from_rate / (1.0 - from_rate))
+    return p * r / (p * r + (1.0 - p))
+
+
+def oversampled(train_rate: float, reference_rate: float, *, factor: float = 2.0) -> bool:
+    """True when a training churn share is ``factor`` times (in odds) off a reference rate.
+
+    >>> oversampled(0.5, 0.02), oversampled(0.03, 0.02)
+    (True, False)
+    """
+    if not (0.0 < train_rate < 1.0 and 0.0 < reference_rate < 1.0):
+        return False
+    ratio = (train_rate / (1 - train_rate)) / (reference_rate / (1 - reference_rate))
+    return ratio > factor or ratio < 1.0 / factor
+
+
+def shift_calibrator(cal: Calibrator, from_rate: float, to_rate: float) -> Calibrator:
+    """The calibrator followed by :func:`shift_prior` (scoring code needs no change).
+
+    >>> c = shift_calibrator(Calibrator(method="none"), 0.5, 0.1)
+    >>> round(float(apply_calibrator(c, np.array([0.5]))[0]), 4)
+    0.1
+    """
+    shift = float(np.log((to_rate / (1 - to_rate)) / (from_rate / (1 - from_rate))))
+    if cal.method == "isotonic":
+        y = shift_prior(np.clip(np.asarray(cal.y), 0.0, 1.0), from_rate, to_rate)
+        return cal.model_copy(update={"y": [float(v) for v in y]})
+    if cal.method == "platt":
+        return cal.model_copy(update={"b": cal.b + shift})
+    return Calibrator(method="platt", n_positive=cal.n_positive, a=1.0, b=shift)
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, _EPS, 1 - _EPS)
     return np.log(p / (1 - p))

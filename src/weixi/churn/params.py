@@ -65,6 +65,9 @@ class TabularParams(_Strict):
     max_pairwise_columns: int = Field(6, ge=0)
     folds: int = Field(5, ge=2)
     seed: int = 0
+    # from this many training rows on, the booster adapts to the data: bigger trees, its number
+    # of trees by early stopping and the blend weight chosen on an inner validation split
+    adaptive_min_rows: int = Field(10_000, ge=100)
 
 
 class MonthlyParams(_Strict):

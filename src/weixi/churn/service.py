@@ -53,8 +53,13 @@ def fit_as_of(
     params: ChurnParams | None = None,
     with_logistic: bool = False,
     horizons: tuple[int, ...] | None = None,
+    base_rate: float | None = None,
 ) -> TrainedModels:
-    """Train every horizon with only the data known at ``as_of`` (labels up to ``as_of``)."""
+    """Train every horizon with only the data known at ``as_of`` (labels up to ``as_of``).
+
+    ``base_rate``: the monthly churn rate the scores must be calibrated to (see
+    :func:`weixi.churn.train.fit_horizon`); None keeps the history's own rate.
+    """
     params = params or load_params()
     p = params.monthly
     months = [m for m in loaded_months(con) if m <= as_of]
@@ -97,6 +102,7 @@ def fit_as_of(
                 horizon=h,
                 num_threads=params.num_threads,
                 with_logistic=with_logistic and h == 1,
+                base_rate=base_rate,
             )
         except ModelError as exc:
             if h == 1:
@@ -230,8 +236,12 @@ def train(
     params: ChurnParams | None = None,
     promote: bool | Literal["challenger"] | None = None,
     actor: str = "train",
+    base_rate: float | None = None,
 ) -> dict:
     """Train the horizon models as of ``month``, register a new version and return its summary.
+
+    ``base_rate`` (monthly churn rate of the scored population) recalibrates every horizon
+    to it; the metrics then show the calibration error before and after.
 
     The new model is compared with the champion (the active model) on the latest out-of-time
     month whenever there is one, and the decision is recorded in ``churn_promotions``.
@@ -239,7 +249,7 @@ def train(
     decide; ``True`` always promotes; ``None`` promotes only the first model; ``False`` never.
     """
     params = params or load_params()
-    models = fit_as_of(con=con, as_of=month, params=params)
+    models = fit_as_of(con=con, as_of=month, params=params, base_rate=base_rate)
     ref = models.reference
     assert ref is not None
     X_ref = encode(ref, models.names, models.levels)
@@ -270,6 +280,7 @@ def train(
             str(h): {
                 "calibrator": f.calibrator.model_dump(),
                 "negative_rate": f.negative_rate,
+                "base_rate": f.base_rate,
                 "fit_months": [m.isoformat() for m in f.fit_months],
                 "calib_months": [m.isoformat() for m in f.calib_months],
                 "calibration_split": f.calibration_split,

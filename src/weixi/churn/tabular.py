@@ -21,12 +21,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
 from weixi.churn import metrics
-from weixi.churn.params import ChurnParams, TabularParams, load_params
+from weixi.churn.calibrate import oversampled, shift_prior
+from weixi.churn.params import ChurnParams, LightGBMParams, TabularParams, load_params
 from weixi.churn.train import (
     as_text_categories,
     fit_lightgbm,
@@ -200,14 +202,21 @@ def fit_predict(
     spec: TabularSpec,
     params: ChurnParams,
 ) -> dict[str, np.ndarray]:
-    """Fit on ``train`` and return test scores of ``model``, ``lightgbm`` and ``logistic`` (baseline)."""
+    """Fit on ``train`` and return test scores of ``model``, ``lightgbm`` and ``logistic`` (baseline).
+
+    ``lightgbm_default`` is an untuned ``LGBMClassifier`` (the yardstick the model must not
+    fall below). Scores are probabilities at the training table's churn share.
+    """
     tp = params.tabular
     fz = Featurizer(spec, tp).fit(train)
     xa, xb = fz.transform(train), fz.transform(test)
-    booster = fit_lightgbm(xa, y_train, tp.lightgbm, seed=tp.seed, num_threads=params.num_threads)
-    p_gbm = booster.predict(xb)
     numeric = spec.numeric + fz.engineered
     cont, binary = split_numeric(xa, numeric)
+    lgb_params, w = tp.lightgbm, tp.blend_weight
+    if len(train) >= tp.adaptive_min_rows:
+        lgb_params, w = adapt(xa, y_train, cont, binary, spec.categorical, params)
+    booster = fit_lightgbm(xa, y_train, lgb_params, seed=tp.seed, num_threads=params.num_threads)
+    p_gbm = booster.predict(xb)
     spline_lr = make_logistic(cont, binary, spec.categorical, tp.logistic, seed=tp.seed)
     spline_lr.fit(as_text_categories(xa, spec.categorical), y_train)
     p_slr = spline_lr.predict_proba(as_text_categories(xb, spec.categorical))[:, 1]
@@ -216,17 +225,122 @@ def fit_predict(
     base_lr = make_logistic(cont0, bin0, spec.categorical, tp.logistic, seed=tp.seed)
     base_lr.fit(as_text_categories(xa, spec.categorical), y_train)
     p_lr = base_lr.predict_proba(as_text_categories(xb, spec.categorical))[:, 1]
-    w = tp.blend_weight
-    return {"model": w * p_gbm + (1 - w) * p_slr, "lightgbm": p_gbm, "logistic": p_lr}
+    default = lgb.LGBMClassifier(random_state=tp.seed, n_jobs=params.num_threads, verbose=-1)
+    default.fit(fz._typed(train, fit=False), y_train)
+    p_def = default.predict_proba(fz._typed(test, fit=False))[:, 1]
+    return {
+        "model": w * p_gbm + (1 - w) * p_slr,
+        "lightgbm": p_gbm,
+        "logistic": p_lr,
+        "lightgbm_default": p_def,
+    }
 
 
-def _report(scores: dict[str, np.ndarray], y: np.ndarray, n_train: int) -> dict[str, dict]:
+def adapt(
+    x: pd.DataFrame,
+    y: np.ndarray,
+    cont: list[str],
+    binary: list[str],
+    categorical: list[str],
+    params: ChurnParams,
+) -> tuple[LightGBMParams, float]:
+    """Booster settings and blend weight for a large table, chosen on an inner validation split.
+
+    Two boosters compete on the validation AUC: the small-table settings and bigger trees
+    (15 leaves from 10k rows, 31 from 50k; a leaf holds at least 0.1 % of the rows; learning
+    rate 0.05), each with its number of trees from early stopping on AUC. The blend weight
+    (share of the booster, 0.25 … 1) is then the one with the best validation AUC. The test
+    table is never seen.
+    """
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import train_test_split
+
+    tp = params.tabular
+    n = len(y)
+    a, b = train_test_split(np.arange(n), test_size=0.2, random_state=tp.seed, stratify=y)
+    small = tp.lightgbm.model_copy(update={"num_boost_round": 4000})
+    big = tp.lightgbm.model_copy(
+        update={
+            "learning_rate": 0.05,
+            "num_leaves": 31 if n >= 50_000 else 15,
+            "min_data_in_leaf": max(20, n // 1000),
+            "lambda_l2": 1.0,
+            "feature_fraction": 0.8,
+            "num_boost_round": 3000,
+        }
+    )
+    best: tuple[float, LightGBMParams, np.ndarray] | None = None
+    for p in (small, big):
+        booster = lgb.train(
+            {**p.booster_params(seed=tp.seed, num_threads=params.num_threads), "metric": "auc"},
+            lgb.Dataset(x.iloc[a], label=y[a]),
+            p.num_boost_round,
+            valid_sets=[lgb.Dataset(x.iloc[b], label=y[b])],
+            callbacks=[lgb.early_stopping(100, verbose=False)],
+        )
+        pred = booster.predict(x.iloc[b], num_iteration=booster.best_iteration)
+        auc = float(roc_auc_score(y[b], pred))
+        trees = max(50, int(booster.best_iteration * 1.1))  # a little more data in the refit
+        if best is None or auc > best[0]:
+            best = (auc, p.model_copy(update={"num_boost_round": trees}), pred)
+    assert best is not None
+    _, p, p_gbm = best
+    lr = make_logistic(cont, binary, categorical, tp.logistic, seed=tp.seed)
+    lr.fit(as_text_categories(x.iloc[a], categorical), y[a])
+    p_lr = lr.predict_proba(as_text_categories(x.iloc[b], categorical))[:, 1]
+    weights = (0.25, 0.5, 0.75, 1.0)
+    aucs = [roc_auc_score(y[b], wt * p_gbm + (1 - wt) * p_lr) for wt in weights]
+    return p, weights[int(np.argmax(aucs))]
+
+
+ROWS = ("model", "lightgbm", "lightgbm_default", "baseline_lr")
+_KEYS = {
+    "model": "model",
+    "lightgbm": "lightgbm",
+    "lightgbm_default": "lightgbm_default",
+    "baseline_lr": "logistic",
+}
+
+
+def _report(
+    scores: dict[str, np.ndarray],
+    y: np.ndarray,
+    n_train: int,
+    *,
+    train_rate: float,
+    base_rate: float | None = None,
+) -> dict[str, dict]:
+    """Metrics per model; with ``base_rate`` the scores are first moved from the training share
+    to that rate (prior correction) and ``ece_raw`` keeps the calibration error before."""
     out = {}
-    for name, key in (("model", "model"), ("lightgbm", "lightgbm"), ("baseline_lr", "logistic")):
-        m = metrics.summary(y, scores[key])
-        m.update(n_train=int(n_train), n_test=len(y))
+    for name, key in _KEYS.items():
+        raw = scores[key]
+        p = raw if base_rate is None else shift_prior(raw, train_rate, base_rate)
+        m = metrics.summary(y, p)
+        m.update(ece_raw=metrics.ece(y, raw), n_train=int(n_train), n_test=len(y))
         out[name] = m
     return out
+
+
+def base_rate_warning(train_rate: float, reference_rate: float | None) -> str | None:
+    """A warning when the training share looks oversampled and no ``--base-rate`` is given.
+
+    ``reference_rate`` is the churn rate the scores will meet (e.g. the test table's); without
+    it, a training share of 35 % or more is taken as oversampled (no operator loses a third of
+    its customers in one period).
+    """
+    if reference_rate is not None and oversampled(train_rate, reference_rate):
+        return (
+            f"the training churn share ({train_rate:.1%}) is far from the rate of the scored "
+            f"data ({reference_rate:.1%}): pass --base-rate with the real churn rate "
+            "so that the probabilities are calibrated to it"
+        )
+    if train_rate >= 0.35:
+        return (
+            f"the training churn share ({train_rate:.1%}) looks oversampled: pass --base-rate "
+            "with the real churn rate so that the probabilities are calibrated to it"
+        )
+    return None
 
 
 def crossval(
@@ -237,8 +351,13 @@ def crossval(
     drop: list[str] | None = None,
     folds: int | None = None,
     params: ChurnParams | None = None,
+    base_rate: float | None = None,
 ) -> dict:
     """Stratified k-fold cross-validation (fixed seed) of the model and the LR baseline.
+
+    ``base_rate``: the population's churn rate when the table is oversampled (see
+    :func:`_report`); ``ece`` is then measured against the folds' own labels after the
+    shift, so it is only meaningful when the folds are at that rate.
 
     Returns ``{"model": {...}, "lightgbm": {...}, "baseline_lr": {...}, "folds": k, ...}``
     where each metric block holds the mean over folds of auc, pr_auc, top_decile_lift and ece,
@@ -251,22 +370,26 @@ def crossval(
     if np.bincount(y).min() < k:
         raise ConfigError(f"too few churners or stayers for {k}-fold cross-validation")
     skf = StratifiedKFold(k, shuffle=True, random_state=params.tabular.seed)
-    per_fold: dict[str, list[dict]] = {"model": [], "lightgbm": [], "baseline_lr": []}
+    per_fold: dict[str, list[dict]] = {name: [] for name in ROWS}
     for tr, te in skf.split(np.zeros(len(y)), y):
         scores = fit_predict(df.iloc[tr], y[tr], df.iloc[te], spec, params)
-        for name, m in _report(scores, y[te], len(tr)).items():
+        rep = _report(scores, y[te], len(tr), train_rate=float(y[tr].mean()), base_rate=base_rate)
+        for name, m in rep.items():
             per_fold[name].append(m)
     result: dict = {}
     for name, rows in per_fold.items():
         agg = {
             key: float(np.mean([r[key] for r in rows]))
-            for key in ("auc", "pr_auc", "top_decile_lift", "ece")
+            for key in ("auc", "pr_auc", "top_decile_lift", "ece", "ece_raw")
         }
         agg["n_train"] = round(float(np.mean([r["n_train"] for r in rows])))
         agg["n_test"] = round(float(np.mean([r["n_test"] for r in rows])))
         agg["auc_per_fold"] = [r["auc"] for r in rows]
         result[name] = agg
     result.update(folds=k, seed=params.tabular.seed, rows=len(y), churn_rate=float(y.mean()))
+    result["base_rate"] = base_rate
+    warning = None if base_rate is not None else base_rate_warning(float(y.mean()), None)
+    result["warnings"] = [warning] if warning else []
     result["columns"] = _columns(spec)
     return result
 
@@ -279,8 +402,15 @@ def fit_eval(
     id_col: str | None = None,
     drop: list[str] | None = None,
     params: ChurnParams | None = None,
+    base_rate: float | None = None,
 ) -> dict:
-    """Fit on ``train``, evaluate on ``test``: metrics of the model and of the LR baseline."""
+    """Fit on ``train``, evaluate on ``test``: metrics of the model and of the LR baseline.
+
+    ``base_rate``: the churn rate of the population the model will score (e.g. the last
+    months' rate) when the training table is oversampled; the probabilities are moved to it
+    and ``ece`` / ``ece_raw`` give the calibration error after / before. The test labels are
+    never used to fit anything.
+    """
     params = params or load_params()
     spec = detect(train, target, id_col, drop)
     if target not in test.columns:
@@ -288,8 +418,12 @@ def fit_eval(
     y_train = target_vector(train[target], target)
     y_test = target_vector(test[target], target)
     scores = fit_predict(train, y_train, test, spec, params)
-    result = _report(scores, y_test, len(y_train))
+    train_rate = float(y_train.mean())
+    result = _report(scores, y_test, len(y_train), train_rate=train_rate, base_rate=base_rate)
     result["columns"] = _columns(spec)
+    result.update(train_rate=train_rate, test_rate=float(y_test.mean()), base_rate=base_rate)
+    warning = None if base_rate is not None else base_rate_warning(train_rate, float(y_test.mean()))
+    result["warnings"] = [warning] if warning else []
     return result
 
 

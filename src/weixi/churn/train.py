@@ -131,6 +131,7 @@ class HorizonFit:
     logistic: Pipeline | None = None
     logistic_calibrator: Calibrator | None = None
     holdout_logistic: dict[str, float] = field(default_factory=dict)
+    base_rate: float | None = None  # the monthly rate the calibrator was moved to, if given
 
 
 def _months(df: pd.DataFrame) -> list[dt.date]:
@@ -157,13 +158,23 @@ def fit_horizon(
     horizon: int,
     num_threads: int = 2,
     with_logistic: bool = False,
+    base_rate: float | None = None,
 ) -> HorizonFit:
     """Fit one horizon: booster on the older months, calibrator on the latest labelled month.
 
     ``df`` holds the features of every labelled month and the 0/1 column ``label``.
+    ``base_rate`` (monthly churn rate of the population to be scored) moves the calibrated
+    probabilities from the calibration month's rate to ``1 - (1 - base_rate) ** horizon``;
+    ``holdout`` then also holds ``ece_calibrated`` (before the move) and ``ece_base_rate``
+    (after, measured against the calibration month's labels).
     """
-    from weixi.churn.calibrate import apply_calibrator, fit_calibrator, prior_correct
-    from weixi.churn.metrics import summary
+    from weixi.churn.calibrate import (
+        apply_calibrator,
+        fit_calibrator,
+        prior_correct,
+        shift_calibrator,
+    )
+    from weixi.churn.metrics import ece, summary
     from weixi.churn.predict import encode
 
     cal_mask, split = _calibration_rows(df, p.seed + horizon)
@@ -211,6 +222,12 @@ def fit_horizon(
         negative_rate=p.negative_rate,
         holdout=summary(y_cal, raw_cal),
     )
+    fit.holdout["ece_calibrated"] = ece(y_cal, apply_calibrator(calibrator, raw_cal))
+    if base_rate is not None:
+        target = 1.0 - (1.0 - base_rate) ** horizon
+        fit.calibrator = shift_calibrator(calibrator, float(y_cal.mean()), target)
+        fit.base_rate = base_rate
+        fit.holdout["ece_base_rate"] = ece(y_cal, apply_calibrator(fit.calibrator, raw_cal))
     if with_logistic:
         cats = [c for c in names if c in levels]
         nums = [c for c in names if c not in levels]

@@ -16,6 +16,7 @@ churn_app = typer.Typer(
 )
 
 _METRICS = ("auc", "pr_auc", "top_decile_lift", "ece", "n_train", "n_test")
+_ROWS = ("model", "lightgbm", "lightgbm_default", "baseline_lr")
 
 
 def _params(path: Path | None):
@@ -35,16 +36,40 @@ def _fmt(v: object) -> str:
 def _metric_table(result: dict, rows: tuple[str, ...], title: str) -> Table:
     table = Table(title=title)
     table.add_column(t("model"))
-    for m in _METRICS:
+    # with --base-rate: the calibration error before the prior correction beside the one after
+    shown = (*_METRICS[:4], "ece_raw", *_METRICS[4:]) if result.get("base_rate") else _METRICS
+    for m in shown:
         table.add_column(m, justify="right")
     for name in rows:
         if name in result:
-            table.add_row(t(name), *(_fmt(result[name].get(m)) for m in _METRICS))
+            table.add_row(t(name), *(_fmt(result[name].get(m)) for m in shown))
     return table
 
 
 ParamsOpt = typer.Option(None, "--params", help="YAML file with churn hyper-parameters.")
 JsonOpt = typer.Option(False, "--json", help="Print JSON instead of a table.")
+BaseRateOpt = typer.Option(
+    None,
+    "--base-rate",
+    min=0.0001,
+    max=0.9999,
+    help="Real churn rate of the scored population (e.g. 0.02): probabilities learnt on an "
+    "oversampled training set are moved to it (prior correction); ece_raw is before.",
+)
+
+
+def _warn(result: dict) -> None:
+    if result.get("warnings"):
+        train = result.get("train_rate", result.get("churn_rate", 0.0))
+        console.print(
+            "[yellow]"
+            + t(
+                "Warning: the training churn share ({share}) looks oversampled; pass "
+                "--base-rate with the real churn rate to calibrate the probabilities to it.",
+                share=f"{train:.1%}",
+            )
+            + "[/yellow]"
+        )
 
 
 @churn_app.command("crossval")
@@ -56,6 +81,7 @@ def crossval(
     drop: list[str] = typer.Option([], "--drop", help="Column to ignore (repeatable)."),
     folds: int = typer.Option(5, "--folds", help="Number of stratified folds."),
     params: Path = ParamsOpt,
+    base_rate: float = BaseRateOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Cross-validate the churn model and the logistic-regression baseline on any CSV.
@@ -66,13 +92,20 @@ def crossval(
 
     df = tabular.read_csv(csv)
     result = tabular.crossval(
-        df, target, id_col=id_col, drop=list(drop), folds=folds, params=_params(params)
+        df,
+        target,
+        id_col=id_col,
+        drop=list(drop),
+        folds=folds,
+        params=_params(params),
+        base_rate=base_rate,
     )
     if as_json:
         emit_json(result)
         return
     title = t("{k}-fold cross-validation of {file}", k=folds, file=csv.name)
-    console.print(_metric_table(result, ("model", "lightgbm", "baseline_lr"), title))
+    console.print(_metric_table(result, _ROWS, title))
+    _warn(result)
 
 
 @churn_app.command("fit-eval")
@@ -84,6 +117,7 @@ def fit_eval(
     id_col: str = typer.Option(None, "--id", help="Id column to ignore."),
     drop: list[str] = typer.Option([], "--drop", help="Column to ignore (repeatable)."),
     params: Path = ParamsOpt,
+    base_rate: float = BaseRateOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Fit on one CSV, evaluate on another: the model and the logistic-regression baseline.
@@ -99,12 +133,14 @@ def fit_eval(
         id_col=id_col,
         drop=list(drop),
         params=_params(params),
+        base_rate=base_rate,
     )
     if as_json:
         emit_json(result)
         return
     title = t("Trained on {train}, tested on {test}", train=train.name, test=test.name)
-    console.print(_metric_table(result, ("model", "lightgbm", "baseline_lr"), title))
+    console.print(_metric_table(result, _ROWS, title))
+    _warn(result)
 
 
 def _month(text: str):
@@ -131,6 +167,7 @@ def train_cmd(
         "latest out-of-time month (the rule in the churn params' promotion section).",
     ),
     params: Path = ParamsOpt,
+    base_rate: float = BaseRateOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Train and register churn models (next month, within 2 and 3 months) as of a month.
@@ -148,6 +185,7 @@ def train_cmd(
             month=_month(month),
             params=_params(params),
             promote="challenger" if challenger else promote,
+            base_rate=base_rate,
         )
         decision = _decision_text(result)
     if as_json:

@@ -219,6 +219,70 @@ def uplift_train(
     )
 
 
+@uplift_app.command("fit-eval")
+@guarded
+def uplift_fit_eval_cmd(
+    csv: Path = typer.Option(
+        ..., "--csv", help="CSV of a randomized experiment, one row a customer."
+    ),
+    treatment: str = typer.Option(..., "--treatment", help="Column naming each row's arm."),
+    treated: str = typer.Option(..., "--treated", help="Value of that column for treated rows."),
+    control: str = typer.Option(..., "--control", help="Value of that column for control rows."),
+    outcome: str = typer.Option(
+        ..., "--outcome", help="Response column (yes/no, true/false, 1/0)."
+    ),
+    id_col: str = typer.Option(None, "--id", help="Id column to ignore."),
+    test_size: float = typer.Option(0.3, "--test-size", min=0.05, max=0.9, help="Held-out share."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split and the folds."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Fit the uplift learners on an outside randomized experiment and report on a held-out part.
+
+    Example: weixi uplift fit-eval --csv hillstrom.csv --treatment segment --treated "Mens E-Mail" --control "No E-Mail" --outcome visit
+    """
+    from weixi.churn.tabular import read_csv
+    from weixi.evaluate.external import fit_eval
+
+    result = fit_eval(
+        read_csv(csv),
+        treatment=treatment,
+        treated=treated,
+        control=control,
+        outcome=outcome,
+        id_col=id_col,
+        test_size=test_size,
+        seed=seed,
+    )
+    if as_json:
+        emit_json(result)
+        return
+    a = result["test"]
+    console.print(
+        t(
+            "Held-out part: {n} rows; average treatment effect {ate} (95% interval {lo} … {hi})",
+            n=f"{result['n_test']:,}",
+            ate=_pct(a["ate"]),
+            lo=_pct(a["ate_low"]),
+            hi=_pct(a["ate_high"]),
+        )
+    )
+    table = Table(title=t("Uplift on the held-out part of {file}", file=csv.name))
+    for col in ("Learner", "Qini coefficient", "Uplift AUC", "Uplift in the top 30%"):
+        table.add_column(t(col), justify="left" if col == "Learner" else "right")
+    rows = (
+        (t("Product: {learner}", learner=result["model"]["learner"]), result["model"]),
+        (t("Baseline: logistic T-learner"), result["baseline_t_logistic"]),
+    )
+    for label, m in rows:
+        table.add_row(
+            label,
+            f"{m['qini_coefficient']:.4f}",
+            f"{m['uplift_auc']:.4f}",
+            _pct(m["uplift_at_30"]),
+        )
+    console.print(table)
+
+
 @uplift_app.command("report")
 @guarded
 def uplift_report_cmd(

@@ -76,6 +76,41 @@ def _champion_view(con, locale: str) -> dict | None:
     }
 
 
+_METRIC_NAMES = {
+    "auc": "AUC",
+    "pr_auc": "PR-AUC",
+    "top_decile_lift": "Top-decile lift",
+    "ece": "Calibration error (ECE), raw",
+    "ece_calibrated": "Calibration error (ECE), calibrated",
+    "ece_base_rate": "Calibration error (ECE) at the base rate",
+    "version": "Version",
+    "model_version": "Version",
+    "as_of_month": "Trained as of",
+    "created_at": "Created",
+    "trained_at": "Trained",
+    "n_train": "Training lines",
+}
+
+
+def metric_label(key: str, locale: str) -> str:
+    """A readable, translated name for a flattened model metric key.
+
+    ``h1_holdout_raw.top_decile_lift`` -> "Churn next month · Top-decile lift" (held-out month).
+    """
+    import re
+
+    group, _, name = key.rpartition(".")
+    label = t(_METRIC_NAMES.get(name, name.replace("_", " ")), locale)
+    m = re.fullmatch(r"h(\d+)_holdout(?:_raw)?", group)
+    if m:
+        h = int(m.group(1))
+        horizon = (
+            t("Churn next month", locale) if h == 1 else t("Churn within {h} months", locale, h=h)
+        )
+        return f"{horizon} · {label}"
+    return f"{group} · {label}" if group else label
+
+
 def _describe(rows: list[dict], locale: str) -> list[dict]:
     for r in rows:
         r["reason_text"] = "; ".join(
@@ -121,7 +156,9 @@ def churn_page(
         "chart_calibration": charts.calibration(s["deciles"], _) if s["deciles"] else None,
         "cc": _champion_view(con, locale),
         "model_items": [
-            (k, v) for k, v in (s["model"] or {}).items() if k not in ("auc",) and v is not None
+            (metric_label(k, locale), v)
+            for k, v in (s["model"] or {}).items()
+            if k not in ("auc",) and v is not None
         ],
     }
     return render(request, "churn.html", ctx, user=user)
