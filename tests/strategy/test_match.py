@@ -154,7 +154,7 @@ def matched():
     seg = segments_frame(_rows())
     load(con, seg, None)
     con.execute(
-        "CREATE TABLE churn_scores AS SELECT month, subscriber_id, 'm1' AS model_version, "
+        "CREATE OR REPLACE TABLE churn_scores AS SELECT month, subscriber_id, 'm1' AS model_version, "
         "0.3 AS p_churn FROM segments"
     )
     counts = match(con, MONTH, load_preset())
@@ -201,7 +201,7 @@ def test_same_category_tie_broken_by_expected_value(fresh_con):
     seg = segments_frame([{**MOB, "a": "A2", "c": "C1", "d": "D1", "e": "E1", "f": "F1"}])
     load(fresh_con, seg, None)
     fresh_con.execute(
-        "CREATE TABLE churn_scores AS SELECT month, subscriber_id, 'm' AS model_version, "
+        "CREATE OR REPLACE TABLE churn_scores AS SELECT month, subscriber_id, 'm' AS model_version, "
         "0.5 AS p_churn FROM segments"
     )
     match(fresh_con, MONTH, load_preset())
@@ -211,7 +211,7 @@ def test_same_category_tie_broken_by_expected_value(fresh_con):
     assert got[:2] == ("care_call", "call_center") and got[2] == pytest.approx(33.0)
     # A learned uplift (the evaluation domain's hook) overrides the configured effect.
     fresh_con.execute(
-        "CREATE TABLE uplift AS SELECT 's0000' AS subscriber_id, 'handset_upgrade' AS action, "
+        "CREATE OR REPLACE TABLE uplift AS SELECT 's0000' AS subscriber_id, 'handset_upgrade' AS action, "
         "0.9 AS uplift"
     )
     match(fresh_con, MONTH, load_preset())
@@ -258,7 +258,7 @@ def tiered():
     ]
     load(con, segments_frame(rows), None)
     con.execute(
-        "CREATE TABLE churn_scores AS SELECT month, subscriber_id, 'm' AS model_version, "
+        "CREATE OR REPLACE TABLE churn_scores AS SELECT month, subscriber_id, 'm' AS model_version, "
         "0.3 AS p_churn FROM segments"
     )
     match(con, MONTH, load_preset())
@@ -282,7 +282,7 @@ def test_household_gets_one_action(fresh_con):
     ]
     load(fresh_con, segments_frame(rows), None)
     fresh_con.execute(
-        "CREATE TABLE churn_scores AS SELECT month, subscriber_id, 'm' AS model_version, "
+        "CREATE OR REPLACE TABLE churn_scores AS SELECT month, subscriber_id, 'm' AS model_version, "
         "0.3 AS p_churn FROM segments"
     )
     counts = match(fresh_con, MONTH, load_preset())
