@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass
 
 import duckdb
 
-from weixi.errors import RuleError
+from weixi.errors import NotFoundError, RuleError
 from weixi.strategy.schemas import StrategyLibrary, conditions_sql, sql_literal
 
 
@@ -189,6 +189,10 @@ def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 
 def _base_sql(con: duckdb.DuckDBPyConnection, month: dt.date, lib: StrategyLibrary) -> str:
+    if not con.execute("SELECT count(*) FROM segments WHERE month = ?", [month]).fetchall()[0][0]:
+        raise NotFoundError(
+            f"no segments for {month:%Y-%m}: run `weixi segment --month {month:%Y-%m}` first"
+        )
     cols = _columns(con, "segments")
     missing = [c for c in _NEEDED if c not in cols]
     if missing:
