@@ -33,12 +33,12 @@ def main() -> None:
     from weixi.churn.features import load_features
     from weixi.churn.predict import Scorer, encode
     from weixi.churn.registry import load_meta
-    from weixi.ingest.schema import snapshot_ddl
     from weixi.store.analytics import connect
+    from weixi.store.schema import ensure as ensure_schema
     from weixi.synth.generate import make_history
 
     con = connect(":memory:")
-    con.execute(snapshot_ddl())
+    ensure_schema(con)
     for _, tab in make_history(args.subscribers, 5, seed=3):
         con.register("t", tab)
         con.execute("INSERT INTO snapshot BY NAME SELECT * FROM t")

@@ -35,10 +35,10 @@ def main() -> None:
     t0 = time.perf_counter()
     import sklearn.cluster  # noqa: F401  (k-means; imported here to time it apart)
 
-    from weixi.ingest.schema import snapshot_ddl
     from weixi.segment import service
     from weixi.store.analytics import connect
     from weixi.store.months import add_months
+    from weixi.store.schema import ensure as ensure_schema
     from weixi.synth.generate import SyntheticOperator
 
     imports = time.perf_counter() - t0
@@ -50,7 +50,7 @@ def main() -> None:
     op = SyntheticOperator(args.subscribers, seed=args.seed, start_month="2026-03")
     snap = op.snapshot()
     month = op.month
-    con.execute(snapshot_ddl())
+    ensure_schema(con)
     con.register("_m", snap)
     con.execute("INSERT INTO snapshot SELECT * FROM _m")
     con.unregister("_m")

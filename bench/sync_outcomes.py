@@ -62,8 +62,7 @@ def main() -> None:
             "cost": 3.0,
         }
     )
-    con = connect(work / "weixi.duckdb")
-    plans.ensure_tables(con)
+    con = connect(work / "weixi.duckdb")  # every table exists (weixi.store.schema)
     con.register("_plan", plan)
     con.execute("INSERT INTO plan_assignments BY NAME SELECT *, 1 AS plan_version FROM _plan")
     con.unregister("_plan")

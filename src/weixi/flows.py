@@ -20,7 +20,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from weixi.dispatch.plans import executed_months, executed_sql
-from weixi.store.analytics import table_exists
 from weixi.store.months import add_months, format_month, loaded_months
 
 if TYPE_CHECKING:
@@ -237,8 +236,7 @@ def learn_uplift(
     }
 
     def skipped(reason: str) -> dict[str, Any]:
-        if table_exists(con, "uplift"):
-            con.execute("DELETE FROM uplift WHERE month = ?", [month])
+        con.execute("DELETE FROM uplift WHERE month = ?", [month])
         return {"status": f"skipped: {reason}", **out}
 
     if not lrn.enabled:
@@ -365,7 +363,6 @@ def sync_contact_outcomes(
     from sqlalchemy import case, func
 
     from weixi.dispatch.models import Campaign, Outcome, OutcomeResult, Task
-    from weixi.evaluate.outcomes import ensure_contacts_table
     from weixi.strategy.library import load_library
 
     lib = library or load_library(None)
@@ -400,9 +397,8 @@ def sync_contact_outcomes(
     offers = pd.DataFrame(
         [(o.key, o.unit_cost) for _e, _p, o in lib.offers()], columns=["offer_id", "offer_cost"]
     )
-    ensure_contacts_table(con)
     con.execute("DELETE FROM contact_outcomes WHERE month = ?", [month])
-    if not tasks or not table_exists(con, "plans"):
+    if not tasks:
         return 0  # no task of the month: execution is not recorded here (actual cost unknown)
     for name, df in (("_co_tasks", frame), ("_co_channels", channels), ("_co_offers", offers)):
         con.register(name, df)

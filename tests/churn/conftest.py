@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from weixi.ingest.schema import snapshot_ddl
 from weixi.store.analytics import connect
+from weixi.store.schema import ensure as ensure_schema
 from weixi.synth.generate import make_history
 
 
 def load_history(con, n: int, months: int, seed: int) -> list:
     """Insert ``months`` synthetic months of ``n`` lines into ``snapshot``; return the months."""
-    con.execute(snapshot_ddl())
+    ensure_schema(con)
     out = []
     for month, table in make_history(n, months, seed=seed):
         con.register("_t", table)

@@ -3,11 +3,11 @@ import datetime as dt
 import pytest
 
 from weixi.churn import features as F
-from weixi.ingest.schema import snapshot_ddl
+from weixi.store.schema import ensure as ensure_schema
 
 
 def _rows(con, rows):
-    con.execute(snapshot_ddl())
+    ensure_schema(con)
     for r in rows:
         con.execute(
             "INSERT INTO snapshot (month, subscriber_id, branch_id, line_type, status, "

@@ -96,7 +96,7 @@ def test_errors_say_what_to_do(history_con):
 def test_segment_codes_are_used_when_every_month_has_them(history_con, fast_params):
     con, months = history_con
     con.execute(
-        "CREATE TABLE segments AS SELECT month, subscriber_id, "
+        "CREATE OR REPLACE TABLE segments AS SELECT month, subscriber_id, "
         "CASE WHEN contract_type = 'none' THEN 'A2' ELSE 'A3' END AS a, 'B3' AS b, "
         "CASE WHEN complaints > 0 THEN 'C1' ELSE 'C2' END AS c, 'blue' AS urgency FROM snapshot"
     )

@@ -281,3 +281,231 @@ def test_plan_killed_leaves_previous_or_next_plan_and_reruns_cleanly(tmp_path):
         assert after["plans"][-1][1:] == nxt["plans"][0][1:]
         assert after["tasks"] == nxt["tasks"]
     print(f"plan kill outcomes (full run {full:.1f} s):", *seen, sep="\n  ")
+
+
+# --- segmentation ---------------------------------------------------------------------------
+
+SEGMENT_TABLES = (
+    "segments",
+    "segment_profiles",
+    "segment_migration",
+    "segment_funnel",
+    "segment_clusters",
+)
+
+
+def _segment_state(home: Path) -> dict:
+    """Per segment table and month: rows and an order-free hash of the rows (segment_runs:
+    rows and preset only, its times differ from run to run)."""
+    con = duckdb.connect(str(home / "weixi.duckdb"))  # read-write: replays a WAL if one is left
+    try:
+        out = {}
+        for t in SEGMENT_TABLES:
+            # doubles rounded: parallel sums differ in their last bits from run to run
+            cols = ", ".join(
+                f'round("{c}", 6)' if ty == "DOUBLE" else f'"{c}"'
+                for c, ty in con.execute(
+                    "SELECT column_name, data_type FROM information_schema.columns "
+                    "WHERE table_name = ? ORDER BY ordinal_position",
+                    [t],
+                ).fetchall()
+            )
+            out[t] = con.execute(
+                f"SELECT month, count(*), sum(hash({cols})) FROM {t} GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        out["segment_runs"] = con.execute(
+            "SELECT month, count(*), min(preset), sum(subscribers) FROM segment_runs "
+            "GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    return out
+
+
+def test_segment_killed_leaves_previous_or_next_month_and_reruns_cleanly(tmp_path):
+    raw = tmp_path / "raw"
+    generate = ("generate", "--subscribers", "30000", "--months", "2", "--seed", "5")
+    gen = subprocess.run(
+        [sys.executable, "-m", "weixi", *generate, "--out", str(raw)],
+        env=_env(tmp_path / "gen"),
+        capture_output=True,
+        check=False,
+    )
+    assert gen.returncode == 0, gen.stderr.decode()
+    mapping = str(raw / "mapping.yaml")
+    base = tmp_path / "base"
+    for month in ("2025-09", "2025-10"):
+        _run(
+            base,
+            "import",
+            "--month",
+            month,
+            "--mapping",
+            mapping,
+            str(raw / f"subscribers_{month}.csv"),
+        )
+    _run(base, "segment", "--month", "2025-09")
+    prev = _segment_state(base)
+    ref = tmp_path / "ref"
+    shutil.copytree(base, ref)
+    args = ("segment", "--month", "2025-10")
+    full = _run(ref, *args)
+    nxt = _segment_state(ref)
+    assert prev != nxt and len(nxt["segments"]) == 2
+
+    def home_for(tag: str) -> Path:
+        home = tmp_path / f"kill-{tag}"
+        shutil.copytree(base, home)
+        return home
+
+    seen = []
+    triggers = [("grows", DUCK_WAL), ("gone", DUCK_WAL)]
+    for home, how in _kills(home_for, full, 13, triggers, *args):
+        state = _segment_state(home)
+        assert state in (prev, nxt), f"kill {how} left a mixed state"
+        seen.append(f"{how} -> {'next' if state == nxt else 'previous'}")
+        _run(home, *args)  # the re-run finishes cleanly, with the reference's result
+        assert _segment_state(home) == nxt
+    print(f"segment kill outcomes (full run {full:.1f} s):", *seen, sep="\n  ")
+
+
+# --- outcome file upload --------------------------------------------------------------------
+
+# What a background job of the web app does with an uploaded outcome file
+# (weixi.web.jobs.outcome_file → weixi.web.outcome_files.record_file), in its own process.
+UPLOAD = """
+import sys, types
+from pathlib import Path
+from weixi.config import get_settings
+from weixi.web import jobs
+from weixi.store.db import session_scope
+from weixi.auth.models import User
+from sqlalchemy import select
+path = Path(sys.argv[1])
+with session_scope() as s:
+    uid = s.execute(select(User.id).where(User.username == "crash")).scalar_one()
+run = jobs.outcome_file(settings=get_settings(), user_id=uid, name=path.name, data=path.read_bytes())
+out = run(types.SimpleNamespace(progress=lambda *a, **k: None))
+assert out["balanced"], out
+print(out["recorded"], out["repeated"], len(out["rejected"]))
+"""
+
+
+def _upload(home: Path, csv_path: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", UPLOAD, str(csv_path)],
+        env=_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _outcome_state(home: Path) -> dict:
+    engine = sa.create_engine(f"sqlite:///{home / 'weixi.sqlite'}")
+    try:
+        with engine.connect() as c:
+            outcomes = c.execute(
+                sa.text(
+                    "SELECT count(*), count(DISTINCT task_id), sum(task_id), "
+                    "count(*) FILTER (WHERE result = 'accepted') FROM outcomes"
+                )
+            ).one()
+            log = c.execute(sa.text("SELECT count(*) FROM contact_log")).one()
+            tasks = c.execute(
+                sa.text("SELECT status, count(*) FROM tasks GROUP BY 1 ORDER BY 1")
+            ).all()
+    finally:
+        engine.dispose()
+    return {"outcomes": tuple(outcomes), "log": tuple(log), "tasks": [tuple(r) for r in tasks]}
+
+
+def test_outcome_upload_killed_leaves_previous_or_next_and_reruns_cleanly(tmp_path):
+    from tests.strategy.factories import load, random_segments
+    from weixi.web import migrate
+
+    base = tmp_path / "base"
+    base.mkdir()
+    con = duckdb.connect(str(base / "weixi.duckdb"))
+    seg, scores = random_segments(20000, seed=6, n_branches=2)
+    load(con, seg, scores)
+    con.close()
+    migrate.upgrade(f"sqlite:///{base / 'weixi.sqlite'}")
+    campaign = tmp_path / "c.yaml"
+    campaign.write_text(CAMPAIGN, encoding="utf-8")
+    _run(base, "plan", "--month", "2026-01", "--campaign", str(campaign))
+    _run(
+        base,
+        "user",
+        "create",
+        "--username",
+        "crash",
+        "--role",
+        "planner",
+        "--password",
+        "crash-test-1",
+    )
+    engine = sa.create_engine(f"sqlite:///{base / 'weixi.sqlite'}")
+    with engine.connect() as c:
+        ids = [r[0] for r in c.execute(sa.text("SELECT id FROM tasks ORDER BY id LIMIT 3000"))]
+    engine.dispose()
+    assert len(ids) >= 1000
+    # every kind of row: recorded outcomes of three results, and one rejected (unknown result)
+    results = ("not_reached,", "accepted,", "refused,too expensive", "busy,")
+    csv_path = tmp_path / "dialer.csv"
+    csv_path.write_text(
+        "task_id,result,refusal_reason\n"
+        + "".join(f"{tid},{results[i % 4]}\n" for i, tid in enumerate(ids)),
+        encoding="utf-8",
+    )
+    prev = _outcome_state(base)
+    ref = tmp_path / "ref"
+    shutil.copytree(base, ref)
+    started = time.perf_counter()
+    proc = _upload(ref, csv_path)
+    out, err = proc.communicate(timeout=600)
+    full = time.perf_counter() - started
+    assert proc.returncode == 0, err.decode()
+    recorded = int(out.split()[0])
+    assert recorded > 0
+    nxt = _outcome_state(ref)
+    assert nxt["outcomes"][0] == prev["outcomes"][0] + recorded
+
+    rng = random.Random(14)
+    seen = []
+    points = [("timed", full * (f + rng.uniform(-0.05, 0.05))) for f in FRACTIONS]
+    points.append(("grows", SQLITE_WAL))
+    for i, (kind, arg) in enumerate(points):
+        home = tmp_path / f"kill-{i}"
+        shutil.copytree(base, home)
+        proc = _upload(home, csv_path)
+        how = "finished"
+        if kind == "timed":
+            try:
+                proc.wait(timeout=arg)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=60)
+                how = "killed"
+            how = f"at {arg:.2f}s: {how}"
+        else:
+            path, first = home / arg, None
+            while proc.poll() is None:
+                size = path.stat().st_size if path.exists() else None
+                if first is None:
+                    first = size
+                elif size is not None and size > (first or 0):
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait(timeout=60)
+                    how = "killed"
+                    break
+                time.sleep(0.001)
+            how = f"when {arg} grows: {how}"
+        proc.communicate()
+        state = _outcome_state(home)
+        assert state in (prev, nxt), f"kill {how} left a mixed state: {state}"
+        seen.append(f"{how} -> {'next' if state == nxt else 'previous'}")
+        again = _upload(home, csv_path)  # uploading the file again finishes cleanly
+        out, err = again.communicate(timeout=600)
+        assert again.returncode == 0, err.decode()
+        assert _outcome_state(home) == nxt  # each row recorded once: the rest are repeats
+    print(f"outcome upload kill outcomes (full run {full:.1f} s):", *seen, sep="\n  ")

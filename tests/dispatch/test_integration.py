@@ -23,11 +23,11 @@ def test_synthetic_operator_month_to_lists(fresh_con, tmp_path):
     segment = pytest.importorskip("weixi.segment.service")
     import weixi.security.audit  # noqa: F401
     from weixi.dispatch.lists import export_list
-    from weixi.ingest.schema import snapshot_ddl
+    from weixi.store.schema import ensure as ensure_schema
 
     con = fresh_con
     hist = generate.make_history(1500, months=2, seed=3)
-    con.execute(snapshot_ddl())
+    ensure_schema(con)
     for _, table in hist:
         con.register("_t", table)
         con.execute("INSERT INTO snapshot BY NAME SELECT * FROM _t")
@@ -36,7 +36,7 @@ def test_synthetic_operator_month_to_lists(fresh_con, tmp_path):
     segment.segment_month(con, m1)
     # churn_scores by the contract (the churn engine is not needed to test dispatch)
     con.execute(
-        """CREATE TABLE churn_scores AS SELECT month, subscriber_id, 'test' AS model_version,
+        """CREATE OR REPLACE TABLE churn_scores AS SELECT month, subscriber_id, 'test' AS model_version,
            CASE c WHEN 'C1' THEN 0.3 WHEN 'C2' THEN 0.08 ELSE 0.02 END
              * CASE a WHEN 'A1' THEN 2 ELSE 1 END AS p_churn FROM segments"""
     )

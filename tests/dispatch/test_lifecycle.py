@@ -45,7 +45,7 @@ def store(settings):
     nxt = snap.sample(frac=0.88, random_state=3).assign(month=NEXT)
     con.register("_s", snap)
     con.register("_n", nxt)
-    con.execute("CREATE TABLE snapshot AS SELECT * FROM _s UNION ALL SELECT * FROM _n")
+    con.execute("CREATE OR REPLACE TABLE snapshot AS SELECT * FROM _s UNION ALL SELECT * FROM _n")
     con.unregister("_s")
     con.unregister("_n")
     session = session_factory()()

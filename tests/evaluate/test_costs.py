@@ -14,8 +14,8 @@ from tests.evaluate.test_service import M1, _load
 from weixi.dispatch.models import Campaign, Task
 from weixi.dispatch.service import record_outcome
 from weixi.evaluate import service
-from weixi.evaluate.outcomes import OUTCOMES_DDL
 from weixi.flows import sync_contact_outcomes
+from weixi.store import schema
 from weixi.store.db import Base, get_engine, session_factory
 from weixi.strategy.library import load_preset
 
@@ -192,13 +192,21 @@ def test_excel_shows_planned_and_actual_cost_in_both_languages(month, tmp_path):
 
 def test_older_outcomes_table_keeps_its_cost_as_planned(fresh_con):
     _load(fresh_con, n=600, months=2)
-    legacy = OUTCOMES_DDL.replace("planned_cost DOUBLE, actual_cost DOUBLE", "cost DOUBLE")
+    # the layout before actual costs, in a store written before schema versions
+    legacy = (
+        schema.TABLES["evaluation_outcomes"]
+        .ddl()
+        .replace('"planned_cost" DOUBLE,\n  "actual_cost" DOUBLE', "cost DOUBLE")
+    )
     assert "planned_cost" not in legacy
+    fresh_con.execute("DROP TABLE evaluation_outcomes")
+    fresh_con.execute("DROP TABLE schema_version")
     fresh_con.execute(legacy)
     fresh_con.execute(
         "INSERT INTO evaluation_outcomes (month, subscriber_id, is_control, cost) "
         "VALUES (DATE '2025-12-01', 'x', FALSE, 7.0)"
     )
+    schema.upgrade(fresh_con)  # what opening the file does
     service.build_outcomes(con=fresh_con, month=M1)
     old = fresh_con.execute(
         "SELECT planned_cost, actual_cost FROM evaluation_outcomes WHERE subscriber_id = 'x'"

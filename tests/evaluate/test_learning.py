@@ -57,12 +57,12 @@ def test_learned_uplift_is_scored_in_the_library_unit(loaded, settings):
     model, _ = service.get_uplift_model(meta["version"])
     # month 3's lines: segments (one excluded) and churn scores, some below the floor
     con.execute(
-        "CREATE TABLE segments AS SELECT month, subscriber_id, line_type, "
+        "CREATE OR REPLACE TABLE segments AS SELECT month, subscriber_id, line_type, "
         "row_number() OVER (ORDER BY subscriber_id) = 1 AS excluded FROM snapshot "
         "WHERE month = DATE '2026-03-01'"
     )
     con.execute(
-        "CREATE TABLE churn_scores AS SELECT month, subscriber_id, 'm1' AS model_version, "
+        "CREATE OR REPLACE TABLE churn_scores AS SELECT month, subscriber_id, 'm1' AS model_version, "
         "CASE WHEN hash(subscriber_id) % 5 = 0 THEN 0.001 ELSE 0.08 END AS p_churn "
         "FROM segments"
     )

@@ -37,7 +37,7 @@ def planned(settings):
     load(con, seg, scores)
     snap = _snapshot(seg, MONTH)
     con.register("_s", snap)
-    con.execute("CREATE TABLE snapshot AS SELECT * FROM _s")
+    con.execute("CREATE OR REPLACE TABLE snapshot AS SELECT * FROM _s")
     con.unregister("_s")
     session = session_factory()()
     spec = CampaignSpec.model_validate(

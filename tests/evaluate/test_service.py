@@ -14,15 +14,15 @@ from weixi.dispatch import plans
 from weixi.errors import NotFoundError
 from weixi.evaluate import service
 from weixi.evaluate.uplift import UpliftParams
-from weixi.ingest.schema import snapshot_ddl
 from weixi.store.months import parse_month
+from weixi.store.schema import ensure as ensure_schema
 
 M1 = parse_month("2026-01")
 
 
 def _load(con, n=6000, months=3, seed=3):
     """Snapshots of ``months`` months and a plan (20 % holdout) for every month but the last."""
-    con.execute(snapshot_ddl())
+    ensure_schema(con)
     op = SyntheticOperator(n, seed=seed, start_month="2026-01")
     rng = np.random.default_rng(seed)
     actions = np.array(["care_call", "prepay_credit", "package_fit"])
@@ -58,7 +58,7 @@ def _load(con, n=6000, months=3, seed=3):
                 }
             )
             con.register("plan_in", plan)
-            plans.ensure_tables(con)
+            ensure_schema(con)
             con.execute(
                 "INSERT INTO plan_assignments BY NAME SELECT *, 1 AS plan_version FROM plan_in"
             )

@@ -266,7 +266,7 @@ def test_reference_tables_are_replaced_and_validated(tmp_path, fresh_con):
 """,
     )
     fresh_con.execute(
-        "CREATE TABLE staff (staff_id VARCHAR, name VARCHAR, branch_id VARCHAR, channel VARCHAR)"
+        "CREATE OR REPLACE TABLE staff (staff_id VARCHAR, name VARCHAR, branch_id VARCHAR, channel VARCHAR)"
     )
     fresh_con.execute("INSERT INTO staff VALUES ('OLD', 'x', 'HZ', 'store')")
     a = write_csv(tmp_path / "a.csv", [good_row(1)])

@@ -8,12 +8,12 @@ import socket
 import subprocess
 import sys
 
+import duckdb
 from typer.testing import CliRunner
 
 from tests.ingest.helpers import good_row, write_csv, write_mapping
 from weixi.cli import app
 from weixi.ingest import service
-from weixi.ingest.models import IMPORT_RUNS_DDL, ensure_tables
 from weixi.ingest.service import get_run, get_runs, import_month, mark_interrupted
 from weixi.store.analytics import open_store
 
@@ -40,7 +40,6 @@ def _status(con) -> dict[str, tuple]:
 
 
 def test_dead_process_and_timeout_are_marked_live_ones_kept(fresh_con):
-    ensure_tables(fresh_con)
     here = socket.gethostname()
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -76,7 +75,6 @@ def test_dead_process_and_timeout_are_marked_live_ones_kept(fresh_con):
 
 
 def test_an_unfinished_run_of_this_process_is_dead_unless_active(fresh_con):
-    ensure_tables(fresh_con)
     _running(fresh_con, "mine", pid=os.getpid(), host=socket.gethostname())
     service._ACTIVE_RUNS.add("mine")
     try:
@@ -89,7 +87,6 @@ def test_an_unfinished_run_of_this_process_is_dead_unless_active(fresh_con):
 def test_the_next_import_marks_the_dead_run(tmp_path, fresh_con):
     mapping = write_mapping(tmp_path / "m.yaml")
     a = write_csv(tmp_path / "a.csv", [good_row(i) for i in range(10)])
-    ensure_tables(fresh_con)
     _running(fresh_con, "killed", pid=_dead_pid(), host=socket.gethostname())
     run = import_month(con=fresh_con, month="2025-03", mapping=mapping, paths=[a])
     assert run.pid == os.getpid() and run.host == socket.gethostname()
@@ -101,8 +98,14 @@ def test_the_next_import_marks_the_dead_run(tmp_path, fresh_con):
 def test_an_older_store_gets_the_columns_and_readers_cope(tmp_path, settings):
     """A store written before pids were recorded: read-only readers see NULLs; the next
     writer adds the columns."""
-    with open_store() as con:
-        con.execute(IMPORT_RUNS_DDL.split("error VARCHAR,")[0] + "error VARCHAR)")
+    settings.duckdb_file.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(settings.duckdb_file)) as con:  # the layout before pids
+        con.execute(
+            "CREATE TABLE import_runs (run_id VARCHAR NOT NULL, month DATE NOT NULL, "
+            "started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP, status VARCHAR NOT NULL, "
+            'files VARCHAR, "read" BIGINT, loaded BIGINT, quarantined BIGINT, defects VARCHAR, '
+            "mapping_hash VARCHAR, error VARCHAR)"
+        )
         con.execute(
             "INSERT INTO import_runs (run_id, month, started_at, status) "
             "VALUES ('old', DATE '2025-03-01', TIMESTAMP '2025-04-01 08:00:00', 'running')"
@@ -118,7 +121,6 @@ def test_an_older_store_gets_the_columns_and_readers_cope(tmp_path, settings):
 
 def test_cli_lists_interrupted_runs_in_both_languages(settings, monkeypatch):
     with open_store() as con:
-        ensure_tables(con)
         _running(con, "gone", pid=_dead_pid(), host=socket.gethostname())
     runner = CliRunner()
     out = runner.invoke(app, ["import-runs", "--json"])

@@ -13,13 +13,12 @@ from typer.testing import CliRunner
 
 from tests.factories import make_history
 from weixi.cli import app
-from weixi.dispatch import plans
 from weixi.dispatch.models import Campaign, ChannelConsent, ContactLog, Outcome, Task
-from weixi.ingest.models import ensure_tables
 from weixi.security import audit
 from weixi.store.analytics import open_store
 from weixi.store.db import session_scope
 from weixi.store.months import churn_label_sql
+from weixi.store.schema import ensure as ensure_schema
 from weixi.web import migrate
 from weixi.web.orm import import_all
 
@@ -31,7 +30,7 @@ def _build(settings) -> dict[str, str]:
     """Two months, quarantine, a plan, tasks with outcomes; return the target's identity."""
     history = make_history(300, months=2, seed=3)
     with open_store() as con:
-        ensure_tables(con)
+        ensure_schema(con)
         for _, table in history:
             con.register("m", table)
             cols = ", ".join(table.column_names)
@@ -66,7 +65,7 @@ def _build(settings) -> dict[str, str]:
                 json.dumps({"手机号码": other, "arpu": "-5"}, ensure_ascii=False),
             ],
         )
-        plans.ensure_tables(con)
+        ensure_schema(con)
         con.execute(
             "INSERT INTO plan_assignments (month, campaign_id, subscriber_id, customer_id, "
             "branch_id, action, channel, is_control, p_churn, expected_value, cost, reason) "

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from weixi.ingest.schema import snapshot_ddl
+from weixi.store.schema import ensure as ensure_schema
 
 
 def load_months(con, tables: list[pa.Table], reference: dict[str, pa.Table] | None = None) -> None:
     """Insert canonical snapshot tables (and reference tables) into ``con``."""
-    con.execute(snapshot_ddl())
+    ensure_schema(con)
     for tbl in tables:
         con.register("_t", tbl)
         con.execute("INSERT INTO snapshot SELECT * FROM _t")

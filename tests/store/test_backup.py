@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 from tests.factories import make_history
 from weixi.auth import service as auth
 from weixi.cli import app
-from weixi.ingest.models import ensure_tables
 from weixi.security import audit
 from weixi.store.analytics import open_store
 from weixi.store.db import get_engine, session_scope
+from weixi.store.schema import ensure as ensure_schema
 from weixi.web import migrate
 
 runner = CliRunner()
@@ -32,7 +32,7 @@ def _populate(n: int = 400) -> None:
     (_models() / "churn" / "v1").mkdir(parents=True)
     (_models() / "churn" / "v1" / "meta.json").write_text('{"auc": 0.81}')
     with open_store() as con:
-        ensure_tables(con)
+        ensure_schema(con)
         for _, table in make_history(n, months=2, seed=5):
             con.register("m", table)
             cols = ", ".join(table.column_names)

@@ -118,24 +118,25 @@ def random_segments(
     return seg, scores
 
 
+def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+    ).fetchall()[0][0]
+    return bool(exists) and bool(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+
+
 def load(con: duckdb.DuckDBPyConnection, segments: pd.DataFrame, scores: pd.DataFrame | None):
     """Create/append the ``segments`` and ``churn_scores`` tables from frames."""
     con.register("_seg_df", segments)
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'segments'"
-    ).fetchone()[0]
-    if exists:
+    if _has_rows(con, "segments"):
         con.execute("INSERT INTO segments BY NAME SELECT * FROM _seg_df")
-    else:
-        con.execute("CREATE TABLE segments AS SELECT * FROM _seg_df")
+    else:  # replaces the store's empty table by the frame's layout
+        con.execute("CREATE OR REPLACE TABLE segments AS SELECT * FROM _seg_df")
     con.unregister("_seg_df")
     if scores is not None:
         con.register("_sc_df", scores)
-        exists = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'churn_scores'"
-        ).fetchone()[0]
-        if exists:
+        if _has_rows(con, "churn_scores"):
             con.execute("INSERT INTO churn_scores BY NAME SELECT * FROM _sc_df")
         else:
-            con.execute("CREATE TABLE churn_scores AS SELECT * FROM _sc_df")
+            con.execute("CREATE OR REPLACE TABLE churn_scores AS SELECT * FROM _sc_df")
         con.unregister("_sc_df")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
 import pytest
 
 from tests.strategy.factories import MONTH, load, random_segments, segments_frame
 from weixi.errors import RuleError
+from weixi.store.analytics import connect
 from weixi.strategy.library import load_preset, parse_library
 from weixi.strategy.match import candidates, match
 
@@ -150,11 +150,11 @@ def _rows():
 
 @pytest.fixture(scope="module")
 def matched():
-    con = duckdb.connect()
+    con = connect(":memory:")
     seg = segments_frame(_rows())
     load(con, seg, None)
     con.execute(
-        "CREATE TABLE churn_scores AS SELECT month, subscriber_id, 'm1' AS model_version, "
+        "CREATE OR REPLACE TABLE churn_scores AS SELECT month, subscriber_id, 'm1' AS model_version, "
         "0.3 AS p_churn FROM segments"
     )
     counts = match(con, MONTH, load_preset())
@@ -201,7 +201,7 @@ def test_same_category_tie_broken_by_expected_value(fresh_con):
     seg = segments_frame([{**MOB, "a": "A2", "c": "C1", "d": "D1", "e": "E1", "f": "F1"}])
     load(fresh_con, seg, None)
     fresh_con.execute(
-        "CREATE TABLE churn_scores AS SELECT month, subscriber_id, 'm' AS model_version, "
+        "CREATE OR REPLACE TABLE churn_scores AS SELECT month, subscriber_id, 'm' AS model_version, "
         "0.5 AS p_churn FROM segments"
     )
     match(fresh_con, MONTH, load_preset())
@@ -211,7 +211,7 @@ def test_same_category_tie_broken_by_expected_value(fresh_con):
     assert got[:2] == ("care_call", "call_center") and got[2] == pytest.approx(33.0)
     # A learned uplift (the evaluation domain's hook) overrides the configured effect.
     fresh_con.execute(
-        "CREATE TABLE uplift AS SELECT 's0000' AS subscriber_id, 'handset_upgrade' AS action, "
+        "CREATE OR REPLACE TABLE uplift AS SELECT 's0000' AS subscriber_id, 'handset_upgrade' AS action, "
         "0.9 AS uplift"
     )
     match(fresh_con, MONTH, load_preset())
@@ -251,14 +251,14 @@ TIERS = [
 
 @pytest.fixture(scope="module")
 def tiered():
-    con = duckdb.connect()
+    con = connect(":memory:")
     rows = [
         {**line, **vals, "arpu_3m": arpu, "subscriber_id": f"t{i}"}
         for i, (arpu, line, vals, _) in enumerate(TIERS)
     ]
     load(con, segments_frame(rows), None)
     con.execute(
-        "CREATE TABLE churn_scores AS SELECT month, subscriber_id, 'm' AS model_version, "
+        "CREATE OR REPLACE TABLE churn_scores AS SELECT month, subscriber_id, 'm' AS model_version, "
         "0.3 AS p_churn FROM segments"
     )
     match(con, MONTH, load_preset())
@@ -282,7 +282,7 @@ def test_household_gets_one_action(fresh_con):
     ]
     load(fresh_con, segments_frame(rows), None)
     fresh_con.execute(
-        "CREATE TABLE churn_scores AS SELECT month, subscriber_id, 'm' AS model_version, "
+        "CREATE OR REPLACE TABLE churn_scores AS SELECT month, subscriber_id, 'm' AS model_version, "
         "0.3 AS p_churn FROM segments"
     )
     counts = match(fresh_con, MONTH, load_preset())
@@ -341,6 +341,4 @@ def test_match_returns_the_relations_dispatch_reads(fresh_con):
     cols = {r[0] for r in fresh_con.execute(f"DESCRIBE {res.options}").fetchall()}
     assert {"sid", "channel", "value", "cost", "ev"} <= cols
     # write=False: nothing persistent
-    assert not fresh_con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'strategy_matches'"
-    ).fetchone()[0]
+    assert fresh_con.execute("SELECT count(*) FROM strategy_matches").fetchone()[0] == 0

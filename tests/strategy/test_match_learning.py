@@ -18,7 +18,7 @@ def _adjustments(con, rows, month=MONTH):
     """A hand-made ``plan_adjustments`` table: (segment, action, p_best, uplift, n_treated)."""
     con.execute("DROP TABLE IF EXISTS plan_adjustments")
     con.execute(
-        "CREATE TABLE plan_adjustments (month DATE, segment VARCHAR, action VARCHAR, "
+        "CREATE OR REPLACE TABLE plan_adjustments (month DATE, segment VARCHAR, action VARCHAR, "
         "p_best DOUBLE, lift_mean DOUBLE, lift_low DOUBLE, lift_high DOUBLE, net_value DOUBLE, "
         "n_treated BIGINT, n_control BIGINT, churn_control DOUBLE, uplift DOUBLE, "
         "holdout_share DOUBLE)"
@@ -138,7 +138,7 @@ def test_uplift_precedence_learned_then_segment_then_configured(fresh_con):
     assert got() == ("care_call", 0.15, "action")
     # a learned per-customer uplift beats the segment posterior, for its subscriber only
     fresh_con.execute(
-        "CREATE TABLE uplift AS SELECT DATE '2026-01-01' AS month, 's0000' AS subscriber_id, "
+        "CREATE OR REPLACE TABLE uplift AS SELECT DATE '2026-01-01' AS month, 's0000' AS subscriber_id, "
         "'care_call' AS action, 0.61 AS uplift"
     )
     match(fresh_con, MONTH, lib, explore=False)

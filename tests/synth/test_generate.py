@@ -35,7 +35,7 @@ def history() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     table = pa.concat_tables([t for _, t in make_history(25_000, months=5, seed=5)])
     con.register("h", table)
-    con.execute("CREATE TABLE snapshot AS SELECT * FROM h")
+    con.execute("CREATE OR REPLACE TABLE snapshot AS SELECT * FROM h")
     con.execute(f"CREATE TABLE lab AS {churn_label_sql()}")
     con.execute(
         """CREATE TABLE f AS

@@ -12,8 +12,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from weixi.ingest.schema import snapshot_ddl
 from weixi.store.analytics import connect
+from weixi.store.schema import ensure as ensure_schema
 from weixi.synth.generate import SyntheticOperator
 
 N_LINES = 900
@@ -23,7 +23,7 @@ START = "2025-10"
 
 
 def _load_snapshot(con, op: SyntheticOperator, months: int) -> None:
-    con.execute(snapshot_ddl())
+    ensure_schema(con)
     for i in range(months):
         if i:
             op.advance()
@@ -107,10 +107,7 @@ def _score(con) -> str:
 def _import_log(con) -> None:
     """Import runs and quarantine in the ingest domain's tables, as an import would leave them
     (one run per month; two rejected rows of the last month carry personal data)."""
-    from weixi.ingest.models import IMPORT_RUNS_DDL, QUARANTINE_DDL
-
-    con.execute(IMPORT_RUNS_DDL)
-    con.execute(QUARANTINE_DDL)
+    ensure_schema(con)
     months = [
         r[0] for r in con.execute("SELECT DISTINCT month FROM snapshot ORDER BY 1").fetchall()
     ]

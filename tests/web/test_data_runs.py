@@ -10,7 +10,7 @@ import duckdb
 
 from tests.web.conftest import csrf_of, login, make_users
 from weixi.config import Settings
-from weixi.ingest.models import ensure_tables
+from weixi.store.schema import ensure as ensure_schema
 
 
 def test_a_killed_import_shows_as_interrupted(tmp_path, fresh_db_url):
@@ -19,7 +19,7 @@ def test_a_killed_import_shows_as_interrupted(tmp_path, fresh_db_url):
     store = tmp_path / "weixi.duckdb"
     con = duckdb.connect(str(store))
     try:
-        ensure_tables(con)
+        ensure_schema(con)
         con.execute(
             "INSERT INTO import_runs (run_id, month, started_at, status, pid, host) "
             "VALUES ('killed-run', DATE '2025-03-01', now()::TIMESTAMP, 'running', ?, ?)",

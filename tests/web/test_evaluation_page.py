@@ -17,7 +17,7 @@ def test_evaluation_page_shows_what_changed_in_both_languages(tmp_path, fresh_db
         _load(con, n=1500, months=2)
         service.adjust_plan(con=con, month=parse_month("2026-01"))
         con.execute(
-            "CREATE TABLE uplift AS SELECT DATE '2026-02-01' AS month, subscriber_id, "
+            "CREATE OR REPLACE TABLE uplift AS SELECT DATE '2026-02-01' AS month, subscriber_id, "
             "'care_call' AS action, 0.25 AS uplift, 0.01 AS delta_p, 'uplift-2026-01' AS "
             "model_version FROM snapshot WHERE month = DATE '2026-02-01' LIMIT 40"
         )

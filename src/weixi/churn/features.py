@@ -20,7 +20,6 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from weixi.store.analytics import table_exists
 from weixi.store.months import add_months
 
 USAGE = {
@@ -459,8 +458,6 @@ WHERE s.status <> 'cancelled' AND s.month IN ({wanted})
 
 def has_segments(con: duckdb.DuckDBPyConnection, months: list[dt.date]) -> bool:
     """True when the ``segments`` table holds every one of ``months``."""
-    if not table_exists(con, "segments"):
-        return False
     got = {r[0] for r in con.execute("SELECT DISTINCT month FROM segments").fetchall()}
     return all(m in got for m in months)
 

@@ -22,50 +22,6 @@ import duckdb
 
 from weixi.config import get_settings
 from weixi.errors import NotFoundError
-from weixi.store.analytics import table_exists
-
-DDL = """
-CREATE TABLE IF NOT EXISTS churn_models (
-  version VARCHAR PRIMARY KEY,
-  created_at TIMESTAMP,
-  as_of_month DATE,
-  window_start DATE,
-  window_end DATE,
-  horizons VARCHAR,
-  n_train BIGINT,
-  features VARCHAR,
-  metrics VARCHAR,
-  config VARCHAR,
-  path VARCHAR,
-  active BOOLEAN DEFAULT FALSE,
-  role VARCHAR DEFAULT 'challenger'
-)
-"""
-
-PROMOTIONS_DDL = """
-CREATE TABLE IF NOT EXISTS churn_promotions (
-  decided_at TIMESTAMP NOT NULL,
-  version VARCHAR NOT NULL,       -- the model the decision is about (the challenger)
-  champion VARCHAR,               -- the active model it was compared with (NULL: none)
-  decision VARCHAR NOT NULL,      -- promoted | kept
-  reason VARCHAR NOT NULL,        -- code, see weixi.churn.champion.REASONS
-  actor VARCHAR NOT NULL,         -- train | monthly job | cli:<user>
-  eval_month DATE,                -- the out-of-time month both models scored
-  n BIGINT,
-  churners BIGINT,
-  auc_challenger DOUBLE,
-  auc_champion DOUBLE,
-  lift_challenger DOUBLE,
-  lift_champion DOUBLE,
-  d_auc DOUBLE,
-  d_auc_lo DOUBLE,
-  d_auc_hi DOUBLE,
-  d_lift DOUBLE,
-  d_lift_lo DOUBLE,
-  d_lift_hi DOUBLE,
-  rule VARCHAR                    -- the PromotionParams applied (JSON)
-)
-"""
 
 FIGURES = (
     "n",
@@ -88,28 +44,8 @@ def models_root() -> Path:
     return get_settings().models_dir / "churn"
 
 
-def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create ``churn_models`` and ``churn_promotions``; migrate registries without roles."""
-    con.execute(DDL)
-    if not _has_column(con, "churn_models", "role"):
-        con.execute("ALTER TABLE churn_models ADD COLUMN role VARCHAR DEFAULT 'challenger'")
-        con.execute(
-            "UPDATE churn_models SET role = CASE WHEN active THEN 'champion' ELSE 'challenger' END"
-        )
-    con.execute(PROMOTIONS_DDL)
-
-
-def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
-    rows = con.execute(
-        "SELECT count(*) FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
-        [table, column],
-    ).fetchall()
-    return bool(rows and rows[0][0])
-
-
 def next_version(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> str:
     """``churn-YYYYMM-NNN``: the next free sequence number for models trained as of a month."""
-    ensure_table(con)
     prefix = f"churn-{as_of:%Y%m}-"
     row = con.execute(
         "SELECT count(*) FROM churn_models WHERE version LIKE ?", [prefix + "%"]
@@ -129,7 +65,6 @@ def save(
     activate: bool,
 ) -> Path:
     """Write the model files and register the version (activating it when asked)."""
-    ensure_table(con)
     folder = models_root() / version
     folder.mkdir(parents=True, exist_ok=False)
     for h, booster in boosters.items():
@@ -158,16 +93,9 @@ def save(
 
 def get_all(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """Every registered version, newest first, with its role and its latest decision."""
-    if not table_exists(con, "churn_models"):
-        return []
-    role = (
-        "role"
-        if _has_column(con, "churn_models", "role")  # read-only stores may predate roles
-        else "CASE WHEN active THEN 'champion' ELSE 'challenger' END AS role"
-    )
     cur = con.execute(
         "SELECT version, created_at, as_of_month, window_start, window_end, horizons, n_train,"
-        f" metrics, active, {role}, path FROM churn_models"
+        " metrics, active, role, path FROM churn_models"
         " ORDER BY created_at DESC, version DESC"
     )
     cols = [d[0] for d in cur.description]
@@ -196,7 +124,6 @@ def record_decision(
     figures: dict | None = None,
 ) -> dict:
     """Append one promotion decision (with the comparison figures, if any); return it."""
-    ensure_table(con)
     figures = figures or {}
     rec = {
         "decided_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
@@ -219,8 +146,6 @@ def record_decision(
 
 def get_decisions(con: duckdb.DuckDBPyConnection, version: str | None = None) -> list[dict]:
     """Promotion decisions, newest first (of one version when given)."""
-    if not table_exists(con, "churn_promotions"):
-        return []
     where, args = ("WHERE version = ?", [version]) if version else ("", [])
     cur = con.execute(
         f"SELECT * FROM churn_promotions {where} ORDER BY decided_at DESC, rowid DESC", args
@@ -280,8 +205,6 @@ def overview(con: duckdb.DuckDBPyConnection) -> dict:
 
 def get_active(con: duckdb.DuckDBPyConnection) -> str | None:
     """The active version, or None."""
-    if not table_exists(con, "churn_models"):
-        return None
     row = con.execute("SELECT version FROM churn_models WHERE active").fetchone()
     return row[0] if row else None
 
@@ -291,7 +214,6 @@ def promote(con: duckdb.DuckDBPyConnection, version: str) -> str | None:
 
     The previous champion becomes ``retired``; returns its version (None if there was none).
     """
-    ensure_table(con)
     row = con.execute("SELECT count(*) FROM churn_models WHERE version = ?", [version]).fetchone()
     if not row or not row[0]:
         known = [r["version"] for r in get_all(con)]
@@ -325,6 +247,5 @@ def delete(con: duckdb.DuckDBPyConnection, version: str) -> None:
     """Remove a version's row and files (used by tests and clean-up)."""
     _, folder, _ = load_meta(con, version)
     con.execute("DELETE FROM churn_models WHERE version = ?", [version])
-    if table_exists(con, "churn_promotions"):
-        con.execute("DELETE FROM churn_promotions WHERE version = ?", [version])
+    con.execute("DELETE FROM churn_promotions WHERE version = ?", [version])
     shutil.rmtree(folder, ignore_errors=True)

@@ -15,7 +15,6 @@ from weixi.churn.features import BY_NAME
 from weixi.churn.params import ChurnParams, load_params
 from weixi.churn.reasons import describe
 from weixi.i18n import normalize_locale, t
-from weixi.store.analytics import table_exists
 from weixi.store.months import add_months, format_month, loaded_months
 
 _W, _H, _PAD = 360, 260, 40
@@ -233,72 +232,70 @@ def write_report(
                 ],
             )
         )
-    if table_exists(con, "churn_scores"):
-        m = month.isoformat()
-        n = con.execute("SELECT count(*) FROM churn_scores WHERE month = ?", [month]).fetchone()[0]
-        if n:
-            info["sections"].append("scores")
-            hist = con.execute(
-                "SELECT least(floor(p_churn * 20), 19)::INT b, count(*) FROM churn_scores "
-                "WHERE month = ? GROUP BY 1 ORDER BY 1",
-                [month],
-            ).fetchall()
-            counts = [0] * 20
-            for b, c in hist:
-                counts[int(b)] = int(c)
-            parts.append(f"<h2>{t('Scores of', loc)} {format_month(month)}</h2>")
-            parts.append('<div class="charts">' + histogram_svg(counts, loc) + "</div>")
-            top = con.execute(
-                f"""SELECT r.code, count(*) n FROM churn_scores,
-                    unnest(from_json(reasons, '[{{"code":"VARCHAR"}}]')) AS u(r)
-                    WHERE month = DATE '{m}' GROUP BY 1 ORDER BY 2 DESC LIMIT 10"""
-            ).fetchall()
-            parts.append(f"<h3>{t('Most frequent reasons', loc)}</h3>")
-            parts.append(
-                _table(
-                    [t("reason", loc), t("feature", loc), t("lines", loc)],
-                    [[_label(c, loc), c, k] for c, k in top],
-                )
-            )
-            sample = con.execute(
-                "SELECT subscriber_id, p_churn, p_churn_2m, p_churn_3m, reasons FROM churn_scores "
-                "WHERE month = ? ORDER BY p_churn DESC LIMIT 20",
-                [month],
-            ).fetchall()
-            parts.append(f"<h3>{t('Highest risk', loc)}</h3>")
-            parts.append(
-                _table(
-                    [
-                        t(h, loc)
-                        for h in (
-                            "subscriber",
-                            "next month",
-                            "within 2 months",
-                            "within 3 months",
-                            "reasons",
-                        )
-                    ],
-                    [
-                        [s, p1, p2, p3, "; ".join(describe(r, loc) for r in json.loads(rs))]
-                        for s, p1, p2, p3, rs in sample
-                    ],
-                )
-            )
-    if table_exists(con, "churn_drift"):
-        rows = con.execute(
-            "SELECT model_version, branch_id, feature, psi, warning FROM churn_drift "
-            "WHERE month = ? ORDER BY psi DESC LIMIT 25",
+    m = month.isoformat()
+    n = con.execute("SELECT count(*) FROM churn_scores WHERE month = ?", [month]).fetchone()[0]
+    if n:
+        info["sections"].append("scores")
+        hist = con.execute(
+            "SELECT least(floor(p_churn * 20), 19)::INT b, count(*) FROM churn_scores "
+            "WHERE month = ? GROUP BY 1 ORDER BY 1",
             [month],
         ).fetchall()
-        if rows:
-            info["sections"].append("drift")
-            parts.append(f"<h2>{t('Drift (PSI vs the training month)', loc)}</h2>")
-            parts.append(
-                _table(
-                    [t(h, loc) for h in ("model", "branch", "feature", "PSI", "warning")],
-                    [list(r) for r in rows],
-                )
+        counts = [0] * 20
+        for b, c in hist:
+            counts[int(b)] = int(c)
+        parts.append(f"<h2>{t('Scores of', loc)} {format_month(month)}</h2>")
+        parts.append('<div class="charts">' + histogram_svg(counts, loc) + "</div>")
+        top = con.execute(
+            f"""SELECT r.code, count(*) n FROM churn_scores,
+                unnest(from_json(reasons, '[{{"code":"VARCHAR"}}]')) AS u(r)
+                WHERE month = DATE '{m}' GROUP BY 1 ORDER BY 2 DESC LIMIT 10"""
+        ).fetchall()
+        parts.append(f"<h3>{t('Most frequent reasons', loc)}</h3>")
+        parts.append(
+            _table(
+                [t("reason", loc), t("feature", loc), t("lines", loc)],
+                [[_label(c, loc), c, k] for c, k in top],
             )
+        )
+        sample = con.execute(
+            "SELECT subscriber_id, p_churn, p_churn_2m, p_churn_3m, reasons FROM churn_scores "
+            "WHERE month = ? ORDER BY p_churn DESC LIMIT 20",
+            [month],
+        ).fetchall()
+        parts.append(f"<h3>{t('Highest risk', loc)}</h3>")
+        parts.append(
+            _table(
+                [
+                    t(h, loc)
+                    for h in (
+                        "subscriber",
+                        "next month",
+                        "within 2 months",
+                        "within 3 months",
+                        "reasons",
+                    )
+                ],
+                [
+                    [s, p1, p2, p3, "; ".join(describe(r, loc) for r in json.loads(rs))]
+                    for s, p1, p2, p3, rs in sample
+                ],
+            )
+        )
+    rows = con.execute(
+        "SELECT model_version, branch_id, feature, psi, warning FROM churn_drift "
+        "WHERE month = ? ORDER BY psi DESC LIMIT 25",
+        [month],
+    ).fetchall()
+    if rows:
+        info["sections"].append("drift")
+        parts.append(f"<h2>{t('Drift (PSI vs the training month)', loc)}</h2>")
+        parts.append(
+            _table(
+                [t(h, loc) for h in ("model", "branch", "feature", "PSI", "warning")],
+                [list(r) for r in rows],
+            )
+        )
     if len(info["sections"]) == 0:
         parts.append(f"<p>{t('Nothing to report yet: train and score a month first.', loc)}</p>")
     title = t("Churn warning report", loc) + f" — {format_month(month)}"

@@ -205,30 +205,6 @@ def to_json(obj: dict) -> str:
     return json.dumps(obj, default=lambda o: o.isoformat() if hasattr(o, "isoformat") else float(o))
 
 
-SCORES_DDL = """
-CREATE TABLE IF NOT EXISTS churn_scores (
-  month DATE NOT NULL,
-  subscriber_id VARCHAR NOT NULL,
-  model_version VARCHAR NOT NULL,
-  p_churn DOUBLE,
-  p_churn_2m DOUBLE,
-  p_churn_3m DOUBLE,
-  reasons VARCHAR
-)
-"""
-
-DRIFT_DDL = """
-CREATE TABLE IF NOT EXISTS churn_drift (
-  month DATE NOT NULL,
-  model_version VARCHAR NOT NULL,
-  branch_id VARCHAR NOT NULL,
-  feature VARCHAR NOT NULL,
-  psi DOUBLE,
-  warning BOOLEAN
-)
-"""
-
-
 def train(
     *,
     con: duckdb.DuckDBPyConnection,
@@ -473,7 +449,6 @@ def score(
             "p_churn_3m": probs.get(3, nan),
         }
     )
-    con.execute(SCORES_DDL)
     con.register("_churn_base", base)
     con.register("_churn_reasons", long)
     try:
@@ -538,7 +513,6 @@ def save_drift(
     *, con: duckdb.DuckDBPyConnection, month: dt.date, version: str, table: pd.DataFrame
 ) -> None:
     """Replace the month's rows of ``churn_drift`` with ``table``."""
-    con.execute(DRIFT_DDL)
     con.register("_churn_drift", table)
     try:
         con.execute(

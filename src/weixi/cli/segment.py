@@ -191,11 +191,7 @@ def check_cmd(
         service._require_month(con, m)
         service._settle(con)
         backend = duckdb_backend(con)
-        groups = (
-            backend.table("enterprise_groups")
-            if service._exists(con, "enterprise_groups")
-            else None
-        )
+        groups = backend.table("enterprise_groups")
         issues = check(features(backend.table("snapshot"), m, groups), rs)
     if as_json:
         emit_json(

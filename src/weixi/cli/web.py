@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
     user_app.command("unlock")(user_unlock)
     app.add_typer(user_app, name="user")
     db_app = typer.Typer(
-        help="Operational database (users, audit, campaigns).", no_args_is_help=True
+        help="Both stores' schemas: the operational database and the analytics store.",
+        no_args_is_help=True,
     )
     db_app.command("upgrade")(db_upgrade)
     app.add_typer(db_app, name="db")
@@ -186,18 +187,48 @@ def user_unlock(
 
 @guarded
 def db_upgrade(
-    revision: str = typer.Option("head", "--revision", help="Target revision."),
+    revision: str = typer.Option(
+        "head", "--revision", help="Target revision of the operational database."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Create or upgrade the operational database schema (Alembic migrations).
+    """Create or upgrade both stores' schemas: the operational database (Alembic migrations) and
+    the analytics store (DuckDB, weixi.store.schema).
 
-    Example: weixi db upgrade
+    Example: weixi db upgrade --json
     """
+    from weixi.config import get_settings
+    from weixi.store import schema
+    from weixi.store.analytics import open_store
     from weixi.web import migrate as migrations
 
     migrations.upgrade(revision=revision)
     rev = migrations.current()
+    with open_store(upgrade=False) as con:
+        before = schema.version(con)
+        done = schema.upgrade(con) if before != schema.SCHEMA_VERSION else None
+        after = schema.version(con)
+    analytics = {
+        "file": str(get_settings().duckdb_file),
+        "version_before": before,
+        "version": after,
+        "applied": done.applied if done else [],
+        "created_tables": done.created_tables if done else [],
+        "added_columns": done.added_columns if done else [],
+    }
     if json_out:
-        emit_json({"revision": rev})
+        emit_json({"revision": rev, "operational": {"revision": rev}, "analytics": analytics})
     else:
         console.print(t("Database at revision {rev}", rev=rev))
+        console.print(t("Analytics store at schema version {version}", version=after))
+        if done and done.changed:
+            console.print(
+                t(
+                    "Upgraded from {before}: {steps} step(s), {tables} table(s) created, "
+                    "{columns} column(s) added",
+                    before=before if before is not None else "-",
+                    steps=len(done.applied),
+                    tables=len(done.created_tables),
+                    columns=len(done.added_columns),
+                )
+            )

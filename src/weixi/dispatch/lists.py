@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from weixi.dispatch.models import Campaign, Task, TaskStatus
 from weixi.errors import ConfigError, NotFoundError
 from weixi.security.masking import mask_sql
-from weixi.store.analytics import table_exists
 from weixi.strategy.schemas import StrategyLibrary
 
 #: (column, English header, Chinese header)
@@ -93,22 +92,19 @@ def list_frame(
     con.register("_ex_tasks", tasks)
     try:
         pii = ["phone", "name"]
-        if table_exists(con, "snapshot"):
-            cols = {r[0] for r in con.execute("DESCRIBE snapshot").fetchall()}
-            sel = []
-            for c in pii:
-                if c not in cols:
-                    sel.append(f"NULL AS {c}")
-                elif unmask:
-                    sel.append(f"n.{c}")
-                else:  # _ex_tasks has no such column, so the name resolves to the snapshot's
-                    sel.append(mask_sql(c))
-            join = (
-                "LEFT JOIN snapshot n ON n.subscriber_id = t.subscriber_id "
-                "AND n.month = CAST(t.month || '-01' AS DATE)"
-            )
-        else:
-            sel, join = [f"NULL AS {c}" for c in pii], ""
+        cols = {r[0] for r in con.execute("DESCRIBE snapshot").fetchall()}
+        sel = []
+        for c in pii:
+            if c not in cols:
+                sel.append(f"NULL AS {c}")
+            elif unmask:
+                sel.append(f"n.{c}")
+            else:  # _ex_tasks has no such column, so the name resolves to the snapshot's
+                sel.append(mask_sql(c))
+        join = (
+            "LEFT JOIN snapshot n ON n.subscriber_id = t.subscriber_id "
+            "AND n.month = CAST(t.month || '-01' AS DATE)"
+        )
         # tasks written before revision 0002 have no Chinese reason: English then
         reason = "COALESCE(t.reason_zh, t.reason)" if zh else "t.reason"
         frame = con.execute(

@@ -22,9 +22,8 @@ training: :func:`executed_sql` is the one definition every reader uses.
 This module owns the tables ``plans``, ``plan_assignments`` and ``plan_not_on_list``.
 
 Example:
-    >>> import duckdb
-    >>> con = duckdb.connect()
-    >>> ensure_tables(con)
+    >>> from weixi.store.analytics import connect
+    >>> con = connect(":memory:")
     >>> v = next_version(con, dt.date(2026, 3, 1), "q1")
     >>> v
     1
@@ -44,7 +43,6 @@ from typing import Any
 import duckdb
 
 from weixi.errors import ConfigError
-from weixi.store.analytics import table_exists
 from weixi.strategy.schemas import sql_literal
 
 
@@ -77,73 +75,13 @@ TRIGGER_PREFIX = "trigger-"
 #: Plans whose treated/control record is evaluated (they were dispatched).
 EXECUTED = (PlanStatus.approved.value, PlanStatus.closed.value)
 
-PLAN_COLUMNS = (
-    "month DATE, campaign_id VARCHAR, subscriber_id VARCHAR, customer_id VARCHAR, "
-    "branch_id VARCHAR, action VARCHAR, offer_id VARCHAR, channel VARCHAR, staff_id VARCHAR, "
-    "is_control BOOLEAN, p_churn DOUBLE, expected_value DOUBLE, cost DOUBLE, reason VARCHAR, "
-    "reason_zh VARCHAR, category VARCHAR, priority_rank INTEGER, uplift DOUBLE, "
-    "uplift_source VARCHAR, plan_version INTEGER, forced_a1 BOOLEAN"
-)
-# Columns added after the first release (older analytics files get them in ensure_tables).
-_ASSIGN_NEW = (
-    "uplift DOUBLE",
-    "uplift_source VARCHAR",
-    "plan_version INTEGER",
-    # on the list only through must_dispatch_a1 (the reason text says so too, in two languages)
-    "forced_a1 BOOLEAN",
-)
-
-PLANS_DDL = """
-CREATE TABLE IF NOT EXISTS plans (
-  month DATE, campaign_id VARCHAR, version INTEGER, status VARCHAR,
-  created_at TIMESTAMP, updated_at TIMESTAMP, on_list BIGINT, control BIGINT,
-  expected_value DOUBLE, cost DOUBLE, control_share DOUBLE
-)
-"""
-NOT_ON_LIST_DDL = (
-    "CREATE TABLE IF NOT EXISTS plan_not_on_list (month DATE, campaign_id VARCHAR, "
-    "subscriber_id VARCHAR, branch_id VARCHAR, reason VARCHAR, detail VARCHAR, "
-    "plan_version INTEGER)"
-)
-
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the plan tables; bring a store written before plan versions up to date.
-
-    Plans stored before versions existed were dispatched as soon as they were planned, so their
-    rows become version 1, approved.
-    """
-    had_assign = table_exists(con, "plan_assignments")
-    had_plans = table_exists(con, "plans")
-    con.execute(PLANS_DDL)
-    con.execute(f"CREATE TABLE IF NOT EXISTS plan_assignments ({PLAN_COLUMNS})")
-    con.execute(NOT_ON_LIST_DDL)
-    for col in _ASSIGN_NEW:
-        con.execute(f"ALTER TABLE plan_assignments ADD COLUMN IF NOT EXISTS {col}")
-    con.execute("ALTER TABLE plan_not_on_list ADD COLUMN IF NOT EXISTS plan_version INTEGER")
-    if had_assign and not had_plans:
-        now = _now()
-        con.execute("UPDATE plan_assignments SET plan_version = 1 WHERE plan_version IS NULL")
-        con.execute("UPDATE plan_not_on_list SET plan_version = 1 WHERE plan_version IS NULL")
-        con.execute(
-            """INSERT INTO plans
-            SELECT month, campaign_id, 1, 'approved', ?, ?,
-                   count(*) FILTER (WHERE NOT is_control), count(*) FILTER (WHERE is_control),
-                   sum(expected_value) FILTER (WHERE NOT is_control),
-                   sum(cost) FILTER (WHERE NOT is_control), NULL
-            FROM plan_assignments GROUP BY month, campaign_id""",
-            [now, now],
-        )
-
-
 def latest(con: duckdb.DuckDBPyConnection, month: dt.date, campaign: str) -> tuple[int, str] | None:
     """(version, status) of the newest stored plan of ``campaign`` in ``month``, or None."""
-    if not table_exists(con, "plans"):
-        return None
     rows = con.execute(
         "SELECT version, status FROM plans WHERE month = ? AND campaign_id = ? "
         "ORDER BY version DESC LIMIT 1",
@@ -177,8 +115,6 @@ def confirm(con: duckdb.DuckDBPyConnection, *, month: dt.date, campaign: str, ve
 
 def pending(con: duckdb.DuckDBPyConnection) -> list[tuple[dt.date, str, int, dt.datetime]]:
     """(month, campaign, version, created_at) of every pending version."""
-    if not table_exists(con, "plans"):
-        return []
     return [
         (r[0], str(r[1]), int(r[2]), r[3])
         for r in con.execute(
@@ -266,8 +202,6 @@ def set_status(
     """
     if status not in _MOVES:
         raise ConfigError(f"a plan cannot be set to {status!r}; use approved, closed or cancelled")
-    if not table_exists(con, "plans"):
-        return 0
     marks = ", ".join(sql_literal(s) for s in sorted(_MOVES[status]))
     rows = con.execute(
         f"""SELECT month, version FROM plans
@@ -292,8 +226,6 @@ def get_all(
     campaign: str | None = None,
 ) -> list[dict[str, Any]]:
     """Stored plan versions (newest month first), optionally of one month and/or campaign."""
-    if not table_exists(con, "plans"):
-        return []
     df = con.execute(
         """SELECT month, campaign_id, version, status, on_list, control, expected_value, cost,
                   control_share, created_at, updated_at
@@ -334,8 +266,6 @@ def executed_sql(month_sql: str | None = None, *, version: int | None = None) ->
 
 def executed_months(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
     """Months with at least one executed plan, oldest first."""
-    if not table_exists(con, "plans"):
-        return []
     marks = ", ".join(sql_literal(s) for s in EXECUTED)
     rows = con.execute(
         f"SELECT DISTINCT month FROM plans WHERE status IN ({marks}) ORDER BY month"

@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 
 from weixi.dispatch.models import ChannelConsent, ContactLog, OutcomeResult, Task, TaskStatus
 from weixi.dispatch.schemas import ContactPolicy
-from weixi.store.analytics import table_exists
 from weixi.store.months import add_months
 from weixi.strategy.schemas import StrategyLibrary, sql_literal
 
@@ -99,11 +98,7 @@ def suppression_sql(
     """
     m = sql_literal(month)
     seg_cols = {r[0] for r in con.execute("DESCRIBE segments").fetchall()}
-    snap_cols = (
-        {r[0] for r in con.execute("DESCRIBE snapshot").fetchall()}
-        if table_exists(con, "snapshot")
-        else set()
-    )
+    snap_cols = {r[0] for r in con.execute("DESCRIBE snapshot").fetchall()}
     joins, dnd, credit = [], "FALSE", "NULL"
     if snap_cols:
         joins.append(f"LEFT JOIN snapshot n ON n.month = {m} AND n.subscriber_id = t.subscriber_id")

@@ -38,7 +38,6 @@ from weixi.dispatch.policy import channel_block_sql, consent_frame, contact_hist
 from weixi.dispatch.schemas import CampaignSpec
 from weixi.errors import ConfigError, ConflictError, NotFoundError
 from weixi.i18n import t
-from weixi.store.analytics import table_exists
 from weixi.store.bulk import insert_arrow
 from weixi.store.months import format_month
 from weixi.strategy.match import match
@@ -244,13 +243,12 @@ def _capacity_and_staff(
     cap = spec.capacity
     channels = list(spec.channels)
     staff = None
-    if table_exists(con, "staff"):
-        staff = con.execute(
-            "SELECT CAST(staff_id AS VARCHAR) AS staff_id, CAST(branch_id AS VARCHAR) AS branch_id, "
-            "CAST(channel AS VARCHAR) AS channel FROM staff"
-        ).df()
-        if staff.empty:
-            staff = None
+    staff = con.execute(
+        "SELECT CAST(staff_id AS VARCHAR) AS staff_id, CAST(branch_id AS VARCHAR) AS branch_id, "
+        "CAST(channel AS VARCHAR) AS channel FROM staff"
+    ).df()
+    if staff.empty:  # no staff reference table imported
+        staff = None
     if staff is None:
         # Pseudo staff from the configured ratios (1 AM per 400 VIP, 1 per 50 group customers).
         counts = con.execute(
@@ -759,7 +757,6 @@ def _store_plan(
     result: PlanResult,
 ) -> int:
     """Store the planned temp tables as a new plan version (one transaction); its number."""
-    plans.ensure_tables(con)
     version = plans.next_version(con, month, spec.key)
     m, ckey = sql_literal(month), sql_literal(spec.key)
     con.execute("BEGIN TRANSACTION")
@@ -1141,8 +1138,6 @@ def update_lists(
     → A3); excluded: ``segments.excluded`` in ``month``. Returns counts per drop reason.
     """
     m = sql_literal(month)
-    if not table_exists(con, "segments"):
-        raise NotFoundError("table 'segments' is missing: run `weixi segment --month M` first")
     if con.execute(f"SELECT count(*) FROM segments WHERE month = {m}").fetchall()[0][0] == 0:
         raise NotFoundError(f"no segments for {format_month(month)}: segment the month first")
     rows = session.execute(
@@ -1159,7 +1154,10 @@ def update_lists(
     ).all()
     con.register("_lu_tasks", pd.DataFrame(rows, columns=["task_id", "subscriber_id", "month"]))
     con.register("_lu_acc", pd.DataFrame(accepted, columns=["subscriber_id"]).drop_duplicates())
-    has_snap = table_exists(con, "snapshot")
+    # the month's snapshot decides who is gone; without it (segments from elsewhere), segments
+    has_snap = bool(
+        con.execute(f"SELECT count(*) FROM snapshot WHERE month = {m}").fetchall()[0][0]
+    )
     status_join = (
         f"LEFT JOIN snapshot n ON n.month = {m} AND n.subscriber_id = t.subscriber_id"
         if has_snap

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
-
 from weixi.dispatch.plans import executed_sql
 
 OUTCOME_COLUMNS = (
@@ -51,60 +49,6 @@ OUTCOME_COLUMNS = (
     "segment",
     "urgency",
 )
-
-OUTCOMES_DDL = """
-CREATE TABLE IF NOT EXISTS evaluation_outcomes (
-  month DATE, campaign_id VARCHAR, subscriber_id VARCHAR, customer_id VARCHAR, branch_id VARCHAR,
-  action VARCHAR, offer_id VARCHAR, channel VARCHAR, staff_id VARCHAR, is_control BOOLEAN,
-  p_churn DOUBLE, expected_value DOUBLE, planned_cost DOUBLE, actual_cost DOUBLE,
-  arpu_before DOUBLE, stayed INTEGER, arpu_after DOUBLE, contacted BOOLEAN, accepted BOOLEAN,
-  segment VARCHAR, urgency VARCHAR
-)
-"""
-
-# The execution record of a month's treated plan customers, one row per campaign × subscriber
-# (written by weixi.flows.sync_contact_outcomes): attempts (every recorded outcome except
-# already_churned; a gateway-batch SMS/app send without a task counts one), contacted (reached
-# at least once; NULL when the channel cannot tell), accepted, the prices in force (contact_cost
-# per attempt, offer_cost per acceptance) and actual_cost = contact_cost × attempts +
-# offer_cost × accepted.
-CONTACTS_DDL = """
-CREATE TABLE IF NOT EXISTS contact_outcomes (
-  month DATE, subscriber_id VARCHAR, contacted BOOLEAN, accepted BOOLEAN, campaign_id VARCHAR,
-  channel VARCHAR, offer_id VARCHAR, attempts INTEGER, contact_cost DOUBLE, offer_cost DOUBLE,
-  actual_cost DOUBLE
-)
-"""
-# Columns added after the first release (older analytics files get them on the next write).
-_CONTACTS_NEW = (
-    "campaign_id VARCHAR",
-    "channel VARCHAR",
-    "offer_id VARCHAR",
-    "attempts INTEGER",
-    "contact_cost DOUBLE",
-    "offer_cost DOUBLE",
-    "actual_cost DOUBLE",
-)
-
-
-def ensure_contacts_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create ``contact_outcomes`` or add the columns an older analytics file lacks."""
-    con.execute(CONTACTS_DDL)
-    for col in _CONTACTS_NEW:
-        con.execute(f"ALTER TABLE contact_outcomes ADD COLUMN IF NOT EXISTS {col}")
-
-
-def ensure_outcomes_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create ``evaluation_outcomes``; an older file's single ``cost`` becomes ``planned_cost``.
-
-    Months evaluated before actual costs existed keep ``actual_cost`` NULL (unknown).
-    """
-    con.execute(OUTCOMES_DDL)
-    cols = {r[0] for r in con.execute("DESCRIBE evaluation_outcomes").fetchall()}
-    if "cost" in cols:
-        con.execute("ALTER TABLE evaluation_outcomes RENAME COLUMN cost TO planned_cost")
-    for col in ("planned_cost DOUBLE", "actual_cost DOUBLE"):
-        con.execute(f"ALTER TABLE evaluation_outcomes ADD COLUMN IF NOT EXISTS {col}")
 
 
 def outcomes_sql(

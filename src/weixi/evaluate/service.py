@@ -18,7 +18,7 @@ from weixi.config import get_settings
 from weixi.dispatch.plans import TRIGGER_PREFIX, executed_sql
 from weixi.errors import ConfigError, ModelError, NotFoundError
 from weixi.evaluate import metrics
-from weixi.evaluate.outcomes import ensure_outcomes_table, outcomes_sql
+from weixi.evaluate.outcomes import outcomes_sql
 from weixi.evaluate.uplift import (
     CONTROL,
     UpliftModel,
@@ -28,7 +28,6 @@ from weixi.evaluate.uplift import (
     uplift_by_decile,
 )
 from weixi.i18n import t
-from weixi.store.analytics import table_exists
 from weixi.store.months import add_months, format_month, loaded_months
 
 # Report dimensions: column of evaluation_outcomes -> English label (translated by t()).
@@ -104,8 +103,6 @@ def _verdict(sig: bool, small: bool, lift: float, locale: str | None) -> str:
 def _planned_count(
     con: duckdb.DuckDBPyConnection, month: dt.date, plan_version: int | None = None
 ) -> int:
-    if not table_exists(con, "plans"):
-        return 0
     sql = executed_sql("?", version=plan_version)
     return int(con.execute(f"SELECT count(*) FROM ({sql})", [month]).fetchone()[0])
 
@@ -126,11 +123,10 @@ def _outcomes_select(
             f"month {format_month(nxt)} is not imported yet: outcomes of "
             f"{format_month(month)} come from the next month's snapshot (weixi import …)"
         )
-    contacts = "contact_outcomes" if table_exists(con, "contact_outcomes") else None
     return outcomes_sql(
         month,
-        with_segments=table_exists(con, "segments"),
-        contacts_table=contacts,
+        with_segments=True,
+        contacts_table="contact_outcomes",
         plan_version=plan_version,
     )
 
@@ -142,7 +138,6 @@ def build_outcomes(*, con: duckdb.DuckDBPyConnection, month: dt.date) -> int:
         NotFoundError: no executed plan in the month, or the next month is not loaded yet.
     """
     sql = _outcomes_select(con, month)
-    ensure_outcomes_table(con)
     con.execute("DELETE FROM evaluation_outcomes WHERE month = ?", [month])
     con.execute(f"INSERT INTO evaluation_outcomes BY NAME {sql}")
     return _planned_count(con, month)
@@ -158,12 +153,9 @@ def get_outcomes(
     """
     if plan_version is not None:
         return con.execute(_outcomes_select(con, month, plan_version)).df()
-    if (
-        not table_exists(con, "evaluation_outcomes")
-        or not con.execute(
-            "SELECT count(*) FROM evaluation_outcomes WHERE month = ?", [month]
-        ).fetchone()[0]
-    ):
+    if not con.execute(
+        "SELECT count(*) FROM evaluation_outcomes WHERE month = ?", [month]
+    ).fetchone()[0]:
         build_outcomes(con=con, month=month)
     # a fixed row order: the bootstrap resamples rows, so the figures depend on it
     df = con.execute(
@@ -387,16 +379,10 @@ def uplift_scoring_frame(*, con: duckdb.DuckDBPyConnection, month: dt.date):
     Returns ``(frame, X)``: the frame has subscriber_id, line_type and p_churn (0 when the line
     has no churn score), X the :data:`UPLIFT_FEATURES` matrix in the same row order.
     """
-    if not table_exists(con, "segments"):
-        raise NotFoundError("table 'segments' is missing: segment the month first")
-    scores = (
-        """LEFT JOIN (SELECT subscriber_id, arg_max(p_churn, model_version) AS p_churn
+    scores = """LEFT JOIN (SELECT subscriber_id, arg_max(p_churn, model_version) AS p_churn
                       FROM churn_scores WHERE month = $m GROUP BY subscriber_id) cs
              ON cs.subscriber_id = s.subscriber_id"""
-        if table_exists(con, "churn_scores")
-        else ""
-    )
-    p = "COALESCE(cs.p_churn, 0.0)" if scores else "0.0"
+    p = "COALESCE(cs.p_churn, 0.0)"  # a line without a score: 0
     df = con.execute(
         f"""SELECT s.subscriber_id, s.line_type, {p} AS p_churn, {_feature_sql("s.month")}
             FROM snapshot s
@@ -411,8 +397,6 @@ def uplift_scoring_frame(*, con: duckdb.DuckDBPyConnection, month: dt.date):
 
 def evaluated_months(*, con: duckdb.DuckDBPyConnection, up_to: dt.date | None = None) -> list:
     """Months whose campaign outcomes are known (``evaluation_outcomes``), oldest first."""
-    if not table_exists(con, "evaluation_outcomes"):
-        return []
     rows = con.execute(
         "SELECT DISTINCT month FROM evaluation_outcomes WHERE month <= COALESCE(?, month) "
         "ORDER BY month",
@@ -481,14 +465,6 @@ def mean_channel_effect(
         con.unregister("_ch_effect")
 
 
-UPLIFT_TABLE_DDL = """
-CREATE TABLE IF NOT EXISTS uplift (
-  month DATE, subscriber_id VARCHAR, action VARCHAR, uplift DOUBLE, delta_p DOUBLE,
-  model_version VARCHAR
-)
-"""
-
-
 def score_uplift(
     *,
     con: duckdb.DuckDBPyConnection,
@@ -526,7 +502,6 @@ def score_uplift(
     """
     df, X = uplift_scoring_frame(con=con, month=month)
     acts = [a for a in model.actions if a in action_line_types and a not in set(skip_actions)]
-    con.execute(UPLIFT_TABLE_DDL)
     con.execute("DELETE FROM uplift WHERE month = ?", [month])
     if not acts or df.empty:
         return {"version": version, "rows": 0, "lines": len(df), "actions": {}}
@@ -592,14 +567,14 @@ def train_uplift(
     the rest (Qini coefficient and uplift by decile of the planned action's predicted uplift).
     """
     if months is None:
-        if not table_exists(con, "evaluation_outcomes"):
-            raise NotFoundError("no evaluated campaigns yet: run `weixi evaluate --month M` first")
         months = [
             r[0]
             for r in con.execute(
                 "SELECT DISTINCT month FROM evaluation_outcomes ORDER BY month"
             ).fetchall()
         ]
+        if not months:
+            raise NotFoundError("no evaluated campaigns yet: run `weixi evaluate --month M` first")
     p = params or UpliftParams()
     df, X, arm, y = uplift_training_frame(con=con, months=months)
     rng = np.random.default_rng(p.seed)
@@ -675,28 +650,8 @@ def uplift_report(*, con: duckdb.DuckDBPyConnection, month: dt.date) -> dict:
 
 
 # ------------------------------------------------------------------------ plan adjustment
-ADJUST_DDL = """
-CREATE TABLE IF NOT EXISTS plan_adjustments (
-  month DATE, segment VARCHAR, action VARCHAR, p_best DOUBLE, lift_mean DOUBLE,
-  lift_low DOUBLE, lift_high DOUBLE, net_value DOUBLE, n_treated BIGINT, n_control BIGINT,
-  churn_control DOUBLE, uplift DOUBLE, holdout_share DOUBLE, explore_share DOUBLE
-)
-"""
-# Columns added after the first release (older analytics files get them on the next write).
-_ADJUST_NEW = (
-    "churn_control DOUBLE",
-    "uplift DOUBLE",
-    "holdout_share DOUBLE",
-    "explore_share DOUBLE",
-)
 # Pseudo-customers of the overall control churn rate behind each segment's base rate.
 _BASE_PRIOR = 20.0
-
-
-def _ensure_adjust_table(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(ADJUST_DDL)
-    for col in _ADJUST_NEW:
-        con.execute(f"ALTER TABLE plan_adjustments ADD COLUMN IF NOT EXISTS {col}")
 
 
 def _main_actions(df: pd.DataFrame, month: dt.date) -> dict[str, str]:
@@ -831,7 +786,6 @@ def adjust_plan(
         for i, s in enumerate(segs)
         for j, a in enumerate(acts)
     ]
-    _ensure_adjust_table(con)
     con.execute("DELETE FROM plan_adjustments WHERE month = ?", [nxt])
     if rows:
         con.executemany(
@@ -874,8 +828,6 @@ def plan_changes(
     """
     from weixi.evaluate.adjust import Adjustment, change_report
 
-    if not table_exists(con, "plan_adjustments"):
-        return None
     if month is None:
         month = con.execute("SELECT max(month) FROM plan_adjustments").fetchone()[0]
         if month is None:
@@ -912,15 +864,14 @@ def plan_changes(
     )
     prev = add_months(month, -1)
     before = None
-    if table_exists(con, "evaluation_outcomes"):
-        last = con.execute(
-            """SELECT COALESCE(segment, '-') AS segment, action, is_control, month
-               FROM evaluation_outcomes WHERE month = ?""",
-            [prev],
-        ).df()
-        if not last.empty:
-            main = _main_actions(last, prev)
-            before = [main.get(s, "-") for s in segs]
+    last = con.execute(
+        """SELECT COALESCE(segment, '-') AS segment, action, is_control, month
+           FROM evaluation_outcomes WHERE month = ?""",
+        [prev],
+    ).df()
+    if not last.empty:
+        main = _main_actions(last, prev)
+        before = [main.get(s, "-") for s in segs]
     best = adj.main_action(before)
     likely = adj.best_action()
     follow = adj.follow()
@@ -957,8 +908,6 @@ def plan_changes(
 
 def learned_uplift_summary(*, con: duckdb.DuckDBPyConnection, month: dt.date) -> list[dict]:
     """Per action: lines scored, mean learned uplift and model version of ``month``'s ``uplift``."""
-    if not table_exists(con, "uplift"):
-        return []
     cols = {r[0] for r in con.execute("DESCRIBE uplift").fetchall()}
     if "month" not in cols:
         return []

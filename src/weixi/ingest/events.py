@@ -30,7 +30,7 @@ from weixi.errors import ConfigError, IngestError
 from weixi.ingest import messages as msg
 from weixi.ingest.mapping import Mapping, _check_types, _format_errors
 from weixi.ingest.messages import ImportProblem
-from weixi.ingest.models import FileResult, ensure_tables
+from weixi.ingest.models import FileResult
 from weixi.ingest.read import drop_staged, q_ident, q_str, stage_file
 from weixi.ingest.schema import DUCKDB_TYPES, Field
 from weixi.ingest.validate import CrossCheck
@@ -84,8 +84,11 @@ EVENTS_DDL = (
 
 
 def ensure_events_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the ``events`` table (and the import's quarantine) when missing."""
-    ensure_tables(con)
+    """Create the ``events`` table (the import's quarantine is in the declared schema) when
+    missing."""
+    from weixi.store import schema
+
+    schema.ensure(con)
     con.execute(EVENTS_DDL)
 
 

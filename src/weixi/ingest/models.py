@@ -1,72 +1,13 @@
-"""The ingest domain's DuckDB tables and the typed results its service returns."""
+"""The typed results the ingest service returns (its tables: weixi.store.schema.tables)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
 from pydantic import BaseModel, Field
 
 from weixi.i18n import t
-from weixi.ingest import schema
 from weixi.ingest.messages import render_key
-
-IMPORT_RUNS_DDL = """
-CREATE TABLE IF NOT EXISTS import_runs (
-  run_id VARCHAR NOT NULL,
-  month DATE NOT NULL,
-  started_at TIMESTAMP NOT NULL,
-  finished_at TIMESTAMP,
-  status VARCHAR NOT NULL,          -- running | succeeded | failed | interrupted
-  files VARCHAR,                    -- JSON list of per-file results
-  "read" BIGINT,
-  loaded BIGINT,
-  quarantined BIGINT,
-  defects VARCHAR,                  -- JSON {reason: count}
-  mapping_hash VARCHAR,
-  error VARCHAR,
-  pid INTEGER,                      -- the importing process, its host and its start time
-  host VARCHAR,                     -- (ticks since boot), to tell a dead run from a live one
-  proc_start BIGINT,
-  interruption VARCHAR,             -- process_gone | timeout, when status = interrupted
-  error_key VARCHAR                 -- JSON {msgid, params} of a failed run's error (i18n)
-)"""
-
-# Columns added after the first release; older analytics files get them on the next import.
-IMPORT_RUNS_NEW_COLUMNS = (
-    ("pid", "INTEGER"),
-    ("host", "VARCHAR"),
-    ("proc_start", "BIGINT"),
-    ("interruption", "VARCHAR"),
-    ("error_key", "VARCHAR"),
-)
-
-QUARANTINE_DDL = """
-CREATE TABLE IF NOT EXISTS quarantine (
-  run_id VARCHAR NOT NULL,
-  month DATE NOT NULL,
-  file VARCHAR NOT NULL,
-  row_number BIGINT,                -- CSV record number, header = 1; Parquet: 1-based row
-  column_name VARCHAR,              -- canonical column (NULL when the whole row is malformed)
-  reason VARCHAR NOT NULL,
-  raw_value VARCHAR,
-  raw_row VARCHAR                   -- JSON of the row as read
-)"""
-
-
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the snapshot, reference, import_runs and quarantine tables when missing."""
-    con.execute(schema.snapshot_ddl())
-    for f in schema.FIELDS:  # a store created before a field existed gets it (NULL in old months)
-        con.execute(
-            f"ALTER TABLE snapshot ADD COLUMN IF NOT EXISTS {f.name} {schema.DUCKDB_TYPES[f.type]}"
-        )
-    for table in schema.REFERENCE_TABLES:
-        con.execute(schema.reference_ddl(table))
-    con.execute(IMPORT_RUNS_DDL)
-    for name, sql_type in IMPORT_RUNS_NEW_COLUMNS:
-        con.execute(f"ALTER TABLE import_runs ADD COLUMN IF NOT EXISTS {name} {sql_type}")
-    con.execute(QUARANTINE_DDL)
 
 
 class FileResult(BaseModel):

@@ -360,12 +360,6 @@ DUCKDB_TYPES = {
 }
 
 
-def snapshot_ddl(table: str = "snapshot") -> str:
-    """Return the DuckDB ``CREATE TABLE`` for the canonical snapshot (``month`` first)."""
-    cols = ",\n  ".join(f"{f.name} {DUCKDB_TYPES[f.type]}" for f in FIELDS)
-    return f"CREATE TABLE IF NOT EXISTS {table} (\n  month DATE NOT NULL,\n  {cols}\n)"
-
-
 # Reference tables (loaded alongside the months; see docs/data-model.md).
 REFERENCE_TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
     "branches": (
@@ -430,12 +424,6 @@ def reference_fields(table: str) -> tuple[Field, ...]:
         )
         for i, (name, typ, zh) in enumerate(cols)
     )
-
-
-def reference_ddl(table: str) -> str:
-    """Return the DuckDB ``CREATE TABLE`` for reference ``table``."""
-    cols = ",\n  ".join(f"{f.name} {DUCKDB_TYPES[f.type]}" for f in reference_fields(table))
-    return f"CREATE TABLE IF NOT EXISTS {table} (\n  {cols}\n)"
 
 
 def _md(text: object) -> str:
@@ -517,6 +505,9 @@ def render_markdown() -> str:
         "  personal data masked.",
         "",
     ]
+    from weixi.store.schema.docs import render_markdown as schema_section
+
+    lines += schema_section()
     return "\n".join(lines)
 
 

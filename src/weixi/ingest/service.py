@@ -40,12 +40,11 @@ from weixi.ingest import messages as msg
 from weixi.ingest import schema
 from weixi.ingest.mapping import ColumnMap, Mapping, load_mapping
 from weixi.ingest.messages import ImportProblem, scrub
-from weixi.ingest.models import FileResult, ImportResult, QuarantineRow, ensure_tables
+from weixi.ingest.models import FileResult, ImportResult, QuarantineRow
 from weixi.ingest.read import RawFile, drop_staged, q_ident, q_str, stage_file
 from weixi.ingest.schema import Field
 from weixi.ingest.validate import mark_duplicates_sql, select_sql, snapshot_checks
 from weixi.security.masking import mask_id_sql, mask_name_sql, mask_phone_sql, pii_kind_of_key
-from weixi.store.analytics import table_exists
 from weixi.store.months import parse_month
 
 Progress = Callable[[str, int, int], None]
@@ -146,8 +145,6 @@ def _find_interrupted(
     con: duckdb.DuckDBPyConnection, timeout_hours: float | None
 ) -> list[tuple[str, str, str, dt.datetime]]:
     """(run_id, kind, error text, finished_at) of every dead ``running`` run."""
-    if not table_exists(con, "import_runs"):
-        return []
     limit = get_settings().import_timeout_hours if timeout_hours is None else timeout_hours
     cols = _run_cols(con)
     rows = con.execute(
@@ -189,8 +186,6 @@ def mark_interrupted(
         The run ids marked.
     """
     found = _find_interrupted(con, timeout_hours)
-    if found:
-        ensure_tables(con)  # an older store gets the interruption column
     for run_id, kind, text, finished in found:
         con.execute(
             "UPDATE import_runs SET status = 'interrupted', finished_at = ?, error = ?, "
@@ -561,7 +556,6 @@ def import_month(
             :class:`~weixi.ingest.messages.ImportProblem`: one line, no personal data.
     """
     month_d = parse_month(month)
-    ensure_tables(con)
     mark_interrupted(con=con)  # runs killed earlier stop looking as if they were running
     run_id = uuid.uuid4().hex[:12]
     started = _now()
@@ -797,8 +791,6 @@ def get_runs(
     Runs left ``running`` by a dead process are marked ``interrupted`` first (see
     :func:`mark_interrupted`; on a read-only connection only in the returned list).
     """
-    if not table_exists(con, "import_runs"):
-        return []
     try:
         mark_interrupted(con=con)
         patch = False
@@ -828,8 +820,6 @@ def _patch_interrupted(con: duckdb.DuckDBPyConnection, runs: list[ImportResult])
 
 def get_run(*, con: duckdb.DuckDBPyConnection, run_id: str) -> ImportResult | None:
     """Return one import run, or None."""
-    if not table_exists(con, "import_runs"):
-        return None
     runs = [
         _run_from_row(r)
         for r in con.execute(
@@ -850,8 +840,6 @@ def get_quarantine(
     reason: str | None = None,
 ) -> list[QuarantineRow]:
     """Return a page of a run's quarantine (one row per violation), by file and row."""
-    if not table_exists(con, "quarantine"):
-        return []
     where, params = "WHERE run_id = ?", [run_id]
     if reason:
         where += " AND reason = ?"
@@ -870,8 +858,6 @@ def count_quarantine(
     *, con: duckdb.DuckDBPyConnection, run_id: str, reason: str | None = None
 ) -> int:
     """Return how many violations a run quarantined (for paging)."""
-    if not table_exists(con, "quarantine"):
-        return 0
     sql, params = "SELECT count(*) FROM quarantine WHERE run_id = ?", [run_id]
     if reason:
         sql += " AND reason = ?"

@@ -36,22 +36,6 @@ PROFILE_DIMENSIONS = (
 )
 MIGRATION_DIMENSIONS = ("stability_group", "a", "b", "c", "urgency", "value_class")
 
-PROFILES_DDL = """
-CREATE TABLE IF NOT EXISTS segment_profiles (
-  month DATE, dimension VARCHAR, segment VARCHAR, subscribers BIGINT, share DOUBLE,
-  arpu_mean DOUBLE, revenue DOUBLE, revenue_share DOUBLE,
-  churned_next BIGINT, churn_rate_next DOUBLE
-)"""
-MIGRATION_DDL = """
-CREATE TABLE IF NOT EXISTS segment_migration (
-  month DATE, dimension VARCHAR, from_segment VARCHAR, to_segment VARCHAR, subscribers BIGINT
-)"""
-FUNNEL_DDL = """
-CREATE TABLE IF NOT EXISTS segment_funnel (
-  month DATE, branch_id VARCHAR, line_type VARCHAR, step INTEGER, rule VARCHAR,
-  removed BIGINT, remaining BIGINT
-)"""
-
 
 def _d(month: dt.date) -> str:
     return f"DATE '{month.isoformat()}'"

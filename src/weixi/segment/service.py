@@ -45,28 +45,6 @@ _ARROW_TYPES = {
     "float64": pa.float64(),
 }
 SEGMENTS_SCHEMA = pa.schema([(n, _ARROW_TYPES[t]) for n, t in SEGMENT_COLUMNS.items()])
-_DUCK = {
-    "date": "DATE",
-    "string": "VARCHAR",
-    "boolean": "BOOLEAN",
-    "int32": "INTEGER",
-    "float64": "DOUBLE",
-}
-SEGMENTS_DDL = (
-    "CREATE TABLE IF NOT EXISTS segments (\n  "
-    + ",\n  ".join(f"{n} {_DUCK[t]}" for n, t in SEGMENT_COLUMNS.items())
-    + "\n)"
-)
-CLUSTERS_DDL = """
-CREATE TABLE IF NOT EXISTS segment_clusters (
-  month DATE, cluster INTEGER, subscribers BIGINT, share DOUBLE, broadband_share DOUBLE,
-  means VARCHAR, ratios VARCHAR, description_en VARCHAR, description_zh VARCHAR
-)"""
-RUNS_DDL = """
-CREATE TABLE IF NOT EXISTS segment_runs (
-  month DATE, preset VARCHAR, engine VARCHAR, finished_at TIMESTAMP, seconds DOUBLE,
-  subscribers BIGINT, excluded BIGINT, issues VARCHAR
-)"""
 TABLES = (
     "segments",
     "segment_profiles",
@@ -92,31 +70,9 @@ class SegmentRun:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    # fetchall (not fetchone): DuckDB 2 refuses relation queries while a result is pending
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-        ).fetchall()[0][0]
-    )
-
-
 def _settle(con: duckdb.DuckDBPyConnection) -> None:
     """Finish any pending result on ``con`` (ibis issues relation queries on it)."""
     con.execute("SELECT 1").fetchall()
-
-
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the segment tables when missing."""
-    for ddl in (
-        SEGMENTS_DDL,
-        profiles.PROFILES_DDL,
-        profiles.MIGRATION_DDL,
-        profiles.FUNNEL_DDL,
-        CLUSTERS_DDL,
-        RUNS_DDL,
-    ):
-        con.execute(ddl)
 
 
 def _resolve_preset(preset: str | Path | RuleSet) -> RuleSet:
@@ -150,12 +106,11 @@ class _Inputs:
 
     def __enter__(self):
         _settle(self.con)
-        has_groups = _exists(self.con, "enterprise_groups")
         if self.engine == "duckdb":
             # compiled to SQL and run on ``con`` itself: unbound tables of the canonical schemas
             # give the same SQL as backend tables without ibis's catalog round trips (~0.6 s)
             snap = ibis.table(snapshot_schema(), name="snapshot")
-            groups = ibis.table(GROUPS_SCHEMA, name="enterprise_groups") if has_groups else None
+            groups = ibis.table(GROUPS_SCHEMA, name="enterprise_groups")
             return snap, groups
         backend = connect_engine(self.engine, self.con)
         # Spark reads Parquet exported from the store (an operator's lake would be read directly)
@@ -164,11 +119,9 @@ class _Inputs:
         snap_path = self.tmp / "snapshot.parquet"
         self.con.execute(f"COPY ({_window_sql(self.month)}) TO '{snap_path}' (FORMAT parquet)")
         snap = backend.read_parquet(str(snap_path), table_name=f"weixi_snapshot_{tag}")
-        groups = None
-        if has_groups:
-            gp = self.tmp / "groups.parquet"
-            self.con.execute(f"COPY enterprise_groups TO '{gp}' (FORMAT parquet)")
-            groups = backend.read_parquet(str(gp), table_name=f"weixi_groups_{tag}")
+        gp = self.tmp / "groups.parquet"
+        self.con.execute(f"COPY enterprise_groups TO '{gp}' (FORMAT parquet)")
+        groups = backend.read_parquet(str(gp), table_name=f"weixi_groups_{tag}")
         return snap, groups
 
     def __exit__(self, *exc):
@@ -342,7 +295,6 @@ def _store(
 ) -> None:
     """Replace the month in every segment table in one transaction (``t0``: the run's start)."""
     next_loaded = add_months(m, 1) in months
-    ensure_tables(con)
     cols = ", ".join(SEGMENT_COLUMNS)
     select = ", ".join("l.cluster" if c == "cluster" else f"s.{c}" for c in SEGMENT_COLUMNS)
     d = f"DATE '{m.isoformat()}'"
@@ -420,12 +372,7 @@ def _store(
 
 
 def _require_segmented(con: duckdb.DuckDBPyConnection, month: dt.date) -> None:
-    if (
-        not _exists(con, "segments")
-        or not con.execute("SELECT count(*) FROM segments WHERE month = ?", [month]).fetchall()[0][
-            0
-        ]
-    ):
+    if not con.execute("SELECT count(*) FROM segments WHERE month = ?", [month]).fetchall()[0][0]:
         raise NotFoundError(
             f"month {format_month(month)} is not segmented yet: "
             f"run `weixi segment --month {format_month(month)}`"

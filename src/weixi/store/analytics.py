@@ -12,9 +12,14 @@ from weixi.config import get_settings
 
 
 def connect(
-    path: Path | str | None = None, *, read_only: bool = False
+    path: Path | str | None = None, *, read_only: bool = False, upgrade: bool = True
 ) -> duckdb.DuckDBPyConnection:
-    """Open the DuckDB analytics file (``:memory:`` for tests) with weixi's session settings."""
+    """Open the DuckDB analytics file (``:memory:`` for tests) with weixi's session settings.
+
+    A writable connection brings the store to the current schema first
+    (:func:`weixi.store.schema.ensure`: a no-op when it is current), so every table exists;
+    ``upgrade=False`` leaves that to the caller (``weixi db upgrade``, which reports it).
+    """
     settings = get_settings()
     target = str(path) if path is not None else str(settings.duckdb_file)
     if target != ":memory:":
@@ -25,12 +30,24 @@ def connect(
         con.execute(f"SET threads={int(settings.duckdb_threads)}")
     if settings.duckdb_memory_limit:
         con.execute(f"SET memory_limit='{settings.duckdb_memory_limit}'")
+    if upgrade and not read_only:
+        from weixi.store import schema
+
+        try:
+            schema.ensure(con)
+        except BaseException:
+            con.close()
+            raise
     return con
 
 
 @contextmanager
 def open_store(
-    path: Path | str | None = None, *, read_only: bool = False, publish: bool = True
+    path: Path | str | None = None,
+    *,
+    read_only: bool = False,
+    publish: bool = True,
+    upgrade: bool = True,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Context manager around :func:`connect` that always closes the connection.
 
@@ -43,14 +60,14 @@ def open_store(
     settings = get_settings()
     target = str(path) if path is not None else str(settings.duckdb_file)
     if read_only or target == ":memory:":
-        con = connect(target, read_only=read_only)
+        con = connect(target, read_only=read_only, upgrade=upgrade)
         try:
             yield con
         finally:
             con.close()
         return
     with snapshots.writer_lock(target):
-        con = connect(target)
+        con = connect(target, upgrade=upgrade)
         try:
             yield con
             if publish:

@@ -48,7 +48,6 @@ from dataclasses import asdict, dataclass
 import duckdb
 
 from weixi.errors import NotFoundError, RuleError
-from weixi.store.analytics import table_exists
 from weixi.strategy.schemas import StrategyLibrary, conditions_sql, sql_literal
 
 
@@ -184,9 +183,16 @@ def referenced_fields(lib: StrategyLibrary) -> set[str]:
     return out
 
 
+def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """True when ``table`` holds a row (a step has written it)."""
+    return bool(con.execute(f"SELECT count(*) FROM (FROM {table} LIMIT 1)").fetchall()[0][0])
+
+
 def _base_sql(con: duckdb.DuckDBPyConnection, month: dt.date, lib: StrategyLibrary) -> str:
-    if not table_exists(con, "segments"):
-        raise NotFoundError("table 'segments' is missing: run `weixi segment --month M` first")
+    if not con.execute("SELECT count(*) FROM segments WHERE month = ?", [month]).fetchall()[0][0]:
+        raise NotFoundError(
+            f"no segments for {month:%Y-%m}: run `weixi segment --month {month:%Y-%m}` first"
+        )
     cols = _columns(con, "segments")
     missing = [c for c in _NEEDED if c not in cols]
     if missing:
@@ -201,18 +207,13 @@ def _base_sql(con: duckdb.DuckDBPyConnection, month: dt.date, lib: StrategyLibra
     sel = {c: (f"s.{c}" if c in cols else f"NULL AS {c}") for c in (*_KEEP, *sorted(fields))}
     joins = ""
     if "arpu_3m" not in cols:
-        if not table_exists(con, "snapshot"):
-            raise RuleError("segments has no arpu_3m column and no snapshot table for ARPU")
         joins += f" LEFT JOIN snapshot n ON n.month = {m} AND n.subscriber_id = s.subscriber_id"
         sel["arpu_3m"] = "n.arpu AS arpu_3m"
-    if table_exists(con, "churn_scores"):
-        joins += f""" LEFT JOIN (
-              SELECT subscriber_id, arg_max(p_churn, model_version) AS p_churn
-              FROM churn_scores WHERE month = {m} GROUP BY subscriber_id
-            ) cs ON cs.subscriber_id = s.subscriber_id"""
-        p = "COALESCE(cs.p_churn, 0.0)"
-    else:
-        p = "0.0"
+    joins += f""" LEFT JOIN (
+          SELECT subscriber_id, arg_max(p_churn, model_version) AS p_churn
+          FROM churn_scores WHERE month = {m} GROUP BY subscriber_id
+        ) cs ON cs.subscriber_id = s.subscriber_id"""
+    p = "COALESCE(cs.p_churn, 0.0)"  # a line without a score: 0
     arpu = sel["arpu_3m"].split(" AS ")[0]
     vip = sel["vip_tier"].split(" AS ")[0]
     grp = sel["group_class"].split(" AS ")[0]
@@ -317,9 +318,9 @@ def match(
     ``explore_share``); see the module docstring for the precedence.
 
     Example:
-        >>> import duckdb; from weixi.strategy.library import load_preset
-        >>> con = duckdb.connect()
-        >>> _ = con.execute("CREATE TABLE segments AS SELECT DATE '2026-01-01' AS month, "
+        >>> from weixi.store.analytics import connect; from weixi.strategy.library import load_preset
+        >>> con = connect(":memory:")
+        >>> _ = con.execute("CREATE OR REPLACE TABLE segments AS SELECT DATE '2026-01-01' AS month, "
         ...   "'s1' AS subscriber_id, 'h1' AS customer_id, 'b1' AS branch_id, "
         ...   "'mobile' AS line_type, FALSE AS excluded, 'A1' AS a, 'B2' AS b, 'C2' AS c, "
         ...   "'D3' AS d, 'E1' AS e, 'F2' AS f, 100.0 AS arpu_3m")
@@ -331,7 +332,7 @@ def match(
     con.execute(f"CREATE OR REPLACE TEMP TABLE _mx_base AS {_base_sql(con, month, lib)}")
     valid = _offer_tables(con, lib, month)
     m = sql_literal(month)
-    learned = learned and table_exists(con, "uplift")
+    learned = learned and _has_rows(con, "uplift")
     if learned:
         ucols = _columns(con, "uplift")
         mfilter = f"WHERE month = {sql_literal(month)}" if "month" in ucols else ""
@@ -339,7 +340,7 @@ def match(
             "CREATE OR REPLACE TEMP TABLE _mx_uplift AS SELECT subscriber_id, action, "
             f"avg(CAST(uplift AS DOUBLE)) AS uplift FROM uplift {mfilter} GROUP BY ALL"
         )
-    adjusted = adjust and table_exists(con, "plan_adjustments")
+    adjusted = adjust and _has_rows(con, "plan_adjustments")
     if adjusted:
         acols = _columns(con, "plan_adjustments")
         seg_uplift = (
@@ -518,12 +519,6 @@ def match(
     )
     if write:
         cols = ", ".join(MATCH_COLUMNS)
-        con.execute(
-            f"CREATE TABLE IF NOT EXISTS strategy_matches AS SELECT {cols} FROM _mx_primary LIMIT 0"
-        )
-        # Columns added after the first release (older analytics files).
-        for col in ("uplift_source VARCHAR", "sampled BOOLEAN"):
-            con.execute(f"ALTER TABLE strategy_matches ADD COLUMN IF NOT EXISTS {col}")
         con.execute(f"DELETE FROM strategy_matches WHERE month = {m}")
         con.execute(f"INSERT INTO strategy_matches BY NAME SELECT {cols} FROM _mx_primary")
     kept = con.execute("SELECT count(*) FROM _mx_base").fetchall()[0][0]
