@@ -20,6 +20,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from weixi.store.analytics import table_exists
 from weixi.store.months import add_months
 
 USAGE = {
