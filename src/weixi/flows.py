@@ -103,7 +103,8 @@ def run_month(
             "evaluate",
             lambda: evaluate_service.evaluate_month(con=con, month=prev, rebuild=True),
         )
-        report.steps["evaluate"] = summarize(ev)
+        # the campaign month's overall row (lift, its interval, costs) travels with the report
+        report.steps["evaluate"] = {**summarize(ev), "overall": ev.get("overall")}
         evaluated = True
     if evaluated and spec.learning.enabled:
         say(f"adjust plan {format_month(prev)} → {report.month}")

@@ -182,7 +182,20 @@ class CampaignSpec(_Strict):
     policy: ContactPolicy = ContactPolicy()
     holdout: Holdout = Holdout()
     learning: Learning = Learning()
-    solver: Literal["auto", "lp", "greedy"] = "auto"
+    solver: Literal["auto", "lp", "greedy", "priority"] = Field(
+        "auto",
+        description="lp/greedy/auto: the most expected value; priority: the seed's rule of thumb "
+        "(A1 first, then priority group, by ARPU inside a group, until capacity or budget ends)",
+    )
+    match_scope: Literal["rules", "all"] = Field(
+        "rules",
+        description="candidate actions: the library's matching rules, or every action of the "
+        "line type whose offer fits (for plans that choose by learned value)",
+    )
+    action_choice: Literal["priority", "value"] = Field(
+        "priority",
+        description="a household's action: the seed's category priority, or the highest value",
+    )
     max_lp_cells: int = Field(150_000, gt=0, description="above this, use the greedy fallback")
     value_bucket_ratio: float = Field(
         1.15, gt=1, le=3, description="customers whose values differ less share a cell"
