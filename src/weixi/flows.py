@@ -140,6 +140,15 @@ def run_month(
                 "uplift",
                 lambda: learn_uplift(con=con, month=month, learning=spec.learning, library=lib),
             )
+            if spec.learning.enabled and spec.learning.acceptance:
+                say(f"learn acceptance for {report.month}")
+                report.steps["acceptance"] = _timed(
+                    report,
+                    "acceptance",
+                    lambda: learn_acceptance(
+                        con=con, month=month, learning=spec.learning, library=lib
+                    ),
+                )
             say(f"plan {report.month}")
             result = _timed(
                 report,
@@ -296,6 +305,59 @@ def learn_uplift(
         },
         "configured_only": sorted(set(configured) - set(scored["actions"])),
         **out,
+    }
+
+
+def learn_acceptance(
+    *, con: duckdb.DuckDBPyConnection, month: dt.date, learning, library
+) -> dict[str, Any]:
+    """Learn who accepts which offer from every reached customer of the evaluated months, and
+    write ``month``'s predicted take rates into the ``uplift`` table (see
+    :mod:`weixi.evaluate.acceptance`). Skipped, with the reason, while no action has
+    ``learning.min_contacted_per_action`` reached customers with an answer.
+    """
+    from weixi.errors import NotFoundError
+    from weixi.evaluate import acceptance
+    from weixi.evaluate import service as evaluate_service
+
+    months = evaluate_service.evaluated_months(con=con, up_to=add_months(month, -1))
+    try:
+        df, X = acceptance.training_frame(con=con, months=months)
+        model = acceptance.fit_acceptance(
+            X,
+            df["action"].astype(str).to_numpy(),
+            df["accepted"].astype(bool).to_numpy(),
+            feature_names=list(evaluate_service.UPLIFT_FEATURES),
+            min_contacted=learning.min_contacted_per_action,
+        )
+    except NotFoundError as exc:
+        if table_exists(con, "uplift"):
+            cols = {r[0] for r in con.execute("DESCRIBE uplift").fetchall()}
+            if "take_rate" in cols:
+                con.execute("UPDATE uplift SET take_rate = NULL WHERE month = ?", [month])
+        return {"status": f"skipped: {exc}"}
+    version = f"acceptance-{format_month(month)}"
+    folder = evaluate_service._uplift_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{version}.json").write_text(model.to_json(), encoding="utf-8")
+    written = acceptance.write_take_rates(
+        con=con,
+        month=month,
+        model=model,
+        version=version,
+        action_line_types={a.key: a.line_type for a in library.actions},
+    )
+    configured = {a.key: a.take_rate for a in library.actions}
+    return {
+        "status": "trained",
+        "version": version,
+        "months": [format_month(m) for m in months],
+        "auc": None if model.auc is None else round(model.auc, 4),
+        "rows": written["rows"],
+        "take_rate": {
+            a: {"learned": v, "configured": configured.get(a), "n": model.n_train.get(a)}
+            for a, v in written["actions"].items()
+        },
     }
 
 

@@ -120,6 +120,14 @@ class Learning(_Strict):
         "(more as one action's lead firms up)",
     )
     prior_strength: float = Field(200.0, gt=0, description="pseudo-customers behind config")
+    acceptance: bool = Field(
+        True, description="learn each customer's take rate from the reached customers' answers"
+    )
+    min_contacted_per_action: int = Field(
+        200,
+        ge=20,
+        description="reached customers with an answer before an action's take rate is learned",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Learning:

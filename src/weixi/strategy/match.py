@@ -18,9 +18,10 @@ Expected value of an action through a channel (per customer)::
 source, first found wins (``uplift_source`` in the outputs):
 
 1. ``learned`` — the DuckDB table ``uplift(subscriber_id, action, uplift[, month][, take_rate])``,
-   per subscriber × action (written by the monthly job from the evaluation domain's uplift model);
-   its optional ``take_rate`` (the customer's probability to accept when reached) replaces the
-   action's configured take rate in the cost;
+   per subscriber × action (written by the monthly job from the evaluation domain's uplift and
+   acceptance models); its optional ``take_rate`` (the customer's probability to accept when
+   reached) replaces the action's configured take rate in the cost, and scales the configured
+   uplift below (``× take_rate / configured take rate``) where the line has no learned uplift;
 2. ``segment`` — the plan adjustment's posterior mean for the line's segment (stability group) ×
    action, table ``plan_adjustments(month, segment, action, p_best, uplift, n_treated, …)``,
    when that cell had at least ``min_segment_treated`` treated customers;
@@ -416,6 +417,14 @@ def match(
     sources += [("g.seg_uplift", "segment")] if adjusted else []
     sources += [("o.offer_uplift", "offer")]
     uplift_expr = "COALESCE(" + ", ".join(e for e, _ in sources) + ", a.uplift)"
+    if learned:
+        # a configured effect is an average over takers and refusers: with a learned take rate
+        # it scales with how likely this customer is to accept (capped at keeping everyone)
+        configured = "COALESCE(" + ", ".join(e for e, _ in sources[1:]) + ", a.uplift)"
+        uplift_expr = (
+            f"COALESCE(u.uplift, least(1.0, {configured} * COALESCE(u.take_rate / "
+            "nullif(a.take_rate, 0), 1.0)))"
+        )
     source_expr = (
         "CASE "
         + " ".join(f"WHEN {e} IS NOT NULL THEN '{k}'" for e, k in sources)

@@ -34,9 +34,10 @@ scratch store where the hidden truth replaces the estimates:
 Every plan — the executed one and both references — is valued the same way with the truth: Σ over
 treated customers of reach × P(accept) × churn reduction × P(churn) × CLV − (contact cost + reach ×
 P(accept) × offer cost), CLV from the library's value model. The randomized evaluation of month t
-(run by month t+1's job) gives ``measured_lift`` and ``lift_ci``; ``true_lift`` is the mean true
-churn-probability reduction over the month's planned customers (treated and control), which is
-what that comparison estimates.
+(run by month t+1's job) gives ``measured_lift`` and ``lift_ci``; ``true_lift`` is the true
+difference in expected churn between the control and the treated arm of the month's plan, which
+is what that comparison estimates (the control is persistent, so it includes the lasting effect
+of earlier months' accepted offers).
 
 Example:
     >>> res = simulate(SimParams(subscribers=3000, months=1, policy="rules", warmup=1))
@@ -86,7 +87,9 @@ class SimParams(BaseModel):
     resolution: float = Field(
         1.02, gt=1, le=3, description="value_bucket_ratio of the reference plans"
     )
-    home: str | None = Field(None, description="the home folder of the run's stores (default: a temporary one)")
+    home: str | None = Field(
+        None, description="the home folder of the run's stores (default: a temporary one)"
+    )
 
     def monthly_budget(self) -> float:
         """The treated spend each month (the plans are sized so controls do not use it)."""
@@ -224,8 +227,10 @@ def _value(
 ) -> dict[str, float]:
     """True expected value of ``plan`` (subscriber_id, action, offer_id, channel, is_control).
 
-    ``value`` and ``cost`` over the treated rows; ``true_lift``: mean true churn-probability
-    reduction over all rows (treated and control), what the randomized comparison estimates.
+    ``value`` and ``cost`` over the treated rows; ``true_lift``: the control arm's mean true
+    churn probability minus the treated arm's expected one after this month's work — what the
+    randomized comparison of the two arms estimates. The control is persistent (one salt every
+    month), so earlier months' accepted offers (new contracts, handsets) are part of it.
     """
     v = lib.value
     row = con.execute(
@@ -234,6 +239,7 @@ def _value(
                    c.reach * COALESCE(r.p_accept, 0) AS take,
                    COALESCE(r.churn_reduction, 0) * COALESCE(p.p_churn, 0) AS drop,
                    COALESCE(s.arpu_3m, 0) * {v.margin!r} * {v.clv_months!r} AS clv,
+                   COALESCE(p.p_churn, 0) AS p_true,
                    c.contact_cost, COALESCE(o.unit_cost, 0) AS unit_cost
             FROM {plan} a
             JOIN _sim_ch c USING (channel)
@@ -246,7 +252,8 @@ def _value(
         SELECT COALESCE(sum(take * drop * clv - contact_cost - take * unit_cost)
                         FILTER (WHERE NOT is_control), 0),
                COALESCE(sum(contact_cost + take * unit_cost) FILTER (WHERE NOT is_control), 0),
-               COALESCE(avg(take * drop), 0),
+               COALESCE(avg(p_true) FILTER (WHERE is_control)
+                        - avg(p_true - take * drop) FILTER (WHERE NOT is_control), 0),
                count(*) FILTER (WHERE NOT is_control), count(*) FILTER (WHERE is_control)
         FROM x"""
     ).fetchall()[0]
