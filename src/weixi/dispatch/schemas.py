@@ -108,7 +108,11 @@ class Learning(_Strict):
     p_churn_floor: float = Field(
         0.01, gt=0, lt=1, description="churn probability floor when converting to the unit"
     )
-    learner: Literal["t", "x"] = "t"
+    learner: Literal["response", "t", "x"] = Field(
+        "response",
+        description="response: learned take rate × each action's measured churn reduction "
+        "(robust at campaign sizes); t/x: per-customer T-/X-learner on churn outcomes",
+    )
     explore: bool = Field(
         True, description="Thompson sampling: each segment's action drawn with its p_best share"
     )

@@ -222,3 +222,154 @@ def write_take_rates(
     finally:
         con.unregister("_take_in")
     return {"rows": len(out), "actions": means}
+
+
+def reduction_per_action(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    months: list[dt.date],
+    prior: dict[str, float],
+    prior_sd: float = 0.5,
+) -> dict[str, dict[str, float]]:
+    """Churn reduction of an *accepted* offer per action, from each action's randomized lift.
+
+    For action ``a`` over ``months``: its controls churn at ``c_C``, its treated at ``c_T``; a
+    treated customer who accepted loses ``r_a × P(churn)`` of churn probability, so
+    ``c_C − c_T = r_a × k × mean_T(accepted × p_churn)``, where ``k`` (observed churn over the
+    predicted one among all controls) recalibrates the churn scores. The estimate ``r̂_a`` has the
+    binomial variance of the two rates over that denominator squared, and is combined with the
+    configured reduction (``prior``: configured uplift / configured take rate) as a normal
+    prior of standard deviation ``prior_sd × prior`` (at least 0.05): with little evidence the
+    configuration stands, with much the measurement.
+
+    Returns ``{action: {"reduction", "measured", "weight", "treated", "control"}}`` for the
+    actions with treated and control customers.
+    """
+    if not months:
+        return {}
+    marks = ", ".join("?" for _ in months)
+    k_row = con.execute(
+        f"""SELECT sum(1 - stayed), sum(p_churn) FROM evaluation_outcomes
+            WHERE month IN ({marks}) AND is_control""",
+        months,
+    ).fetchall()[0]
+    k = float(k_row[0]) / float(k_row[1]) if k_row[1] else 1.0
+    rows = con.execute(
+        f"""SELECT action,
+                   count(*) FILTER (WHERE NOT is_control) AS n_t,
+                   count(*) FILTER (WHERE is_control) AS n_c,
+                   avg(1 - stayed) FILTER (WHERE NOT is_control) AS c_t,
+                   avg(1 - stayed) FILTER (WHERE is_control) AS c_c,
+                   avg(COALESCE(accepted, FALSE)::INTEGER * p_churn)
+                       FILTER (WHERE NOT is_control) AS d
+            FROM evaluation_outcomes WHERE month IN ({marks})
+            GROUP BY action ORDER BY action""",
+        months,
+    ).fetchall()
+    out: dict[str, dict[str, float]] = {}
+    for action, n_t, n_c, c_t, c_c, d in rows:
+        if not n_t or not n_c or action not in prior:
+            continue
+        denom = max(float(d or 0.0) * k, 1e-6)
+        # the rates' variance, with a floor of one event so a zero rate is not certainty
+        var_t = max(c_t * (1 - c_t), 1.0 / n_t) / n_t
+        var_c = max(c_c * (1 - c_c), 1.0 / n_c) / n_c
+        measured = (c_c - c_t) / denom
+        var = (var_t + var_c) / denom**2
+        r0 = prior[action]
+        tau2 = max(prior_sd * abs(r0), 0.05) ** 2
+        w = tau2 / (tau2 + var)
+        out[str(action)] = {
+            "reduction": float(np.clip(w * measured + (1 - w) * r0, -0.5, 1.0)),
+            "measured": float(measured),
+            "weight": float(w),
+            "treated": int(n_t),
+            "control": int(n_c),
+        }
+    return out
+
+
+def channel_effects(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    months: list[dt.date],
+    configured: dict[str, float],
+    prior_n: float = 200.0,
+) -> dict[str, dict[str, float]]:
+    """How much of an action's effect each channel delivers, measured: P(reached | channel).
+
+    The strategy library's channel ``effect`` is a belief about how often a contact through the
+    channel works; the outcomes say how many treated customers each channel actually reached.
+    The measured rate is blended with the configured effect with ``prior_n`` pseudo-customers.
+    Channels whose outcomes cannot tell reach (``contacted`` unknown) are left out.
+    """
+    if not months:
+        return {}
+    marks = ", ".join("?" for _ in months)
+    rows = con.execute(
+        f"""SELECT channel, count(contacted), avg(contacted::INTEGER)
+            FROM evaluation_outcomes
+            WHERE month IN ({marks}) AND NOT is_control AND contacted IS NOT NULL
+            GROUP BY channel ORDER BY channel""",
+        months,
+    ).fetchall()
+    out = {}
+    for channel, n, rate in rows:
+        if channel not in configured or not n:
+            continue
+        effect = (n * float(rate) + prior_n * configured[channel]) / (n + prior_n)
+        out[str(channel)] = {"effect": float(effect), "measured": float(rate), "n": int(n)}
+    return out
+
+
+CHANNEL_EFFECTS_DDL = """
+CREATE TABLE IF NOT EXISTS channel_effects (
+  month DATE, channel VARCHAR, effect DOUBLE, measured DOUBLE, n BIGINT
+)
+"""
+
+
+def write_channel_effects(
+    *, con: duckdb.DuckDBPyConnection, month: dt.date, effects: dict[str, dict[str, float]]
+) -> None:
+    """Store ``month``'s learned channel effects (matching reads them with learned effects)."""
+    con.execute(CHANNEL_EFFECTS_DDL)
+    con.execute("DELETE FROM channel_effects WHERE month = ?", [month])
+    if effects:
+        con.executemany(
+            "INSERT INTO channel_effects VALUES (?, ?, ?, ?, ?)",
+            [(month, c, v["effect"], v["measured"], v["n"]) for c, v in effects.items()],
+        )
+
+
+def apply_reduction(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    reduction: dict[str, float],
+    uplift_range: tuple[float, float],
+    version: str,
+) -> int:
+    """Learned uplift = the customer's learned take rate × the action's learned reduction.
+
+    Sets ``uplift`` on ``month``'s rows that carry a take rate, for the actions in
+    ``reduction`` (the library's unit: share of would-be churners kept when reached). Returns
+    the number of rows set.
+    """
+    if not reduction:
+        return 0
+    frame = pd.DataFrame({"action": list(reduction), "r": [float(v) for v in reduction.values()]})
+    con.register("_reduction_in", frame)
+    try:
+        lo, hi = (float(x) for x in uplift_range)
+        n = con.execute(
+            f"""UPDATE uplift SET uplift = least(greatest(take_rate * r.r, {lo!r}), {hi!r}),
+                   model_version = ?
+               FROM _reduction_in r
+               WHERE uplift.month = ? AND uplift.action = r.action
+                 AND uplift.take_rate IS NOT NULL""",
+            [version, month],
+        ).fetchall()
+    finally:
+        con.unregister("_reduction_in")
+    return int(n[0][0]) if n else 0

@@ -355,6 +355,14 @@ def match(
             f"FROM uplift {mfilter} GROUP BY ALL"
         )
         take = "COALESCE(u.take_rate, a.take_rate)"
+    if learned and table_exists(con, "channel_effects"):
+        # the measured share of contacts each channel delivers replaces the configured effect
+        con.execute(
+            f"""UPDATE _mx_channels SET effect = ce.effect
+                FROM (SELECT channel, avg(effect) AS effect FROM channel_effects
+                      WHERE month = {m} GROUP BY channel) ce
+                WHERE ce.channel = _mx_channels.channel"""
+        )
     adjusted = adjust and table_exists(con, "plan_adjustments")
     if adjusted:
         acols = _columns(con, "plan_adjustments")

@@ -452,6 +452,7 @@ def _run(
                         train=step < total,
                     )
                     secs["job"] = round(time.perf_counter() - t1, 2)
+                    secs |= {f"job.{k}": v for k, v in rep.seconds.items()}
                     if pending is not None:
                         overall = (rep.steps.get("evaluate") or {}).get("overall") or {}
                         pending.measured_lift = overall.get("retention_lift")
