@@ -348,7 +348,7 @@ def simulate_cmd(
             "budget",
             "actions",
             "seconds",
-            *(("references",) if diagnose else ()),
+            *(("references", "mix") if diagnose else ()),
         )
         out["months"] = [{k: m[k] for k in keys} for m in out["months"]]
         emit_json(out)

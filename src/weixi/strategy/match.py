@@ -323,7 +323,8 @@ def match(
     ``choose`` picks a household's primary action: ``priority`` (the seed: category priority of
     the month first, then expected value) or ``value`` (the highest expected net value of any
     matched action, offer and channel — for plans that trust their value estimates, e.g. learned
-    effects). A Thompson-sampled action outranks both.
+    effects). A Thompson-sampled action outranks both; with ``value`` only ``explore_share`` of a
+    segment's lines take the draw (the values already carry what was learned).
 
     Example:
         >>> import duckdb; from weixi.strategy.library import load_preset
@@ -372,7 +373,16 @@ def match(
             else "CAST(NULL AS DOUBLE)"
         )
         # follow = share of a segment's lines that take the Thompson draw: how far its most
-        # likely best action is above an even split (1 when sure), never below explore_share
+        # likely best action is above an even split (1 when sure), never below explore_share.
+        # A plan that chooses by per-customer value exploits through its values; the segment
+        # posterior then only explores, on explore_share of the lines.
+        follow = (
+            f"{float(explore_share)!r}"
+            if choose == "value"
+            else f"""CASE WHEN s.k <= 1 THEN 1.0
+                         ELSE greatest({float(explore_share)!r},
+                                       (s.top - 1.0 / s.k) / (1.0 - 1.0 / s.k)) END"""
+        )
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _mx_adj AS
             WITH a AS (
@@ -382,9 +392,7 @@ def match(
                 SELECT segment, count(*) FILTER (WHERE p_best > 0) AS k, max(p_best) AS top
                 FROM a GROUP BY segment
             )
-            SELECT a.*, CASE WHEN s.k <= 1 THEN 1.0
-                             ELSE greatest({float(explore_share)!r},
-                                           (s.top - 1.0 / s.k) / (1.0 - 1.0 / s.k)) END AS follow
+            SELECT a.*, {follow} AS follow
             FROM a JOIN s USING (segment)"""
         )
         adjusted = con.execute("SELECT count(*) FROM _mx_adj").fetchall()[0][0] > 0

@@ -119,6 +119,8 @@ class MonthResult:
     actions: dict[str, int] = field(default_factory=dict)
     uplift_sources: dict[str, int] = field(default_factory=dict)
     references: dict[str, float] = field(default_factory=dict)
+    # with ``diagnose``: treated customers per channel/action of the policy and the references
+    mix: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -277,7 +279,7 @@ def reference_plan(
     op,
     kind: str,
     resolution: float,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Plan ``month`` with the product's planner on a scratch store where truth replaces estimates.
 
     ``kind`` ``oracle``: true churn probability, each line's own responses, true contact rates;
@@ -357,9 +359,22 @@ def reference_plan(
             "CREATE OR REPLACE TEMP TABLE _sim_plan AS SELECT subscriber_id, action, offer_id, "
             "channel, is_control FROM _pl_assign"
         )
-        return _value(ref, "_sim_plan", month, lib)
+        out: dict[str, Any] = _value(ref, "_sim_plan", month, lib)
+        out["mix"] = _mix(ref, "_sim_plan")
+        return out
     finally:
         ref.close()
+
+
+def _mix(con: duckdb.DuckDBPyConnection, plan: str) -> dict[str, int]:
+    """Treated customers per ``channel/action`` of a plan (the diagnosis shows where they go)."""
+    return {
+        f"{ch}/{a}": int(n)
+        for ch, a, n in con.execute(
+            f"SELECT channel, action, count(*) FROM {plan} WHERE NOT is_control "
+            "GROUP BY ALL ORDER BY 3 DESC"
+        ).fetchall()
+    }
 
 
 # ---------------------------------------------------------------------------------- the loop
@@ -525,6 +540,7 @@ def _campaign_month(
         for kind in ("oracle", "attainable")
     }
     diag: dict[str, float] = {}
+    mix: dict[str, dict[str, int]] = {}
     if params.diagnose:
         coarse = reference_plan(
             con=con,
@@ -537,6 +553,7 @@ def _campaign_month(
             resolution=spec.value_bucket_ratio,
         )
         diag["oracle_resolution_1.15"] = round(coarse["value"] / refs["oracle"]["value"], 4)
+        mix = {"policy": _mix(con, "_sim_plan")} | {k: v["mix"] for k, v in refs.items()}
     secs["references"] = round(time.perf_counter() - t2, 2)
     ov, av = refs["oracle"]["value"], refs["attainable"]["value"]
     return MonthResult(
@@ -557,5 +574,6 @@ def _campaign_month(
         actions={str(k): int(v) for k, v in actions.items()},
         uplift_sources=dict(plan.get("uplift_sources") or {}),
         references=diag,
+        mix=mix,
         seconds=secs,
     )
