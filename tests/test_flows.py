@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from weixi.dispatch.schemas import Learning
 from weixi.store.analytics import connect
 from weixi.store.db import session_scope
@@ -105,13 +107,19 @@ def _assert_closed_loop(con, reports):
     # … and the uplift model was trained and scored the month's lines
     learned = reports[2]["steps"]["uplift"]
     assert learned["status"] == "trained", learned
-    assert learned["rows"] > 0 and learned["learned"]
+    assert learned["learner"] == "response" and learned["reduction"] and learned["learned"]
+    # the response learner: take rates from every reached customer × measured reductions
+    acc = reports[2]["steps"]["acceptance"]
+    assert acc["status"] == "trained", acc
+    assert acc["learned_uplift_rows"] > 0 and acc["take_rate"] and acc["channel_effect"]
     assert reports[2]["steps"]["plan"]["explored"] > 0
-    n = con.execute("SELECT count(*) FROM uplift WHERE month = DATE '2026-08-01'").fetchone()[0]
-    assert n == learned["rows"]
+    n = con.execute(
+        "SELECT count(*) FROM uplift WHERE month = DATE '2026-08-01' AND uplift IS NOT NULL"
+    ).fetchone()[0]
+    assert n == acc["learned_uplift_rows"]
     # the plan carries the learned values where they exist, the configured ones elsewhere
     rows = con.execute(
-        """SELECT p.action, p.offer_id, p.uplift, p.uplift_source, u.uplift
+        """SELECT p.action, p.offer_id, p.uplift, p.uplift_source, u.uplift, u.take_rate
            FROM plan_assignments p
            LEFT JOIN uplift u ON u.month = p.month AND u.subscriber_id = p.subscriber_id
                 AND u.action = p.action
@@ -122,14 +130,17 @@ def _assert_closed_loop(con, reports):
     offer_uplift = {o.key: o.uplift for _e, _p, o in lib.offers()}
     by_source: dict[str, int] = {}
     differs = 0
-    for action, offer, uplift, source, table_value in rows:
+    take = {a.key: a.take_rate for a in lib.actions}
+    for action, offer, uplift, source, table_value, take_rate in rows:
         by_source[source] = by_source.get(source, 0) + 1
         conf = offer_uplift.get(offer) or configured[action]
         if source == "learned":
             assert uplift == table_value
             differs += abs(uplift - conf) > 1e-6
         elif source in ("offer", "action"):
-            assert table_value is None and uplift == conf
+            # configured, scaled by the customer's learned take rate where one exists
+            scale = 1.0 if take_rate is None else take_rate / take[action]
+            assert table_value is None and uplift == pytest.approx(min(1.0, conf * scale))
     assert by_source.get("learned", 0) > 0 and differs > 0
     assert reports[2]["steps"]["plan"]["uplift_sources"] == dict(sorted(by_source.items()))
     # the randomized control share is untouched by the learning

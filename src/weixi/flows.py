@@ -109,7 +109,8 @@ def run_month(
             "evaluate",
             lambda: evaluate_service.evaluate_month(con=con, month=prev, rebuild=True),
         )
-        report.steps["evaluate"] = summarize(ev)
+        # the campaign month's overall row (lift, its interval, costs) travels with the report
+        report.steps["evaluate"] = {**summarize(ev), "overall": ev.get("overall")}
         evaluated = True
     if evaluated and spec.learning.enabled:
         say(f"adjust plan {format_month(prev)} → {report.month}")
@@ -162,6 +163,19 @@ def run_month(
                 "uplift",
                 lambda: learn_uplift(con=con, month=month, learning=spec.learning, library=lib),
             )
+            if spec.learning.enabled and spec.learning.acceptance:
+                say(f"learn acceptance for {report.month}")
+                report.steps["acceptance"] = _timed(
+                    report,
+                    "acceptance",
+                    lambda: learn_acceptance(
+                        con=con,
+                        month=month,
+                        learning=spec.learning,
+                        library=lib,
+                        reduction=(report.steps.get("uplift") or {}).get("reduction"),
+                    ),
+                )
             say(f"plan {report.month}")
             result = _timed(
                 report,
@@ -253,6 +267,33 @@ def learn_uplift(
     ]
     if short:
         return skipped("not enough evidence yet (" + ", ".join(short) + ")")
+    if lrn.learner == "response":
+        # uplift = learned take rate × the action's measured reduction (the acceptance step
+        # applies it); no per-customer churn-outcome model
+        from weixi.evaluate.acceptance import reduction_per_action
+
+        con.execute("DELETE FROM uplift WHERE month = ?", [month])
+        prior = {
+            a.key: (a.uplift / a.take_rate if a.take_rate > 0 else a.uplift)
+            for a in library.actions
+        }
+        red = reduction_per_action(con=con, months=months, prior=prior)
+        return {
+            "status": "trained",
+            "learner": "response",
+            "months": [format_month(m) for m in months],
+            "reduction": {a: round(v["reduction"], 4) for a, v in red.items()},
+            "learned": {
+                a: {
+                    "learned": round(v["reduction"], 4),
+                    "measured": round(v["measured"], 4),
+                    "configured": round(prior[a], 4),
+                    "weight": round(v["weight"], 3),
+                }
+                for a, v in red.items()
+            },
+            **out,
+        }
     # an action learns against its own randomized controls, so it needs enough of both
     enough = [
         a
@@ -317,6 +358,79 @@ def learn_uplift(
         },
         "configured_only": sorted(set(configured) - set(scored["actions"])),
         **out,
+    }
+
+
+def learn_acceptance(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    learning,
+    library,
+    reduction: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Learn the response to contacts from the evaluated months' execution records.
+
+    Writes ``month``'s predicted take rates (who accepts which offer when reached) into the
+    ``uplift`` table and each channel's measured effect (how often it reaches the customer) into
+    ``channel_effects``; with the ``response`` learner's per-action ``reduction`` the learned
+    uplift becomes take rate × reduction (see :mod:`weixi.evaluate.acceptance`). The take rates
+    are skipped, with the reason, while no action has ``learning.min_contacted_per_action``
+    reached customers with an answer.
+    """
+    from weixi.errors import NotFoundError
+    from weixi.evaluate import acceptance
+    from weixi.evaluate import service as evaluate_service
+
+    months = evaluate_service.evaluated_months(con=con, up_to=add_months(month, -1))
+    effects = acceptance.channel_effects(
+        con=con, months=months, configured={c.key: c.effect for c in library.channels}
+    )
+    acceptance.write_channel_effects(con=con, month=month, effects=effects)
+    channels = {c: round(v["effect"], 4) for c, v in effects.items()}
+    try:
+        df, X = acceptance.training_frame(con=con, months=months)
+        model = acceptance.fit_acceptance(
+            X,
+            df["action"].astype(str).to_numpy(),
+            df["accepted"].astype(bool).to_numpy(),
+            feature_names=list(evaluate_service.UPLIFT_FEATURES),
+            min_contacted=learning.min_contacted_per_action,
+        )
+    except NotFoundError as exc:
+        con.execute("UPDATE uplift SET take_rate = NULL WHERE month = ?", [month])
+        return {"status": f"skipped: {exc}", "channel_effect": channels}
+    version = f"acceptance-{format_month(month)}"
+    folder = evaluate_service._uplift_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{version}.json").write_text(model.to_json(), encoding="utf-8")
+    written = acceptance.write_take_rates(
+        con=con,
+        month=month,
+        model=model,
+        version=version,
+        action_line_types={a.key: a.line_type for a in library.actions},
+    )
+    applied = acceptance.apply_reduction(
+        con=con,
+        month=month,
+        reduction=reduction or {},
+        uplift_range=(learning.uplift_min, learning.uplift_max),
+        version=version,
+    )
+    configured = {a.key: a.take_rate for a in library.actions}
+    return {
+        "status": "trained",
+        "version": version,
+        "learned_uplift_rows": applied,
+        "channel_effect": channels,
+        "months": [format_month(m) for m in months],
+        "auc": None if model.auc is None else round(model.auc, 4),
+        "rows": written["rows"],
+        "take_rate": {
+            a: {"learned": v, "configured": configured.get(a), "n": model.n_train.get(a)}
+            for a, v in written["actions"].items()
+        },
     }
 
 

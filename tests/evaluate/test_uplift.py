@@ -9,7 +9,6 @@ from weixi.errors import ModelError
 from weixi.evaluate.uplift import (
     UpliftModel,
     UpliftParams,
-    fit_response_uplift,
     fit_uplift,
     qini_coefficient,
     qini_curve,
@@ -62,48 +61,6 @@ def test_qini_and_deciles_rank_a_good_score_above_a_random_one():
     assert dec["n_treated"].sum() + dec["n_control"].sum() == len(y)
     frac, q = qini_curve(good, treated, y)
     assert frac[0] == 0 and frac[-1] == 1 and len(frac) == len(q)
-
-
-def test_response_uplift_learns_acceptance_and_effect():
-    rng = np.random.default_rng(4)
-    n = 60_000
-    X = rng.normal(size=(n, 3)).astype(np.float32)
-    action = rng.integers(0, 2, n)
-    p0 = 1 / (1 + np.exp(-(-2.0 + X[:, 0])))
-    p_acc = np.where(action == 0, 0.7, 0.2 + 0.4 * (X[:, 1] > 0))
-    red = np.where(action == 0, 0.1, 0.5)
-    contacted = rng.random(n) < 0.8
-    accepted = contacted & (rng.random(n) < p_acc)
-    churned = (rng.random(n) < p0 * np.where(accepted, 1 - red, 1.0)).astype(float)
-    m = fit_response_uplift(X, action, contacted, accepted, churned, base_p=p0, n_actions=2)
-    acc, g = m.predict(X, p0)  # g = churn reduction per contact = acceptance x reduction
-    assert acc[:, 0].mean() == pytest.approx(0.7, abs=0.03)
-    hi = X[:, 1] > 0
-    assert acc[hi, 1].mean() - acc[~hi, 1].mean() == pytest.approx(0.4, abs=0.06)
-    assert g[:, 0].mean() == pytest.approx(0.07, abs=0.05)
-    assert g[:, 1].mean() == pytest.approx(0.2, abs=0.06)
-    assert g[hi, 1].mean() > g[~hi, 1].mean() + 0.05
-
-
-def test_response_uplift_per_segment_cell():
-    rng = np.random.default_rng(6)
-    n = 30_000
-    X = rng.normal(size=(n, 2)).astype(np.float32)
-    cells = rng.integers(0, 2, n)
-    action = np.zeros(n, dtype=np.int64)
-    p0 = np.full(n, 0.2)
-    g_true = np.where(cells == 1, 0.4, 0.05)  # effect per contact differs by cell
-    contacted = np.ones(n, bool)
-    accepted = rng.random(n) < 0.5
-    churned = (rng.random(n) < p0 * (1 - g_true)).astype(float)
-    m = fit_response_uplift(
-        X, action, contacted, accepted, churned, base_p=p0, n_actions=1, cells=cells, n_cells=2
-    )
-    _, g = m.predict(X, p0, cells=cells)
-    assert g[cells == 1, 0].mean() == pytest.approx(0.4, abs=0.05)
-    assert g[cells == 0, 0].mean() == pytest.approx(0.05, abs=0.05)
-    with pytest.raises(ModelError, match="cells"):
-        m.predict(X, p0)
 
 
 def test_each_action_learns_against_its_own_controls():

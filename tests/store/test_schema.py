@@ -30,8 +30,9 @@ def _load_fixture(path: Path) -> None:
     con.close()
 
 
-def _contents(path: Path) -> dict[str, tuple[int, int]]:
-    """Per table: (rows, order-free hash of the rows over the columns it had)."""
+def _contents(path: Path, columns: dict[str, list[str]] | None = None) -> dict:
+    """Per table: (rows, order-free hash of the rows over ``columns[table]``, else all of its
+    columns)."""
     con = duckdb.connect(str(path), read_only=True)
     try:
         tables = [
@@ -43,7 +44,9 @@ def _contents(path: Path) -> dict[str, tuple[int, int]]:
         ]
         out = {}
         for t in tables:
-            out[t] = con.execute(f'SELECT count(*), sum(hash(x)) FROM "{t}" x').fetchall()[0]
+            cols = (columns or {}).get(t) or [c for c, _ in _columns(con, t)]
+            row = "(" + ", ".join(f'"{c}"' for c in cols) + ")"
+            out[t] = con.execute(f'SELECT count(*), sum(hash({row})) FROM "{t}"').fetchall()[0]
         return out
     finally:
         con.close()
@@ -75,6 +78,9 @@ def test_store_made_by_main_before_versions_upgrades_without_loss(tmp_path):
     path = tmp_path / "old.duckdb"
     _load_fixture(path)
     before = _contents(path)
+    raw = duckdb.connect(str(path), read_only=True)
+    had = {t: [c for c, _ in _columns(raw, t)] for t in before}
+    raw.close()
     assert len(before) == 23 and before["snapshot"][0] == 12 and before["churn_models"][0] == 2
     raw = duckdb.connect(str(path))
     assert schema.version(raw) is None
@@ -86,11 +92,12 @@ def test_store_made_by_main_before_versions_upgrades_without_loss(tmp_path):
         assert schema.missing(con) == []
     finally:
         con.close()
-    after = _contents(path)
-    assert set(after) == set(before) | {"uplift"}  # the one table that demo never wrote
-    assert after["uplift"] == (0, None)
+    after = _contents(path, had)  # over the columns each table had (later ones are NULL)
+    # the tables that demo never wrote (and those added by later versions) are created empty
+    assert set(after) == set(before) | {"uplift", "channel_effects", "group_contacts"}
+    assert all(after[t] == (0, None) for t in ("uplift", "channel_effects", "group_contacts"))
     for t, value in before.items():
-        assert after[t] == value, t  # same rows, same values (no column was added to these)
+        assert after[t] == value, t  # same rows, same values
 
 
 def test_older_layouts_gain_their_columns_and_backfills(tmp_path):
@@ -204,7 +211,11 @@ def test_db_upgrade_json_reports_both_stores(settings):
     assert out["operational"]["revision"] == out["revision"] is not None
     assert out["analytics"]["version_before"] is None
     assert out["analytics"]["version"] == schema.SCHEMA_VERSION
-    assert out["analytics"]["created_tables"] == ["uplift"]
+    assert sorted(out["analytics"]["created_tables"]) == [
+        "channel_effects",
+        "group_contacts",
+        "uplift",
+    ]
     again = json.loads(runner.invoke(app, ["db", "upgrade", "--json"]).stdout)
     assert again["analytics"]["version_before"] == schema.SCHEMA_VERSION
     assert again["analytics"]["applied"] == again["analytics"]["created_tables"] == []

@@ -342,3 +342,48 @@ def test_match_returns_the_relations_dispatch_reads(fresh_con):
     assert {"sid", "channel", "value", "cost", "ev"} <= cols
     # write=False: nothing persistent
     assert fresh_con.execute("SELECT count(*) FROM strategy_matches").fetchone()[0] == 0
+
+
+def test_learned_take_rate_prices_the_offer_and_scales_the_configured_effect(fresh_con):
+    """A customer's learned take rate replaces the configured one in the offer's cost and, with
+    no learned uplift, scales the configured uplift by take rate / configured take rate."""
+    seg = segments_frame([{**MOB, "a": "A2", "c": "C1", "d": "D1", "e": "E1", "f": "F1"}])
+    load(fresh_con, seg, None)
+    fresh_con.execute(
+        "CREATE OR REPLACE TABLE churn_scores AS SELECT month, subscriber_id, 'm' AS model_version, "
+        "0.5 AS p_churn FROM segments"
+    )
+    fresh_con.execute(
+        "CREATE OR REPLACE TABLE uplift AS SELECT 's0000' AS subscriber_id, 'handset_upgrade' AS action, "
+        "CAST(NULL AS DOUBLE) AS uplift, 0.5 AS take_rate"
+    )
+    match(fresh_con, MONTH, load_preset(), actions=["handset_upgrade"])
+    got = fresh_con.execute(
+        "SELECT o.value, o.cost FROM strategy_options o WHERE o.channel = 'call_center'"
+    ).fetchone()
+    # configured: uplift 0.35 at take rate 0.25 → 0.7 for a customer twice as likely to accept;
+    # cost: contact 3 + effect 0.8 × take 0.5 × offer 300
+    assert got[0] == pytest.approx(0.5 * 0.7 * 600 * 0.8)
+    assert got[1] == pytest.approx(3 + 0.8 * 0.5 * 300)
+
+
+def test_value_choice_and_open_scope_pick_the_most_valuable_action(fresh_con):
+    seg = segments_frame([{**MOB, "a": "A2", "c": "C1", "d": "D1", "e": "E1", "f": "F1"}])
+    load(fresh_con, seg, None)
+    fresh_con.execute(
+        "CREATE OR REPLACE TABLE churn_scores AS SELECT month, subscriber_id, 'm' AS model_version, "
+        "0.5 AS p_churn FROM segments"
+    )
+    lib = load_preset()
+    # a learned effect makes a category-B action the most valuable one
+    fresh_con.execute(
+        "CREATE OR REPLACE TABLE uplift AS SELECT 's0000' AS subscriber_id, 'prepay_data' AS action, "
+        "0.9 AS uplift"
+    )
+    match(fresh_con, MONTH, lib)
+    seed_pick = fresh_con.execute("SELECT action FROM strategy_matches").fetchone()[0]
+    assert seed_pick == "care_call"  # category A first, as the seed says
+    match(fresh_con, MONTH, lib.open_matching(), choose="value")
+    assert fresh_con.execute("SELECT action FROM strategy_matches").fetchone()[0] == "prepay_data"
+    with pytest.raises(RuleError):
+        match(fresh_con, MONTH, lib, choose="cheapest")

@@ -104,6 +104,19 @@ def test_thompson_shares_move_the_segment_towards_the_favoured_action(cell):
     assert _shares(cell) == {"care_call": 1.0}
 
 
+def test_a_plan_choosing_by_value_only_explores_with_the_posterior(cell):
+    """With per-customer values deciding, a sure segment posterior moves explore_share of the
+    lines, not the whole segment."""
+    lib = load_preset()
+    _adjustments(
+        cell,
+        [(SEGMENT, "prepay_credit", 1.0, 0.3, 10), (SEGMENT, "care_call", 0.0, 0.15, 10)],
+    )
+    assert match(cell, MONTH, lib).explored == 2000
+    counts = match(cell, MONTH, lib, choose="value", explore_share=0.1)
+    assert counts.explored / 2000 == pytest.approx(0.1, abs=0.03)
+
+
 def test_thompson_draw_is_reproducible_and_leaves_other_months_alone(cell):
     lib = load_preset()
     _adjustments(

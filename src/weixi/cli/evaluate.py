@@ -328,18 +328,23 @@ def simulate_cmd(
     policy: str = typer.Option("uplift", "--policy", help="rules, model or uplift."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     budget: float = typer.Option(None, "--budget", help="Yuan per month (default 0.15 × lines)."),
-    holdout: float = typer.Option(0.1, "--holdout", help="Randomized control share."),
+    warmup: int = typer.Option(2, "--warmup", help="Months without a campaign before the first."),
     diagnose: bool = typer.Option(
         False,
         "--diagnose",
-        help="Also value reference plans that know part of the truth (where the gap comes from).",
+        help="Also plan the oracle at the campaign's default cell resolution.",
+    ),
+    home: Path = typer.Option(
+        None, "--home", help="Keep the simulation's weixi home here (default: temporary)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Run the closed loop on the synthetic operator and compare with the oracle.
+    """Run the real monthly job on the synthetic operator and compare with two references.
 
-    Each month: plan under the budget with a randomized holdout, execute with outcomes drawn
-    from the hidden responses, import the next month, evaluate, retrain.
+    Each month: the operator's export goes through `weixi import` and the monthly job (evaluate,
+    adjust, segment, churn, uplift, plan), a simulated dialer works the tasks from the hidden
+    responses, and the product's own planner values the full-information oracle and the
+    attainable reference on the same budget and capacity.
 
     Example: weixi simulate --subscribers 200000 --months 6 --policy uplift --json
     """
@@ -351,25 +356,29 @@ def simulate_cmd(
         policy=policy,
         seed=seed,
         budget=budget,
-        holdout=holdout,
+        warmup=warmup,
         diagnose=diagnose,
+        home=str(home) if home else None,
     )
     loc = current_locale()
+
+    def pct(x: float | None) -> str:
+        return "–" if x is None else f"{x:+.2%}"
 
     def show(m) -> None:  # progress on stderr, so --json output stays clean
         err_console.print(
             t(
-                "{month}: value {value:,.0f} vs oracle {oracle:,.0f} ({share:.0%}); cost "
-                "{cost:,.0f}; lift {lift:+.2%} [{low:+.2%}, {high:+.2%}], true {true:+.2%}",
+                "{month}: value {value:,.0f}; oracle {oracle:,.0f}; attainable {attainable:,.0f}; "
+                "cost {cost:,.0f}; lift {lift} [{low}, {high}], true {true:+.2%}",
                 loc,
                 month=m.month,
                 value=m.value,
                 oracle=m.oracle_value,
-                share=m.value_share,
+                attainable=m.attainable_value,
                 cost=m.cost,
-                lift=m.measured_lift,
-                low=m.measured_lift_ci[0],
-                high=m.measured_lift_ci[1],
+                lift=pct(m.measured_lift),
+                low=pct(m.lift_ci[0] if m.lift_ci else None),
+                high=pct(m.lift_ci[1] if m.lift_ci else None),
                 true=m.true_lift,
             ),
             highlight=False,
@@ -386,26 +395,26 @@ def simulate_cmd(
     res = simulate(params, on_month=show)
     if as_json:
         out = res.as_dict()
-        out["months"] = [
-            {
-                k: m[k]
-                for k in (
-                    "month",
-                    "value",
-                    "oracle_value",
-                    "cost",
-                    "measured_lift",
-                    "measured_lift_ci",
-                    "true_lift",
-                    "value_share",
-                    "n_treated",
-                    "n_control",
-                    "budget",
-                    *(("references",) if diagnose else ()),
-                )
-            }
-            for m in out["months"]
-        ]
+        keys = (
+            "month",
+            "value",
+            "oracle_value",
+            "attainable_value",
+            "cost",
+            "measured_lift",
+            "lift_ci",
+            "true_lift",
+            "value_share",
+            "attainable_share",
+            "n_treated",
+            "n_control",
+            "control_share",
+            "budget",
+            "actions",
+            "seconds",
+            *(("references", "mix") if diagnose else ()),
+        )
+        out["months"] = [{k: m[k] for k in keys} for m in out["months"]]
         emit_json(out)
 
 

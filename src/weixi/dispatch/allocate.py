@@ -214,12 +214,12 @@ def greedy(p: Problem) -> Solution:
     return sol
 
 
-def priority_order(p: Problem, cell_order: np.ndarray) -> Solution:
+def priority_order(p: Problem, cell_order: np.ndarray, *, positive_only: bool = True) -> Solution:
     """The rule-of-thumb baseline: work cells in priority order (A1 first, then priority group),
     each customer through their best channel that still has room, until budget or capacity runs
-    out; contacts worth nothing are skipped (except A1). No optimization across customers.
-
-    Kept for comparison in tests and benchmarks.
+    out; with ``positive_only`` contacts worth nothing are skipped (except A1). No optimization
+    across customers. A campaign with ``solver: priority`` plans this way (the options it passes
+    already exclude those below its ``min_value``).
     """
     pos = np.empty(len(p.cell_n), dtype=np.int64)
     pos[np.asarray(cell_order)] = np.arange(len(cell_order))
@@ -228,7 +228,7 @@ def priority_order(p: Problem, cell_order: np.ndarray) -> Solution:
     x = np.zeros(p.n_options)
     res = _Resources(p, x)
     for o in order:
-        if p.opt_value[o] <= 0 and not must[o]:
+        if positive_only and p.opt_value[o] <= 0 and not must[o]:
             continue
         k = res.room(int(o))
         if k > 0:

@@ -108,7 +108,11 @@ class Learning(_Strict):
     p_churn_floor: float = Field(
         0.01, gt=0, lt=1, description="churn probability floor when converting to the unit"
     )
-    learner: Literal["t", "x"] = "t"
+    learner: Literal["response", "t", "x"] = Field(
+        "response",
+        description="response: learned take rate × each action's measured churn reduction "
+        "(robust at campaign sizes); t/x: per-customer T-/X-learner on churn outcomes",
+    )
     explore: bool = Field(
         True, description="Thompson sampling: each segment's action drawn with its p_best share"
     )
@@ -120,6 +124,14 @@ class Learning(_Strict):
         "(more as one action's lead firms up)",
     )
     prior_strength: float = Field(200.0, gt=0, description="pseudo-customers behind config")
+    acceptance: bool = Field(
+        True, description="learn each customer's take rate from the reached customers' answers"
+    )
+    min_contacted_per_action: int = Field(
+        200,
+        ge=20,
+        description="reached customers with an answer before an action's take rate is learned",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Learning:
@@ -182,7 +194,20 @@ class CampaignSpec(_Strict):
     policy: ContactPolicy = ContactPolicy()
     holdout: Holdout = Holdout()
     learning: Learning = Learning()
-    solver: Literal["auto", "lp", "greedy"] = "auto"
+    solver: Literal["auto", "lp", "greedy", "priority"] = Field(
+        "auto",
+        description="lp/greedy/auto: the most expected value; priority: the seed's rule of thumb "
+        "(A1 first, then priority group, by ARPU inside a group, until capacity or budget ends)",
+    )
+    match_scope: Literal["rules", "all"] = Field(
+        "rules",
+        description="candidate actions: the library's matching rules, or every action of the "
+        "line type whose offer fits (for plans that choose by learned value)",
+    )
+    action_choice: Literal["priority", "value"] = Field(
+        "priority",
+        description="a household's action: the seed's category priority, or the highest value",
+    )
     max_lp_cells: int = Field(150_000, gt=0, description="above this, use the greedy fallback")
     value_bucket_ratio: float = Field(
         1.15, gt=1, le=3, description="customers whose values differ less share a cell"

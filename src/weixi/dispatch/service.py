@@ -382,6 +382,8 @@ def plan_month(
     ckey = spec.key
 
     lrn = spec.learning
+    if spec.match_scope == "all":
+        library = library.open_matching()
     mx = match(
         con,
         month,
@@ -393,6 +395,7 @@ def plan_month(
         explore_share=lrn.explore_share,
         min_segment_treated=lrn.min_segment_treated,
         write=not preview,
+        choose=spec.action_choice,
     )
     timings["match"] = time.perf_counter() - t0
 
@@ -456,6 +459,15 @@ def plan_month(
     # Cells: identical (branch, action, offer, A1 flag, set of allowed channels) and a value
     # bucket (log scale: values within a factor `value_bucket_ratio` share a bucket).
     step = math.log(float(spec.value_bucket_ratio))
+    # The priority rule of thumb works priority groups in order, by ARPU (CLV) inside a group:
+    # its cells are priority groups, not value buckets.
+    rule_of_thumb = spec.solver == "priority"
+    bucket = (
+        "CAST(COALESCE(s.priority_rank, 999999) AS INTEGER)"
+        if rule_of_thumb
+        else f"CAST(floor(ln(1 + greatest(s.gross_value, 0)) / {step!r}) AS INTEGER)"
+    )
+    within = "clv" if rule_of_thumb else "gross_value"
     chan_bits = " ".join(
         f"WHEN {sql_literal(c)} THEN {1 << i}"
         for i, c in enumerate(ch.key for ch in library.channels)
@@ -469,11 +481,9 @@ def plan_month(
             SELECT sid, sum(CASE channel {chan_bits} ELSE 0 END)::INTEGER AS chmask
             FROM o GROUP BY sid
         )
-        SELECT s.sid, s.branch_id, s.action, s.offer_id, s.gross_value, s.must_a1, s.is_control,
-               c.chmask,
-               CAST(floor(ln(1 + greatest(s.gross_value, 0)) / {step!r}) AS INTEGER) AS bucket,
-               hash(s.branch_id, s.action, s.offer_id, s.must_a1, c.chmask,
-                    CAST(floor(ln(1 + greatest(s.gross_value, 0)) / {step!r}) AS INTEGER)) AS ckey
+        SELECT s.sid, s.branch_id, s.action, s.offer_id, s.{within} AS rank_value, s.must_a1,
+               s.is_control, c.chmask, {bucket} AS bucket,
+               hash(s.branch_id, s.action, s.offer_id, s.must_a1, c.chmask, {bucket}) AS ckey
         FROM _pl_status s JOIN chset c USING (sid)"""
     )
     con.execute(
@@ -492,7 +502,7 @@ def plan_month(
         GROUP BY k.cell, k.branch_id, o.channel ORDER BY k.cell, o.channel"""
     ).df()
     cells = con.execute(
-        "SELECT cell, branch_id, must_a1, n_treat, n_control FROM _pl_cells ORDER BY cell"
+        "SELECT cell, branch_id, must_a1, bucket, n_treat, n_control FROM _pl_cells ORDER BY cell"
     ).df()
     timings["prepare"] = time.perf_counter() - t0 - timings["match"]
 
@@ -533,7 +543,11 @@ def plan_month(
         branch_budget=bbudget * inflate,
     )
     t1 = time.perf_counter()
-    sol = allocate.solve(problem, method=spec.solver, max_lp_options=spec.max_lp_cells)
+    if rule_of_thumb:
+        order = np.lexsort((cells["bucket"].to_numpy(), ~must_cell))
+        sol = allocate.priority_order(problem, order, positive_only=False)
+    else:
+        sol = allocate.solve(problem, method=spec.solver, max_lp_options=spec.max_lp_cells)
     timings["solve"] = time.perf_counter() - t1
 
     # Hand the integer allocation back to customers: within a cell the highest-value customers
@@ -585,7 +599,7 @@ def plan_month(
         WITH ranked AS (
             SELECT c.*, k.cell, c.must_a1 AND c.is_control AS a1_control,
                    row_number() OVER (PARTITION BY c.ckey, c.must_a1 AND c.is_control
-                                      ORDER BY c.gross_value DESC, c.sid) AS r
+                                      ORDER BY c.rank_value DESC, c.sid) AS r
             FROM _pl_cust c JOIN _pl_cells k USING (ckey)
         ), picked AS (
             SELECT r.*, a.channel, o.ev AS expected_value, o.cost

@@ -17,8 +17,11 @@ Expected value of an action through a channel (per customer)::
 ``uplift`` is the share of would-be churners kept when the action reaches the customer. Its
 source, first found wins (``uplift_source`` in the outputs):
 
-1. ``learned`` — the DuckDB table ``uplift(subscriber_id, action, uplift[, month])``, per
-   subscriber × action (written by the monthly job from the evaluation domain's uplift model);
+1. ``learned`` — the DuckDB table ``uplift(subscriber_id, action, uplift[, month][, take_rate])``,
+   per subscriber × action (written by the monthly job from the evaluation domain's uplift and
+   acceptance models); its optional ``take_rate`` (the customer's probability to accept when
+   reached) replaces the action's configured take rate in the cost, and scales the configured
+   uplift below (``× take_rate / configured take rate``) where the line has no learned uplift;
 2. ``segment`` — the plan adjustment's posterior mean for the line's segment (stability group) ×
    action, table ``plan_adjustments(month, segment, action, p_best, uplift, n_treated, …)``,
    when that cell had at least ``min_segment_treated`` treated customers;
@@ -303,6 +306,7 @@ def match(
     explore: bool = True,
     explore_share: float = 0.1,
     min_segment_treated: int = 100,
+    choose: str = "priority",
 ) -> MatchResult:
     """Match every kept subscriber of ``month`` to one primary action and offer (SQL).
 
@@ -316,6 +320,12 @@ def match(
     posterior used from ``min_segment_treated`` treated customers; ``explore`` draws the action
     with the ``p_best`` shares for a segment's ``follow`` share of lines, at least
     ``explore_share``); see the module docstring for the precedence.
+
+    ``choose`` picks a household's primary action: ``priority`` (the seed: category priority of
+    the month first, then expected value) or ``value`` (the highest expected net value of any
+    matched action, offer and channel — for plans that trust their value estimates, e.g. learned
+    effects). A Thompson-sampled action outranks both; with ``value`` only ``explore_share`` of a
+    segment's lines take the draw (the values already carry what was learned).
 
     Example:
         >>> from weixi.store.analytics import connect; from weixi.strategy.library import load_preset
@@ -332,13 +342,28 @@ def match(
     con.execute(f"CREATE OR REPLACE TEMP TABLE _mx_base AS {_base_sql(con, month, lib)}")
     valid = _offer_tables(con, lib, month)
     m = sql_literal(month)
+    if choose not in ("priority", "value"):
+        raise RuleError(f"choose must be 'priority' or 'value', not {choose!r}")
     learned = learned and _has_rows(con, "uplift")
+    take = "a.take_rate"
     if learned:
         ucols = _columns(con, "uplift")
         mfilter = f"WHERE month = {sql_literal(month)}" if "month" in ucols else ""
+        # an optional per-customer acceptance (``take_rate``) replaces the action's configured one
+        utake = "avg(CAST(take_rate AS DOUBLE))" if "take_rate" in ucols else "CAST(NULL AS DOUBLE)"
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _mx_uplift AS SELECT subscriber_id, action, "
-            f"avg(CAST(uplift AS DOUBLE)) AS uplift FROM uplift {mfilter} GROUP BY ALL"
+            f"avg(CAST(uplift AS DOUBLE)) AS uplift, {utake} AS take_rate "
+            f"FROM uplift {mfilter} GROUP BY ALL"
+        )
+        take = "COALESCE(u.take_rate, a.take_rate)"
+    if learned and _has_rows(con, "channel_effects"):
+        # the measured share of contacts each channel delivers replaces the configured effect
+        con.execute(
+            f"""UPDATE _mx_channels SET effect = ce.effect
+                FROM (SELECT channel, avg(effect) AS effect FROM channel_effects
+                      WHERE month = {m} GROUP BY channel) ce
+                WHERE ce.channel = _mx_channels.channel"""
         )
     adjusted = adjust and _has_rows(con, "plan_adjustments")
     if adjusted:
@@ -349,7 +374,16 @@ def match(
             else "CAST(NULL AS DOUBLE)"
         )
         # follow = share of a segment's lines that take the Thompson draw: how far its most
-        # likely best action is above an even split (1 when sure), never below explore_share
+        # likely best action is above an even split (1 when sure), never below explore_share.
+        # A plan that chooses by per-customer value exploits through its values; the segment
+        # posterior then only explores, on explore_share of the lines.
+        follow = (
+            f"{float(explore_share)!r}"
+            if choose == "value"
+            else f"""CASE WHEN s.k <= 1 THEN 1.0
+                         ELSE greatest({float(explore_share)!r},
+                                       (s.top - 1.0 / s.k) / (1.0 - 1.0 / s.k)) END"""
+        )
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _mx_adj AS
             WITH a AS (
@@ -359,9 +393,7 @@ def match(
                 SELECT segment, count(*) FILTER (WHERE p_best > 0) AS k, max(p_best) AS top
                 FROM a GROUP BY segment
             )
-            SELECT a.*, CASE WHEN s.k <= 1 THEN 1.0
-                             ELSE greatest({float(explore_share)!r},
-                                           (s.top - 1.0 / s.k) / (1.0 - 1.0 / s.k)) END AS follow
+            SELECT a.*, {follow} AS follow
             FROM a JOIN s USING (segment)"""
         )
         adjusted = con.execute("SELECT count(*) FROM _mx_adj").fetchall()[0][0] > 0
@@ -402,6 +434,14 @@ def match(
     sources += [("g.seg_uplift", "segment")] if adjusted else []
     sources += [("o.offer_uplift", "offer")]
     uplift_expr = "COALESCE(" + ", ".join(e for e, _ in sources) + ", a.uplift)"
+    if learned:
+        # a configured effect is an average over takers and refusers: with a learned take rate
+        # it scales with how likely this customer is to accept (capped at keeping everyone)
+        configured = "COALESCE(" + ", ".join(e for e, _ in sources[1:]) + ", a.uplift)"
+        uplift_expr = (
+            f"COALESCE(u.uplift, least(1.0, {configured} * COALESCE(u.take_rate / "
+            "nullif(a.take_rate, 0), 1.0)))"
+        )
     source_expr = (
         "CASE "
         + " ".join(f"WHEN {e} IS NOT NULL THEN '{k}'" for e, k in sources)
@@ -453,7 +493,7 @@ def match(
                    {sampled} AS sampled,
                    s.p_churn * {uplift_expr} * s.clv AS gross_value,
                    s.p_churn * {uplift_expr} * s.clv * ch.effect AS value,
-                   ch.contact_cost + ch.effect * a.take_rate * o.unit_cost AS cost,
+                   ch.contact_cost + ch.effect * {take} * o.unit_cost AS cost,
                    ch.channel_idx
             FROM fit f
             JOIN _mx_base s USING (sid)
@@ -465,6 +505,7 @@ def match(
         )
     except duckdb.BinderException as exc:
         raise RuleError(f"an offer's eligibility uses a column segments lacks: {exc}") from exc
+    rank_weight = "1e7" if choose == "priority" else "0"
     # One primary per household in a single hash aggregate: the lexicographic maximum of
     # (category priority, expected value, offer tier, …) over all of the household's
     # line × action × offer × channel rows is the best line's primary action with its best offer
@@ -474,7 +515,7 @@ def match(
         WITH pick AS (
             SELECT hh_key,
                    arg_max({{'sid': sid, 'offer_idx': offer_idx, 'channel_idx': channel_idx}},
-                           (sampled::INTEGER * 1e9 - category_rank * 1e7 + (value - cost)
+                           (sampled::INTEGER * 1e9 - {rank_weight} * category_rank + (value - cost)
                                + tier * 1e-4
                                - offer_idx * 1e-6 - channel_idx * 1e-8, -sid)) AS k
             FROM _mx_opt GROUP BY hh_key

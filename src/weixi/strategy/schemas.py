@@ -274,6 +274,30 @@ class StrategyLibrary(_Strict):
     rules: list[MatchRule]
     value: ValueModel = ValueModel()
 
+    def open_matching(self) -> StrategyLibrary:
+        """This library with every action a candidate for every line of its line type.
+
+        The matching rules stay (their notes still explain a seed match) and one rule per line
+        type is added that calls for all of the line type's actions; the offers' fit and
+        eligibility still decide who may get which offer. For plans that choose among actions
+        by their (learned or true) value rather than by the seed's matrix.
+        """
+        extra = [
+            MatchRule(
+                key=f"any_{lt}",
+                line_type=lt,
+                when=[],
+                actions=[a.key for a in self.actions if a.line_type == lt],
+                note=Text(
+                    en=f"every {lt} action is a candidate (value decides)",
+                    zh="所有动作均为候选（按价值选择）",
+                ),
+            )
+            for lt in ("mobile", "broadband")
+            if any(a.line_type == lt for a in self.actions)
+        ]
+        return self.model_copy(update={"rules": [*self.rules, *extra]})
+
     @model_validator(mode="after")
     def _references(self) -> StrategyLibrary:
         actions = {a.key: a for a in self.actions}

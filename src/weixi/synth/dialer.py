@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 from weixi.store.bulk import insert_arrow
 from weixi.store.months import add_months
 
-# Probability that a worked customer is actually reached, per channel (demo execution only).
-DEMO_CONTACT_RATES = {
+# The operator's hidden truth: probability that a worked customer is actually reached, per
+# channel. The strategy library's channel `effect` is the product's (configured) belief about it.
+CONTACT_RATES = {
     "account_manager": 0.85,
     "call_center": 0.62,
     "store": 0.35,
@@ -88,7 +89,7 @@ def execute_with_hidden_responses(
 
     rng = np.random.default_rng(seed)
     worked = rng.random(len(ids)) < share_worked
-    rate = pd.Series(channels).map(DEMO_CONTACT_RATES).fillna(0.5).to_numpy(dtype=float)
+    rate = pd.Series(channels).map(CONTACT_RATES).fillna(0.5).to_numpy(dtype=float)
     reached = worked & (rng.random(len(ids)) < rate)
     accepted = reached & (rng.random(len(ids)) < p_accept)
     refused = reached & ~accepted

@@ -86,4 +86,8 @@ def _baseline(con: duckdb.DuckDBPyConnection) -> None:
 
 
 #: Every step, in version order (append only; the lead renumbers when merging branches).
-STEPS: tuple[Step, ...] = (Step(1, "baseline: every table of weixi 0.x", _baseline),)
+STEPS: tuple[Step, ...] = (
+    Step(1, "baseline: every table of weixi 0.x", _baseline),
+    # the declared tables and columns are created by upgrade() after the steps
+    Step(2, "uplift.take_rate and channel_effects (learned response)"),
+)

@@ -321,10 +321,18 @@ _TABLES: list[Table] = [
         "uplift",
         _cols(
             "month DATE, subscriber_id VARCHAR, action VARCHAR, uplift DOUBLE, delta_p DOUBLE, "
-            "model_version VARCHAR"
+            "model_version VARCHAR, take_rate DOUBLE"
         ),
         "weixi.evaluate.service",
-        "Learned uplift per targetable line × action.",
+        "Learned uplift per targetable line × action; take_rate = the learned probability to "
+        "accept when reached (weixi.evaluate.acceptance).",
+    ),
+    Table(
+        "channel_effects",
+        _cols("month DATE, channel VARCHAR, effect DOUBLE, measured DOUBLE, n BIGINT"),
+        "weixi.evaluate.acceptance",
+        "Measured share of contacts each channel delivers, per planning month (replaces the "
+        "configured effect in matching once learned).",
     ),
     Table(
         "plan_adjustments",

@@ -1,0 +1,365 @@
+"""Acceptance: who takes which offer when reached, learned from every contacted customer.
+
+Churn uplift needs randomized controls and months of churn labels; acceptance is labelled on
+every customer a campaign reaches, the same month. One LightGBM classifier over the customer's
+features and the action (a categorical feature) predicts ``P(accept | reached, customer,
+action)``. The monthly job writes the predictions as the ``take_rate`` column of the ``uplift``
+table (per line × action), which matching uses in the offer cost
+(``contact cost + effect × take_rate × unit cost``) instead of the action's configured take rate,
+and — when a line × action has no learned uplift — to scale the configured uplift by how likely
+this customer is to accept compared with the configured take rate (``uplift × take_rate /
+configured take_rate``): the configured effect is an average over takers and refusers.
+
+Actions with fewer than ``min_contacted`` reached customers keep their configured take rate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+import duckdb
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from weixi.errors import NotFoundError
+
+PARAMS = {
+    "objective": "binary",
+    "learning_rate": 0.1,
+    "num_leaves": 15,
+    "min_data_in_leaf": 50,
+    "feature_fraction": 0.9,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "verbose": -1,
+    "num_threads": 1,
+    "seed": 0,
+    "deterministic": True,
+}
+
+
+@dataclass
+class AcceptanceModel:
+    """``P(accept | reached)`` per customer and action."""
+
+    booster: lgb.Booster
+    actions: list[str]
+    feature_names: list[str]
+    n_train: dict[str, int]
+    auc: float | None = None
+
+    def predict(self, X: np.ndarray, action: str) -> np.ndarray:
+        """Acceptance probability of ``action`` for the rows of ``X``."""
+        code = np.full((len(X), 1), float(self.actions.index(action)))
+        return self.booster.predict(np.hstack([X, code]))
+
+    def to_json(self) -> str:
+        """Serialize (LightGBM text model inside JSON)."""
+        return json.dumps(
+            {
+                "booster": self.booster.model_to_string(),
+                "actions": self.actions,
+                "feature_names": self.feature_names,
+                "n_train": self.n_train,
+                "auc": self.auc,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> AcceptanceModel:
+        """Inverse of :meth:`to_json`."""
+        d = json.loads(text)
+        return cls(
+            booster=lgb.Booster(model_str=d["booster"]),
+            actions=d["actions"],
+            feature_names=d["feature_names"],
+            n_train=d["n_train"],
+            auc=d.get("auc"),
+        )
+
+
+def fit_acceptance(
+    X: np.ndarray,
+    action: np.ndarray,
+    accepted: np.ndarray,
+    *,
+    feature_names: list[str],
+    min_contacted: int = 200,
+    rounds: int = 300,
+    test_share: float = 0.2,
+    seed: int = 0,
+) -> AcceptanceModel:
+    """Fit on reached customers: features ``X``, the ``action`` they were offered, ``accepted``.
+
+    Actions with fewer than ``min_contacted`` rows are left out. The number of boosting rounds is
+    chosen by early stopping (log loss) on a random ``test_share`` of the rows (its AUC is
+    reported), then
+    the model is refitted on all rows with that many rounds.
+    """
+    action = np.asarray(action).astype(str)
+    counts = pd.Series(action).value_counts()
+    actions = sorted(a for a, n in counts.items() if n >= min_contacted)
+    if not actions:
+        raise NotFoundError(
+            f"no action has {min_contacted} reached customers with a known answer yet"
+        )
+    keep = np.isin(action, actions)
+    X, action, y = X[keep], action[keep], np.asarray(accepted, dtype=float)[keep]
+    code = np.array([actions.index(a) for a in action], dtype=float)[:, None]
+    Z = np.hstack([X, code])
+    cat = [Z.shape[1] - 1]
+    params = {**PARAMS, "seed": seed}
+    rng = np.random.default_rng(seed)
+    test = rng.random(len(y)) < test_share
+    auc = None
+    best = rounds
+    if test.sum() >= 100 and len(np.unique(y[test])) == 2:
+        train = lgb.Dataset(Z[~test], label=y[~test], categorical_feature=cat)
+        valid = lgb.Dataset(Z[test], label=y[test], categorical_feature=cat, reference=train)
+        # log loss, not AUC, decides: the take rate prices offers, so its level must be right
+        probe = lgb.train(
+            {**params, "metric": "binary_logloss"},
+            train,
+            num_boost_round=rounds,
+            valid_sets=[valid],
+            callbacks=[lgb.early_stopping(50, verbose=False)],
+        )
+        best = max(int(probe.best_iteration or rounds), 50)
+        from sklearn.metrics import roc_auc_score
+
+        auc = float(roc_auc_score(y[test], probe.predict(Z[test], num_iteration=best)))
+    booster = lgb.train(
+        params, lgb.Dataset(Z, label=y, categorical_feature=cat), num_boost_round=best
+    )
+    return AcceptanceModel(
+        booster=booster,
+        actions=actions,
+        feature_names=list(feature_names),
+        n_train={a: int(counts[a]) for a in actions},
+        auc=auc,
+    )
+
+
+def training_frame(
+    *, con: duckdb.DuckDBPyConnection, months: list[dt.date]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Reached treated customers of ``months`` with a known answer: frame and feature matrix."""
+    from weixi.evaluate.service import UPLIFT_FEATURES, _feature_sql
+
+    if not months:
+        raise NotFoundError("no evaluated months to learn acceptance from")
+    marks = ", ".join("?" for _ in months)
+    df = con.execute(
+        f"""SELECT o.action, o.accepted, {_feature_sql("o.month")}
+            FROM evaluation_outcomes o
+            JOIN snapshot s ON s.subscriber_id = o.subscriber_id AND s.month = o.month
+            WHERE o.month IN ({marks}) AND NOT o.is_control AND o.contacted
+              AND o.accepted IS NOT NULL
+            ORDER BY o.month, o.subscriber_id""",
+        months,
+    ).df()
+    return df, df[list(UPLIFT_FEATURES)].to_numpy(np.float64)
+
+
+def write_take_rates(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    model: AcceptanceModel,
+    version: str,
+    action_line_types: dict[str, str],
+) -> dict:
+    """Write ``month``'s predicted take rate per targetable line × learned action.
+
+    Existing ``uplift`` rows of the month get their ``take_rate``; lines × actions without a
+    learned uplift get a row with ``uplift`` NULL (matching keeps the configured effect for
+    them). Returns ``{"rows", "actions": {action: mean take rate}}``.
+    """
+    from weixi.evaluate.service import uplift_scoring_frame
+
+    df, X = uplift_scoring_frame(con=con, month=month)
+    line = df["line_type"].astype(str).to_numpy()
+    parts = []
+    means = {}
+    for a in model.actions:
+        kind = action_line_types.get(a)
+        if kind is None:
+            continue
+        rows = np.flatnonzero((line == kind) | (kind == "any"))
+        if not len(rows):
+            continue
+        p = model.predict(X[rows], a)
+        means[a] = round(float(p.mean()), 4)
+        parts.append(
+            pd.DataFrame(
+                {"subscriber_id": df["subscriber_id"].to_numpy()[rows], "action": a, "take": p}
+            )
+        )
+    if not parts:
+        return {"rows": 0, "actions": {}}
+    out = pd.concat(parts, ignore_index=True)
+    con.register("_take_in", out)
+    try:
+        con.execute(
+            """UPDATE uplift SET take_rate = t.take FROM _take_in t
+               WHERE uplift.month = ? AND uplift.subscriber_id = t.subscriber_id
+                 AND uplift.action = t.action""",
+            [month],
+        )
+        con.execute(
+            """INSERT INTO uplift (month, subscriber_id, action, uplift, take_rate, model_version)
+               SELECT ?::DATE, t.subscriber_id, t.action, NULL, t.take, ?
+               FROM _take_in t ANTI JOIN (SELECT subscriber_id, action FROM uplift
+                                          WHERE month = ?) u USING (subscriber_id, action)""",
+            [month, version, month],
+        )
+    finally:
+        con.unregister("_take_in")
+    return {"rows": len(out), "actions": means}
+
+
+def reduction_per_action(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    months: list[dt.date],
+    prior: dict[str, float],
+    prior_sd: float = 0.5,
+) -> dict[str, dict[str, float]]:
+    """Churn reduction of an *accepted* offer per action, from each action's randomized lift.
+
+    For action ``a`` over ``months``: its controls churn at ``c_C``, its treated at ``c_T``; a
+    treated customer who accepted loses ``r_a × P(churn)`` of churn probability, so
+    ``c_C − c_T = r_a × k × mean_T(accepted × p_churn)``, where ``k`` (observed churn over the
+    predicted one among all controls) recalibrates the churn scores. The estimate ``r̂_a`` has the
+    binomial variance of the two rates over that denominator squared, and is combined with the
+    configured reduction (``prior``: configured uplift / configured take rate) as a normal
+    prior of standard deviation ``prior_sd × prior`` (at least 0.05): with little evidence the
+    configuration stands, with much the measurement.
+
+    Returns ``{action: {"reduction", "measured", "weight", "treated", "control"}}`` for the
+    actions with treated and control customers.
+    """
+    if not months:
+        return {}
+    marks = ", ".join("?" for _ in months)
+    k_row = con.execute(
+        f"""SELECT sum(1 - stayed), sum(p_churn) FROM evaluation_outcomes
+            WHERE month IN ({marks}) AND is_control""",
+        months,
+    ).fetchall()[0]
+    k = float(k_row[0]) / float(k_row[1]) if k_row[1] else 1.0
+    rows = con.execute(
+        f"""SELECT action,
+                   count(*) FILTER (WHERE NOT is_control) AS n_t,
+                   count(*) FILTER (WHERE is_control) AS n_c,
+                   avg(1 - stayed) FILTER (WHERE NOT is_control) AS c_t,
+                   avg(1 - stayed) FILTER (WHERE is_control) AS c_c,
+                   avg(COALESCE(accepted, FALSE)::INTEGER * p_churn)
+                       FILTER (WHERE NOT is_control) AS d
+            FROM evaluation_outcomes WHERE month IN ({marks})
+            GROUP BY action ORDER BY action""",
+        months,
+    ).fetchall()
+    out: dict[str, dict[str, float]] = {}
+    for action, n_t, n_c, c_t, c_c, d in rows:
+        if not n_t or not n_c or action not in prior:
+            continue
+        denom = max(float(d or 0.0) * k, 1e-6)
+        # the rates' variance, with a floor of one event so a zero rate is not certainty
+        var_t = max(c_t * (1 - c_t), 1.0 / n_t) / n_t
+        var_c = max(c_c * (1 - c_c), 1.0 / n_c) / n_c
+        measured = (c_c - c_t) / denom
+        var = (var_t + var_c) / denom**2
+        r0 = prior[action]
+        tau2 = max(prior_sd * abs(r0), 0.05) ** 2
+        w = tau2 / (tau2 + var)
+        out[str(action)] = {
+            "reduction": float(np.clip(w * measured + (1 - w) * r0, -0.5, 1.0)),
+            "measured": float(measured),
+            "weight": float(w),
+            "treated": int(n_t),
+            "control": int(n_c),
+        }
+    return out
+
+
+def channel_effects(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    months: list[dt.date],
+    configured: dict[str, float],
+    prior_n: float = 200.0,
+) -> dict[str, dict[str, float]]:
+    """How much of an action's effect each channel delivers, measured: P(reached | channel).
+
+    The strategy library's channel ``effect`` is a belief about how often a contact through the
+    channel works; the outcomes say how many treated customers each channel actually reached.
+    The measured rate is blended with the configured effect with ``prior_n`` pseudo-customers.
+    Channels whose outcomes cannot tell reach (``contacted`` unknown) are left out.
+    """
+    if not months:
+        return {}
+    marks = ", ".join("?" for _ in months)
+    rows = con.execute(
+        f"""SELECT channel, count(contacted), avg(contacted::INTEGER)
+            FROM evaluation_outcomes
+            WHERE month IN ({marks}) AND NOT is_control AND contacted IS NOT NULL
+            GROUP BY channel ORDER BY channel""",
+        months,
+    ).fetchall()
+    out = {}
+    for channel, n, rate in rows:
+        if channel not in configured or not n:
+            continue
+        effect = (n * float(rate) + prior_n * configured[channel]) / (n + prior_n)
+        out[str(channel)] = {"effect": float(effect), "measured": float(rate), "n": int(n)}
+    return out
+
+
+def write_channel_effects(
+    *, con: duckdb.DuckDBPyConnection, month: dt.date, effects: dict[str, dict[str, float]]
+) -> None:
+    """Store ``month``'s learned channel effects (matching reads them with learned effects)."""
+    con.execute("DELETE FROM channel_effects WHERE month = ?", [month])
+    if effects:
+        con.executemany(
+            "INSERT INTO channel_effects VALUES (?, ?, ?, ?, ?)",
+            [(month, c, v["effect"], v["measured"], v["n"]) for c, v in effects.items()],
+        )
+
+
+def apply_reduction(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    reduction: dict[str, float],
+    uplift_range: tuple[float, float],
+    version: str,
+) -> int:
+    """Learned uplift = the customer's learned take rate × the action's learned reduction.
+
+    Sets ``uplift`` on ``month``'s rows that carry a take rate, for the actions in
+    ``reduction`` (the library's unit: share of would-be churners kept when reached). Returns
+    the number of rows set.
+    """
+    if not reduction:
+        return 0
+    frame = pd.DataFrame({"action": list(reduction), "r": [float(v) for v in reduction.values()]})
+    con.register("_reduction_in", frame)
+    try:
+        lo, hi = (float(x) for x in uplift_range)
+        n = con.execute(
+            f"""UPDATE uplift SET uplift = least(greatest(take_rate * r.r, {lo!r}), {hi!r}),
+                   model_version = ?
+               FROM _reduction_in r
+               WHERE uplift.month = ? AND uplift.action = r.action
+                 AND uplift.take_rate IS NOT NULL""",
+            [version, month],
+        ).fetchall()
+    finally:
+        con.unregister("_reduction_in")
+    return int(n[0][0]) if n else 0
