@@ -21,7 +21,6 @@ from pathlib import Path
 from weixi.churn import features as F
 from weixi.churn import service
 from weixi.churn.metrics import summary
-from weixi.ingest.schema import snapshot_ddl
 from weixi.store.analytics import connect
 from weixi.store.months import parse_month
 from weixi.synth.generate import SyntheticOperator
@@ -37,7 +36,6 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="weixi-cal-") as tmp:
         con = connect(Path(tmp) / "cal.duckdb")
-        con.execute(snapshot_ddl())
         op = SyntheticOperator(args.subscribers, seed=args.seed, start_month="2025-09")
         truth = {}
         for i in range(args.months):

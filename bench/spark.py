@@ -38,10 +38,8 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="weixi-bench-spark-"))
     os.environ["WEIXI_HOME"] = str(home)
     con = connect(home / "weixi.duckdb")
-    from weixi.ingest.schema import snapshot_ddl
 
     t0 = time.perf_counter()
-    con.execute(snapshot_ddl())
     op = SyntheticOperator(args.lines, seed=1)
     months = []
     for i in range(args.months):

@@ -15,7 +15,7 @@ from weixi.auth.models import AuditEvent, User
 from weixi.churn import features as F
 from weixi.complaints import service as svc
 from weixi.complaints.models import FLOW
-from weixi.ingest.schema import snapshot_ddl
+from weixi.store import schema
 from weixi.web.orm import import_all
 
 
@@ -134,7 +134,7 @@ def test_complaint_events_feed_the_trigger_engine(session):
 
 
 def test_complaint_history_becomes_churn_features(session, fresh_con):
-    fresh_con.execute(snapshot_ddl())
+    schema.ensure(fresh_con)
     for m in (dt.date(2026, 2, 1), dt.date(2026, 3, 1)):
         for sid in ("s1", "s2"):
             fresh_con.execute(

@@ -6,7 +6,7 @@ import datetime as dt
 
 from weixi.dispatch import holdout
 from weixi.dispatch.winback import load_winback, winback_list
-from weixi.ingest.schema import snapshot_ddl
+from weixi.store import schema
 
 FEB, MAR, APR = dt.date(2026, 2, 1), dt.date(2026, 3, 1), dt.date(2026, 4, 1)
 
@@ -20,7 +20,7 @@ def _line(con, month, sid, arpu, status="active"):
 
 
 def test_recent_high_value_leavers_get_an_offer_and_a_control_draw(fresh_con):
-    fresh_con.execute(snapshot_ddl())
+    schema.ensure(fresh_con)
     for i in range(400):  # 400 high-value lines live in March; 300 leave in April
         _line(fresh_con, MAR, f"h{i}", 250.0 if i % 2 else 150.0)
         if i >= 300:

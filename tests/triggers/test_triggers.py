@@ -43,7 +43,7 @@ def world(fresh_con, session):
     load(fresh_con, seg, scores)
     snap = _snapshot(seg, MONTH)
     fresh_con.register("_snap", snap)
-    fresh_con.execute("CREATE TABLE snapshot AS SELECT * FROM _snap")
+    fresh_con.execute("CREATE OR REPLACE TABLE snapshot AS SELECT * FROM _snap")
     fresh_con.unregister("_snap")
     return fresh_con, session, seg, snap
 

@@ -9,8 +9,8 @@ import pytest
 
 from tests.segment.helpers import load_history, load_months
 from weixi.errors import NotFoundError
-from weixi.ingest.schema import snapshot_ddl
 from weixi.segment.service import segment_month
+from weixi.store import schema
 from weixi.vip import groups
 from weixi.vip.params import GroupAlert, load_params
 
@@ -19,7 +19,7 @@ M0, M1 = dt.date(2026, 5, 1), dt.date(2026, 6, 1)
 
 def _lines(con, month, rows):
     """Insert (subscriber_id, group_id, status) rows as mobile lines of ``month``."""
-    con.execute(snapshot_ddl())
+    schema.ensure(con)
     for sid, gid, status in rows:
         con.execute(
             "INSERT INTO snapshot (month, subscriber_id, customer_id, branch_id, line_type, "

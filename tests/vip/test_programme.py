@@ -14,11 +14,11 @@ from weixi.vip import programme
 def _world(con, rows):
     """rows: (month, subscriber_id, customer_id, vip_tier, id_number)."""
     con.execute(
-        "CREATE TABLE segments (month DATE, subscriber_id VARCHAR, customer_id VARCHAR, "
+        "CREATE OR REPLACE TABLE segments (month DATE, subscriber_id VARCHAR, customer_id VARCHAR, "
         "branch_id VARCHAR, vip_tier VARCHAR, arpu_3m DOUBLE)"
     )
     con.execute(
-        "CREATE TABLE snapshot (month DATE, subscriber_id VARCHAR, customer_id VARCHAR, "
+        "CREATE OR REPLACE TABLE snapshot (month DATE, subscriber_id VARCHAR, customer_id VARCHAR, "
         "id_number VARCHAR, status VARCHAR)"
     )
     for month, sid, cid, tier, idn in rows:

@@ -95,7 +95,6 @@ def score_store_month(con: Any, month: dt.date, *, version: str | None = None) -
     import uuid
 
     from weixi.churn import registry
-    from weixi.churn.service import SCORES_DDL
     from weixi.store.backends import spark_backend
     from weixi.store.months import add_months, format_month
 
@@ -121,7 +120,6 @@ def score_store_month(con: Any, month: dt.date, *, version: str | None = None) -
             seg = backend.read_parquet(f"file://{seg_file}", table_name=f"weixi_seg_{tag}")
         out = tmp / "scores"
         agg = score_month(backend, snap, month, meta, folder, f"file://{out}", segments=seg)
-        con.execute(SCORES_DDL)
         con.execute("BEGIN")
         try:
             con.execute("DELETE FROM churn_scores WHERE month = ?", [month])

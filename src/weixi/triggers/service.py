@@ -41,6 +41,7 @@ from weixi.dispatch.schemas import Capacity, ContactPolicy
 from weixi.dispatch.service import STAFF_PER_DAY
 from weixi.errors import NotFoundError
 from weixi.ingest.events import ensure_events_table
+from weixi.store import schema
 from weixi.store.analytics import table_exists
 from weixi.strategy.schemas import StrategyLibrary, sql_literal
 from weixi.triggers.rules import TriggerSet, candidate_schema, compile_rule
@@ -438,7 +439,7 @@ def _write(
     now: dt.datetime,
 ) -> None:
     """Open tasks for the treated firings; treated + control rows into each rule's plan."""
-    plans.ensure_tables(con)
+    schema.ensure(con)  # the declared plan tables
     m = sql_literal(month)
     labels = {r.key: r for r in ts.rules}
     for (rule_key,) in con.execute(
