@@ -34,7 +34,7 @@ def test_bench_runs_the_whole_cycle(tmp_path):
         assert key in out, key
     assert out["subscribers"] == N
     steps = out["steps"]
-    expected = ["import", "segment", "churn_train", "churn_score", "uplift", "plan"]
+    expected = ["import", "segment", "churn_train", "churn_score", "uplift", "acceptance", "plan"]
     assert list(steps)[: len(expected)] == expected
     assert {"outcome_file", "evaluate"} <= set(steps)
     assert out["total_s"] == pytest.approx(sum(steps.values()), abs=0.05)
