@@ -106,8 +106,18 @@ def test_callback_date_input_follows_the_page_language(trig_server, browser):  #
     from weixi.dispatch.models import Task
     from weixi.store.db import session_scope
 
-    # an English browser (en-US locale) on a Chinese page: no mm/dd/yyyy anywhere
     ctx_agent = Session(browser, base, "u_agent")
+    # the input in English: English month names, the same ISO value format
+    ctx_agent.lang("en")
+    page = ctx_agent.go("/queue")
+    page.locator("input[name=callback_at]").click()
+    title = page.locator(".datepicker .dp-title").inner_text()
+    assert re.fullmatch(r"[A-Z][a-z]+ \d{4}", title), title
+    assert page.locator("input[name=callback_at]").get_attribute("placeholder") == (
+        "YYYY-MM-DD hh:mm"
+    )
+    ctx_agent.shot("queue-callback-picker", "en")
+    # an English browser (en-US locale) on a Chinese page: no mm/dd/yyyy anywhere
     ctx_agent.lang("zh-CN")
     page = ctx_agent.go("/queue")
     box = page.locator("input[name=callback_at]")
@@ -132,14 +142,4 @@ def test_callback_date_input_follows_the_page_language(trig_server, browser):  #
     with session_scope(settings.db_url) as s:
         when = s.execute(select(Task.callback_at).where(Task.id == task_id)).scalar_one()
     assert when == dt.datetime.fromisoformat(value)
-    # the same input in English: English month names, the same ISO value format
-    ctx_agent.lang("en")
-    page = ctx_agent.go("/queue")
-    page.locator("input[name=callback_at]").click()
-    title = page.locator(".datepicker .dp-title").inner_text()
-    assert re.fullmatch(r"[A-Z][a-z]+ \d{4}", title), title
-    assert page.locator("input[name=callback_at]").get_attribute("placeholder") == (
-        "YYYY-MM-DD hh:mm"
-    )
-    ctx_agent.shot("queue-callback-picker", "en")
     ctx_agent.close()
