@@ -57,20 +57,22 @@ def _set_lang(client, lang: str) -> None:
     client.post("/lang", data={"lang": lang, "csrf_token": csrf_of(client)})
 
 
-def test_preview_and_campaign_page_warn_about_forced_negative_a1(clients, store_path):
+def test_preview_and_campaign_page_warn_about_forced_negative_a1(clients, store_path, op_db):
     planner = clients["planner"]
-    form = {**FORM, "key": "a1-warn", "month": _month(store_path), "must_dispatch_a1": "1"}
+    # the analytics store is shared by the SQLite and PostgreSQL runs: one campaign key each
+    key = f"a1-warn-{op_db}"
+    form = {**FORM, "key": key, "month": _month(store_path), "must_dispatch_a1": "1"}
     assert 'name="must_dispatch_a1" value="1" checked' in planner.get("/campaigns").text
     page = follow_job(
         planner, planner.post("/campaigns/preview", data={**form, "csrf_token": csrf_of(planner)})
     )
     assert page.status_code == 200
     # a preview stores nothing: the warning's figures are checked against the saved draft
-    assert _forced_negative(store_path, "a1-warn") == (0, 0.0)
+    assert _forced_negative(store_path, key) == (0, 0.0)
     created = planner.post("/campaigns", data={**form, "csrf_token": csrf_of(planner)})
     assert created.status_code == 303
     follow_job(planner, created)
-    n, value = _forced_negative(store_path, "a1-warn")
+    n, value = _forced_negative(store_path, key)
     assert n > 0, "the test store should hold A1 customers worth less than their contact"
     assert WARNING_EN in page.text and 'id="a1-negative-ev"' in page.text
     assert re.search(rf"\b{n:,}\b A1 \(binding warning\) customers", page.text)
