@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from weixi.churn.params import RetrainParams, load_params
 from weixi.dispatch.schemas import Learning
 from weixi.store.analytics import connect
 from weixi.store.db import session_scope
 from weixi.synth.demo import build_demo
 from weixi.web import migrate
 
+MONTHLY = load_params().model_copy(update={"retrain": RetrainParams(every_months=1)})
 LEARN = Learning(
     min_months=1,
     min_treated=300,
@@ -34,6 +36,9 @@ def test_demo_loop_imports_plans_executes_and_evaluates(tmp_path, capsys):
             # thresholds a 4 000-line operator reaches after one evaluated month (~800 treated,
             # ~80 control): the third month plans with learned effects
             learning=LEARN,
+            # a challenger every month (the shipped cadence is quarterly): the champion/challenger
+            # checks below need two trainings
+            churn_params=MONTHLY,
         )
         months = [r["month"] for r in reports]
         assert months == ["2026-06", "2026-07", "2026-08"]

@@ -68,6 +68,7 @@ def run_month(
     plan: bool = True,
     on_step: Step | None = None,
     locale: str | None = None,
+    churn_params=None,
 ) -> MonthReport:
     """Run the loop for a loaded month: evaluate and adjust last month, segment, churn, learn, plan.
 
@@ -77,6 +78,10 @@ def run_month(
     hold — the uplift model is trained on every evaluated month and scores this month's lines,
     so the plan uses learned effects instead of configured ones. Steps whose inputs are missing
     are skipped and reported (e.g. no churn model before a month with labels exists).
+
+    A churn challenger is trained only when it is due (:mod:`weixi.churn.cadence`: no model
+    yet, the retrain cadence, score or feature drift, a fall of the champion's realized AUC);
+    ``churn_params`` (default: the shipped churn parameters) sets the cadence and the models.
     """
     from weixi.churn import registry as churn_registry
     from weixi.churn import service as churn_service
@@ -130,16 +135,33 @@ def run_month(
     if train and prev in loaded_months(con):
         # Trained "as of" this month: labels of every earlier month whose outcome is known now.
         # The new model is a challenger: it replaces the champion only if the promotion rule
-        # (churn params, `promotion`) finds it better on the latest out-of-time month.
-        say(f"churn train as of {report.month}")
-        trained = _timed(
-            report,
-            "churn_train",
-            lambda: churn_service.train(
-                con=con, month=month, promote="challenger", actor="monthly job"
-            ),
-        )
-        report.steps["churn_train"] = summarize(trained)
+        # (churn params, `promotion`) finds it better on the latest out-of-time month. It is
+        # trained when due (churn params, `retrain`); otherwise the champion scores on.
+        from weixi.churn import cadence
+        from weixi.churn.params import load_params
+
+        cparams = churn_params or load_params()
+        check = cadence.retrain_due(con, month=month, params=cparams)
+        if check["due"]:
+            say(f"churn train as of {report.month}")
+            trained = _timed(
+                report,
+                "churn_train",
+                lambda: churn_service.train(
+                    con=con,
+                    month=month,
+                    params=cparams,
+                    promote="challenger",
+                    actor="monthly job",
+                ),
+            )
+            report.steps["churn_train"] = {**summarize(trained), "due": check}
+        else:
+            report.steps["churn_train"] = {
+                "status": "skipped: not due",
+                "due": check,
+                "text": cadence.describe(check, loc),
+            }
     if churn_registry.get_active(con) is not None:
         say(f"churn score {report.month}")
         if engine == "spark":
@@ -153,7 +175,9 @@ def run_month(
             )
         else:
             scored = _timed(
-                report, "churn_score", lambda: churn_service.score(con=con, month=month)
+                report,
+                "churn_score",
+                lambda: churn_service.score(con=con, month=month, params=churn_params),
             )
         report.steps["churn_score"] = summarize(scored)
         if plan:

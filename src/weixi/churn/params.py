@@ -107,12 +107,25 @@ class PromotionParams(_Strict):
     seed: int = 0
 
 
+class RetrainParams(_Strict):
+    """When the monthly job trains a challenger (see :mod:`weixi.churn.cadence`): every
+    ``every_months`` months, or earlier when the champion's score or a feature drifted (PSI over
+    the whole base at least ``score_psi`` / ``feature_psi``; 0 turns a check off) or its realized
+    AUC fell ``auc_drop`` below its validation AUC (0: off)."""
+
+    every_months: int = Field(3, ge=1)
+    score_psi: float = Field(0.1, ge=0)
+    feature_psi: float = Field(0.25, ge=0)
+    auc_drop: float = Field(0.03, ge=0)
+
+
 class ChurnParams(_Strict):
     """All churn hyper-parameters."""
 
     tabular: TabularParams = TabularParams()
     monthly: MonthlyParams = MonthlyParams()
     promotion: PromotionParams = PromotionParams()
+    retrain: RetrainParams = RetrainParams()
     num_threads: int = Field(2, ge=1)
 
 

@@ -36,12 +36,18 @@ def run(
     month: str = typer.Option(..., "--month", help="Month to run, YYYY-MM (already imported)."),
     preset: str = typer.Option("seed", "--preset", help="Segmentation preset or YAML path."),
     engine: str = typer.Option("duckdb", "--engine", help="duckdb or spark."),
+    churn_params: Path | None = typer.Option(
+        None,
+        "--churn-params",
+        help="Churn parameter YAML (models, retrain cadence); default: the shipped one.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Run the monthly job on an imported month: evaluate last month, segment, churn, plan.
 
     Example: weixi run --month 2026-03 --json
     """
+    from weixi.churn.params import load_params
     from weixi.flows import run_month
     from weixi.store.analytics import open_store
     from weixi.store.db import session_scope
@@ -50,6 +56,7 @@ def run(
 
     migrations.upgrade()
     m = parse_month(month)
+    params = load_params(churn_params)
     with open_store() as con, session_scope() as session:
         report = run_month(
             con=con,
@@ -58,6 +65,7 @@ def run(
             preset=preset,
             engine=engine,
             on_step=None if json_out else _say,
+            churn_params=params,
         )
     if json_out:
         emit_json(report.to_dict())
@@ -86,6 +94,8 @@ def _print_report(rep: dict) -> None:
             highlight=False,
         )
     trained = steps.get("churn_train")
+    if isinstance(trained, dict) and trained.get("text"):
+        console.print(f"{t('Churn model')}: {trained['text']}", highlight=False)
     if isinstance(trained, dict) and trained.get("decision"):
         console.print(
             t(

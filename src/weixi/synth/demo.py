@@ -32,6 +32,7 @@ def build_demo(
     start: str = "2026-06",
     on_step: Step | None = None,
     learning=None,
+    churn_params=None,
 ) -> list[dict[str, Any]]:
     """Run the closed loop on a synthetic operator, month by month, through the real pipeline.
 
@@ -40,7 +41,7 @@ def build_demo(
     dialer against the operator's hidden responses, and the accepted offers change next
     month's churn. The last month's lists stay open for the web app's work queues.
     ``learning`` (a :class:`~weixi.dispatch.schemas.Learning`) replaces the campaign's default
-    evidence thresholds.
+    evidence thresholds; ``churn_params`` the churn parameters (models, retrain cadence).
     """
     from weixi.dispatch.schemas import default_campaign
     from weixi.ingest.service import import_month
@@ -68,7 +69,14 @@ def build_demo(
             if learning is not None:
                 update["learning"] = learning
             spec = default_campaign(month).model_copy(update=update)
-            rep = run_month(con=con, session=session, month=month, campaign=spec, on_step=say)
+            rep = run_month(
+                con=con,
+                session=session,
+                month=month,
+                campaign=spec,
+                on_step=say,
+                churn_params=churn_params,
+            )
             rep.steps["import"] = summarize(imported)
             last = i == months - 1
             treatments = None
