@@ -307,11 +307,14 @@ def learn_uplift(
             "learner": "response",
             "months": [format_month(m) for m in months],
             "reduction": {a: round(v["reduction"], 4) for a, v in red.items()},
+            # the common scale of the configured reductions the evidence supports
+            "scale": round(next(iter(red.values()))["scale"], 4) if red else None,
             "learned": {
                 a: {
                     "learned": round(v["reduction"], 4),
                     "measured": round(v["measured"], 4),
                     "configured": round(prior[a], 4),
+                    "prior": round(v["prior"], 4),
                     "weight": round(v["weight"], 3),
                 }
                 for a, v in red.items()
