@@ -26,22 +26,12 @@ HIGH_RISK = 0.3  # p_churn at or above this counts as high risk on the dashboard
 def has(con: Con, table: str) -> bool:
     """True when the store is open and ``table`` holds rows (data of that step exists).
 
-    Every table is declared (:mod:`weixi.store.schema`), so an upgraded store has them all,
-    but the pages read the published snapshot, which a weixi from before a table was declared
-    may have written (until the next write or ``weixi db upgrade`` publishes a new one): a
-    table it lacks holds no rows. That is checked in the catalog first, because DuckDB would
-    otherwise look for a Python variable of the table's name (a replacement scan).
+    Every table is declared (:mod:`weixi.store.schema`); a snapshot published by an older
+    weixi shows the tables it lacks as empty (:func:`weixi.store.snapshots.overlay`).
     """
     if con is None:
         return False
-    present = con.execute(
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = 'main' AND table_name = ?",
-        [table],
-    ).fetchall()[0][0]
-    return bool(present) and bool(
-        con.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}")').fetchall()[0][0]
-    )
+    return bool(con.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}")').fetchall()[0][0])
 
 
 def rows(con: Con, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
