@@ -4,6 +4,7 @@ store as it was, and ``weixi db upgrade --json`` reports both stores."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -18,6 +19,18 @@ from weixi.store.analytics import connect
 from weixi.store.schema.steps import Step
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store_pre_schema"
+#: Tables the pre-schema demo store lacks: written by later versions or by steps it never ran.
+NOT_IN_FIXTURE = {
+    "uplift",
+    "channel_effects",
+    "group_contacts",
+    "events",
+    "complaint_log",
+    "port_outs",
+    "books",
+    "group_kpis",
+    "trigger_firings",
+}
 
 
 def _load_fixture(path: Path) -> None:
@@ -94,8 +107,8 @@ def test_store_made_by_main_before_versions_upgrades_without_loss(tmp_path):
         con.close()
     after = _contents(path, had)  # over the columns each table had (later ones are NULL)
     # the tables that demo never wrote (and those added by later versions) are created empty
-    assert set(after) == set(before) | {"uplift", "channel_effects", "group_contacts"}
-    assert all(after[t] == (0, None) for t in ("uplift", "channel_effects", "group_contacts"))
+    assert set(after) == set(before) | NOT_IN_FIXTURE
+    assert all(after[t] == (0, None) for t in NOT_IN_FIXTURE)
     for t, value in before.items():
         assert after[t] == value, t  # same rows, same values
 
@@ -156,6 +169,113 @@ def test_older_layouts_gain_their_columns_and_backfills(tmp_path):
         con.close()
 
 
+#: The DDL weixi at schema version 2 ran in the modules themselves (verbatim), with one row each.
+MODULE_TABLES_V2 = {
+    "books": (
+        "CREATE TABLE IF NOT EXISTS books (month DATE NOT NULL, kind VARCHAR NOT NULL, "
+        "key VARCHAR NOT NULL, branch_id VARCHAR, staff_id VARCHAR, status VARCHAR NOT NULL)",
+        "INSERT INTO books VALUES (DATE '2026-03-01', 'vip', 'C1', 'HZ', 'AM1', 'kept')",
+    ),
+    "group_kpis": (
+        "CREATE TABLE IF NOT EXISTS group_kpis (month DATE NOT NULL, group_id VARCHAR NOT NULL, "
+        "name VARCHAR, branch_id VARCHAR, industry VARCHAR, grade VARCHAR, handset_count BIGINT, "
+        "members BIGINT, members_prev BIGINT, stayed BIGINT, left_group BIGINT, "
+        "key_persons BIGINT, key_left BIGINT, coverage DOUBLE, stability DOUBLE, alert BOOLEAN, "
+        "alert_reason VARCHAR, staff_id VARCHAR)",
+        "INSERT INTO group_kpis VALUES (DATE '2026-03-01', 'G1', 'Acme', 'HZ', 'it', 'A', 100, "
+        "40, 50, 38, 12, 2, 1, 0.4, 0.76, true, 'members', 'AM1')",
+    ),
+    "events": (
+        "CREATE TABLE IF NOT EXISTS events (event_id VARCHAR, event_date DATE, "
+        "customer_id VARCHAR, subscriber_id VARCHAR, event_type VARCHAR, value DOUBLE, "
+        "detail VARCHAR, source VARCHAR)",
+        "INSERT INTO events VALUES ('e1', DATE '2026-04-02', 'C1', 'S1', 'usage_drop', 0.6, "
+        "NULL, 'feed')",
+    ),
+    "trigger_firings": (
+        "CREATE TABLE IF NOT EXISTS trigger_firings (event_date DATE, month DATE, rule VARCHAR, "
+        "event_id VARCHAR, event_type VARCHAR, subscriber_id VARCHAR, customer_id VARCHAR, "
+        "branch_id VARCHAR, channel VARCHAR, staff_id VARCHAR, outcome VARCHAR, reason VARCHAR, "
+        "fired_at TIMESTAMP)",
+        "INSERT INTO trigger_firings VALUES (DATE '2026-04-02', DATE '2026-03-01', 'drop', 'e1', "
+        "'usage_drop', 'S1', 'C1', 'HZ', 'call_center', NULL, 'task', NULL, "
+        "TIMESTAMP '2026-04-02 08:00')",
+    ),
+    "complaint_log": (  # complaints.sync_analytics: CREATE OR REPLACE TABLE … AS SELECT CAST(…)
+        "CREATE OR REPLACE TABLE complaint_log AS SELECT 7::BIGINT AS id, 'S1' AS subscriber_id, "
+        "'C1' AS customer_id, 'HZ' AS branch_id, 'price' AS category, 'answered' AS status, "
+        "TIMESTAMP '2026-03-10 09:00' AS received_at, TIMESTAMP '2026-03-12 09:00' AS deadline, "
+        "TIMESTAMP '2026-03-11 10:00' AS answered_at, 1::INTEGER AS escalation_level, "
+        "true AS churn_reason",
+        None,
+    ),
+    "port_outs": (  # the operator's own table, here with a column weixi does not declare
+        "CREATE TABLE port_outs (subscriber_id VARCHAR, destination VARCHAR, ported_on DATE)",
+        "INSERT INTO port_outs VALUES ('S1', 'rival', DATE '2026-04-20')",
+    ),
+}
+
+
+@pytest.mark.parametrize("with_tables", [True, False], ids=["module-tables", "without"])
+def test_a_version_2_store_gains_the_module_tables_without_loss(tmp_path, monkeypatch, with_tables):
+    """Step 3 declares the tables that vip, groups, events, triggers, complaints and churn
+    analysis created themselves: a store written at version 2, with or without them, upgrades
+    and keeps every row and column."""
+    path = tmp_path / "v2.duckdb"
+    with monkeypatch.context() as mp:  # weixi as it was at version 2
+        mp.setattr(schema, "STEPS", schema.STEPS[:2])
+        mp.setattr(schema, "SCHEMA_VERSION", 2)
+        mp.setattr(
+            schema,
+            "TABLES",
+            {k: v for k, v in schema.TABLES.items() if k not in MODULE_TABLES_V2},
+        )
+        con = connect(path)
+        assert schema.version(con) == 2
+        assert not {"books", "events", "port_outs"} & {
+            r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        }
+        if with_tables:
+            for ddl, insert in MODULE_TABLES_V2.values():
+                con.execute(ddl)
+                if insert:
+                    con.execute(insert)
+        con.close()
+    before = _contents(path)
+    raw = duckdb.connect(str(path), read_only=True)
+    had = {t: _columns(raw, t) for t in before}
+    raw.close()
+
+    con = connect(path)  # opening upgrades it to the current version
+    try:
+        assert schema.version(con) == schema.SCHEMA_VERSION
+        assert schema.missing(con) == []
+        assert con.execute(
+            "SELECT version FROM schema_version WHERE version = 3 AND name LIKE 'declared:%'"
+        ).fetchall() == [(3,)]
+        for t in MODULE_TABLES_V2:
+            cols = _columns(con, t)
+            declared = [(c.name, c.type) for c in schema.TABLES[t].columns]
+            if with_tables:
+                assert cols == had[t], t  # the same layout: nothing added, nothing changed
+            else:
+                assert cols == declared, t  # created empty, as declared
+            assert [c for c in cols if c in declared] == declared, t
+    finally:
+        con.close()
+    after = _contents(path)
+    for t, value in before.items():
+        assert after[t] == value, t  # same rows, same values
+    expected = set(MODULE_TABLES_V2) if with_tables else set()
+    assert {t for t in MODULE_TABLES_V2 if after[t][0] == 1} == expected
+    if with_tables:
+        ro = duckdb.connect(str(path), read_only=True)
+        assert ro.execute("SELECT * FROM port_outs").fetchall() == [
+            ("S1", "rival", dt.date(2026, 4, 20))
+        ]
+        ro.close()
+
+
 def test_upgrading_twice_is_a_no_op(tmp_path):
     path = tmp_path / "old.duckdb"
     _load_fixture(path)
@@ -211,11 +331,7 @@ def test_db_upgrade_json_reports_both_stores(settings):
     assert out["operational"]["revision"] == out["revision"] is not None
     assert out["analytics"]["version_before"] is None
     assert out["analytics"]["version"] == schema.SCHEMA_VERSION
-    assert sorted(out["analytics"]["created_tables"]) == [
-        "channel_effects",
-        "group_contacts",
-        "uplift",
-    ]
+    assert sorted(out["analytics"]["created_tables"]) == sorted(NOT_IN_FIXTURE)
     again = json.loads(runner.invoke(app, ["db", "upgrade", "--json"]).stdout)
     assert again["analytics"]["version_before"] == schema.SCHEMA_VERSION
     assert again["analytics"]["applied"] == again["analytics"]["created_tables"] == []

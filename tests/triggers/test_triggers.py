@@ -319,3 +319,11 @@ def test_a_trigger_is_evaluated_as_a_campaign_type(world, tmp_path):
     trig = {r["group"]: r for r in report["by"]["campaign_id"]}["trigger-competitor_call"]
     assert trig["n_control"] == len(ctl) and trig["n_treated"] == rep["tasks_created"]
     assert trig["retention_lift"] > 0.3
+
+
+def test_a_fresh_store_has_no_work_month_and_no_firings(fresh_con):
+    """Every table is declared (empty): nothing to fire on, nothing fired, no SQL error."""
+    from weixi.triggers import service
+
+    assert service.work_month(fresh_con, dt.date(2026, 4, 2)) is None
+    assert service.recent_firings(con=fresh_con) == {"summary": [], "rows": []}

@@ -20,7 +20,6 @@ import pandas as pd
 
 from weixi.churn.features import COMPLAINT_TABLE
 from weixi.errors import NotFoundError
-from weixi.store.analytics import table_exists
 from weixi.store.months import add_months, churn_label_sql, format_month, loaded_months
 
 #: Breakdowns of the analysis, in page order.
@@ -35,42 +34,35 @@ VALUE_BANDS = (
 )
 
 
-def leavers_sql(con: duckdb.DuckDBPyConnection, month: dt.date, *, with_outcomes: bool) -> str:
+def leavers_sql(month: dt.date, *, with_outcomes: bool) -> str:
     """SQL of the base month's live lines with ``left_`` (1 when gone or cancelled in ``month``)
     and the attributes the breakdowns use."""
     base = add_months(month, -1)
     b = f"DATE '{base.isoformat()}'"
-    seg = "'unsegmented'"
-    joins = []
-    if table_exists(con, "segments"):
-        joins.append(f"LEFT JOIN segments g ON g.subscriber_id = s.subscriber_id AND g.month = {b}")
-        seg = "coalesce(g.code, 'unsegmented')"
+    seg = "coalesce(g.code, 'unsegmented')"
+    joins = [f"LEFT JOIN segments g ON g.subscriber_id = s.subscriber_id AND g.month = {b}"]
     reasons = []
     if with_outcomes:
         joins.append("LEFT JOIN _outcome_reasons o ON o.subscriber_id = s.subscriber_id")
         reasons.append("o.reason")
-    if table_exists(con, COMPLAINT_TABLE):
-        joins.append(
-            f"""LEFT JOIN (
+    joins.append(
+        f"""LEFT JOIN (
                   SELECT subscriber_id, 'complaint_' || arg_max(coalesce(category, 'unclassified'),
                          received_at) AS reason
                   FROM {COMPLAINT_TABLE}
                   WHERE received_at >= {b} - INTERVAL 2 MONTH
                     AND received_at < DATE '{month.isoformat()}' + INTERVAL 1 MONTH
                   GROUP BY subscriber_id) k ON k.subscriber_id = s.subscriber_id"""
-        )
-        reasons.append("k.reason")
-    if table_exists(con, "churn_scores"):
-        joins.append(
-            f"""LEFT JOIN (SELECT subscriber_id,
-                  'score_' || json_extract_string(reasons, '$[0].code') AS reason
-                FROM churn_scores WHERE month = {b}) r ON r.subscriber_id = s.subscriber_id"""
-        )
-        reasons.append("r.reason")
-    dest = "'unknown'"
-    if table_exists(con, "port_outs"):
-        joins.append("LEFT JOIN port_outs p ON p.subscriber_id = s.subscriber_id")
-        dest = "coalesce(p.destination, 'unknown')"
+    )
+    reasons.append("k.reason")
+    joins.append(
+        f"""LEFT JOIN (SELECT subscriber_id,
+              'score_' || json_extract_string(reasons, '$[0].code') AS reason
+            FROM churn_scores WHERE month = {b}) r ON r.subscriber_id = s.subscriber_id"""
+    )
+    reasons.append("r.reason")
+    joins.append("LEFT JOIN port_outs p ON p.subscriber_id = s.subscriber_id")
+    dest = "coalesce(p.destination, 'unknown')"
     reason = "coalesce(" + ", ".join([*reasons, "'unknown'"]) + ")"
     return f"""
 SELECT s.subscriber_id, s.branch_id, s.line_type, CAST(s.arpu AS DOUBLE) AS arpu, l.churned AS left_,
@@ -117,7 +109,7 @@ def analyse(
     if with_out:
         con.register("_outcome_reasons", outcome_reasons[["subscriber_id", "reason"]])
     try:
-        sql = leavers_sql(con, month, with_outcomes=with_out)
+        sql = leavers_sql(month, with_outcomes=with_out)
         where = "WHERE branch_id = ?" if branch else ""
         params = [branch] if branch else []
         cte = f"WITH _leavers AS (SELECT * FROM ({sql}) {where}) "

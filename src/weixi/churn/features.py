@@ -20,7 +20,6 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from weixi.store.analytics import table_exists
 from weixi.store.months import add_months
 
 USAGE = {
@@ -228,8 +227,8 @@ def categorical_names(with_segments: bool = False, with_complaints: bool = False
 
 
 def has_complaints(con: duckdb.DuckDBPyConnection) -> bool:
-    """True when the complaints workflow has written its history (``complaint_log``)."""
-    return table_exists(con, COMPLAINT_TABLE)
+    """True when the complaints workflow has written a history (``complaint_log`` has rows)."""
+    return bool(con.execute(f"SELECT EXISTS (SELECT 1 FROM {COMPLAINT_TABLE})").fetchall()[0][0])
 
 
 def complaint_sql(months: list[dt.date]) -> str:

@@ -379,16 +379,19 @@ def summary(complaints: list[Complaint], now: dt.datetime | None = None) -> dict
 
 
 def sync_analytics(*, session: Session, con: Any) -> int:
-    """Copy the complaint history into the analytics store (``complaint_log``) for the churn
-    features (:func:`weixi.churn.features.complaint_sql`); returns the number of complaints."""
+    """Copy the complaint history into the analytics store (``complaint_log``, replaced whole in
+    one transaction) for the churn features (:func:`weixi.churn.features.complaint_sql`);
+    returns the number of complaints."""
     from weixi.churn.features import COMPLAINT_TABLE
 
     df = frame(session=session)
     df["churn_reason"] = df["churn_reason"].astype(bool)
     con.register("_complaint_frame", df)
     try:
+        con.execute("BEGIN")
+        con.execute(f"DELETE FROM {COMPLAINT_TABLE}")
         con.execute(
-            f"""CREATE OR REPLACE TABLE {COMPLAINT_TABLE} AS
+            f"""INSERT INTO {COMPLAINT_TABLE} BY NAME
                 SELECT CAST(id AS BIGINT) AS id, CAST(subscriber_id AS VARCHAR) AS subscriber_id,
                        CAST(customer_id AS VARCHAR) AS customer_id,
                        CAST(branch_id AS VARCHAR) AS branch_id,
@@ -400,6 +403,10 @@ def sync_analytics(*, session: Session, con: Any) -> int:
                        CAST(churn_reason AS BOOLEAN) AS churn_reason
                 FROM _complaint_frame"""
         )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     finally:
         con.unregister("_complaint_frame")
     return len(df)

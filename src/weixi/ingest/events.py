@@ -32,7 +32,7 @@ from weixi.ingest.mapping import Mapping, _check_types, _format_errors
 from weixi.ingest.messages import ImportProblem
 from weixi.ingest.models import FileResult
 from weixi.ingest.read import drop_staged, q_ident, q_str, stage_file
-from weixi.ingest.schema import DUCKDB_TYPES, Field
+from weixi.ingest.schema import Field
 from weixi.ingest.validate import CrossCheck
 
 #: Event types and their meaning (English, Simplified Chinese). Producers append types here.
@@ -76,20 +76,6 @@ EVENT_FIELDS: tuple[Field, ...] = (
     Field("detail", "str", "事件说明", "Free text (competitor, business handled, holiday…)"),
     Field("source", "str", "来源", "Producer of the row", default="feed", identifier=True),
 )
-EVENTS_DDL = (
-    "CREATE TABLE IF NOT EXISTS events (\n  "
-    + ",\n  ".join(f"{f.name} {DUCKDB_TYPES[f.type]}" for f in EVENT_FIELDS)
-    + "\n)"
-)
-
-
-def ensure_events_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the ``events`` table (the import's quarantine is in the declared schema) when
-    missing."""
-    from weixi.store import schema
-
-    schema.ensure(con)
-    con.execute(EVENTS_DDL)
 
 
 class EventMapping(Mapping):
@@ -166,7 +152,6 @@ def import_events(
         mapping = load_event_mapping(mapping)
     if not paths:
         raise ImportProblem(msg.NO_FILES)
-    ensure_events_table(con)
     run_id = "ev" + uuid.uuid4().hex[:10]
     prefix = f"_wx_{run_id}_"
     fields = tuple(

@@ -74,11 +74,3 @@ def open_store(
                 snapshots.publish(con, target)
         finally:
             con.close()
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """Return True when ``name`` is a table or view in the main schema."""
-    rows = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchall()  # fetchall: DuckDB 2 keeps a fetchone() result open and blocks register()
-    return bool(rows and rows[0][0])

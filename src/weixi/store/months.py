@@ -46,10 +46,7 @@ def add_months(month: dt.date, n: int) -> dt.date:
 
 def loaded_months(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
     """Return the months present in the snapshot table, oldest first."""
-    try:
-        rows = con.execute("SELECT DISTINCT month FROM snapshot ORDER BY month").fetchall()
-    except duckdb.CatalogException:
-        return []
+    rows = con.execute("SELECT DISTINCT month FROM snapshot ORDER BY month").fetchall()
     return [r[0] for r in rows]
 
 

@@ -249,19 +249,11 @@ def simulate_days(
             "complaints",
         )
     )
-    has_scores = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'churn_scores'"
-    ).fetchall()[0][0]
-    risk = "c.p_churn" if has_scores else "NULL::DOUBLE"
-    join = (
-        "LEFT JOIN (SELECT subscriber_id, max(p_churn) AS p_churn FROM churn_scores "
-        "WHERE month = $m GROUP BY 1) c USING (subscriber_id)"
-        if has_scores
-        else ""
-    )
     m = f"DATE '{month.isoformat()}'"
-    snap = con.sql(
-        f"SELECT {cols}, {risk} AS risk FROM snapshot s {join.replace('$m', m)} "
+    snap = con.sql(  # risk: NULL for lines without a score (none before `weixi churn score`)
+        f"SELECT {cols}, c.p_churn AS risk FROM snapshot s "
+        "LEFT JOIN (SELECT subscriber_id, max(p_churn) AS p_churn FROM churn_scores "
+        f"WHERE month = {m} GROUP BY 1) c USING (subscriber_id) "
         f"WHERE s.month = {m} ORDER BY s.subscriber_id"
     ).to_arrow_table()
     risk_arr = snap["risk"].to_numpy(zero_copy_only=False).astype(float)

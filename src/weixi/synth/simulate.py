@@ -305,13 +305,9 @@ def reference_plan(
         )
         ref.execute("CREATE OR REPLACE TABLE segments AS SELECT * FROM _seg_df")
         ref.unregister("_seg_df")
-        has_staff = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'staff'"
-        ).fetchall()[0][0]
-        if has_staff:
-            ref.register("_staff_df", con.sql("SELECT * FROM staff").to_arrow_table())
-            ref.execute("CREATE OR REPLACE TABLE staff AS SELECT * FROM _staff_df")
-            ref.unregister("_staff_df")
+        ref.register("_staff_df", con.sql("SELECT * FROM staff").to_arrow_table())
+        ref.execute("CREATE OR REPLACE TABLE staff AS SELECT * FROM _staff_df")
+        ref.unregister("_staff_df")
         _truth_tables(ref, lib, op, systematic=systematic)
         if systematic:
             scores = con.sql(

@@ -40,9 +40,6 @@ from weixi.dispatch.policy import contact_history, suppression_sql
 from weixi.dispatch.schemas import Capacity, ContactPolicy
 from weixi.dispatch.service import STAFF_PER_DAY
 from weixi.errors import NotFoundError
-from weixi.ingest.events import ensure_events_table
-from weixi.store import schema
-from weixi.store.analytics import table_exists
 from weixi.strategy.schemas import StrategyLibrary, sql_literal
 from weixi.triggers.rules import TriggerSet, candidate_schema, compile_rule
 
@@ -70,13 +67,6 @@ SUPPRESSION_TEXT = {
     "over_capacity": ("Over the day's capacity", "超出当日处理能力"),
 }
 
-FIRINGS_DDL = """
-CREATE TABLE IF NOT EXISTS trigger_firings (
-  event_date DATE, month DATE, rule VARCHAR, event_id VARCHAR, event_type VARCHAR,
-  subscriber_id VARCHAR, customer_id VARCHAR, branch_id VARCHAR, channel VARCHAR,
-  staff_id VARCHAR, outcome VARCHAR, reason VARCHAR, fired_at TIMESTAMP
-)"""
-
 
 @dataclass
 class TriggerResult:
@@ -96,16 +86,9 @@ class TriggerResult:
         return asdict(self)
 
 
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create ``trigger_firings`` (and ``events``) when missing."""
-    ensure_events_table(con)
-    con.execute(FIRINGS_DDL)
-
-
 def work_month(con: duckdb.DuckDBPyConnection, day: dt.date) -> dt.date | None:
-    """The month whose lists are worked on ``day``: the last segmented month before its month."""
-    if not table_exists(con, "segments"):
-        return None
+    """The month whose lists are worked on ``day``: the last segmented month before its month
+    (None before any segmentation)."""
     first = day.replace(day=1)
     row = con.execute(
         "SELECT max(month) FILTER (WHERE month < ?), max(month) FILTER (WHERE month <= ?) "
@@ -141,13 +124,10 @@ def _campaign(session: Session, ts: TriggerSet, rule, day: dt.date) -> Campaign:
 def _capacity(con: duckdb.DuckDBPyConnection, cap: Capacity, share: float) -> pd.DataFrame:
     """Contacts a day per branch × channel kept for triggers (staff table or pseudo staff)."""
     rows = []
-    if table_exists(con, "staff"):
-        heads = con.execute(
-            "SELECT CAST(branch_id AS VARCHAR), CAST(channel AS VARCHAR), count(*) FROM staff "
-            "GROUP BY ALL"
-        ).fetchall()
-    else:
-        heads = []
+    heads = con.execute(
+        "SELECT CAST(branch_id AS VARCHAR), CAST(channel AS VARCHAR), count(*) FROM staff "
+        "GROUP BY ALL"
+    ).fetchall()
     have = {(b, c) for b, c, _ in heads}
     branches = [r[0] for r in con.execute("SELECT DISTINCT branch_id FROM _tr_cand").fetchall()]
     for b in branches:
@@ -176,7 +156,6 @@ def fire_day(
     now: dt.datetime | None = None,
 ) -> TriggerResult:
     """Fire ``triggers`` on ``day``'s events; create tasks at once (flush, no commit)."""
-    ensure_tables(con)
     policy = policy or ContactPolicy()
     capacity = capacity or Capacity()
     now = now or dt.datetime.combine(day, dt.time(8))
@@ -196,8 +175,6 @@ def fire_day(
     churn = (
         f"LEFT JOIN (SELECT subscriber_id, max(p_churn) AS p_churn FROM churn_scores "
         f"WHERE month = {m} GROUP BY 1) c ON c.subscriber_id = s.subscriber_id"
-        if table_exists(con, "churn_scores")
-        else "LEFT JOIN (SELECT NULL::VARCHAR AS subscriber_id, NULL::DOUBLE AS p_churn) c ON FALSE"
     )
     seg_cols = [
         c
@@ -404,19 +381,13 @@ def _seg_col(name: str, have: set[str]) -> str:
 
 def _make_am_table(con: duckdb.DuckDBPyConnection) -> None:
     """``_tr_am``: the account managers per branch, numbered (k of n) for a stable assignment."""
-    if table_exists(con, "staff"):
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE _tr_am AS
-            SELECT CAST(staff_id AS VARCHAR) AS staff_id, CAST(branch_id AS VARCHAR) AS branch_id,
-                   row_number() OVER (PARTITION BY branch_id ORDER BY staff_id) - 1 AS k,
-                   count(*) OVER (PARTITION BY branch_id) AS n
-            FROM staff WHERE channel = 'account_manager'"""
-        )
-    else:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _tr_am (staff_id VARCHAR, branch_id VARCHAR, "
-            "k BIGINT, n BIGINT)"
-        )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _tr_am AS
+        SELECT CAST(staff_id AS VARCHAR) AS staff_id, CAST(branch_id AS VARCHAR) AS branch_id,
+               row_number() OVER (PARTITION BY branch_id ORDER BY staff_id) - 1 AS k,
+               count(*) OVER (PARTITION BY branch_id) AS n
+        FROM staff WHERE channel = 'account_manager'"""
+    )
 
 
 def _last_owner(session: Session) -> pd.DataFrame:
@@ -439,7 +410,6 @@ def _write(
     now: dt.datetime,
 ) -> None:
     """Open tasks for the treated firings; treated + control rows into each rule's plan."""
-    schema.ensure(con)  # the declared plan tables
     m = sql_literal(month)
     labels = {r.key: r for r in ts.rules}
     for (rule_key,) in con.execute(
@@ -523,8 +493,6 @@ def recent_firings(
 ) -> dict[str, Any]:
     """The last ``days`` days of firings (of ``branch`` when given): per day × rule counts by
     outcome and suppression reason, and the latest rows."""
-    if not table_exists(con, "trigger_firings"):
-        return {"summary": [], "rows": []}
     scope = "" if branch is None else f"AND branch_id = {sql_literal(branch)}"
     reasons = ", ".join(f"count(*) FILTER (WHERE reason = '{r}') AS {r}" for r in SUPPRESSION_ORDER)
     summary = con.execute(

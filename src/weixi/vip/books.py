@@ -22,15 +22,9 @@ import numpy as np
 import pyarrow as pa
 
 from weixi.errors import ConfigError, NotFoundError
-from weixi.store.analytics import table_exists
 from weixi.store.months import parse_month
 from weixi.vip.params import VipParams, load_params
 
-BOOKS_DDL = """
-CREATE TABLE IF NOT EXISTS books (
-  month DATE NOT NULL, kind VARCHAR NOT NULL, key VARCHAR NOT NULL, branch_id VARCHAR,
-  staff_id VARCHAR, status VARCHAR NOT NULL
-)"""
 KINDS = ("vip", "group")
 
 
@@ -160,7 +154,7 @@ def _items(con: duckdb.DuckDBPyConnection, kind: str, m: dt.date) -> pa.Table:
             "SELECT group_id AS key, branch_id, coalesce(annual_spend, 0)::DOUBLE AS value "
             "FROM enterprise_groups ORDER BY group_id"
         ).to_arrow_table()
-    if not table_exists(con, "segments"):
+    if not con.execute("SELECT EXISTS (SELECT 1 FROM segments)").fetchall()[0][0]:
         raise NotFoundError(f"no segments: run `weixi segment --month {m:%Y-%m}` first")
     # a VIP customer is one customer (all their lines): the branch of their best line
     return con.sql(
@@ -179,13 +173,12 @@ def rebalance(
     """Assign new and orphaned customers and groups and rebalance the books of ``month``."""
     p = (params or load_params()).books
     m = parse_month(month)
-    if not table_exists(con, "staff"):
+    if not con.execute("SELECT EXISTS (SELECT 1 FROM staff)").fetchall()[0][0]:
         raise NotFoundError("no staff table: import a month with its reference tables")
     managers = con.execute(
         "SELECT staff_id, branch_id FROM staff WHERE channel = 'account_manager' "
         "ORDER BY branch_id, staff_id"
     ).fetchall()
-    con.execute(BOOKS_DDL)
     prev_month = con.execute("SELECT max(month) FROM books WHERE month < ?", [m]).fetchall()[0][0]
     out: dict[str, KindReport] = {}
     frames = []
@@ -296,27 +289,20 @@ def book_of(
     from weixi.vip.programme import rank_case
 
     m = parse_month(month)
-    if not table_exists(con, "books"):
-        return {"vip": [], "group": []}
     bm = con.execute(
         "SELECT max(month) FROM books WHERE month <= ? AND staff_id = ?", [m, staff_id]
     ).fetchall()[0][0]
-    scores = table_exists(con, "churn_scores")
     cur = con.execute(
         f"""
         SELECT b.key AS customer_id, any_value(s.phone) AS phone, any_value(s.name) AS name,
                arg_max(g.vip_tier, {
             rank_case(load_params(), "g.vip_tier")
         }) AS vip_tier, round(sum(g.arpu_3m), 2) AS arpu_3m,
-               {"max(c.p_churn)" if scores else "NULL"} AS p_churn, b.status
+               max(c.p_churn) AS p_churn, b.status
         FROM books b
         JOIN segments g ON g.month = ? AND g.customer_id = b.key
         JOIN snapshot s ON s.month = g.month AND s.subscriber_id = g.subscriber_id
-        {
-            "LEFT JOIN churn_scores c ON c.month = g.month AND c.subscriber_id = g.subscriber_id"
-            if scores
-            else ""
-        }
+        LEFT JOIN churn_scores c ON c.month = g.month AND c.subscriber_id = g.subscriber_id
         WHERE b.month = ? AND b.kind = 'vip' AND b.staff_id = ?
         GROUP BY b.key, b.status ORDER BY p_churn DESC NULLS LAST, b.key""",
         [m, bm, staff_id],
@@ -347,6 +333,4 @@ def open_tasks(*, session, staff_id: str, limit: int = 50) -> list[dict]:
 
 def latest_month(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     """Return the latest month with books, or None."""
-    if not table_exists(con, "books"):
-        return None
     return con.execute("SELECT max(month) FROM books").fetchall()[0][0]

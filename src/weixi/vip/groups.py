@@ -21,18 +21,10 @@ from dataclasses import dataclass
 import duckdb
 
 from weixi.errors import NotFoundError
-from weixi.store.analytics import table_exists
 from weixi.store.months import add_months, parse_month
 from weixi.vip.params import VipParams, load_params
 
-KPI_TABLE = "group_kpis"
-KPI_DDL = f"""
-CREATE TABLE IF NOT EXISTS {KPI_TABLE} (
-  month DATE NOT NULL, group_id VARCHAR NOT NULL, name VARCHAR, branch_id VARCHAR,
-  industry VARCHAR, grade VARCHAR, handset_count BIGINT, members BIGINT, members_prev BIGINT,
-  stayed BIGINT, left_group BIGINT, key_persons BIGINT, key_left BIGINT, coverage DOUBLE,
-  stability DOUBLE, alert BOOLEAN, alert_reason VARCHAR, staff_id VARCHAR
-)"""
+KPI_TABLE = "group_kpis"  # declared in weixi.store.schema.tables
 
 
 @dataclass(frozen=True)
@@ -56,33 +48,16 @@ def compute_month(
     p = (params or load_params()).group_alert
     m = parse_month(month)
     prev = add_months(m, -1)
-    for t in ("snapshot", "enterprise_groups"):
-        if not table_exists(con, t):
-            raise NotFoundError(f"table {t} is missing: import a month with its reference tables")
+    if not con.execute("SELECT EXISTS (SELECT 1 FROM enterprise_groups)").fetchall()[0][0]:
+        raise NotFoundError("no enterprise groups: import a month with its reference tables")
     if not con.execute("SELECT count(*) FROM snapshot WHERE month = ?", [m]).fetchall()[0][0]:
         raise NotFoundError(f"month {m:%Y-%m} is not imported")
-    has_seg = table_exists(con, "segments")
-    has_contacts = table_exists(con, "group_contacts")
-    has_books = table_exists(con, "books")
-    grade = (
-        """(SELECT s.group_id, mode(g.group_class) AS grade FROM snapshot s
+    grade = """(SELECT s.group_id, mode(g.group_class) AS grade FROM snapshot s
              JOIN segments g ON g.month = s.month AND g.subscriber_id = s.subscriber_id
              WHERE s.month = $m AND s.group_id IS NOT NULL GROUP BY s.group_id)"""
-        if has_seg
-        else "(SELECT NULL::VARCHAR AS group_id, NULL::VARCHAR AS grade WHERE false)"
-    )
-    contacts = (
-        "(SELECT subscriber_id, group_id FROM group_contacts)"
-        if has_contacts
-        else "(SELECT NULL::VARCHAR AS subscriber_id, NULL::VARCHAR AS group_id WHERE false)"
-    )
-    books = (
-        """(SELECT key AS group_id, staff_id FROM books WHERE kind = 'group' AND month =
+    contacts = "(SELECT subscriber_id, group_id FROM group_contacts)"
+    books = """(SELECT key AS group_id, staff_id FROM books WHERE kind = 'group' AND month =
              (SELECT max(month) FROM books WHERE kind = 'group' AND month <= $m))"""
-        if has_books
-        else "(SELECT NULL::VARCHAR AS group_id, NULL::VARCHAR AS staff_id WHERE false)"
-    )
-    con.execute(KPI_DDL)
     con.execute(f"DELETE FROM {KPI_TABLE} WHERE month = $m", {"m": m})
     con.execute(
         f"""
@@ -147,12 +122,7 @@ def compute_month(
 
 
 def _require(con: duckdb.DuckDBPyConnection, m: dt.date) -> None:
-    if (
-        not table_exists(con, KPI_TABLE)
-        or not con.execute(f"SELECT count(*) FROM {KPI_TABLE} WHERE month = ?", [m]).fetchall()[0][
-            0
-        ]
-    ):
+    if not con.execute(f"SELECT count(*) FROM {KPI_TABLE} WHERE month = ?", [m]).fetchall()[0][0]:
         raise NotFoundError(
             f"no group KPIs for {m:%Y-%m}: run `weixi groups kpis --month {m:%Y-%m}`"
         )
@@ -237,32 +207,15 @@ def get_all(
 def members(con: duckdb.DuckDBPyConnection, month: str | dt.date, group_id: str) -> list[dict]:
     """Return a group's live member lines this month with tier, churn risk and key-person role."""
     m = parse_month(month)
-    seg = table_exists(con, "segments")
-    scores = table_exists(con, "churn_scores")
-    contacts = table_exists(con, "group_contacts")
     cur = con.execute(
-        f"""
+        """
         SELECT s.subscriber_id, s.customer_id, s.phone, s.name, s.branch_id, s.arpu,
-               {"g.vip_tier" if seg else "NULL"} AS vip_tier,
-               {"c.p_churn" if scores else "NULL"} AS p_churn,
-               {"k.role" if contacts else "NULL"} AS key_role
+               g.vip_tier, c.p_churn, k.role AS key_role
         FROM snapshot s
-        {
-            "LEFT JOIN segments g ON g.month = s.month AND g.subscriber_id = s.subscriber_id"
-            if seg
-            else ""
-        }
-        {
-            "LEFT JOIN churn_scores c ON c.month = s.month AND c.subscriber_id = s.subscriber_id"
-            if scores
-            else ""
-        }
-        {
-            "LEFT JOIN group_contacts k ON k.subscriber_id = s.subscriber_id"
-            " AND k.group_id = s.group_id"
-            if contacts
-            else ""
-        }
+        LEFT JOIN segments g ON g.month = s.month AND g.subscriber_id = s.subscriber_id
+        LEFT JOIN churn_scores c ON c.month = s.month AND c.subscriber_id = s.subscriber_id
+        LEFT JOIN group_contacts k ON k.subscriber_id = s.subscriber_id
+             AND k.group_id = s.group_id
         WHERE s.month = ? AND s.group_id = ? AND s.status <> 'cancelled'
         ORDER BY key_role IS NULL, p_churn DESC NULLS LAST, s.subscriber_id
         """,
@@ -297,6 +250,4 @@ def campaign_targets(con: duckdb.DuckDBPyConnection, month: str | dt.date) -> li
 
 def latest_month(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     """Return the latest month with group KPIs, or None."""
-    if not table_exists(con, KPI_TABLE):
-        return None
     return con.execute(f"SELECT max(month) FROM {KPI_TABLE}").fetchall()[0][0]

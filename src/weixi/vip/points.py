@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from weixi.errors import ConflictError, NotFoundError
 from weixi.security import audit
-from weixi.store.analytics import table_exists
 from weixi.store.months import parse_month
 from weixi.vip.models import PointsEntry
 from weixi.vip.params import VipParams, load_params
@@ -101,7 +100,7 @@ def earned(
     """
     p = params or load_params()
     m = parse_month(month)
-    if not table_exists(con, "segments"):
+    if not con.execute("SELECT EXISTS (SELECT 1 FROM segments)").fetchall()[0][0]:
         raise NotFoundError(f"no segments: run `weixi segment --month {m:%Y-%m}` first")
     rank = p.tier_rank()
     rank_case = " ".join(f"WHEN '{c}' THEN {r}" for c, r in rank.items())

@@ -15,7 +15,6 @@ import pyarrow as pa
 
 from weixi.errors import NotFoundError
 from weixi.i18n import t
-from weixi.store.analytics import table_exists
 from weixi.store.months import add_months, parse_month
 from weixi.vip.params import VipParams, load_params
 
@@ -31,10 +30,7 @@ EVENT_SCHEMA = pa.schema(
 
 
 def _require_segments(con: duckdb.DuckDBPyConnection, m: dt.date) -> None:
-    if (
-        not table_exists(con, "segments")
-        or not con.execute("SELECT count(*) FROM segments WHERE month = ?", [m]).fetchall()[0][0]
-    ):
+    if not con.execute("SELECT count(*) FROM segments WHERE month = ?", [m]).fetchall()[0][0]:
         raise NotFoundError(f"month {m:%Y-%m} is not segmented: run `weixi segment` first")
 
 
@@ -207,9 +203,8 @@ def churn_warning(
     p = params or load_params()
     m = parse_month(month)
     _require_segments(con, m)
-    if not table_exists(con, "churn_scores"):
+    if not con.execute("SELECT EXISTS (SELECT 1 FROM churn_scores)").fetchall()[0][0]:
         raise NotFoundError(f"no churn scores: run `weixi churn score --month {m:%Y-%m}` first")
-    books = table_exists(con, "books")
     where = []
     args: dict = {"m": m, "limit": limit, "min_p": min_p}
     where.append("p_churn >= $min_p")
@@ -228,16 +223,12 @@ def churn_warning(
                  round(max(c.p_churn), 4) AS p_churn,
                  arg_max(c.reasons, c.p_churn) AS reasons,
                  arg_max(s.phone, c.p_churn) AS phone, any_value(s.name) AS name,
-                 {"any_value(b.staff_id)" if books else "NULL"} AS staff_id
+                 any_value(b.staff_id) AS staff_id
           FROM segments g
           JOIN snapshot s ON s.month = g.month AND s.subscriber_id = g.subscriber_id
           JOIN churn_scores c ON c.month = g.month AND c.subscriber_id = g.subscriber_id
-          {
-            '''LEFT JOIN books b ON b.kind = 'vip' AND b.key = g.customer_id AND b.month =
-               (SELECT max(month) FROM books WHERE month <= $m)'''
-            if books
-            else ""
-        }
+          LEFT JOIN books b ON b.kind = 'vip' AND b.key = g.customer_id AND b.month =
+               (SELECT max(month) FROM books WHERE month <= $m)
           WHERE g.month = $m AND g.vip_tier <> 'none' AND s.status <> 'cancelled'
           GROUP BY g.customer_id) {cond}
         ORDER BY p_churn DESC, customer_id LIMIT $limit""",

@@ -24,8 +24,9 @@ from weixi.auth.models import Role, User
 from weixi.config import Settings
 from weixi.errors import PermissionDenied
 from weixi.i18n import normalize_locale, t
-from weixi.store import analytics, snapshots
+from weixi.store import snapshots
 from weixi.store.db import session_factory
+from weixi.web import readmodels
 from weixi.web.labels import label
 
 SESSION_COOKIE = "weixi_session"
@@ -241,7 +242,7 @@ def branch_names(request: Request) -> dict[str, dict[str, str]]:
     names: dict[str, dict[str, str]] = {}
     try:
         with snapshots.open_snapshot(path) as con:
-            if con is not None and analytics.table_exists(con, "branches"):
+            if readmodels.has(con, "branches"):
                 for bid, en, zh in con.execute(
                     "SELECT branch_id, name_en, name_zh FROM branches"
                 ).fetchall():

@@ -1,8 +1,8 @@
 """Read-side queries of the pages over the DuckDB analytics store (vectorized SQL only).
 
 Every function takes the read-only connection (``None`` when the store does not exist yet) and
-the user's branch scope (``None`` = province-wide) and returns plain dicts/lists; a missing table
-gives an empty result so the page can show an honest empty state.
+the user's branch scope (``None`` = province-wide) and returns plain dicts/lists; a table without
+rows gives an empty result so the page can show an honest empty state.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import json
 from typing import Any
 
 import duckdb
-
-from weixi.store.analytics import table_exists
 
 Con = duckdb.DuckDBPyConnection | None
 
@@ -26,18 +24,14 @@ HIGH_RISK = 0.3  # p_churn at or above this counts as high risk on the dashboard
 
 
 def has(con: Con, table: str) -> bool:
-    """True when the store is open and holds ``table``."""
-    return con is not None and table_exists(con, table)
+    """True when the store is open and ``table`` holds rows (data of that step exists).
 
-
-def columns(con: Con, table: str) -> set[str]:
-    """Column names of ``table`` (empty when missing)."""
-    if not has(con, table):
-        return set()
-    rows = con.execute(  # type: ignore[union-attr]
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
-    ).fetchall()
-    return {r[0] for r in rows}
+    Every table is declared (:mod:`weixi.store.schema`); a snapshot published by an older
+    weixi shows the tables it lacks as empty (:func:`weixi.store.snapshots.overlay`).
+    """
+    if con is None:
+        return False
+    return bool(con.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}")').fetchall()[0][0])
 
 
 def rows(con: Con, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:

@@ -46,7 +46,8 @@ def render_markdown() -> list[str]:
     lines += [f"| {s.version} | {s.name} |" for s in STEPS]
     lines += ["", "Tables:", "", "| table | written by | columns | row |", "|---|---|---|---|"]
     for t in TABLES.values():
-        lines.append(f"| `{t.name}` | `{t.owner}` | {len(t.columns)} | {t.doc} |")
+        owner = f"`{t.owner}`" if t.owner.startswith("weixi.") else t.owner  # a module, or not
+        lines.append(f"| `{t.name}` | {owner} | {len(t.columns)} | {t.doc} |")
     lines += [
         "",
         "### Adding a table",

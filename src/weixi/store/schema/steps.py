@@ -90,4 +90,9 @@ STEPS: tuple[Step, ...] = (
     Step(1, "baseline: every table of weixi 0.x", _baseline),
     # the declared tables and columns are created by upgrade() after the steps
     Step(2, "uplift.take_rate and channel_effects (learned response)"),
+    Step(
+        3,
+        "declared: events, complaint_log, port_outs, books, group_kpis, trigger_firings "
+        "(created by their modules before)",
+    ),
 )

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from weixi.ingest import schema as ingest_schema
+from weixi.ingest.events import EVENT_FIELDS
 from weixi.segment.exprs import SEGMENT_COLUMNS
 
 _SEG_TYPES = {
@@ -138,6 +139,13 @@ _TABLES: list[Table] = [
         "weixi.ingest.service",
         "Rows and values refused by an import, with the reason.",
     ),
+    Table(
+        "events",
+        _cols(_fields(EVENT_FIELDS)),
+        "weixi.ingest.events",
+        "One row per customer event (daily feeds and producers such as complaints); an import "
+        "replaces one day × source.",
+    ),
     # --- segmentation (weixi.segment) ------------------------------------------------------
     Table(
         "segments",
@@ -245,6 +253,47 @@ _TABLES: list[Table] = [
         "weixi.churn.service",
         "Feature drift (PSI) of a scored month per branch.",
     ),
+    Table(
+        "complaint_log",
+        _cols(
+            "id BIGINT, subscriber_id VARCHAR, customer_id VARCHAR, branch_id VARCHAR, "
+            "category VARCHAR, status VARCHAR, received_at TIMESTAMP, deadline TIMESTAMP, "
+            "answered_at TIMESTAMP, escalation_level INTEGER, churn_reason BOOLEAN"
+        ),
+        "weixi.complaints.service",
+        "The complaint history copied from the operational database (replaced whole by each "
+        "sync); the churn model's complaint features and churn analysis read it.",
+    ),
+    Table(
+        "port_outs",
+        _cols("subscriber_id VARCHAR, destination VARCHAR"),
+        "the operator",
+        "Number-portability export: the competitor a line ported to. weixi never writes it "
+        "(load it yourself); churn analysis reads the destination, `unknown` when empty.",
+    ),
+    # --- VIP and enterprise groups (weixi.vip) ---------------------------------------------
+    Table(
+        "books",
+        _cols(
+            "month DATE NOT NULL, kind VARCHAR NOT NULL, key VARCHAR NOT NULL, "
+            "branch_id VARCHAR, staff_id VARCHAR, status VARCHAR NOT NULL"
+        ),
+        "weixi.vip.books",
+        "Books of business: the account manager of each VIP customer (kind vip) and group "
+        "(kind group) per month, with kept | moved | new | orphaned | unplaced.",
+    ),
+    Table(
+        "group_kpis",
+        _cols(
+            "month DATE NOT NULL, group_id VARCHAR NOT NULL, name VARCHAR, branch_id VARCHAR, "
+            "industry VARCHAR, grade VARCHAR, handset_count BIGINT, members BIGINT, "
+            "members_prev BIGINT, stayed BIGINT, left_group BIGINT, key_persons BIGINT, "
+            "key_left BIGINT, coverage DOUBLE, stability DOUBLE, alert BOOLEAN, "
+            "alert_reason VARCHAR, staff_id VARCHAR"
+        ),
+        "weixi.vip.groups",
+        "Per enterprise group per month: members, coverage, stability and the alert.",
+    ),
     # --- strategy (weixi.strategy) ---------------------------------------------------------
     Table(
         "strategy_matches",
@@ -292,6 +341,17 @@ _TABLES: list[Table] = [
         ),
         "weixi.dispatch.plans",
         "Matched lines a plan version left off the list, with the reason.",
+    ),
+    # --- event triggers (weixi.triggers) ---------------------------------------------------
+    Table(
+        "trigger_firings",
+        _cols(
+            "event_date DATE, month DATE, rule VARCHAR, event_id VARCHAR, event_type VARCHAR, "
+            "subscriber_id VARCHAR, customer_id VARCHAR, branch_id VARCHAR, channel VARCHAR, "
+            "staff_id VARCHAR, outcome VARCHAR, reason VARCHAR, fired_at TIMESTAMP"
+        ),
+        "weixi.triggers.service",
+        "Every firing of a day's events: task, control or suppressed (with the reason).",
     ),
     # --- evaluation (weixi.evaluate) -------------------------------------------------------
     Table(
