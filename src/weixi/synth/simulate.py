@@ -121,6 +121,9 @@ class MonthResult:
     references: dict[str, float] = field(default_factory=dict)
     # with ``diagnose``: treated customers per channel/action of the policy and the references
     mix: dict[str, dict[str, int]] = field(default_factory=dict)
+    # what the monthly job learned: churn retrain reasons (empty: the champion scored on) and
+    # the pooled scale of the configured reductions (None before learning starts)
+    learning: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -494,6 +497,7 @@ def _run(
                         budget=budget,
                         plan=rep.steps["plan"],
                         secs=secs,
+                        steps=rep.steps,
                     )
                     t3 = time.perf_counter()
                     treatments = execute_with_hidden_responses(
@@ -509,7 +513,7 @@ def _run(
 
 
 def _campaign_month(
-    *, con, session, month, spec, lib, op, params, budget, plan, secs
+    *, con, session, month, spec, lib, op, params, budget, plan, secs, steps=None
 ) -> MonthResult:
     """Value the executed plan and both references for ``month`` (before the dialer works it)."""
     t2 = time.perf_counter()
@@ -577,5 +581,18 @@ def _campaign_month(
         uplift_sources=dict(plan.get("uplift_sources") or {}),
         references=diag,
         mix=mix,
+        learning=_learning(steps or {}),
         seconds=secs,
     )
+
+
+def _learning(steps: dict[str, Any]) -> dict[str, Any]:
+    """The job's learning decisions of a month, from its step report."""
+    train = steps.get("churn_train")
+    uplift = steps.get("uplift")
+    return {
+        "churn_retrain": ((train.get("due") or {}).get("reasons") or [])
+        if isinstance(train, dict)
+        else [],
+        "reduction_scale": uplift.get("scale") if isinstance(uplift, dict) else None,
+    }
