@@ -19,7 +19,7 @@ from weixi.churn import drift, reasons, registry
 from weixi.churn import features as F
 from weixi.churn.calibrate import apply_calibrator, prior_correct
 from weixi.churn.metrics import gains_table, paired_bootstrap, reliability, summary
-from weixi.churn.params import ChurnParams, load_params
+from weixi.churn.params import ChurnParams, MonthlyParams, load_params
 from weixi.churn.predict import Scorer, encode, fit_levels, horizon_probabilities
 from weixi.churn.train import HorizonFit, as_text_categories, fit_horizon
 from weixi.errors import ModelError, NotFoundError
@@ -435,9 +435,12 @@ def score(
     }
     engines = {sc.engine for sc in scorers.values()}
     probs = horizon_probabilities(meta, lambda h, X: scorers[h].predict(X), X)
-    scorer1 = scorers[1]
-    contrib = scorer1.contributions(X)
-    long = reasons.top_reasons(contrib, X, names, levels, params.monthly.reasons_top_k)
+    explained = explained_rows(probs[1], params.monthly)
+    long = _reasons_long(scorers[1], X[explained], names, levels, params.monthly.reasons_top_k)
+    rows = explained[long.column("row").to_numpy()]  # positions in the month's frame
+    long = long.set_column(0, "row", pa_table({"row": rows}).column("row"))
+    has_reasons = np.zeros(len(df), dtype=bool)
+    has_reasons[explained] = True
     ids = df["subscriber_id"].astype(str).to_numpy()
     nan = np.full(len(df), np.nan)
     base = pa_table(
@@ -447,6 +450,7 @@ def score(
             "p_churn": probs[1],
             "p_churn_2m": probs.get(2, nan),
             "p_churn_3m": probs.get(3, nan),
+            "explained": has_reasons,
         }
     )
     con.register("_churn_base", base)
@@ -460,16 +464,9 @@ def score(
             SELECT DATE '{month.isoformat()}', b.subscriber_id, ?, b.p_churn,
                    CASE WHEN isnan(b.p_churn_2m) THEN NULL ELSE b.p_churn_2m END,
                    CASE WHEN isnan(b.p_churn_3m) THEN NULL ELSE b.p_churn_3m END,
-                   coalesce(r.reasons, '[]')
+                   CASE WHEN b.explained THEN coalesce(r.reasons, '[]') END
             FROM _churn_base b
-            LEFT JOIN (
-              SELECT "row", '[' || string_agg(
-                json_object('code', code,
-                            'value', coalesce(to_json(round(value_num, 4)), to_json(value_text)),
-                            'contribution', contribution)::VARCHAR, ',' ORDER BY rank) || ']'
-                     AS reasons
-              FROM _churn_reasons GROUP BY "row"
-            ) r ON r."row" = b."row"
+            LEFT JOIN ({REASONS_JSON_SQL}) r ON r."row" = b."row"
             """,
             [version],
         )
@@ -496,6 +493,7 @@ def score(
         "model_version": version,
         "engine": sorted(engines),
         "n": len(df),
+        "n_reasons": len(explained),
         "mean_p_churn": float(probs[1].mean()) if len(df) else None,
         "expected_churners": float(probs[1].sum()),
         "segments_used": seg_ok,
@@ -507,6 +505,106 @@ def score(
             ]
         ),
     }
+
+
+#: One JSON list of reasons per row of the long table ``_churn_reasons`` (``row``, ``reasons``):
+#: the format stored in ``churn_scores.reasons``.
+REASONS_JSON_SQL = """
+SELECT "row", '[' || string_agg(
+         json_object('code', code,
+                     'value', coalesce(to_json(round(value_num, 4)), to_json(value_text)),
+                     'contribution', contribution)::VARCHAR, ',' ORDER BY rank) || ']' AS reasons
+FROM _churn_reasons GROUP BY "row"
+"""
+
+
+def explained_rows(p: np.ndarray, monthly: MonthlyParams) -> np.ndarray:
+    """Rows (sorted) whose reasons are stored at scoring time: the riskiest
+    ``reasons_share`` of the month plus every row with ``p >= reasons_min_p``."""
+    n = len(p)
+    k = min(n, int(np.ceil(monthly.reasons_share * n)))
+    keep = p >= monthly.reasons_min_p
+    if k:
+        keep[np.argpartition(-p, k - 1)[:k]] = True
+    return np.flatnonzero(keep)
+
+
+def _reasons_long(scorer: Scorer, X: np.ndarray, names, levels, k: int):
+    """Long reasons table of the rows of ``X`` (SHAP contributions of the 1-month booster)."""
+    contrib = scorer.contributions(X) if len(X) else np.zeros((0, X.shape[1] + 1))
+    return reasons.top_reasons(contrib, X, names, levels, k)
+
+
+def compute_reasons(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    subscriber_ids: list[str],
+    version: str | None = None,
+    params: ChurnParams | None = None,
+) -> dict[str, list[dict]]:
+    """Reasons of a few lines of ``month`` computed now with model ``version`` (the active one
+    when None): the same contributions and format :func:`score` stores. Read-only."""
+    params = params or load_params()
+    ids = sorted({str(i) for i in subscriber_ids})
+    if not ids:
+        return {}
+    version, folder, meta = registry.load_meta(con, version)
+    names, levels = meta["features"], meta["levels"]
+    seg_ok = bool(meta["with_segments"]) and F.has_segments(con, [month])
+    df = F.load_features(
+        con,
+        [month],
+        with_segments=seg_ok,
+        with_complaints=bool(meta.get("with_complaints")),
+        subscriber_ids=ids,
+    )
+    if df.empty:
+        return {}
+    X = encode(df, names, levels)
+    scorer = Scorer(folder / "h1.txt", engine="lightgbm", num_threads=params.num_threads)
+    long = _reasons_long(scorer, X, names, levels, params.monthly.reasons_top_k)
+    con.register("_churn_reasons", long)
+    try:
+        got = dict(con.execute(REASONS_JSON_SQL).fetchall())
+    finally:
+        con.unregister("_churn_reasons")
+    sids = df["subscriber_id"].astype(str).tolist()
+    return {sid: json.loads(got.get(i, "[]")) for i, sid in enumerate(sids)}
+
+
+def reasons_for(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    subscriber_ids: list[str],
+    params: ChurnParams | None = None,
+) -> dict[str, list[dict]]:
+    """Reasons of the given scored lines of ``month``: the stored ones, and for lines scored
+    without stored reasons (below the riskiest share) the ones :func:`compute_reasons` gives
+    with the model that scored them. Lines without a score are left out. Read-only."""
+    ids = sorted({str(i) for i in subscriber_ids})
+    if not ids:
+        return {}
+    got = con.execute(
+        "SELECT subscriber_id, model_version, reasons FROM churn_scores "
+        "WHERE month = ? AND subscriber_id IN (SELECT unnest(?::VARCHAR[]))",
+        [month, ids],
+    ).fetchall()
+    out: dict[str, list[dict]] = {}
+    missing: dict[str, list[str]] = {}
+    for sid, version, text in got:  # at most len(subscriber_ids) rows
+        if text is None:
+            missing.setdefault(version, []).append(sid)
+        else:
+            out[sid] = json.loads(text)
+    for version, todo in missing.items():
+        out.update(
+            compute_reasons(
+                con=con, month=month, subscriber_ids=todo, version=version, params=params
+            )
+        )
+    return out
 
 
 def save_drift(
