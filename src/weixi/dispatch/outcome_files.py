@@ -42,6 +42,8 @@ from weixi.store.bulk import insert_arrow
 
 REQUIRED = ("task_id", "result")
 OPTIONAL = ("refusal_reason", "callback_at", "note", "idempotency_key", "staff_id")
+#: Task ids spanning less than this many times their number are read by one range scan.
+DENSE = 4
 
 
 @dataclass
@@ -169,24 +171,43 @@ def _load_tasks(session: Session, user: User, ids: np.ndarray) -> pd.DataFrame:
         Task.claimed_by,
         Task.claimed_until,
     ]
-    staged = _stage(
-        session, "_of_ids", pa.table({"id": pa.array(np.unique(ids), pa.int64())}), "id BIGINT"
-    )
-    stmt = select(*cols).join(staged, staged.c.id == Task.id).where(scope_condition(user))
+    uniq = np.unique(ids)
+    if len(uniq) and int(uniq[-1]) - int(uniq[0]) < DENSE * len(uniq):  # Python ints: no overflow
+        # the ids fill most of their range (a campaign's tasks): one range scan of the primary
+        # key, the file's ids kept below, costs less than staging them
+        stmt = select(*cols).where(
+            Task.id.between(int(uniq[0]), int(uniq[-1])), scope_condition(user)
+        )
+    else:
+        staged = _stage(
+            session, "_of_ids", pa.table({"id": pa.array(uniq, pa.int64())}), "id BIGINT"
+        )
+        stmt = select(*cols).join(staged, staged.c.id == Task.id).where(scope_condition(user))
     frame = _frame(session.connection().execute(stmt), [c.key for c in cols])
     frame["id"] = frame["id"].astype(np.int64)  # an object index makes isin/reindex quadratic
+    frame = frame[np.isin(frame["id"].to_numpy(), uniq)]
     return frame.set_index("id")
 
 
-def _known_keys(session: Session, keys: np.ndarray) -> pd.Series:
-    """Task of every idempotency key of ``keys`` already recorded (staged, one join)."""
-    staged = _stage(
-        session, "_of_keys", pa.table({"k": pa.array(np.unique(keys), pa.string())}), "k TEXT"
-    )
-    stmt = select(Outcome.idempotency_key, Outcome.task_id).join(
-        staged, staged.c.k == Outcome.idempotency_key
-    )
-    got = _frame(session.connection().execute(stmt), ["key", "task_id"])
+def _known_keys(session: Session, keys: np.ndarray, prefix: str) -> pd.Series:
+    """Task of every idempotency key of ``keys`` already recorded. The file's own line keys
+    (``prefix``: ``file:<digest>:``) are found by one range scan of the key index, any other
+    keys staged in a temporary table and joined."""
+    conn = session.connection()
+    key = Outcome.idempotency_key
+    arr = pa.array(keys, pa.string())
+    own = pc.starts_with(arr, prefix)
+    parts = []
+    if pc.any(own).as_py():
+        # every key starting with prefix sorts in [prefix, prefix with ":" raised to ";")
+        stmt = select(key, Outcome.task_id).where(key >= prefix, key < prefix[:-1] + ";")
+        parts.append(_frame(conn.execute(stmt), ["key", "task_id"]))
+    other = arr.filter(pc.invert(own))
+    if len(other):
+        staged = _stage(session, "_of_keys", pa.table({"k": pc.unique(other)}), "k VARCHAR(128)")
+        stmt = select(key, Outcome.task_id).join(staged, staged.c.k == key)
+        parts.append(_frame(conn.execute(stmt), ["key", "task_id"]))
+    got = pd.concat(parts) if parts else pd.DataFrame({"key": [], "task_id": []})
     return pd.Series(got["task_id"].to_numpy(), index=got["key"].to_numpy(), dtype=object)
 
 
@@ -266,7 +287,7 @@ def _record(
     # an idempotency key seen before (in the database, or earlier in this file) is a repeat of
     # that outcome — or a conflict when it named another task
     alive = pd.isna(reason)
-    known = _known_keys(session, keys.to_numpy()[alive])
+    known = _known_keys(session, keys.to_numpy()[alive], f"file:{digest}:")
     first_task = keys.map(known)
     # a key used again later in this file: the first usable row with it came first
     alive_keys = keys[alive]
