@@ -109,8 +109,12 @@ def test_segment_codes_are_used_when_every_month_has_them(history_con, fast_para
     ).with_segments
 
 
-def test_reasons_stored_for_the_riskiest_lines_and_computed_on_demand(history_con, fast_params):
+def test_reasons_stored_for_the_riskiest_lines_and_computed_on_demand(
+    history_con, fast_params, monkeypatch
+):
     con, months = history_con
+    # several batches: the riskiest lines are chosen across them
+    monkeypatch.setattr(service, "SCORE_BATCH_ROWS", 700)
     as_of = months[-2]
     service.train(con=con, month=as_of, params=fast_params)
     params = fast_params.model_copy(
@@ -167,3 +171,21 @@ def test_reasons_stored_for_the_riskiest_lines_and_computed_on_demand(history_co
         "SELECT count(*) FROM churn_scores WHERE month = ? AND reasons IS NULL", [as_of]
     ).fetchone()[0]
     assert nulls == 0
+
+
+def test_arrow_batches_encode_like_the_pandas_frame(history_con, fast_params):
+    """Scoring reads the month in Arrow batches: the same matrix as the frame's encoding."""
+    from weixi.churn import features as F
+    from weixi.churn.predict import encode, encode_arrow
+
+    con, months = history_con
+    service.train(con=con, month=months[-2], params=fast_params)
+    _, _, meta = registry.load_meta(con, None)
+    names, levels = meta["features"], meta["levels"]
+    kw = {"with_segments": False, "with_complaints": True}
+    frame = encode(F.load_features(con, [months[-1]], **kw), names, levels)
+    batches = list(F.feature_batches(con, months[-1], batch_rows=700, **kw))
+    assert len(batches) > 1
+    arrow = np.vstack([encode_arrow(b, names, levels) for b in batches])
+    np.testing.assert_array_equal(arrow, frame)
+    assert not np.isnan(frame[:, names.index("branch_id")]).any()

@@ -13,12 +13,15 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import duckdb
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from weixi.store.analytics import table_exists
 from weixi.store.months import add_months
@@ -516,6 +519,32 @@ def load_features(
         if c in df.columns:
             df[c] = df[c].astype(object).where(df[c].notna(), None).astype("category")
     return df
+
+
+def feature_batches(
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    *,
+    with_segments: bool = False,
+    with_complaints: bool = False,
+    batch_rows: int = 250_000,
+) -> Iterator[pa.RecordBatch]:
+    """The features of ``month`` as Arrow record batches (in subscriber order), never the
+    whole month in memory: what scoring reads. Same columns as :func:`load_features`."""
+    cmp_ok = with_complaints and has_complaints(con)
+    sql = feature_sql([month], with_segments=with_segments, with_complaints=cmp_ok)
+    for batch in con.sql(sql).to_arrow_reader(batch_rows):
+        if with_complaints and not cmp_ok:  # no complaint history: no complaints
+            n = batch.num_rows
+            for f in COMPLAINT_FEATURES:
+                if f.kind == "cat":
+                    arr = pa.array(np.full(n, "none", dtype=object), pa.string())
+                elif f.name == "cmp_days_since_last":
+                    arr = pa.nulls(n, pa.float64())
+                else:
+                    arr = pa.array(np.zeros(n), pa.float64())
+                batch = batch.append_column(f.name, arr)
+        yield batch
 
 
 def _run_features(

@@ -13,6 +13,7 @@ from typing import Literal
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from weixi.churn import champion as rule
 from weixi.churn import drift, reasons, registry
@@ -20,10 +21,13 @@ from weixi.churn import features as F
 from weixi.churn.calibrate import apply_calibrator, prior_correct
 from weixi.churn.metrics import gains_table, paired_bootstrap, reliability, summary
 from weixi.churn.params import ChurnParams, MonthlyParams, load_params
-from weixi.churn.predict import Scorer, encode, fit_levels, horizon_probabilities
+from weixi.churn.predict import Scorer, encode, encode_arrow, fit_levels, horizon_probabilities
 from weixi.churn.train import HorizonFit, as_text_categories, fit_horizon
 from weixi.errors import ModelError, NotFoundError
 from weixi.store.months import add_months, format_month, loaded_months
+
+#: Lines per Arrow batch when scoring a month.
+SCORE_BATCH_ROWS = 250_000
 
 
 @dataclass
@@ -425,27 +429,60 @@ def score(
     names, levels = meta["features"], meta["levels"]
     with_seg = bool(meta["with_segments"])
     seg_ok = with_seg and F.has_segments(con, [month])
-    df = F.load_features(
-        con, [month], with_segments=seg_ok, with_complaints=bool(meta.get("with_complaints"))
-    )
-    X = encode(df, names, levels)
     scorers = {
         int(h): Scorer(folder / f"h{h}.txt", engine=engine, num_threads=params.num_threads)
         for h in meta["horizons"]
     }
     engines = {sc.engine for sc in scorers.values()}
-    probs = horizon_probabilities(meta, lambda h, X: scorers[h].predict(X), X)
-    explained = explained_rows(probs[1], params.monthly)
-    long = _reasons_long(scorers[1], X[explained], names, levels, params.monthly.reasons_top_k)
-    rows = explained[long.column("row").to_numpy()]  # positions in the month's frame
-    long = long.set_column(0, "row", pa_table({"row": rows}).column("row"))
-    has_reasons = np.zeros(len(df), dtype=bool)
+    ref = meta["drift_reference"]
+    n_total = con.execute(
+        "SELECT count(*) FROM snapshot WHERE month = ? AND status <> 'cancelled'", [month]
+    ).fetchall()[0][0]
+    k = min(n_total, int(np.ceil(params.monthly.reasons_share * n_total)))
+    # the month in Arrow batches: scored by the compiled trees, drift counts added up, and the
+    # feature rows of the lines that may need reasons (the riskiest k so far, all >= min_p) kept
+    id_parts, prob_parts, counts = [], [], None
+    pool_X = np.empty((0, len(names)))
+    pool_p, pool_row = np.empty(0), np.empty(0, dtype=np.int64)
+    offset = 0
+    for batch in F.feature_batches(
+        con,
+        month,
+        with_segments=seg_ok,
+        with_complaints=bool(meta.get("with_complaints")),
+        batch_rows=SCORE_BATCH_ROWS,
+    ):
+        Xb = encode_arrow(batch, names, levels)
+        pb = horizon_probabilities(meta, lambda h, X: scorers[h].predict(X), Xb)
+        id_parts.append(batch.column("subscriber_id").cast(pa.string()))
+        prob_parts.append(pb)
+        c = drift.psi_counts(
+            ref, Xb, names, batch.column("branch_id").cast(pa.string()).to_numpy(False), pb[1]
+        )
+        counts = c if counts is None else {f: counts[f] + c[f] for f in counts}
+        cand_p = np.concatenate([pool_p, pb[1]])
+        keep = explained_rows(cand_p, params.monthly, k=k)
+        pool_X = np.concatenate([pool_X, Xb])[keep]
+        pool_row = np.concatenate([pool_row, offset + np.arange(len(Xb))])[keep]
+        pool_p = cand_p[keep]
+        offset += len(Xb)
+    n = offset
+    ids = pa.concat_arrays(id_parts) if id_parts else pa.array([], pa.string())
+    probs = {
+        h: np.concatenate([pb[h] for pb in prob_parts]) if prob_parts else np.empty(0)
+        for h in sorted(int(x) for x in meta["horizons"])
+    }
+    long = _reasons_long(scorers[1], pool_X, names, levels, params.monthly.reasons_top_k)
+    long = long.set_column(
+        0, "row", pa_table({"row": pool_row[long.column("row").to_numpy()]}).column("row")
+    )
+    explained = pool_row
+    has_reasons = np.zeros(n, dtype=bool)
     has_reasons[explained] = True
-    ids = df["subscriber_id"].astype(str).to_numpy()
-    nan = np.full(len(df), np.nan)
+    nan = np.full(n, np.nan)
     base = pa_table(
         {
-            "row": np.arange(len(df)),
+            "row": np.arange(n),
             "subscriber_id": ids,
             "p_churn": probs[1],
             "p_churn_2m": probs.get(2, nan),
@@ -477,14 +514,8 @@ def score(
     finally:
         con.unregister("_churn_base")
         con.unregister("_churn_reasons")
-    table = drift.psi_table(
-        meta["drift_reference"],
-        X,
-        names,
-        df["branch_id"].astype(str).to_numpy(),
-        probs[1],
-        warning=params.monthly.psi_warning,
-        min_rows=params.monthly.psi_min_rows,
+    table = drift.psi_rows(
+        ref, counts or {}, warning=params.monthly.psi_warning, min_rows=params.monthly.psi_min_rows
     )
     save_drift(con=con, month=month, version=version, table=table)
     warn = table[table["warning"]].sort_values("psi", ascending=False)
@@ -492,9 +523,9 @@ def score(
         "month": format_month(month),
         "model_version": version,
         "engine": sorted(engines),
-        "n": len(df),
+        "n": n,
         "n_reasons": len(explained),
-        "mean_p_churn": float(probs[1].mean()) if len(df) else None,
+        "mean_p_churn": float(probs[1].mean()) if n else None,
         "expected_churners": float(probs[1].sum()),
         "segments_used": seg_ok,
         "segments_missing": with_seg and not seg_ok,
@@ -518,11 +549,12 @@ FROM _churn_reasons GROUP BY "row"
 """
 
 
-def explained_rows(p: np.ndarray, monthly: MonthlyParams) -> np.ndarray:
+def explained_rows(p: np.ndarray, monthly: MonthlyParams, k: int | None = None) -> np.ndarray:
     """Rows (sorted) whose reasons are stored at scoring time: the riskiest
-    ``reasons_share`` of the month plus every row with ``p >= reasons_min_p``."""
+    ``reasons_share`` of the month (or the riskiest ``k``) plus every row with
+    ``p >= reasons_min_p``."""
     n = len(p)
-    k = min(n, int(np.ceil(monthly.reasons_share * n)))
+    k = min(n, int(np.ceil(monthly.reasons_share * n)) if k is None else k)
     keep = p >= monthly.reasons_min_p
     if k:
         keep[np.argpartition(-p, k - 1)[:k]] = True
@@ -628,4 +660,9 @@ def pa_table(cols: dict) -> object:
     """A pyarrow table from numpy columns (NaN kept as NaN)."""
     import pyarrow as pa
 
-    return pa.table({k: pa.array(v) for k, v in cols.items()})
+    return pa.table(
+        {
+            k: v if isinstance(v, pa.Array | pa.ChunkedArray) else pa.array(v)
+            for k, v in cols.items()
+        }
+    )
