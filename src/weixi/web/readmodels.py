@@ -574,9 +574,11 @@ def customer(con: Con, branch: str | None, subscriber_id: str) -> dict[str, Any]
         if has(con, "churn_scores")
         else []
     )
-    for r in scores:  # one row per month of this line
-        r["subscriber_id"] = subscriber_id
-        fill_reasons(con, r["month"], [r])
+    if scores:  # the latest month's reasons on demand when not stored (the page shows them)
+        scores[-1]["subscriber_id"] = subscriber_id
+        fill_reasons(con, scores[-1]["month"], [scores[-1]])
+        del scores[-1]["subscriber_id"]
+    for r in scores:
         r["reasons"] = _reason_list(r["reasons"])
     out["scores"] = scores
     return out
