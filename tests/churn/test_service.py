@@ -107,3 +107,85 @@ def test_segment_codes_are_used_when_every_month_has_them(history_con, fast_para
     assert not service.fit_as_of(
         con=con, as_of=months[-2], horizons=(1,), params=fast_params
     ).with_segments
+
+
+def test_reasons_stored_for_the_riskiest_lines_and_computed_on_demand(
+    history_con, fast_params, monkeypatch
+):
+    con, months = history_con
+    # several batches: the riskiest lines are chosen across them
+    monkeypatch.setattr(service, "SCORE_BATCH_ROWS", 700)
+    as_of = months[-2]
+    service.train(con=con, month=as_of, params=fast_params)
+    params = fast_params.model_copy(
+        update={
+            "monthly": fast_params.monthly.model_copy(
+                update={"reasons_share": 0.05, "reasons_min_p": 0.5}
+            )
+        }
+    )
+    res = service.score(con=con, month=as_of, engine="lightgbm", params=params)
+    rows = con.execute(
+        "SELECT subscriber_id, p_churn, reasons FROM churn_scores WHERE month = ? "
+        "ORDER BY p_churn DESC, subscriber_id",
+        [as_of],
+    ).fetchall()
+    stored = [r for r in rows if r[2] is not None]
+    n_high = sum(r[1] >= 0.5 for r in rows)
+    assert res["n_reasons"] == len(stored) >= max(n_high, int(np.ceil(0.05 * len(rows))))
+    assert len(stored) < len(rows)
+    # the stored ones are the riskiest lines: no line without reasons scores above them
+    assert min(r[1] for r in stored) >= max(r[1] for r in rows if r[2] is None)
+    # on demand: the same model gives the same reasons as the stored ones ...
+    top = stored[:3]
+    again = service.compute_reasons(
+        con=con, month=as_of, subscriber_ids=[r[0] for r in top], params=params
+    )
+    assert again == {r[0]: json.loads(r[2]) for r in top}
+    # ... and reasons for lines scored without them, in the same format
+    low = [r[0] for r in rows if r[2] is None][:2]
+    got = service.reasons_for(con=con, month=as_of, subscriber_ids=[top[0][0], *low, "nobody"])
+    assert set(got) == {top[0][0], *low}
+    assert got[top[0][0]] == json.loads(top[0][2])
+    for sid in low:
+        assert all(r["contribution"] > 0 and describe(r, "zh-CN") for r in got[sid])
+    # the customer 360 read model shows them for a line without stored reasons
+    from weixi.web import readmodels
+
+    view = readmodels.customer(con, None, low[0])
+    shown = next(r for r in view["scores"] if r["month"] == as_of)
+    assert shown["reasons"] == got[low[0]]
+    # churn analysis: a leaver scored without stored reasons gets its computed top reason
+    from weixi.churn import analysis
+
+    left = analysis.analyse(con, months[-1])
+    keys = {r["key"] for r in left["by"]["reason"]}
+    assert keys and all(k.startswith("score_") or k == "unknown" for k in keys)
+    assert keys != {"unknown"}
+    # the whole month with reasons when asked
+    every = params.model_copy(
+        update={"monthly": params.monthly.model_copy(update={"reasons_share": 1.0})}
+    )
+    service.score(con=con, month=as_of, engine="lightgbm", params=every)
+    nulls = con.execute(
+        "SELECT count(*) FROM churn_scores WHERE month = ? AND reasons IS NULL", [as_of]
+    ).fetchone()[0]
+    assert nulls == 0
+
+
+def test_arrow_batches_encode_like_the_pandas_frame(history_con, fast_params):
+    """Scoring reads the month in Arrow batches: the same matrix as the frame's encoding."""
+    from weixi.churn import features as F
+    from weixi.churn.predict import encode, encode_arrow
+
+    con, months = history_con
+    service.train(con=con, month=months[-2], params=fast_params)
+    _, _, meta = registry.load_meta(con, None)
+    names, levels = meta["features"], meta["levels"]
+    kw = {"with_segments": False, "with_complaints": True}
+    frame = encode(F.load_features(con, [months[-1]], **kw), names, levels)
+    batches = list(F.feature_batches(con, months[-1], batch_rows=700, **kw))
+    assert len(batches) > 1
+    arrow = np.vstack([encode_arrow(b, names, levels) for b in batches])
+    np.testing.assert_array_equal(arrow, frame)
+    assert not np.isnan(frame[:, names.index("branch_id")]).any()

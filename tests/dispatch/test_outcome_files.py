@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from weixi.auth.models import User
+from weixi.dispatch import outcome_files
 from weixi.dispatch.models import Campaign, ContactLog, Outcome, Task
 from weixi.dispatch.outcome_files import record_file
 from weixi.dispatch.service import record_outcome
@@ -59,7 +60,11 @@ def _ids(session) -> list[int]:
     return session.execute(select(Task.id).order_by(Task.id)).scalars().all()
 
 
-def test_file_rows_are_recorded_repeated_or_rejected_with_the_reason(session):
+@pytest.mark.parametrize("look_up", ["range", "staged"])
+def test_file_rows_are_recorded_repeated_or_rejected_with_the_reason(session, look_up, monkeypatch):
+    # the file's task ids are read by one range scan when dense, else staged and joined
+    if look_up == "staged":
+        monkeypatch.setattr(outcome_files, "DENSE", 0)
     ids = _ids(session)
     # task 5 is held by someone else's live claim; task 6 is already done
     held, done = session.get(Task, ids[5]), session.get(Task, ids[6])

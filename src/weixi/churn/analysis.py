@@ -34,9 +34,10 @@ VALUE_BANDS = (
 )
 
 
-def leavers_sql(month: dt.date, *, with_outcomes: bool) -> str:
+def leavers_sql(month: dt.date, *, with_outcomes: bool, with_computed_reasons: bool = False) -> str:
     """SQL of the base month's live lines with ``left_`` (1 when gone or cancelled in ``month``)
-    and the attributes the breakdowns use."""
+    and the attributes the breakdowns use. ``with_computed_reasons``: the registered
+    ``_computed_reasons (subscriber_id, reasons)`` stands in for score reasons not stored."""
     base = add_months(month, -1)
     b = f"DATE '{base.isoformat()}'"
     seg = "coalesce(g.code, 'unsegmented')"
@@ -55,10 +56,15 @@ def leavers_sql(month: dt.date, *, with_outcomes: bool) -> str:
                   GROUP BY subscriber_id) k ON k.subscriber_id = s.subscriber_id"""
     )
     reasons.append("k.reason")
+    stored, computed = "c.reasons", ""
+    if with_computed_reasons:
+        stored = "coalesce(c.reasons, d.reasons)"
+        computed = "LEFT JOIN _computed_reasons d ON d.subscriber_id = c.subscriber_id"
     joins.append(
-        f"""LEFT JOIN (SELECT subscriber_id,
-              'score_' || json_extract_string(reasons, '$[0].code') AS reason
-            FROM churn_scores WHERE month = {b}) r ON r.subscriber_id = s.subscriber_id"""
+        f"""LEFT JOIN (SELECT c.subscriber_id,
+              'score_' || json_extract_string({stored}, '$[0].code') AS reason
+            FROM churn_scores c {computed}
+            WHERE c.month = {b}) r ON r.subscriber_id = s.subscriber_id"""
     )
     reasons.append("r.reason")
     joins.append("LEFT JOIN port_outs p ON p.subscriber_id = s.subscriber_id")
@@ -108,8 +114,11 @@ def analyse(
     with_out = outcome_reasons is not None and len(outcome_reasons) > 0
     if with_out:
         con.register("_outcome_reasons", outcome_reasons[["subscriber_id", "reason"]])
+    computed = _leaver_reasons(con, base)
+    if computed is not None:
+        con.register("_computed_reasons", computed)
     try:
-        sql = leavers_sql(month, with_outcomes=with_out)
+        sql = leavers_sql(month, with_outcomes=with_out, with_computed_reasons=computed is not None)
         where = "WHERE branch_id = ?" if branch else ""
         params = [branch] if branch else []
         cte = f"WITH _leavers AS (SELECT * FROM ({sql}) {where}) "
@@ -122,6 +131,8 @@ def analyse(
     finally:
         if with_out:
             con.unregister("_outcome_reasons")
+        if computed is not None:
+            con.unregister("_computed_reasons")
     return {
         "month": format_month(month),
         "base_month": format_month(base),
@@ -132,6 +143,39 @@ def analyse(
         "arpu_lost": round(float(lost), 2),
         "by": by,
     }
+
+
+def _leaver_reasons(con: duckdb.DuckDBPyConnection, base: dt.date):
+    """Score reasons of the lines that left after ``base`` and were scored there without
+    stored reasons, computed on demand (``subscriber_id, reasons`` JSON), or None if none."""
+    import json
+
+    import pyarrow as pa
+
+    from weixi.churn.service import reasons_for
+
+    ids = [
+        r[0]
+        for r in con.execute(
+            f"""SELECT c.subscriber_id FROM churn_scores c
+                JOIN ({churn_label_sql(base)}) l
+                  ON l.subscriber_id = c.subscriber_id AND l.month = c.month
+                WHERE c.month = ? AND c.reasons IS NULL AND l.churned = 1""",
+            [base],
+        ).fetchall()
+    ]
+    if not ids:
+        return None
+    try:
+        got = reasons_for(con=con, month=base, subscriber_ids=ids)
+    except NotFoundError:  # the scoring model's files are gone: those leavers stay unknown
+        return None
+    return pa.table(
+        {
+            "subscriber_id": pa.array(list(got), pa.string()),
+            "reasons": pa.array([json.dumps(v) for v in got.values()], pa.string()),
+        }
+    )
 
 
 _KEYS = {

@@ -80,21 +80,15 @@ def reference(
     return out
 
 
-def psi_table(
-    ref: dict,
-    X: np.ndarray,
-    names: list[str],
-    branch: np.ndarray,
-    score: np.ndarray,
-    warning: float = 0.2,
-    min_rows: int = 200,
-) -> pd.DataFrame:
-    """PSI per (branch, feature) plus the whole base (branch ``*``) of scoring data vs reference."""
+def psi_counts(
+    ref: dict, X: np.ndarray, names: list[str], branch: np.ndarray, score: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Counts per (branch, reference bin) of every feature and the score of some scored rows;
+    counts of several batches add up (see :func:`psi_rows`)."""
     branches = ref["branches"]
     bidx = pd.Categorical(branch.astype(str), categories=branches).codes
-    rows = []
-    cols = [*names, SCORE]
-    for j, name in enumerate(cols):
+    out = {}
+    for j, name in enumerate([*names, SCORE]):
         spec = ref["features"].get(name)
         if spec is None:
             continue
@@ -105,8 +99,18 @@ def psi_table(
             b = np.where(b >= n_bins, n_bins - 1, b)  # a level unseen in the reference
         else:
             b = _bin(x, spec["edges"])
-        act = _counts(b, bidx, len(branches), n_bins)
-        exp = np.asarray(spec["counts"])
+        out[name] = _counts(b, bidx, len(branches), n_bins)
+    return out
+
+
+def psi_rows(
+    ref: dict, counts: dict[str, np.ndarray], warning: float = 0.2, min_rows: int = 200
+) -> pd.DataFrame:
+    """PSI per (branch, feature) plus the whole base (branch ``*``) from :func:`psi_counts`."""
+    branches = ref["branches"]
+    rows = []
+    for name, act in counts.items():
+        exp = np.asarray(ref["features"][name]["counts"])
         rows.append({"branch_id": ALL, "feature": name, "psi": psi(exp.sum(0), act.sum(0))})
         for i, br in enumerate(branches):
             if act[i].sum() >= min_rows and exp[i].sum() >= min_rows:
@@ -114,3 +118,16 @@ def psi_table(
     out = pd.DataFrame(rows, columns=["branch_id", "feature", "psi"])
     out["warning"] = out["psi"] > warning
     return out
+
+
+def psi_table(
+    ref: dict,
+    X: np.ndarray,
+    names: list[str],
+    branch: np.ndarray,
+    score: np.ndarray,
+    warning: float = 0.2,
+    min_rows: int = 200,
+) -> pd.DataFrame:
+    """PSI per (branch, feature) plus the whole base (branch ``*``) of scoring data vs reference."""
+    return psi_rows(ref, psi_counts(ref, X, names, branch, score), warning, min_rows)

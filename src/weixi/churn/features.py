@@ -13,12 +13,15 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import duckdb
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from weixi.store.months import add_months
 
@@ -417,14 +420,19 @@ def feature_table(
 
 
 def feature_sql(
-    months: list[dt.date], *, with_segments: bool = False, with_complaints: bool = False
+    months: list[dt.date],
+    *,
+    with_segments: bool = False,
+    with_complaints: bool = False,
+    snapshot: str = "snapshot",
 ) -> str:
     """DuckDB SQL of :func:`feature_table` over the store's ``snapshot`` (and ``segments``);
     ``with_complaints`` joins each line's complaint history at the month's end
-    (:func:`complaint_sql`, DuckDB only)."""
+    (:func:`complaint_sql`, DuckDB only). ``snapshot`` names the table or view read as the
+    snapshot (a view of a few lines for on-demand reasons)."""
     from weixi.segment.features import snapshot_schema
 
-    snap = ibis.table(snapshot_schema(), name="snapshot")
+    snap = ibis.table(snapshot_schema(), name=snapshot)
     seg = ibis.table(SEGMENTS_SCHEMA, name="segments") if with_segments else None
     sql = str(ibis.to_sql(feature_table(snap, months, segments=seg), dialect="duckdb"))
     if not with_complaints:
@@ -469,23 +477,38 @@ def load_features(
     with_segments: bool = False,
     labels: tuple[int, ...] = (),
     with_complaints: bool = False,
+    subscriber_ids: list[str] | None = None,
 ) -> pd.DataFrame:
     """Run :func:`feature_sql` (plus label columns ``churned_<h>m``) and return a DataFrame.
 
     Categorical columns come back as pandas ``category``. With ``with_complaints`` but no
     complaint history in the store, the complaint features come back empty (no complaints).
+    ``subscriber_ids`` limits the frame to those lines (their history only is read).
     """
     cmp_ok = with_complaints and has_complaints(con)
-    sql = feature_sql(months, with_segments=with_segments, with_complaints=cmp_ok)
-    if labels:
-        joins = " ".join(
-            f"JOIN ({label_sql(h, months)}) l{h} "
-            f"ON l{h}.month = f.month AND l{h}.subscriber_id = f.subscriber_id"
-            for h in labels
+    if subscriber_ids is not None:
+        import pyarrow as pa
+
+        con.register(
+            "_feature_ids", pa.table({"subscriber_id": pa.array(subscriber_ids, pa.string())})
         )
-        cols = ", ".join(f"l{h}.churned AS churned_{h}m" for h in labels)
-        sql = f"SELECT f.*, {cols} FROM ({sql}) f {joins} ORDER BY f.month, f.subscriber_id"
-    df = con.execute(sql).df()
+        try:
+            sql = feature_sql(
+                months,
+                with_segments=with_segments,
+                with_complaints=cmp_ok,
+                snapshot="_feature_snap",
+            )
+            sql = (
+                "WITH _feature_snap AS (SELECT * FROM snapshot WHERE subscriber_id IN "
+                "(SELECT subscriber_id FROM _feature_ids)) " + sql
+            )
+            df = _run_features(con, sql, months, labels)
+        finally:
+            con.unregister("_feature_ids")
+    else:
+        sql = feature_sql(months, with_segments=with_segments, with_complaints=cmp_ok)
+        df = _run_features(con, sql, months, labels)
     if with_complaints and not cmp_ok:
         for f in COMPLAINT_FEATURES:
             df[f.name] = (
@@ -495,6 +518,46 @@ def load_features(
         if c in df.columns:
             df[c] = df[c].astype(object).where(df[c].notna(), None).astype("category")
     return df
+
+
+def feature_batches(
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    *,
+    with_segments: bool = False,
+    with_complaints: bool = False,
+    batch_rows: int = 250_000,
+) -> Iterator[pa.RecordBatch]:
+    """The features of ``month`` as Arrow record batches (in subscriber order), never the
+    whole month in memory: what scoring reads. Same columns as :func:`load_features`."""
+    cmp_ok = with_complaints and has_complaints(con)
+    sql = feature_sql([month], with_segments=with_segments, with_complaints=cmp_ok)
+    for batch in con.sql(sql).to_arrow_reader(batch_rows):
+        if with_complaints and not cmp_ok:  # no complaint history: no complaints
+            n = batch.num_rows
+            for f in COMPLAINT_FEATURES:
+                if f.kind == "cat":
+                    arr = pa.array(np.full(n, "none", dtype=object), pa.string())
+                elif f.name == "cmp_days_since_last":
+                    arr = pa.nulls(n, pa.float64())
+                else:
+                    arr = pa.array(np.zeros(n), pa.float64())
+                batch = batch.append_column(f.name, arr)
+        yield batch
+
+
+def _run_features(
+    con: duckdb.DuckDBPyConnection, sql: str, months: list[dt.date], labels: tuple[int, ...]
+) -> pd.DataFrame:
+    if labels:
+        joins = " ".join(
+            f"JOIN ({label_sql(h, months)}) l{h} "
+            f"ON l{h}.month = f.month AND l{h}.subscriber_id = f.subscriber_id"
+            for h in labels
+        )
+        cols = ", ".join(f"l{h}.churned AS churned_{h}m" for h in labels)
+        sql = f"SELECT f.*, {cols} FROM ({sql}) f {joins} ORDER BY f.month, f.subscriber_id"
+    return con.execute(sql).df()
 
 
 def rule_tendency(df: pd.DataFrame, drop: float = 0.30, group_pay: float = 50.0) -> pd.Series:

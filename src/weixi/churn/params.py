@@ -85,6 +85,10 @@ class MonthlyParams(_Strict):
     psi_bins: int = Field(10, ge=2)
     psi_warning: float = Field(0.2, gt=0)
     reasons_top_k: int = Field(3, ge=1)
+    # share of the month's lines, riskiest first, whose reasons are stored at scoring time
+    reasons_share: float = Field(0.1, ge=0, le=1)
+    # every line with P(churn next month) at or above this also gets stored reasons
+    reasons_min_p: float = Field(0.3, ge=0, le=1)
 
 
 class PromotionParams(_Strict):

@@ -44,6 +44,28 @@ def encode(df: pd.DataFrame, names: list[str], levels: dict[str, list[str]]) -> 
     return X
 
 
+def encode_arrow(batch, names: list[str], levels: dict[str, list[str]]) -> np.ndarray:
+    """:func:`encode` of an Arrow table or record batch (no pandas): the same float matrix."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    X = np.empty((batch.num_rows, len(names)), dtype=np.float64)
+    have = set(batch.schema.names)
+    for j, c in enumerate(names):
+        if c not in have:
+            X[:, j] = np.nan
+            continue
+        col = batch.column(c)
+        if c in levels:
+            text = col if pa.types.is_string(col.type) else pc.cast(col, pa.string())
+            codes = pc.index_in(text, value_set=pa.array(levels[c], pa.string()))
+            col = pc.cast(codes, pa.float64())
+        elif not pa.types.is_floating(col.type):
+            col = pc.cast(col, pa.float64())
+        X[:, j] = col.to_numpy(zero_copy_only=False)
+    return X
+
+
 def horizon_probabilities(
     meta: dict, predict: Callable[[int, np.ndarray], np.ndarray], X: np.ndarray
 ) -> dict[int, np.ndarray]:

@@ -233,7 +233,8 @@ def load_meta(con: duckdb.DuckDBPyConnection, version: str | None) -> tuple[str,
     version = version or get_active(con)
     if version is None:
         raise NotFoundError("no active churn model: run `weixi churn train --month YYYY-MM` first")
-    row = con.execute("SELECT path FROM churn_models WHERE version = ?", [version]).fetchone()
+    found = con.execute("SELECT path FROM churn_models WHERE version = ?", [version]).fetchall()
+    row = found[0] if found else None
     if not row:
         raise NotFoundError(f"churn model {version!r} is not registered")
     folder = Path(row[0])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 from pathlib import Path
 
 import duckdb
@@ -253,6 +252,15 @@ def write_report(
         ).fetchall()
         parts.append(f"<h3>{t('Most frequent reasons', loc)}</h3>")
         parts.append(
+            "<p>"
+            + t(
+                "Counted over the riskiest lines of the month, whose reasons are stored when "
+                "scoring.",
+                loc,
+            )
+            + "</p>"
+        )
+        parts.append(
             _table(
                 [t("reason", loc), t("feature", loc), t("lines", loc)],
                 [[_label(c, loc), c, k] for c, k in top],
@@ -263,6 +271,9 @@ def write_report(
             "WHERE month = ? ORDER BY p_churn DESC LIMIT 20",
             [month],
         ).fetchall()
+        from weixi.churn.service import reasons_for
+
+        shown = reasons_for(con=con, month=month, subscriber_ids=[r[0] for r in sample])
         parts.append(f"<h3>{t('Highest risk', loc)}</h3>")
         parts.append(
             _table(
@@ -277,8 +288,8 @@ def write_report(
                     )
                 ],
                 [
-                    [s, p1, p2, p3, "; ".join(describe(r, loc) for r in json.loads(rs))]
-                    for s, p1, p2, p3, rs in sample
+                    [s, p1, p2, p3, "; ".join(describe(r, loc) for r in shown.get(s, []))]
+                    for s, p1, p2, p3, _ in sample
                 ],
             )
         )

@@ -13,17 +13,21 @@ from typing import Literal
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from weixi.churn import champion as rule
 from weixi.churn import drift, reasons, registry
 from weixi.churn import features as F
 from weixi.churn.calibrate import apply_calibrator, prior_correct
 from weixi.churn.metrics import gains_table, paired_bootstrap, reliability, summary
-from weixi.churn.params import ChurnParams, load_params
-from weixi.churn.predict import Scorer, encode, fit_levels, horizon_probabilities
+from weixi.churn.params import ChurnParams, MonthlyParams, load_params
+from weixi.churn.predict import Scorer, encode, encode_arrow, fit_levels, horizon_probabilities
 from weixi.churn.train import HorizonFit, as_text_categories, fit_horizon
 from weixi.errors import ModelError, NotFoundError
 from weixi.store.months import add_months, format_month, loaded_months
+
+#: Lines per Arrow batch when scoring a month.
+SCORE_BATCH_ROWS = 250_000
 
 
 @dataclass
@@ -425,28 +429,65 @@ def score(
     names, levels = meta["features"], meta["levels"]
     with_seg = bool(meta["with_segments"])
     seg_ok = with_seg and F.has_segments(con, [month])
-    df = F.load_features(
-        con, [month], with_segments=seg_ok, with_complaints=bool(meta.get("with_complaints"))
-    )
-    X = encode(df, names, levels)
     scorers = {
         int(h): Scorer(folder / f"h{h}.txt", engine=engine, num_threads=params.num_threads)
         for h in meta["horizons"]
     }
     engines = {sc.engine for sc in scorers.values()}
-    probs = horizon_probabilities(meta, lambda h, X: scorers[h].predict(X), X)
-    scorer1 = scorers[1]
-    contrib = scorer1.contributions(X)
-    long = reasons.top_reasons(contrib, X, names, levels, params.monthly.reasons_top_k)
-    ids = df["subscriber_id"].astype(str).to_numpy()
-    nan = np.full(len(df), np.nan)
+    ref = meta["drift_reference"]
+    n_total = con.execute(
+        "SELECT count(*) FROM snapshot WHERE month = ? AND status <> 'cancelled'", [month]
+    ).fetchall()[0][0]
+    k = min(n_total, int(np.ceil(params.monthly.reasons_share * n_total)))
+    # the month in Arrow batches: scored by the compiled trees, drift counts added up, and the
+    # feature rows of the lines that may need reasons (the riskiest k so far, all >= min_p) kept
+    id_parts, prob_parts, counts = [], [], None
+    pool_X = np.empty((0, len(names)))
+    pool_p, pool_row = np.empty(0), np.empty(0, dtype=np.int64)
+    offset = 0
+    for batch in F.feature_batches(
+        con,
+        month,
+        with_segments=seg_ok,
+        with_complaints=bool(meta.get("with_complaints")),
+        batch_rows=SCORE_BATCH_ROWS,
+    ):
+        Xb = encode_arrow(batch, names, levels)
+        pb = horizon_probabilities(meta, lambda h, X: scorers[h].predict(X), Xb)
+        id_parts.append(batch.column("subscriber_id").cast(pa.string()))
+        prob_parts.append(pb)
+        c = drift.psi_counts(
+            ref, Xb, names, batch.column("branch_id").cast(pa.string()).to_numpy(False), pb[1]
+        )
+        counts = c if counts is None else {f: counts[f] + c[f] for f in counts}
+        cand_p = np.concatenate([pool_p, pb[1]])
+        keep = explained_rows(cand_p, params.monthly, k=k)
+        pool_X = np.concatenate([pool_X, Xb])[keep]
+        pool_row = np.concatenate([pool_row, offset + np.arange(len(Xb))])[keep]
+        pool_p = cand_p[keep]
+        offset += len(Xb)
+    n = offset
+    ids = pa.concat_arrays(id_parts) if id_parts else pa.array([], pa.string())
+    probs = {
+        h: np.concatenate([pb[h] for pb in prob_parts]) if prob_parts else np.empty(0)
+        for h in sorted(int(x) for x in meta["horizons"])
+    }
+    long = _reasons_long(scorers[1], pool_X, names, levels, params.monthly.reasons_top_k)
+    long = long.set_column(
+        0, "row", pa_table({"row": pool_row[long.column("row").to_numpy()]}).column("row")
+    )
+    explained = pool_row
+    has_reasons = np.zeros(n, dtype=bool)
+    has_reasons[explained] = True
+    nan = np.full(n, np.nan)
     base = pa_table(
         {
-            "row": np.arange(len(df)),
+            "row": np.arange(n),
             "subscriber_id": ids,
             "p_churn": probs[1],
             "p_churn_2m": probs.get(2, nan),
             "p_churn_3m": probs.get(3, nan),
+            "explained": has_reasons,
         }
     )
     con.register("_churn_base", base)
@@ -460,16 +501,9 @@ def score(
             SELECT DATE '{month.isoformat()}', b.subscriber_id, ?, b.p_churn,
                    CASE WHEN isnan(b.p_churn_2m) THEN NULL ELSE b.p_churn_2m END,
                    CASE WHEN isnan(b.p_churn_3m) THEN NULL ELSE b.p_churn_3m END,
-                   coalesce(r.reasons, '[]')
+                   CASE WHEN b.explained THEN coalesce(r.reasons, '[]') END
             FROM _churn_base b
-            LEFT JOIN (
-              SELECT "row", '[' || string_agg(
-                json_object('code', code,
-                            'value', coalesce(to_json(round(value_num, 4)), to_json(value_text)),
-                            'contribution', contribution)::VARCHAR, ',' ORDER BY rank) || ']'
-                     AS reasons
-              FROM _churn_reasons GROUP BY "row"
-            ) r ON r."row" = b."row"
+            LEFT JOIN ({REASONS_JSON_SQL}) r ON r."row" = b."row"
             """,
             [version],
         )
@@ -480,14 +514,8 @@ def score(
     finally:
         con.unregister("_churn_base")
         con.unregister("_churn_reasons")
-    table = drift.psi_table(
-        meta["drift_reference"],
-        X,
-        names,
-        df["branch_id"].astype(str).to_numpy(),
-        probs[1],
-        warning=params.monthly.psi_warning,
-        min_rows=params.monthly.psi_min_rows,
+    table = drift.psi_rows(
+        ref, counts or {}, warning=params.monthly.psi_warning, min_rows=params.monthly.psi_min_rows
     )
     save_drift(con=con, month=month, version=version, table=table)
     warn = table[table["warning"]].sort_values("psi", ascending=False)
@@ -495,8 +523,9 @@ def score(
         "month": format_month(month),
         "model_version": version,
         "engine": sorted(engines),
-        "n": len(df),
-        "mean_p_churn": float(probs[1].mean()) if len(df) else None,
+        "n": n,
+        "n_reasons": len(explained),
+        "mean_p_churn": float(probs[1].mean()) if n else None,
         "expected_churners": float(probs[1].sum()),
         "segments_used": seg_ok,
         "segments_missing": with_seg and not seg_ok,
@@ -507,6 +536,107 @@ def score(
             ]
         ),
     }
+
+
+#: One JSON list of reasons per row of the long table ``_churn_reasons`` (``row``, ``reasons``):
+#: the format stored in ``churn_scores.reasons``.
+REASONS_JSON_SQL = """
+SELECT "row", '[' || string_agg(
+         json_object('code', code,
+                     'value', coalesce(to_json(round(value_num, 4)), to_json(value_text)),
+                     'contribution', contribution)::VARCHAR, ',' ORDER BY rank) || ']' AS reasons
+FROM _churn_reasons GROUP BY "row"
+"""
+
+
+def explained_rows(p: np.ndarray, monthly: MonthlyParams, k: int | None = None) -> np.ndarray:
+    """Rows (sorted) whose reasons are stored at scoring time: the riskiest
+    ``reasons_share`` of the month (or the riskiest ``k``) plus every row with
+    ``p >= reasons_min_p``."""
+    n = len(p)
+    k = min(n, int(np.ceil(monthly.reasons_share * n)) if k is None else k)
+    keep = p >= monthly.reasons_min_p
+    if k:
+        keep[np.argpartition(-p, k - 1)[:k]] = True
+    return np.flatnonzero(keep)
+
+
+def _reasons_long(scorer: Scorer, X: np.ndarray, names, levels, k: int):
+    """Long reasons table of the rows of ``X`` (SHAP contributions of the 1-month booster)."""
+    contrib = scorer.contributions(X) if len(X) else np.zeros((0, X.shape[1] + 1))
+    return reasons.top_reasons(contrib, X, names, levels, k)
+
+
+def compute_reasons(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    subscriber_ids: list[str],
+    version: str | None = None,
+    params: ChurnParams | None = None,
+) -> dict[str, list[dict]]:
+    """Reasons of a few lines of ``month`` computed now with model ``version`` (the active one
+    when None): the same contributions and format :func:`score` stores. Read-only."""
+    params = params or load_params()
+    ids = sorted({str(i) for i in subscriber_ids})
+    if not ids:
+        return {}
+    version, folder, meta = registry.load_meta(con, version)
+    names, levels = meta["features"], meta["levels"]
+    seg_ok = bool(meta["with_segments"]) and F.has_segments(con, [month])
+    df = F.load_features(
+        con,
+        [month],
+        with_segments=seg_ok,
+        with_complaints=bool(meta.get("with_complaints")),
+        subscriber_ids=ids,
+    )
+    if df.empty:
+        return {}
+    X = encode(df, names, levels)
+    scorer = Scorer(folder / "h1.txt", engine="lightgbm", num_threads=params.num_threads)
+    long = _reasons_long(scorer, X, names, levels, params.monthly.reasons_top_k)
+    con.register("_churn_reasons", long)
+    try:
+        got = dict(con.execute(REASONS_JSON_SQL).fetchall())
+    finally:
+        con.unregister("_churn_reasons")
+    sids = df["subscriber_id"].astype(str).tolist()
+    return {sid: json.loads(got.get(i, "[]")) for i, sid in enumerate(sids)}
+
+
+def reasons_for(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    subscriber_ids: list[str],
+    params: ChurnParams | None = None,
+) -> dict[str, list[dict]]:
+    """Reasons of the given scored lines of ``month``: the stored ones, and for lines scored
+    without stored reasons (below the riskiest share) the ones :func:`compute_reasons` gives
+    with the model that scored them. Lines without a score are left out. Read-only."""
+    ids = sorted({str(i) for i in subscriber_ids})
+    if not ids:
+        return {}
+    got = con.execute(
+        "SELECT subscriber_id, model_version, reasons FROM churn_scores "
+        "WHERE month = ? AND subscriber_id IN (SELECT unnest(?::VARCHAR[]))",
+        [month, ids],
+    ).fetchall()
+    out: dict[str, list[dict]] = {}
+    missing: dict[str, list[str]] = {}
+    for sid, version, text in got:  # at most len(subscriber_ids) rows
+        if text is None:
+            missing.setdefault(version, []).append(sid)
+        else:
+            out[sid] = json.loads(text)
+    for version, todo in missing.items():
+        out.update(
+            compute_reasons(
+                con=con, month=month, subscriber_ids=todo, version=version, params=params
+            )
+        )
+    return out
 
 
 def save_drift(
@@ -530,4 +660,9 @@ def pa_table(cols: dict) -> object:
     """A pyarrow table from numpy columns (NaN kept as NaN)."""
     import pyarrow as pa
 
-    return pa.table({k: pa.array(v) for k, v in cols.items()})
+    return pa.table(
+        {
+            k: v if isinstance(v, pa.Array | pa.ChunkedArray) else pa.array(v)
+            for k, v in cols.items()
+        }
+    )

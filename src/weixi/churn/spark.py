@@ -88,7 +88,8 @@ def score_month(
 def score_store_month(con: Any, month: dt.date, *, version: str | None = None) -> dict:
     """``weixi run --engine spark``'s churn step on a DuckDB store: the month's snapshot
     window (and segments) go to Spark as Parquet, the scores come back as Parquet into
-    ``churn_scores`` (reasons are left empty: they are not computed on Spark yet; drift is
+    ``churn_scores`` (reasons are left NULL: readers compute them on demand with
+    :func:`weixi.churn.service.reasons_for`; drift is
     not written). Returns the summary of the step, with ``engine: spark``."""
     import shutil
     import tempfile
@@ -127,7 +128,7 @@ def score_store_month(con: Any, month: dt.date, *, version: str | None = None) -
                 f"""INSERT INTO churn_scores
                     SELECT month, subscriber_id, ?, p_churn,
                            CASE WHEN isnan(p_churn_2m) THEN NULL ELSE p_churn_2m END,
-                           CASE WHEN isnan(p_churn_3m) THEN NULL ELSE p_churn_3m END, '[]'
+                           CASE WHEN isnan(p_churn_3m) THEN NULL ELSE p_churn_3m END, NULL
                     FROM read_parquet('{out}/*.parquet')""",
                 [version],
             )

@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,16 +31,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from charset_normalizer import from_bytes
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import DateTime, and_, column, func, insert, literal, or_, select, table, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import TableClause as Table
 
 from weixi.auth.models import User
 from weixi.dispatch.models import ContactLog, Outcome, OutcomeResult, Task, TaskStatus
 from weixi.errors import ConflictError, IngestError
+from weixi.store.bulk import insert_arrow
 
 REQUIRED = ("task_id", "result")
 OPTIONAL = ("refusal_reason", "callback_at", "note", "idempotency_key", "staff_id")
-CHUNK = 20_000  # ids per IN (…) look-up
+#: Task ids spanning less than this many times their number are read by one range scan.
+DENSE = 4
 
 
 @dataclass
@@ -100,6 +102,25 @@ def _read(text: str, name: str) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
+def _take(part, hit: np.ndarray):
+    """The ``hit`` rows of one part of a message (a text stays a text)."""
+    if isinstance(part, str):
+        return part
+    if callable(part):
+        return part(hit)
+    if isinstance(part, pd.Series):
+        return part.to_numpy(object)[hit]
+    return np.asarray(part, dtype=object)[hit]
+
+
+def _line_keys(digest: str, line: np.ndarray) -> np.ndarray:
+    """``file:<digest>:<line>`` of every line (Arrow kernels, no Python per row)."""
+    text = pc.binary_join_element_wise(
+        f"file:{digest}:", pa.array(line, pa.int64()).cast(pa.string()), ""
+    )
+    return text.to_numpy(zero_copy_only=False)
+
+
 def _cat(*parts) -> np.ndarray:
     """Concatenate texts and per-row values (any dtype; missing values as "") row by row."""
     out: np.ndarray | str = ""
@@ -111,12 +132,34 @@ def _cat(*parts) -> np.ndarray:
     return np.asarray(out, dtype=object)
 
 
-def _chunks(values: np.ndarray) -> Iterator[list]:
-    for i in range(0, len(values), CHUNK):
-        yield values[i : i + CHUNK].tolist()
+def _stage(session: Session, name: str, data: pa.Table, ddl: str) -> Table:
+    """Load ``data`` into the connection's temporary table ``name`` (``ddl``: its columns) in
+    bulk (COPY on PostgreSQL); return it as a SQLAlchemy table for joins. Dropped by
+    :func:`_unstage`."""
+    conn = session.connection()
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} ({ddl})")
+    insert_arrow(session, name, data)
+    return table(name, *(column(c) for c in data.column_names))
+
+
+def _unstage(session: Session, *names: str) -> None:
+    conn = session.connection()
+    for name in names:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+
+
+def _frame(result, names: list[str]) -> pd.DataFrame:
+    """The rows of a query as object columns, fetched from the driver's cursor as they come
+    (no SQLAlchemy processing per value: SQLite gives times as text, parsed per column)."""
+    rows = result.cursor.fetchall()
+    # columns via zip (C speed): a DataFrame built from 10^6 Row objects takes seconds
+    data = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    return pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in zip(names, data, strict=True)})
 
 
 def _load_tasks(session: Session, user: User, ids: np.ndarray) -> pd.DataFrame:
+    """The file's tasks in the user's scope: the ids staged in a temporary table, one join."""
     from weixi.security.access import scope_condition
 
     cols = [
@@ -127,31 +170,45 @@ def _load_tasks(session: Session, user: User, ids: np.ndarray) -> pd.DataFrame:
         Task.callback_at,
         Task.claimed_by,
         Task.claimed_until,
-        Task.subscriber_id,
-        Task.customer_id,
-        Task.campaign_id,
-        Task.channel,
     ]
-    rows: list = []
-    cond = scope_condition(user)
-    for chunk in _chunks(np.unique(ids)):
-        rows += session.execute(select(*cols).where(Task.id.in_(chunk), cond)).all()
-    names = [c.key for c in cols]
-    # columns via zip (C speed): a DataFrame built from 10^6 Row objects takes seconds
-    data = list(zip(*rows, strict=True)) if rows else [()] * len(names)
-    frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in zip(names, data, strict=True)})
+    uniq = np.unique(ids)
+    if len(uniq) and int(uniq[-1]) - int(uniq[0]) < DENSE * len(uniq):  # Python ints: no overflow
+        # the ids fill most of their range (a campaign's tasks): one range scan of the primary
+        # key, the file's ids kept below, costs less than staging them
+        stmt = select(*cols).where(
+            Task.id.between(int(uniq[0]), int(uniq[-1])), scope_condition(user)
+        )
+    else:
+        staged = _stage(
+            session, "_of_ids", pa.table({"id": pa.array(uniq, pa.int64())}), "id BIGINT"
+        )
+        stmt = select(*cols).join(staged, staged.c.id == Task.id).where(scope_condition(user))
+    frame = _frame(session.connection().execute(stmt), [c.key for c in cols])
     frame["id"] = frame["id"].astype(np.int64)  # an object index makes isin/reindex quadratic
+    frame = frame[np.isin(frame["id"].to_numpy(), uniq)]
     return frame.set_index("id")
 
 
-def _known_keys(session: Session, keys: np.ndarray) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for chunk in _chunks(np.unique(keys)):
-        stmt = select(Outcome.idempotency_key, Outcome.task_id).where(
-            Outcome.idempotency_key.in_(chunk)
-        )
-        out.update(dict(session.execute(stmt).all()))
-    return out
+def _known_keys(session: Session, keys: np.ndarray, prefix: str) -> pd.Series:
+    """Task of every idempotency key of ``keys`` already recorded. The file's own line keys
+    (``prefix``: ``file:<digest>:``) are found by one range scan of the key index, any other
+    keys staged in a temporary table and joined."""
+    conn = session.connection()
+    key = Outcome.idempotency_key
+    arr = pa.array(keys, pa.string())
+    own = pc.starts_with(arr, prefix)
+    parts = []
+    if pc.any(own).as_py():
+        # every key starting with prefix sorts in [prefix, prefix with ":" raised to ";")
+        stmt = select(key, Outcome.task_id).where(key >= prefix, key < prefix[:-1] + ";")
+        parts.append(_frame(conn.execute(stmt), ["key", "task_id"]))
+    other = arr.filter(pc.invert(own))
+    if len(other):
+        staged = _stage(session, "_of_keys", pa.table({"k": pc.unique(other)}), "k VARCHAR(128)")
+        stmt = select(key, Outcome.task_id).join(staged, staged.c.k == key)
+        parts.append(_frame(conn.execute(stmt), ["key", "task_id"]))
+    got = pd.concat(parts) if parts else pd.DataFrame({"key": [], "task_id": []})
+    return pd.Series(got["task_id"].to_numpy(), index=got["key"].to_numpy(), dtype=object)
 
 
 def record_file(
@@ -168,6 +225,15 @@ def record_file(
     staff_id. Flushes; the caller commits. Raises ConflictError (nothing written) when a task
     changed between the check and the write.
     """
+    try:
+        return _record(session=session, user=user, name=name, data=data, now=now)
+    finally:  # the staged ids, keys and rows (temporary tables of this connection)
+        _unstage(session, "_of_ids", "_of_keys", "_of_rows")
+
+
+def _record(
+    *, session: Session, user: User, name: str, data: bytes, now: dt.datetime | None
+) -> FileReport:
     df = _read(_decode(data, name), name)
     report = FileReport(file=name, read=len(df))
     if df.empty:
@@ -178,27 +244,31 @@ def record_file(
     line = np.arange(2, n + 2)
     reason = np.full(n, None, dtype=object)
 
-    def reject(mask: np.ndarray, text: pd.Series | np.ndarray | str) -> None:
-        """Reject rows of ``mask`` not rejected yet, with ``text`` (per row or one text)."""
+    def reject(mask: np.ndarray, text: tuple | str) -> None:
+        """Reject rows of ``mask`` not rejected yet, with ``text``: one text, or the parts of
+        each row's text (texts, per-row values, functions of the hit mask giving them) joined
+        for the hit rows only."""
         hit = mask & pd.isna(reason)
+        if not hit.any():
+            return
         if isinstance(text, str):
             reason[hit] = text
         else:
-            reason[hit] = np.asarray(text, dtype=object)[hit]
+            reason[hit] = _cat(*(_take(part, hit) for part in text))
 
     raw_id = df["task_id"]
     task_id = pd.to_numeric(raw_id.where(raw_id.str.fullmatch(r"[+-]?\d+"), None), errors="coerce")
     bad_id = task_id.isna().to_numpy()
-    reject(bad_id, _cat("task_id ", raw_id.map(repr), " is not a number"))
+    reject(bad_id, ("task_id ", lambda h: raw_id[h].map(repr), " is not a number"))
     ids = task_id.fillna(-1).astype(np.int64).to_numpy()
     tasks = _load_tasks(session, user, ids[~bad_id])
     found = np.isin(ids, tasks.index.to_numpy())
-    reject(~found, _cat("task ", raw_id.str.lstrip("+"), " not found"))
+    reject(~found, ("task ", lambda h: raw_id[h].str.lstrip("+"), " not found"))
     t = tasks.reindex(ids).reset_index(drop=True)  # the task of every row (NaN: none)
     t_staff = t["staff_id"].to_numpy(object)
     staff = df["staff_id"].to_numpy(object)
     wrong_staff = (staff != "") & pd.notna(t_staff) & (t_staff != staff)
-    reject(wrong_staff, _cat("task ", ids, " is assigned to ", t_staff, ", not ", staff))
+    reject(wrong_staff, ("task ", ids, " is assigned to ", t_staff, ", not ", staff))
     cb_text = df["callback_at"]
     callback = pd.to_datetime(cb_text.where(cb_text != "", None), errors="coerce", format="ISO8601")
     if callback.dt.tz is not None:
@@ -211,28 +281,29 @@ def record_file(
         "a refusal needs refusal_reason",
     )
     keys = pd.Series(
-        np.where(df["idempotency_key"] != "", df["idempotency_key"], _cat(f"file:{digest}:", line)),
+        np.where(df["idempotency_key"] != "", df["idempotency_key"], _line_keys(digest, line)),
         dtype=object,
     )
     # an idempotency key seen before (in the database, or earlier in this file) is a repeat of
     # that outcome — or a conflict when it named another task
     alive = pd.isna(reason)
-    known = _known_keys(session, keys.to_numpy()[alive])
+    known = _known_keys(session, keys.to_numpy()[alive], f"file:{digest}:")
     first_task = keys.map(known)
     # a key used again later in this file: the first usable row with it came first
     alive_keys = keys[alive]
     first_id = pd.Series(ids[alive]).groupby(alive_keys.to_numpy()).first()
     again = np.zeros(n, dtype=bool)
     again[np.flatnonzero(alive)[alive_keys.duplicated(keep="first").to_numpy()]] = True
-    first_task = first_task.where(~again | first_task.notna(), keys.map(first_id))
+    if again.any():
+        first_task = first_task.where(~again | first_task.notna(), keys.map(first_id))
     seen = first_task.notna().to_numpy() & alive
     first = first_task.fillna(-1).astype(np.int64).to_numpy()
     other = seen & (first != ids)
     reject(
         other,
-        _cat(
+        (
             "idempotency key ",
-            keys.map(repr),
+            lambda h: keys[h].map(repr),
             " was already used for task ",
             first,
             ", not task ",
@@ -243,7 +314,10 @@ def record_file(
     repeated = seen & ~other
     valid = [r.value for r in OutcomeResult]
     unknown = ~result.isin(valid).to_numpy()
-    reject(unknown & ~repeated, _cat("unknown outcome ", result.map(repr), f": use one of {valid}"))
+    reject(
+        unknown & ~repeated,
+        ("unknown outcome ", lambda h: result[h].map(repr), f": use one of {valid}"),
+    )
     reject(
         ((result == OutcomeResult.call_back.value) & callback.isna()).to_numpy() & ~repeated,
         "a call back needs its time (callback_at, e.g. 2026-01-31 15:00)",
@@ -252,18 +326,21 @@ def record_file(
     status = t["status"].to_numpy(object)
     closed = (status != TaskStatus.open.value) & found & ~repeated
     drop = t["drop_reason"].to_numpy(object)
-    dropped = _cat(" (", drop, ")")
-    status_txt = _cat(status, np.where(pd.notna(drop), dropped, ""))
-    reject(closed, _cat("task ", ids, " is already ", status_txt, ": it takes no further outcome"))
+
+    def status_txt(h: np.ndarray) -> np.ndarray:
+        d = drop[h]
+        return _cat(status[h], np.where(pd.notna(d), _cat(" (", d, ")"), ""))
+
+    reject(closed, ("task ", ids, " is already ", status_txt, ": it takes no further outcome"))
     t_cb = pd.to_datetime(t["callback_at"])
     waiting = (t_cb > when).to_numpy() & found & ~repeated
     reject(
         waiting,
-        _cat(
+        (
             "task ",
             ids,
             " waits for its call back at ",
-            t_cb.dt.strftime("%Y-%m-%d %H:%M"),
+            lambda h: t_cb[h].dt.strftime("%Y-%m-%d %H:%M"),
             " UTC; it returns to the queue then",
         ),
     )
@@ -276,13 +353,13 @@ def record_file(
     )
     reject(
         held,
-        _cat(
+        (
             "task ",
             ids,
             " is being worked by ",
             t["claimed_by"],
             " until ",
-            t_until.dt.strftime("%H:%M"),
+            lambda h: t_until[h].dt.strftime("%H:%M"),
             " UTC",
         ),
     )
@@ -312,7 +389,7 @@ def record_file(
         )
         full = np.full(n, None, dtype=object)
         full[dup] = later_txt
-        reject(dup, full)
+        reject(dup, (full,))
         ok &= ~dup
     report.repeated = int(repeated.sum())
     bad = ~pd.isna(reason) & ~repeated
@@ -335,10 +412,17 @@ def record_file(
             note=df["note"].to_numpy(object)[ok],
             keys=keys.to_numpy(object)[ok],
             staff=staff[ok],
+            line=line[ok],
             tasks=tasks,
         )
         report.recorded = int(ok.sum())
     return report
+
+
+def _nullable(values: np.ndarray) -> pa.Array:
+    """Text column with "" (and None) as NULL."""
+    arr = pa.array(values, pa.string(), from_pandas=True)
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
 
 def _write(
@@ -353,140 +437,134 @@ def _write(
     note: np.ndarray,
     keys: np.ndarray,
     staff: np.ndarray,
+    line: np.ndarray,
     tasks: pd.DataFrame,
 ) -> None:
-    """Move the tasks, add the outcomes and the contact log: one bulk write, all or nothing."""
+    """Move the tasks, add the outcomes and the contact log: one bulk write, all or nothing.
 
-    def none(a: np.ndarray) -> list:
-        return [None if (v is None or v == "") else v for v in a.tolist()]
-
-    def times(a: np.ndarray) -> list:
-        return [None if pd.isna(v) else pd.Timestamp(v).to_pydatetime() for v in a]
-
+    The rows are staged with :func:`insert_arrow` (COPY on
+    PostgreSQL) into a temporary table, then the tasks are moved by one guarded
+    ``UPDATE … FROM`` and the outcomes and contact log added by ``INSERT … SELECT``."""
+    tt = Task.__table__
     # the state record_outcome checks, as a guard on every moved row
     guard = and_(
-        Task.status == TaskStatus.open.value,
-        or_(Task.callback_at.is_(None), Task.callback_at <= when),
+        tt.c.status == TaskStatus.open.value,
+        or_(tt.c.callback_at.is_(None), tt.c.callback_at <= when),
         or_(
-            Task.claimed_until.is_(None),
-            Task.claimed_until < when,
-            Task.claimed_by == user.username,
+            tt.c.claimed_until.is_(None),
+            tt.c.claimed_until < when,
+            tt.c.claimed_by == user.username,
         ),
     )
-    cleared = dict(claimed_by=None, claim_token=None, claimed_until=None, updated_at=when)
     is_cb = result == OutcomeResult.call_back.value
     credit = (staff != "") & pd.isna(tasks["staff_id"].reindex(ids).to_numpy(object))
-    moved = 0
+    n_rows = len(ids)
+    cb_times = pa.array(pd.Series(callback, dtype="datetime64[ns]"), from_pandas=True).cast(
+        pa.timestamp("us")
+    )
     nested = session.begin_nested()
-    conn = session.connection()
     try:
-        plain = ~is_cb & ~credit
-        for chunk in _chunks(ids[plain]):
-            moved += session.execute(
-                update(Task)
-                .where(Task.id.in_(chunk), guard)
-                .values(
-                    status=TaskStatus.done.value,
-                    callback_at=None,
-                    version=Task.version + 1,
-                    **cleared,
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount
-        rest = ~plain
-        if rest.any():
-            params = [
+        rows = _stage(
+            session,
+            "_of_rows",
+            pa.table(
                 {
-                    "tid": int(i),
-                    "st": TaskStatus.open.value if c else TaskStatus.done.value,
-                    "cb": cbt if c else None,
-                    "sf": s if cr else None,
+                    "id": pa.array(ids, pa.int64()),
+                    "line": pa.array(line, pa.int64()),
+                    "st": pa.array(
+                        np.where(is_cb, TaskStatus.open.value, TaskStatus.done.value), pa.string()
+                    ),
+                    "task_cb": pc.if_else(
+                        pa.array(is_cb), cb_times, pa.scalar(None, pa.timestamp("us"))
+                    ),
+                    "sf": _nullable(np.where(credit, staff, None)),
+                    "result": pa.array(result, pa.string()),
+                    "refusal_reason": _nullable(refusal),
+                    "callback_at": cb_times,
+                    "note": _nullable(note),
+                    "idempotency_key": pa.array(keys, pa.string()),
                 }
-                for i, c, cbt, s, cr in zip(
-                    ids[rest].tolist(),
-                    is_cb[rest].tolist(),
-                    times(callback[rest]),
-                    staff[rest].tolist(),
-                    credit[rest].tolist(),
-                    strict=True,
-                )
-            ]
-            from sqlalchemy import func
-
-            stmt = (
-                update(Task)
-                .where(Task.id == bindparam("tid"), guard)
-                .values(
-                    status=bindparam("st"),
-                    callback_at=bindparam("cb"),
-                    staff_id=func.coalesce(bindparam("sf"), Task.staff_id),
-                    version=Task.version + 1,
-                    **cleared,
-                )
-                .execution_options(synchronize_session=False)
+            ),
+            "id BIGINT PRIMARY KEY, line BIGINT, st VARCHAR(16), task_cb TIMESTAMP, "
+            "sf VARCHAR(64), result VARCHAR(24), refusal_reason VARCHAR(200), "
+            "callback_at TIMESTAMP, note TEXT, idempotency_key VARCHAR(128)",
+        )
+        conn = session.connection()
+        moved = conn.execute(
+            update(tt)
+            .where(tt.c.id == rows.c.id, guard)
+            .values(
+                status=rows.c.st,
+                callback_at=rows.c.task_cb,
+                staff_id=func.coalesce(rows.c.sf, tt.c.staff_id),
+                version=tt.c.version + 1,
+                claimed_by=None,
+                claim_token=None,
+                claimed_until=None,
+                updated_at=when,
             )
-            for i in range(0, len(params), CHUNK):
-                moved += conn.execute(stmt, params[i : i + CHUNK]).rowcount
-        if moved != len(ids):
+        ).rowcount
+        if moved != n_rows:
             raise ConflictError(
                 "{n} task(s) of the file changed while it was recorded; nothing was written — "
                 "upload the file again",
-                n=len(ids) - moved,
+                n=n_rows - moved,
             )
-        info = tasks.reindex(ids)
-        n_rows = len(ids)
-        _bulk_insert(
-            conn,
-            Outcome.__table__,
-            {
-                "task_id": ids.tolist(),
-                "result": result.tolist(),
-                "refusal_reason": none(refusal),
-                "callback_at": times(callback),
-                "note": none(note),
-                "source": ["file"] * n_rows,
-                "idempotency_key": keys.tolist(),
-                "recorded_by": [user.username] * n_rows,
-                "recorded_at": [when] * n_rows,
-            },
+        at = literal(when, DateTime())
+        ot = Outcome.__table__
+        conn.execute(
+            insert(ot).from_select(
+                [
+                    ot.c.task_id,
+                    ot.c.result,
+                    ot.c.refusal_reason,
+                    ot.c.callback_at,
+                    ot.c.note,
+                    ot.c.source,
+                    ot.c.idempotency_key,
+                    ot.c.recorded_by,
+                    ot.c.recorded_at,
+                ],
+                select(
+                    rows.c.id,
+                    rows.c.result,
+                    rows.c.refusal_reason,
+                    rows.c.callback_at,
+                    rows.c.note,
+                    literal("file"),
+                    rows.c.idempotency_key,
+                    literal(user.username),
+                    at,
+                ).order_by(rows.c.line),
+            )
         )
-        logged = result != OutcomeResult.already_churned.value
-        n_log = int(logged.sum())
-        _bulk_insert(
-            conn,
-            ContactLog.__table__,
-            {
-                "subscriber_id": info["subscriber_id"].to_numpy(object)[logged].tolist(),
-                "customer_id": none(info["customer_id"].to_numpy(object)[logged]),
-                "campaign_id": info["campaign_id"].to_numpy()[logged].astype(np.int64).tolist(),
-                "task_id": ids[logged].tolist(),
-                "channel": info["channel"].to_numpy(object)[logged].tolist(),
-                "result": result[logged].tolist(),
-                "contacted_at": [when] * n_log,
-            },
+        ct = ContactLog.__table__
+        conn.execute(
+            insert(ct).from_select(
+                [
+                    ct.c.subscriber_id,
+                    ct.c.customer_id,
+                    ct.c.campaign_id,
+                    ct.c.task_id,
+                    ct.c.channel,
+                    ct.c.result,
+                    ct.c.contacted_at,
+                ],
+                select(
+                    tt.c.subscriber_id,
+                    tt.c.customer_id,
+                    tt.c.campaign_id,
+                    rows.c.id,
+                    tt.c.channel,
+                    rows.c.result,
+                    at,
+                )
+                .join(tt, tt.c.id == rows.c.id)
+                .where(rows.c.result != OutcomeResult.already_churned.value)
+                .order_by(rows.c.line),
+            )
         )
     except BaseException:
         nested.rollback()
         raise
     nested.commit()
-
-
-def _bulk_insert(conn, table, columns: dict[str, list]) -> None:
-    """INSERT many rows through the driver's executemany: the column types' own bind
-    processors (e.g. SQLite's datetime text), without SQLAlchemy's per-row parameter work."""
-    names = list(columns)
-    if not names or not columns[names[0]]:
-        return
-    dialect = conn.dialect
-    values = []
-    for name in names:
-        proc = table.c[name].type.bind_processor(dialect)
-        col = columns[name]
-        values.append([proc(v) for v in col] if proc else col)
-    quote = dialect.identifier_preparer.quote
-    # positional rows: SQLite's qmark, psycopg's and other drivers' format / pyformat
-    marks = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * len(names))
-    sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES ({marks})"
-    rows = list(zip(*values, strict=True))
-    for i in range(0, len(rows), CHUNK):
-        conn.exec_driver_sql(sql, rows[i : i + CHUNK])

@@ -55,6 +55,16 @@ def insert_arrow(session: Session, table: str, data: pa.Table) -> int:
                 copy.write(view[i : i + step])
             del view
         return data.num_rows
+    if conn.dialect.name == "sqlite":
+        # SQLAlchemy's SQLite DateTime text (microseconds always written), so that staged and
+        # ORM-written times compare as equal text
+        data = pa.table(
+            [
+                pc.strftime(c, format="%Y-%m-%d %H:%M:%S") if pa.types.is_timestamp(c.type) else c
+                for c in data.columns
+            ],
+            names=data.column_names,
+        )
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table} ({cols}) VALUES ({', '.join([mark] * data.num_columns)})"
     for start in range(0, data.num_rows, BATCH):

@@ -221,7 +221,8 @@ def churn_warning(
           SELECT g.customer_id, arg_max(g.branch_id, c.p_churn) AS branch_id,
                  arg_max(g.vip_tier, {rank_case(p, "g.vip_tier")}) AS vip_tier,
                  round(max(c.p_churn), 4) AS p_churn,
-                 arg_max(c.reasons, c.p_churn) AS reasons,
+                 arg_max(c.subscriber_id, c.p_churn) AS subscriber_id,
+                 arg_max_null(c.reasons, c.p_churn) AS reasons,
                  arg_max(s.phone, c.p_churn) AS phone, any_value(s.name) AS name,
                  any_value(b.staff_id) AS staff_id
           FROM segments g
@@ -236,6 +237,14 @@ def churn_warning(
     )
     cols = [d[0] for d in cur.description]
     rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    todo = [r["subscriber_id"] for r in rows if r["reasons"] is None]
+    if todo:  # lines scored without stored reasons (not among the month's riskiest)
+        from weixi.churn.service import reasons_for
+
+        got = reasons_for(con=con, month=m, subscriber_ids=todo)
+        for r in rows:
+            if r["reasons"] is None:
+                r["reasons"] = got.get(r["subscriber_id"])
     for r in rows:  # at most `limit` rows
         if isinstance(r["reasons"], str):
             with contextlib.suppress(ValueError):

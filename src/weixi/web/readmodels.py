@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from typing import Any
 
 import duckdb
 
 Con = duckdb.DuckDBPyConnection | None
+log = logging.getLogger(__name__)
 
 URGENCIES = ("red", "blue", "green")
 A_LEVELS = ("A1", "A2", "A3")
@@ -335,6 +337,28 @@ def _reason_list(text: Any) -> list[dict[str, Any]]:
     return [r for r in val if isinstance(r, dict)] if isinstance(val, list) else []
 
 
+def fill_reasons(con: Con, month: dt.date, shown: list[dict[str, Any]]) -> None:
+    """Give the ``shown`` score rows (``subscriber_id``, ``reasons``) of ``month`` that were
+    scored without stored reasons (only the riskiest lines keep them) the reasons the churn
+    service computes on demand with the model that scored them (in place)."""
+    todo = [r["subscriber_id"] for r in shown if r.get("reasons") is None]
+    if con is None or not todo:
+        return
+    try:
+        from weixi.churn.service import reasons_for
+        from weixi.errors import WeixiError
+
+        got = reasons_for(con=con, month=month, subscriber_ids=todo)
+    except ImportError:
+        return
+    except WeixiError as exc:  # e.g. the model's files are gone: the page still shows scores
+        log.warning("churn reasons of %s not computed: %s", month, exc)
+        return
+    for r in shown:
+        if r.get("reasons") is None and r["subscriber_id"] in got:
+            r["reasons"] = got[r["subscriber_id"]]
+
+
 def describe_reason(reason: dict[str, Any], locale: str) -> str:
     """A readable reason, through the churn domain's wording when it is installed."""
     try:
@@ -470,6 +494,7 @@ def top_risk(
             ORDER BY c.p_churn DESC, c.subscriber_id LIMIT {int(limit)}""",
         [month, *bp],
     )
+    fill_reasons(con, month, out)
     for r in out:
         r["reasons"] = _reason_list(r["reasons"])
     return out
@@ -543,6 +568,10 @@ def customer(con: Con, branch: str | None, subscriber_id: str) -> dict[str, Any]
         if has(con, "churn_scores")
         else []
     )
+    if scores:  # the latest month's reasons on demand when not stored (the page shows them)
+        scores[-1]["subscriber_id"] = subscriber_id
+        fill_reasons(con, scores[-1]["month"], [scores[-1]])
+        del scores[-1]["subscriber_id"]
     for r in scores:
         r["reasons"] = _reason_list(r["reasons"])
     out["scores"] = scores
