@@ -279,6 +279,11 @@ class SyntheticOperator:
             }
         )
 
+    def leaving(self) -> np.ndarray:
+        """Per line of the current snapshot, whether it leaves in the next transition when
+        untreated (the churn draw is fixed before treatments: common random numbers)."""
+        return (self.s["u_draw"] < self.s["p"]) & ~self._dead()
+
     def hidden_responses(self, systematic: bool = False) -> pa.Table:
         """Return the truth per line and applicable action for the current month.
 
