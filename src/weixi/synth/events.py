@@ -85,7 +85,7 @@ def destination_shares(seed: int) -> dict[str, float]:
         (True, 1.0)
     """
     base = np.array([PORT_OUT_MIX[k] for k in PORT_OUT_DESTINATIONS])
-    shares = np.random.default_rng([int(seed), 17]).dirichlet(base * 40)
+    shares = np.random.default_rng([int(seed), 17]).dirichlet(base * 200)
     return dict(zip(PORT_OUT_DESTINATIONS, shares.tolist(), strict=True))
 
 
