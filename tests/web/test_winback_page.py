@@ -79,3 +79,16 @@ def test_winback_page_lists_dispatches_and_evaluates(tmp_path, fresh_db_url):
     planner.post("/lang", data={"lang": "zh-CN", "csrf_token": csrf_of(planner)})
     zh = planner.get("/churn/winback?month=2026-04").text
     assert "挽回效果（对比对照组）" in zh and "已派发" in zh and "Won back" not in zh
+
+
+def test_every_winback_text_has_a_chinese_translation():
+    import re
+    from pathlib import Path
+
+    from weixi.i18n import catalog
+
+    src = Path(__file__).resolve().parents[2] / "src" / "weixi"
+    used = set(re.findall(r"_\('([^']+)'", (src / "web/templates/winback.html").read_text("utf-8")))
+    used |= {"Win-back", "Win-back dispatch", "Writing the win-back tasks", "Ported out"}
+    zh = catalog("zh-CN")
+    assert not sorted(m for m in used if m not in zh)
