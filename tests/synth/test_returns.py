@@ -6,7 +6,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from weixi.synth.generate import WINBACK_ACTION, SyntheticOperator
+from weixi.synth.generate import _RETURN_BASE, WINBACK_ACTION, SyntheticOperator
 
 
 def _live_customers(op) -> set[str]:
@@ -15,7 +15,7 @@ def _live_customers(op) -> set[str]:
 
 
 def test_accepted_winback_offers_bring_customers_back_more_than_the_base_rate():
-    op = SyntheticOperator(30000, seed=4, start_month="2026-01")
+    op = SyntheticOperator(30000, seed=4, start_month="2026-01", return_rate=_RETURN_BASE)
     op.advance()
     op.advance()  # two months of leavers in the pool
     pool = op.winback_responses()
@@ -59,7 +59,7 @@ def test_accepted_winback_offers_bring_customers_back_more_than_the_base_rate():
 
 
 def test_customers_return_at_a_base_rate_without_any_offer():
-    op = SyntheticOperator(30000, seed=6, start_month="2026-01")
+    op = SyntheticOperator(30000, seed=6, start_month="2026-01", return_rate=_RETURN_BASE)
     prev = _live_customers(op)
     left: set[str] = set()
     returned: set[str] = set()
@@ -72,3 +72,15 @@ def test_customers_return_at_a_base_rate_without_any_offer():
     assert len(left) > 1000
     # about 1 % of the recent leavers a month, with no offer at all
     assert 0 < len(returned) < 0.05 * (len(left) + len(returned)), (len(returned), len(left))
+
+
+def test_without_a_return_rate_only_accepted_offers_bring_customers_back():
+    op = SyntheticOperator(20000, seed=6, start_month="2026-01")
+    prev = _live_customers(op)
+    left: set[str] = set()
+    for _ in range(3):
+        op.advance()
+        live = _live_customers(op)
+        assert not live & left  # nobody comes back unprompted
+        left = (left | (prev - live)) - live
+        prev = live

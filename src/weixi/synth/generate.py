@@ -97,7 +97,8 @@ _DIS_CHURN = 2.8  # a disengaging line (usage falling) in the churn logit
 _SHOCK = 0.8  # sd of the month's shock in the churn logit (life events no field shows)
 _SAT_NOISE, _NPS_NOISE = 7.0, 1.6
 # Returns (回流): a customer whose line left may come back on a new line (same customer id) in
-# the _RETURN_MONTHS after leaving, at _RETURN_BASE a month; one who accepted a win-back offer
+# the _RETURN_MONTHS after leaving, at ``return_rate`` a month (_RETURN_BASE is the realistic
+# value; the default 0 keeps existing histories unchanged); one who accepted a win-back offer
 # (action WINBACK_ACTION) comes back the next month with a hidden probability of 0.3-0.7.
 WINBACK_ACTION = "winback"
 _RETURN_BASE = 0.01
@@ -219,12 +220,16 @@ class SyntheticOperator:
         seed: int = 0,
         start_month: str | dt.date = "2025-09",
         churn_rate: float | None = None,
+        return_rate: float = 0.0,
     ) -> None:
         if n_subscribers < 1:
             raise ConfigError(f"n_subscribers must be at least 1, got {n_subscribers}")
         self.seed = int(seed)
         self.start_month = parse_month(start_month)
         self.month_index = 0
+        # monthly base rate at which recent leavers come back unprompted (0: only after an
+        # accepted win-back offer; _RETURN_BASE = 1 % is a realistic value)
+        self.return_rate = float(return_rate)
         self.target_churn = _TARGET_CHURN if churn_rate is None else float(churn_rate)
         if not 0 < self.target_churn < 0.5:
             raise ConfigError(f"churn_rate must be in (0, 0.5), got {churn_rate}")
@@ -336,7 +341,7 @@ class SyntheticOperator:
         if not len(g["key"]):
             return None
         rng = np.random.default_rng([self.seed, self.month_index, 4242])
-        p = np.where(g["left"] < self.month_index, _RETURN_BASE, 0.0)  # left before this month
+        p = np.where(g["left"] < self.month_index, self.return_rate, 0.0)  # left before now
         if winback is not None and winback.num_rows:
             acc = winback.filter(pc.fill_null(winback.column("accepted"), False))
             ids = set(acc.column("subscriber_id").to_pylist())
