@@ -1,5 +1,5 @@
-"""Churn analysis over the declared tables: with ``complaint_log`` and ``port_outs`` empty the
-reason and destination are ``unknown``; rows in them name the complaint and the competitor."""
+"""Churn analysis over the declared tables: with ``complaint_log`` and ``events`` empty the
+reason and destination are ``unknown``; a complaint and a port-out event name them."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _by(out: dict, dim: str) -> dict:
     return {r["key"]: r["left"] for r in out["by"][dim]}
 
 
-def test_empty_complaint_log_and_port_outs_give_unknown(fresh_con):
+def test_empty_complaint_log_and_events_give_unknown(fresh_con):
     _store(fresh_con)
     assert not F.has_complaints(fresh_con)
     out = analysis.analyse(fresh_con, APRIL)
@@ -39,9 +39,12 @@ def test_empty_complaint_log_and_port_outs_give_unknown(fresh_con):
     assert _by(out, "segment") == {"unsegmented": 2}
 
 
-def test_complaints_and_port_outs_name_reason_and_destination(fresh_con):
+def test_a_complaint_and_a_port_out_name_reason_and_destination(fresh_con):
     _store(fresh_con)
-    fresh_con.execute("INSERT INTO port_outs VALUES ('S1', 'rival')")
+    fresh_con.execute(
+        "INSERT INTO events (event_id, event_date, customer_id, subscriber_id, event_type, detail) "
+        "VALUES ('E1', DATE '2026-04-10', 'C1', 'S1', 'port_out', 'china_unicom')"
+    )
     fresh_con.execute(
         "INSERT INTO complaint_log (id, subscriber_id, category, received_at) "
         "VALUES (1, 'S2', 'price', TIMESTAMP '2026-03-20 10:00')"
@@ -49,4 +52,4 @@ def test_complaints_and_port_outs_name_reason_and_destination(fresh_con):
     assert F.has_complaints(fresh_con)
     out = analysis.analyse(fresh_con, APRIL)
     assert _by(out, "reason") == {"complaint_price": 1, "unknown": 1}
-    assert _by(out, "destination") == {"rival": 1, "unknown": 1}
+    assert _by(out, "destination") == {"china_unicom": 1, "unknown": 1}

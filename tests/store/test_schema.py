@@ -4,7 +4,6 @@ store as it was, and ``weixi db upgrade --json`` reports both stores."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
@@ -26,7 +25,6 @@ NOT_IN_FIXTURE = {
     "group_contacts",
     "events",
     "complaint_log",
-    "port_outs",
     "books",
     "group_kpis",
     "trigger_firings",
@@ -209,10 +207,6 @@ MODULE_TABLES_V2 = {
         "true AS churn_reason",
         None,
     ),
-    "port_outs": (  # the operator's own table, here with a column weixi does not declare
-        "CREATE TABLE port_outs (subscriber_id VARCHAR, destination VARCHAR, ported_on DATE)",
-        "INSERT INTO port_outs VALUES ('S1', 'rival', DATE '2026-04-20')",
-    ),
 }
 
 
@@ -232,7 +226,7 @@ def test_a_version_2_store_gains_the_module_tables_without_loss(tmp_path, monkey
         )
         con = connect(path)
         assert schema.version(con) == 2
-        assert not {"books", "events", "port_outs"} & {
+        assert not {"books", "events"} & {
             r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
         }
         if with_tables:
@@ -268,12 +262,6 @@ def test_a_version_2_store_gains_the_module_tables_without_loss(tmp_path, monkey
         assert after[t] == value, t  # same rows, same values
     expected = set(MODULE_TABLES_V2) if with_tables else set()
     assert {t for t in MODULE_TABLES_V2 if after[t][0] == 1} == expected
-    if with_tables:
-        ro = duckdb.connect(str(path), read_only=True)
-        assert ro.execute("SELECT * FROM port_outs").fetchall() == [
-            ("S1", "rival", dt.date(2026, 4, 20))
-        ]
-        ro.close()
 
 
 def test_upgrading_twice_is_a_no_op(tmp_path):

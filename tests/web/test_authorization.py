@@ -132,6 +132,13 @@ TABLE: dict[tuple[str, str], tuple[str, dict | None, dict[str, int]]] = {
         None,
         allowed(P, BM, AN),
     ),
+    ("GET", "/churn/winback"): ("/churn/winback", None, allowed(P, BM, AN)),
+    # an empty month is refused (400) before any job is queued
+    ("POST", "/churn/winback/dispatch"): (
+        "/churn/winback/dispatch",
+        {"month": ""},
+        allowed(P, ok=400),
+    ),
     ("POST", "/api/v1/queue/next"): ("/api/v1/queue/next", {}, allowed(AM, AG)),
     ("GET", "/api/v1/import-runs"): ("/api/v1/import-runs", None, allowed(A, P, AN)),
     ("GET", "/api/v1/audit"): ("/api/v1/audit", None, allowed(A)),

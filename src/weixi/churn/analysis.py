@@ -6,8 +6,8 @@ A line *left in month M* when it was live in M-1 and is gone or cancelled in M. 
 in order: the customer's own words (a refusal reason recorded on a contact outcome, passed in
 as ``outcome_reasons``), the category of a complaint filed in the 3 months before leaving
 (``complaint_log``), the top reason of its churn score in M-1, else ``unknown``. Its
-destination is the competitor it ported to when the operator's ``port_outs`` table (from the
-number-portability export) names it, else ``unknown``.
+destination is the competitor it ported to (携号转网) — the ``detail`` of its latest
+``port_out`` event in the daily ``events`` feed — else ``unknown``.
 """
 
 from __future__ import annotations
@@ -67,7 +67,15 @@ def leavers_sql(month: dt.date, *, with_outcomes: bool, with_computed_reasons: b
             WHERE c.month = {b}) r ON r.subscriber_id = s.subscriber_id"""
     )
     reasons.append("r.reason")
-    joins.append("LEFT JOIN port_outs p ON p.subscriber_id = s.subscriber_id")
+    # number portability: the latest port-out of the line up to the end of the month
+    joins.append(
+        f"""LEFT JOIN (
+              SELECT subscriber_id, arg_max(detail, event_date) AS destination
+              FROM events
+              WHERE event_type = 'port_out' AND subscriber_id IS NOT NULL
+                AND event_date < DATE '{month.isoformat()}' + INTERVAL 1 MONTH
+              GROUP BY subscriber_id) p ON p.subscriber_id = s.subscriber_id"""
+    )
     dest = "coalesce(p.destination, 'unknown')"
     reason = "coalesce(" + ", ".join([*reasons, "'unknown'"]) + ")"
     return f"""
@@ -100,8 +108,9 @@ def analyse(
         top: rows kept per breakdown (largest first).
 
     Returns:
-        ``{"month", "base_month", "live", "left", "churn_rate", "arpu_lost", "by": {dim: rows}}``
-        where each row is ``{key, left, live, rate, arpu_lost}``.
+        ``{"month", "base_month", "live", "left", "churn_rate", "arpu_lost", "ported_out",
+        "by": {dim: rows}}`` where each row is ``{key, left, live, rate, arpu_lost}``
+        (``ported_out``: leavers with a known destination).
     """
     base = add_months(month, -1)
     have = set(loaded_months(con))
@@ -122,9 +131,9 @@ def analyse(
         where = "WHERE branch_id = ?" if branch else ""
         params = [branch] if branch else []
         cte = f"WITH _leavers AS (SELECT * FROM ({sql}) {where}) "
-        live, left, lost = con.execute(
-            cte + "SELECT count(*), coalesce(sum(left_), 0), coalesce(sum(arpu * left_), 0) "
-            "FROM _leavers",
+        live, left, lost, ported = con.execute(
+            cte + "SELECT count(*), coalesce(sum(left_), 0), coalesce(sum(arpu * left_), 0), "
+            "count(*) FILTER (WHERE left_ = 1 AND destination <> 'unknown') FROM _leavers",
             params,
         ).fetchall()[0]
         by = {dim: _breakdown(con, cte, params, dim, top) for dim in DIMENSIONS}
@@ -141,6 +150,7 @@ def analyse(
         "left": int(left),
         "churn_rate": round(left / live, 4) if live else None,
         "arpu_lost": round(float(lost), 2),
+        "ported_out": int(ported),
         "by": by,
     }
 

@@ -497,18 +497,37 @@ def winback_cmd(
     month: str = typer.Option(..., "--month", help="List month (YYYY-MM): leavers before it."),
     spec: Path = typer.Option(None, "--spec", help="Win-back YAML (default: the preset)."),
     out: Path = typer.Option(None, "--out", help="Write the masked list as CSV here."),
+    dispatch: bool = typer.Option(
+        False,
+        "--dispatch",
+        help="Also dispatch it: treated lines become work-queue tasks, the control stays out.",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Win-back list of recently churned high-value customers, with offers and a control group.
 
-    Example: weixi churn winback --month 2026-03 --out winback.csv --json
+    With --dispatch the list becomes a campaign: each treated line is an open task for its
+    account manager (else the call center); run it again and nothing is added twice.
+
+    Example: weixi churn winback --month 2026-03 --out winback.csv --dispatch --json
     """
-    from weixi.dispatch.winback import load_winback, winback_list
+    from weixi.dispatch.winback import dispatch_winback, load_winback, winback_list
     from weixi.security.masking import mask_records
     from weixi.store.analytics import open_store
 
-    with open_store(read_only=True) as con:
-        df, summary = winback_list(con, _month(month), load_winback(spec))
+    if dispatch:
+        from weixi.store.db import session_scope
+        from weixi.web import migrate
+
+        migrate.upgrade()
+        with session_scope() as s, open_store() as con:
+            summary = dispatch_winback(
+                con=con, session=s, month=_month(month), spec=load_winback(spec)
+            )
+            df, _ = winback_list(con, _month(month), load_winback(spec))
+    else:
+        with open_store(read_only=True) as con:
+            df, summary = winback_list(con, _month(month), load_winback(spec))
     if out is not None:
         import pandas as pd
 
@@ -523,5 +542,50 @@ def winback_cmd(
             lines=summary["lines"],
             treated=summary["treated"],
             control=summary["control"],
+        )
+    )
+    if dispatch:
+        console.print(t("{n} win-back tasks created in the work queue", n=summary["tasks_created"]))
+
+
+@churn_app.command("winback-eval")
+@guarded
+def winback_eval_cmd(
+    month: str = typer.Option(..., "--month", help="Month of the dispatched list (YYYY-MM)."),
+    horizon: int = typer.Option(
+        2, "--horizon", min=1, max=12, help="Won back: a live line again within N months."
+    ),
+    spec: Path = typer.Option(None, "--spec", help="Win-back YAML (default: the preset)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Evaluate a dispatched win-back list against its control group.
+
+    Won back: the customer has a live line again in one of the N snapshot months after the
+    list month (those loaded so far).
+
+    Example: weixi churn winback-eval --month 2026-03 --horizon 2 --json
+    """
+    from weixi.dispatch.winback import evaluate_winback, load_winback
+    from weixi.store.analytics import open_store
+
+    with open_store(read_only=True) as con:
+        out = evaluate_winback(con, _month(month), load_winback(spec), horizon=horizon)
+    if as_json:
+        emit_json(out)
+        return
+    if not out["measured_months"]:
+        console.print(
+            t("Not measurable yet: no snapshot month after {month} is loaded", month=out["month"])
+        )
+        return
+    console.print(
+        t(
+            "Won back within {h} months: treated {tr} of {tn}, control {cr} of {cn}; lift {lift}",
+            h=out["horizon"],
+            tr=out["treated"]["won_back"],
+            tn=out["treated"]["n"],
+            cr=out["control"]["won_back"],
+            cn=out["control"]["n"],
+            lift="–" if out["lift"] is None else f"{out['lift']:+.2%}",
         )
     )

@@ -45,7 +45,8 @@ def generate(
 
     With --daily N, also writes events_YYYY-MM-DD.csv for the N days after the last month
     (usage drop, zero-call days, competitor calls, contract expiry, complaints, care events;
-    at-risk customers show more warnings) and events_mapping.yaml for `weixi events import`.
+    at-risk customers show more warnings; port-outs of 40 % of the mobile lines leaving that
+    month) and events_mapping.yaml for `weixi events import`.
 
     Example: weixi generate --subscribers 20000 --months 3 --seed 1 --out demo/raw --daily 7
     """
@@ -70,9 +71,13 @@ def generate(
             snap = op.snapshot()
             risk = op.true_churn_prob().column("p_churn").to_numpy(zero_copy_only=False)
             first = add_months(op.month, 1)
+            leaving = op.leaving()  # the lines that leave in the days' month
             result["daily"] = [
                 write_daily(
-                    daily_events(snap, day, risk=risk, seed=seed), out, day, encoding=encoding
+                    daily_events(snap, day, risk=risk, seed=seed, leaving=leaving),
+                    out,
+                    day,
+                    encoding=encoding,
                 )
                 for day in (first + dt.timedelta(days=i) for i in range(daily))
             ]

@@ -130,3 +130,233 @@ def winback_list(
         "by_offer": {k: int(v) for k, v in by_offer.items()},
         "by_branch": {k: int(v) for k, v in by_branch.items()},
     }
+
+
+#: Won back: the customer has a live line again within this many snapshot months after the list.
+DEFAULT_HORIZON = 2
+
+
+def _owners(session) -> pd.DataFrame:
+    """Per line, the account manager of its latest account-manager task (its owner, if any)."""
+    from sqlalchemy import select
+
+    from weixi.dispatch.models import Task
+
+    rows = session.execute(
+        select(Task.subscriber_id, Task.staff_id)
+        .where(Task.channel == "account_manager", Task.staff_id.is_not(None))
+        .order_by(Task.id)
+    ).all()
+    df = pd.DataFrame(rows, columns=["subscriber_id", "staff_id"])
+    return df.drop_duplicates("subscriber_id", keep="last").astype("string")
+
+
+def dispatch_winback(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    session,
+    month: dt.date,
+    spec: WinbackSpec | None = None,
+    deadline_days: int = 14,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Dispatch the win-back list of ``month`` as a campaign: the treated lines become open tasks
+    (owner: the line's account manager, else the call center), the control stays out; both are
+    stored as the campaign's plan (``plans``/``plan_assignments``) for the evaluation.
+
+    Idempotent per month: lines that already have a task or a plan row of this campaign and
+    month are not added again. The caller commits.
+    """
+    from sqlalchemy import select
+
+    from weixi.dispatch import plans
+    from weixi.dispatch.models import Campaign, CampaignStatus, Task
+    from weixi.store import schema
+    from weixi.store.bulk import insert_arrow
+    from weixi.strategy.schemas import sql_literal
+
+    spec = spec or load_winback()
+    schema.ensure(con)
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    camp = session.execute(select(Campaign).where(Campaign.key == spec.key)).scalar_one_or_none()
+    if camp is None:
+        camp = Campaign(
+            key=spec.key,
+            name_en=spec.name.en,
+            name_zh=spec.name.zh,
+            status=CampaignStatus.active.value,
+            period_start=month,
+            period_end=dt.date(2099, 12, 31),
+            control_share=spec.control_share,
+            salt=spec.salt or spec.key,
+            channels=list(spec.channels),
+            actions=["winback"],
+            spec={"type": "winback", **spec.model_dump(mode="json")},
+        )
+        session.add(camp)
+        session.flush()
+    df, summary = winback_list(con, month, spec)
+    m, ckey = sql_literal(month), sql_literal(spec.key)
+    done = {
+        r[0]
+        for r in con.execute(
+            f"SELECT subscriber_id FROM plan_assignments WHERE month = {m} AND campaign_id = {ckey}"
+        ).fetchall()
+    }
+    done |= {
+        r[0]
+        for r in session.execute(
+            select(Task.subscriber_id).where(Task.campaign_id == camp.id, Task.month == month)
+        ).all()
+    }
+    new = df[~df["subscriber_id"].isin(done)].copy()
+    owners = _owners(session)
+    new = new.merge(owners, on="subscriber_id", how="left")
+    new["channel"] = new["staff_id"].notna().map({True: "account_manager", False: "call_center"})
+    new["staff_id"] = new["staff_id"].astype(object).where(new["staff_id"].notna(), None)
+    names = {o.key: o.name for o in spec.offers}
+    new["reason"] = [f"Win-back: {names[k].en}" for k in new["offer_key"]]
+    new["reason_zh"] = [f"离网挽回：{names[k].zh}" for k in new["offer_key"]]
+    costs = {o.key: o.unit_cost for o in spec.offers}
+    new["cost"] = new["offer_key"].map(costs).astype(float)
+    new["is_control"] = new["is_control"].astype(bool)
+    treated = new[~new["is_control"]]
+    due = now + dt.timedelta(days=deadline_days)
+    import pyarrow as pa
+
+    tasks = pa.table(
+        {
+            "campaign_id": pa.array([camp.id] * len(treated), pa.int64()),
+            "month": pa.array([month] * len(treated), pa.date32()),
+            "subscriber_id": pa.array(treated["subscriber_id"].tolist(), pa.string()),
+            "customer_id": pa.array(treated["customer_id"].tolist(), pa.string()),
+            "branch_id": pa.array(treated["branch_id"].tolist(), pa.string()),
+            "channel": pa.array(treated["channel"].tolist(), pa.string()),
+            "staff_id": pa.array(treated["staff_id"].tolist(), pa.string()),
+            "action": pa.array(["winback"] * len(treated), pa.string()),
+            "offer_id": pa.array(treated["offer_key"].tolist(), pa.string()),
+            "category": pa.array(["A"] * len(treated), pa.string()),
+            "cost": pa.array(treated["cost"].tolist(), pa.float64()),
+            "reason": pa.array(treated["reason"].tolist(), pa.string()),
+            "reason_zh": pa.array(treated["reason_zh"].tolist(), pa.string()),
+            "status": pa.array(["open"] * len(treated), pa.string()),
+            "due_at": pa.array([due] * len(treated), pa.timestamp("us")),
+            "created_at": pa.array([now] * len(treated), pa.timestamp("us")),
+            "updated_at": pa.array([now] * len(treated), pa.timestamp("us")),
+        }
+    )
+    written = insert_arrow(session, "tasks", tasks)
+    session.flush()
+    if plans.latest(con, month, spec.key) is None:
+        plans.record(
+            con,
+            month=month,
+            campaign=spec.key,
+            version=1,
+            status="approved",
+            control_share=spec.control_share,
+        )
+    if len(new):
+        con.register(
+            "_wb_new",
+            new[
+                [
+                    "subscriber_id",
+                    "customer_id",
+                    "branch_id",
+                    "channel",
+                    "staff_id",
+                    "offer_key",
+                    "is_control",
+                    "cost",
+                    "reason",
+                    "reason_zh",
+                ]
+            ],
+        )
+        try:
+            con.execute(
+                f"""INSERT INTO plan_assignments BY NAME
+                SELECT {m} AS month, {ckey} AS campaign_id, subscriber_id, customer_id, branch_id,
+                       'winback' AS action, offer_key AS offer_id, channel,
+                       CAST(staff_id AS VARCHAR) AS staff_id, is_control,
+                       CAST(NULL AS DOUBLE) AS p_churn, CAST(NULL AS DOUBLE) AS expected_value,
+                       CASE WHEN is_control THEN 0.0 ELSE cost END AS cost, reason, reason_zh,
+                       'A' AS category, CAST(NULL AS INTEGER) AS priority_rank,
+                       1 AS plan_version, FALSE AS forced_a1
+                FROM _wb_new"""
+            )
+        finally:
+            con.unregister("_wb_new")
+    con.execute(
+        f"""UPDATE plans SET on_list = q.t, control = q.c, cost = q.k, updated_at = now()
+        FROM (SELECT count(*) FILTER (WHERE NOT is_control) AS t,
+                     count(*) FILTER (WHERE is_control) AS c,
+                     coalesce(sum(cost) FILTER (WHERE NOT is_control), 0) AS k
+              FROM plan_assignments WHERE month = {m} AND campaign_id = {ckey}) q
+        WHERE plans.month = {m} AND plans.campaign_id = {ckey}"""
+    )
+    by_channel = treated.groupby("channel").size().to_dict() if len(treated) else {}
+    return {
+        **summary,
+        "campaign_id": camp.id,
+        "tasks_created": int(written),
+        "control_added": int(new["is_control"].sum()) if len(new) else 0,
+        "already_dispatched": int(df["subscriber_id"].isin(done).sum()) if len(df) else 0,
+        "by_channel": {k: int(v) for k, v in by_channel.items()},
+    }
+
+
+def evaluate_winback(
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    spec: WinbackSpec | None = None,
+    *,
+    horizon: int = DEFAULT_HORIZON,
+) -> dict[str, Any]:
+    """Win-back of ``month``'s dispatched list against its control group.
+
+    A line is *won back* when its customer has a live (not cancelled) line in one of the
+    ``horizon`` snapshot months after ``month`` (``month``+1 … ``month``+``horizon``) that are
+    loaded; with none of them loaded yet, nothing is measured (``measured_months`` = []).
+
+    Returns:
+        ``{campaign, month, horizon, measured_months, treated: {n, won_back, rate},
+        control: {…}, lift}`` (lift = treated rate − control rate, None without a control).
+    """
+    from weixi.store.months import loaded_months
+    from weixi.strategy.schemas import sql_literal
+
+    spec = spec or load_winback()
+    have = set(loaded_months(con))
+    after = [add_months(month, k) for k in range(1, horizon + 1)]
+    measured = [x for x in after if x in have]
+    m, ckey = sql_literal(month), sql_literal(spec.key)
+    months_in = ", ".join(sql_literal(x) for x in measured) or "NULL"
+    rows = con.execute(
+        f"""SELECT a.is_control, count(*) AS n,
+                   count(*) FILTER (WHERE EXISTS (
+                       SELECT 1 FROM snapshot s
+                       WHERE (s.customer_id = a.customer_id OR s.subscriber_id = a.subscriber_id)
+                         AND s.month IN ({months_in})
+                         AND s.status <> 'cancelled')) AS won
+            FROM plan_assignments a
+            WHERE a.month = {m} AND a.campaign_id = {ckey}
+            GROUP BY a.is_control"""
+    ).fetchall()
+    groups = {
+        "treated": {"n": 0, "won_back": 0, "rate": None},
+        "control": {"n": 0, "won_back": 0, "rate": None},
+    }
+    for is_control, n, won in rows:
+        g = groups["control" if is_control else "treated"]
+        g.update(n=int(n), won_back=int(won), rate=round(won / n, 4) if n and measured else None)
+    tr, co = groups["treated"]["rate"], groups["control"]["rate"]
+    return {
+        "campaign": spec.key,
+        "month": format_month(month),
+        "horizon": horizon,
+        "measured_months": [format_month(x) for x in measured],
+        **groups,
+        "lift": round(tr - co, 4) if tr is not None and co is not None else None,
+    }

@@ -50,6 +50,14 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
     "birthday": ("Birthday", "生日"),
     "holiday": ("Holiday", "节假日"),
     "vip_tier_anniversary": ("VIP tier anniversary", "会员纪念日"),
+    # number portability (携号转网): the line left for a competitor, ``detail`` = its key below
+    "port_out": ("Ported out to a competitor", "携号转网"),
+}
+#: Destinations of a port-out (``detail`` of a ``port_out`` event): key -> (English, Chinese).
+PORT_OUT_DESTINATIONS: dict[str, tuple[str, str]] = {
+    "china_mobile": ("China Mobile", "中国移动"),
+    "china_unicom": ("China Unicom", "中国联通"),
+    "china_broadnet": ("China Broadnet", "中国广电"),
 }
 CHURN_SIGNALS = (
     "usage_drop",

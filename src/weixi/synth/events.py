@@ -5,6 +5,9 @@ rate per line that grows with its churn risk for the churn signals (usage drop, 
 calls to a competitor's service number, complaints), so at-risk customers show more warnings.
 Contract expiry, new subscriptions, birthdays (from the ID number) and holidays follow the
 snapshot's dates; business handled and membership upgrades are care events at flat rates.
+A share (:data:`PORT_OUT_SHARE`) of the mobile lines that leave in the day's month port their
+number to a competitor (携号转网): one ``port_out`` event on a day of that month, ``detail`` the
+destination drawn from the competitors' shares (fixed per seed, :func:`destination_shares`).
 
 The feed is written operator-style (Chinese headers and values, ``YYYYMMDD`` dates) with its
 ``events_mapping.yaml`` for ``weixi events import``.
@@ -28,12 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import yaml
 
-from weixi.ingest.events import EVENT_TYPES
+from weixi.ingest.events import EVENT_TYPES, PORT_OUT_DESTINATIONS
 
 #: Daily base rate per active line; churn signals are multiplied by the line's relative risk.
 RATES = {
@@ -49,6 +53,10 @@ EXPIRY_NOTICE_DAYS = (60, 30)  # a contract_expiring event this many days before
 HOLIDAYS = {(1, 1): "元旦", (5, 1): "劳动节", (10, 1): "国庆节", (6, 1): "儿童节"}
 COMPETITOR_NUMBERS = ("10086", "10010")
 BUSINESS = ("套餐变更", "充值缴费", "宽带报修", "号码过户", "流量包订购")
+#: Share of leaving mobile lines that port their number out (the rest cancel or lapse).
+PORT_OUT_SHARE = 0.4
+#: Competitors' mean share of port-outs (keys of ``PORT_OUT_DESTINATIONS``).
+PORT_OUT_MIX = {"china_mobile": 0.6, "china_unicom": 0.3, "china_broadnet": 0.1}
 
 #: The feed's operator-style headers (raw header -> event field).
 HEADERS = {
@@ -68,7 +76,52 @@ def _risk_multiplier(risk: np.ndarray) -> np.ndarray:
     return np.clip(rel, 0.1, 25.0)
 
 
-def daily_events(snapshot: pa.Table, day: dt.date, *, risk: Any, seed: int = 0) -> pa.Table:
+def destination_shares(seed: int) -> dict[str, float]:
+    """The competitors' shares of port-outs of the operator ``seed`` (around :data:`PORT_OUT_MIX`).
+
+    Example:
+        >>> s = destination_shares(3)
+        >>> sorted(s) == sorted(PORT_OUT_DESTINATIONS), round(sum(s.values()), 6)
+        (True, 1.0)
+    """
+    base = np.array([PORT_OUT_MIX[k] for k in PORT_OUT_DESTINATIONS])
+    shares = np.random.default_rng([int(seed), 17]).dirichlet(base * 200)
+    return dict(zip(PORT_OUT_DESTINATIONS, shares.tolist(), strict=True))
+
+
+def _port_outs(snapshot: pa.Table, day: dt.date, leaving: np.ndarray, seed: int) -> tuple:
+    """``(mask, destination)`` of the lines porting out on ``day``: a fixed share of the leaving
+    mobile lines, each on one day of ``day``'s month (hashed from the line, so the same line
+    ports out once, on the same day, whichever days are drawn)."""
+    n = snapshot.num_rows
+    if "line_type" in snapshot.column_names:
+        mobile = np.asarray(pc.equal(snapshot["line_type"], "mobile").fill_null(False))
+    else:
+        mobile = np.ones(n, bool)
+    keys = snapshot["subscriber_id"].to_numpy(zero_copy_only=False).astype(str)
+    h = pd.util.hash_array(keys, hash_key=f"portout{int(seed):09d}"[:16]).astype(np.float64)
+    u = h / 2.0**64
+    ported = np.asarray(leaving, bool) & mobile & (u < PORT_OUT_SHARE)
+    first = day.replace(day=1)
+    n_days = ((first + dt.timedelta(days=32)).replace(day=1) - first).days
+    # reuse the uniform below the share for the day and the destination (independent digits)
+    v = (u / PORT_OUT_SHARE * 1e3) % 1.0
+    w = (u / PORT_OUT_SHARE * 1e6) % 1.0
+    on_day = (v * n_days).astype(int) + 1 == day.day
+    shares = destination_shares(seed)
+    cut = np.cumsum(list(shares.values()))
+    dest = np.asarray(list(shares), object)[np.minimum(np.searchsorted(cut, w), len(cut) - 1)]
+    return ported & on_day, dest
+
+
+def daily_events(
+    snapshot: pa.Table,
+    day: dt.date,
+    *,
+    risk: Any,
+    seed: int = 0,
+    leaving: Any = None,
+) -> pa.Table:
     """Draw ``day``'s events of the lines in ``snapshot`` (canonical columns).
 
     Args:
@@ -77,6 +130,8 @@ def daily_events(snapshot: pa.Table, day: dt.date, *, risk: Any, seed: int = 0) 
         day: the event date.
         risk: per line, its monthly churn probability (true or scored); NaN counts as average.
         seed: random seed (the same seed and day give the same feed).
+        leaving: optional, per line, whether it leaves in ``day``'s month (gone or cancelled in
+            that month's snapshot); a share of those on mobile port out (``port_out`` events).
 
     Returns:
         A table with the event fields (``event_id, event_date, customer_id, subscriber_id,
@@ -141,6 +196,9 @@ def daily_events(snapshot: pa.Table, day: dt.date, *, risk: Any, seed: int = 0) 
     holiday = HOLIDAYS.get((day.month, day.day))
     if holiday:
         add(active & member, "holiday", detail=np.full(n, holiday, dtype=object))
+    if leaving is not None:
+        ported, dest = _port_outs(snapshot, day, np.asarray(leaving, bool), seed)
+        add(ported, "port_out", detail=dest)
     idx = np.concatenate(idx_parts) if idx_parts else np.array([], int)
     order = np.argsort(idx, kind="stable")
     idx = idx[order]
@@ -223,11 +281,13 @@ def simulate_days(
     """Run ``days`` daily feeds through the product on the current store (the demo operator).
 
     Each day draws the events of the work month's snapshot lines (risk: the store's churn
-    scores), writes the operator-style feed, then :func:`weixi.flows.run_day` imports it and
+    scores; the lines leaving in the next month, when it is loaded, port out), writes the
+    operator-style feed, then :func:`weixi.flows.run_day` imports it and
     fires the triggers; each day commits. Returns one report per day.
     """
     from weixi.flows import run_day
     from weixi.ingest.events import load_event_mapping
+    from weixi.store.months import add_months, churn_label_sql, loaded_months
     from weixi.triggers.service import work_month
 
     month = work_month(con, start)
@@ -250,17 +310,28 @@ def simulate_days(
         )
     )
     m = f"DATE '{month.isoformat()}'"
+    # who leaves in the next month is known when that month is loaded (the churn label)
+    nxt = add_months(month, 1)
+    known = nxt in set(loaded_months(con))
+    label = f"LEFT JOIN ({churn_label_sql(month)}) l USING (subscriber_id)" if known else ""
     snap = con.sql(  # risk: NULL for lines without a score (none before `weixi churn score`)
-        f"SELECT {cols}, c.p_churn AS risk FROM snapshot s "
+        f"SELECT {cols}, s.line_type, c.p_churn AS risk, "
+        f"{'coalesce(l.churned, 0) = 1' if known else 'false'} AS leaving "
+        "FROM snapshot s "
         "LEFT JOIN (SELECT subscriber_id, max(p_churn) AS p_churn FROM churn_scores "
-        f"WHERE month = {m} GROUP BY 1) c USING (subscriber_id) "
+        f"WHERE month = {m} GROUP BY 1) c USING (subscriber_id) {label} "
         f"WHERE s.month = {m} ORDER BY s.subscriber_id"
     ).to_arrow_table()
     risk_arr = snap["risk"].to_numpy(zero_copy_only=False).astype(float)
+    leaving = snap["leaving"].to_numpy(zero_copy_only=False).astype(bool)
     reports = []
     for i in range(days):
         day = start + dt.timedelta(days=i)
-        written = write_daily(daily_events(snap, day, risk=risk_arr, seed=seed), out_dir, day)
+        in_next = known and day.replace(day=1) == nxt
+        feed = daily_events(
+            snap, day, risk=risk_arr, seed=seed, leaving=leaving if in_next else None
+        )
+        written = write_daily(feed, out_dir, day)
         mapping = load_event_mapping(written["mapping"])
         with session_scope() as session:
             rep = run_day(

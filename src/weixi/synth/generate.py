@@ -48,6 +48,7 @@ __all__ = [
     "ACTIONS",
     "BROADBAND_ACTIONS",
     "MOBILE_ACTIONS",
+    "WINBACK_ACTION",
     "SyntheticOperator",
     "canonical_schema",
     "make_history",
@@ -95,6 +96,13 @@ _U_CHURN = 1.0
 _DIS_CHURN = 2.8  # a disengaging line (usage falling) in the churn logit
 _SHOCK = 0.8  # sd of the month's shock in the churn logit (life events no field shows)
 _SAT_NOISE, _NPS_NOISE = 7.0, 1.6
+# Returns (回流): a customer whose line left may come back on a new line (same customer id) in
+# the _RETURN_MONTHS after leaving, at ``return_rate`` a month (_RETURN_BASE is the realistic
+# value; the default 0 keeps existing histories unchanged); one who accepted a win-back offer
+# (action WINBACK_ACTION) comes back the next month with a hidden probability of 0.3-0.7.
+WINBACK_ACTION = "winback"
+_RETURN_BASE = 0.01
+_RETURN_MONTHS = 6
 _DUAL_BASE, _DUAL_U = -2.6, 0.6
 
 
@@ -212,17 +220,22 @@ class SyntheticOperator:
         seed: int = 0,
         start_month: str | dt.date = "2025-09",
         churn_rate: float | None = None,
+        return_rate: float = 0.0,
     ) -> None:
         if n_subscribers < 1:
             raise ConfigError(f"n_subscribers must be at least 1, got {n_subscribers}")
         self.seed = int(seed)
         self.start_month = parse_month(start_month)
         self.month_index = 0
+        # monthly base rate at which recent leavers come back unprompted (0: only after an
+        # accepted win-back offer; _RETURN_BASE = 1 % is a realistic value)
+        self.return_rate = float(return_rate)
         self.target_churn = _TARGET_CHURN if churn_rate is None else float(churn_rate)
         if not 0 < self.target_churn < 0.5:
             raise ConfigError(f"churn_rate must be in (0, 0.5), got {churn_rate}")
         self._rng = np.random.default_rng(self.seed)
         self._next_key = 1
+        self._gone: dict[str, np.ndarray] = {}
         self._groups = self._make_groups(max(30, round(n_subscribers * 0.004)))
         # spawn in chunks, copied into preallocated arrays: float64 temporaries stay at one
         # chunk and the state is never held twice (10 M lines fit in a few GiB)
@@ -279,6 +292,79 @@ class SyntheticOperator:
             }
         )
 
+    def winback_responses(self) -> pa.Table:
+        """Hidden responses of the recent leavers to a win-back offer (action ``winback``).
+
+        Same columns as :meth:`hidden_responses` for the lines that left in the last
+        ``_RETURN_MONTHS`` months (their old subscriber ids): ``p_accept`` from the line's own
+        taste (about 0.15-0.45), ``churn_reduction`` 0. An accepted offer makes the customer
+        come back next month with a hidden probability of 0.3-0.7 (:meth:`advance`).
+        """
+        g = self._pool()
+        taste = _hash_uniform(g["key"], self.seed * 1000 + 901)
+        return pa.table(
+            {
+                "subscriber_id": _str_ids("S", g["key"], 10),
+                "line_type": pa.array(np.asarray(LINE_TYPES, object)[g["line"]].astype(str)),
+                "action": pa.array(np.full(len(g["key"]), WINBACK_ACTION)),
+                "p_accept": pa.array(_sigmoid(-1.2 + 1.5 * (taste - 0.5)).astype(np.float64)),
+                "churn_reduction": pa.array(np.zeros(len(g["key"]))),
+            }
+        )
+
+    def _pool(self) -> dict[str, np.ndarray]:
+        """The recent leavers who may come back: ``key, cust, line, left`` (month index)."""
+        s = self.s
+        return self._gone or {
+            "key": np.empty(0, np.int64),
+            "cust": np.empty(0, s["cust"].dtype),
+            "line": np.empty(0, s["line"].dtype),
+            "left": np.empty(0, np.int32),
+        }
+
+    def _remember_leavers(self, churn: np.ndarray) -> None:
+        """Add this transition's leavers to the pool of customers who may come back."""
+        s = self.s
+        g = self._pool()
+        fresh = {
+            "key": s["key"][churn].astype(np.int64),
+            "cust": s["cust"][churn],
+            "line": s["line"][churn],
+            "left": np.full(int(churn.sum()), self.month_index + 1, np.int32),
+        }
+        recent = g["left"] > self.month_index + 1 - _RETURN_MONTHS
+        self._gone = {k: np.concatenate([g[k][recent], fresh[k]]) for k in g}
+
+    def _returners(self, winback: pa.Table | None) -> dict[str, np.ndarray] | None:
+        """New lines of the customers who come back this month (their own random stream)."""
+        g = self._pool()
+        if not len(g["key"]):
+            return None
+        rng = np.random.default_rng([self.seed, self.month_index, 4242])
+        p = np.where(g["left"] < self.month_index, self.return_rate, 0.0)  # left before now
+        if winback is not None and winback.num_rows:
+            acc = winback.filter(pc.fill_null(winback.column("accepted"), False))
+            ids = set(acc.column("subscriber_id").to_pylist())
+            taken = np.isin(np.asarray(_str_ids("S", g["key"], 10).to_pylist(), object), list(ids))
+            p_back = 0.3 + 0.4 * _hash_uniform(g["key"], self.seed * 1000 + 902)
+            p = np.where(taken, np.maximum(p, p_back), p)
+        back = rng.random(len(p)) < p
+        if not back.any():
+            return None
+        main, self._rng = self._rng, rng  # the returners' lines do not shift the main stream
+        try:
+            new = self._spawn(int(back.sum()), joiner=True)
+        finally:
+            self._rng = main
+        new["cust"] = g["cust"][back].astype(new["cust"].dtype)
+        self._gone = {k: v[~back] for k, v in g.items()}
+        return new
+
+    def leaving(self) -> np.ndarray:
+        """Per line of the current snapshot, whether it leaves in the next transition when
+        untreated (the churn draw is fixed before treatments: common random numbers)."""
+        return (self.s["u_draw"] < self.s["p"]) & ~self._dead()
+
     def hidden_responses(self, systematic: bool = False) -> pa.Table:
         """Return the truth per line and applicable action for the current month.
 
@@ -327,11 +413,17 @@ class SyntheticOperator:
         s, rng = self.s, self._rng
         n = self.n_lines
         keep = np.ones(n)
+        winback = None
+        if treatments is not None and "action" in treatments.column_names:
+            is_wb = pc.fill_null(pc.equal(treatments.column("action"), WINBACK_ACTION), False)
+            winback = treatments.filter(is_wb)
+            treatments = treatments.filter(pc.invert(is_wb))
         if treatments is not None and treatments.num_rows:
             keep = self._apply_treatments(treatments)
         p_final = np.clip(s["p"] * keep, 0.0, 1.0)
         dead = self._dead()
         churn = (s["u_draw"] < p_final) & ~dead
+        self._remember_leavers(churn)
         show = rng.random(n) < _SHOW_CANCELLED
         stay = ~dead & (~churn | show)
         shown_cancel = churn[stay]
@@ -341,6 +433,9 @@ class SyntheticOperator:
         n_live = int((~self._dead()).sum())
         joiners = self._spawn(int(rng.binomial(max(n_live, 1), _JOIN_RATE)), joiner=True)
         self.s = {k: np.concatenate([self.s[k], joiners[k]]) for k in self.s}
+        back = self._returners(winback)
+        if back is not None:
+            self.s = {k: np.concatenate([self.s[k], back[k]]) for k in self.s}
         self._observe()
         self._set_hazard(self._logit_without_intercept())
 

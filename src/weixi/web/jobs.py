@@ -25,6 +25,7 @@ KINDS: dict[str, tuple[str, bool]] = {
     "campaign_decide": ("Campaign decision", True),
     "outcome_file": ("Outcome file", False),
     "churn_export": ("Export of the top churn risk", False),
+    "winback_dispatch": ("Win-back dispatch", True),
 }
 #: kinds whose finished job opens the campaign it worked on
 OPENS_CAMPAIGN = ("campaign_create", "campaign_decide")
@@ -123,6 +124,20 @@ def campaign_decide(
                     campaign.approved_by = username
                 db.flush()
         return {"campaign_id": campaign_id, "decision": decision}
+
+    return run
+
+
+def winback_dispatch(*, month, settings: Settings) -> JobFunc:
+    """Dispatch ``month``'s win-back list: treated lines become tasks, the control stays out."""
+    from weixi.dispatch.winback import dispatch_winback
+
+    def run(ctx: JobContext) -> dict[str, Any]:
+        with ctx.analytics() as con:
+            ctx.progress(0.3, "Writing the win-back tasks")
+            with session_scope(settings.db_url) as db:  # commits before the publish
+                out = dispatch_winback(con=con, session=db, month=month)
+        return {k: out[k] for k in ("month", "lines", "treated", "control", "tasks_created")}
 
     return run
 

@@ -71,6 +71,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("customers", "/customers", "Customer 360", "◉"),
     NavItem("complaints", "/complaints", "Complaints", "✉"),
     NavItem("churn_analysis", "/churn/analysis", "Churn analysis", "◑"),
+    NavItem("churn_analysis", "/churn/winback", "Win-back", "↺"),
     NavItem("admin", "/admin/users", "Users", "◎"),
     NavItem("admin", "/admin/audit", "Audit log", "☰"),
 )

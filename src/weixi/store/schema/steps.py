@@ -92,7 +92,7 @@ STEPS: tuple[Step, ...] = (
     Step(2, "uplift.take_rate and channel_effects (learned response)"),
     Step(
         3,
-        "declared: events, complaint_log, port_outs, books, group_kpis, trigger_firings "
+        "declared: events, complaint_log, books, group_kpis, trigger_firings "
         "(created by their modules before)",
     ),
 )

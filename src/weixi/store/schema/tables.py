@@ -264,13 +264,6 @@ _TABLES: list[Table] = [
         "The complaint history copied from the operational database (replaced whole by each "
         "sync); the churn model's complaint features and churn analysis read it.",
     ),
-    Table(
-        "port_outs",
-        _cols("subscriber_id VARCHAR, destination VARCHAR"),
-        "the operator",
-        "Number-portability export: the competitor a line ported to. weixi never writes it "
-        "(load it yourself); churn analysis reads the destination, `unknown` when empty.",
-    ),
     # --- VIP and enterprise groups (weixi.vip) ---------------------------------------------
     Table(
         "books",

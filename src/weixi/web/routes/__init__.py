@@ -19,6 +19,7 @@ from weixi.web.routes import (
     strategy,
     triggers,
     vip,
+    winback,
     work,
 )
 
@@ -28,6 +29,7 @@ ROUTERS = (
     data.router,
     segments.router,
     churn_analysis.router,
+    winback.router,
     churn.router,
     customers.router,
     complaints.router,

@@ -50,6 +50,13 @@ def key_label(dim: str, key: Any, locale: str, branch_label) -> str:
             return t("Said: {c}", locale, c=label(code, locale))
         if src == "score":
             return t("Model: {c}", locale, c=readmodels.reason_label(code, locale))
+    if dim == "destination":
+        from weixi.ingest.events import PORT_OUT_DESTINATIONS
+
+        if key in PORT_OUT_DESTINATIONS:
+            en, zh = PORT_OUT_DESTINATIONS[key]
+            return zh if locale.startswith("zh") else en
+        return t("not ported (unknown)", locale)
     if dim == "tenure":
         return {
             "<1y": t("under 1 year", locale),
