@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from weixi.churn.analysis import analyse
-from weixi.ingest.events import PORT_OUT_DESTINATIONS, ensure_events_table
+from weixi.ingest.events import PORT_OUT_DESTINATIONS
 from weixi.store import schema
 from weixi.synth.events import PORT_OUT_SHARE, daily_events, destination_shares
 from weixi.synth.generate import SyntheticOperator
@@ -35,7 +35,6 @@ def _event(con, day, sid, etype, detail):
 
 def test_analysis_takes_the_latest_port_out_event_as_destination(fresh_con):
     schema.ensure(fresh_con)
-    ensure_events_table(fresh_con)
     for i in range(10):
         _line(fresh_con, MAR, f"s{i}", 100.0)
         if i >= 4:  # s0..s3 leave in April
