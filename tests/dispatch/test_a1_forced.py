@@ -21,8 +21,8 @@ SPEC = {
 }
 
 
-def _world(con):
-    seg, scores = random_segments(800, seed=3, n_branches=2)
+def _world(con, n: int = 800):
+    seg, scores = random_segments(n, seed=3, n_branches=2)
     # half of the A1 customers barely churn: any contact with them loses money
     a1 = seg.loc[seg["a"] == "A1", "subscriber_id"]
     calm = set(a1.iloc[::2])
@@ -99,3 +99,31 @@ def test_cli_plan_warns_in_both_languages(settings, tmp_path):
     zh = runner.invoke(app, ["--lang", "zh-CN", *args])
     assert zh.exit_code == 0, zh.output
     assert "请复核这些客户" in "".join(zh.output.split())
+
+
+def test_a1_controls_stop_where_a_tight_budget_stops_the_a1_customers(fresh_con):
+    """When the budget cannot reach every A1 customer, the A1 controls are cut at the same place
+    of the same order: the control stays the drawn share of the A1 customers the plan chose, not
+    every A1 control (which would compare the chosen with everyone)."""
+    seg, _ = _world(fresh_con, 6000)
+    full = _plan(fresh_con)
+    a1 = set(seg.loc[seg["a"] == "A1", "subscriber_id"])
+
+    def arms() -> tuple[int, int]:
+        rows = fresh_con.execute(
+            "SELECT subscriber_id, is_control FROM plan_assignments "
+            "WHERE plan_version = (SELECT max(plan_version) FROM plan_assignments)"
+        ).fetchall()
+        treated = sum(1 for s, c in rows if s in a1 and not c)
+        control = sum(1 for s, c in rows if s in a1 and c)
+        return treated, control
+
+    t_full, c_full = arms()
+    assert full.a1_dispatched == full.a1_required == t_full
+    tight = _plan(fresh_con, budget=round(full.cost / 4, 2))
+    assert tight.infeasible and tight.a1_dispatched < tight.a1_required
+    t_tight, c_tight = arms()
+    assert t_tight == tight.a1_dispatched < t_full
+    # the controls shrink with the treated: about the drawn 10 %, never all of them
+    assert c_tight < c_full
+    assert 0.02 < c_tight / (t_tight + c_tight) < 0.2

@@ -601,21 +601,43 @@ def plan_month(
                    row_number() OVER (PARTITION BY c.ckey, c.must_a1 AND c.is_control
                                       ORDER BY c.rank_value DESC, c.sid) AS r
             FROM _pl_cust c JOIN _pl_cells k USING (ckey)
+        ), a1_x AS (
+            SELECT cell, max(hi) AS x FROM _pl_alloc GROUP BY cell
+        ), a1_whole AS (
+            -- did every A1 customer go out (the seed's rule held within the limits)?
+            SELECT coalesce(bool_and(coalesce(a.x, 0) >= k.n_treat), TRUE) AS whole
+            FROM _pl_cells k LEFT JOIN a1_x a USING (cell)
+            WHERE k.must_a1 AND k.n_treat > 0
+        ), a1_cut AS (
+            -- where the allocation stopped in each A1 cell: its last treated customer in the
+            -- cell's order (all of them when the cell was dispatched whole)
+            SELECT r.cell, r.rank_value AS cut_rv, r.sid AS cut_sid, r.r = k.n_treat AS all_in
+            FROM ranked r
+            JOIN a1_x a ON a.cell = r.cell AND r.r = a.x
+            JOIN _pl_cells k ON k.cell = r.cell
+            WHERE r.must_a1 AND NOT r.a1_control
         ), picked AS (
             SELECT r.*, a.channel, o.ev AS expected_value, o.cost
             FROM ranked r JOIN _pl_alloc a ON a.cell = r.cell
               AND NOT r.a1_control AND r.r > a.lo AND r.r <= a.hi
             JOIN _pl_opt o ON o.sid = r.sid AND o.channel = a.channel
             UNION ALL
-            -- every A1 customer is dispatched, so every A1 control is a control of the plan
-            -- (through the channel with the best expected value for that customer)
+            -- A1 controls of the A1 customers the plan dispatched: every A1 control when every
+            -- A1 customer went out; else (a budget or capacity stopped the seed's "every A1
+            -- customer") a cell's controls when the cell went out whole, those ahead of where
+            -- its allocation stopped in the same order when it was cut, none when it got
+            -- nobody — so the two arms of a cell stay comparable; through the channel with the
+            -- best expected value for that customer
             SELECT r.*, b.channel, b.ev AS expected_value, b.cost
             FROM ranked r JOIN (
                 SELECT sid, arg_max(channel, ev) AS channel, max(ev) AS ev,
                        arg_max(cost, ev) AS cost
                 FROM _pl_opt GROUP BY sid
             ) b USING (sid)
+            LEFT JOIN a1_cut u ON u.cell = r.cell
             WHERE r.a1_control
+              AND ((SELECT whole FROM a1_whole) OR u.all_in OR r.rank_value > u.cut_rv
+                   OR (r.rank_value = u.cut_rv AND r.sid < u.cut_sid))
         ), trt AS (
             SELECT t.* EXCLUDE (k_cap, k_quota, spend, bspend),
                    k_cap <= l.cap AND k_quota <= l.quota AND spend <= l.budget + 1e-6
