@@ -35,7 +35,7 @@ from sklearn.metrics import roc_auc_score
 
 from weixi.churn import drift, registry
 from weixi.churn.params import ChurnParams
-from weixi.store.months import churn_label_sql
+from weixi.store.months import add_months, churn_label_sql
 
 REASONS = ("no_model", "age", "score_drift", "feature_drift", "auc_drop")
 
@@ -126,7 +126,7 @@ def retrain_due(
             reasons.append("feature_drift")
 
     if rt.auc_drop > 0:
-        prev = dt.date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
+        prev = add_months(month, -1)
         auc, n, churners = realized_auc(con, version=champion, month=prev)
         _, _, meta = registry.load_meta(con, champion)
         validation = (meta.get("metrics", {}).get("h1_holdout_raw") or {}).get("auc")
