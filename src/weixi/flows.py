@@ -301,7 +301,9 @@ def learn_uplift(
             a.key: (a.uplift / a.take_rate if a.take_rate > 0 else a.uplift)
             for a in library.actions
         }
-        red = reduction_per_action(con=con, months=months, prior=prior)
+        red = reduction_per_action(
+            con=con, months=months, prior=prior, counterfactual=lrn.counterfactual
+        )
         return {
             "status": "trained",
             "learner": "response",
@@ -316,6 +318,8 @@ def learn_uplift(
                     "configured": round(prior[a], 4),
                     "prior": round(v["prior"], 4),
                     "weight": round(v["weight"], 3),
+                    # the churn scores' calibration on this action's customers
+                    "calibration": round(v["calibration"], 4),
                 }
                 for a, v in red.items()
             },

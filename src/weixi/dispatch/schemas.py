@@ -132,6 +132,12 @@ class Learning(_Strict):
         ge=20,
         description="reached customers with an answer before an action's take rate is learned",
     )
+    counterfactual: Literal["model", "control"] = Field(
+        "model",
+        description="response learner: what the treated would have churned without the offer — "
+        "the churn scores recalibrated on the action's controls (shrunk towards all actions'), "
+        "or the action's own controls alone",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Learning:
