@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -430,11 +431,7 @@ def feature_sql(
     ``with_complaints`` joins each line's complaint history at the month's end
     (:func:`complaint_sql`, DuckDB only). ``snapshot`` names the table or view read as the
     snapshot (a view of a few lines for on-demand reasons)."""
-    from weixi.segment.features import snapshot_schema
-
-    snap = ibis.table(snapshot_schema(), name=snapshot)
-    seg = ibis.table(SEGMENTS_SCHEMA, name="segments") if with_segments else None
-    sql = str(ibis.to_sql(feature_table(snap, months, segments=seg), dialect="duckdb"))
+    sql = _feature_table_sql(tuple(sorted(months)), with_segments, snapshot)
     if not with_complaints:
         return sql
     return f"""SELECT f.*, coalesce(k.cmp_count_6m, 0) AS cmp_count_6m,
@@ -442,6 +439,18 @@ def feature_sql(
        k.cmp_days_since_last, coalesce(k.cmp_last_category, 'none') AS cmp_last_category
 FROM ({sql}) f
 LEFT JOIN ({complaint_sql(months)}) k ON k.month = f.month AND k.subscriber_id = f.subscriber_id"""
+
+
+@functools.lru_cache(maxsize=128)
+def _feature_table_sql(months: tuple[dt.date, ...], with_segments: bool, snapshot: str) -> str:
+    """The compiled SQL of :func:`feature_table` — compiling the Ibis expression takes about
+    half a second, and a monthly job asks for the same months' features several times
+    (training per horizon, scoring, reasons, acceptance)."""
+    from weixi.segment.features import snapshot_schema
+
+    snap = ibis.table(snapshot_schema(), name=snapshot)
+    seg = ibis.table(SEGMENTS_SCHEMA, name="segments") if with_segments else None
+    return str(ibis.to_sql(feature_table(snap, list(months), segments=seg), dialect="duckdb"))
 
 
 def label_sql(horizon: int, months: list[dt.date]) -> str:
