@@ -259,7 +259,7 @@ def learn_uplift(
 
     lrn = learning
     thresholds = {
-        "min_months": lrn.min_months,
+        "min_months": lrn.months_needed,
         "min_treated": lrn.min_treated,
         "min_control": lrn.min_control,
         "min_churners": lrn.min_churners,
@@ -282,7 +282,7 @@ def learn_uplift(
     short = [
         f"{have} {what} < {need}"
         for have, what, need in (
-            (ev["months"], "evaluated months", lrn.min_months),
+            (ev["months"], "evaluated months", lrn.months_needed),
             (ev["treated"], "treated customers", lrn.min_treated),
             (ev["control"], "control customers", lrn.min_control),
             (ev["churners"], "churners", lrn.min_churners),
