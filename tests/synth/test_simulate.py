@@ -130,6 +130,8 @@ def test_cli_simulate_json():
     }
     # the default cell resolution loses little of the fine-resolution oracle
     assert 0.9 <= m["references"]["oracle_resolution_1.15"] <= 1.0 + 1e-6
+    # one churn reduction per action (its true mean) plans worse than the per-line truth
+    assert 0.0 < m["references"]["action_mean_share"] < 1.0
     assert out["seconds"] > 0
 
 
