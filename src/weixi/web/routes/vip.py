@@ -13,7 +13,8 @@ from fastapi.responses import HTMLResponse
 from weixi.auth.models import Role, User
 from weixi.errors import NotFoundError
 from weixi.security.masking import mask_records
-from weixi.vip import books, groups, programme
+from weixi.vip import books, campaign, groups, programme
+from weixi.vip.params import load_params
 from weixi.web.deps import AnalyticsDep, DbDep, render, require_role
 from weixi.web.nav import ACCESS
 
@@ -111,6 +112,7 @@ def group_detail(
     request: Request,
     group_id: str,
     con: AnalyticsDep,
+    db: DbDep,
     user: Annotated[User, Depends(require_role(*ACCESS["groups"]))],
 ) -> HTMLResponse:
     month = groups.latest_month(con) if con is not None else None
@@ -126,6 +128,7 @@ def group_detail(
     if not found:  # outside the user's branch looks like missing (no existence leak)
         raise NotFoundError(f"group {group_id} not found")
     members = mask_records(groups.members(con, month, group_id))
+    camp = campaign.group_state(con, group_id, session=db)
     return render(
         request,
         "vip/group.html",
@@ -135,6 +138,11 @@ def group_detail(
             "g": found[0],
             "members": members,
             "key_persons": [m for m in members if m["key_role"]],
+            "camp": camp,
+            "camp_reasons": {
+                k: (v.en, v.zh) for k, v in load_params().group_campaign.reasons.items()
+            },
+            "camp_outcomes": campaign.OUTCOME_TEXT,
             **LABELS,
         },
         user=user,
