@@ -49,7 +49,8 @@ def test_treated_groups_losing_fewer_members_is_a_positive_effect(fresh_con):
     assert t["groups"] + c["groups"] == 160 and c["groups"] == sum(arms.values())
     assert t["churn_rate"] < c["churn_rate"]
     assert e["effect"] == pytest.approx(c["churn_rate"] - t["churn_rate"], abs=1e-4)
-    assert e["effect"] > 0 and e["ci_low"] > 0 and e["significant"]
+    assert e["effect"] > 0 and e["ci_low"] > 0 and e["p_value"] < 0.05 and e["significant"]
+    assert not e["few_groups"]
     assert t["kept"] + t["left_group"] == t["members"]
     # only cancellations here: stability is one minus churn, and its lift is the same
     assert t["stability"] == pytest.approx(1 - t["churn_rate"], abs=1e-4)
@@ -66,6 +67,7 @@ def test_an_aa_split_gives_an_interval_around_zero(fresh_con):
     gw.next_month(fresh_con, arms, lambda i, n, _c: int(rng.binomial(n, base[i])))
     e = campaign.evaluate(fresh_con, "gc-aa")["churn_effect"]
     assert e["ci_low"] < 0 < e["ci_high"] and e["significant"] is False
+    assert e["p_value"] > 0.05
 
 
 def test_not_measured_before_the_next_month_is_loaded(fresh_con):
@@ -87,7 +89,7 @@ def test_cluster_interval_holds_its_level_where_a_member_level_one_does_not():
     cluster_fp = naive_fp = 0
     for _ in range(300):
         d = rng.random(g) < 0.5
-        r = campaign.cluster_rate_diff(y, n, d)
+        r = campaign.cluster_rate_diff(y, n, d, permutations=0)
         cluster_fp += not (r["ci_low"] < 0 < r["ci_high"])
         ci = rate_diff_ci(
             n[d].sum() - y[d].sum(), n[d].sum(), n[~d].sum() - y[~d].sum(), n[~d].sum()
@@ -95,6 +97,26 @@ def test_cluster_interval_holds_its_level_where_a_member_level_one_does_not():
         naive_fp += not (float(ci.low) < 0 < float(ci.high))
     assert cluster_fp / 300 <= 0.09
     assert naive_fp / 300 >= 0.2
+
+
+def test_randomization_p_value_holds_its_level_with_few_groups_in_an_arm():
+    """An arm of ~7 groups: the sandwich interval is too narrow there (flagged few_groups),
+    the randomization p-value is not."""
+    rng = np.random.default_rng(8)
+    g = 150
+    n = rng.integers(8, 40, g)
+    y = rng.binomial(n, np.where(rng.random(g) < 0.1, 0.5, 0.05))
+    runs = rejected = 0
+    for _ in range(120):
+        d = rng.random(g) < 0.05
+        if d.sum() < 2:
+            continue
+        r = campaign.cluster_rate_diff(y, n, d, permutations=999)
+        runs += 1
+        rejected += r["p_value"] < 0.05
+    assert runs >= 100 and rejected / runs <= 0.11
+    e = campaign._effect(campaign.cluster_rate_diff(y, n, rng.random(g) < 0.05), 0.95)
+    assert e["few_groups"] and e["p_value"] is not None
 
 
 def test_cluster_rate_diff_edge_cases():

@@ -273,7 +273,21 @@ def groups_campaign_eval(
         if e["ci_low"] is not None
         else t("no interval (fewer than two groups in an arm)")
     )
-    console.print(t("Member churn reduced by {effect} ({ci}).", effect=_pct(e["effect"]), ci=ci))
+    console.print(
+        t(
+            "Effect on member churn (control − treated): {effect} ({ci}; randomization p {p}).",
+            effect=_pct(e["effect"]),
+            ci=ci,
+            p="-" if e["p_value"] is None else f"{e['p_value']:.3f}",
+        )
+    )
+    if e["few_groups"]:
+        console.print(
+            t(
+                "Fewer than {n} groups in an arm: the interval may be too narrow.",
+                n=campaign.MIN_GROUPS,
+            )
+        )
 
 
 @books_app.command("rebalance")

@@ -16,7 +16,8 @@ per treated group for its account manager, evaluated with groups as the unit.
    arm (intention to treat). Control groups get no task.
 4. **Evaluation**: member churn of treated vs. control groups over the following month(s), as
    a ratio of sums per arm, with a 95 % interval that is cluster-robust (groups are the unit:
-   statsmodels' WLS on group rates weighted by members, cluster covariance, t with G − 1 df),
+   statsmodels' WLS on group rates weighted by members, cluster covariance, a t interval with
+   the smaller arm's groups − 1 degrees of freedom) and a randomization p-value (scipy),
    members lost and kept, and group stability (集团客户稳定率) per arm.
 
 The record of every candidate (arm, reason, task line or why none) is ``group_campaign``.
@@ -42,6 +43,9 @@ from weixi.vip.params import GroupCampaign, VipParams, load_params
 TABLE = "group_campaign"  # declared in weixi.store.schema.tables
 ACTION = "group_retention"
 CHANNEL = "account_manager"
+#: Fewer groups than this in an arm: the cluster-robust interval may be too narrow (the
+#: randomization p-value still holds).
+MIN_GROUPS = 20
 #: Why a treated group got no task (besides the contact policy's reasons).
 NO_KEY_PERSON = "no_key_person"
 OUTCOME_TEXT = {
@@ -387,6 +391,8 @@ def cluster_rate_diff(
     clusters: np.ndarray | None = None,
     *,
     level: float = 0.95,
+    seed: int = 0,
+    permutations: int = 4999,
 ) -> dict[str, Any]:
     """Difference of two ratio estimators (control − treated) with a cluster-robust interval.
 
@@ -394,18 +400,23 @@ def cluster_rate_diff(
     arm. Per arm the rate is Σ events / Σ members (the member-level rate). The difference is
     the coefficient of a WLS of the group rates on the arm weighted by members — the same as
     the member-level OLS — with statsmodels' cluster-robust covariance (``clusters``: a group
-    seen in several months is one cluster; default one cluster per row) and t intervals with
-    G − 1 degrees of freedom. Fewer than two groups in an arm: no interval.
+    seen in several months is one cluster; default one cluster per row) and a t interval with
+    min(G_treated, G_control) − 1 degrees of freedom (conservative when an arm has few
+    groups). ``p_value``: the randomization test of the same difference (scipy's permutation
+    test, arms re-drawn over the groups; exact at any number of groups) when each row is its
+    own group (``permutations`` re-draws; 0: none). Fewer than two groups in an arm: no
+    interval.
 
     Example:
-        >>> r = cluster_rate_diff(np.array([1, 2, 1, 6, 5, 7]), np.array([20] * 6),
-        ...                       np.array([1, 1, 1, 0, 0, 0]))
+        >>> r = cluster_rate_diff(np.array([1, 2, 1, 1, 2, 6, 5, 7, 6, 5]),
+        ...                       np.array([20] * 10), np.array([1] * 5 + [0] * 5))
         >>> round(r["treated_rate"], 4), round(r["control_rate"], 4), round(r["diff"], 4)
-        (0.0667, 0.3, 0.2333)
-        >>> r["ci_low"] > 0
-        True
+        (0.07, 0.29, 0.22)
+        >>> r["df"], r["ci_low"] > 0, r["p_value"] < 0.05
+        (4, True, True)
     """
     import statsmodels.api as sm
+    from scipy.stats import t as student
 
     y = np.asarray(events, dtype=float)
     n = np.asarray(members, dtype=float)
@@ -421,6 +432,8 @@ def cluster_rate_diff(
         "ci_low": None,
         "ci_high": None,
         "level": level,
+        "df": None,
+        "p_value": None,
         "groups_treated": int(d.sum()),
         "groups_control": int((~d).sum()),
     }
@@ -430,10 +443,39 @@ def cluster_rate_diff(
     if d.sum() < 2 or (~d).sum() < 2:
         return out
     x = sm.add_constant((~d).astype(float), has_constant="add")  # coefficient: control − treated
-    fit = sm.WLS(y / n, x, weights=n).fit(cov_type="cluster", cov_kwds={"groups": cl}, use_t=True)
-    lo, hi = fit.conf_int(alpha=1 - level)[1]
-    out.update(se=float(fit.bse[1]), ci_low=float(lo), ci_high=float(hi))
+    fit = sm.WLS(y / n, x, weights=n).fit(cov_type="cluster", cov_kwds={"groups": cl})
+    se = float(fit.bse[1])
+    # the smaller arm's groups − 1 degrees of freedom: with a few groups in an arm the sandwich
+    # is too narrow, and the overall G − 1 would hide that
+    df = int(min(d.sum(), (~d).sum()) - 1)
+    q = float(student.ppf(0.5 + level / 2, df))
+    out.update(se=se, df=df, ci_low=out["diff"] - q * se, ci_high=out["diff"] + q * se)
+    if permutations and (clusters is None or len(np.unique(cl)) == len(cl)):
+        out["p_value"] = _randomization_p(y, n, d, seed=seed, resamples=permutations)
     return out
+
+
+def _randomization_p(
+    y: np.ndarray, n: np.ndarray, d: np.ndarray, *, seed: int, resamples: int
+) -> float:
+    """Two-sided randomization p-value of the rate difference: the arms re-drawn over the
+    groups (scipy's permutation test, arm sizes kept); exact under "no effect on any group"."""
+    from scipy.stats import permutation_test
+
+    def stat(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+        a, b = a.astype(np.int64), b.astype(np.int64)
+        return y[b].sum(axis) / n[b].sum(axis) - y[a].sum(axis) / n[a].sum(axis)
+
+    idx = np.arange(len(y))
+    res = permutation_test(
+        (idx[d], idx[~d]),
+        stat,
+        permutation_type="independent",
+        vectorized=True,
+        n_resamples=resamples,
+        random_state=seed,
+    )
+    return float(res.pvalue)
 
 
 def _measured_month(con: duckdb.DuckDBPyConnection, m: dt.date, horizon: int) -> dt.date | None:
@@ -518,7 +560,8 @@ def evaluate(
         "not_measured_groups": int(df["measured"].isna().sum()),
         "treated": arm(treated, measured),
         "control": arm(~treated, measured),
-        "method": "ratio of sums per arm; cluster-robust (groups) WLS interval, t(G-1)",
+        "method": "ratio of sums per arm; cluster-robust (groups) WLS interval, "
+        "t(min(G_treated, G_control) - 1); randomization p-value over groups",
     }
     cl = measured["group_id"].to_numpy()
     churn = cluster_rate_diff(
@@ -542,13 +585,19 @@ def _effect(r: dict[str, Any], level: float) -> dict[str, Any]:
     def rnd(x: float | None) -> float | None:
         return None if x is None else round(x, 4)
 
-    lo, hi = r["ci_low"], r["ci_high"]
+    lo, hi, pv = r["ci_low"], r["ci_high"], r["p_value"]
+    excludes = None if lo is None else bool(lo > 0 or hi < 0)
     return {
         "effect": rnd(r["diff"]),
         "ci_low": rnd(lo),
         "ci_high": rnd(hi),
         "level": level,
-        "significant": None if lo is None else bool(lo > 0 or hi < 0),
+        "p_value": rnd(pv),
+        "df": r["df"],
+        # the interval excludes 0 and, where it applies, the randomization test agrees
+        "significant": None if lo is None else excludes and (pv is None or pv < 1 - level),
+        # an arm of fewer than MIN_GROUPS groups: the interval may be too narrow
+        "few_groups": min(r["groups_treated"], r["groups_control"]) < MIN_GROUPS,
         "groups_treated": r["groups_treated"],
         "groups_control": r["groups_control"],
     }
