@@ -10,7 +10,11 @@ from weixi.vip import campaign
 from weixi.vip.params import load_params
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "weixi"
-TEMPLATES = [SRC / "web/templates/vip/group.html", SRC / "web/templates/work/queue.html"]
+TEMPLATES = [
+    SRC / "web/templates/vip/group.html",
+    SRC / "web/templates/vip/groups.html",
+    SRC / "web/templates/work/queue.html",
+]
 
 
 def _t_literals(path: Path) -> set[str]:

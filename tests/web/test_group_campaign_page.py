@@ -98,6 +98,23 @@ def test_group_view_shows_the_arm_task_and_outcome(gc_world, gc_clients):
     assert gc_clients["other_bm"].get(f"/groups/{treated}").status_code == 404
 
 
+def test_groups_page_shows_the_campaign_evaluation_of_the_branch(gc_world, gc_clients):
+    _, _, _, arms = gc_world  # the HZ groups of the campaign
+    page = gc_clients["bm"].get("/groups").text
+    card = re.search(r'id="group-campaign-eval">(.*?)</div>\s*</div>', page, re.S)
+    assert card and KEY in card.group(1)
+    rows = re.findall(r"<tr><td>(Treated|Control)</td><td class=\"num\">(\d+)</td>", card.group(1))
+    got = {arm: int(n) for arm, n in rows}
+    assert got == {
+        "Treated": sum(not c for _, c, _, _ in arms),
+        "Control": sum(bool(c) for _, c, _, _ in arms),
+    }
+    assert "Effect on member churn (control − treated)" in page
+    planner = gc_clients["planner"].get("/groups").text  # the whole operator: more groups
+    whole = re.findall(r"<tr><td>(?:Treated|Control)</td><td class=\"num\">(\d+)</td>", planner)
+    assert sum(map(int, whole)) > sum(got.values())
+
+
 def test_group_view_in_chinese(gc_world, gc_clients):
     _, treated, _, _ = gc_world
     client = gc_clients["planner"]
@@ -160,6 +177,15 @@ def test_group_campaign_in_the_browser(gc_world):
             page.click("button[type=submit]")
             page.wait_for_load_state("networkidle")
             for lang in ("en", "zh-CN"):
+                page.goto(f"{base}/groups")
+                page.wait_for_load_state("networkidle")
+                if lang == "zh-CN" and page.locator("header button[value='zh-CN']").count():
+                    page.click("header button[value='zh-CN']")
+                    page.wait_for_load_state("networkidle")
+                assert page.locator("#group-campaign-eval").is_visible()
+                out = SHOTS / ("zh" if lang == "zh-CN" else "en") / "group-campaign-groups.png"
+                out.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(out), full_page=True)
                 for name, gid in (
                     ("group-campaign-treated", treated),
                     ("group-campaign-control", control),

@@ -415,8 +415,9 @@ def cluster_rate_diff(
         >>> r["df"], r["ci_low"] > 0, r["p_value"] < 0.05
         (4, True, True)
     """
-    import statsmodels.api as sm
     from scipy.stats import t as student
+    from statsmodels.regression.linear_model import WLS
+    from statsmodels.tools.tools import add_constant
 
     y = np.asarray(events, dtype=float)
     n = np.asarray(members, dtype=float)
@@ -442,8 +443,8 @@ def cluster_rate_diff(
     out["diff"] = out["control_rate"] - out["treated_rate"]
     if d.sum() < 2 or (~d).sum() < 2:
         return out
-    x = sm.add_constant((~d).astype(float), has_constant="add")  # coefficient: control − treated
-    fit = sm.WLS(y / n, x, weights=n).fit(cov_type="cluster", cov_kwds={"groups": cl})
+    x = add_constant((~d).astype(float), has_constant="add")  # coefficient: control − treated
+    fit = WLS(y / n, x, weights=n).fit(cov_type="cluster", cov_kwds={"groups": cl})
     se = float(fit.bse[1])
     # the smaller arm's groups − 1 degrees of freedom: with a few groups in an arm the sandwich
     # is too narrow, and the overall G − 1 would hide that
@@ -483,7 +484,9 @@ def _measured_month(con: duckdb.DuckDBPyConnection, m: dt.date, horizon: int) ->
     return max(have) if have else None
 
 
-def group_outcomes(con: duckdb.DuckDBPyConnection, key: str, *, horizon: int = 1) -> pd.DataFrame:
+def group_outcomes(
+    con: duckdb.DuckDBPyConnection, key: str, *, horizon: int = 1, branch: str | None = None
+) -> pd.DataFrame:
     """Per recorded group of campaign ``key``: its members at dispatch and what became of them
     by the measured month (``month`` + ``horizon``, or the latest loaded month before it).
 
@@ -495,6 +498,7 @@ def group_outcomes(con: duckdb.DuckDBPyConnection, key: str, *, horizon: int = 1
     ).fetchall()
     if not rows:
         raise NotFoundError(f"no group campaign {key!r}: dispatch it with `weixi groups campaign`")
+    scope = "" if branch is None else f"AND c.branch_id = {sql_literal(branch)}"
     parts = []
     for (m,) in rows:
         e = _measured_month(con, m, horizon)
@@ -513,6 +517,7 @@ def group_outcomes(con: duckdb.DuckDBPyConnection, key: str, *, horizon: int = 1
                 LEFT JOIN snapshot n ON n.month = {sql_literal(e) if e else "NULL"}
                      AND n.subscriber_id = s.subscriber_id
                 WHERE c.campaign_id = {sql_literal(key)} AND c.month = {sql_literal(m)}
+                  {scope}
                 GROUP BY ALL"""
         )
     df = con.execute(" UNION ALL ".join(parts) + " ORDER BY month, group_id").df()
@@ -527,14 +532,16 @@ def evaluate(
     horizon: int = 1,
     level: float = 0.95,
     session=None,
+    branch: str | None = None,
 ) -> dict[str, Any]:
     """Member churn and group stability of treated vs. control groups of campaign ``key``.
 
     The effect is control − treated member churn (positive: the campaign kept members), with a
     cluster-robust interval (:func:`cluster_rate_diff`); stability likewise (treated −
-    control). With ``session``, the treated groups' task outcomes are added.
+    control). With ``session``, the treated groups' task outcomes are added; ``branch`` keeps
+    that branch's groups only.
     """
-    df = group_outcomes(con, key, horizon=horizon)
+    df = group_outcomes(con, key, horizon=horizon, branch=branch)
     measured = df[df["measured"].notna()]
     treated = ~measured["is_control"].to_numpy(dtype=bool)
 
@@ -553,6 +560,7 @@ def evaluate(
 
     out: dict[str, Any] = {
         "campaign": key,
+        "branch": branch,
         "months": sorted({format_month(x) for x in df["month"]}),
         "horizon": horizon,
         "measured_months": sorted({format_month(x) for x in measured["measured"]}),

@@ -89,10 +89,13 @@ def groups_page(
     user: Annotated[User, Depends(require_role(*ACCESS["groups"]))],
 ) -> HTMLResponse:
     month = groups.latest_month(con) if con is not None else None
-    summary = rows = None
+    summary = rows = camp = None
     if month is not None:
         summary = groups.summary(con, month, branch=user.scope_branch)
         rows = groups.get_all(con, month, branch=user.scope_branch)
+        key = campaign.latest(con)
+        if key is not None:  # the latest group campaign, treated vs. control, of this scope
+            camp = campaign.evaluate(con, key, branch=user.scope_branch)
     return render(
         request,
         "vip/groups.html",
@@ -101,6 +104,7 @@ def groups_page(
             "month": month,
             "s": summary,
             "rows": rows or [],
+            "camp": camp,
             **LABELS,
         },
         user=user,
