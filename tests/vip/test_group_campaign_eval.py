@@ -124,3 +124,19 @@ def test_cluster_rate_diff_edge_cases():
     assert one["diff"] == pytest.approx(0.4) and one["ci_low"] is None  # one group an arm
     none = campaign.cluster_rate_diff(np.array([1, 2]), np.array([10, 10]), np.array([1, 1]))
     assert none["diff"] is None and none["control_rate"] is None
+
+
+def test_a_group_seen_in_two_months_is_one_cluster():
+    """Rows of the same group (dispatched in two months) are one cluster: the interval uses
+    the groups, and the randomization test (rows as units) is not offered."""
+    rng = np.random.default_rng(3)
+    n = rng.integers(10, 30, 40)
+    y = rng.binomial(n, np.where(rng.random(40) < 0.2, 0.4, 0.05))
+    d = np.arange(40) % 2 == 0
+    once = campaign.cluster_rate_diff(y, n, d)
+    twice = campaign.cluster_rate_diff(
+        np.r_[y, y], np.r_[n, n], np.r_[d, d], np.r_[np.arange(40), np.arange(40)]
+    )
+    assert twice["diff"] == pytest.approx(once["diff"])
+    assert twice["se"] == pytest.approx(once["se"], rel=0.05)  # not the halved row-level se
+    assert twice["p_value"] is None and once["p_value"] is not None
