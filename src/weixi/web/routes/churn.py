@@ -25,13 +25,15 @@ EXPORT_LIMIT = 5000
 
 def _overview(con) -> dict | None:
     """The registry's champion/challenger overview, or None without a registry."""
+    import duckdb
+
     from weixi.churn import registry
 
     if con is None or not readmodels.has(con, "churn_models"):
         return None
     try:
         return registry.overview(con)
-    except Exception:  # an older registry layout: the page shows the flattened metrics only
+    except duckdb.Error:  # an older registry layout: the page shows the flattened metrics only
         return None
 
 
