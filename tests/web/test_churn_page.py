@@ -162,3 +162,21 @@ def test_every_churn_page_text_has_a_chinese_translation():
     zh = catalog("zh-CN")
     missing = sorted(m for m in used if m not in zh)
     assert len(used) > 40 and not missing, missing
+
+
+def test_model_card_of_a_model_trained_before_the_curves():
+    """A registry row without curves still gives the named table (the page then says to retrain
+    instead of drawing empty charts); horizons come from the metric keys, in order."""
+    from weixi.web.routes.churn import model_card
+
+    metrics = {
+        "h3_holdout_raw": {"auc": 0.61, "top_decile_lift": 1.8},
+        "h1_holdout_raw": {"auc": 0.7123, "top_decile_lift": 3.14159, "ece": 0.01},
+    }
+    card = model_card({"version": "churn-202601-001", "metrics": metrics}, "zh-CN")
+    assert card["curves"] == {} and card["held_out"] == ["", ""]
+    assert card["horizons"] == ["下月离网", "3 个月内离网"]
+    assert card["rows"][0] == ("前10%提升度", ["3.14", "1.80"])
+    assert ("AUC", ["0.7123", "0.6100"]) in card["rows"]
+    assert card["rows"][-1][1] == ["0.0100", "–"]  # ECE only where it was measured
+    assert model_card(None, "en") is None
