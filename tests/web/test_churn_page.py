@@ -74,6 +74,10 @@ def test_model_card_names_its_metrics_in_both_languages(app, store_path, web_set
     lift_row = table.split("<td>Top-decile lift</td>", 1)[1].split("</tr>", 1)[0]
     assert f"{h1['top_decile_lift']:.2f}" in lift_row.split("</td>", 1)[0]
     assert f'<td>AUC</td><td class="num">{h1["auc"]:.4f}</td>' in table
+    # the out-of-sample calibration error, not the in-sample one (0 for isotonic on its month)
+    oos = table.split("<td>Calibration error (ECE), calibrated, out of sample</td>", 1)[1]
+    assert f"{h1['ece_cross_fitted']:.4f}" in oos.split("</tr>", 1)[0]
+    assert "<td>Calibration error (ECE), calibrated</td>" not in table
     zh = _zh_client(app, web_settings).get("/churn").text
     table = zh.split('id="model-metrics"', 1)[1].split("</table>", 1)[0]
     assert "下月离网" in table and "前10%提升度" in table and "h1_holdout_raw" not in zh
@@ -99,6 +103,9 @@ def test_training_stores_gains_and_cross_fitted_calibration_points():
     assert all(a["capture"] <= b["capture"] for a, b in itertools.pairwise(gains))
     cal = curves["calibration"]
     assert len(cal) == 10 and sum(r["n"] for r in cal) == n
+    from weixi.churn.metrics import ece
+
+    assert 0 < curves["ece_cross_fitted"] < 0.5 * ece(y, raw)
     # calibrated out of sample: close to the observed rate, not to the raw score
     for r in cal[3:]:
         assert abs(r["predicted"] - r["observed"]) < 0.35 * r["observed"]

@@ -230,6 +230,8 @@ def fit_horizon(
         fit.base_rate = base_rate
         fit.holdout["ece_base_rate"] = ece(y_cal, apply_calibrator(fit.calibrator, raw_cal))
     fit.curves = holdout_curves(y_cal, raw_cal, p, seed=p.seed + horizon, base_rate=target_rate)
+    if "ece_cross_fitted" in fit.curves:  # the in-sample ``ece_calibrated`` flatters isotonic
+        fit.holdout["ece_cross_fitted"] = fit.curves.pop("ece_cross_fitted")
     if with_logistic:
         cats = [c for c in names if c in levels]
         nums = [c for c in names if c not in levels]
@@ -263,9 +265,10 @@ def holdout_curves(
     observed churn rate. The calibrator is fitted on that same month, so each half of the
     month is calibrated by a calibrator fitted on the other half (cross-fitted: the points
     are out of sample); with ``base_rate`` the probabilities are moved to it as in scoring.
+    ``ece_cross_fitted`` is the calibration error of those probabilities before any move.
     """
     from weixi.churn.calibrate import apply_calibrator, fit_calibrator, shift_calibrator
-    from weixi.churn.metrics import gains_table, reliability
+    from weixi.churn.metrics import ece, gains_table, reliability
 
     y = np.asarray(y, dtype=int)
     gains = [
@@ -273,18 +276,19 @@ def holdout_curves(
         for g in gains_table(y, raw)
     ]
     half = np.random.default_rng(seed).random(len(y)) < 0.5
-    calibrated = np.empty(len(y))
+    calibrated, shown = np.empty(len(y)), np.empty(len(y))
     for fit_on in (half, ~half):
         if len(np.unique(y[fit_on])) < 2:  # a half without churners: no honest points
             return {"gains": gains, "calibration": []}
         cal = fit_calibrator(
             raw[fit_on], y[fit_on], p.calibration, min_isotonic_positives=p.min_isotonic_positives
         )
+        calibrated[~fit_on] = apply_calibrator(cal, raw[~fit_on])
         if base_rate is not None:
             cal = shift_calibrator(cal, float(y[fit_on].mean()), base_rate)
-        calibrated[~fit_on] = apply_calibrator(cal, raw[~fit_on])
+        shown[~fit_on] = apply_calibrator(cal, raw[~fit_on])
     calibration = [
         {"predicted": round(r["predicted"], 5), "observed": round(r["observed"], 5), "n": r["n"]}
-        for r in reliability(y, calibrated)
+        for r in reliability(y, shown)
     ]
-    return {"gains": gains, "calibration": calibration}
+    return {"gains": gains, "calibration": calibration, "ece_cross_fitted": ece(y, calibrated)}

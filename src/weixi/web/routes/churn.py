@@ -133,6 +133,7 @@ _METRIC_NAMES = {
     "top_decile_lift": "Top-decile lift",
     "ece": "Calibration error (ECE), raw",
     "ece_calibrated": "Calibration error (ECE), calibrated",
+    "ece_cross_fitted": "Calibration error (ECE), calibrated, out of sample",
     "ece_base_rate": "Calibration error (ECE) at the base rate",
     "version": "Version",
     "model_version": "Version",
@@ -168,7 +169,7 @@ _CARD_METRICS = (
     ("auc", "{:.4f}"),
     ("pr_auc", "{:.4f}"),
     ("ece", "{:.4f}"),
-    ("ece_calibrated", "{:.4f}"),
+    ("ece_cross_fitted", "{:.4f}"),
     ("ece_base_rate", "{:.4f}"),
 )
 
