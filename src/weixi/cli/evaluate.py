@@ -412,6 +412,7 @@ def simulate_cmd(
             "control_share",
             "budget",
             "actions",
+            "learning",
             "seconds",
             *(("references", "mix") if diagnose else ()),
         )
