@@ -138,3 +138,20 @@ def test_tasks_only_for_treated_groups_key_persons(con, settings, op_db):
         got = work_queue.claim_next(session=s, worker=me, timeout=dt.timedelta(minutes=5))
         assert got is not None and got.group_id is not None and not ctl[got.group_id]
         s.commit()
+
+
+def test_a_month_without_candidates_creates_no_campaign(con, settings, op_db):
+    """No alerted group and none risky enough: no campaign row, no task, nothing recorded."""
+    from weixi.dispatch.models import Campaign
+
+    migrate.upgrade()
+    gw.build(con, 20)
+    nobody = _params(top_n=0, min_mean_p_churn=None)
+    con.execute("UPDATE group_kpis SET alert = FALSE")
+    with session_scope() as s:
+        out = campaign.dispatch(con=con, session=s, month=gw.M1, key="gc-none", params=nobody)
+        s.commit()
+    assert out["candidates"] == 0 and out["tasks_created"] == 0 and not out["dispatched"]
+    with session_scope() as s:
+        assert s.scalars(select(Campaign).where(Campaign.key == "gc-none")).first() is None
+        assert s.scalars(select(Task)).first() is None

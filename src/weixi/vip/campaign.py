@@ -234,6 +234,17 @@ def dispatch(
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     df = candidates(con, m, key=key, share=share, params=vp)
     camp = session.execute(select(Campaign).where(Campaign.key == key)).scalar_one_or_none()
+    if camp is None and df.empty:
+        # no alerted or risky group this month: nothing to run, no empty campaign to list
+        return {
+            **_summary(df, key, m, share),
+            "campaign_id": None,
+            "dispatched": False,
+            "already_recorded": 0,
+            "tasks_created": 0,
+            "no_task": {},
+            "no_manager": 0,
+        }
     if camp is None:
         camp = Campaign(
             key=key,
