@@ -217,11 +217,26 @@ def _adjust(*, con: duckdb.DuckDBPyConnection, month: dt.date, spec, lib, locale
     from weixi.evaluate.service import adjust_plan
 
     lrn = spec.learning
+    # The segment posterior's uplift is its measured lift over (base churn × reach); matching
+    # multiplies it by the reach it uses, which is the measured one once reach is learned. So
+    # divide by that same reach — dividing by the configured one (SMS 0.2 where 0.9 of the
+    # customers are reached) inflated the learned uplift by the ratio of the two.
+    channel_effect = {c.key: c.effect for c in lib.channels}
+    if lrn.enabled and lrn.acceptance:
+        from weixi.evaluate.acceptance import channel_effects
+        from weixi.evaluate.service import evaluated_months
+
+        measured = channel_effects(
+            con=con,
+            months=evaluated_months(con=con, up_to=month),
+            configured=channel_effect,
+        )
+        channel_effect |= {c: v["effect"] for c, v in measured.items()}
     out = adjust_plan(
         con=con,
         month=month,
         prior_uplift={a.key: a.uplift for a in lib.actions},
-        channel_effect={c.key: c.effect for c in lib.channels},
+        channel_effect=channel_effect,
         prior_strength=lrn.prior_strength,
         uplift_range=(lrn.uplift_min, lrn.uplift_max),
         clv_months=lib.value.clv_months,

@@ -45,6 +45,35 @@ def test_adjustment_writes_library_units_and_the_report_rebuilds(loaded):
     assert service.plan_changes(con=con, month=parse_month("2030-01")) is None
 
 
+def test_the_adjustment_divides_by_the_reach_matching_multiplies_by(loaded):
+    """Matching multiplies a segment posterior's uplift by the channel's measured reach once
+    reach is learned, so the adjustment must divide the measured lift by that reach — not by
+    the configured one (which would inflate the uplift by their ratio)."""
+    from weixi.dispatch.schemas import default_campaign
+    from weixi.evaluate.acceptance import channel_effects
+    from weixi.flows import _adjust
+
+    con = loaded
+    service.build_outcomes(con=con, month=M2)
+    # the call center (configured effect 0.8) reached only 40 % of the treated
+    con.execute(
+        "UPDATE evaluation_outcomes SET contacted = (hash(subscriber_id) % 10) < 4 "
+        "WHERE NOT is_control"
+    )
+    lib = load_preset()
+    configured = {c.key: c.effect for c in lib.channels}
+    measured = channel_effects(
+        con=con, months=service.evaluated_months(con=con, up_to=M2), configured=configured
+    )["call_center"]["effect"]
+    assert measured < 0.6
+    _adjust(con=con, month=M2, spec=default_campaign(M3), lib=lib, locale="en")
+    df = con.execute("SELECT * FROM plan_adjustments WHERE month = ?", [M3]).df()
+    expect = np.clip(df["lift_mean"] / (df["churn_control"] * measured), 0.0, 0.9)
+    assert np.allclose(df["uplift"], expect)
+    inflated = np.clip(df["lift_mean"] / (df["churn_control"] * 0.8), 0.0, 0.9)
+    assert not np.allclose(df["uplift"], inflated)
+
+
 def test_learned_uplift_is_scored_in_the_library_unit(loaded, settings):
     con = loaded
     for m in ("2026-01", "2026-02"):
