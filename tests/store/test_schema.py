@@ -28,6 +28,7 @@ NOT_IN_FIXTURE = {
     "books",
     "group_kpis",
     "trigger_firings",
+    "winback_evaluations",
 }
 
 
