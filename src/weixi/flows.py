@@ -272,7 +272,7 @@ def learn_uplift(
 
     lrn = learning
     thresholds = {
-        "min_months": lrn.min_months,
+        "min_months": lrn.months_needed,
         "min_treated": lrn.min_treated,
         "min_control": lrn.min_control,
         "min_churners": lrn.min_churners,
@@ -295,7 +295,7 @@ def learn_uplift(
     short = [
         f"{have} {what} < {need}"
         for have, what, need in (
-            (ev["months"], "evaluated months", lrn.min_months),
+            (ev["months"], "evaluated months", lrn.months_needed),
             (ev["treated"], "treated customers", lrn.min_treated),
             (ev["control"], "control customers", lrn.min_control),
             (ev["churners"], "churners", lrn.min_churners),
@@ -314,7 +314,9 @@ def learn_uplift(
             a.key: (a.uplift / a.take_rate if a.take_rate > 0 else a.uplift)
             for a in library.actions
         }
-        red = reduction_per_action(con=con, months=months, prior=prior)
+        red = reduction_per_action(
+            con=con, months=months, prior=prior, counterfactual=lrn.counterfactual
+        )
         return {
             "status": "trained",
             "learner": "response",
@@ -329,6 +331,8 @@ def learn_uplift(
                     "configured": round(prior[a], 4),
                     "prior": round(v["prior"], 4),
                     "weight": round(v["weight"], 3),
+                    # the churn scores' calibration on this action's customers
+                    "calibration": round(v["calibration"], 4),
                 }
                 for a, v in red.items()
             },

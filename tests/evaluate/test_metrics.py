@@ -125,3 +125,20 @@ def test_aa_test_over_many_seeds_shows_no_lift():
     assert out["positive_share"] <= 0.05  # significant *lift* (interval above zero)
     assert out["significant_share"] <= 0.065  # either direction: nominal 5 %, binomial slack
     assert abs(out["mean_lift"]) < 0.001
+
+
+def test_one_set_of_draws_serves_every_breakdown():
+    """The evaluation bootstraps overall, by action, by channel … from one set of Poisson
+    draws: each breakdown gets exactly the interval it would get bootstrapped alone."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    v = rng.normal(0, 5, n)
+    tr = rng.random(n) < 0.8
+    by_action, by_branch = rng.integers(0, 4, n), rng.integers(0, 7, n)
+    shared = metrics.bootstrap_diff_cis(v, tr, [None, by_action, by_branch], n_boot=300, seed=2)
+    for groups, got in zip((None, by_action, by_branch), shared, strict=True):
+        alone = metrics.bootstrap_diff_ci(v, tr, groups, n_boot=300, seed=2)
+        np.testing.assert_allclose(got.low, alone.low)
+        np.testing.assert_allclose(got.high, alone.high)
+        np.testing.assert_allclose(got.estimate, alone.estimate)
+    assert len(shared[2].low) == 7 and np.all(shared[2].low < shared[2].high)

@@ -1,4 +1,5 @@
-"""The learned churn reduction per action: one action's own controls against a pooled scale."""
+"""The learned churn reduction per action: one action's own controls against a pooled scale,
+and the churn model as the counterfactual of the treated."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def test_a_library_wrong_together_is_corrected_by_the_pooled_scale():
     """Every configured reduction is 3.3 × the truth. At campaign sizes (2 000 treated and
     200 controls per action) one action's own estimate is mostly noise; the pooled scale moves
     all of them, so the learned reductions are closer to the truth than the configuration or
-    than each action shrunk alone towards its configured value."""
+    than each action shrunk alone towards its configured value. (Each action's own controls as
+    its counterfactual, so the actions' errors are independent.)"""
     con = duckdb.connect()
     schema.ensure(con)
     truth = {a: 0.3 * r for a, r in CONFIGURED.items()}
@@ -50,9 +52,13 @@ def test_a_library_wrong_together_is_corrected_by_the_pooled_scale():
     scales = []
     for seed in range(20):
         _outcomes(con, np.random.default_rng(seed), truth, n_t=2000, n_c=200)
-        pooled = reduction_per_action(con=con, months=[MONTH], prior=CONFIGURED)
+        pooled = reduction_per_action(
+            con=con, months=[MONTH], prior=CONFIGURED, counterfactual="control"
+        )
         # scale_sd ~ 0: the scale stays at 1, each action is shrunk towards its own prior only
-        alone = reduction_per_action(con=con, months=[MONTH], prior=CONFIGURED, scale_sd=1e-6)
+        alone = reduction_per_action(
+            con=con, months=[MONTH], prior=CONFIGURED, scale_sd=1e-6, counterfactual="control"
+        )
         scales.append(next(iter(pooled.values()))["scale"])
         for name, got in (("pooled", pooled), ("alone", alone)):
             errors[name].append(np.mean([abs(got[a]["reduction"] - truth[a]) for a in truth]))
@@ -78,3 +84,53 @@ def test_a_library_that_is_right_stays_near_its_configuration():
         pooled_err.append(np.mean([abs(got[a]["reduction"] - CONFIGURED[a]) for a in CONFIGURED]))
     assert 0.75 < float(np.median(scales)) < 1.15
     assert np.mean(pooled_err) < 0.2
+
+
+def _errors(con, truth, seeds, *, miscalibrate: str | None = None) -> dict[str, dict]:
+    """Per counterfactual: mean absolute error of the raw and learned reductions over draws."""
+    out = {cf: {"raw": [], "learned": [], "own": [], "cal": []} for cf in ("control", "model")}
+    for seed in seeds:
+        _outcomes(con, np.random.default_rng(seed), truth, n_t=2000, n_c=200)
+        if miscalibrate:
+            # the churn scores under-predict this action's customers by 40 %
+            con.execute(
+                "UPDATE evaluation_outcomes SET p_churn = p_churn * 0.6 WHERE action = ?",
+                [miscalibrate],
+            )
+        for cf, acc in out.items():
+            got = reduction_per_action(con=con, months=[MONTH], prior=CONFIGURED, counterfactual=cf)
+            acc["raw"].append(np.mean([abs(got[a]["measured"] - truth[a]) for a in truth]))
+            acc["learned"].append(np.mean([abs(got[a]["reduction"] - truth[a]) for a in truth]))
+            if miscalibrate:
+                acc["own"].append(abs(got[miscalibrate]["reduction"] - truth[miscalibrate]))
+                acc["cal"].append(
+                    got[miscalibrate]["calibration"]
+                    - np.mean([got[a]["calibration"] for a in truth if a != miscalibrate])
+                )
+    return {cf: {k: float(np.mean(v)) for k, v in acc.items() if v} for cf, acc in out.items()}
+
+
+def test_the_churn_model_as_counterfactual_cuts_the_noise():
+    """An action's 200 controls say little about its treated customers' counterfactual; the
+    churn scores, recalibrated on every action's controls, say it with a third less noise
+    (measured: raw error 0.37 against 0.57; learned 0.14 against 0.18)."""
+    con = duckdb.connect()
+    schema.ensure(con)
+    truth = {a: 0.3 * r for a, r in CONFIGURED.items()}
+    got = _errors(con, truth, range(20))
+    assert got["model"]["raw"] < 0.75 * got["control"]["raw"]
+    assert got["model"]["learned"] < 0.9 * got["control"]["learned"]
+
+
+def test_an_action_whose_scores_are_off_is_seen_by_its_own_controls():
+    """The price of borrowing: where the scores under-predict one action's customers by 40 %,
+    its own controls show a higher calibration than the others', but shrinkage keeps part of
+    the bias; the learned reduction for that action stays within 0.4 of the truth on average
+    (measured 0.35; 0.29 from its controls alone) and the other actions gain."""
+    con = duckdb.connect()
+    schema.ensure(con)
+    truth = {a: 0.3 * r for a, r in CONFIGURED.items()}
+    got = _errors(con, truth, range(30), miscalibrate="a")
+    assert got["model"]["cal"] > 0.1
+    assert got["model"]["own"] < 0.4
+    assert got["model"]["learned"] < got["control"]["learned"]

@@ -430,12 +430,8 @@ def feature_sql(
     """DuckDB SQL of :func:`feature_table` over the store's ``snapshot`` (and ``segments``);
     ``with_complaints`` joins each line's complaint history at the month's end
     (:func:`complaint_sql`, DuckDB only). ``snapshot`` names the table or view read as the
-    snapshot (a view of a few lines for on-demand reasons).
-
-    The text depends on the arguments only and compiling the ibis expression takes ~0.2-0.5 s,
-    so it is compiled once per distinct argument set (the customer 360 asks for one line's
-    reasons on every call)."""
-    sql = _compiled_feature_sql(tuple(sorted(set(months))), with_segments, snapshot)
+    snapshot (a view of a few lines for on-demand reasons)."""
+    sql = _feature_table_sql(tuple(sorted(months)), with_segments, snapshot)
     if not with_complaints:
         return sql
     return f"""SELECT f.*, coalesce(k.cmp_count_6m, 0) AS cmp_count_6m,
@@ -445,8 +441,11 @@ FROM ({sql}) f
 LEFT JOIN ({complaint_sql(months)}) k ON k.month = f.month AND k.subscriber_id = f.subscriber_id"""
 
 
-@functools.lru_cache(maxsize=64)
-def _compiled_feature_sql(months: tuple[dt.date, ...], with_segments: bool, snapshot: str) -> str:
+@functools.lru_cache(maxsize=128)
+def _feature_table_sql(months: tuple[dt.date, ...], with_segments: bool, snapshot: str) -> str:
+    """The compiled SQL of :func:`feature_table` — compiling the Ibis expression takes about
+    half a second, and a monthly job asks for the same months' features several times
+    (training per horizon, scoring, reasons, acceptance)."""
     from weixi.segment.features import snapshot_schema
 
     snap = ibis.table(snapshot_schema(), name=snapshot)

@@ -81,7 +81,14 @@ class Learning(_Strict):
     """
 
     enabled: bool = Field(True, description="use learned effects once the evidence suffices")
-    min_months: int = Field(2, ge=1, description="evaluated campaign months before training")
+    min_months: int | None = Field(
+        None,
+        ge=1,
+        description="evaluated campaign months before training; default 1 for the response "
+        "learner (its reductions are shrunk towards the library, so one month's thin evidence "
+        "moves them only as far as it reaches, while the take rates and reach it learns from "
+        "that month are used at once), 2 for the per-customer t/x learners",
+    )
     min_treated: int = Field(1000, ge=0, description="treated customers over those months")
     min_control: int = Field(200, ge=0, description="randomized control customers")
     min_churners: int = Field(30, ge=0, description="churn events among treated and control")
@@ -132,6 +139,19 @@ class Learning(_Strict):
         ge=20,
         description="reached customers with an answer before an action's take rate is learned",
     )
+    counterfactual: Literal["model", "control"] = Field(
+        "model",
+        description="response learner: what the treated would have churned without the offer — "
+        "the churn scores recalibrated on the action's controls (shrunk towards all actions'), "
+        "or the action's own controls alone",
+    )
+
+    @property
+    def months_needed(self) -> int:
+        """Evaluated months before the uplift step trains (``min_months`` or its default)."""
+        if self.min_months is not None:
+            return self.min_months
+        return 1 if self.learner == "response" else 2
 
     @model_validator(mode="after")
     def _check(self) -> Learning:

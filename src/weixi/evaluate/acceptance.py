@@ -229,31 +229,51 @@ def reduction_per_action(
     prior: dict[str, float],
     prior_sd: float = 0.5,
     scale_sd: float = 0.5,
+    counterfactual: str = "model",
+    calibration_floor: float = 0.05,
 ) -> dict[str, dict[str, float]]:
     """Churn reduction of an *accepted* offer per action, from each action's randomized lift.
 
-    For action ``a`` over ``months``: its controls churn at ``c_C``, its treated at ``c_T``; a
-    treated customer who accepted loses ``r_a × P(churn)`` of churn probability, so
-    ``c_C − c_T = r_a × k × mean_T(accepted × p_churn)``, where ``k`` (observed churn over the
-    predicted one among all controls) recalibrates the churn scores. The estimate ``r̂_a`` has the
-    binomial variance of the two rates over that denominator squared.
+    For action ``a`` over ``months``: its treated churn at ``c_T``; had they not been treated
+    they would have churned at ``c0_a``; a treated customer who accepted loses
+    ``r_a × P(churn)`` of churn probability, so ``c0_a − c_T = r_a × k × mean_T(accepted ×
+    p_churn)``, where ``k`` (observed churn over the predicted one among all controls)
+    recalibrates the churn scores.
 
-    One action's own controls rarely pin its reduction down (at campaign sizes the standard
-    error is often larger than the reduction), but the library's configured reductions
-    (``prior``: configured uplift / configured take rate) tend to be wrong *together* — an
-    operator's market answers every offer less (or more) than the library assumed. So the
-    estimate is hierarchical (empirical Bayes): every action's reduction is ``s × prior_a``
-    up to an action-level deviation of standard deviation ``prior_sd × s × prior_a`` (at least
-    0.05); the common scale ``s`` is estimated from all actions at once (precision-weighted
-    least squares of ``r̂_a`` on ``prior_a``) and shrunk towards 1 (the configuration) with a
-    normal prior of standard deviation ``scale_sd``; each action's reduction is then its own
-    estimate combined with ``s × prior_a``, with the scale's uncertainty in the prior's
-    variance. With little evidence the configuration stands; with much pooled evidence the
-    scale moves every action; with much evidence on one action, its measurement.
+    ``c0_a`` — the counterfactual — comes from the action's own randomized controls. With
+    ``counterfactual="control"`` it is their churn rate ``c_C``: unbiased, but an action has a
+    few hundred controls, so its noise dominates the estimate. With ``"model"`` (the default) it
+    is the churn model's prediction for the treated themselves, ``k_a × mean_T(p_churn)``, where
+    ``k_a`` is the model's calibration (observed / predicted churn) *on this action's controls*,
+    shrunk towards the calibration common to all actions (a random-effects mean, the
+    between-action spread estimated by DerSimonian–Laird, at least ``calibration_floor`` × the
+    mean): where the scores are equally well calibrated for every action's customers, the
+    action borrows the precision of all controls; where an action's controls show its customers
+    churn differently from what the scores say, its own controls decide. Randomization makes
+    both estimates unbiased for the treated's counterfactual; the model-assisted one has a
+    fraction of the variance (``tests/evaluate/test_reduction.py``).
 
-    Returns ``{action: {"reduction", "measured", "weight", "prior", "scale", "treated",
-    "control"}}`` for the actions with treated and control customers.
+    The estimate ``r̂_a`` has the binomial variance of the treated's rate plus the
+    counterfactual's variance, over the denominator squared.
+
+    One action's own evidence rarely pins its reduction down, but the library's configured
+    reductions (``prior``: configured uplift / configured take rate) tend to be wrong
+    *together* — an operator's market answers every offer less (or more) than the library
+    assumed. So the estimate is hierarchical (empirical Bayes): every action's reduction is
+    ``s × prior_a`` up to an action-level deviation of standard deviation
+    ``prior_sd × s × prior_a`` (at least 0.05); the common scale ``s`` is estimated from all
+    actions at once (precision-weighted least squares of ``r̂_a`` on ``prior_a``) and shrunk
+    towards 1 (the configuration) with a normal prior of standard deviation ``scale_sd``; each
+    action's reduction is then its own estimate combined with ``s × prior_a``, with the scale's
+    uncertainty in the prior's variance. With little evidence the configuration stands; with
+    much pooled evidence the scale moves every action; with much evidence on one action, its
+    measurement.
+
+    Returns ``{action: {"reduction", "measured", "weight", "prior", "scale", "calibration",
+    "treated", "control"}}`` for the actions with treated and control customers.
     """
+    if counterfactual not in ("model", "control"):
+        raise ValueError(f"counterfactual must be 'model' or 'control', not {counterfactual!r}")
     if not months:
         return {}
     marks = ", ".join("?" for _ in months)
@@ -270,29 +290,35 @@ def reduction_per_action(
                    avg(1 - stayed) FILTER (WHERE NOT is_control) AS c_t,
                    avg(1 - stayed) FILTER (WHERE is_control) AS c_c,
                    avg(COALESCE(accepted, FALSE)::INTEGER * p_churn)
-                       FILTER (WHERE NOT is_control) AS d
+                       FILTER (WHERE NOT is_control) AS d,
+                   avg(p_churn) FILTER (WHERE NOT is_control) AS p_t,
+                   avg(p_churn) FILTER (WHERE is_control) AS p_c
             FROM evaluation_outcomes WHERE month IN ({marks})
             GROUP BY action ORDER BY action""",
         months,
     ).fetchall()
-    acts, meas, var, r0, n_ts, n_cs = [], [], [], [], [], []
-    for action, n_t, n_c, c_t, c_c, d in rows:
-        if not n_t or not n_c or action not in prior:
-            continue
-        denom = max(float(d or 0.0) * k, 1e-6)
-        # the rates' variance, with a floor of one event so a zero rate is not certainty
-        var_t = max(c_t * (1 - c_t), 1.0 / n_t) / n_t
-        var_c = max(c_c * (1 - c_c), 1.0 / n_c) / n_c
-        acts.append(str(action))
-        meas.append((c_c - c_t) / denom)
-        var.append((var_t + var_c) / denom**2)
-        r0.append(float(prior[action]))
-        n_ts.append(int(n_t))
-        n_cs.append(int(n_c))
-    if not acts:
+    rows = [r for r in rows if r[1] and r[2] and r[0] in prior]
+    if not rows:
         return {}
-    m, v, p = np.array(meas), np.array(var), np.array(r0)
-    scale, scale_var = pooled_scale(m, v, p, prior_sd=prior_sd, scale_sd=scale_sd)
+    acts = [str(r[0]) for r in rows]
+    n_t, n_c = (np.array([float(r[i]) for r in rows]) for i in (1, 2))
+    c_t, c_c, d, p_t, p_c = (np.array([float(r[i] or 0.0) for r in rows]) for i in (3, 4, 5, 6, 7))
+    denom = np.maximum(d * k, 1e-6)
+    # the rates' variance, with a floor of one event so a zero rate is not certainty
+    var_t = np.maximum(c_t * (1 - c_t), 1.0 / n_t) / n_t
+    var_c = np.maximum(c_c * (1 - c_c), 1.0 / n_c) / n_c
+    if counterfactual == "control":
+        c0, var0, cal = c_c, var_c, np.divide(c_c, p_c, out=np.ones_like(c_c), where=p_c > 0)
+        shared = np.zeros_like(c0)
+    else:
+        cal, var_cal, shared_cal = shrunk_calibration(c_c, var_c, p_c, floor=calibration_floor)
+        c0, var0 = cal * p_t, var_cal * p_t**2
+        shared = shared_cal * p_t / denom  # the common calibration's error moves every action
+    m = (c0 - c_t) / denom
+    v = (var_t + var0) / denom**2
+    p = np.array([float(prior[a]) for a in acts])
+    scale, scale_var = pooled_scale(m, v, p, prior_sd=prior_sd, scale_sd=scale_sd, common=shared)
+    v = v + shared**2
     mean0 = scale * p
     tau2 = np.maximum(prior_sd * np.abs(mean0), 0.05) ** 2 + p**2 * scale_var
     w = tau2 / (tau2 + v)
@@ -304,11 +330,54 @@ def reduction_per_action(
             "weight": float(w[i]),
             "prior": float(mean0[i]),
             "scale": float(scale),
-            "treated": n_ts[i],
-            "control": n_cs[i],
+            "calibration": float(cal[i]),
+            "treated": int(n_t[i]),
+            "control": int(n_c[i]),
         }
         for i, a in enumerate(acts)
     }
+
+
+def shrunk_calibration(
+    rate: np.ndarray, variance: np.ndarray, predicted: np.ndarray, *, floor: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each group's calibration (observed / predicted rate), shrunk towards the common one.
+
+    ``rate`` is each group's observed rate with its sampling ``variance``, ``predicted`` the
+    model's mean prediction for the same customers. The groups' calibrations ``k_g = rate /
+    predicted`` scatter around a common ``k`` with a between-group variance ``τ²``
+    (DerSimonian–Laird moment estimate, at least ``(floor × k)²``); each is then the
+    precision-weighted mean of its own and the common value. Returns the shrunk calibrations,
+    their own variances and, per group, the standard deviation its calibration shares with
+    every other group (through the common mean).
+
+    Two big groups churn as predicted; a small one shows twice the predicted rate, but with a
+    standard error larger than that: it is pulled to the common calibration, the big ones hardly
+    move:
+
+    >>> cal, _, _ = shrunk_calibration(
+    ...     np.array([0.05, 0.051, 0.10]), np.array([1e-6, 1e-6, 1e-3]), np.array([0.05] * 3)
+    ... )
+    >>> [round(float(x), 2) for x in cal]
+    [1.0, 1.02, 1.02]
+    """
+    pred = np.maximum(predicted, 1e-9)
+    kg = rate / pred
+    vg = np.maximum(variance, 1e-12) / pred**2
+    wf = 1.0 / vg
+    k_fixed = float(np.sum(wf * kg) / np.sum(wf))
+    q = float(np.sum(wf * (kg - k_fixed) ** 2))
+    c = float(np.sum(wf) - np.sum(wf**2) / np.sum(wf))
+    tau2 = max((q - (len(kg) - 1)) / c, 0.0) if c > 0 else 0.0
+    wr = 1.0 / (vg + tau2 + 1e-18)
+    k_common = float(np.sum(wr * kg) / np.sum(wr))
+    tau2 = max(tau2, (floor * k_common) ** 2)
+    wr = 1.0 / (vg + tau2)
+    k_common = float(np.sum(wr * kg) / np.sum(wr))
+    var_common = 1.0 / float(np.sum(wr))
+    b = tau2 / (tau2 + vg)  # weight of the group's own calibration
+    shrunk = b * kg + (1 - b) * k_common
+    return shrunk, b * vg, (1 - b) * np.sqrt(var_common)
 
 
 def pooled_scale(
@@ -318,13 +387,16 @@ def pooled_scale(
     *,
     prior_sd: float = 0.5,
     scale_sd: float = 0.5,
+    common: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """The common scale ``s`` of the configured reductions and its posterior variance.
 
-    Precision-weighted least squares of ``measured`` on ``prior`` (each action's weight: one
-    over its sampling ``variance`` plus the action-level spread ``(prior_sd × s × prior)²``,
-    iterated from ``s = 1`` to a fixed point), then a normal prior ``N(1, scale_sd²)``; clipped
-    to [0.05, 3]. Two actions measured precisely at 0.3 × their configured reduction move the
+    Generalized least squares of ``measured`` on ``prior`` (each action's variance: its
+    sampling ``variance`` plus the action-level spread ``(prior_sd × s × prior)²``; ``common``,
+    when given, is an error all actions share — action ``a``'s estimate moves by ``common[a]``
+    per standard deviation of it, as a shared counterfactual does — so the covariance is the
+    diagonal plus ``common commonᵀ``; iterated from ``s = 1`` to a fixed point), then a normal
+    prior ``N(1, scale_sd²)``; clipped to [0.05, 3]. Two actions measured precisely at 0.3 × their configured reduction move the
     scale most of the way; measured with a standard error of 1, hardly at all:
 
     >>> m, p = np.array([0.3, 0.15]), np.array([1.0, 0.5])
@@ -334,12 +406,15 @@ def pooled_scale(
     0.85
     """
     s, prec = 1.0, 1.0 / scale_sd**2
+    shared = np.zeros_like(prior) if common is None else np.asarray(common, dtype=float)
     for _ in range(50):
-        wt = 1.0 / (variance + np.maximum(prior_sd * s * np.abs(prior), 0.05) ** 2)
-        info = float(np.sum(wt * prior**2))
+        cov = np.diag(variance + np.maximum(prior_sd * s * np.abs(prior), 0.05) ** 2)
+        cov += np.outer(shared, shared)
+        w_prior = np.linalg.solve(cov, prior)
+        info = float(prior @ w_prior)
         if info <= 0:
             return 1.0, scale_sd**2
-        s_hat = float(np.sum(wt * measured * prior)) / info
+        s_hat = float(measured @ w_prior) / info
         prec = info + 1.0 / scale_sd**2
         new = float(np.clip((s_hat * info + 1.0 / scale_sd**2) / prec, 0.05, 3.0))
         if abs(new - s) < 1e-9:

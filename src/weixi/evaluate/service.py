@@ -177,16 +177,16 @@ def lift_rows(
     n_boot: int = 1000,
     seed: int = 0,
     locale: str | None = None,
+    value_interval: metrics.Interval | None = None,
 ) -> list[dict]:
-    """Lift and KPI rows of ``df`` grouped by ``dim`` (None = one overall row)."""
+    """Lift and KPI rows of ``df`` grouped by ``dim`` (None = one overall row).
+
+    ``value_interval``: the value lift's bootstrap interval per group of :func:`_codes` when
+    already drawn for several breakdowns at once.
+    """
     if df.empty:
         return []
-    if dim is None:
-        codes = np.zeros(len(df), dtype=np.int64)
-        labels = [t("All", locale)]
-    else:
-        codes, uniq = pd.factorize(df[dim].fillna("-").astype(str), sort=True)
-        labels = [str(u) for u in uniq]
+    codes, labels = _codes(df, dim, locale)
     contacted = df["contacted"].astype("float") if df["contacted"].notna().any() else None
     accepted = df["accepted"].astype("float") if df["accepted"].notna().any() else None
     out = metrics.lift_summary(
@@ -201,6 +201,7 @@ def lift_rows(
         groups=codes,
         n_boot=n_boot,
         seed=seed,
+        value_interval=value_interval,
     )
     rows = []
     for i, label in enumerate(labels):
@@ -218,6 +219,14 @@ def lift_rows(
         )
         rows.append(row)
     return rows
+
+
+def _codes(df: pd.DataFrame, dim: str | None, locale: str | None) -> tuple[np.ndarray, list]:
+    """Integer group codes of ``df``'s rows by ``dim`` and the groups' labels."""
+    if dim is None:
+        return np.zeros(len(df), dtype=np.int64), [t("All", locale)]
+    codes, uniq = pd.factorize(df[dim].fillna("-").astype(str), sort=True)
+    return codes.astype(np.int64), [str(u) for u in uniq]
 
 
 def evaluate_month(
@@ -256,8 +265,24 @@ def evaluate_month(
             df["campaign_id"].astype(str).str.startswith(TRIGGER_PREFIX), "trigger", "campaign"
         )
     )
-    overall = lift_rows(df, None, n_boot=n_boot, locale=locale)
-    by = {d: lift_rows(df, d, n_boot=n_boot, locale=locale) for d in dims if df[d].notna().any()}
+    used = [None] + [d for d in dims if df[d].notna().any()]
+    # one set of bootstrap draws for every breakdown (the draws are most of the work)
+    intervals = (
+        metrics.bootstrap_diff_cis(
+            (df["arpu_after"] - df["arpu_before"]).to_numpy(float),
+            ~df["is_control"].to_numpy(bool),
+            [_codes(df, d, locale)[0] for d in used],
+            n_boot=n_boot,
+        )
+        if not df.empty
+        else [None] * len(used)
+    )
+    rows = {
+        d: lift_rows(df, d, n_boot=n_boot, locale=locale, value_interval=iv)
+        for d, iv in zip(used, intervals, strict=True)
+    }
+    overall = rows.pop(None)
+    by = rows
     return {"month": format_month(month), "overall": overall[0] if overall else None, "by": by}
 
 
