@@ -168,3 +168,13 @@ def test_sqlite_0007_adds_the_complaint_tables_and_drops_them_on_downgrade(tmp_p
     command.downgrade(migrate.alembic_config(url), "0006")
     names = sa.inspect(sa.create_engine(url)).get_table_names()
     assert "complaints" not in names and "complaint_steps" not in names
+
+
+def test_sqlite_0009_adds_the_task_group_and_drops_it_on_downgrade(tmp_path):
+    url = f"sqlite:///{tmp_path / 'weixi.sqlite'}"
+    migrate.upgrade(url, "0009")
+    assert "group_id" in _columns(url, "tasks")
+    indexes = {i["name"] for i in sa.inspect(sa.create_engine(url)).get_indexes("tasks")}
+    assert "ix_tasks_group" in indexes
+    command.downgrade(migrate.alembic_config(url), "0008")
+    assert "group_id" not in _columns(url, "tasks")

@@ -27,6 +27,7 @@ NOT_IN_FIXTURE = {
     "complaint_log",
     "books",
     "group_kpis",
+    "group_campaign",
     "trigger_firings",
     "winback_evaluations",
 }

@@ -126,10 +126,15 @@ def test_cli_simulate_json():
         "measured_lift",
         "lift_ci",
         "true_lift",
+        "learning",
         "references",
     }
+    # the rules policy learns no reduction
+    assert m["learning"]["reduction_scale"] is None
     # the default cell resolution loses little of the fine-resolution oracle
     assert 0.9 <= m["references"]["oracle_resolution_1.15"] <= 1.0 + 1e-6
+    # one churn reduction per action (its true mean) plans worse than the per-line truth
+    assert 0.0 < m["references"]["action_mean_share"] < 1.0
     assert out["seconds"] > 0
 
 

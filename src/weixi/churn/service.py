@@ -270,7 +270,13 @@ def train(
             for h, f in fits.items()
         },
         "skipped_horizons": {str(h): why for h, why in models.skipped.items()},
-        "metrics": {f"h{h}_holdout_raw": f.holdout for h, f in fits.items()},
+        "metrics": {
+            **{f"h{h}_holdout_raw": f.holdout for h, f in fits.items()},
+            "curves": {
+                f"h{h}": {**f.curves, "months": [m.isoformat() for m in f.calib_months]}
+                for h, f in fits.items()
+            },
+        },
         "config": params.model_dump(mode="json"),
         "drift_reference": reference,
     }

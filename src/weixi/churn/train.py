@@ -132,6 +132,7 @@ class HorizonFit:
     logistic_calibrator: Calibrator | None = None
     holdout_logistic: dict[str, float] = field(default_factory=dict)
     base_rate: float | None = None  # the monthly rate the calibrator was moved to, if given
+    curves: dict[str, list[dict]] = field(default_factory=dict)  # see holdout_curves
 
 
 def _months(df: pd.DataFrame) -> list[dt.date]:
@@ -223,11 +224,14 @@ def fit_horizon(
         holdout=summary(y_cal, raw_cal),
     )
     fit.holdout["ece_calibrated"] = ece(y_cal, apply_calibrator(calibrator, raw_cal))
-    if base_rate is not None:
-        target = 1.0 - (1.0 - base_rate) ** horizon
-        fit.calibrator = shift_calibrator(calibrator, float(y_cal.mean()), target)
+    target_rate = None if base_rate is None else 1.0 - (1.0 - base_rate) ** horizon
+    if target_rate is not None:
+        fit.calibrator = shift_calibrator(calibrator, float(y_cal.mean()), target_rate)
         fit.base_rate = base_rate
         fit.holdout["ece_base_rate"] = ece(y_cal, apply_calibrator(fit.calibrator, raw_cal))
+    fit.curves = holdout_curves(y_cal, raw_cal, p, seed=p.seed + horizon, base_rate=target_rate)
+    if "ece_cross_fitted" in fit.curves:  # the in-sample ``ece_calibrated`` flatters isotonic
+        fit.holdout["ece_cross_fitted"] = fit.curves.pop("ece_cross_fitted")
     if with_logistic:
         cats = [c for c in names if c in levels]
         nums = [c for c in names if c not in levels]
@@ -243,3 +247,48 @@ def fit_horizon(
         )
         fit.holdout_logistic = summary(y_cal, apply_calibrator(fit.logistic_calibrator, lr_raw))
     return fit
+
+
+def holdout_curves(
+    y: np.ndarray,
+    raw: np.ndarray,
+    p: MonthlyParams,
+    *,
+    seed: int,
+    base_rate: float | None = None,
+) -> dict[str, list[dict]]:
+    """Gains and calibration points of one horizon on its held-out (calibration) month.
+
+    ``gains``: deciles of the raw score, highest first: the decile's churn rate over the
+    month's (``lift``) and the cumulative share of the month's churners caught (``capture``).
+    ``calibration``: ten equal-count bins of the calibrated probability, mean predicted vs
+    observed churn rate. The calibrator is fitted on that same month, so each half of the
+    month is calibrated by a calibrator fitted on the other half (cross-fitted: the points
+    are out of sample); with ``base_rate`` the probabilities are moved to it as in scoring.
+    ``ece_cross_fitted`` is the calibration error of those probabilities before any move.
+    """
+    from weixi.churn.calibrate import apply_calibrator, fit_calibrator, shift_calibrator
+    from weixi.churn.metrics import ece, gains_table, reliability
+
+    y = np.asarray(y, dtype=int)
+    gains = [
+        {"decile": g["decile"], "lift": round(g["lift"], 4), "capture": round(g["cum_capture"], 4)}
+        for g in gains_table(y, raw)
+    ]
+    half = np.random.default_rng(seed).random(len(y)) < 0.5
+    calibrated, shown = np.empty(len(y)), np.empty(len(y))
+    for fit_on in (half, ~half):
+        if len(np.unique(y[fit_on])) < 2:  # a half without churners: no honest points
+            return {"gains": gains, "calibration": []}
+        cal = fit_calibrator(
+            raw[fit_on], y[fit_on], p.calibration, min_isotonic_positives=p.min_isotonic_positives
+        )
+        calibrated[~fit_on] = apply_calibrator(cal, raw[~fit_on])
+        if base_rate is not None:
+            cal = shift_calibrator(cal, float(y[fit_on].mean()), base_rate)
+        shown[~fit_on] = apply_calibrator(cal, raw[~fit_on])
+    calibration = [
+        {"predicted": round(r["predicted"], 5), "observed": round(r["observed"], 5), "n": r["n"]}
+        for r in reliability(y, shown)
+    ]
+    return {"gains": gains, "calibration": calibration, "ece_cross_fitted": ece(y, calibrated)}

@@ -332,7 +332,8 @@ def simulate_cmd(
     diagnose: bool = typer.Option(
         False,
         "--diagnose",
-        help="Also plan the oracle at the campaign's default cell resolution.",
+        help="Also plan the oracle at the campaign's default cell resolution and the ceiling "
+        "of one churn reduction per action (references.action_mean_share).",
     ),
     home: Path = typer.Option(
         None, "--home", help="Keep the simulation's weixi home here (default: temporary)."
@@ -411,6 +412,7 @@ def simulate_cmd(
             "control_share",
             "budget",
             "actions",
+            "learning",
             "seconds",
             *(("references", "mix") if diagnose else ()),
         )

@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from weixi.cli.common import console, emit_json, guarded
-from weixi.i18n import t
+from weixi.i18n import current_locale, t
 
 groups_app = typer.Typer(
     help="Enterprise groups: KPIs (coverage, stability), alerts, group campaign.\n\n"
@@ -143,6 +143,151 @@ def groups_alerts(
             str(r["members"]),
         )
     console.print(table)
+
+
+@groups_app.command("campaign")
+@guarded
+def groups_campaign(
+    month: str = typer.Option(..., "--month", "-m", help=_MONTH),
+    key: str = typer.Option(
+        None, "--key", help="Campaign key (default group-YYYY-MM); the control draw's salt."
+    ),
+    holdout: float = typer.Option(
+        None, "--holdout", help="Share of whole groups held back as control (default: params)."
+    ),
+    dispatch: bool = typer.Option(
+        False, "--dispatch", help="Record the arms and create the tasks (else a preview)."
+    ),
+    params: str = typer.Option(None, "--params", help=_PARAMS),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Group retention campaign: alerted and high-risk groups, whole groups held back as
+    control, one task per treated group for its account manager on a key person's line.
+
+    Without --dispatch nothing is written (a preview of the candidates and their arms).
+
+    Example: weixi groups campaign --month 2026-07 --holdout 0.2 --dispatch --json
+    """
+    from weixi.store.analytics import open_store
+    from weixi.vip import campaign
+
+    vp = _params(params)
+    if dispatch:
+        from weixi.cli.dispatch import _migrate
+        from weixi.store.db import session_scope
+
+        _migrate()
+        with open_store() as con, session_scope() as s:
+            out = campaign.dispatch(
+                con=con, session=s, month=month, key=key, share=holdout, params=vp
+            )
+    else:
+        with open_store(read_only=True) as con:
+            out = campaign.preview(con, month, key=key, share=holdout, params=vp)
+    if as_json:
+        emit_json(out)
+        return
+    console.print(
+        t(
+            "{campaign} ({month}): {candidates} candidate groups, {treated} treated, "
+            "{control} control (share {share}).",
+            campaign=out["campaign"],
+            month=out["month"],
+            candidates=out["candidates"],
+            treated=out["treated"],
+            control=out["control"],
+            share=_pct(out["control_share"]),
+        )
+    )
+    zh = current_locale().startswith("zh")
+    for reason, n in out["by_reason"].items():
+        label = vp.group_campaign.reasons.get(reason)
+        console.print(f"  {label.get(current_locale()) if label else reason}: {n}")
+    if dispatch:
+        console.print(
+            t(
+                "{tasks} tasks created; {already} groups already recorded.",
+                tasks=out["tasks_created"],
+                already=out["already_recorded"],
+            )
+        )
+        for reason, n in out["no_task"].items():
+            en, zh_text = campaign.OUTCOME_TEXT.get(reason, (reason, reason))
+            console.print(f"  {t('No task')}: {zh_text if zh else en} {n}")
+    else:
+        console.print(t("Preview only: add --dispatch to record the arms and create the tasks."))
+
+
+@groups_app.command("campaign-eval")
+@guarded
+def groups_campaign_eval(
+    key: str = typer.Option(..., "--key", help="Campaign key, e.g. group-2026-07."),
+    horizon: int = typer.Option(1, "--horizon", help="Months after the dispatch month.", min=1),
+    as_json: bool = typer.Option(False, "--json", help="Print the evaluation as JSON."),
+) -> None:
+    """Evaluate a group campaign: member churn and group stability, treated vs. control groups,
+    with a cluster-robust 95 % interval (groups are the unit).
+
+    Example: weixi groups campaign-eval --key group-2026-07 --json
+    """
+    from weixi.cli.dispatch import _migrate
+    from weixi.store.analytics import open_store
+    from weixi.store.db import session_scope
+    from weixi.vip import campaign
+
+    _migrate()
+    with open_store(read_only=True) as con, session_scope() as s:
+        out = campaign.evaluate(con, key, horizon=horizon, session=s)
+    if as_json:
+        emit_json(out)
+        return
+    table = Table(title=t("Group campaign {key}", key=key))
+    for col in (
+        t("Arm"),
+        t("Groups"),
+        t("Members"),
+        t("Churned"),
+        t("Kept"),
+        t("Churn rate"),
+        t("Group stability"),
+    ):
+        table.add_column(col)
+    for arm in ("treated", "control"):
+        a = out[arm]
+        table.add_row(
+            t(arm.capitalize()),
+            str(a["groups"]),
+            f"{a['members']:,}",
+            f"{a['churned']:,}",
+            f"{a['kept']:,}",
+            _pct(a["churn_rate"]),
+            _pct(a["stability"]),
+        )
+    console.print(table)
+    e = out["churn_effect"]
+    if e["effect"] is None:
+        console.print(t("Not measured yet: load the following month."))
+        return
+    ci = (
+        t("95% CI {lo} to {hi}", lo=_pct(e["ci_low"]), hi=_pct(e["ci_high"]))
+        if e["ci_low"] is not None
+        else t("no interval (fewer than two groups in an arm)")
+    )
+    console.print(
+        t(
+            "Effect on member churn (control − treated): {effect} ({ci}; randomization p {p}).",
+            effect=_pct(e["effect"]),
+            ci=ci,
+            p="-" if e["p_value"] is None else f"{e['p_value']:.3f}",
+        )
+    )
+    if e["few_groups"]:
+        console.print(
+            t(
+                "Fewer than {n} groups in an arm: the interval may be too narrow.",
+                n=campaign.MIN_GROUPS,
+            )
+        )
 
 
 @books_app.command("rebalance")

@@ -107,6 +107,7 @@ class Task(Base):
             "campaign_id",
         ),
         Index("ix_tasks_claim_token", "claim_token"),  # "the task this session holds"
+        Index("ix_tasks_group", "group_id"),  # a group's campaign tasks (the group page)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -137,6 +138,9 @@ class Task(Base):
     callback_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     # Deadline of a triggered task (weixi.triggers): work it by then; NULL for campaign tasks.
     due_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # The enterprise group of a group task (weixi.vip.campaign): one task works the whole group
+    # through its key person's line (``subscriber_id``); NULL for a customer's task.
+    group_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Bumped by every outcome: an outcome is written only against the version it was checked
     # on, so two concurrent outcomes can never both land (optimistic lock).
     version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -70,6 +70,7 @@ from weixi.strategy.schemas import StrategyLibrary, sql_literal
 POLICIES = ("rules", "model", "uplift")
 REFERENCE_LABELS = {
     "oracle_resolution_1.15": "oracle at the default cell resolution (values within 15 %)",
+    "action_mean_share": "one churn reduction per action, of the attainable value",
 }
 
 
@@ -83,7 +84,11 @@ class SimParams(BaseModel):
     budget: float | None = Field(None, gt=0, description="yuan per month; default 0.15 × lines")
     warmup: int = Field(2, ge=1, le=12, description="months without a campaign (model labels)")
     start_month: str = "2026-01"
-    diagnose: bool = Field(False, description="also plan the oracle at the default resolution")
+    diagnose: bool = Field(
+        False,
+        description="also plan the oracle at the default resolution and the ceiling of one "
+        "churn reduction per action",
+    )
     resolution: float = Field(
         1.02, gt=1, le=3, description="value_bucket_ratio of the reference plans"
     )
@@ -194,9 +199,18 @@ def temporary_home(path: Path) -> Iterator[Path]:
 
 # ------------------------------------------------------------------------- valuing with truth
 def _truth_tables(
-    con: duckdb.DuckDBPyConnection, lib: StrategyLibrary, op, *, systematic: bool = False
+    con: duckdb.DuckDBPyConnection,
+    lib: StrategyLibrary,
+    op,
+    *,
+    systematic: bool = False,
+    action_mean: bool = False,
 ) -> None:
-    """Register the month's hidden truth and the library's costs as temp tables of ``con``."""
+    """Register the month's hidden truth and the library's costs as temp tables of ``con``.
+
+    ``action_mean``: every line's churn reduction is its action's mean over the live lines —
+    the truth a learner of one reduction per action could at best know.
+    """
     from weixi.synth.dialer import CONTACT_RATES
 
     con.register("_sim_p_df", op.true_churn_prob())
@@ -207,6 +221,11 @@ def _truth_tables(
         "CREATE OR REPLACE TEMP TABLE _sim_r AS SELECT subscriber_id, action, p_accept, "
         "churn_reduction FROM _sim_r_df"
     )
+    if action_mean:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _sim_r AS SELECT subscriber_id, action, p_accept, "
+            "avg(churn_reduction) OVER (PARTITION BY action) AS churn_reduction FROM _sim_r"
+        )
     con.unregister("_sim_p_df")
     con.unregister("_sim_r_df")
     chans = ", ".join(
@@ -287,7 +306,8 @@ def reference_plan(
 
     ``kind`` ``oracle``: true churn probability, each line's own responses, true contact rates;
     ``attainable``: the product's churn scores and the response functions without the line's
-    own taste. Same budget, capacity and contact policy as ``spec``; no control group, no global
+    own taste; ``action_mean``: as ``attainable`` with each action's churn reduction at its
+    mean over the lines (what one reduction per action can know). Same budget, capacity and contact policy as ``spec``; no control group, no global
     holdout, no exploration; every action whose offer fits is a candidate, chosen by value.
     Returns the plan's true value (see :func:`_value`).
     """
@@ -295,7 +315,9 @@ def reference_plan(
     from weixi.dispatch.service import plan_month
     from weixi.synth.dialer import CONTACT_RATES
 
-    systematic = kind == "attainable"
+    if kind not in ("oracle", "attainable", "action_mean"):
+        raise ConfigError(f"reference kind must be oracle, attainable or action_mean: {kind!r}")
+    systematic = kind in ("attainable", "action_mean")
     from weixi.store import schema
 
     ref = duckdb.connect()
@@ -311,7 +333,7 @@ def reference_plan(
         ref.register("_staff_df", con.sql("SELECT * FROM staff").to_arrow_table())
         ref.execute("CREATE OR REPLACE TABLE staff AS SELECT * FROM _staff_df")
         ref.unregister("_staff_df")
-        _truth_tables(ref, lib, op, systematic=systematic)
+        _truth_tables(ref, lib, op, systematic=systematic, action_mean=kind == "action_mean")
         if systematic:
             scores = con.sql(
                 "SELECT month, subscriber_id, arg_max(p_churn, model_version) AS p_churn "
@@ -559,6 +581,20 @@ def _campaign_month(
             resolution=spec.value_bucket_ratio,
         )
         diag["oracle_resolution_1.15"] = round(coarse["value"] / refs["oracle"]["value"], 4)
+        # the ceiling of a learner with one churn reduction per action (taste and take-rate
+        # heterogeneity kept): its plan's true value as a share of the attainable one
+        means = reference_plan(
+            con=con,
+            session=session,
+            month=month,
+            spec=spec,
+            lib=lib,
+            op=op,
+            kind="action_mean",
+            resolution=params.resolution,
+        )
+        if refs["attainable"]["value"] > 0:
+            diag["action_mean_share"] = round(means["value"] / refs["attainable"]["value"], 4)
         mix = {"policy": _mix(con, "_sim_plan")} | {k: v["mix"] for k, v in refs.items()}
     secs["references"] = round(time.perf_counter() - t2, 2)
     ov, av = refs["oracle"]["value"], refs["attainable"]["value"]

@@ -226,10 +226,11 @@ def members(con: duckdb.DuckDBPyConnection, month: str | dt.date, group_id: str)
 
 
 def campaign_targets(con: duckdb.DuckDBPyConnection, month: str | dt.date) -> list[dict]:
-    """Return the group retention campaign (集团维系): alerted groups' remaining members.
+    """Return the alerted groups with their remaining members (``weixi groups alerts``).
 
     One row per group: its manager, the reason, and how many live members and key persons are
-    left to visit; the account manager works the whole group, not single lines.
+    left to visit. The group retention campaign (:mod:`weixi.vip.campaign`) starts from these
+    alerts, adds the riskiest groups and holds whole groups back as its control.
     """
     rows = get_all(con, month, alerts_only=True)
     return [

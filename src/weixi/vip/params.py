@@ -75,6 +75,29 @@ class GroupAlert(_Strict):
     min_members: int = Field(5, ge=1)
 
 
+class GroupCampaign(_Strict):
+    """The group retention campaign (集团客户维系活动): candidates, control, the group task.
+
+    Candidates are the month's alerted groups plus the groups whose live members' mean churn
+    score is among the ``top_n`` highest or at least ``min_mean_p_churn`` (groups of at least
+    ``min_members`` live members). Whole groups go to control (``control_share``).
+    """
+
+    name: Label = Label(en="Group retention", zh="集团客户维系")
+    top_n: int = Field(20, ge=0)
+    min_mean_p_churn: float | None = Field(0.3, gt=0, le=1)
+    min_members: int = Field(5, ge=1)
+    control_share: float = Field(0.2, ge=0, lt=1)
+    deadline_days: int = Field(14, ge=1)
+    #: Key-person roles in the order the task's line is chosen (the first one reachable).
+    key_roles: tuple[str, ...] = ("decision_maker", "contact", "finance")
+    reasons: dict[str, Label] = {
+        "alert": Label(en="Members leaving together", zh="集团成员异动"),
+        "top_risk": Label(en="Among the riskiest groups", zh="离网风险最高的集团"),
+        "high_risk": Label(en="High mean churn risk", zh="成员平均离网风险高"),
+    }
+
+
 class Books(_Strict):
     """Ratios of the account managers' books of business."""
 
@@ -89,6 +112,7 @@ class VipParams(_Strict):
     offers: tuple[Offer, ...] = ()
     care: Care = Care()
     group_alert: GroupAlert = GroupAlert()
+    group_campaign: GroupCampaign = GroupCampaign()
     books: Books = Books()
 
     def tier_rank(self) -> dict[str, int]:

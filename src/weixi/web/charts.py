@@ -97,8 +97,9 @@ def bars(
     *,
     horizontal: bool = False,
     color: str | None = None,
+    label_width: int = 170,
 ) -> dict[str, Any]:
-    """A single-series bar chart."""
+    """A single-series bar chart (``label_width``: pixels of a horizontal chart's names)."""
     cat_axis = {"type": "category", "data": list(categories)}
     val_axis = {"type": "value"}
     option = _with_base(
@@ -110,7 +111,16 @@ def bars(
         }
     )
     if horizontal:
-        option["grid"] = {"left": 170, "right": 30, "top": 10, "bottom": 30}
+        # long names (English reasons run to 60 characters) wrap inside a fixed label width
+        # instead of running off the left edge or squeezing the bars
+        option["grid"] = {"left": 8, "right": 30, "top": 10, "bottom": 24, "containLabel": True}
+        option["yAxis"]["axisLabel"] = {
+            "interval": 0,
+            "width": label_width,
+            "overflow": "break",
+            "lineHeight": 13,
+            "fontSize": 11,
+        }
     if color:
         option["series"][0]["itemStyle"] = {"color": color}
     return option
@@ -139,6 +149,121 @@ def calibration(deciles: Sequence[dict[str, Any]], _: Tr) -> dict[str, Any]:
                     "symbolSize": 7,
                 },
             ],
+        }
+    )
+
+
+HORIZON_COLORS = ["#2f6fd6", "#d99a22", "#7b5cc4"]
+
+
+def _horizon_name(h: int, _: Tr) -> str:
+    return _("Churn next month") if h == 1 else _("Churn within {h} months", h=h)
+
+
+def gains(curves: dict[int, dict[str, Any]], _: Tr) -> dict[str, Any]:
+    """Cumulative gains per horizon: share of churners caught vs share of lines contacted
+    (highest scores first), with the random-contact diagonal."""
+    x = [f"{10 * d}%" for d in range(0, 11)]
+    series: list[dict[str, Any]] = [
+        {
+            "name": _horizon_name(h, _),
+            "type": "line",
+            "data": [0.0, *(round(float(g["capture"]) * 100, 1) for g in c["gains"])],
+            "symbolSize": 6,
+            "itemStyle": {"color": HORIZON_COLORS[(h - 1) % 3]},
+        }
+        for h, c in sorted(curves.items())
+        if c.get("gains")
+    ]
+    series.append(
+        {
+            "name": _("Random contact"),
+            "type": "line",
+            "data": [10 * d for d in range(0, 11)],
+            "symbol": "none",
+            "lineStyle": {"type": "dashed", "color": "#8a94a6"},
+            "itemStyle": {"color": "#8a94a6"},
+        }
+    )
+    return _with_base(
+        {
+            "tooltip": {"trigger": "axis"},
+            "legend": {"top": 0},
+            "grid": {"left": 56, "right": 24, "top": 48, "bottom": 48},
+            "xAxis": {
+                "type": "category",
+                "data": x,
+                "boundaryGap": False,
+                "name": _("Lines contacted, highest scores first"),
+                "nameLocation": "middle",
+                "nameGap": 28,
+            },
+            "yAxis": {
+                "type": "value",
+                "max": 100,
+                "axisLabel": {"formatter": "{value}%"},
+                "name": _("Churners caught"),
+            },
+            "series": series,
+        }
+    )
+
+
+def reliability(curves: dict[int, dict[str, Any]], _: Tr) -> dict[str, Any]:
+    """Calibration per horizon: mean predicted vs observed churn rate in ten equal-count bins,
+    with the diagonal of perfect calibration."""
+    series: list[dict[str, Any]] = []
+    top = 0.0
+    for h, c in sorted(curves.items()):
+        pts = [
+            [round(float(r["predicted"]) * 100, 3), round(float(r["observed"]) * 100, 3)]
+            for r in c.get("calibration") or []
+        ]
+        if not pts:
+            continue
+        top = max(top, *(max(a, b) for a, b in pts))
+        series.append(
+            {
+                "name": _horizon_name(h, _),
+                "type": "line",
+                "data": pts,
+                "symbolSize": 7,
+                "itemStyle": {"color": HORIZON_COLORS[(h - 1) % 3]},
+            }
+        )
+    top = round(top * 1.05, 2) or 1.0
+    series.append(
+        {
+            "name": _("Perfect calibration"),
+            "type": "line",
+            "data": [[0, 0], [top, top]],
+            "symbol": "none",
+            "lineStyle": {"type": "dashed", "color": "#8a94a6"},
+            "itemStyle": {"color": "#8a94a6"},
+        }
+    )
+    return _with_base(
+        {
+            "tooltip": {"trigger": "item"},
+            "legend": {"top": 0},
+            "grid": {"left": 56, "right": 24, "top": 48, "bottom": 48},
+            "xAxis": {
+                "type": "value",
+                "min": 0,
+                "max": top,
+                "axisLabel": {"formatter": "{value}%"},
+                "name": _("Predicted churn probability"),
+                "nameLocation": "middle",
+                "nameGap": 28,
+            },
+            "yAxis": {
+                "type": "value",
+                "min": 0,
+                "max": top,
+                "axisLabel": {"formatter": "{value}%"},
+                "name": _("Observed churn rate"),
+            },
+            "series": series,
         }
     )
 

@@ -34,6 +34,7 @@ LABELS = {
     "open": "Open",
     "done": "Done",
     "dropped": "Dropped",
+    "group_retention": "Group retention",  # the group task's action (weixi.vip.campaign)
     # complaints (categories: weixi.complaints.models.CATEGORY_LABELS, "price" differs)
     "received": "Received",
     "classified": "Classified",

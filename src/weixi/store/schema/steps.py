@@ -95,5 +95,6 @@ STEPS: tuple[Step, ...] = (
         "declared: events, complaint_log, books, group_kpis, trigger_firings "
         "(created by their modules before)",
     ),
-    Step(4, "winback_evaluations (win-back lists measured by the monthly job)"),
+    Step(4, "add table group_campaign"),
+    Step(5, "winback_evaluations (win-back lists measured by the monthly job)"),
 )

@@ -287,6 +287,20 @@ _TABLES: list[Table] = [
         "weixi.vip.groups",
         "Per enterprise group per month: members, coverage, stability and the alert.",
     ),
+    Table(
+        "group_campaign",
+        _cols(
+            "month DATE NOT NULL, campaign_id VARCHAR NOT NULL, group_id VARCHAR NOT NULL, "
+            "branch_id VARCHAR, grade VARCHAR, staff_id VARCHAR, is_control BOOLEAN, "
+            "reason VARCHAR, alert BOOLEAN, mean_p_churn DOUBLE, risk_rank INTEGER, "
+            "members BIGINT, key_persons BIGINT, subscriber_id VARCHAR, outcome VARCHAR, "
+            "created_at TIMESTAMP"
+        ),
+        "weixi.vip.campaign",
+        "Group retention campaigns: every candidate group of a dispatched month, treated or "
+        "control (whole groups), and what became of it (task on a key person's line, or why "
+        "not); what `weixi groups campaign-eval` measures.",
+    ),
     # --- strategy (weixi.strategy) ---------------------------------------------------------
     Table(
         "strategy_matches",

@@ -23,14 +23,44 @@ router = APIRouter(include_in_schema=False)
 EXPORT_LIMIT = 5000
 
 
-def _champion_view(con, locale: str) -> dict | None:
-    """Champion and challenger side by side, formatted for the page (None: no registry)."""
-    from weixi.churn import champion, registry
+def _overview(con) -> dict | None:
+    """The registry's champion/challenger overview, or None without a registry."""
+    import duckdb
 
-    if con is None:
+    from weixi.churn import registry
+
+    if con is None or not readmodels.has(con, "churn_models"):
         return None
-    view = registry.overview(con)
-    if view["champion"] is None and view["challenger"] is None:
+    try:
+        return registry.overview(con)
+    except duckdb.Error:  # an older registry layout: the page shows the flattened metrics only
+        return None
+
+
+def _serving(con, month) -> str | None:
+    """The model version whose scores the page shows for ``month`` (the most frequent one)."""
+    if month is None:
+        return None
+    row = con.execute(
+        "SELECT model_version FROM churn_scores WHERE month = ? GROUP BY 1 ORDER BY count(*) DESC",
+        [month],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _validation(view: dict, version: str | None, key: str) -> float | None:
+    """A version's own next-month hold-out figure (``auc``, ``top_decile_lift``)."""
+    model = next((m for m in view["models"] if m["version"] == version), None)
+    if model is None:
+        return None
+    return ((model.get("metrics") or {}).get("h1_holdout_raw") or {}).get(key)
+
+
+def _champion_view(view: dict | None, locale: str, serving: str | None = None) -> dict | None:
+    """Champion and challenger side by side, formatted for the page (None: no registry)."""
+    from weixi.churn import champion
+
+    if view is None or (view["champion"] is None and view["challenger"] is None):
         return None
     cmp = view["comparison"]
     sides = [view["champion"], view["challenger"]]
@@ -44,8 +74,18 @@ def _champion_view(con, locale: str) -> dict | None:
         lo, hi = fmt.format(cmp[key + "_lo"]), fmt.format(cmp[key + "_hi"])
         return f"{fmt.format(cmp[key])} [{lo}, {hi}]"
 
+    def validation(side: dict | None, key: str, fmt: str) -> str:
+        v = _validation(view, side["version"], key) if side else None
+        return "–" if v is None else fmt.format(v)
+
+    def serves(side: dict | None) -> str:
+        if not side:
+            return "–"
+        return t("yes", locale) if side["version"] == serving else t("no", locale)
+
     rows = [
         (t("Role", locale), *(t(s["role"], locale) if s else "–" for s in sides), ""),
+        (t("Scores shown on this page", locale), *(serves(s) for s in sides), ""),
         (
             t("Trained as of", locale),
             *(f"{s['as_of_month']:%Y-%m}" if s else "–" for s in sides),
@@ -56,6 +96,16 @@ def _champion_view(con, locale: str) -> dict | None:
             t("Top-decile lift", locale),
             *(cell(s, "top_decile_lift", "{:.2f}") for s in sides),
             diff("d_lift", "{:+.2f}"),
+        ),
+        (
+            t("Validation AUC, next month (own held-out month)", locale),
+            *(validation(s, "auc", "{:.4f}") for s in sides),
+            "",
+        ),
+        (
+            t("Validation top-decile lift, next month (own held-out month)", locale),
+            *(validation(s, "top_decile_lift", "{:.2f}") for s in sides),
+            "",
         ),
     ]
     headings = {"champion": "Champion", "challenger": "Challenger", "retired": "Retired"}
@@ -70,6 +120,7 @@ def _champion_view(con, locale: str) -> dict | None:
         "promoted": bool(cmp and cmp["decision"] == "promoted"),
         "subject": cmp["version"] if cmp else None,
         "reason": champion.describe(cmp, locale) if cmp else None,
+        "serving": serving,
         "confidence": round(json.loads(cmp["rule"]).get("confidence", 0.9) * 100)
         if cmp and cmp.get("rule")
         else None,
@@ -82,6 +133,7 @@ _METRIC_NAMES = {
     "top_decile_lift": "Top-decile lift",
     "ece": "Calibration error (ECE), raw",
     "ece_calibrated": "Calibration error (ECE), calibrated",
+    "ece_cross_fitted": "Calibration error (ECE), calibrated, out of sample",
     "ece_base_rate": "Calibration error (ECE) at the base rate",
     "version": "Version",
     "model_version": "Version",
@@ -111,6 +163,56 @@ def metric_label(key: str, locale: str) -> str:
     return f"{group} · {label}" if group else label
 
 
+# the per-horizon rows of the model card, in the order an analyst reads them
+_CARD_METRICS = (
+    ("top_decile_lift", "{:.2f}"),
+    ("auc", "{:.4f}"),
+    ("pr_auc", "{:.4f}"),
+    ("ece", "{:.4f}"),
+    ("ece_cross_fitted", "{:.4f}"),
+    ("ece_base_rate", "{:.4f}"),
+)
+
+
+def _horizon_name(h: int, locale: str) -> str:
+    return t("Churn next month", locale) if h == 1 else t("Churn within {h} months", locale, h=h)
+
+
+def model_card(model: dict | None, locale: str) -> dict | None:
+    """The serving model's figures on its held-out month: one column per horizon, one row per
+    named metric, and the gains/calibration points stored at training (None: no model)."""
+    import re
+
+    if not model:
+        return None
+    metrics = model.get("metrics") or {}
+    horizons = sorted(
+        int(m.group(1))
+        for k in metrics
+        if (m := re.fullmatch(r"h(\d+)_holdout_raw", k)) and isinstance(metrics[k], dict)
+    )
+    rows = []
+    for key, fmt in _CARD_METRICS:
+        values = [metrics[f"h{h}_holdout_raw"].get(key) for h in horizons]
+        if any(v is not None for v in values):
+            cells = ["–" if v is None else fmt.format(v) for v in values]
+            rows.append((t(_METRIC_NAMES[key], locale), cells))
+    stored = metrics.get("curves") or {}
+    curves = {h: stored[f"h{h}"] for h in horizons if stored.get(f"h{h}")}
+    held_out = {h: ", ".join(m[:7] for m in curves[h].get("months", [])) for h in curves}
+    return {
+        "version": model.get("version"),
+        "as_of": f"{model['as_of_month']:%Y-%m}" if model.get("as_of_month") else None,
+        "created_at": model.get("created_at"),
+        "n_train": model.get("n_train"),
+        "role": model.get("role"),
+        "horizons": [_horizon_name(h, locale) for h in horizons],
+        "rows": rows,
+        "curves": curves,
+        "held_out": [held_out.get(h, "") for h in horizons],
+    }
+
+
 def _describe(rows: list[dict], locale: str) -> list[dict]:
     for r in rows:
         r["reason_text"] = "; ".join(
@@ -135,6 +237,15 @@ def churn_page(
     m = readmodels.pick_month(available, month)
     s = readmodels.churn_summary(con, user.scope_branch, m)
     top = mask_records(_describe(readmodels.top_risk(con, user.scope_branch, m, 25), locale))
+    view = _overview(con)
+    serving = _serving(con, m)
+    model = None
+    if view is not None:
+        model = next((x for x in view["models"] if x["version"] == serving), None) or next(
+            (x for x in view["models"] if x["role"] == "champion"), None
+        )
+    card = model_card(model, locale)
+    curves = card["curves"] if card else {}
     ctx = {
         "page_title": "Churn warning",
         "months": [month_label(x) for x in available],
@@ -152,9 +263,17 @@ def churn_page(
             _("Lines"),
             horizontal=True,
             color="#d99a22",
+            label_width=110 if locale == "zh-CN" else 190,
         ),
         "chart_calibration": charts.calibration(s["deciles"], _) if s["deciles"] else None,
-        "cc": _champion_view(con, locale),
+        "cc": _champion_view(view, locale, serving),
+        "card": card,
+        "chart_gains": charts.gains(curves, _)
+        if any(c.get("gains") for c in curves.values())
+        else None,
+        "chart_reliability": charts.reliability(curves, _)
+        if any(c.get("calibration") for c in curves.values())
+        else None,
         "model_items": [
             (metric_label(k, locale), v)
             for k, v in (s["model"] or {}).items()

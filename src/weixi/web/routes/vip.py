@@ -13,7 +13,8 @@ from fastapi.responses import HTMLResponse
 from weixi.auth.models import Role, User
 from weixi.errors import NotFoundError
 from weixi.security.masking import mask_records
-from weixi.vip import books, groups, programme
+from weixi.vip import books, campaign, groups, programme
+from weixi.vip.params import load_params
 from weixi.web.deps import AnalyticsDep, DbDep, render, require_role
 from weixi.web.nav import ACCESS
 
@@ -88,10 +89,13 @@ def groups_page(
     user: Annotated[User, Depends(require_role(*ACCESS["groups"]))],
 ) -> HTMLResponse:
     month = groups.latest_month(con) if con is not None else None
-    summary = rows = None
+    summary = rows = camp = None
     if month is not None:
         summary = groups.summary(con, month, branch=user.scope_branch)
         rows = groups.get_all(con, month, branch=user.scope_branch)
+        key = campaign.latest(con)
+        if key is not None:  # the latest group campaign, treated vs. control, of this scope
+            camp = campaign.evaluate(con, key, branch=user.scope_branch)
     return render(
         request,
         "vip/groups.html",
@@ -100,6 +104,7 @@ def groups_page(
             "month": month,
             "s": summary,
             "rows": rows or [],
+            "camp": camp,
             **LABELS,
         },
         user=user,
@@ -111,6 +116,7 @@ def group_detail(
     request: Request,
     group_id: str,
     con: AnalyticsDep,
+    db: DbDep,
     user: Annotated[User, Depends(require_role(*ACCESS["groups"]))],
 ) -> HTMLResponse:
     month = groups.latest_month(con) if con is not None else None
@@ -126,6 +132,7 @@ def group_detail(
     if not found:  # outside the user's branch looks like missing (no existence leak)
         raise NotFoundError(f"group {group_id} not found")
     members = mask_records(groups.members(con, month, group_id))
+    camp = campaign.group_state(con, group_id, session=db)
     return render(
         request,
         "vip/group.html",
@@ -135,6 +142,11 @@ def group_detail(
             "g": found[0],
             "members": members,
             "key_persons": [m for m in members if m["key_role"]],
+            "camp": camp,
+            "camp_reasons": {
+                k: (v.en, v.zh) for k, v in load_params().group_campaign.reasons.items()
+            },
+            "camp_outcomes": campaign.OUTCOME_TEXT,
             **LABELS,
         },
         user=user,

@@ -157,7 +157,7 @@ def work_queue(
         action = actions.get(current.action)
         ctx["offer_name"] = offer[2].name.get(locale) if offer else (current.offer_id or "–")
         ctx["script"] = offer[2].script.get(locale) if offer else ""
-        ctx["action_name"] = action.name.get(locale) if action else current.action
+        ctx["action_name"] = action.name.get(locale) if action else label(current.action, locale)
     return render(request, "work/queue.html", ctx, user=user)
 
 
