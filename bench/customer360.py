@@ -2,7 +2,9 @@
 
 Builds (or reuses, ``--store``) the web tests' demo store, files a few complaints and a task
 history for the measured customers, then times ``--calls`` requests through the app (in
-process, logged in as a planner). Prints one JSON object.
+process, logged in as a planner). Prints one JSON object: wall-clock milliseconds per call
+(median, p95, max) and the process CPU milliseconds per call (what a call costs whatever else
+runs on the machine), with the load average before and after.
 
 Example:
     .venv/bin/python bench/customer360.py --store /tmp/web-store.duckdb --calls 200
@@ -93,14 +95,17 @@ def main() -> None:
     client = (
         login(app, "bench_planner", "Bench-Passw0rd-360!") if args.db else login(app, "u_planner")
     )
-    times = []
+    times, cpu = [], []
+    load_before = os.getloadavg()[0]
     for i in range(args.calls):
         sid = sids[i % len(sids)]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         resp = client.get(f"/api/v1/customers/{sid}/360")
         times.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
         assert resp.status_code == 200, resp.text[:300]
     times.sort()
+    cpu.sort()
     print(
         json.dumps(
             {
@@ -111,6 +116,10 @@ def main() -> None:
                 "ms_median": round(statistics.median(times), 1),
                 "ms_p95": round(times[int(0.95 * len(times)) - 1], 1),
                 "ms_max": round(times[-1], 1),
+                "cpu_ms_median": round(statistics.median(cpu), 1),
+                "cpu_ms_p95": round(cpu[int(0.95 * len(cpu)) - 1], 1),
+                "load_avg_before": round(load_before, 2),
+                "load_avg_after": round(os.getloadavg()[0], 2),
             }
         )
     )

@@ -76,6 +76,17 @@ def test_demo_loop_imports_plans_executes_and_evaluates(tmp_path, capsys):
         assert open_tasks > 0
         _assert_closed_loop(con, reports)
         _assert_champion_challenger(con, reports)
+        # the demo dispatched one win-back list in its second month; the retention evaluation
+        # leaves it out and the monthly job reports it pending until its window has matured
+        wb = reports[1]["steps"]["winback_dispatch"]
+        assert wb["campaign"] == "winback" and wb["tasks_created"] == wb["treated"] > 0
+        assert not con.execute(
+            "SELECT count(*) FROM evaluation_outcomes WHERE action = 'winback'"
+        ).fetchone()[0]
+        assert reports[2]["steps"]["winback"] == {
+            "evaluated": [],
+            "pending": [{"campaign": "winback", "month": "2026-07", "matures": "2026-09"}],
+        }
         # `weixi run` prints the learning status and the "what changed" lines
         from weixi.cli.demo import _print_report
 
@@ -84,6 +95,8 @@ def test_demo_loop_imports_plans_executes_and_evaluates(tmp_path, capsys):
         out = capsys.readouterr().out
         assert "Learned uplift: used in this plan" in out
         assert "What changed in the plan and why" in out
+        flat = " ".join(out.split())  # the console wraps long lines
+        assert "Win-back winback 2026-07: evaluated once 2026-09 is loaded" in flat
         _print_report(reports[1])
         assert "Learned uplift: not yet (not enough evidence yet" in capsys.readouterr().out
     finally:

@@ -72,7 +72,9 @@ def run_month(
 ) -> MonthReport:
     """Run the loop for a loaded month: evaluate and adjust last month, segment, churn, learn, plan.
 
-    The closed loop: last month's campaign is evaluated against its randomized control, the
+    The closed loop: last month's campaign is evaluated against its randomized control (and
+    every dispatched win-back list whose window has matured against its own, step
+    ``winback``: :func:`weixi.dispatch.winback.evaluate_matured`), the
     plan adjustment (Thompson sampling over segment × action) writes this month's action shares
     and its "what changed and why" report, and — once the campaign's ``learning`` thresholds
     hold — the uplift model is trained on every evaluated month and scores this month's lines,
@@ -121,6 +123,17 @@ def run_month(
         say(f"adjust plan {format_month(prev)} → {report.month}")
         report.steps["adjust"] = _timed(
             report, "adjust", lambda: _adjust(con=con, month=prev, spec=spec, lib=lib, locale=loc)
+        )
+
+    from weixi.dispatch import winback
+
+    if winback.dispatched_lists(con):
+        # win-back lists whose window (won back = a live line again within N months) matured
+        say(f"evaluate win-back up to {report.month}")
+        report.steps["winback"] = _timed(
+            report,
+            "winback",
+            lambda: winback.evaluate_matured(con=con, session=session, month=month),
         )
 
     say(f"segment {report.month}")

@@ -142,3 +142,119 @@ def test_cli_dispatches_the_winback_list_and_evaluates_it(settings):
     ev = json.loads(res.output)
     assert ev["measured_months"] == [] and ev["horizon"] == 2
     assert ev["treated"]["n"] == out["treated"] and ev["control"]["n"] == out["control"]
+
+
+def test_monthly_job_step_evaluates_each_list_once_its_window_has_matured(settings, fresh_con):
+    """``evaluate_matured`` (the monthly job's win-back step): pending until every month of the
+    list's window is loaded, then measured against the control and stored once; a re-run of the
+    maturing month measures again (same answer, one row); the retention evaluation leaves the
+    win-back rows out."""
+    from weixi.dispatch.plans import executed_months, executed_sql
+    from weixi.dispatch.winback import evaluate_matured, stored_evaluations
+
+    migrate.upgrade()
+    _store(fresh_con)
+    spec = load_winback().model_copy(update={"horizon_months": 2})
+    with session_scope() as s:
+        out = dispatch_winback(con=fresh_con, session=s, month=APR, spec=spec)
+    assert out["treated"] > 100 and out["control"] > 0
+    # only a win-back plan in April: no retention month to evaluate, no retention rows
+    assert APR not in executed_months(fresh_con)
+    assert fresh_con.execute(f"SELECT count(*) FROM ({executed_sql()})").fetchone()[0] == 0
+    with session_scope() as s:
+        step = evaluate_matured(con=fresh_con, session=s, month=APR)
+    assert step == {
+        "evaluated": [],
+        "pending": [{"campaign": "winback", "month": "2026-04", "matures": "2026-06"}],
+    }
+    control = sorted(
+        r[0]
+        for r in fresh_con.execute(
+            "SELECT subscriber_id FROM plan_assignments WHERE is_control ORDER BY 1"
+        ).fetchall()
+    )
+    treated = sorted(
+        r[0]
+        for r in fresh_con.execute(
+            "SELECT subscriber_id FROM plan_assignments WHERE NOT is_control ORDER BY 1"
+        ).fetchall()
+    )
+    for sid in [*treated[:30], *control[:1]]:  # back in May on a new line, same customer
+        fresh_con.execute(
+            "INSERT INTO snapshot (month, subscriber_id, customer_id, branch_id, line_type, "
+            "status, activation_date, arpu) VALUES (?, ?, ?, 'HZ', 'mobile', 'active', ?, 90)",
+            [MAY, "new_" + sid, "C" + sid, MAY],
+        )
+    with session_scope() as s:  # May loaded: one month of a two-month window, still pending
+        assert evaluate_matured(con=fresh_con, session=s, month=MAY)["evaluated"] == []
+    _line(fresh_con, JUN, "stay", 300.0)
+    with session_scope() as s:
+        step = evaluate_matured(con=fresh_con, session=s, month=JUN)
+    assert step["pending"] == [] and len(step["evaluated"]) == 1
+    ev = step["evaluated"][0]
+    assert ev["measured_months"] == ["2026-05", "2026-06"] and ev["horizon"] == 2
+    assert ev["treated"] == {"n": out["treated"], "won_back": 30, "rate": ev["treated"]["rate"]}
+    assert ev["control"]["won_back"] == 1 and ev["control"]["n"] == out["control"]
+    assert abs(ev["lift"] - (30 / out["treated"] - 1 / out["control"])) < 1e-3
+    rows = stored_evaluations(fresh_con)
+    assert len(rows) == 1 and rows[0]["month"] == APR and rows[0]["campaign_id"] == "winback"
+    assert rows[0]["treated_won_back"] == 30 and rows[0]["measured_through"] == JUN
+    with session_scope() as s:  # re-run of June: measured again, still one row
+        again = evaluate_matured(con=fresh_con, session=s, month=JUN)
+    assert again["evaluated"] == step["evaluated"] and len(stored_evaluations(fresh_con)) == 1
+    jul = dt.date(2026, 7, 1)
+    _line(fresh_con, jul, "stay", 300.0)
+    with session_scope() as s:  # a later month: already evaluated, nothing to do
+        assert evaluate_matured(con=fresh_con, session=s, month=jul) == {
+            "evaluated": [],
+            "pending": [],
+        }
+
+
+def test_the_window_is_the_dispatched_campaigns_own(settings, fresh_con):
+    """A campaign dispatched with a one-month window is measured as soon as the next month is
+    loaded (the horizon stored with the campaign, not the default)."""
+    from weixi.dispatch.winback import evaluate_matured
+
+    migrate.upgrade()
+    _store(fresh_con)
+    spec = load_winback().model_copy(update={"horizon_months": 1, "key": "wb-short"})
+    with session_scope() as s:
+        dispatch_winback(con=fresh_con, session=s, month=APR, spec=spec)
+    _line(fresh_con, MAY, "stay", 300.0)
+    with session_scope() as s:
+        step = evaluate_matured(con=fresh_con, session=s, month=MAY)
+    assert [(e["campaign"], e["horizon"], e["measured_months"]) for e in step["evaluated"]] == [
+        ("wb-short", 1, ["2026-05"])
+    ]
+
+
+def test_another_line_that_never_left_is_not_a_win_back(settings, fresh_con):
+    """A customer whose other line stayed live all along is not won back by it; a new line of
+    the customer after the list month is."""
+    migrate.upgrade()
+    _store(fresh_con)
+    spec = load_winback()
+    with session_scope() as s:
+        dispatch_winback(con=fresh_con, session=s, month=APR, spec=spec)
+    rows = fresh_con.execute(
+        "SELECT subscriber_id, customer_id FROM plan_assignments WHERE NOT is_control "
+        "ORDER BY subscriber_id LIMIT 2"
+    ).fetchall()
+    (_, kept), (_, came) = rows
+    # the first customer's second line is live in April and May (it never left)
+    for m in (APR, MAY):
+        fresh_con.execute(
+            "INSERT INTO snapshot (month, subscriber_id, customer_id, branch_id, line_type, "
+            "status, activation_date, arpu) VALUES (?, 'other', ?, 'HZ', 'broadband', "
+            "'active', DATE '2020-01-01', 50)",
+            [m, kept],
+        )
+    # the second customer is back in May on a new line
+    fresh_con.execute(
+        "INSERT INTO snapshot (month, subscriber_id, customer_id, branch_id, line_type, status, "
+        "activation_date, arpu) VALUES (?, 'back', ?, 'HZ', 'mobile', 'active', ?, 90)",
+        [MAY, came, MAY],
+    )
+    ev = evaluate_winback(fresh_con, APR, spec, horizon=1)
+    assert ev["treated"]["won_back"] == 1

@@ -390,3 +390,21 @@ def test_loyalty_signals_are_range_checked(tmp_path, fresh_con):
         "ORDER BY subscriber_id"
     ).fetchall()
     assert loaded == [(None, None, None, None), (9, 0.8, 12.5, 2)]
+
+
+def test_snapshot_rows_are_stored_in_subscriber_order(raw_month, tmp_path, fresh_con):
+    """A file in any order lands in subscriber order (each row group then spans a narrow id
+    range, so one line's look-up skips the others by their zone maps)."""
+    import random
+
+    out, canonical = raw_month
+    mapping = load_mapping(out / "mapping.yaml")
+    rows = _read_gbk(out / "subscribers_2025-09.csv")
+    header, data = rows[0], rows[1:]
+    random.Random(3).shuffle(data)
+    path = tmp_path / "subscribers_2025-09.csv"
+    _write_gbk(path, [header, *data])
+    import_month(con=fresh_con, month="2025-09", mapping=mapping, paths=[path])
+    stored = [r[0] for r in fresh_con.execute("SELECT subscriber_id FROM snapshot").fetchall()]
+    assert len(stored) == len(canonical)
+    assert stored == sorted(stored) and stored != [r[0] for r in data]

@@ -29,6 +29,7 @@ NOT_IN_FIXTURE = {
     "group_kpis",
     "group_campaign",
     "trigger_firings",
+    "winback_evaluations",
 }
 
 

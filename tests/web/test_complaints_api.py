@@ -45,3 +45,58 @@ def test_only_the_churn_analysis_entry_is_active_on_its_page(clients):
     html = clients["planner"].get("/churn/analysis").text
     assert html.count('class="active"') == 1
     assert '<a href="/churn/analysis" class="active">' in html
+
+
+def test_customer_360_api_returns_every_section(clients, sid, store_path):
+    """One call, every section: masked profile, each month's history, segment history, scores
+    with the latest month's reasons (stored or computed on demand), VIP, group, campaigns,
+    complaints and their summary; the same line outside a branch user's branch is a 404."""
+    import duckdb
+
+    con = duckdb.connect(str(store_path), read_only=True)
+    try:
+        months = [
+            r[0].isoformat()[:7]
+            for r in con.execute(
+                "SELECT month FROM snapshot WHERE subscriber_id = ? ORDER BY month", [sid]
+            ).fetchall()
+        ]
+        raw_phone = con.execute(
+            "SELECT phone FROM snapshot WHERE subscriber_id = ? ORDER BY month DESC LIMIT 1", [sid]
+        ).fetchone()[0]
+    finally:
+        con.close()
+    r = clients["planner"].get(f"/api/v1/customers/{sid}/360")
+    assert r.status_code == 200, r.text
+    v = r.json()
+    assert set(v) == {
+        "subscriber_id",
+        "profile",
+        "history",
+        "segments",
+        "scores",
+        "vip",
+        "group",
+        "campaigns",
+        "complaints",
+        "complaint_summary",
+    }
+    assert v["subscriber_id"] == sid and v["profile"]["subscriber_id"] == sid
+    assert v["profile"]["month"] == months[-1] and raw_phone not in str(v)
+    assert [h["month"] for h in v["history"]] == months
+    assert set(v["history"][0]) == {
+        "month",
+        "status",
+        "arpu",
+        "voice_minutes",
+        "data_mb",
+        "package_name",
+    }
+    assert v["segments"] and v["segments"][-1]["code"]
+    assert v["scores"] and 0 <= v["scores"][-1]["p_churn"] <= 1
+    assert v["scores"][-1]["reasons"] and "code" in v["scores"][-1]["reasons"][0]
+    assert set(v["vip"]) == {"vip_level", "vip_tier"}
+    assert isinstance(v["campaigns"], list) and isinstance(v["complaints"], list)
+    assert {"count", "open", "overdue"} <= set(v["complaint_summary"])
+    # the branch scope: a manager of another branch does not learn the line exists
+    assert clients["other_bm"].get(f"/api/v1/customers/{sid}/360").status_code == 404

@@ -92,3 +92,69 @@ def test_every_winback_text_has_a_chinese_translation():
     used |= {"Win-back", "Win-back dispatch", "Writing the win-back tasks", "Ported out"}
     zh = catalog("zh-CN")
     assert not sorted(m for m in used if m not in zh)
+
+
+def test_evaluation_page_shows_the_winback_lists_the_monthly_job_measured(tmp_path, fresh_db_url):
+    """The monthly job's win-back step stores each matured list's result; the evaluation page
+    shows it (lists, arms, lift) in English and Chinese, linking to the list's own page."""
+    from weixi.dispatch.winback import dispatch_winback, evaluate_matured
+    from weixi.web.app import create_app
+
+    store = tmp_path / "weixi.duckdb"
+    settings = Settings(
+        env="test",
+        home=tmp_path / "home",
+        analytics_path=store,
+        database_url=fresh_db_url(tmp_path / "home"),
+        secret_key="test-secret-key-not-dev",
+    )
+    make_users(settings.db_url)
+    con = duckdb.connect(str(store))
+    schema.ensure(con)
+    for i in range(60):
+        _line(con, MAR, f"h{i:02d}", f"C{i:02d}", 250.0)
+    _line(con, MAR, "stay", "Cs", 300.0)
+    _line(con, APR, "stay", "Cs", 300.0)
+    with session_scope(settings.db_url) as s:
+        out = dispatch_winback(con=con, session=s, month=APR)
+        tasks = s.execute(select(Task).where(Task.action == "winback")).scalars().all()
+        back = sorted(t.customer_id for t in tasks)[:6]
+    for c in back:  # six contacted customers back in May on a new line
+        _line(con, MAY, "new_" + c, c, 80.0)
+    _line(con, MAY, "stay", "Cs", 300.0)
+    _line(con, dt.date(2026, 6, 1), "stay", "Cs", 300.0)
+    with session_scope(settings.db_url) as s:
+        step = evaluate_matured(con=con, session=s, month=dt.date(2026, 6, 1))
+    con.close()
+    assert len(step["evaluated"]) == 1
+    app = create_app(settings)
+    analyst = login(app, "u_analyst")
+    page = analyst.get("/evaluation").text
+    assert 'id="winback-evaluations"' in page
+    assert "Win-back lists evaluated by the monthly job" in page
+    assert 'href="/churn/winback?month=2026-04&amp;horizon=2"' in page
+    lift = round((6 / out["treated"] - 0.0) * 100, 1)
+    assert f"{lift} pp" in page and f">{out['treated']}<" in page
+    analyst.post("/lang", data={"lang": "zh-CN", "csrf_token": csrf_of(analyst, "/evaluation")})
+    zh = analyst.get("/evaluation").text
+    assert "月度作业评估的挽回名单" in zh and "全省" in zh and "观察期" in zh
+    assert "Win-back lists evaluated" not in zh and "Won back" not in zh
+
+
+def test_every_evaluation_winback_text_has_a_chinese_translation():
+    import re
+    from pathlib import Path
+
+    from weixi.i18n import catalog
+
+    src = Path(__file__).resolve().parents[2] / "src" / "weixi"
+    html = (src / "web/templates/evaluation.html").read_text("utf-8")
+    card = html[html.index('id="winback-evaluations"') :]
+    used = set(re.findall(r"_\('([^']+)'", card))
+    used |= {
+        "Win-back {campaign} {month}: won back within {h} months — treated {tw} of {tn}, "
+        "control {cw} of {cn}; lift {lift}",
+        "Win-back {campaign} {month}: evaluated once {matures} is loaded",
+    }
+    zh = catalog("zh-CN")
+    assert len(used) > 8 and not sorted(m for m in used if m not in zh)

@@ -508,9 +508,11 @@ def load_features(
                 with_complaints=cmp_ok,
                 snapshot="_feature_snap",
             )
+            lo, hi = add_months(min(months), -6), max(months)  # the months feature_table reads
             sql = (
                 "WITH _feature_snap AS (SELECT * FROM snapshot WHERE subscriber_id IN "
-                "(SELECT subscriber_id FROM _feature_ids)) " + sql
+                "(SELECT subscriber_id FROM _feature_ids) "
+                f"AND month BETWEEN DATE '{lo.isoformat()}' AND DATE '{hi.isoformat()}') " + sql
             )
             df = _run_features(con, sql, months, labels)
         finally:

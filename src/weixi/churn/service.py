@@ -510,6 +510,7 @@ def score(
                    CASE WHEN b.explained THEN coalesce(r.reasons, '[]') END
             FROM _churn_base b
             LEFT JOIN ({REASONS_JSON_SQL}) r ON r."row" = b."row"
+            ORDER BY b.subscriber_id
             """,
             [version],
         )

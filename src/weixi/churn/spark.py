@@ -129,7 +129,7 @@ def score_store_month(con: Any, month: dt.date, *, version: str | None = None) -
                     SELECT month, subscriber_id, ?, p_churn,
                            CASE WHEN isnan(p_churn_2m) THEN NULL ELSE p_churn_2m END,
                            CASE WHEN isnan(p_churn_3m) THEN NULL ELSE p_churn_3m END, NULL
-                    FROM read_parquet('{out}/*.parquet')""",
+                    FROM read_parquet('{out}/*.parquet') ORDER BY subscriber_id""",
                 [version],
             )
             con.execute("COMMIT")

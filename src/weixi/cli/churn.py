@@ -552,16 +552,17 @@ def winback_cmd(
 @guarded
 def winback_eval_cmd(
     month: str = typer.Option(..., "--month", help="Month of the dispatched list (YYYY-MM)."),
-    horizon: int = typer.Option(
-        2, "--horizon", min=1, max=12, help="Won back: a live line again within N months."
+    horizon: int | None = typer.Option(
+        None, "--horizon", min=1, max=12, help="Won back: a live line again within N months."
     ),
     spec: Path = typer.Option(None, "--spec", help="Win-back YAML (default: the preset)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Evaluate a dispatched win-back list against its control group.
 
-    Won back: the customer has a live line again in one of the N snapshot months after the
-    list month (those loaded so far).
+    Won back: the customer has a live line again, one not live in the list month, in one of
+    the N snapshot months after it (those loaded so far); N defaults to the spec's
+    horizon_months (the window the monthly job evaluates it at, 2 in the preset).
 
     Example: weixi churn winback-eval --month 2026-03 --horizon 2 --json
     """
@@ -569,7 +570,8 @@ def winback_eval_cmd(
     from weixi.store.analytics import open_store
 
     with open_store(read_only=True) as con:
-        out = evaluate_winback(con, _month(month), load_winback(spec), horizon=horizon)
+        wb = load_winback(spec)
+        out = evaluate_winback(con, _month(month), wb, horizon=horizon or wb.horizon_months)
     if as_json:
         emit_json(out)
         return

@@ -112,6 +112,37 @@ def _print_report(rep: dict) -> None:
         from weixi.cli.dispatch import power_line
 
         console.print(power_line(plan["power"]), highlight=False)
+    winback = steps.get("winback")
+    if isinstance(winback, dict):
+        for ev in winback.get("evaluated", []):
+            tr, co = ev["treated"], ev["control"]
+            console.print(
+                t(
+                    "Win-back {campaign} {month}: won back within {h} months — treated {tw} of "
+                    "{tn}, control {cw} of {cn}; lift {lift}",
+                    None,
+                    campaign=ev["campaign"],
+                    month=ev["month"],
+                    h=ev["horizon"],
+                    tw=tr["won_back"],
+                    tn=tr["n"],
+                    cw=co["won_back"],
+                    cn=co["n"],
+                    lift="–" if ev["lift"] is None else f"{ev['lift'] * 100:+.1f} pp",
+                ),
+                highlight=False,
+            )
+        for p in winback.get("pending", []):
+            console.print(
+                t(
+                    "Win-back {campaign} {month}: evaluated once {matures} is loaded",
+                    None,
+                    campaign=p["campaign"],
+                    month=p["month"],
+                    matures=p["matures"],
+                ),
+                highlight=False,
+            )
     adjust = steps.get("adjust")
     if isinstance(adjust, dict) and adjust.get("report"):
         console.print(f"[bold]{t('What changed in the plan and why')}[/]")

@@ -71,6 +71,10 @@ STATUS_TEXT = {
 #: Campaign ids of event triggers (``weixi.triggers``): one campaign per rule, typed "trigger".
 TRIGGER_PREFIX = "trigger-"
 
+#: The action of win-back plan rows (``weixi.dispatch.winback``): customers who already left,
+#: measured by who comes back (``winback_evaluations``), never by the retention evaluation.
+WINBACK_ACTION = "winback"
+
 
 #: Plans whose treated/control record is evaluated (they were dispatched).
 EXECUTED = (PlanStatus.approved.value, PlanStatus.closed.value)
@@ -249,25 +253,30 @@ def get_all(
     return [dict(zip(cols, r, strict=True)) for r in df]
 
 
-def executed_sql(month_sql: str | None = None, *, version: int | None = None) -> str:
+def executed_sql(
+    month_sql: str | None = None, *, version: int | None = None, winback: bool = False
+) -> str:
     """SELECT of the executed plans' assignment rows (the record evaluation measures).
 
     ``month_sql`` limits to one month (an SQL date literal); ``version`` picks that stored
-    version of each campaign instead (e.g. a superseded one), whatever its status.
+    version of each campaign instead (e.g. a superseded one), whatever its status. Win-back
+    rows (action :data:`WINBACK_ACTION`: customers who already left) are left out unless
+    ``winback``; they are measured by who comes back, not by who stays.
     """
     marks = ", ".join(sql_literal(s) for s in EXECUTED)
     cond = f"v.version = {int(version)}" if version is not None else f"v.status IN ({marks})"
-    where = f"WHERE a.month = {month_sql}" if month_sql else ""
+    where = [f"a.month = {month_sql}"] if month_sql else []
+    if not winback:
+        where.append(f"a.action IS DISTINCT FROM {sql_literal(WINBACK_ACTION)}")
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
     return f"""SELECT a.* FROM plan_assignments a
         JOIN plans v ON v.month = a.month AND v.campaign_id = a.campaign_id
              AND v.version = a.plan_version AND {cond}
-        {where}"""
+        {clause}"""
 
 
 def executed_months(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
-    """Months with at least one executed plan, oldest first."""
-    marks = ", ".join(sql_literal(s) for s in EXECUTED)
-    rows = con.execute(
-        f"SELECT DISTINCT month FROM plans WHERE status IN ({marks}) ORDER BY month"
-    ).fetchall()
+    """Months with at least one executed retention plan row (win-back lists aside), oldest
+    first: the months the monthly evaluation measures."""
+    rows = con.execute(f"SELECT DISTINCT month FROM ({executed_sql()}) ORDER BY month").fetchall()
     return [r[0] for r in rows]

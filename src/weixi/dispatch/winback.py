@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from weixi.dispatch.plans import WINBACK_ACTION
 from weixi.errors import RuleError
 from weixi.store.months import add_months, format_month
 from weixi.strategy.schemas import CHANNELS, Text, _Strict
@@ -51,6 +52,9 @@ class WinbackSpec(_Strict):
     lookback_months: int = Field(1, ge=1, le=6)
     min_arpu: float = Field(100.0, ge=0)
     control_share: float = Field(0.1, ge=0, lt=1)
+    # won back = a live line again within this many months after the list's month; the
+    # monthly job evaluates the list once they are all loaded (its window has matured)
+    horizon_months: int = Field(2, ge=1, le=12)
     salt: str | None = None  # None: the key
     channels: list[str]
     offers: list[WinbackOffer] = Field(min_length=1)
@@ -190,7 +194,7 @@ def dispatch_winback(
             control_share=spec.control_share,
             salt=spec.salt or spec.key,
             channels=list(spec.channels),
-            actions=["winback"],
+            actions=[WINBACK_ACTION],
             spec={"type": "winback", **spec.model_dump(mode="json")},
         )
         session.add(camp)
@@ -233,7 +237,7 @@ def dispatch_winback(
             "branch_id": pa.array(treated["branch_id"].tolist(), pa.string()),
             "channel": pa.array(treated["channel"].tolist(), pa.string()),
             "staff_id": pa.array(treated["staff_id"].tolist(), pa.string()),
-            "action": pa.array(["winback"] * len(treated), pa.string()),
+            "action": pa.array([WINBACK_ACTION] * len(treated), pa.string()),
             "offer_id": pa.array(treated["offer_key"].tolist(), pa.string()),
             "category": pa.array(["A"] * len(treated), pa.string()),
             "cost": pa.array(treated["cost"].tolist(), pa.float64()),
@@ -278,7 +282,7 @@ def dispatch_winback(
             con.execute(
                 f"""INSERT INTO plan_assignments BY NAME
                 SELECT {m} AS month, {ckey} AS campaign_id, subscriber_id, customer_id, branch_id,
-                       'winback' AS action, offer_key AS offer_id, channel,
+                       {sql_literal(WINBACK_ACTION)} AS action, offer_key AS offer_id, channel,
                        CAST(staff_id AS VARCHAR) AS staff_id, is_control,
                        CAST(NULL AS DOUBLE) AS p_churn, CAST(NULL AS DOUBLE) AS expected_value,
                        CASE WHEN is_control THEN 0.0 ELSE cost END AS cost, reason, reason_zh,
@@ -313,12 +317,16 @@ def evaluate_winback(
     spec: WinbackSpec | None = None,
     *,
     horizon: int = DEFAULT_HORIZON,
+    campaign: str | None = None,
 ) -> dict[str, Any]:
     """Win-back of ``month``'s dispatched list against its control group.
 
     A line is *won back* when its customer has a live (not cancelled) line in one of the
     ``horizon`` snapshot months after ``month`` (``month``+1 … ``month``+``horizon``) that are
-    loaded; with none of them loaded yet, nothing is measured (``measured_months`` = []).
+    loaded and that was not live in ``month`` itself — a new line, or the same line live again;
+    another line of the customer that never left does not count. With none of those months
+    loaded yet, nothing is measured (``measured_months`` = []). ``campaign`` (default: the
+    spec's key) names the win-back campaign.
 
     Returns:
         ``{campaign, month, horizon, measured_months, treated: {n, won_back, rate},
@@ -327,21 +335,27 @@ def evaluate_winback(
     from weixi.store.months import loaded_months
     from weixi.strategy.schemas import sql_literal
 
-    spec = spec or load_winback()
+    key = campaign or (spec or load_winback()).key
     have = set(loaded_months(con))
     after = [add_months(month, k) for k in range(1, horizon + 1)]
     measured = [x for x in after if x in have]
-    m, ckey = sql_literal(month), sql_literal(spec.key)
+    m, ckey = sql_literal(month), sql_literal(key)
     months_in = ", ".join(sql_literal(x) for x in measured) or "NULL"
     rows = con.execute(
-        f"""SELECT a.is_control, count(*) AS n,
-                   count(*) FILTER (WHERE EXISTS (
-                       SELECT 1 FROM snapshot s
-                       WHERE (s.customer_id = a.customer_id OR s.subscriber_id = a.subscriber_id)
-                         AND s.month IN ({months_in})
-                         AND s.status <> 'cancelled')) AS won
+        f"""WITH live AS (
+                SELECT customer_id, subscriber_id FROM snapshot
+                WHERE month IN ({months_in}) AND status <> 'cancelled'
+                  AND subscriber_id NOT IN (
+                      SELECT subscriber_id FROM snapshot
+                      WHERE month = {m} AND status <> 'cancelled')
+            )
+            SELECT a.is_control, count(*) AS n,
+                   count(*) FILTER (WHERE a.customer_id IN (SELECT customer_id FROM live)
+                                       OR a.subscriber_id IN (SELECT subscriber_id FROM live))
+                       AS won
             FROM plan_assignments a
             WHERE a.month = {m} AND a.campaign_id = {ckey}
+              AND a.action = {sql_literal(WINBACK_ACTION)}
             GROUP BY a.is_control"""
     ).fetchall()
     groups = {
@@ -353,10 +367,113 @@ def evaluate_winback(
         g.update(n=int(n), won_back=int(won), rate=round(won / n, 4) if n and measured else None)
     tr, co = groups["treated"]["rate"], groups["control"]["rate"]
     return {
-        "campaign": spec.key,
+        "campaign": key,
         "month": format_month(month),
         "horizon": horizon,
         "measured_months": [format_month(x) for x in measured],
         **groups,
         "lift": round(tr - co, 4) if tr is not None and co is not None else None,
     }
+
+
+def dispatched_lists(con: duckdb.DuckDBPyConnection) -> list[tuple[dt.date, str]]:
+    """Every dispatched win-back list: ``(month, campaign)``, oldest first."""
+    from weixi.dispatch.plans import executed_sql
+
+    return [
+        (r[0], str(r[1]))
+        for r in con.execute(
+            f"""SELECT DISTINCT month, campaign_id FROM ({executed_sql(winback=True)})
+                WHERE action = '{WINBACK_ACTION}' ORDER BY 1, 2"""
+        ).fetchall()
+    ]
+
+
+def _horizons(session) -> dict[str, int]:
+    """Each win-back campaign's window (``horizon_months`` of the spec it was dispatched with)."""
+    from sqlalchemy import select
+
+    from weixi.dispatch.models import Campaign
+
+    if session is None:
+        return {}
+    out = {}
+    for key, spec in session.execute(select(Campaign.key, Campaign.spec)).all():
+        if isinstance(spec, dict) and spec.get("type") == "winback":
+            out[str(key)] = int(spec.get("horizon_months") or DEFAULT_HORIZON)
+    return out
+
+
+def evaluate_matured(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    session,
+    month: dt.date,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The monthly job's win-back step for a loaded ``month``: every dispatched win-back list
+    whose window has matured (its ``horizon`` months after the list all loaded, the last one
+    at or before ``month``) and that is not evaluated yet — or that matures exactly now (a
+    re-run of the month gives the same answer) — is evaluated against its control and stored
+    in ``winback_evaluations`` (one row per list, replaced). The others are reported as
+    pending with the month they mature.
+
+    Returns:
+        ``{evaluated: [evaluate_winback(...) …], pending: [{campaign, month, matures}]}``.
+    """
+    from weixi.store import schema
+    from weixi.store.months import loaded_months
+
+    schema.ensure(con)
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    horizons = _horizons(session)
+    have = set(loaded_months(con))
+    stored = {
+        (r[0], str(r[1]))
+        for r in con.execute("SELECT month, campaign_id FROM winback_evaluations").fetchall()
+    }
+    evaluated, pending = [], []
+    for listed, key in dispatched_lists(con):
+        h = horizons.get(key, DEFAULT_HORIZON)
+        matures = add_months(listed, h)
+        window = [add_months(listed, k) for k in range(1, h + 1)]
+        if matures > month or not all(x in have for x in window):
+            pending.append(
+                {"campaign": key, "month": format_month(listed), "matures": format_month(matures)}
+            )
+            continue
+        if (listed, key) in stored and matures != month:
+            continue  # evaluated in an earlier month
+        out = evaluate_winback(con, listed, horizon=h, campaign=key)
+        tr, co = out["treated"], out["control"]
+        con.execute(
+            "DELETE FROM winback_evaluations WHERE month = ? AND campaign_id = ?", [listed, key]
+        )
+        con.execute(
+            "INSERT INTO winback_evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                listed,
+                key,
+                h,
+                matures,
+                tr["n"],
+                tr["won_back"],
+                tr["rate"],
+                co["n"],
+                co["won_back"],
+                co["rate"],
+                out["lift"],
+                now,
+            ],
+        )
+        evaluated.append(out)
+    return {"evaluated": evaluated, "pending": pending}
+
+
+def stored_evaluations(con: duckdb.DuckDBPyConnection | None) -> list[dict[str, Any]]:
+    """The win-back lists the monthly job evaluated, newest list first (the evaluation page)."""
+    if con is None:
+        return []
+    cur = con.execute("SELECT * FROM winback_evaluations ORDER BY month DESC, campaign_id")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

@@ -304,7 +304,7 @@ def _store(
             con.execute(f"DELETE FROM {tbl} WHERE month = {d}")
         con.execute(
             f"INSERT INTO segments ({cols}) SELECT {select} FROM {_RESULT} s "
-            f"LEFT JOIN {_LABELS} l ON l.rid = s.rowid"
+            f"LEFT JOIN {_LABELS} l ON l.rid = s.rowid ORDER BY s.subscriber_id"  # zone maps
         )
         con.execute(f"INSERT INTO segment_profiles {profiles.profiles_sql(m, next_loaded)}")
         con.execute(f"INSERT INTO segment_migration {profiles.migration_sql(m)}")

@@ -4,6 +4,11 @@ Each month: the operator's raw export → the validated import → :func:`weixi.
 (evaluate, adjust, segment, churn, uplift, plan) → the simulated dialer
 (:mod:`weixi.synth.dialer`) works the lists from the hidden truth → next month. ``weixi demo``
 and the end-to-end test run it.
+
+The operator's leavers come back on their own at the realistic base rate
+(``_RETURN_BASE``, about 1 % a month) and more often after accepting a win-back offer: the
+demo dispatches one win-back campaign (:func:`weixi.dispatch.winback.dispatch_winback`) in
+its second month, which the monthly job evaluates once its window has matured.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ import pyarrow as pa
 from weixi.flows import Step, run_month, summarize
 from weixi.store.months import format_month
 from weixi.synth.dialer import execute_with_hidden_responses
+
+#: The demo month (0-based) that dispatches a win-back campaign: the first with leavers.
+WINBACK_AT = 1
 
 
 def build_demo(
@@ -44,13 +52,16 @@ def build_demo(
     evidence thresholds; ``churn_params`` the churn parameters (models, retrain cadence).
     """
     from weixi.dispatch.schemas import default_campaign
+    from weixi.dispatch.winback import dispatch_winback
     from weixi.ingest.service import import_month
     from weixi.store.months import parse_month
-    from weixi.synth.generate import SyntheticOperator
+    from weixi.synth.generate import _RETURN_BASE, SyntheticOperator
     from weixi.synth.raw import write_raw
 
     say = on_step or (lambda _msg: None)
-    op = SyntheticOperator(subscribers, seed=seed, start_month=parse_month(start))
+    op = SyntheticOperator(
+        subscribers, seed=seed, start_month=parse_month(start), return_rate=_RETURN_BASE
+    )
     reports: list[dict[str, Any]] = []
     treatments: pa.Table | None = None
     for i in range(months):
@@ -79,13 +90,19 @@ def build_demo(
             )
             rep.steps["import"] = summarize(imported)
             last = i == months - 1
+            if i == WINBACK_AT:  # the first month with leavers: one win-back campaign
+                say(f"win-back {format_month(month)}")
+                rep.steps["winback_dispatch"] = summarize(
+                    dispatch_winback(con=con, session=session, month=month)
+                )
             treatments = None
             if not last and "plan" in rep.steps:
                 say(f"execute {format_month(month)} (simulated dialer)")
                 treatments = execute_with_hidden_responses(
                     session=session,
                     month=month,
-                    responses=op.hidden_responses(),
+                    # the win-back offers go to the leavers (their own hidden responses)
+                    responses=pa.concat_tables([op.hidden_responses(), op.winback_responses()]),
                     seed=seed + i,
                 )
                 rep.steps["execute"] = {

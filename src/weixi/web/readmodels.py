@@ -524,29 +524,46 @@ def search_customers(con: Con, branch: str | None, q: str, limit: int = 50) -> l
     )
 
 
+HISTORY_COLUMNS = ("month", "status", "arpu", "voice_minutes", "data_mb", "package_name")
+
+
+def _line_rows(con: Con, subscriber_id: str) -> list[dict[str, Any]]:
+    """Every snapshot row of one line, oldest month first (one scan)."""
+    return rows(
+        con, "SELECT * FROM snapshot WHERE subscriber_id = ? ORDER BY month", [subscriber_id]
+    )
+
+
+def _latest_in(found: list[dict[str, Any]], branch: str | None) -> dict[str, Any] | None:
+    inside = [r for r in found if branch is None or r["branch_id"] == branch]  # <= months rows
+    return inside[-1] if inside else None
+
+
+def profile(con: Con, branch: str | None, subscriber_id: str) -> dict[str, Any] | None:
+    """The line's latest snapshot row within ``branch`` (NOT masked); None outside it."""
+    if not has(con, "snapshot"):
+        return None
+    return _latest_in(_line_rows(con, subscriber_id), branch)
+
+
 def customer(con: Con, branch: str | None, subscriber_id: str) -> dict[str, Any] | None:
     """Customer 360: latest profile, month history, segment and score history (NOT masked).
 
-    Returns None when the line does not exist or lies outside ``branch``.
+    Returns None when the line does not exist or lies outside ``branch``. Three look-ups by
+    subscriber (snapshot, segments, churn_scores), each pruned to the row groups holding the
+    line by the tables' zone maps, plus the latest month's churn reasons on demand when the
+    scoring did not store them.
     """
     if not has(con, "snapshot"):
         return None
-    bc, bp = _branch_clause(branch)
-    profile = rows(
-        con,
-        f"""SELECT * FROM snapshot WHERE subscriber_id = ?{bc}
-            ORDER BY month DESC LIMIT 1""",
-        [subscriber_id, *bp],
-    )
-    if not profile:
+    found = _line_rows(con, subscriber_id)
+    latest = _latest_in(found, branch)
+    if latest is None:
         return None
-    out: dict[str, Any] = {"profile": profile[0]}
-    out["history"] = rows(
-        con,
-        """SELECT month, status, arpu, voice_minutes, data_mb, package_name
-           FROM snapshot WHERE subscriber_id = ? ORDER BY month""",
-        [subscriber_id],
-    )
+    out: dict[str, Any] = {
+        "profile": latest,
+        "history": [{k: r[k] for k in HISTORY_COLUMNS} for r in found],
+    }
     out["segments"] = (
         rows(
             con,

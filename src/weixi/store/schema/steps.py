@@ -96,4 +96,5 @@ STEPS: tuple[Step, ...] = (
         "(created by their modules before)",
     ),
     Step(4, "add table group_campaign"),
+    Step(5, "winback_evaluations (win-back lists measured by the monthly job)"),
 )

@@ -375,6 +375,17 @@ _TABLES: list[Table] = [
         "Treated and control lines of an evaluated month with what happened next month.",
     ),
     Table(
+        "winback_evaluations",
+        _cols(
+            "month DATE, campaign_id VARCHAR, horizon INTEGER, measured_through DATE, "
+            "treated BIGINT, treated_won_back BIGINT, treated_rate DOUBLE, control BIGINT, "
+            "control_won_back BIGINT, control_rate DOUBLE, lift DOUBLE, evaluated_at TIMESTAMP"
+        ),
+        "weixi.dispatch.winback",
+        "A dispatched win-back list (month × campaign) against its control once its window "
+        "has matured: won back = a live line of the customer within ``horizon`` months.",
+    ),
+    Table(
         "contact_outcomes",
         _cols(
             "month DATE, subscriber_id VARCHAR, contacted BOOLEAN, accepted BOOLEAN, "

@@ -202,8 +202,8 @@ def api_customer_unmask(
     """Phone, name and ID number in clear (audited); only roles that contact customers, and
     only for customers of their branch (managers), book (account managers) or queue (agents)."""
     access.require_customer(db, user, subscriber_id)
-    view = readmodels.customer(con, user.scope_branch, subscriber_id)
-    if view is None:
+    found = readmodels.profile(con, user.scope_branch, subscriber_id)
+    if found is None:
         raise NotFoundError(f"customer {subscriber_id} not found")
     audit.record(
         session=db,
@@ -215,7 +215,7 @@ def api_customer_unmask(
         ip=request.client.host if request.client else None,
     )
     db.commit()
-    clear = {k: view["profile"].get(k) for k in PII_COLUMNS}
+    clear = {k: found.get(k) for k in PII_COLUMNS}
     if user.role == "agent":  # an agent calls the customer: phone and name, never the ID number
         clear["id_number"] = mask_id(clear.get("id_number"))
     return {"subscriber_id": subscriber_id, **clear}

@@ -34,10 +34,10 @@ EditUser = Annotated[User, Depends(require_role(*ACCESS["complaints_edit"]))]
 
 
 def _line(con: Any, user: User, subscriber_id: str) -> dict[str, Any]:
-    view = readmodels.customer(con, user.scope_branch, subscriber_id.strip()) if con else None
-    if view is None:
+    found = readmodels.profile(con, user.scope_branch, subscriber_id.strip()) if con else None
+    if found is None:
         raise NotFoundError("customer {sid} not found", sid=subscriber_id)
-    return view["profile"]
+    return found
 
 
 def _receive(

@@ -50,14 +50,6 @@ PROFILE_FIELDS = (
 )
 
 
-def load_customer(con, user: User, subscriber_id: str) -> dict:
-    """The 360 view within the user's branch; NotFoundError outside it (no existence leak)."""
-    view = readmodels.customer(con, user.scope_branch, subscriber_id)
-    if view is None:
-        raise NotFoundError(f"customer {subscriber_id} not found")
-    return view
-
-
 @router.get("/customers", response_class=HTMLResponse)
 def customer_search(
     request: Request,
@@ -135,8 +127,10 @@ def customer_unmask(
     """Show one customer's phone, name and ID number in clear (audited): managers within
     their branch, account managers within their book, agents within their queue."""
     access.require_customer(db, user, subscriber_id)
-    view = load_customer(con, user, subscriber_id)
-    clear = {k: view["profile"].get(k) for k in PII_COLUMNS}
+    found = readmodels.profile(con, user.scope_branch, subscriber_id)
+    if found is None:
+        raise NotFoundError(f"customer {subscriber_id} not found")
+    clear = {k: found.get(k) for k in PII_COLUMNS}
     if user.role == "agent":  # an agent calls the customer: phone and name, never the ID number
         clear["id_number"] = mask_id(clear.get("id_number"))
     audit.record(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from weixi.auth.models import User
+from weixi.dispatch.winback import stored_evaluations
 from weixi.errors import ConfigError
 from weixi.evaluate import service as evaluate_service
 from weixi.store.months import parse_month
@@ -32,4 +33,10 @@ def evaluation_page(
     data = evaluate_service.overview(
         con=con, month=m, locale=request_locale(request, user), branch=user.scope_branch
     )
-    return render(request, "evaluation.html", {"page_title": "Evaluation", "ev": data}, user=user)
+    winback = stored_evaluations(con)  # win-back lists the monthly job measured (province-wide)
+    return render(
+        request,
+        "evaluation.html",
+        {"page_title": "Evaluation", "ev": data, "winback": winback},
+        user=user,
+    )

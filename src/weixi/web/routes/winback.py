@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from weixi.auth.models import User
 from weixi.dispatch import plans
-from weixi.dispatch.winback import DEFAULT_HORIZON, evaluate_winback, load_winback, winback_list
+from weixi.dispatch.winback import evaluate_winback, load_winback, winback_list
 from weixi.store.months import add_months, parse_month
 from weixi.web import jobs as web_jobs
 from weixi.web import readmodels
@@ -38,11 +38,12 @@ def winback_page(
     db: DbDep,
     user: WinbackUser,
     month: str | None = None,
-    horizon: int = DEFAULT_HORIZON,
+    horizon: int | None = None,
 ) -> HTMLResponse:
-    """The win-back list of a month (a branch user sees their branch) and its evaluation."""
+    """The win-back list of a month (a branch user sees their branch) and its evaluation
+    (window: ``horizon``, else the spec's ``horizon_months``)."""
     locale = request_locale(request, user)
-    horizon = min(max(int(horizon), 1), 12)
+    horizon = min(max(int(horizon or load_winback().horizon_months), 1), 12)
     choices = _choices(con)
     m = readmodels.pick_month(choices, month)
     ctx: dict = {"page_title": "Win-back", "months": [month_label(x) for x in choices]}
