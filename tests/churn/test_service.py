@@ -189,3 +189,30 @@ def test_arrow_batches_encode_like_the_pandas_frame(history_con, fast_params):
     arrow = np.vstack([encode_arrow(b, names, levels) for b in batches])
     np.testing.assert_array_equal(arrow, frame)
     assert not np.isnan(frame[:, names.index("branch_id")]).any()
+
+
+def test_a_large_history_trains_on_a_uniform_sample_of_lines(history_con, fast_params):
+    """Above ``max_train_rows`` labelled line-months, training reads a hash sample of lines —
+    the same lines in every month, the churn rate kept — so a province's history fits memory."""
+    from weixi.churn import features as F
+
+    con, months = history_con
+    lab = months[:-1]
+    full = F.load_features(con, lab, labels=(1,))
+    cap = len(full) // 3
+    share = F.sample_share(con, lab, cap)
+    assert 0.3 < share < 0.37
+    part = F.load_features(con, lab, labels=(1,), sample_share=share)
+    assert 0.25 * len(full) < len(part) < 0.42 * len(full)
+    # whole lines: a sampled line is in the sample in every month it was live
+    ids = set(part["subscriber_id"])
+    both = full[full["subscriber_id"].isin(ids)]
+    assert len(both) == len(part)
+    rate, sampled = full["churned_1m"].mean(), part["churned_1m"].mean()
+    assert abs(sampled - rate) < 0.5 * rate
+    p = fast_params.model_copy(
+        update={"monthly": fast_params.monthly.model_copy(update={"max_train_rows": cap})}
+    )
+    models = service.fit_as_of(con=con, as_of=months[-2], horizons=(1,), params=p)
+    assert models.horizons[1].n_train < 0.42 * len(full)
+    assert F.sample_share(con, lab, None) == 1.0

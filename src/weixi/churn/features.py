@@ -473,6 +473,20 @@ WHERE s.status <> 'cancelled' AND s.month IN ({wanted})
 """
 
 
+def sample_share(
+    con: duckdb.DuckDBPyConnection, months: list[dt.date], max_rows: int | None
+) -> float:
+    """Share of lines to read so ``months``' live line-months stay within ``max_rows`` (1 = all)."""
+    if max_rows is None or not months:
+        return 1.0
+    marks = ", ".join("?" for _ in months)
+    n = con.execute(
+        f"SELECT count(*) FROM snapshot WHERE month IN ({marks}) AND status <> 'cancelled'",
+        list(months),
+    ).fetchone()[0]
+    return min(1.0, float(max_rows) / n) if n else 1.0
+
+
 def has_segments(con: duckdb.DuckDBPyConnection, months: list[dt.date]) -> bool:
     """True when the ``segments`` table holds every one of ``months``."""
     got = {r[0] for r in con.execute("SELECT DISTINCT month FROM segments").fetchall()}
@@ -487,15 +501,30 @@ def load_features(
     labels: tuple[int, ...] = (),
     with_complaints: bool = False,
     subscriber_ids: list[str] | None = None,
+    sample_share: float | None = None,
 ) -> pd.DataFrame:
     """Run :func:`feature_sql` (plus label columns ``churned_<h>m``) and return a DataFrame.
 
     Categorical columns come back as pandas ``category``. With ``with_complaints`` but no
     complaint history in the store, the complaint features come back empty (no complaints).
-    ``subscriber_ids`` limits the frame to those lines (their history only is read).
+    ``subscriber_ids`` limits the frame to those lines (their history only is read);
+    ``sample_share`` (< 1) to a uniform sample of lines, the same lines in every month (a hash
+    of the subscriber id), so the sample keeps the churn rate.
     """
     cmp_ok = with_complaints and has_complaints(con)
-    if subscriber_ids is not None:
+    if sample_share is not None and sample_share < 1 and subscriber_ids is None:
+        cut = max(1, round(float(sample_share) * 1_000_000))
+        sql = feature_sql(
+            months, with_segments=with_segments, with_complaints=cmp_ok, snapshot="_feature_snap"
+        )
+        lo, hi = add_months(min(months), -6), max(months)  # the months feature_table reads
+        sql = (
+            "WITH _feature_snap AS (SELECT * FROM snapshot "
+            f"WHERE hash(subscriber_id, 'train-sample') % 1000000 < {cut} "
+            f"AND month BETWEEN DATE '{lo.isoformat()}' AND DATE '{hi.isoformat()}') " + sql
+        )
+        df = _run_features(con, sql, months, labels)
+    elif subscriber_ids is not None:
         import pyarrow as pa
 
         con.register(

@@ -80,6 +80,9 @@ class MonthlyParams(_Strict):
     calibration: Literal["isotonic", "platt", "none"] = "isotonic"
     min_isotonic_positives: int = Field(200, ge=0)
     negative_rate: float = Field(1.0, gt=0, le=1)
+    # most feature rows read for training (and for the champion/challenger comparison): a larger
+    # history trains on a uniform hash sample of its lines, which keeps the churn rate
+    max_train_rows: int | None = Field(3_000_000, ge=1000)
     seed: int = 0
     psi_min_rows: int = Field(200, ge=1)
     psi_bins: int = Field(10, ge=2)

@@ -85,7 +85,14 @@ def fit_as_of(
             if out is not None:
                 out.skipped[h] = f"no month with a known {h}-month outcome yet"
             continue
-        df = F.load_features(con, lab, with_segments=use_seg, labels=(h,), with_complaints=use_cmp)
+        df = F.load_features(
+            con,
+            lab,
+            with_segments=use_seg,
+            labels=(h,),
+            with_complaints=use_cmp,
+            sample_share=F.sample_share(con, lab, p.max_train_rows),
+        )
         if out is None:
             out = TrainedModels(
                 as_of=as_of,
@@ -376,6 +383,7 @@ def compare_models(
         with_segments=use_seg and F.has_segments(con, [month]),
         labels=(1,),
         with_complaints=bool(new_meta.get("with_complaints") or old_meta.get("with_complaints")),
+        sample_share=F.sample_share(con, [month], params.monthly.max_train_rows),
     )
     y = df["churned_1m"].to_numpy(dtype=int)
     scores = []
