@@ -554,8 +554,9 @@ def _campaign_month(
             "SELECT action, count(*) FROM _sim_plan WHERE NOT is_control GROUP BY 1 ORDER BY 1"
         ).fetchall()
     )
-    refs = {
-        kind: reference_plan(
+
+    def reference(kind: str, resolution: float) -> dict[str, Any]:
+        return reference_plan(
             con=con,
             session=session,
             month=month,
@@ -563,36 +564,18 @@ def _campaign_month(
             lib=lib,
             op=op,
             kind=kind,
-            resolution=params.resolution,
+            resolution=resolution,
         )
-        for kind in ("oracle", "attainable")
-    }
+
+    refs = {kind: reference(kind, params.resolution) for kind in ("oracle", "attainable")}
     diag: dict[str, float] = {}
     mix: dict[str, dict[str, int]] = {}
     if params.diagnose:
-        coarse = reference_plan(
-            con=con,
-            session=session,
-            month=month,
-            spec=spec,
-            lib=lib,
-            op=op,
-            kind="oracle",
-            resolution=spec.value_bucket_ratio,
-        )
+        coarse = reference("oracle", spec.value_bucket_ratio)
         diag["oracle_resolution_1.15"] = round(coarse["value"] / refs["oracle"]["value"], 4)
         # the ceiling of a learner with one churn reduction per action (taste and take-rate
         # heterogeneity kept): its plan's true value as a share of the attainable one
-        means = reference_plan(
-            con=con,
-            session=session,
-            month=month,
-            spec=spec,
-            lib=lib,
-            op=op,
-            kind="action_mean",
-            resolution=params.resolution,
-        )
+        means = reference("action_mean", params.resolution)
         if refs["attainable"]["value"] > 0:
             diag["action_mean_share"] = round(means["value"] / refs["attainable"]["value"], 4)
         mix = {"policy": _mix(con, "_sim_plan")} | {k: v["mix"] for k, v in refs.items()}
