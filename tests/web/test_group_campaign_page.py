@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.web.conftest import BRANCH, PASSWORD, csrf_of, login, make_users
+from tests.web.conftest import BRANCH, PASSWORD, clear_phones, csrf_of, login, make_users
 from weixi.config import Settings
 from weixi.store.analytics import connect
 from weixi.store.db import session_scope
@@ -17,7 +17,6 @@ from weixi.vip import books, campaign, groups
 from weixi.vip.params import GroupAlert, load_params
 from weixi.web import migrate
 
-PHONE = re.compile(r"1[3-9]\d{9}")
 KEY = "gc-web"
 
 
@@ -90,7 +89,7 @@ def test_group_view_shows_the_arm_task_and_outcome(gc_world, gc_clients):
     task = re.search(r'id="camp-task">#(\d+) · Open', page.text)
     assert task, page.text[page.text.find("camp-task") :][:300]
     assert re.search(r"\d+ of \d+ members left the group by", page.text)  # measured
-    assert not PHONE.search(page.text)
+    assert not clear_phones(page.text)
     ctl = gc_clients["bm"].get(f"/groups/{control}").text
     assert "Control group: no task, measured for comparison" in ctl
     assert re.search(r'id="camp-task">–', ctl)
@@ -134,7 +133,7 @@ def test_the_account_managers_queue_marks_the_group_task(gc_world, gc_clients):
     assert card and "Group task" in card.group(1)
     assert re.search(r'href="/groups/(G\d+)"', card.group(1)).group(1) in mine
     assert "Group retention" in page  # the action's label
-    assert not PHONE.search(page)
+    assert not clear_phones(page)
 
 
 @pytest.mark.browser
@@ -201,7 +200,7 @@ def test_group_campaign_in_the_browser(gc_world):
                     assert ("维系组" if lang == "zh-CN" else "Treated") in text or name.endswith(
                         "control"
                     )
-                    assert not PHONE.search(page.inner_text("body"))
+                    assert not clear_phones(page.inner_text("body"))
                     out = SHOTS / ("zh" if lang == "zh-CN" else "en") / f"{name}.png"
                     out.parent.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(out), full_page=True)
@@ -217,7 +216,7 @@ def test_group_campaign_in_the_browser(gc_world):
             page.goto(f"{base}/queue")
             page.wait_for_load_state("networkidle")
             assert page.locator("#task-group").is_visible()
-            assert not PHONE.search(page.inner_text("body"))
+            assert not clear_phones(page.inner_text("body"))
             page.screenshot(path=str(SHOTS / "en" / "group-campaign-queue.png"), full_page=True)
             ctx.close()
             b.close()

@@ -4,17 +4,14 @@ number to a role without the right; unmasking is limited to contact roles and al
 from __future__ import annotations
 
 import io
-import re
 
 import duckdb
 import openpyxl
 import pytest
 
-from tests.web.conftest import csrf_of, follow_job
+from tests.web.conftest import MOBILE, clear_phones, csrf_of, follow_job
 from tests.web.test_authorization import TABLE
 from weixi.security.masking import mask_id, mask_name, mask_phone, mask_text
-
-MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 
 
 def test_mask_functions():
@@ -44,7 +41,7 @@ def clear_values(store_path):
 
 def _leaks(text: str, clear_values) -> list[str]:
     _phones, names, ids = clear_values
-    found = [m for m in MOBILE.findall(text)]
+    found = clear_phones(text)
     found += [i for i in ids if i in text]
     found += [n for n in names if f">{n}<" in text or f'"{n}"' in text]
     return found
