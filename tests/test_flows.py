@@ -135,6 +135,20 @@ def _assert_closed_loop(con, reports):
         "SELECT count(*) FROM uplift WHERE month = DATE '2026-08-01' AND uplift IS NOT NULL"
     ).fetchone()[0]
     assert n == acc["learned_uplift_rows"]
+    # where an action's reduction was learned for a binding level, its lines of that level
+    # carry take rate × that reduction, the other lines the action's
+    assert learned["reduction_by"] == "a" and learned["reduction_by_level"]
+    lo, hi = 0.0, 0.9
+    for action, levels in learned["reduction_by_level"].items():
+        got = con.execute(
+            """SELECT g.a, u.uplift, u.take_rate FROM uplift u
+               JOIN segments g ON g.month = u.month AND g.subscriber_id = u.subscriber_id
+               WHERE u.month = DATE '2026-08-01' AND u.action = ? AND u.take_rate IS NOT NULL""",
+            [action],
+        ).fetchall()
+        for level, uplift, take_rate in got:
+            r = levels.get(level, learned["reduction"][action])
+            assert uplift == pytest.approx(min(max(take_rate * r, lo), hi), abs=1e-3)
     # the plan carries the learned values where they exist, the configured ones elsewhere
     rows = con.execute(
         """SELECT p.action, p.offer_id, p.uplift, p.uplift_source, u.uplift, u.take_rate

@@ -211,6 +211,7 @@ def run_month(
                         learning=spec.learning,
                         library=lib,
                         reduction=(report.steps.get("uplift") or {}).get("reduction"),
+                        by_level=(report.steps.get("uplift") or {}).get("reduction_by_level"),
                     ),
                 )
             say(f"plan {report.month}")
@@ -322,7 +323,7 @@ def learn_uplift(
     if lrn.learner == "response":
         # uplift = learned take rate × the action's measured reduction (the acceptance step
         # applies it); no per-customer churn-outcome model
-        from weixi.evaluate.acceptance import reduction_per_action
+        from weixi.evaluate.acceptance import reduction_by_level, reduction_per_action
 
         con.execute("DELETE FROM uplift WHERE month = ?", [month])
         prior = {
@@ -332,11 +333,27 @@ def learn_uplift(
         red = reduction_per_action(
             con=con, months=months, prior=prior, counterfactual=lrn.counterfactual
         )
+        levels = (
+            reduction_by_level(
+                con=con,
+                months=months,
+                actions=red,
+                column=lrn.reduction_by,
+                counterfactual=lrn.counterfactual,
+            )
+            if lrn.reduction_by
+            else {}
+        )
         return {
             "status": "trained",
             "learner": "response",
             "months": [format_month(m) for m in months],
             "reduction": {a: round(v["reduction"], 4) for a, v in red.items()},
+            # per level of learning.reduction_by, where a level had enough treated customers
+            "reduction_by": lrn.reduction_by,
+            "reduction_by_level": {
+                a: {g: round(v["reduction"], 4) for g, v in lv.items()} for a, lv in levels.items()
+            },
             # the common scale of the configured reductions the evidence supports
             "scale": round(next(iter(red.values()))["scale"], 4) if red else None,
             "learned": {
@@ -427,13 +444,15 @@ def learn_acceptance(
     learning,
     library,
     reduction: dict[str, float] | None = None,
+    by_level: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Learn the response to contacts from the evaluated months' execution records.
 
     Writes ``month``'s predicted take rates (who accepts which offer when reached) into the
     ``uplift`` table and each channel's measured effect (how often it reaches the customer) into
-    ``channel_effects``; with the ``response`` learner's per-action ``reduction`` the learned
-    uplift becomes take rate × reduction (see :mod:`weixi.evaluate.acceptance`). The take rates
+    ``channel_effects``; with the ``response`` learner's per-action ``reduction`` (and its
+    reductions per level of ``learning.reduction_by``, ``by_level``) the learned uplift becomes
+    take rate × reduction (see :mod:`weixi.evaluate.acceptance`). The take rates
     are skipped, with the reason, while no action has ``learning.min_contacted_per_action``
     reached customers with an answer.
     """
@@ -476,6 +495,8 @@ def learn_acceptance(
         reduction=reduction or {},
         uplift_range=(learning.uplift_min, learning.uplift_max),
         version=version,
+        by_level=by_level,
+        column=learning.reduction_by,
     )
     configured = {a.key: a.take_rate for a in library.actions}
     return {

@@ -8,8 +8,9 @@ import datetime as dt
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pytest
 
-from weixi.evaluate.acceptance import reduction_per_action
+from weixi.evaluate.acceptance import apply_reduction, reduction_by_level, reduction_per_action
 from weixi.store import schema
 
 MONTH = dt.date(2026, 3, 1)
@@ -134,3 +135,134 @@ def test_an_action_whose_scores_are_off_is_seen_by_its_own_controls():
     assert got["model"]["cal"] > 0.1
     assert got["model"]["own"] < 0.4
     assert got["model"]["learned"] < got["control"]["learned"]
+
+
+def _outcomes_by_level(con, rng, truth: dict[str, dict[str, float]], n_t: dict, n_c: int) -> None:
+    """Treated and control lines per action and binding level ``a`` (A1/A2/A3), with the
+    planned month's segments: churn ~ 20 %, 60 % accept, an accepted offer removes
+    ``truth[action][level]`` of the line's churn probability."""
+    cols = {k: [] for k in ("subscriber_id", "action", "is_control", "p_churn", "accepted")}
+    cols |= {"stayed": [], "level": []}
+    i = 0
+    for a, by in truth.items():
+        for g, r in by.items():
+            n = n_t[g] + n_c
+            p = rng.beta(3, 12, n)
+            control = np.arange(n) >= n_t[g]
+            accepted = ~control & (rng.random(n) < 0.6)
+            churn = rng.random(n) < p * (1 - r * accepted)
+            cols["subscriber_id"] += [f"S{i + j}" for j in range(n)]
+            i += n
+            cols["action"] += [a] * n
+            cols["is_control"] += list(control)
+            cols["p_churn"] += list(p)
+            cols["accepted"] += list(accepted)
+            cols["stayed"] += list((~churn).astype(int))
+            cols["level"] += [g] * n
+    level = cols.pop("level")
+    n = len(cols["action"])
+    month = pa.array([MONTH] * n, pa.date32())
+    con.execute("DELETE FROM evaluation_outcomes")
+    con.execute("DELETE FROM segments")
+    con.register("_o", pa.table({"month": month, **cols}))
+    con.execute("INSERT INTO evaluation_outcomes BY NAME SELECT * FROM _o")
+    con.unregister("_o")
+    seg = pa.table({"month": month, "subscriber_id": cols["subscriber_id"], "a": level})
+    con.register("_g", seg)
+    con.execute("INSERT INTO segments BY NAME SELECT * FROM _g")
+    con.unregister("_g")
+
+
+# prepaid offers keep customers whose contract ends (A1) far better than the rest
+BY_LEVEL = {
+    "prepay": {"A1": 0.45, "A2": 0.10, "A3": 0.08},
+    "care": {"A1": 0.12, "A2": 0.12, "A3": 0.12},
+    "pack": {"A1": 0.05, "A2": 0.15, "A3": 0.10},
+}
+PRIOR = {"prepay": 0.6, "care": 0.3, "pack": 0.4}
+
+
+def test_reductions_by_binding_level_find_where_an_offer_works():
+    """8 000 treated per level (a forced A1 list of a 200 k operator is about that size): the
+    learned reduction of each (action, level) is closer to the truth than the action's one
+    reduction (which gives every level the mean), and the levels of an action that works alike
+    everywhere stay together (measured: mean error 0.051 against 0.081 for one reduction per
+    action; both share the action level's shrinkage towards the library)."""
+    con = duckdb.connect()
+    schema.ensure(con)
+    err_level, err_action, care_spread = [], [], []
+    for seed in range(10):
+        rng = np.random.default_rng(300 + seed)
+        _outcomes_by_level(con, rng, BY_LEVEL, {"A1": 8000, "A2": 8000, "A3": 8000}, 800)
+        act = reduction_per_action(con=con, months=[MONTH], prior=PRIOR)
+        lv = reduction_by_level(con=con, months=[MONTH], actions=act, column="a")
+        for a, by in BY_LEVEL.items():
+            for g, r in by.items():
+                err_level.append(abs(lv[a][g]["reduction"] - r))
+                err_action.append(abs(act[a]["reduction"] - r))
+        care = [lv["care"][g]["reduction"] for g in ("A1", "A2", "A3")]
+        care_spread.append(max(care) - min(care))
+    assert np.mean(err_level) < 0.75 * np.mean(err_action)
+    assert np.mean(care_spread) < 0.15
+    # the prepaid offer's A1 advantage is found in every draw
+    assert lv["prepay"]["A1"]["reduction"] > lv["prepay"]["A2"]["reduction"] + 0.15
+
+
+def test_a_thin_level_keeps_the_action_reduction():
+    """40 treated customers at A1 say little: the cell is pulled most of the way to its
+    action's reduction (weight < 0.5); a level under ``min_treated`` is left out."""
+    con = duckdb.connect()
+    schema.ensure(con)
+    rng = np.random.default_rng(7)
+    _outcomes_by_level(con, rng, BY_LEVEL, {"A1": 40, "A2": 3000, "A3": 20}, 300)
+    act = reduction_per_action(con=con, months=[MONTH], prior=PRIOR)
+    lv = reduction_by_level(con=con, months=[MONTH], actions=act, column="a", min_treated=30)
+    assert "A3" not in lv["prepay"] and "A2" in lv["prepay"]
+    assert lv["prepay"]["A1"]["weight"] < 0.5 < lv["prepay"]["A2"]["weight"]
+    with pytest.raises(ValueError, match="not a segment dimension"):
+        reduction_by_level(con=con, months=[MONTH], actions=act, column="subscriber_id")
+
+
+def test_the_learned_uplift_takes_the_level_reduction_of_each_line():
+    """apply_reduction: take rate × the reduction of the line's level where one was learned,
+    else the action's."""
+    con = duckdb.connect()
+    schema.ensure(con)
+    con.execute(
+        """INSERT INTO segments (month, subscriber_id, a) VALUES
+           (?, 'L1', 'A1'), (?, 'L2', 'A2'), (?, 'L3', 'A3')""",
+        [MONTH] * 3,
+    )
+    con.execute(
+        """INSERT INTO uplift (month, subscriber_id, action, take_rate) VALUES
+           (?, 'L1', 'prepay', 0.5), (?, 'L2', 'prepay', 0.5), (?, 'L3', 'prepay', 0.5),
+           (?, 'L1', 'care', 0.8)""",
+        [MONTH] * 4,
+    )
+    n = apply_reduction(
+        con=con,
+        month=MONTH,
+        reduction={"prepay": 0.2, "care": 0.1},
+        uplift_range=(0.0, 0.9),
+        version="v",
+        by_level={"prepay": {"A1": 0.4, "A2": 0.1}},
+        column="a",
+    )
+    got = dict(
+        con.execute(
+            "SELECT subscriber_id || '/' || action, round(uplift, 4) FROM uplift"
+        ).fetchall()
+    )
+    assert n == 4
+    assert got == {"L1/prepay": 0.2, "L2/prepay": 0.05, "L3/prepay": 0.1, "L1/care": 0.08}
+
+
+def test_the_level_dimension_is_checked_in_the_campaign_config():
+    from pydantic import ValidationError
+
+    from weixi.dispatch.schemas import Learning
+
+    assert Learning().reduction_by == "a" and Learning(reduction_by=None).reduction_by is None
+    assert Learning(reduction_by="value_class").reduction_by == "value_class"
+    with pytest.raises(ValidationError, match="not a segment dimension"):
+        Learning(reduction_by="phone")

@@ -77,7 +77,11 @@ def test_a_run_goes_through_the_product_services(monkeypatch):
     res = simulate(SimParams(subscribers=3000, months=2, policy="model", warmup=1, seed=4))
     assert [m.month for m in res.months] == ["2026-02", "2026-03"]
     # the first model is trained in the first month with labels; learning is off for `model`
-    assert res.months[0].learning == {"churn_retrain": ["no_model"], "reduction_scale": None}
+    assert res.months[0].learning == {
+        "churn_retrain": ["no_model"],
+        "reduction_scale": None,
+        "reduction_by_level": {},
+    }
     # warm-up, two campaign months, and the month that evaluates the last one
     assert len(calls["import"]) == 4
     assert [p for _m, p in calls["run"]] == [False, True, True, False]

@@ -146,6 +146,14 @@ class Learning(_Strict):
         "or the action's own controls alone",
     )
 
+    reduction_by: str | None = Field(
+        "a",
+        description="response learner: also estimate each action's churn reduction per level "
+        "of this segment dimension (default a, the binding level: an offer keeps customers "
+        "whose contract is ending differently from the rest), each level shrunk towards the "
+        "action's reduction; null = one reduction per action",
+    )
+
     @property
     def months_needed(self) -> int:
         """Evaluated months before the uplift step trains (``min_months`` or its default)."""
@@ -157,6 +165,18 @@ class Learning(_Strict):
     def _check(self) -> Learning:
         if self.uplift_max < self.uplift_min:
             raise ValueError("learning.uplift_max is below learning.uplift_min")
+        if self.reduction_by is not None:
+            from weixi.segment.exprs import SEGMENT_COLUMNS
+
+            if self.reduction_by not in SEGMENT_COLUMNS or self.reduction_by in (
+                "month",
+                "subscriber_id",
+                "customer_id",
+            ):
+                raise ValueError(
+                    f"learning.reduction_by {self.reduction_by!r} is not a segment dimension "
+                    "(e.g. a, b, c, stability_group, value_class)"
+                )
         return self
 
 

@@ -338,6 +338,127 @@ def reduction_per_action(
     }
 
 
+def reduction_by_level(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    months: list[dt.date],
+    actions: dict[str, dict[str, float]],
+    column: str,
+    counterfactual: str = "model",
+    min_treated: int = 30,
+    level_sd_floor: float = 0.05,
+    calibration_floor: float = 0.05,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Each action's churn reduction per level of a segment dimension (e.g. ``a``: the binding
+    level, where A1 is a contract about to end), shrunk towards the action's reduction.
+
+    An offer's effect differs between customers (a prepaid offer keeps those whose contract
+    ends far better than the rest); one reduction per action gives every customer the mean.
+    For action ``a`` and level ``g`` (the level the customer had in ``segments`` in the planned
+    month) the estimate is the one of :func:`reduction_per_action` on the cell's customers: the
+    treated's counterfactual is the churn score recalibrated on the level's controls of every
+    action (a random-effects mean over levels, times the action's own calibration relative to
+    the common one), or — ``counterfactual="control"`` — the cell's own controls. The cells
+    scatter around their action's reduction ``actions[a]["reduction"]`` with a between-level
+    spread ``τ`` (DerSimonian–Laird over all cells, at least ``level_sd_floor``); each cell is
+    the precision-weighted mean of its own estimate and its action's: a thin cell stays at the
+    action's reduction, a well-measured difference shows.
+
+    Cells with fewer than ``min_treated`` treated customers (or, with the control
+    counterfactual, no control) are left out: they take the action's reduction. Returns
+    ``{action: {level: {"reduction", "measured", "weight", "treated", "control"}}}``.
+    """
+    from weixi.segment.exprs import SEGMENT_COLUMNS
+
+    if column not in SEGMENT_COLUMNS or column in ("month", "subscriber_id", "customer_id"):
+        raise ValueError(f"reduction level column {column!r} is not a segment dimension")
+    if counterfactual not in ("model", "control"):
+        raise ValueError(f"counterfactual must be 'model' or 'control', not {counterfactual!r}")
+    if not months or not actions:
+        return {}
+    marks = ", ".join("?" for _ in months)
+    src = f"""(SELECT o.*, CAST(g.{column} AS VARCHAR) AS _level
+               FROM evaluation_outcomes o JOIN segments g
+                 ON g.month = o.month AND g.subscriber_id = o.subscriber_id
+               WHERE o.month IN ({marks}) AND g.{column} IS NOT NULL)"""
+    k_row = con.execute(
+        f"SELECT sum(1 - stayed), sum(p_churn) FROM {src} WHERE is_control", months
+    ).fetchall()[0]
+    if not k_row[1]:
+        return {}
+    k = float(k_row[0]) / float(k_row[1])
+    lv = con.execute(
+        f"""SELECT _level, avg(1 - stayed), count(*), avg(p_churn) FROM {src}
+            WHERE is_control GROUP BY _level ORDER BY _level""",
+        months,
+    ).fetchall()
+    rows = con.execute(
+        f"""SELECT action, _level,
+                   count(*) FILTER (WHERE NOT is_control) AS n_t,
+                   count(*) FILTER (WHERE is_control) AS n_c,
+                   avg(1 - stayed) FILTER (WHERE NOT is_control) AS c_t,
+                   avg(1 - stayed) FILTER (WHERE is_control) AS c_c,
+                   avg(COALESCE(accepted, FALSE)::INTEGER * p_churn)
+                       FILTER (WHERE NOT is_control) AS d,
+                   avg(p_churn) FILTER (WHERE NOT is_control) AS p_t
+            FROM {src} GROUP BY action, _level ORDER BY action, _level""",
+        months,
+    ).fetchall()
+    rows = [
+        r
+        for r in rows
+        if r[0] in actions and (r[2] or 0) >= min_treated and (r[3] or counterfactual == "model")
+    ]
+    if not rows:
+        return {}
+    # the churn scores' calibration per level, over every action's controls
+    lev_names = [str(r[0]) for r in lv]
+    rate = np.array([float(r[1]) for r in lv])
+    n_lv = np.array([float(r[2]) for r in lv])
+    pred = np.array([float(r[3] or 0.0) for r in lv])
+    var_lv = np.maximum(rate * (1 - rate), 1.0 / n_lv) / n_lv
+    cal_lv, var_cal_lv, _ = shrunk_calibration(rate, var_lv, pred, floor=calibration_floor)
+    cal_of = dict(zip(lev_names, cal_lv, strict=True))
+    var_cal_of = dict(zip(lev_names, var_cal_lv, strict=True))
+
+    acts = [str(r[0]) for r in rows]
+    levels = [str(r[1]) for r in rows]
+    n_t, n_c = (np.array([float(r[i] or 0) for r in rows]) for i in (2, 3))
+    c_t, c_c, d, p_t = (np.array([float(r[i] or 0.0) for r in rows]) for i in (4, 5, 6, 7))
+    denom = np.maximum(d * k, 1e-6)
+    var_t = np.maximum(c_t * (1 - c_t), 1.0 / n_t) / n_t
+    if counterfactual == "control":
+        c0 = c_c
+        var0 = np.maximum(c_c * (1 - c_c), 1.0 / np.maximum(n_c, 1)) / np.maximum(n_c, 1)
+    else:
+        rel = np.array([float(actions[a].get("calibration", k)) / k if k else 1.0 for a in acts])
+        cal = np.array([cal_of.get(g, k) for g in levels]) * rel
+        c0 = cal * p_t
+        var0 = np.array([var_cal_of.get(g, 0.0) for g in levels]) * rel**2 * p_t**2
+    m = (c0 - c_t) / denom
+    v = (var_t + var0) / denom**2
+    base = np.array([float(actions[a]["reduction"]) for a in acts])
+    # between-level spread of the cells around their action (DerSimonian–Laird)
+    dev, wf = m - base, 1.0 / np.maximum(v, 1e-12)
+    q = float(np.sum(wf * dev**2))
+    c = float(np.sum(wf) - np.sum(wf**2) / np.sum(wf))
+    free = len(dev) - len(set(acts))  # each action's mean is fitted on its cells
+    tau2 = max((q - free) / c, 0.0) if c > 0 else 0.0
+    tau2 = max(tau2, level_sd_floor**2)
+    w = tau2 / (tau2 + v)
+    post = np.clip(w * m + (1 - w) * base, -0.5, 1.0)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for i, (a, g) in enumerate(zip(acts, levels, strict=True)):
+        out.setdefault(a, {})[g] = {
+            "reduction": float(post[i]),
+            "measured": float(m[i]),
+            "weight": float(w[i]),
+            "treated": int(n_t[i]),
+            "control": int(n_c[i]),
+        }
+    return out
+
+
 def shrunk_calibration(
     rate: np.ndarray, variance: np.ndarray, predicted: np.ndarray, *, floor: float = 0.05
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -475,19 +596,23 @@ def apply_reduction(
     reduction: dict[str, float],
     uplift_range: tuple[float, float],
     version: str,
+    by_level: dict[str, dict[str, float]] | None = None,
+    column: str | None = None,
 ) -> int:
     """Learned uplift = the customer's learned take rate × the action's learned reduction.
 
     Sets ``uplift`` on ``month``'s rows that carry a take rate, for the actions in
-    ``reduction`` (the library's unit: share of would-be churners kept when reached). Returns
-    the number of rows set.
+    ``reduction`` (the library's unit: share of would-be churners kept when reached); where
+    ``by_level`` gives the action a reduction for the line's level of the segment dimension
+    ``column`` in ``month`` (:func:`reduction_by_level`), that one. Returns the number of rows
+    set.
     """
     if not reduction:
         return 0
+    lo, hi = (float(x) for x in uplift_range)
     frame = pd.DataFrame({"action": list(reduction), "r": [float(v) for v in reduction.values()]})
     con.register("_reduction_in", frame)
     try:
-        lo, hi = (float(x) for x in uplift_range)
         n = con.execute(
             f"""UPDATE uplift SET uplift = least(greatest(take_rate * r.r, {lo!r}), {hi!r}),
                    model_version = ?
@@ -498,4 +623,30 @@ def apply_reduction(
         ).fetchall()
     finally:
         con.unregister("_reduction_in")
+    cells = [
+        (a, g, float(r))
+        for a, lv in (by_level or {}).items()
+        if a in reduction
+        for g, r in lv.items()
+    ]
+    if cells and column:
+        from weixi.segment.exprs import SEGMENT_COLUMNS
+
+        if column not in SEGMENT_COLUMNS:
+            raise ValueError(f"reduction level column {column!r} is not a segment dimension")
+        lvl = pd.DataFrame(cells, columns=["action", "level", "r"])
+        con.register("_reduction_lvl", lvl)
+        try:
+            con.execute(
+                f"""UPDATE uplift SET uplift = least(greatest(take_rate * x.r, {lo!r}), {hi!r})
+                   FROM (SELECT g.subscriber_id, l.action, l.r
+                         FROM segments g JOIN _reduction_lvl l
+                           ON CAST(g.{column} AS VARCHAR) = l.level
+                         WHERE g.month = ?) x
+                   WHERE uplift.month = ? AND uplift.subscriber_id = x.subscriber_id
+                     AND uplift.action = x.action AND uplift.take_rate IS NOT NULL""",
+                [month, month],
+            )
+        finally:
+            con.unregister("_reduction_lvl")
     return int(n[0][0]) if n else 0

@@ -614,4 +614,8 @@ def _learning(steps: dict[str, Any]) -> dict[str, Any]:
         if isinstance(train, dict)
         else [],
         "reduction_scale": uplift.get("scale") if isinstance(uplift, dict) else None,
+        # action → level of learning.reduction_by → learned reduction (cells with evidence)
+        "reduction_by_level": (uplift.get("reduction_by_level") or {})
+        if isinstance(uplift, dict)
+        else {},
     }
