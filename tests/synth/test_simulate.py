@@ -139,6 +139,8 @@ def test_cli_simulate_json():
     assert 0.9 <= m["references"]["oracle_resolution_1.15"] <= 1.0 + 1e-6
     # one churn reduction per action (its true mean) plans worse than the per-line truth
     assert 0.0 < m["references"]["action_mean_share"] < 1.0
+    # … and one per action and binding level (the response learner's reach) too
+    assert 0.0 < m["references"]["level_mean_share"] < 1.0
     assert out["seconds"] > 0
 
 

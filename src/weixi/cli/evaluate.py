@@ -332,8 +332,9 @@ def simulate_cmd(
     diagnose: bool = typer.Option(
         False,
         "--diagnose",
-        help="Also plan the oracle at the campaign's default cell resolution and the ceiling "
-        "of one churn reduction per action (references.action_mean_share).",
+        help="Also plan the oracle at the campaign's default cell resolution and the ceilings "
+        "of one churn reduction per action (references.action_mean_share) and per action and "
+        "binding level (references.level_mean_share).",
     ),
     home: Path = typer.Option(
         None, "--home", help="Keep the simulation's weixi home here (default: temporary)."

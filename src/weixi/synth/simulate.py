@@ -71,6 +71,8 @@ POLICIES = ("rules", "model", "uplift")
 REFERENCE_LABELS = {
     "oracle_resolution_1.15": "oracle at the default cell resolution (values within 15 %)",
     "action_mean_share": "one churn reduction per action, of the attainable value",
+    "level_mean_share": "one churn reduction per action and level of learning.reduction_by, of "
+    "the attainable value",
 }
 
 
@@ -86,8 +88,8 @@ class SimParams(BaseModel):
     start_month: str = "2026-01"
     diagnose: bool = Field(
         False,
-        description="also plan the oracle at the default resolution and the ceiling of one "
-        "churn reduction per action",
+        description="also plan the oracle at the default resolution and the ceilings of one "
+        "churn reduction per action and per action and level",
     )
     resolution: float = Field(
         1.02, gt=1, le=3, description="value_bucket_ratio of the reference plans"
@@ -205,11 +207,13 @@ def _truth_tables(
     *,
     systematic: bool = False,
     action_mean: bool = False,
+    level: str | None = None,
 ) -> None:
     """Register the month's hidden truth and the library's costs as temp tables of ``con``.
 
     ``action_mean``: every line's churn reduction is its action's mean over the live lines —
-    the truth a learner of one reduction per action could at best know.
+    the truth a learner of one reduction per action could at best know; with ``level`` (a
+    column of ``con``'s ``segments``), its mean over the action's lines of the same level.
     """
     from weixi.synth.dialer import CONTACT_RATES
 
@@ -222,9 +226,14 @@ def _truth_tables(
         "churn_reduction FROM _sim_r_df"
     )
     if action_mean:
+        by, join = ("r.action", "")
+        if level:
+            by = f"r.action, g.{level}"
+            join = "LEFT JOIN segments g ON g.subscriber_id = r.subscriber_id"
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _sim_r AS SELECT subscriber_id, action, p_accept, "
-            "avg(churn_reduction) OVER (PARTITION BY action) AS churn_reduction FROM _sim_r"
+            "CREATE OR REPLACE TEMP TABLE _sim_r AS SELECT r.subscriber_id, r.action, "
+            f"r.p_accept, avg(r.churn_reduction) OVER (PARTITION BY {by}) AS churn_reduction "
+            f"FROM _sim_r r {join}"
         )
     con.unregister("_sim_p_df")
     con.unregister("_sim_r_df")
@@ -307,7 +316,9 @@ def reference_plan(
     ``kind`` ``oracle``: true churn probability, each line's own responses, true contact rates;
     ``attainable``: the product's churn scores and the response functions without the line's
     own taste; ``action_mean``: as ``attainable`` with each action's churn reduction at its
-    mean over the lines (what one reduction per action can know). Same budget, capacity and contact policy as ``spec``; no control group, no global
+    mean over the lines (what one reduction per action can know); ``level_mean``: at its mean
+    over the lines of each level of ``learning.reduction_by`` (what the response learner's
+    reductions per level can know). Same budget, capacity and contact policy as ``spec``; no control group, no global
     holdout, no exploration; every action whose offer fits is a candidate, chosen by value.
     Returns the plan's true value (see :func:`_value`).
     """
@@ -315,9 +326,10 @@ def reference_plan(
     from weixi.dispatch.service import plan_month
     from weixi.synth.dialer import CONTACT_RATES
 
-    if kind not in ("oracle", "attainable", "action_mean"):
-        raise ConfigError(f"reference kind must be oracle, attainable or action_mean: {kind!r}")
-    systematic = kind in ("attainable", "action_mean")
+    kinds = ("oracle", "attainable", "action_mean", "level_mean")
+    if kind not in kinds:
+        raise ConfigError(f"reference kind must be one of {', '.join(kinds)}: {kind!r}")
+    systematic = kind != "oracle"
     from weixi.store import schema
 
     ref = duckdb.connect()
@@ -333,7 +345,14 @@ def reference_plan(
         ref.register("_staff_df", con.sql("SELECT * FROM staff").to_arrow_table())
         ref.execute("CREATE OR REPLACE TABLE staff AS SELECT * FROM _staff_df")
         ref.unregister("_staff_df")
-        _truth_tables(ref, lib, op, systematic=systematic, action_mean=kind == "action_mean")
+        _truth_tables(
+            ref,
+            lib,
+            op,
+            systematic=systematic,
+            action_mean=kind in ("action_mean", "level_mean"),
+            level=spec.learning.reduction_by if kind == "level_mean" else None,
+        )
         if systematic:
             scores = con.sql(
                 "SELECT month, subscriber_id, arg_max(p_churn, model_version) AS p_churn "
@@ -578,6 +597,10 @@ def _campaign_month(
         means = reference("action_mean", params.resolution)
         if refs["attainable"]["value"] > 0:
             diag["action_mean_share"] = round(means["value"] / refs["attainable"]["value"], 4)
+        if spec.learning.reduction_by:
+            levels = reference("level_mean", params.resolution)
+            if refs["attainable"]["value"] > 0:
+                diag["level_mean_share"] = round(levels["value"] / refs["attainable"]["value"], 4)
         mix = {"policy": _mix(con, "_sim_plan")} | {k: v["mix"] for k, v in refs.items()}
     secs["references"] = round(time.perf_counter() - t2, 2)
     ov, av = refs["oracle"]["value"], refs["attainable"]["value"]
