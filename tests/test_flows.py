@@ -19,6 +19,7 @@ LEARN = Learning(
     min_churners=10,
     min_treated_per_action=60,
     min_control_per_action=20,
+    reduction_by="a",  # reductions per binding level too (off by default)
 )
 
 

@@ -262,7 +262,7 @@ def test_the_level_dimension_is_checked_in_the_campaign_config():
 
     from weixi.dispatch.schemas import Learning
 
-    assert Learning().reduction_by == "a" and Learning(reduction_by=None).reduction_by is None
+    assert Learning().reduction_by is None and Learning(reduction_by="a").reduction_by == "a"
     assert Learning(reduction_by="value_class").reduction_by == "value_class"
     with pytest.raises(ValidationError, match="not a segment dimension"):
         Learning(reduction_by="phone")

@@ -147,11 +147,11 @@ class Learning(_Strict):
     )
 
     reduction_by: str | None = Field(
-        "a",
+        None,
         description="response learner: also estimate each action's churn reduction per level "
-        "of this segment dimension (default a, the binding level: an offer keeps customers "
+        "of this segment dimension (e.g. a, the binding level: an offer may keep customers "
         "whose contract is ending differently from the rest), each level shrunk towards the "
-        "action's reduction; null = one reduction per action",
+        "action's reduction; null (default) = one reduction per action",
     )
 
     @property
