@@ -71,7 +71,8 @@ POLICIES = ("rules", "model", "uplift")
 REFERENCE_LABELS = {
     "oracle_resolution_1.15": "oracle at the default cell resolution (values within 15 %)",
     "action_mean_share": "one churn reduction per action, of the attainable value",
-    "level_mean_share": "one churn reduction per action and level of learning.reduction_by, of "
+    "level_mean_share": "one churn reduction per action and level of learning.reduction_by "
+    "(the binding level a when it is off), of "
     "the attainable value",
 }
 
@@ -317,8 +318,8 @@ def reference_plan(
     ``attainable``: the product's churn scores and the response functions without the line's
     own taste; ``action_mean``: as ``attainable`` with each action's churn reduction at its
     mean over the lines (what one reduction per action can know); ``level_mean``: at its mean
-    over the lines of each level of ``learning.reduction_by`` (what the response learner's
-    reductions per level can know). Same budget, capacity and contact policy as ``spec``; no control group, no global
+    over the lines of each level of ``learning.reduction_by`` (the binding level ``a`` when it
+    is off: what the response learner's reductions per level could know). Same budget, capacity and contact policy as ``spec``; no control group, no global
     holdout, no exploration; every action whose offer fits is a candidate, chosen by value.
     Returns the plan's true value (see :func:`_value`).
     """
@@ -351,7 +352,7 @@ def reference_plan(
             op,
             systematic=systematic,
             action_mean=kind in ("action_mean", "level_mean"),
-            level=spec.learning.reduction_by if kind == "level_mean" else None,
+            level=(spec.learning.reduction_by or "a") if kind == "level_mean" else None,
         )
         if systematic:
             scores = con.sql(
@@ -595,12 +596,11 @@ def _campaign_month(
         # the ceiling of a learner with one churn reduction per action (taste and take-rate
         # heterogeneity kept): its plan's true value as a share of the attainable one
         means = reference("action_mean", params.resolution)
+        # … and with one per action and binding level (learning.reduction_by)
+        levels = reference("level_mean", params.resolution)
         if refs["attainable"]["value"] > 0:
             diag["action_mean_share"] = round(means["value"] / refs["attainable"]["value"], 4)
-        if spec.learning.reduction_by:
-            levels = reference("level_mean", params.resolution)
-            if refs["attainable"]["value"] > 0:
-                diag["level_mean_share"] = round(levels["value"] / refs["attainable"]["value"], 4)
+            diag["level_mean_share"] = round(levels["value"] / refs["attainable"]["value"], 4)
         mix = {"policy": _mix(con, "_sim_plan")} | {k: v["mix"] for k, v in refs.items()}
     secs["references"] = round(time.perf_counter() - t2, 2)
     ov, av = refs["oracle"]["value"], refs["attainable"]["value"]
