@@ -72,8 +72,9 @@ def test_run_on_spark_matches_duckdb(spark, tmp_path, monkeypatch, settings):
         ran = rep["engines"]
         for step in ("evaluate", "segment", "churn_score", "uplift", "plan"):
             assert step in ran, (engine, step, ran)
-        assert ran["segment"] == ran["churn_score"] == engine
-        assert ran["plan"] == ran["uplift"] == ran["evaluate"] == "duckdb"  # driver steps
+        assert ran["segment"] == ran["churn_score"] == ran["uplift"] == engine
+        assert ran["acceptance"] == engine  # the take rates: scored per line on the engine
+        assert ran["plan"] == ran["evaluate"] == "duckdb"  # not on Spark yet (docs/spark.md)
 
     m = f"DATE '{MONTH}-01'"
     seg = "SELECT subscriber_id, code, excluded, priority_rank FROM segments WHERE month = "
@@ -93,6 +94,17 @@ def test_run_on_spark_matches_duckdb(spark, tmp_path, monkeypatch, settings):
     assert _rows(homes["duckdb"], pa_sql) == _rows(homes["spark"], pa_sql)
     assert len(_rows(homes["duckdb"], pa_sql)) > 100
     assert reports["duckdb"]["steps"]["evaluate"] == reports["spark"]["steps"]["evaluate"]
+    # the learned take rates of the month (acceptance model scored on each engine)
+    up = (
+        "SELECT subscriber_id, action, uplift, take_rate FROM uplift WHERE month = "
+        f"{m} ORDER BY 1, 2"
+    )
+    duck_up, sprk_up = _rows(homes["duckdb"], up), _rows(homes["spark"], up)
+    assert len(duck_up) == len(sprk_up) > SUBSCRIBERS // 2
+    for a, b in zip(duck_up, sprk_up, strict=True):
+        assert a[:2] == b[:2] and abs(a[3] - b[3]) <= 1e-9, (a, b)
+    for step in ("uplift", "acceptance"):
+        assert reports["duckdb"]["steps"][step] == reports["spark"]["steps"][step], step
     plan = {
         e: {k: r["steps"]["plan"][k] for k in ("on_list", "control")} for e, r in reports.items()
     }
