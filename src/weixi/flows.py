@@ -114,7 +114,10 @@ def run_month(
         ev = _timed(
             report,
             "evaluate",
-            lambda: evaluate_service.evaluate_month(con=con, month=prev, rebuild=True),
+            lambda: evaluate_service.evaluate_month(
+                con=con, month=prev, rebuild=True, engine=engine
+            ),
+            engine,
         )
         # the campaign month's overall row (lift, its interval, costs) travels with the report
         report.steps["evaluate"] = {**summarize(ev), "overall": ev.get("overall")}

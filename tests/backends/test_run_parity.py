@@ -73,8 +73,8 @@ def test_run_on_spark_matches_duckdb(spark, tmp_path, monkeypatch, settings):
         for step in ("evaluate", "segment", "churn_score", "uplift", "plan"):
             assert step in ran, (engine, step, ran)
         assert ran["segment"] == ran["churn_score"] == ran["uplift"] == engine
-        assert ran["acceptance"] == engine  # the take rates: scored per line on the engine
-        assert ran["plan"] == ran["evaluate"] == "duckdb"  # not on Spark yet (docs/spark.md)
+        assert ran["acceptance"] == ran["evaluate"] == engine
+        assert ran["plan"] == "duckdb"  # matching and allocation: not on Spark yet
 
     m = f"DATE '{MONTH}-01'"
     seg = "SELECT subscriber_id, code, excluded, priority_rank FROM segments WHERE month = "

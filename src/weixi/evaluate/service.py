@@ -131,16 +131,67 @@ def _outcomes_select(
     )
 
 
-def build_outcomes(*, con: duckdb.DuckDBPyConnection, month: dt.date) -> int:
+def build_outcomes(
+    *, con: duckdb.DuckDBPyConnection, month: dt.date, engine: str = "duckdb"
+) -> int:
     """Write the outcomes of ``month``'s executed plans into ``evaluation_outcomes``.
+
+    ``engine="spark"`` joins the planned customers with the two months' snapshots on Spark
+    (the same query, :func:`weixi.evaluate.outcomes.outcomes_sql`, generated for Spark); the
+    rows come back as Parquet into the table.
 
     Raises:
         NotFoundError: no executed plan in the month, or the next month is not loaded yet.
     """
     sql = _outcomes_select(con, month)
+    if engine == "spark":
+        _build_outcomes_spark(con, month, sql)
+        return _planned_count(con, month)
     con.execute("DELETE FROM evaluation_outcomes WHERE month = ?", [month])
     con.execute(f"INSERT INTO evaluation_outcomes BY NAME {sql}")
     return _planned_count(con, month)
+
+
+def _build_outcomes_spark(con: duckdb.DuckDBPyConnection, month: dt.date, sql: str) -> None:
+    """:func:`build_outcomes` on Spark: the month's rows of the tables the outcomes query
+    reads go to Spark as views of the same names, the outcomes come back as Parquet."""
+    import shutil
+    import tempfile
+
+    from weixi.store.backends import spark_sql, spark_views
+
+    m = f"DATE '{month.isoformat()}'"
+    nxt = f"DATE '{add_months(month, 1).isoformat()}'"
+    tmp = Path(tempfile.mkdtemp(prefix="weixi-outcomes-spark-"))
+    try:
+        spark = spark_views(
+            con,
+            tmp,
+            {
+                "plan_assignments": f"SELECT * FROM plan_assignments WHERE month = {m}",
+                "plans": f"SELECT * FROM plans WHERE month = {m}",
+                "snapshot": "SELECT month, subscriber_id, status, arpu FROM snapshot "
+                f"WHERE month IN ({m}, {nxt})",
+                "segments": "SELECT month, subscriber_id, stability_group, urgency "
+                f"FROM segments WHERE month = {m}",
+                "contact_outcomes": f"SELECT * FROM contact_outcomes WHERE month = {m}",
+            },
+        )
+        out = tmp / "outcomes"
+        spark.sql(spark_sql(sql)).write.mode("overwrite").parquet(f"file://{out}")
+        con.execute("BEGIN")
+        try:
+            con.execute("DELETE FROM evaluation_outcomes WHERE month = ?", [month])
+            con.execute(
+                "INSERT INTO evaluation_outcomes BY NAME "
+                f"SELECT * FROM read_parquet('{out}/*.parquet') ORDER BY campaign_id, subscriber_id"
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def get_outcomes(
@@ -239,12 +290,16 @@ def evaluate_month(
     branch: str | None = None,
     plan_version: int | None = None,
     rebuild: bool = False,
+    engine: str = "duckdb",
 ) -> dict:
     """Evaluate ``month``'s executed campaigns against their randomized control.
 
     ``branch`` limits the evaluation to one branch's customers (a branch manager's scope);
     ``plan_version`` measures that stored version instead of the executed one; ``rebuild``
-    recomputes the stored outcomes first (after plans were approved, closed or cancelled).
+    recomputes the stored outcomes first (after plans were approved, closed or cancelled), on
+    ``engine`` (:func:`build_outcomes`). The lifts and their bootstrap intervals are computed
+    on the driver: the bootstrap resamples customers (the value lift is a mean of ARPU
+    changes), so it reads the month's outcome rows, not aggregates.
 
     Returns:
         ``{"month", "overall": row, "by": {dimension: [rows]}}`` where a row holds the lift,
@@ -255,7 +310,7 @@ def evaluate_month(
     if bad:
         raise ConfigError(f"unknown dimensions {bad}; use {', '.join(DIMENSIONS)}")
     if rebuild and plan_version is None:
-        build_outcomes(con=con, month=month)
+        build_outcomes(con=con, month=month, engine=engine)
     df = get_outcomes(con=con, month=month, plan_version=plan_version)
     if branch is not None:
         df = df[df["branch_id"] == branch]
