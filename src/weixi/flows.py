@@ -204,8 +204,10 @@ def run_month(
                 lambda: learn_uplift(
                     con=con, month=month, learning=spec.learning, library=lib, engine=engine
                 ),
-                engine,
             )
+            # the engine that scored the month's lines; a step without per-line work (skipped,
+            # or the response learner's per-action reductions) ran on the driver
+            report.engines["uplift"] = report.steps["uplift"].get("scored_on", "duckdb")
             if spec.learning.enabled and spec.learning.acceptance:
                 say(f"learn acceptance for {report.month}")
                 report.steps["acceptance"] = _timed(
@@ -220,8 +222,8 @@ def run_month(
                         by_level=(report.steps.get("uplift") or {}).get("reduction_by_level"),
                         engine=engine,
                     ),
-                    engine,
                 )
+                report.engines["acceptance"] = report.steps["acceptance"].get("scored_on", "duckdb")
             say(f"plan {report.month}")
             result = _timed(
                 report,
@@ -431,6 +433,7 @@ def learn_uplift(
     configured = {a.key: a.uplift for a in library.actions}
     return {
         "status": "trained",
+        "scored_on": engine,
         "version": meta["version"],
         "months": meta["months"],
         "qini": meta.get("qini"),
@@ -516,6 +519,7 @@ def learn_acceptance(
     configured = {a.key: a.take_rate for a in library.actions}
     return {
         "status": "trained",
+        "scored_on": engine,
         "version": version,
         "learned_uplift_rows": applied,
         "channel_effect": channels,

@@ -72,8 +72,12 @@ def test_run_on_spark_matches_duckdb(spark, tmp_path, monkeypatch, settings):
         ran = rep["engines"]
         for step in ("evaluate", "segment", "churn_score", "uplift", "plan"):
             assert step in ran, (engine, step, ran)
-        assert ran["segment"] == ran["churn_score"] == ran["uplift"] == engine
+        assert ran["segment"] == ran["churn_score"] == engine
         assert ran["acceptance"] == ran["evaluate"] == engine
+        # the default (response) learner's uplift step holds per-action reductions only: no
+        # line is scored in it (the per-line take rates are the acceptance step's)
+        assert rep["steps"]["acceptance"]["scored_on"] == engine
+        assert "scored_on" not in rep["steps"]["uplift"] and ran["uplift"] == "duckdb"
         assert ran["plan"] == "duckdb"  # matching and allocation: not on Spark yet
 
     m = f"DATE '{MONTH}-01'"
@@ -103,8 +107,10 @@ def test_run_on_spark_matches_duckdb(spark, tmp_path, monkeypatch, settings):
     assert len(duck_up) == len(sprk_up) > SUBSCRIBERS // 2
     for a, b in zip(duck_up, sprk_up, strict=True):
         assert a[:2] == b[:2] and abs(a[3] - b[3]) <= 1e-9, (a, b)
-    for step in ("uplift", "acceptance"):
-        assert reports["duckdb"]["steps"][step] == reports["spark"]["steps"][step], step
+    assert reports["duckdb"]["steps"]["uplift"] == reports["spark"]["steps"]["uplift"]
+    acc = {e: dict(r["steps"]["acceptance"]) for e, r in reports.items()}
+    assert acc["duckdb"].pop("scored_on") == "duckdb" and acc["spark"].pop("scored_on") == "spark"
+    assert acc["duckdb"] == acc["spark"]
     plan = {
         e: {k: r["steps"]["plan"][k] for k in ("on_list", "control")} for e, r in reports.items()
     }
