@@ -98,6 +98,10 @@ def test_run_on_spark_matches_duckdb(spark, tmp_path, monkeypatch, settings):
     assert _rows(homes["duckdb"], pa_sql) == _rows(homes["spark"], pa_sql)
     assert len(_rows(homes["duckdb"], pa_sql)) > 100
     assert reports["duckdb"]["steps"]["evaluate"] == reports["spark"]["steps"]["evaluate"]
+    # last month's outcomes, built on each engine, row for row
+    ev = "SELECT * FROM evaluation_outcomes ORDER BY month, campaign_id, subscriber_id"
+    duck_ev, sprk_ev = _rows(homes["duckdb"], ev), _rows(homes["spark"], ev)
+    assert duck_ev == sprk_ev and len(duck_ev) > 100
     # the learned take rates of the month (acceptance model scored on each engine)
     up = (
         "SELECT subscriber_id, action, uplift, take_rate FROM uplift WHERE month = "
