@@ -114,7 +114,10 @@ def run_month(
         ev = _timed(
             report,
             "evaluate",
-            lambda: evaluate_service.evaluate_month(con=con, month=prev, rebuild=True),
+            lambda: evaluate_service.evaluate_month(
+                con=con, month=prev, rebuild=True, engine=engine
+            ),
+            engine,
         )
         # the campaign month's overall row (lift, its interval, costs) travels with the report
         report.steps["evaluate"] = {**summarize(ev), "overall": ev.get("overall")}
@@ -198,8 +201,13 @@ def run_month(
             report.steps["uplift"] = _timed(
                 report,
                 "uplift",
-                lambda: learn_uplift(con=con, month=month, learning=spec.learning, library=lib),
+                lambda: learn_uplift(
+                    con=con, month=month, learning=spec.learning, library=lib, engine=engine
+                ),
             )
+            # the engine that scored the month's lines; a step without per-line work (skipped,
+            # or the response learner's per-action reductions) ran on the driver
+            report.engines["uplift"] = report.steps["uplift"].get("scored_on", "duckdb")
             if spec.learning.enabled and spec.learning.acceptance:
                 say(f"learn acceptance for {report.month}")
                 report.steps["acceptance"] = _timed(
@@ -212,8 +220,10 @@ def run_month(
                         library=lib,
                         reduction=(report.steps.get("uplift") or {}).get("reduction"),
                         by_level=(report.steps.get("uplift") or {}).get("reduction_by_level"),
+                        engine=engine,
                     ),
                 )
+                report.engines["acceptance"] = report.steps["acceptance"].get("scored_on", "duckdb")
             say(f"plan {report.month}")
             result = _timed(
                 report,
@@ -268,9 +278,12 @@ def _adjust(*, con: duckdb.DuckDBPyConnection, month: dt.date, spec, lib, locale
 
 
 def learn_uplift(
-    *, con: duckdb.DuckDBPyConnection, month: dt.date, learning, library
+    *, con: duckdb.DuckDBPyConnection, month: dt.date, learning, library, engine: str = "duckdb"
 ) -> dict[str, Any]:
     """Train the uplift model on every evaluated month before ``month`` and score ``month``.
+
+    The model is trained on the driver; ``month``'s lines are scored on ``engine`` (on Spark
+    inside ``mapInArrow`` on the executors, :mod:`weixi.evaluate.scoring`).
 
     Runs only when the evidence meets ``learning``'s thresholds (campaign spec); otherwise
     ``month``'s rows of the ``uplift`` table are removed so the configured effects stay in
@@ -415,10 +428,12 @@ def learn_uplift(
         prior_uplift={a.key: a.uplift for a in library.actions},
         n_treated=ev["treated_by_action"],
         shrink_treated=lrn.shrink_treated,
+        engine=engine,
     )
     configured = {a.key: a.uplift for a in library.actions}
     return {
         "status": "trained",
+        "scored_on": engine,
         "version": meta["version"],
         "months": meta["months"],
         "qini": meta.get("qini"),
@@ -445,6 +460,7 @@ def learn_acceptance(
     library,
     reduction: dict[str, float] | None = None,
     by_level: dict[str, dict[str, float]] | None = None,
+    engine: str = "duckdb",
 ) -> dict[str, Any]:
     """Learn the response to contacts from the evaluated months' execution records.
 
@@ -454,7 +470,8 @@ def learn_acceptance(
     reductions per level of ``learning.reduction_by``, ``by_level``) the learned uplift becomes
     take rate × reduction (see :mod:`weixi.evaluate.acceptance`). The take rates
     are skipped, with the reason, while no action has ``learning.min_contacted_per_action``
-    reached customers with an answer.
+    reached customers with an answer. The model is trained on the driver; ``month``'s lines
+    are scored on ``engine`` (:mod:`weixi.evaluate.scoring`).
     """
     from weixi.errors import NotFoundError
     from weixi.evaluate import acceptance
@@ -488,6 +505,7 @@ def learn_acceptance(
         model=model,
         version=version,
         action_line_types={a.key: a.line_type for a in library.actions},
+        engine=engine,
     )
     applied = acceptance.apply_reduction(
         con=con,
@@ -501,6 +519,7 @@ def learn_acceptance(
     configured = {a.key: a.take_rate for a in library.actions}
     return {
         "status": "trained",
+        "scored_on": engine,
         "version": version,
         "learned_uplift_rows": applied,
         "channel_effect": channels,

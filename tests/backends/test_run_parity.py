@@ -73,7 +73,12 @@ def test_run_on_spark_matches_duckdb(spark, tmp_path, monkeypatch, settings):
         for step in ("evaluate", "segment", "churn_score", "uplift", "plan"):
             assert step in ran, (engine, step, ran)
         assert ran["segment"] == ran["churn_score"] == engine
-        assert ran["plan"] == ran["uplift"] == ran["evaluate"] == "duckdb"  # driver steps
+        assert ran["acceptance"] == ran["evaluate"] == engine
+        # the default (response) learner's uplift step holds per-action reductions only: no
+        # line is scored in it (the per-line take rates are the acceptance step's)
+        assert rep["steps"]["acceptance"]["scored_on"] == engine
+        assert "scored_on" not in rep["steps"]["uplift"] and ran["uplift"] == "duckdb"
+        assert ran["plan"] == "duckdb"  # matching and allocation: not on Spark yet
 
     m = f"DATE '{MONTH}-01'"
     seg = "SELECT subscriber_id, code, excluded, priority_rank FROM segments WHERE month = "
@@ -93,6 +98,23 @@ def test_run_on_spark_matches_duckdb(spark, tmp_path, monkeypatch, settings):
     assert _rows(homes["duckdb"], pa_sql) == _rows(homes["spark"], pa_sql)
     assert len(_rows(homes["duckdb"], pa_sql)) > 100
     assert reports["duckdb"]["steps"]["evaluate"] == reports["spark"]["steps"]["evaluate"]
+    # last month's outcomes, built on each engine, row for row
+    ev = "SELECT * FROM evaluation_outcomes ORDER BY month, campaign_id, subscriber_id"
+    duck_ev, sprk_ev = _rows(homes["duckdb"], ev), _rows(homes["spark"], ev)
+    assert duck_ev == sprk_ev and len(duck_ev) > 100
+    # the learned take rates of the month (acceptance model scored on each engine)
+    up = (
+        "SELECT subscriber_id, action, uplift, take_rate FROM uplift WHERE month = "
+        f"{m} ORDER BY 1, 2"
+    )
+    duck_up, sprk_up = _rows(homes["duckdb"], up), _rows(homes["spark"], up)
+    assert len(duck_up) == len(sprk_up) > SUBSCRIBERS // 2
+    for a, b in zip(duck_up, sprk_up, strict=True):
+        assert a[:2] == b[:2] and abs(a[3] - b[3]) <= 1e-9, (a, b)
+    assert reports["duckdb"]["steps"]["uplift"] == reports["spark"]["steps"]["uplift"]
+    acc = {e: dict(r["steps"]["acceptance"]) for e, r in reports.items()}
+    assert acc["duckdb"].pop("scored_on") == "duckdb" and acc["spark"].pop("scored_on") == "spark"
+    assert acc["duckdb"] == acc["spark"]
     plan = {
         e: {k: r["steps"]["plan"][k] for k in ("on_list", "control")} for e, r in reports.items()
     }

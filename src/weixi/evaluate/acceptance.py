@@ -172,54 +172,89 @@ def write_take_rates(
     model: AcceptanceModel,
     version: str,
     action_line_types: dict[str, str],
+    engine: str = "duckdb",
 ) -> dict:
     """Write ``month``'s predicted take rate per targetable line × learned action.
 
     Existing ``uplift`` rows of the month get their ``take_rate``; lines × actions without a
     learned uplift get a row with ``uplift`` NULL (matching keeps the configured effect for
-    them). Returns ``{"rows", "actions": {action: mean take rate}}``.
+    them). ``engine``: where the lines are scored (:mod:`weixi.evaluate.scoring`). Returns
+    ``{"rows", "actions": {action: mean take rate}}``.
     """
-    from weixi.evaluate.service import uplift_scoring_frame
+    from weixi.evaluate.scoring import scored_lines
 
-    df, X = uplift_scoring_frame(con=con, month=month)
-    line = df["line_type"].astype(str).to_numpy()
-    parts = []
-    means = {}
-    for a in model.actions:
-        kind = action_line_types.get(a)
-        if kind is None:
-            continue
-        rows = np.flatnonzero((line == kind) | (kind == "any"))
-        if not len(rows):
-            continue
-        p = model.predict(X[rows], a)
-        means[a] = round(float(p.mean()), 4)
-        parts.append(
-            pd.DataFrame(
-                {"subscriber_id": df["subscriber_id"].to_numpy()[rows], "action": a, "take": p}
-            )
-        )
-    if not parts:
-        return {"rows": 0, "actions": {}}
-    out = pd.concat(parts, ignore_index=True)
-    con.register("_take_in", out)
-    try:
+    kinds = {a: action_line_types[a] for a in model.actions if a in action_line_types}
+
+    def score(fitted: AcceptanceModel, df: pd.DataFrame) -> pd.DataFrame:
+        return take_rate_rows(fitted, df, kinds)
+
+    with scored_lines(
+        con,
+        month,
+        engine=engine,
+        model=model,
+        model_text=model.to_json(),
+        load=AcceptanceModel.from_json,
+        score=score,
+        schema="subscriber_id string, action string, take double",
+    ) as (rel, _lines):
+        means = dict(con.execute(f"SELECT action, avg(take) FROM {rel} GROUP BY action").fetchall())
+        rows = int(con.execute(f"SELECT count(*) FROM {rel}").fetchall()[0][0])
+        if not rows:
+            return {"rows": 0, "actions": {}}
         con.execute(
-            """UPDATE uplift SET take_rate = t.take FROM _take_in t
+            f"""UPDATE uplift SET take_rate = t.take FROM {rel} t
                WHERE uplift.month = ? AND uplift.subscriber_id = t.subscriber_id
                  AND uplift.action = t.action""",
             [month],
         )
         con.execute(
-            """INSERT INTO uplift (month, subscriber_id, action, uplift, take_rate, model_version)
+            f"""INSERT INTO uplift (month, subscriber_id, action, uplift, take_rate, model_version)
                SELECT ?::DATE, t.subscriber_id, t.action, NULL, t.take, ?
-               FROM _take_in t ANTI JOIN (SELECT subscriber_id, action FROM uplift
-                                          WHERE month = ?) u USING (subscriber_id, action)""",
+               FROM {rel} t ANTI JOIN (SELECT subscriber_id, action FROM uplift
+                                       WHERE month = ?) u USING (subscriber_id, action)""",
             [month, version, month],
         )
-    finally:
-        con.unregister("_take_in")
-    return {"rows": len(out), "actions": means}
+    return {
+        "rows": rows,
+        "actions": {a: round(float(means[a]), 4) for a in model.actions if a in means},
+    }
+
+
+def take_rate_rows(model: AcceptanceModel, df: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
+    """Predicted take rates (subscriber_id, action, take) of a batch of scoring rows
+    (:func:`weixi.evaluate.service.uplift_scoring_sql`) for the actions in ``kinds`` (action →
+    the line type it allows: mobile|broadband|any); the same on the driver and on an
+    executor."""
+    from weixi.evaluate.service import UPLIFT_FEATURES
+
+    parts = [
+        pd.DataFrame(
+            {
+                "subscriber_id": pd.Series(dtype=object),
+                "action": pd.Series(dtype=object),
+                "take": pd.Series(dtype=float),
+            }
+        )
+    ]
+    if df.empty:
+        return parts[0]
+    X = df[list(UPLIFT_FEATURES)].to_numpy(np.float64)
+    line = df["line_type"].astype(str).to_numpy()
+    for a, kind in kinds.items():
+        rows = np.flatnonzero((line == kind) | (kind == "any"))
+        if not len(rows):
+            continue
+        parts.append(
+            pd.DataFrame(
+                {
+                    "subscriber_id": df["subscriber_id"].to_numpy()[rows],
+                    "action": a,
+                    "take": model.predict(X[rows], a),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
 
 
 def reduction_per_action(

@@ -131,16 +131,67 @@ def _outcomes_select(
     )
 
 
-def build_outcomes(*, con: duckdb.DuckDBPyConnection, month: dt.date) -> int:
+def build_outcomes(
+    *, con: duckdb.DuckDBPyConnection, month: dt.date, engine: str = "duckdb"
+) -> int:
     """Write the outcomes of ``month``'s executed plans into ``evaluation_outcomes``.
+
+    ``engine="spark"`` joins the planned customers with the two months' snapshots on Spark
+    (the same query, :func:`weixi.evaluate.outcomes.outcomes_sql`, generated for Spark); the
+    rows come back as Parquet into the table.
 
     Raises:
         NotFoundError: no executed plan in the month, or the next month is not loaded yet.
     """
     sql = _outcomes_select(con, month)
+    if engine == "spark":
+        _build_outcomes_spark(con, month, sql)
+        return _planned_count(con, month)
     con.execute("DELETE FROM evaluation_outcomes WHERE month = ?", [month])
     con.execute(f"INSERT INTO evaluation_outcomes BY NAME {sql}")
     return _planned_count(con, month)
+
+
+def _build_outcomes_spark(con: duckdb.DuckDBPyConnection, month: dt.date, sql: str) -> None:
+    """:func:`build_outcomes` on Spark: the month's rows of the tables the outcomes query
+    reads go to Spark as views of the same names, the outcomes come back as Parquet."""
+    import shutil
+    import tempfile
+
+    from weixi.store.backends import spark_sql, spark_views
+
+    m = f"DATE '{month.isoformat()}'"
+    nxt = f"DATE '{add_months(month, 1).isoformat()}'"
+    tmp = Path(tempfile.mkdtemp(prefix="weixi-outcomes-spark-"))
+    try:
+        spark = spark_views(
+            con,
+            tmp,
+            {
+                "plan_assignments": f"SELECT * FROM plan_assignments WHERE month = {m}",
+                "plans": f"SELECT * FROM plans WHERE month = {m}",
+                "snapshot": "SELECT month, subscriber_id, status, arpu FROM snapshot "
+                f"WHERE month IN ({m}, {nxt})",
+                "segments": "SELECT month, subscriber_id, stability_group, urgency "
+                f"FROM segments WHERE month = {m}",
+                "contact_outcomes": f"SELECT * FROM contact_outcomes WHERE month = {m}",
+            },
+        )
+        out = tmp / "outcomes"
+        spark.sql(spark_sql(sql)).write.mode("overwrite").parquet(f"file://{out}")
+        con.execute("BEGIN")
+        try:
+            con.execute("DELETE FROM evaluation_outcomes WHERE month = ?", [month])
+            con.execute(
+                "INSERT INTO evaluation_outcomes BY NAME "
+                f"SELECT * FROM read_parquet('{out}/*.parquet') ORDER BY campaign_id, subscriber_id"
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def get_outcomes(
@@ -239,12 +290,16 @@ def evaluate_month(
     branch: str | None = None,
     plan_version: int | None = None,
     rebuild: bool = False,
+    engine: str = "duckdb",
 ) -> dict:
     """Evaluate ``month``'s executed campaigns against their randomized control.
 
     ``branch`` limits the evaluation to one branch's customers (a branch manager's scope);
     ``plan_version`` measures that stored version instead of the executed one; ``rebuild``
-    recomputes the stored outcomes first (after plans were approved, closed or cancelled).
+    recomputes the stored outcomes first (after plans were approved, closed or cancelled), on
+    ``engine`` (:func:`build_outcomes`). The lifts and their bootstrap intervals are computed
+    on the driver: the bootstrap resamples customers (the value lift is a mean of ARPU
+    changes), so it reads the month's outcome rows, not aggregates.
 
     Returns:
         ``{"month", "overall": row, "by": {dimension: [rows]}}`` where a row holds the lift,
@@ -255,7 +310,7 @@ def evaluate_month(
     if bad:
         raise ConfigError(f"unknown dimensions {bad}; use {', '.join(DIMENSIONS)}")
     if rebuild and plan_version is None:
-        build_outcomes(con=con, month=month)
+        build_outcomes(con=con, month=month, engine=engine)
     df = get_outcomes(con=con, month=month, plan_version=plan_version)
     if branch is not None:
         df = df[df["branch_id"] == branch]
@@ -365,14 +420,19 @@ def export_excel(report: dict, path: Path | str, *, locale: str | None = None) -
 
 # ------------------------------------------------------------------------------ uplift
 def _feature_sql(month_col: str) -> str:
-    """SELECT list of :data:`UPLIFT_FEATURES` over snapshot ``s`` as of ``month_col``."""
+    """SELECT list of :data:`UPLIFT_FEATURES` over snapshot ``s`` as of ``month_col``.
+
+    Day counts are cast to DOUBLE before dividing: Spark (the same query generated for it, see
+    :func:`uplift_scoring_sql`) would otherwise divide by a DECIMAL literal and round."""
+
+    def days(a: str, b: str) -> str:
+        return f"CAST(date_diff('day', {a}, {b}) AS DOUBLE)"
+
     return ", ".join(
         {
-            "tenure_months": f"date_diff('day', s.activation_date, {month_col}) / 30.44",
-            "months_to_contract_end": f"COALESCE(date_diff('day', {month_col}, s.contract_end)"
-            " / 30.44, 99)",
-            "handset_age_years": f"date_diff('day', s.handset_first_use_date, {month_col})"
-            " / 365.25",
+            "tenure_months": f"{days('s.activation_date', month_col)} / 30.44",
+            "months_to_contract_end": f"COALESCE({days(month_col, 's.contract_end')} / 30.44, 99)",
+            "handset_age_years": f"{days('s.handset_first_use_date', month_col)} / 365.25",
             "is_mobile": "CAST(s.line_type = 'mobile' AS DOUBLE)",
         }.get(f, f"CAST(s.{f} AS DOUBLE)")
         + f" AS {f}"
@@ -398,25 +458,39 @@ def uplift_training_frame(*, con: duckdb.DuckDBPyConnection, months: list[dt.dat
     return df, X, arm, df["stayed"].to_numpy(np.float64)
 
 
+def uplift_scoring_sql(month: dt.date, *, dialect: str = "duckdb") -> str:
+    """The SELECT of ``month``'s targetable lines (segmented, not excluded): subscriber_id,
+    line_type, p_churn (0 when the line has no churn score) and :data:`UPLIFT_FEATURES`.
+
+    One definition (DuckDB SQL, ordered by subscriber_id); ``dialect="spark"`` generates the
+    same query for Spark (:func:`weixi.store.backends.spark_sql`; unordered: the executors
+    score rows independently).
+    """
+    m = f"DATE '{month.isoformat()}'"
+    sql = f"""SELECT s.subscriber_id, s.line_type, COALESCE(cs.p_churn, 0.0) AS p_churn,
+                   {_feature_sql("s.month")}
+            FROM snapshot s
+            JOIN segments g ON g.subscriber_id = s.subscriber_id AND g.month = s.month
+            LEFT JOIN (SELECT subscriber_id, arg_max(p_churn, model_version) AS p_churn
+                       FROM churn_scores WHERE month = {m} GROUP BY subscriber_id) cs
+              ON cs.subscriber_id = s.subscriber_id
+            WHERE s.month = {m} AND NOT COALESCE(g.excluded, FALSE)
+            ORDER BY s.subscriber_id"""
+    if dialect == "duckdb":
+        return sql
+    from weixi.store.backends import spark_sql
+
+    return spark_sql(sql)
+
+
 def uplift_scoring_frame(*, con: duckdb.DuckDBPyConnection, month: dt.date):
     """Features of ``month``'s targetable lines (segmented, not excluded) with their P(churn).
 
     Returns ``(frame, X)``: the frame has subscriber_id, line_type and p_churn (0 when the line
-    has no churn score), X the :data:`UPLIFT_FEATURES` matrix in the same row order.
+    has no churn score), X the :data:`UPLIFT_FEATURES` matrix in the same row order
+    (:func:`uplift_scoring_sql`).
     """
-    scores = """LEFT JOIN (SELECT subscriber_id, arg_max(p_churn, model_version) AS p_churn
-                      FROM churn_scores WHERE month = $m GROUP BY subscriber_id) cs
-             ON cs.subscriber_id = s.subscriber_id"""
-    p = "COALESCE(cs.p_churn, 0.0)"  # a line without a score: 0
-    df = con.execute(
-        f"""SELECT s.subscriber_id, s.line_type, {p} AS p_churn, {_feature_sql("s.month")}
-            FROM snapshot s
-            JOIN segments g ON g.subscriber_id = s.subscriber_id AND g.month = s.month
-            {scores}
-            WHERE s.month = $m AND NOT COALESCE(g.excluded, FALSE)
-            ORDER BY s.subscriber_id""",
-        {"m": month},
-    ).df()
+    df = con.execute(uplift_scoring_sql(month)).df()
     return df, df[list(UPLIFT_FEATURES)].to_numpy(np.float64)
 
 
@@ -504,6 +578,7 @@ def score_uplift(
     prior_uplift: dict[str, float] | None = None,
     n_treated: dict[str, int] | None = None,
     shrink_treated: float = 0.0,
+    engine: str = "duckdb",
 ) -> dict:
     """Write ``month``'s learned uplift per targetable line × action into the ``uplift`` table.
 
@@ -518,61 +593,105 @@ def score_uplift(
     mostly noise, so with ``prior_uplift`` (the configured uplift per action) and ``n_treated``
     (treated customers per action in the training months) the stored value is shrunk towards the
     configuration: ``w · learned + (1 − w) · configured`` with ``w = n / (n + shrink_treated)``.
-    One prediction over the whole feature matrix; rows only for the actions the line's type
-    allows (``action_line_types``: action → mobile|broadband|any) and that the model learned
-    (``skip_actions`` keep their configured effect).
+    Rows only for the actions the line's type allows (``action_line_types``: action →
+    mobile|broadband|any) and that the model learned (``skip_actions`` keep their configured
+    effect). ``engine``: where the lines are scored (:mod:`weixi.evaluate.scoring`: on the
+    driver with DuckDB, or inside ``mapInArrow`` on the Spark executors).
 
     Returns:
         ``{"version", "rows", "lines", "actions": {action: mean learned uplift}}``.
     """
-    df, X = uplift_scoring_frame(con=con, month=month)
+    from weixi.evaluate.scoring import scored_lines
+
     acts = [a for a in model.actions if a in action_line_types and a not in set(skip_actions)]
     con.execute("DELETE FROM uplift WHERE month = ?", [month])
-    if not acts or df.empty:
-        return {"version": version, "rows": 0, "lines": len(df), "actions": {}}
-    cols = [model.actions.index(a) for a in acts]
-    delta = model.predict(X)[:, cols]  # (n, A) increase in P(stay) = decrease in P(churn)
-    line = df["line_type"].astype(str).to_numpy()
-    kind = np.array([action_line_types[a] for a in acts])
-    allowed = (kind[None, :] == "any") | (kind[None, :] == line[:, None])
-    eff = np.array([max(float(mean_effect.get(a, 1.0)), 1e-3) for a in acts])
-    p = np.maximum(df["p_churn"].to_numpy(float), p_churn_floor)
-    learned = np.clip(delta / (p[:, None] * eff[None, :]), *uplift_range)
     weight = np.ones(len(acts))
+    prior = np.zeros(len(acts))
     if prior_uplift is not None and shrink_treated > 0:
         n = np.array([float((n_treated or {}).get(a, 0)) for a in acts])
         weight = n / (n + shrink_treated)
         prior = np.array([float(prior_uplift.get(a, 0.0)) for a in acts])
+    rule = {
+        "actions": acts,
+        "kind": [action_line_types[a] for a in acts],
+        "effect": [max(float(mean_effect.get(a, 1.0)), 1e-3) for a in acts],
+        "weight": weight.tolist(),
+        "prior": prior.tolist(),
+        "range": tuple(float(x) for x in uplift_range),
+        "floor": float(p_churn_floor),
+    }
+
+    def score(fitted: UpliftModel, df: pd.DataFrame) -> pd.DataFrame:
+        return uplift_rows(fitted, df, rule)
+
+    with scored_lines(
+        con,
+        month,
+        engine=engine,
+        model=model,
+        model_text=model.to_json(),
+        load=UpliftModel.from_json,
+        score=score,
+        schema="subscriber_id string, action string, uplift double, delta_p double",
+    ) as (rel, lines):
+        con.execute(
+            f"""INSERT INTO uplift BY NAME
+                SELECT CAST(? AS DATE) AS month, subscriber_id, action, uplift, delta_p,
+                       ? AS model_version
+                FROM {rel}""",
+            [month, version],
+        )
+        means = dict(
+            con.execute(f"SELECT action, avg(uplift) FROM {rel} GROUP BY action").fetchall()
+        )
+        rows = int(con.execute(f"SELECT count(*) FROM {rel}").fetchall()[0][0])
+    return {
+        "version": version,
+        "rows": rows,
+        "lines": lines,
+        "actions": {a: round(float(means[a]), 4) for a in acts if a in means},
+        "weights": {a: round(float(w), 3) for a, w in zip(acts, weight, strict=True)},
+    }
+
+
+def uplift_rows(model: UpliftModel, df: pd.DataFrame, rule: dict) -> pd.DataFrame:
+    """Learned uplift rows (subscriber_id, action, uplift, delta_p) of a batch of scoring rows
+    (:func:`uplift_scoring_sql`) under ``rule`` (built by :func:`score_uplift`): one
+    prediction over the batch's feature matrix, the same on the driver and on an executor."""
+    acts = rule["actions"]
+    empty = pd.DataFrame(
+        {
+            "subscriber_id": pd.Series(dtype=object),
+            "action": pd.Series(dtype=object),
+            "uplift": pd.Series(dtype=float),
+            "delta_p": pd.Series(dtype=float),
+        }
+    )
+    if not acts or df.empty:
+        return empty
+    X = df[list(UPLIFT_FEATURES)].to_numpy(np.float64)
+    cols = [model.actions.index(a) for a in acts]
+    delta = model.predict(X)[:, cols]  # (n, A) increase in P(stay) = decrease in P(churn)
+    line = df["line_type"].astype(str).to_numpy()
+    kind = np.array(rule["kind"])
+    allowed = (kind[None, :] == "any") | (kind[None, :] == line[:, None])
+    eff = np.array(rule["effect"])
+    p = np.maximum(df["p_churn"].to_numpy(float), rule["floor"])
+    learned = np.clip(delta / (p[:, None] * eff[None, :]), *rule["range"])
+    weight, prior = np.array(rule["weight"]), np.array(rule["prior"])
+    if (weight < 1).any():
         learned = np.clip(
-            weight[None, :] * learned + (1 - weight[None, :]) * prior[None, :], *uplift_range
+            weight[None, :] * learned + (1 - weight[None, :]) * prior[None, :], *rule["range"]
         )
     i, j = np.nonzero(allowed)
-    out = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "month": pd.Series([month] * len(i), dtype="object"),
             "subscriber_id": df["subscriber_id"].to_numpy()[i],
             "action": np.array(acts, dtype=object)[j],
             "uplift": learned[i, j],
             "delta_p": delta[i, j],
-            "model_version": version,
         }
     )
-    con.register("_uplift_in", out)
-    try:
-        con.execute(
-            "INSERT INTO uplift BY NAME SELECT month::DATE AS month, * EXCLUDE (month) "
-            "FROM _uplift_in"
-        )
-    finally:
-        con.unregister("_uplift_in")
-    means = out.groupby("action")["uplift"].mean()
-    return {
-        "version": version,
-        "rows": len(out),
-        "lines": len(df),
-        "actions": {a: round(float(means[a]), 4) for a in acts if a in means.index},
-        "weights": {a: round(float(w), 3) for a, w in zip(acts, weight, strict=True)},
-    }
 
 
 def _uplift_dir() -> Path:

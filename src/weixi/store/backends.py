@@ -56,6 +56,29 @@ def spark_backend():
     return ibis.pyspark.connect(spark_session())
 
 
+def spark_sql(sql: str) -> str:
+    """Spark SQL generated (sqlglot) from one of the store's DuckDB queries: the single
+    definition of a step, run by Spark over the same table names (:func:`spark_views`). A
+    top-level ORDER BY is dropped (Spark's rows are written unordered; readers order)."""
+    import sqlglot
+
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    tree.set("order", None)
+    return tree.sql(dialect="spark")
+
+
+def spark_views(con: duckdb.DuckDBPyConnection, folder: Path, tables: dict[str, str]):
+    """Hand rows of the DuckDB store to Spark: each ``name: SELECT`` of ``tables`` is exported
+    as Parquet into ``folder`` and registered as Spark temporary view ``name`` (on a cluster the
+    operator's lake holds these tables already). Returns the local session."""
+    spark = spark_session()
+    for name, select in tables.items():
+        path = Path(folder) / f"{name}.parquet"
+        con.execute(f"COPY ({select}) TO '{path}' (FORMAT parquet)")
+        spark.read.parquet(f"file://{path}").createOrReplaceTempView(name)
+    return spark
+
+
 def connect_engine(engine: str, con: duckdb.DuckDBPyConnection | None = None):
     """Return an ibis backend for ``engine`` ('duckdb' needs the open DuckDB connection)."""
     if engine == "duckdb":

@@ -1,0 +1,117 @@
+"""Per-line scoring of the uplift and acceptance models on either engine.
+
+One scoring frame (:func:`weixi.evaluate.service.uplift_scoring_sql`: the month's targetable
+lines with their P(churn) and :data:`~weixi.evaluate.service.UPLIFT_FEATURES`), one per-batch
+scoring function, two ways to run it:
+
+- ``duckdb``: the frame is read on the driver and scored in one batch;
+- ``spark``: the frame's SQL is generated for Spark from the same definition (sqlglot), the
+  model travels to the executors as text and every Arrow batch is scored inside
+  ``mapInArrow`` (the mechanism of :mod:`weixi.churn.spark`); the rows are written as Parquet
+  and nothing row-level is collected to the driver.
+
+Either way :func:`scored_lines` yields a relation the DuckDB store reads the rows from (a
+registered frame, or ``read_parquet`` of the Spark output) and the number of scored lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from weixi.errors import ConfigError
+
+#: A scoring function: (the loaded model, a frame of scoring rows) -> output rows.
+Score = Callable[[Any, pd.DataFrame], pd.DataFrame]
+
+
+@contextlib.contextmanager
+def scored_lines(
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    *,
+    engine: str,
+    model: Any,
+    model_text: str,
+    load: Callable[[str], Any],
+    score: Score,
+    schema: str,
+) -> Iterator[tuple[str, int]]:
+    """Score ``month``'s targetable lines with ``score`` on ``engine``.
+
+    ``model`` is used as is on DuckDB; Spark's executors rebuild it from ``model_text`` with
+    ``load`` (once per partition). ``schema`` is the output's Spark DDL schema (the columns
+    ``score`` returns). Yields ``(relation, lines)``: a relation name or table function the
+    store can ``SELECT … FROM`` while the context is open, and the number of lines scored.
+    """
+    from weixi.evaluate.service import uplift_scoring_sql
+
+    if engine == "duckdb":
+        df = con.execute(uplift_scoring_sql(month)).df()
+        out = score(model, df)
+        name = f"_scored_{uuid.uuid4().hex[:8]}"
+        con.register(name, out)
+        try:
+            yield name, len(df)
+        finally:
+            con.unregister(name)
+        return
+    if engine != "spark":
+        raise ConfigError(f"unknown engine {engine!r}: use duckdb or spark")
+    tmp = Path(tempfile.mkdtemp(prefix="weixi-uplift-spark-"))
+    try:
+        spark = _spark_inputs(con, month, tmp)
+        sql = uplift_scoring_sql(month, dialect="spark")
+        arrow_schema = _arrow_schema(schema)
+
+        def run(batches):
+            import pyarrow as pa
+
+            fitted = load(model_text)
+            for batch in batches:
+                rows = score(fitted, batch.to_pandas())
+                yield from pa.Table.from_pandas(
+                    rows, schema=arrow_schema, preserve_index=False
+                ).to_batches()
+
+        out = tmp / "scored"
+        spark.sql(sql).mapInArrow(run, schema).write.mode("overwrite").parquet(f"file://{out}")
+        lines = spark.sql(f"SELECT count(*) AS n FROM ({sql})").first()["n"]
+        yield f"read_parquet('{out}/*.parquet')", int(lines)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _arrow_schema(ddl: str):
+    """The Arrow schema of a Spark DDL schema of string and double columns."""
+    import pyarrow as pa
+
+    types = {"string": pa.string(), "double": pa.float64()}
+    return pa.schema([(name, types[kind]) for name, kind in (f.split() for f in ddl.split(","))])
+
+
+def _spark_inputs(con: duckdb.DuckDBPyConnection, month: dt.date, folder: Path):
+    """``month``'s rows of the tables the scoring frame reads, as Spark views of the same
+    names; the session."""
+    from weixi.store.backends import spark_views
+
+    m = f"DATE '{month.isoformat()}'"
+    return spark_views(
+        con,
+        folder,
+        {
+            "snapshot": f"SELECT * FROM snapshot WHERE month = {m}",
+            "segments": f"SELECT month, subscriber_id, excluded FROM segments WHERE month = {m}",
+            "churn_scores": "SELECT month, subscriber_id, model_version, p_churn "
+            f"FROM churn_scores WHERE month = {m}",
+        },
+    )
