@@ -17,6 +17,7 @@ branch id, for figures that do not add up across branches such as deciles and to
 ``rm_churn_deciles``      calibration deciles (written once the next month's snapshot exists)
 ``rm_top_risk``           the riskiest :data:`TOP_N` lines per scope with their page columns
 ``rm_evaluation``         the evaluation page's overview per evaluated month × scope × locale
+``rm_lookup``             customer search keys (customer id, phone) of the latest month, sorted
 ========================  ==========================================================================
 
 :func:`refresh` rewrites one month's rows (and the previous month's deciles, whose labels the
@@ -227,6 +228,30 @@ def top_risk_sql(month: dt.date, limit: int = TOP_N) -> str:
       AND s.subscriber_id IN (SELECT subscriber_id FROM picked)"""
 
 
+def lookup_sql(month: dt.date) -> str:
+    """``rm_lookup`` rows of ``month``: each line's customer id and phone number as a search
+    key, sorted by key (the zone maps of a sorted column let a look-up read one row group)."""
+    m = _d(month)
+    return f"""
+    SELECT {m} AS month, key, subscriber_id FROM (
+      SELECT customer_id AS key, subscriber_id FROM snapshot
+      WHERE month = {m} AND customer_id IS NOT NULL
+      UNION ALL
+      SELECT phone, subscriber_id FROM snapshot WHERE month = {m} AND phone IS NOT NULL)
+    ORDER BY key, subscriber_id"""
+
+
+def refresh_lookup(con: duckdb.DuckDBPyConnection, month: dt.date) -> int:
+    """Rewrite ``rm_lookup`` for ``month`` when it is the store's latest month (the customer
+    search looks up the latest month only); 0 otherwise, the table left as it was."""
+    latest = con.execute("SELECT max(month) FROM snapshot").fetchone()[0]
+    if latest != month:
+        return 0
+    con.execute("DELETE FROM rm_lookup")
+    con.execute(f"INSERT INTO rm_lookup BY NAME {lookup_sql(month)}")
+    return int(con.execute("SELECT count(*) FROM rm_lookup").fetchone()[0])
+
+
 #: read model -> the function giving its SELECT for a month (None: nothing to write)
 TABLES = {
     "rm_months": lambda con, m: months_sql(m),
@@ -366,6 +391,7 @@ def refresh(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, Any]:
         ("rm_churn_deciles", lambda: _write(con, "rm_churn_deciles", prev, deciles_sql(prev)))
     )
     jobs.append(("rm_evaluation", lambda: refresh_evaluation(con, prev)))
+    jobs.append(("rm_lookup", lambda: refresh_lookup(con, month)))
     for table, job in jobs:
         t0 = time.perf_counter()
         out[table] = job()

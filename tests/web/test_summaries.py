@@ -133,3 +133,28 @@ def test_the_monthly_job_refreshes_the_read_models(writable, settings):
     assert readmodels.summary_months(con, "rm_churn") == [month]
     grid = readmodels.segment_grid(con, None, month, "mobile")
     assert grid["total"] == live[None]["grid"]["total"] > 0
+
+
+def test_customer_search_finds_the_same_lines_through_the_stored_keys(writable):
+    con = writable
+    month = readmodels.months(con)[-1]
+    sid, cid, phone, branch = con.execute(
+        """SELECT subscriber_id, customer_id, phone, branch_id FROM snapshot
+           WHERE month = ? AND phone IS NOT NULL ORDER BY subscriber_id LIMIT 1 OFFSET 7""",
+        [month],
+    ).fetchone()
+    queries = [sid, cid, phone, sid[:-2], "no-such-line"]
+    live = {q: readmodels.search_customers(con, None, q) for q in queries}
+    assert [r["subscriber_id"] for r in live[phone]] == [sid]
+    assert sid in [r["subscriber_id"] for r in live[cid]]
+    assert len(live[sid[:-2]]) > 1 and live["no-such-line"] == []
+
+    summaries.backfill(con)
+    assert con.execute("SELECT DISTINCT month FROM rm_lookup").fetchall() == [(month,)]
+    for q in queries:
+        assert readmodels.search_customers(con, None, q) == live[q], q
+    other = "HZ" if branch != "HZ" else "NB"
+    assert readmodels.search_customers(con, other, phone) == []  # scoped to the branch
+    # the phone and customer id are found through the keys, not the month's columns
+    con.execute("UPDATE snapshot SET phone = NULL, customer_id = NULL WHERE month = ?", [month])
+    assert [r["subscriber_id"] for r in readmodels.search_customers(con, None, phone)] == [sid]

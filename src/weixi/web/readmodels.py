@@ -498,25 +498,62 @@ def top_risk(
 # --- customers ------------------------------------------------------------------------------
 
 
+SEARCH_COLUMNS = (
+    "subscriber_id, customer_id, phone, name, branch_id, line_type, status, package_name, "
+    "arpu, month"
+)
+
+
 def search_customers(con: Con, branch: str | None, q: str, limit: int = 50) -> list[dict]:
-    """Latest-month lines whose subscriber id, customer id or full phone number matches ``q``."""
+    """Latest-month lines whose subscriber id starts with ``q``, or whose customer id or full
+    phone number is ``q``.
+
+    Look-ups, not scans: the snapshot is stored in subscriber order, so the id prefix reads
+    only the row groups whose zone maps can hold it; customer ids and phone numbers are found
+    in the sorted search keys the monthly job writes (``rm_lookup``) and their lines read by
+    id the same way. A store whose keys are not of the latest month compares the month's
+    columns instead.
+    """
     q = q.strip()
     if not q or not has(con, "snapshot"):
         return []
-
-    # ------------------------------------------------------------------------------------------
     bc, bp = _branch_clause(branch)
-    return rows(
+    month = scalar(con, "SELECT max(month) FROM snapshot")
+    keyed = scalar(con, "SELECT max(month) FROM rm_lookup") == month
+    found = rows(
         con,
-        f"""SELECT subscriber_id, customer_id, phone, name, branch_id, line_type, status,
-                   package_name, arpu, month
-            FROM snapshot
-            WHERE month = (SELECT max(month) FROM snapshot)
-              AND (subscriber_id = ? OR customer_id = ? OR phone = ?
-                   OR subscriber_id LIKE ? ){bc}
+        f"""SELECT {SEARCH_COLUMNS} FROM snapshot
+            WHERE month = ? AND subscriber_id >= ? AND subscriber_id < ?{bc}
             ORDER BY subscriber_id LIMIT {int(limit)}""",
-        [q, q, q, q + "%", *bp],
+        [month, q, q + "\U0010ffff", *bp],
     )
+    if keyed:
+        ids = [
+            r[0]
+            for r in con.execute(  # type: ignore[union-attr]
+                "SELECT DISTINCT subscriber_id FROM rm_lookup WHERE key = ? ORDER BY 1 LIMIT ?",
+                [q, int(limit)],
+            ).fetchall()
+        ]
+        by_key = [
+            r
+            for sid in ids  # at most ``limit`` look-ups by id, each pruned by the zone maps
+            for r in rows(
+                con,
+                f"SELECT {SEARCH_COLUMNS} FROM snapshot WHERE month = ? AND subscriber_id = ?{bc}",
+                [month, sid, *bp],
+            )
+        ]
+    else:
+        by_key = rows(
+            con,
+            f"""SELECT {SEARCH_COLUMNS} FROM snapshot
+                WHERE month = ? AND (customer_id = ? OR phone = ?){bc}
+                ORDER BY subscriber_id LIMIT {int(limit)}""",
+            [month, q, q, *bp],
+        )
+    merged = {r["subscriber_id"]: r for r in [*found, *by_key]}
+    return [merged[k] for k in sorted(merged)][: int(limit)]
 
 
 HISTORY_COLUMNS = ("month", "status", "arpu", "voice_minutes", "data_mb", "package_name")

@@ -512,6 +512,12 @@ _TABLES: list[Table] = [
         "weixi.summaries",
         "The evaluation page's overview (JSON) per evaluated month × scope × locale.",
     ),
+    Table(
+        "rm_lookup",
+        _cols("month DATE NOT NULL, key VARCHAR, subscriber_id VARCHAR"),
+        "weixi.summaries",
+        "Customer search keys (customer id, phone number) of the latest month, sorted by key.",
+    ),
 ]
 
 #: Every table of the store by name, in creation order.
