@@ -206,16 +206,25 @@ def top_risk_sql(month: dt.date, limit: int = TOP_N) -> str:
     branch (rank 1 = riskiest; ties by subscriber id) with the columns the churn page lists."""
     m = _d(month)
     return f"""
-    WITH sc AS (SELECT c.subscriber_id, s.branch_id, c.p_churn FROM {_scored(month)}),
+    WITH sc AS MATERIALIZED (
+      SELECT c.subscriber_id, s.branch_id, c.p_churn FROM {_scored(month)}),
+    -- the limit-th highest score per branch and province-wide (one pass, a heap per group):
+    -- only lines at or above their thresholds can rank, so only those are sorted
+    th AS (SELECT branch_id, list_min(max_by(p_churn, p_churn, {int(limit)})) AS t
+           FROM sc WHERE p_churn IS NOT NULL GROUP BY branch_id),
+    tp AS (SELECT list_min(max_by(p_churn, p_churn, {int(limit)})) AS t
+           FROM sc WHERE p_churn IS NOT NULL),
+    cand AS (SELECT sc.* FROM sc LEFT JOIN th USING (branch_id)
+             WHERE sc.p_churn IS NULL OR sc.p_churn >= least(th.t, (SELECT t FROM tp))),
     ranked AS (
       SELECT '{PROVINCE}' AS scope, subscriber_id,
              row_number() OVER (ORDER BY p_churn DESC NULLS LAST, subscriber_id) AS rank
-      FROM sc QUALIFY rank <= {int(limit)}
+      FROM cand QUALIFY rank <= {int(limit)}
       UNION ALL
       SELECT branch_id, subscriber_id,
              row_number() OVER (PARTITION BY branch_id
                                 ORDER BY p_churn DESC NULLS LAST, subscriber_id)
-      FROM sc WHERE branch_id IS NOT NULL QUALIFY row_number() OVER (
+      FROM cand WHERE branch_id IS NOT NULL QUALIFY row_number() OVER (
           PARTITION BY branch_id ORDER BY p_churn DESC NULLS LAST, subscriber_id) <= {int(limit)}),
     picked AS (SELECT DISTINCT subscriber_id FROM ranked)
     SELECT {m} AS month, r.scope, r.rank, c.subscriber_id, s.customer_id, s.phone, s.name,
