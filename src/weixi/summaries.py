@@ -125,7 +125,7 @@ def migration_sql(con: duckdb.DuckDBPyConnection, month: dt.date) -> str | None:
     prev, here = con.execute(
         "SELECT max(month) FILTER (WHERE month < $m), bool_or(month = $m) FROM segments",
         {"m": month},
-    ).fetchone()
+    ).fetchall()[0]
     if prev is None or not here:
         return None
     m, p = _d(month), _d(prev)
@@ -253,12 +253,12 @@ def lookup_sql(month: dt.date) -> str:
 def refresh_lookup(con: duckdb.DuckDBPyConnection, month: dt.date) -> int:
     """Rewrite ``rm_lookup`` for ``month`` when it is the store's latest month (the customer
     search looks up the latest month only); 0 otherwise, the table left as it was."""
-    latest = con.execute("SELECT max(month) FROM snapshot").fetchone()[0]
+    latest = con.execute("SELECT max(month) FROM snapshot").fetchall()[0][0]
     if latest != month:
         return 0
     con.execute("DELETE FROM rm_lookup")
     con.execute(f"INSERT INTO rm_lookup BY NAME {lookup_sql(month)}")
-    return int(con.execute("SELECT count(*) FROM rm_lookup").fetchone()[0])
+    return int(con.execute("SELECT count(*) FROM rm_lookup").fetchall()[0][0])
 
 
 #: read model -> the function giving its SELECT for a month (None: nothing to write)
@@ -316,7 +316,9 @@ def _write(con: duckdb.DuckDBPyConnection, table: str, month: dt.date, sql: str 
     if sql is None:
         return 0
     con.execute(f"INSERT INTO {table} BY NAME {sql}")
-    return int(con.execute(f"SELECT count(*) FROM {table} WHERE month = ?", [month]).fetchone()[0])
+    return int(
+        con.execute(f"SELECT count(*) FROM {table} WHERE month = ?", [month]).fetchall()[0][0]
+    )
 
 
 def refresh_evaluation(
@@ -374,12 +376,12 @@ def evaluation(
             for r in con.execute("SELECT DISTINCT month FROM rm_evaluation ORDER BY 1").fetchall()
         ]
         target = month if month in months else (months[-1] if months else None)
-        row = con.execute(
+        found = con.execute(
             "SELECT report FROM rm_evaluation WHERE month = ? AND scope = ? AND locale = ?",
             [target, branch or PROVINCE, locale],
-        ).fetchone()
-        if row is not None:
-            view = json.loads(row[0])
+        ).fetchall()
+        if found:
+            view = json.loads(found[0][0])
             view["months"] = [f"{m:%Y-%m}" for m in months]
             return view
     return evaluate_service.overview(con=con, month=month, locale=locale, branch=branch)

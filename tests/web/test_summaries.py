@@ -158,3 +158,49 @@ def test_customer_search_finds_the_same_lines_through_the_stored_keys(writable):
     # the phone and customer id are found through the keys, not the month's columns
     con.execute("UPDATE snapshot SET phone = NULL, customer_id = NULL WHERE month = ?", [month])
     assert [r["subscriber_id"] for r in readmodels.search_customers(con, None, phone)] == [sid]
+
+
+def test_the_evaluation_page_reads_the_stored_overview(tmp_path, fresh_db_url):
+    import json
+
+    from tests.evaluate.test_service import _load
+    from tests.web.conftest import login, make_users
+    from weixi.config import Settings
+    from weixi.evaluate import service
+    from weixi.store.months import parse_month
+
+    store = tmp_path / "weixi.duckdb"
+    con = connect(store)
+    try:
+        _load(con, n=1500, months=2)
+        month = parse_month("2026-01")
+        service.build_outcomes(con=con, month=month)  # as the monthly job's evaluation leaves it
+        live = service.overview(con=con, month=month, locale="en", branch="HZ")
+        assert summaries.refresh_evaluation(con, month) >= 4  # province + branches, 2 locales
+        stored = summaries.evaluation(con, None, locale="en", branch="HZ")
+        assert stored == json.loads(json.dumps(live, default=summaries._plain))
+        # the page shows what is stored, not a recomputation
+        report = json.loads(
+            con.execute(
+                "SELECT report FROM rm_evaluation WHERE scope = '*' AND locale = 'en'"
+            ).fetchall()[0][0]
+        )
+        report["overall"]["verdict"] = "STORED-OVERVIEW-MARKER"
+        con.execute(
+            "UPDATE rm_evaluation SET report = ? WHERE scope = '*' AND locale = 'en'",
+            [json.dumps(report)],
+        )
+    finally:
+        con.close()
+    settings = Settings(
+        env="test",
+        home=tmp_path / "home",
+        analytics_path=store,
+        database_url=fresh_db_url(tmp_path),
+        secret_key="test-secret-key-not-dev",
+    )
+    make_users(settings.db_url)
+    from weixi.web.app import create_app
+
+    page = login(create_app(settings), "u_analyst").get("/evaluation")
+    assert page.status_code == 200 and "STORED-OVERVIEW-MARKER" in page.text
