@@ -233,6 +233,12 @@ def run_month(
             report.steps["plan"] = result.to_dict()
     else:
         report.steps["churn_score"] = "skipped: no churn model yet (needs a month with labels)"
+    from weixi import summaries
+
+    say(f"read models {report.month}")
+    report.steps["read_models"] = _timed(
+        report, "read_models", lambda: summaries.refresh(con, month)
+    )
     return report
 
 

@@ -200,3 +200,20 @@ def test_money_verdict_says_whether_the_campaign_and_each_action_pay():
     assert service.money_verdict(row("All", 3.0, 2.0, 4.0, 1000.0), by)["status"] == "pays"
     assert service.money_verdict(row("All", 1.0, -1.0, 3.0, 1000.0), by)["status"] == "unproven"
     assert service.money_verdict(row("All", 1.0, 0.0, 2.0, None), by) is None
+
+
+def test_learned_uplift_summary_keeps_actions_with_only_take_rates(fresh_con):
+    """The acceptance step can write take rates for an action without a learned uplift
+    (NULL): the evaluation page lists it without a mean uplift instead of failing."""
+    ensure_schema(fresh_con)
+    fresh_con.execute(
+        """INSERT INTO uplift (month, subscriber_id, action, uplift, model_version, take_rate)
+           VALUES (DATE '2026-03-01', 'S1', 'care_call', NULL, 'acceptance-2026-03', 0.4),
+                  (DATE '2026-03-01', 'S2', 'care_call', NULL, 'acceptance-2026-03', 0.2),
+                  (DATE '2026-03-01', 'S1', 'package_fit', 0.05, 'uplift-2026-02', 0.3)"""
+    )
+    got = service.learned_uplift_summary(con=fresh_con, month=parse_month("2026-03"))
+    assert [(r["action"], r["lines"], r["uplift"]) for r in got] == [
+        ("care_call", 2, None),
+        ("package_fit", 1, 0.05),
+    ]

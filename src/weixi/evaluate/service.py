@@ -1061,7 +1061,11 @@ def learned_uplift_summary(*, con: duckdb.DuckDBPyConnection, month: dt.date) ->
             FROM uplift WHERE month = ? GROUP BY action ORDER BY action""",
         [month],
     ).fetchall()
-    return [{"action": a, "lines": int(n), "uplift": float(u), "version": v} for a, n, u, v in rows]
+    # an action whose rows hold only learned take rates (uplift NULL) has no mean uplift
+    return [
+        {"action": a, "lines": int(n), "uplift": None if u is None else float(u), "version": v}
+        for a, n, u, v in rows
+    ]
 
 
 def money_verdict(overall: dict | None, by_action: list[dict]) -> dict | None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import case, func, literal, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from weixi.dispatch.models import Campaign, Outcome, Task
 from weixi.dispatch.queue import LIVE_STATUSES, utcnow
@@ -56,16 +57,6 @@ def _price(column, mapping: dict[str, float]):
     return case(mapping, value=column, else_=0.0) if mapping else literal(0.0)
 
 
-def _attempts_subquery():
-    """Attempts per task: recorded outcomes other than already-churned."""
-    return (
-        select(Outcome.task_id, func.count(Outcome.id).label("n"))
-        .where(Outcome.result != "already_churned")
-        .group_by(Outcome.task_id)
-        .subquery()
-    )
-
-
 def execution_kpis(
     *, session: Session, branch: str | None = None, prices: Prices | None = None
 ) -> dict[str, Any] | None:
@@ -89,26 +80,29 @@ def execution_kpis(
         .group_by(Outcome.task_id)
         .subquery()
     )
+    # the tasks are counted on an index; only the worked ones (their outcomes) are joined
+    count = select(func.count(Task.id))
     stmt = (
         select(
-            func.count(Task.id),
             func.count(per_task.c.task_id),
             func.coalesce(func.sum(per_task.c.reached), 0),
             func.coalesce(func.sum(per_task.c.accepted), 0),
             func.coalesce(
                 func.sum(
-                    _price(Task.channel, p.contact) * func.coalesce(per_task.c.attempts, 0)
-                    + _price(Task.offer_id, p.offer) * func.coalesce(per_task.c.accepted, 0)
+                    _price(Task.channel, p.contact) * per_task.c.attempts
+                    + _price(Task.offer_id, p.offer) * per_task.c.accepted
                 ),
                 0.0,
             ),
         )
-        .select_from(Task)
-        .outerjoin(per_task, per_task.c.task_id == Task.id)
+        .select_from(per_task)
+        .join(Task, per_task.c.task_id == Task.id)
     )
     if branch:
+        count = count.where(Task.branch_id == branch)
         stmt = stmt.where(Task.branch_id == branch)
-    total, worked, reached, accepted, cost = session.execute(stmt).one()
+    total = session.execute(count).scalar_one()
+    worked, reached, accepted, cost = session.execute(stmt).one()
     if not total:
         return None
     return {
@@ -156,6 +150,124 @@ def _last_outcome_subquery():
     )
 
 
+#: the groupings :func:`progress_by` knows, by name
+PROGRESS_KEYS = {
+    "branch": Task.branch_id,
+    "channel": Task.channel,
+    "staff": Task.staff_id,
+    "action": Task.action,
+    "priority": Task.priority_rank,
+    "category": Task.category,
+}
+_SUMMED = ("tasks", "worked", "reached", "accepted", "refused", "call_back", "churned")
+
+
+def progress_by(
+    *,
+    session: Session,
+    dims: Sequence[str],
+    branch: str | None = None,
+    campaign_id: int | None = None,
+    prices: Prices | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """:func:`progress` for several groupings (``dims``) from one pass over the tasks.
+
+    The database groups the live tasks by every key of ``dims`` at once (a few thousand
+    branch × channel × person × action × priority cells, not one row per task); each grouping
+    sums those cells. Returns ``{dim: rows}`` with the rows :func:`progress` describes, ordered
+    by key (no key first).
+    """
+    p = prices or Prices()
+    keys = [PROGRESS_KEYS[d].label(f"k_{d}") for d in dims]
+    live = (Campaign.status.in_(LIVE_STATUSES), Task.status != "dropped")
+    scope = []
+    if branch:
+        scope.append(Task.branch_id == branch)
+    if campaign_id:
+        scope.append(Task.campaign_id == campaign_id)
+    # the tasks per cell: one pass over the tasks, no join to the outcomes
+    static = (
+        select(
+            *keys,
+            func.count(Task.id).label("tasks"),
+            func.sum(Task.expected_value).label("expected_value"),
+        )
+        .select_from(Task)
+        .join(Campaign, Campaign.id == Task.campaign_id)
+        .where(*live, *scope)
+        .group_by(*keys)
+    )
+    # the worked tasks per cell, from the outcomes: attempts and the latest result per task
+    per_task = (
+        select(
+            Outcome.task_id,
+            func.max(Outcome.id).label("oid"),
+            func.sum(case((Outcome.result != "already_churned", 1), else_=0)).label("n"),
+        )
+        .group_by(Outcome.task_id)
+        .subquery()
+    )
+    last = aliased(Outcome)
+    res = last.result
+    worked = (
+        select(
+            *keys,
+            func.count(per_task.c.task_id).label("worked"),
+            func.sum(case((res.in_(("accepted", "refused", "call_back")), 1), else_=0)).label(
+                "reached"
+            ),
+            func.sum(case((res == "accepted", 1), else_=0)).label("accepted"),
+            func.sum(case((res == "refused", 1), else_=0)).label("refused"),
+            func.sum(case((res == "call_back", 1), else_=0)).label("call_back"),
+            func.sum(case((res == "already_churned", 1), else_=0)).label("churned"),
+            func.sum(
+                _price(Task.channel, p.contact) * per_task.c.n
+                + case((res == "accepted", _price(Task.offer_id, p.offer)), else_=0.0)
+            ).label("cost"),
+        )
+        .select_from(per_task)
+        .join(Task, Task.id == per_task.c.task_id)
+        .join(Campaign, Campaign.id == Task.campaign_id)
+        .join(last, last.id == per_task.c.oid)
+        .where(*live, *scope)
+        .group_by(*keys)
+    )
+    names = [f"k_{d}" for d in dims]
+    zero = {k: 0 for k in _SUMMED if k != "tasks"} | {"cost": 0.0}
+    by_cell = {
+        tuple(r[n] for n in names): dict(r) | zero
+        for r in (row._mapping for row in session.execute(static))
+    }
+    for row in session.execute(worked):
+        r = row._mapping
+        cell = by_cell.get(tuple(r[n] for n in names))
+        if cell is not None:
+            cell.update({k: r[k] for k in zero})
+    cells = list(by_cell.values())
+    out: dict[str, list[dict[str, Any]]] = {}
+    for d in dims:
+        groups: dict[Any, dict[str, Any]] = {}
+        for c in cells:  # the cells, not the tasks
+            g = groups.setdefault(
+                c[f"k_{d}"],
+                {"key": c[f"k_{d}"], **dict.fromkeys(_SUMMED, 0), "cost": None},
+            )
+            for k in _SUMMED:
+                g[k] += int(c[k] or 0)
+            for k in ("cost", "expected_value"):
+                if c[k] is not None:
+                    g[k] = (g.get(k) or 0) + c[k]
+                else:
+                    g.setdefault(k, None)
+        rows = sorted(groups.values(), key=lambda r: (r["key"] is not None, r["key"]))
+        for r in rows:
+            r["contact_rate"] = r["reached"] / r["tasks"] if r["tasks"] else None
+            r["success_rate"] = r["accepted"] / r["reached"] if r["reached"] else None
+            r["done_rate"] = r["worked"] / r["tasks"] if r["tasks"] else None
+        out[d] = rows
+    return out
+
+
 def progress(
     *,
     session: Session,
@@ -170,60 +282,9 @@ def progress(
     refused, call-backs and churned, with contact and success rates, and the cost spent so far
     (contact cost × attempts + offer cost × accepted, at ``prices``).
     """
-    p = prices or Prices()
-    att = _attempts_subquery()
-    keys = {
-        "branch": Task.branch_id,
-        "channel": Task.channel,
-        "staff": Task.staff_id,
-        "action": Task.action,
-        "priority": Task.priority_rank,
-        "category": Task.category,
-    }
-    key = keys[by]
-    last = _last_outcome_subquery()
-    res = Outcome.result
-    stmt = (
-        select(
-            key.label("key"),
-            func.count(Task.id).label("tasks"),
-            func.count(last.c.oid).label("worked"),
-            func.sum(case((res.in_(("accepted", "refused", "call_back")), 1), else_=0)).label(
-                "reached"
-            ),
-            func.sum(case((res == "accepted", 1), else_=0)).label("accepted"),
-            func.sum(case((res == "refused", 1), else_=0)).label("refused"),
-            func.sum(case((res == "call_back", 1), else_=0)).label("call_back"),
-            func.sum(case((res == "already_churned", 1), else_=0)).label("churned"),
-            func.sum(
-                _price(Task.channel, p.contact) * func.coalesce(att.c.n, 0)
-                + case((res == "accepted", _price(Task.offer_id, p.offer)), else_=0.0)
-            ).label("cost"),
-            func.sum(Task.expected_value).label("expected_value"),
-        )
-        .select_from(Task)
-        .join(Campaign, Campaign.id == Task.campaign_id)
-        .outerjoin(last, last.c.task_id == Task.id)
-        .outerjoin(Outcome, Outcome.id == last.c.oid)
-        .outerjoin(att, att.c.task_id == Task.id)
-        .where(Campaign.status.in_(LIVE_STATUSES), Task.status != "dropped")
-        .group_by(key)
-        .order_by(key)
-    )
-    if branch:
-        stmt = stmt.where(Task.branch_id == branch)
-    if campaign_id:
-        stmt = stmt.where(Task.campaign_id == campaign_id)
-    out = []
-    for row in session.execute(stmt):
-        r = dict(row._mapping)
-        for k in ("reached", "accepted", "refused", "call_back", "churned"):
-            r[k] = int(r[k] or 0)
-        r["contact_rate"] = r["reached"] / r["tasks"] if r["tasks"] else None
-        r["success_rate"] = r["accepted"] / r["reached"] if r["reached"] else None
-        r["done_rate"] = r["worked"] / r["tasks"] if r["tasks"] else None
-        out.append(r)
-    return out
+    return progress_by(
+        session=session, dims=[by], branch=branch, campaign_id=campaign_id, prices=prices
+    )[by]
 
 
 def outcomes_by_day(*, session: Session, branch: str | None = None) -> list[dict[str, Any]]:

@@ -14,6 +14,8 @@ from typing import Any
 
 import duckdb
 
+from weixi import summaries
+
 Con = duckdb.DuckDBPyConnection | None
 log = logging.getLogger(__name__)
 
@@ -92,85 +94,65 @@ def branches(con: Con) -> dict[str, dict[str, str]]:
 # --- dashboard ------------------------------------------------------------------------------
 
 
+def summary_months(con: Con, table: str) -> list[dt.date]:
+    """Months a page's read model (:mod:`weixi.summaries`) covers, oldest first."""
+    if con is None:
+        return []
+    if not has(con, table):  # not written yet: the months its source holds
+        return months(con, summaries.SOURCES[table])
+    return [r[0] for r in con.execute(f"SELECT DISTINCT month FROM {table} ORDER BY 1").fetchall()]
+
+
 def dashboard(con: Con, branch: str | None) -> dict[str, Any]:
-    """KPIs of the latest month and their monthly trend."""
-    out: dict[str, Any] = {"months": months(con), "trend": [], "latest": None, "urgency": []}
-    if not out["months"]:
+    """KPIs of the latest month and their monthly trend (from the read models)."""
+    out: dict[str, Any] = {"months": [], "trend": [], "latest": None, "urgency": []}
+    if not has(con, "snapshot"):
         return out
     bc, bp = _branch_clause(branch)
+    src = summaries.source(con, "rm_months")  # type: ignore[arg-type]
     trend = rows(
         con,
-        f"""
-        WITH base AS (SELECT month, subscriber_id, status, arpu FROM snapshot WHERE TRUE{bc}),
-        nxt AS (SELECT month, subscriber_id, status FROM snapshot),
-        lab AS (
-          SELECT CAST(s.month + INTERVAL 1 MONTH AS DATE) AS month, count(*) AS base_n,
-                 sum(CASE WHEN n.subscriber_id IS NULL OR n.status = 'cancelled' THEN 1 ELSE 0 END)
-                   AS churned,
-                 sum(s.arpu) AS base_revenue,
-                 sum(CASE WHEN n.subscriber_id IS NULL OR n.status = 'cancelled' THEN 0
-                          ELSE s.arpu END) AS kept_revenue
-          FROM base s LEFT JOIN nxt n
-            ON n.subscriber_id = s.subscriber_id AND n.month = s.month + INTERVAL 1 MONTH
-          WHERE s.status <> 'cancelled' AND s.month < (SELECT max(month) FROM base)
-          GROUP BY 1)
-        SELECT b.month,
-               count(*) FILTER (WHERE b.status <> 'cancelled') AS subscribers,
-               sum(b.arpu) FILTER (WHERE b.status <> 'cancelled') AS revenue,
-               any_value(l.churned) AS churned, any_value(l.base_n) AS base_n,
-               any_value(l.churned) / nullif(any_value(l.base_n), 0) AS churn_rate,
-               any_value(l.kept_revenue) / nullif(any_value(l.base_revenue), 0) AS value_retention
-        FROM base b LEFT JOIN lab l ON l.month = b.month
-        GROUP BY b.month ORDER BY b.month
-        """,
+        f"""SELECT month, sum(subscribers) AS subscribers, sum(revenue) AS revenue,
+                   sum(churned) AS churned, sum(base_n) AS base_n,
+                   sum(churned) / nullif(sum(base_n), 0) AS churn_rate,
+                   sum(kept_revenue) / nullif(sum(base_revenue), 0) AS value_retention,
+                   sum(midhigh_base) AS midhigh_base,
+                   sum(midhigh_kept) / nullif(sum(midhigh_base), 0) AS midhigh_retention
+            FROM {src} WHERE TRUE{bc} GROUP BY month ORDER BY month""",
         bp,
     )
+    out["months"] = [r["month"] for r in trend]
+    if not trend:
+        return out
     by_month = {r["month"]: r for r in trend}
     if has(con, "segments"):
-        seg = rows(
-            con,
-            f"""
-            WITH hi AS (SELECT month, subscriber_id FROM segments
-                        WHERE b IN ('B1', 'B2') AND NOT excluded{bc}),
-            nxt AS (SELECT month, subscriber_id, status FROM snapshot)
-            SELECT CAST(h.month + INTERVAL 1 MONTH AS DATE) AS month, count(*) AS midhigh_base,
-                   avg(CASE WHEN n.subscriber_id IS NULL OR n.status = 'cancelled' THEN 0 ELSE 1 END)
-                     AS midhigh_retention
-            FROM hi h LEFT JOIN nxt n
-              ON n.subscriber_id = h.subscriber_id AND n.month = h.month + INTERVAL 1 MONTH
-            WHERE h.month < (SELECT max(month) FROM snapshot)
-            GROUP BY 1
-            """,
-            bp,
-        )
-        for r in seg:
-            if r["month"] in by_month:
-                by_month[r["month"]].update(r)
+        seg = summaries.source(con, "rm_segments")  # type: ignore[arg-type]
         counts = rows(
             con,
-            f"""SELECT month, count(*) FILTER (WHERE b IN ('B1','B2') AND NOT excluded) AS midhigh,
-                       count(*) FILTER (WHERE urgency = 'red' AND NOT excluded) AS red,
-                       count(*) FILTER (WHERE excluded) AS excluded
-                FROM segments WHERE TRUE{bc} GROUP BY month""",
+            f"""SELECT month,
+                       coalesce(sum(n) FILTER (WHERE b IN ('B1','B2') AND NOT excluded), 0)
+                         AS midhigh,
+                       coalesce(sum(n) FILTER (WHERE urgency = 'red' AND NOT excluded), 0) AS red,
+                       coalesce(sum(n) FILTER (WHERE excluded), 0) AS excluded
+                FROM {seg} WHERE TRUE{bc} GROUP BY month""",
             bp,
         )
         for r in counts:
             if r["month"] in by_month:
                 by_month[r["month"]].update(r)
-        latest_seg = scalar(con, "SELECT max(month) FROM segments")
         out["urgency"] = rows(
             con,
-            f"""SELECT urgency, count(*) AS n FROM segments
-                WHERE month = ? AND NOT excluded{bc} GROUP BY urgency ORDER BY urgency""",
-            [latest_seg, *bp],
+            f"""SELECT urgency, sum(n) AS n FROM {seg}
+                WHERE month = (SELECT max(month) FROM {seg}) AND NOT excluded{bc}
+                GROUP BY urgency ORDER BY urgency""",
+            bp,
         )
     if has(con, "churn_scores"):
         risk = rows(
             con,
-            f"""SELECT c.month, avg(c.p_churn) AS avg_p_churn,
-                       count(*) FILTER (WHERE c.p_churn >= {HIGH_RISK}) AS high_risk
-                FROM churn_scores c JOIN snapshot s USING (month, subscriber_id)
-                WHERE TRUE{_branch_clause(branch, "s")[0]} GROUP BY c.month""",
+            f"""SELECT month, sum(sum_p) / nullif(sum(n_p), 0) AS avg_p_churn,
+                       sum(high_risk) AS high_risk
+                FROM {summaries.source(con, "rm_churn")} WHERE TRUE{bc} GROUP BY month""",  # type: ignore[arg-type]
             bp,
         )
         for r in risk:
@@ -181,9 +163,10 @@ def dashboard(con: Con, branch: str | None) -> dict[str, Any]:
     out["previous"] = out["trend"][-2] if len(out["trend"]) > 1 else None
     out["by_branch"] = rows(
         con,
-        f"""SELECT branch_id, count(*) AS subscribers, avg(arpu) AS avg_arpu
-            FROM snapshot WHERE month = ? AND status <> 'cancelled'{bc}
-            GROUP BY branch_id ORDER BY branch_id""",
+        f"""SELECT branch_id, sum(subscribers) AS subscribers,
+                   sum(revenue) / nullif(sum(arpu_n), 0) AS avg_arpu
+            FROM {src} WHERE month = ?{bc}
+            GROUP BY branch_id HAVING sum(subscribers) > 0 ORDER BY branch_id""",
         [out["months"][-1], *bp],
     )
     return out
@@ -206,13 +189,16 @@ def priority_order(preset: str) -> list[tuple[str, str]]:
 
 
 def segment_grid(con: Con, branch: str | None, month: dt.date, line_type: str) -> dict[str, Any]:
-    """The 36 stability groups (A × B × C) with counts, urgency and priority."""
+    """The 36 stability groups (A × B × C) with counts, urgency and priority (read model)."""
     bc, bp = _branch_clause(branch)
+    src = summaries.source(con, "rm_segments", month)  # type: ignore[arg-type]
     cells = rows(
         con,
-        f"""SELECT a, b, c, count(*) AS n, mode(urgency) AS urgency,
+        f"""SELECT a, b, c, sum(un) AS n, arg_max(urgency, un) AS urgency,
                    min(priority_rank) AS priority_rank
-            FROM segments WHERE month = ? AND line_type = ? AND NOT excluded{bc}
+            FROM (SELECT a, b, c, urgency, sum(n) AS un, min(priority_rank) AS priority_rank
+                  FROM {src} WHERE month = ? AND line_type = ? AND NOT excluded{bc}
+                  GROUP BY a, b, c, urgency)
             GROUP BY a, b, c""",
         [month, line_type, *bp],
     )
@@ -233,24 +219,24 @@ def segment_grid(con: Con, branch: str | None, month: dt.date, line_type: str) -
             grid[key] = {"n": 0, "urgency": urgency, "priority_rank": rank}
     excluded = rows(
         con,
-        f"""SELECT exclusion_reason AS reason, count(*) AS n FROM segments
+        f"""SELECT exclusion_reason AS reason, sum(n) AS n FROM {src}
             WHERE month = ? AND line_type = ? AND excluded{bc}
-            GROUP BY 1 ORDER BY n DESC""",
+            GROUP BY 1 ORDER BY n DESC, 1""",
         [month, line_type, *bp],
     )
     return {"grid": grid, "total": total, "excluded": excluded}
 
 
 def needs_grid(con: Con, branch: str | None, month: dt.date, line_type: str) -> dict[str, Any]:
-    """Needs groups: D × E × F for mobile (27), G × H × I for broadband (12)."""
+    """Needs groups: D × E × F for mobile (27), G × H × I for broadband (12) (read model)."""
     bc, bp = _branch_clause(branch)
     dims = ("d", "e", "f") if line_type == "mobile" else ("g", "h", "i")
     cells = rows(
         con,
-        f"""SELECT {dims[0]} AS x, {dims[1]} AS y, {dims[2]} AS z, count(*) AS n
-            FROM segments WHERE month = ? AND line_type = ? AND NOT excluded{bc}
-              AND {dims[0]} IS NOT NULL
-            GROUP BY 1, 2, 3""",
+        f"""SELECT x, y, z, sum(n) AS n
+            FROM {summaries.source(con, "rm_needs", month)}
+            WHERE month = ? AND line_type = ?{bc}
+            GROUP BY 1, 2, 3""",  # type: ignore[arg-type]
         [month, line_type, *bp],
     )
     levels = {
@@ -272,50 +258,43 @@ def needs_grid(con: Con, branch: str | None, month: dt.date, line_type: str) -> 
 def migration(
     con: Con, branch: str | None, month: dt.date, dimension: str = "urgency"
 ) -> dict[str, Any]:
-    """Flows between last month's and this month's groups (Sankey), plus lines that left."""
+    """Flows between last month's and this month's groups (Sankey), plus lines that left
+    (read model; the branch is the earlier month's)."""
     if dimension not in MIGRATION_DIMENSIONS:
         dimension = "urgency"
-    bc, bp = _branch_clause(branch, "p")
-    prev = scalar(con, "SELECT max(month) FROM segments WHERE month < ?", [month])
+    bc, bp = _branch_clause(branch)
+    src = summaries.source(con, "rm_migration", month)  # type: ignore[arg-type]
+    prev = scalar(con, f"SELECT max(prev_month) FROM {src} WHERE month = ?", [month])
     if prev is None:
         return {"prev": None, "links": []}
     links = rows(
         con,
-        f"""SELECT CASE WHEN p.excluded THEN 'excluded' ELSE p.{dimension} END AS source,
-                   CASE WHEN n.subscriber_id IS NULL THEN 'left'
-                        WHEN n.excluded THEN 'excluded' ELSE n.{dimension} END AS target,
-                   count(*) AS value
-            FROM segments p LEFT JOIN segments n
-              ON n.subscriber_id = p.subscriber_id AND n.month = ?
-            WHERE p.month = ?{bc}
+        f"""SELECT source, target, sum(value) AS value FROM {src}
+            WHERE month = ? AND dimension = ?{bc}
             GROUP BY 1, 2 ORDER BY 1, 2""",
-        [month, prev, *bp],
+        [month, dimension, *bp],
     )
     return {"prev": prev, "links": links, "dimension": dimension}
 
 
 def segment_profiles(con: Con, branch: str | None, month: dt.date, line_type: str) -> list[dict]:
-    """Per stability group: size, ARPU, tenure, contract and predicted churn (largest first)."""
-    bc, bp = _branch_clause(branch, "g")
-    score_join = ""
+    """Per stability group: size, ARPU, tenure, contract and predicted churn (largest first),
+    over the lines with a snapshot row (read model)."""
+    bc, bp = _branch_clause(branch)
     score_col = "NULL AS avg_p_churn"
     if has(con, "churn_scores"):
-        score_join = (
-            "LEFT JOIN churn_scores c ON c.subscriber_id = g.subscriber_id AND c.month = g.month"
-        )
-        score_col = "avg(c.p_churn) AS avg_p_churn"
+        score_col = "sum(sum_p_churn) / nullif(sum(n_p_churn), 0) AS avg_p_churn"
     return rows(
         con,
-        f"""SELECT g.stability_group, any_value(g.urgency) AS urgency,
-                   min(g.priority_rank) AS priority_rank, count(*) AS n,
-                   avg(s.arpu) AS avg_arpu, avg(s.data_mb) AS avg_data_mb,
-                   avg(date_diff('month', s.activation_date, g.month)) AS avg_tenure_months,
+        f"""SELECT stability_group, arg_max(urgency, profile_n) AS urgency,
+                   min(priority_rank) AS priority_rank, sum(profile_n) AS n,
+                   sum(sum_arpu) / nullif(sum(n_arpu), 0) AS avg_arpu,
+                   sum(sum_data_mb) / nullif(sum(n_data_mb), 0) AS avg_data_mb,
+                   sum(sum_tenure) / nullif(sum(n_tenure), 0) AS avg_tenure_months,
                    {score_col}
-            FROM segments g
-            JOIN snapshot s ON s.subscriber_id = g.subscriber_id AND s.month = g.month
-            {score_join}
-            WHERE g.month = ? AND g.line_type = ? AND NOT g.excluded{bc}
-            GROUP BY g.stability_group ORDER BY min(g.priority_rank), n DESC""",
+            FROM {summaries.source(con, "rm_segments", month)}
+            WHERE month = ? AND line_type = ? AND NOT excluded AND profile_n > 0{bc}
+            GROUP BY stability_group ORDER BY min(priority_rank), n DESC""",  # type: ignore[arg-type]
         [month, line_type, *bp],
     )
 
@@ -421,53 +400,56 @@ def reason_label(code: str, locale: str) -> str:
 
 
 def churn_summary(con: Con, branch: str | None, month: dt.date | None) -> dict[str, Any]:
-    """Score distribution, calibration against actual churn, top reasons, latest model."""
+    """Score distribution, calibration against actual churn, top reasons, latest model
+    (read models)."""
     out: dict[str, Any] = {"histogram": [], "reasons": [], "deciles": [], "model": None}
     if month is None or not has(con, "churn_scores"):
         return out
-    bc, bp = _branch_clause(branch, "s")
-    scope = f"""FROM churn_scores c JOIN snapshot s
-                  ON s.subscriber_id = c.subscriber_id AND s.month = c.month
-                WHERE c.month = ?{bc}"""
+    bc, bp = _branch_clause(branch)
+    src = summaries.source(con, "rm_churn", month)  # type: ignore[arg-type]
     out["histogram"] = rows(
         con,
-        f"""SELECT least(floor(c.p_churn * 20), 19) / 20 AS bin, count(*) AS n {scope}
-            GROUP BY 1 ORDER BY 1""",
+        f"SELECT bin, sum(n) AS n FROM {src} WHERE month = ?{bc} GROUP BY 1 ORDER BY 1",
         [month, *bp],
     )
-    out["count"] = scalar(con, f"SELECT count(*) {scope}", [month, *bp]) or 0
-    out["avg_p"] = scalar(con, f"SELECT avg(c.p_churn) {scope}", [month, *bp])
-    out["high_risk"] = scalar(
-        con, f"SELECT count(*) {scope} AND c.p_churn >= {HIGH_RISK}", [month, *bp]
-    )
+    total = rows(
+        con,
+        f"""SELECT coalesce(sum(n), 0) AS count, sum(sum_p) / nullif(sum(n_p), 0) AS avg_p,
+                   coalesce(sum(high_risk), 0) AS high_risk
+            FROM {src} WHERE month = ?{bc}""",
+        [month, *bp],
+    )[0]
+    out.update(total)
     out["reasons"] = rows(
         con,
-        f"""SELECT json_extract_string(r, '$.code') AS code, count(*) AS n,
-                   avg(TRY_CAST(json_extract(r, '$.contribution') AS DOUBLE)) AS avg_contribution
-            FROM (SELECT unnest(json_extract(c.reasons, '$[*]')) AS r {scope}
-                  AND c.reasons IS NOT NULL)
-            GROUP BY 1 ORDER BY n DESC LIMIT 10""",
+        f"""SELECT code, sum(n) AS n,
+                   sum(sum_contribution) / nullif(sum(n_contribution), 0) AS avg_contribution
+            FROM {summaries.source(con, "rm_churn_reasons", month)}
+            WHERE month = ?{bc} GROUP BY 1 ORDER BY n DESC, code LIMIT 10""",  # type: ignore[arg-type]
         [month, *bp],
     )
-    if scalar(con, "SELECT count(*) FROM snapshot WHERE month = ? + INTERVAL 1 MONTH", [month]):
-        out["deciles"] = rows(
-            con,
-            f"""WITH sc AS (SELECT c.subscriber_id, c.p_churn {scope}),
-                lab AS (SELECT s.subscriber_id,
-                               CASE WHEN n.subscriber_id IS NULL OR n.status = 'cancelled'
-                                    THEN 1 ELSE 0 END AS churned
-                        FROM snapshot s LEFT JOIN snapshot n
-                          ON n.subscriber_id = s.subscriber_id
-                         AND n.month = s.month + INTERVAL 1 MONTH
-                        WHERE s.month = ?),
-                d AS (SELECT sc.p_churn, lab.churned, ntile(10) OVER (ORDER BY sc.p_churn) AS decile
-                      FROM sc JOIN lab USING (subscriber_id))
-                SELECT decile, count(*) AS n, avg(p_churn) AS predicted, avg(churned) AS actual
-                FROM d GROUP BY decile ORDER BY decile""",
-            [month, *bp, month],
-        )
+    out["deciles"] = rows(
+        con,
+        f"""SELECT decile, sum(n) AS n, sum(sum_p) / nullif(sum(n_p), 0) AS predicted,
+                   sum(churned) / sum(n) AS actual
+            FROM {summaries.source(con, "rm_churn_deciles", month)}
+            WHERE month = ? AND scope = ? GROUP BY decile ORDER BY decile""",  # type: ignore[arg-type]
+        [month, branch or summaries.PROVINCE],
+    )
     out["model"] = active_model(con)
     return out
+
+
+def serving_version(con: Con, month: dt.date | None) -> str | None:
+    """The model version whose scores ``month`` shows (the one that scored most lines)."""
+    if month is None or not has(con, "churn_scores"):
+        return None
+    return scalar(
+        con,
+        f"""SELECT model_version FROM {summaries.source(con, "rm_churn", month)}
+            WHERE month = ? GROUP BY 1 ORDER BY sum(n) DESC, 1""",  # type: ignore[arg-type]
+        [month],
+    )
 
 
 def top_risk(
@@ -478,6 +460,19 @@ def top_risk(
         return []
 
     # ------------------------------------------------------------------------------------------
+    if limit <= summaries.TOP_N:  # the stored list (read model)
+        out = rows(
+            con,
+            f"""SELECT subscriber_id, customer_id, phone, name, branch_id, line_type, arpu,
+                       p_churn, reasons, code, urgency
+                FROM {summaries.source(con, "rm_top_risk", month)}
+                WHERE month = ? AND scope = ? ORDER BY rank LIMIT {int(limit)}""",  # type: ignore[arg-type]
+            [month, branch or summaries.PROVINCE],
+        )
+        fill_reasons(con, month, out)
+        for r in out:
+            r["reasons"] = _reason_list(r["reasons"])
+        return out
     bc, bp = _branch_clause(branch, "s")
     seg_join, seg_cols = "", "NULL AS code, NULL AS urgency"
     if has(con, "segments"):
@@ -503,25 +498,62 @@ def top_risk(
 # --- customers ------------------------------------------------------------------------------
 
 
+SEARCH_COLUMNS = (
+    "subscriber_id, customer_id, phone, name, branch_id, line_type, status, package_name, "
+    "arpu, month"
+)
+
+
 def search_customers(con: Con, branch: str | None, q: str, limit: int = 50) -> list[dict]:
-    """Latest-month lines whose subscriber id, customer id or full phone number matches ``q``."""
+    """Latest-month lines whose subscriber id starts with ``q``, or whose customer id or full
+    phone number is ``q``.
+
+    Look-ups, not scans: the snapshot is stored in subscriber order, so the id prefix reads
+    only the row groups whose zone maps can hold it; customer ids and phone numbers are found
+    in the sorted search keys the monthly job writes (``rm_lookup``) and their lines read by
+    id the same way. A store whose keys are not of the latest month compares the month's
+    columns instead.
+    """
     q = q.strip()
     if not q or not has(con, "snapshot"):
         return []
-
-    # ------------------------------------------------------------------------------------------
     bc, bp = _branch_clause(branch)
-    return rows(
+    month = scalar(con, "SELECT max(month) FROM snapshot")
+    keyed = scalar(con, "SELECT max(month) FROM rm_lookup") == month
+    found = rows(
         con,
-        f"""SELECT subscriber_id, customer_id, phone, name, branch_id, line_type, status,
-                   package_name, arpu, month
-            FROM snapshot
-            WHERE month = (SELECT max(month) FROM snapshot)
-              AND (subscriber_id = ? OR customer_id = ? OR phone = ?
-                   OR subscriber_id LIKE ? ){bc}
+        f"""SELECT {SEARCH_COLUMNS} FROM snapshot
+            WHERE month = ? AND subscriber_id >= ? AND subscriber_id < ?{bc}
             ORDER BY subscriber_id LIMIT {int(limit)}""",
-        [q, q, q, q + "%", *bp],
+        [month, q, q + "\U0010ffff", *bp],
     )
+    if keyed:
+        ids = [
+            r[0]
+            for r in con.execute(  # type: ignore[union-attr]
+                "SELECT DISTINCT subscriber_id FROM rm_lookup WHERE key = ? ORDER BY 1 LIMIT ?",
+                [q, int(limit)],
+            ).fetchall()
+        ]
+        by_key = [
+            r
+            for sid in ids  # at most ``limit`` look-ups by id, each pruned by the zone maps
+            for r in rows(
+                con,
+                f"SELECT {SEARCH_COLUMNS} FROM snapshot WHERE month = ? AND subscriber_id = ?{bc}",
+                [month, sid, *bp],
+            )
+        ]
+    else:
+        by_key = rows(
+            con,
+            f"""SELECT {SEARCH_COLUMNS} FROM snapshot
+                WHERE month = ? AND (customer_id = ? OR phone = ?){bc}
+                ORDER BY subscriber_id LIMIT {int(limit)}""",
+            [month, q, q, *bp],
+        )
+    merged = {r["subscriber_id"]: r for r in [*found, *by_key]}
+    return [merged[k] for k in sorted(merged)][: int(limit)]
 
 
 HISTORY_COLUMNS = ("month", "status", "arpu", "voice_minutes", "data_mb", "package_name")

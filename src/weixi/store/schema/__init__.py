@@ -11,6 +11,7 @@ Opening a writable store (:func:`weixi.store.analytics.connect`) upgrades it whe
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 
 import duckdb
@@ -18,6 +19,8 @@ import duckdb
 from weixi.errors import ConfigError
 from weixi.store.schema.steps import STEPS, Step
 from weixi.store.schema.tables import TABLES, Column, Table
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -104,6 +107,7 @@ def upgrade(con: duckdb.DuckDBPyConnection) -> UpgradeResult:
     before = version(con)
     _check_not_newer(before)
     result = UpgradeResult(before=before, after=before or 0)
+    afterwards = []
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(VERSION_DDL)
@@ -112,6 +116,8 @@ def upgrade(con: duckdb.DuckDBPyConnection) -> UpgradeResult:
             if step.version > (before or 0):
                 if step.apply is not None:
                     step.apply(con)
+                if step.after is not None:
+                    afterwards.append(step)
                 con.execute(
                     "INSERT INTO schema_version VALUES (?, ?, ?)", [step.version, step.name, now]
                 )
@@ -134,6 +140,14 @@ def upgrade(con: duckdb.DuckDBPyConnection) -> UpgradeResult:
         con.execute("ROLLBACK")
         raise
     result.after = SCHEMA_VERSION
+    for step in afterwards:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            step.after(con)
+            con.execute("COMMIT")
+        except Exception as exc:  # the upgrade stands; the follow-up's writer redoes it later
+            con.execute("ROLLBACK")
+            log.warning("schema step %s: follow-up not done (%s)", step.version, exc)
     return result
 
 

@@ -25,6 +25,9 @@ class Step:
     version: int
     name: str
     apply: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+    #: run once the upgrade has committed (every declared table exists), in its own
+    #: transaction; a failure is logged and leaves the upgrade in place (e.g. a backfill)
+    after: Callable[[duckdb.DuckDBPyConnection], None] | None = None
 
 
 def _has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -85,6 +88,14 @@ def _baseline(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
+def _read_models(con: duckdb.DuckDBPyConnection) -> None:
+    """Write the pages' read models (``rm_*``) for every month of the store, so an upgraded
+    store's pages read summaries at once instead of waiting for the next monthly job."""
+    from weixi import summaries
+
+    summaries.backfill(con)
+
+
 #: Every step, in version order (append only; the lead renumbers when merging branches).
 STEPS: tuple[Step, ...] = (
     Step(1, "baseline: every table of weixi 0.x", _baseline),
@@ -97,4 +108,5 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(4, "add table group_campaign"),
     Step(5, "winback_evaluations (win-back lists measured by the monthly job)"),
+    Step(6, "read models of the pages (rm_*), backfilled from every month", after=_read_models),
 )

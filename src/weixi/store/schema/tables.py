@@ -423,6 +423,101 @@ _TABLES: list[Table] = [
         "weixi.evaluate.service",
         "Per segment × action: the measured lift and the next plan's holdout/exploration.",
     ),
+    # --- read models of the pages (weixi.summaries): small per-month summaries ---
+    Table(
+        "rm_months",
+        _cols(
+            "month DATE NOT NULL, branch_id VARCHAR, subscribers BIGINT, revenue DOUBLE, "
+            "arpu_n BIGINT, base_n BIGINT, churned BIGINT, base_revenue DOUBLE, "
+            "kept_revenue DOUBLE, midhigh_base BIGINT, midhigh_kept BIGINT"
+        ),
+        "weixi.summaries",
+        "Dashboard trend per month × branch: active lines and revenue, the churn and value "
+        "retention of the previous month's active lines, mid/high-end retention.",
+    ),
+    Table(
+        "rm_segments",
+        _cols(
+            "month DATE NOT NULL, branch_id VARCHAR, line_type VARCHAR, a VARCHAR, b VARCHAR, "
+            "c VARCHAR, stability_group VARCHAR, urgency VARCHAR, excluded BOOLEAN, "
+            "exclusion_reason VARCHAR, n BIGINT, priority_rank INTEGER, profile_n BIGINT, "
+            "sum_arpu DOUBLE, n_arpu BIGINT, sum_data_mb DOUBLE, n_data_mb BIGINT, "
+            "sum_tenure DOUBLE, n_tenure BIGINT, sum_p_churn DOUBLE, n_p_churn BIGINT"
+        ),
+        "weixi.summaries",
+        "Lines per month × branch × line type × stability group × urgency × exclusion, with "
+        "the sums the group profiles average.",
+    ),
+    Table(
+        "rm_needs",
+        _cols(
+            "month DATE NOT NULL, branch_id VARCHAR, line_type VARCHAR, x VARCHAR, y VARCHAR, "
+            "z VARCHAR, n BIGINT"
+        ),
+        "weixi.summaries",
+        "Included lines per needs cell (D × E × F mobile, G × H × I broadband).",
+    ),
+    Table(
+        "rm_migration",
+        _cols(
+            "month DATE NOT NULL, prev_month DATE, branch_id VARCHAR, dimension VARCHAR, "
+            "source VARCHAR, target VARCHAR, value BIGINT"
+        ),
+        "weixi.summaries",
+        "Lines moving from the previous segmented month's group to this month's, per "
+        "dimension (urgency, a, b, c) and branch of the earlier row.",
+    ),
+    Table(
+        "rm_churn",
+        _cols(
+            "month DATE NOT NULL, branch_id VARCHAR, model_version VARCHAR, bin DOUBLE, "
+            "n BIGINT, sum_p DOUBLE, n_p BIGINT, high_risk BIGINT"
+        ),
+        "weixi.summaries",
+        "Scored lines per month × branch × model version × 5 % score bin.",
+    ),
+    Table(
+        "rm_churn_reasons",
+        _cols(
+            "month DATE NOT NULL, branch_id VARCHAR, code VARCHAR, n BIGINT, "
+            "sum_contribution DOUBLE, n_contribution BIGINT"
+        ),
+        "weixi.summaries",
+        "Stored churn reasons per month × branch × reason code.",
+    ),
+    Table(
+        "rm_churn_deciles",
+        _cols(
+            "month DATE NOT NULL, scope VARCHAR, decile BIGINT, n BIGINT, sum_p DOUBLE, "
+            "n_p BIGINT, churned BIGINT"
+        ),
+        "weixi.summaries",
+        "Predicted against actual churn per score decile (scope '*' = province, else a "
+        "branch), once the next month is loaded.",
+    ),
+    Table(
+        "rm_top_risk",
+        _cols(
+            "month DATE NOT NULL, scope VARCHAR, rank BIGINT, subscriber_id VARCHAR, "
+            "customer_id VARCHAR, phone VARCHAR, name VARCHAR, branch_id VARCHAR, "
+            "line_type VARCHAR, arpu DOUBLE, p_churn DOUBLE, reasons VARCHAR, code VARCHAR, "
+            "urgency VARCHAR"
+        ),
+        "weixi.summaries",
+        "The riskiest lines of a month per scope ('*' = province, else a branch), ranked.",
+    ),
+    Table(
+        "rm_evaluation",
+        _cols("month DATE NOT NULL, scope VARCHAR, locale VARCHAR, report VARCHAR"),
+        "weixi.summaries",
+        "The evaluation page's overview (JSON) per evaluated month × scope × locale.",
+    ),
+    Table(
+        "rm_lookup",
+        _cols("month DATE NOT NULL, key VARCHAR, subscriber_id VARCHAR"),
+        "weixi.summaries",
+        "Customer search keys (customer id, phone number) of the latest month, sorted by key.",
+    ),
 ]
 
 #: Every table of the store by name, in creation order.

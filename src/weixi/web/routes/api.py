@@ -107,7 +107,7 @@ def api_segment_grid(
     line_type: str = "mobile",
 ) -> dict[str, Any]:
     """The 36 stability groups of a month: count, urgency and priority per group."""
-    m = readmodels.pick_month(readmodels.months(con, "segments"), month)
+    m = readmodels.pick_month(readmodels.summary_months(con, "rm_segments"), month)
     if m is None:
         return {"month": None, "groups": []}
     g = readmodels.segment_grid(con, user.scope_branch, m, line_type)
@@ -122,7 +122,7 @@ def api_churn_summary(
     month: str | None = None,
 ) -> dict[str, Any]:
     """Score distribution, calibration by decile and top reason codes."""
-    m = readmodels.pick_month(readmodels.months(con, "churn_scores"), month)
+    m = readmodels.pick_month(readmodels.summary_months(con, "rm_churn"), month)
     s = readmodels.churn_summary(con, user.scope_branch, m)
     s.pop("models", None)
     model = s.pop("model", None)
@@ -142,7 +142,7 @@ def api_top_risk(
     limit: int = 100,
 ) -> dict[str, Any]:
     """Highest-risk lines with segment and reasons (personal data masked)."""
-    m = readmodels.pick_month(readmodels.months(con, "churn_scores"), month)
+    m = readmodels.pick_month(readmodels.summary_months(con, "rm_churn"), month)
     rows = readmodels.top_risk(con, user.scope_branch, m, min(max(limit, 1), 1000))
     locale = request_locale(request, user)
     for r in rows:

@@ -37,17 +37,6 @@ def _overview(con) -> dict | None:
         return None
 
 
-def _serving(con, month) -> str | None:
-    """The model version whose scores the page shows for ``month`` (the most frequent one)."""
-    if month is None:
-        return None
-    row = con.execute(
-        "SELECT model_version FROM churn_scores WHERE month = ? GROUP BY 1 ORDER BY count(*) DESC",
-        [month],
-    ).fetchone()
-    return row[0] if row else None
-
-
 def _validation(view: dict, version: str | None, key: str) -> float | None:
     """A version's own next-month hold-out figure (``auc``, ``top_decile_lift``)."""
     model = next((m for m in view["models"] if m["version"] == version), None)
@@ -233,12 +222,12 @@ def churn_page(
     def _(msg: str, **kw) -> str:
         return t(msg, locale, **kw)
 
-    available = readmodels.months(con, "churn_scores")
+    available = readmodels.summary_months(con, "rm_churn")
     m = readmodels.pick_month(available, month)
     s = readmodels.churn_summary(con, user.scope_branch, m)
     top = mask_records(_describe(readmodels.top_risk(con, user.scope_branch, m, 25), locale))
     view = _overview(con)
-    serving = _serving(con, m)
+    serving = readmodels.serving_version(con, m)
     model = None
     if view is not None:
         model = next((x for x in view["models"] if x["version"] == serving), None) or next(
@@ -288,7 +277,7 @@ def build_export(
 ) -> tuple[bytes, str, str, int, str]:
     """The masked top-risk list of ``user``'s scope: (body, media type, file name, rows,
     month label)."""
-    m = readmodels.pick_month(readmodels.months(con, "churn_scores"), month)
+    m = readmodels.pick_month(readmodels.summary_months(con, "rm_churn"), month)
     records = _describe(readmodels.top_risk(con, user.scope_branch, m, EXPORT_LIMIT), locale)
     columns = [
         ("subscriber_id", t("Subscriber", locale)),

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from weixi import summaries
 from weixi.auth.models import User
 from weixi.dispatch.winback import stored_evaluations
 from weixi.errors import ConfigError
@@ -30,8 +31,12 @@ def evaluation_page(
         m = parse_month(month) if month else None
     except (ValueError, ConfigError):
         m = None
-    data = evaluate_service.overview(
-        con=con, month=m, locale=request_locale(request, user), branch=user.scope_branch
+    data = (
+        summaries.evaluation(con, m, locale=request_locale(request, user), branch=user.scope_branch)
+        if con is not None
+        else evaluate_service.overview(
+            con=con, month=m, locale=request_locale(request, user), branch=user.scope_branch
+        )
     )
     winback = stored_evaluations(con)  # win-back lists the monthly job measured (province-wide)
     return render(

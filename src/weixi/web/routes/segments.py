@@ -30,7 +30,7 @@ def segments_page(
 ) -> HTMLResponse:
     locale = request_locale(request, user)
     line_type = line_type if line_type in LINE_TYPES else "mobile"
-    available = readmodels.months(con, "segments")
+    available = readmodels.summary_months(con, "rm_segments")
     m = readmodels.pick_month(available, month)
     ctx: dict = {
         "page_title": "Segments",

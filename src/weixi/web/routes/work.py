@@ -215,9 +215,7 @@ def monitoring(
     locale = request_locale(request, user)
     branch = user.scope_branch
     prices = operations.Prices.from_library(current_library(request.app.state.settings))
-    tables = {
-        d: operations.progress(session=db, by=d, branch=branch, prices=prices) for d in DIMENSIONS
-    }
+    tables = operations.progress_by(session=db, dims=DIMENSIONS, branch=branch, prices=prices)
     days = operations.outcomes_by_day(session=db, branch=branch)
     x = sorted({str(d["day"]) for d in days})
     series = {}

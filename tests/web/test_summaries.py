@@ -1,0 +1,206 @@
+"""The pages read small read models (``rm_*``, :mod:`weixi.summaries`) that the monthly job
+writes, not the month: the stored figures equal the live ones, and once stored the pages keep
+answering from them whatever happens to the month's rows afterwards."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import pytest
+
+from weixi import summaries
+from weixi.store.analytics import connect
+from weixi.web import readmodels
+
+BRANCH = "HZ"
+
+
+def _close(a, b) -> bool:
+    """Equal, floats to 1e-9 relative (sums in another order), containers element-wise."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
+def _pages(con) -> dict:
+    """What the dashboard, segments and churn pages read, province-wide and for BRANCH."""
+    seg_month = readmodels.summary_months(con, "rm_segments")[-1]
+    churn_month = readmodels.summary_months(con, "rm_churn")[0]  # has next month's labels
+    out = {}
+    for scope in (None, BRANCH):
+        d = readmodels.dashboard(con, scope)
+        out[scope] = {
+            "trend": d["trend"],
+            "urgency": d["urgency"],
+            "by_branch": d["by_branch"],
+            "grid": readmodels.segment_grid(con, scope, seg_month, "mobile"),
+            "needs": readmodels.needs_grid(con, scope, seg_month, "broadband"),
+            "migration": readmodels.migration(con, scope, seg_month, "b"),
+            "profiles": readmodels.segment_profiles(con, scope, seg_month, "mobile"),
+            "churn": {
+                k: v
+                for k, v in readmodels.churn_summary(con, scope, churn_month).items()
+                if k != "model"
+            },
+            "top": readmodels.top_risk(con, scope, churn_month, 40),
+            "serving": readmodels.serving_version(con, churn_month),
+        }
+    return out
+
+
+@pytest.fixture
+def writable(store_path, tmp_path):
+    """A writable copy of the web tests' store (built without the monthly job: no read
+    models yet)."""
+    path = tmp_path / "weixi.duckdb"
+    shutil.copy(store_path, path)
+    con = connect(path)
+    yield con
+    con.close()
+
+
+def test_stored_read_models_equal_the_live_figures_and_pages_read_them(writable):
+    con = writable
+    assert not readmodels.has(con, "rm_segments")  # a store the monthly job never refreshed
+    live = _pages(con)
+    assert live[None]["grid"]["total"] > 0 and live[None]["churn"]["deciles"]
+    assert live[BRANCH]["top"] and live[None]["migration"]["links"]
+
+    summaries.backfill(con)  # what the monthly job writes, month by month
+    for table in summaries.SOURCES:
+        assert readmodels.has(con, table), table
+    stored = _pages(con)
+    assert _close(stored, live)
+
+    # once stored, the pages no longer read the month: rewriting its rows changes nothing
+    # they show, while the read model's figures do show
+    month = readmodels.summary_months(con, "rm_segments")[-1]
+    con.execute("UPDATE segments SET urgency = 'red', b = 'B1', excluded = false")
+    con.execute("UPDATE churn_scores SET p_churn = 0.01")
+    con.execute("UPDATE snapshot SET arpu = 0")
+    after = _pages(con)
+    for scope in live:
+        for key in live[scope]:
+            if key == "top":  # reasons not stored are computed on demand from the line's row
+                strip = [{k: v for k, v in r.items() if k != "reasons"} for r in live[scope][key]]
+                assert _close(
+                    [{k: v for k, v in r.items() if k != "reasons"} for r in after[scope][key]],
+                    strip,
+                )
+            else:
+                assert _close(after[scope][key], live[scope][key]), (scope, key)
+    con.execute("UPDATE rm_segments SET n = n * 1000 WHERE month = ?", [month])
+    grid = readmodels.segment_grid(con, None, month, "mobile")
+    assert grid["total"] == 1000 * live[None]["grid"]["total"]
+
+
+def test_a_refresh_rewrites_only_its_month(writable):
+    con = writable
+    summaries.backfill(con)
+    months = readmodels.summary_months(con, "rm_segments")
+    before = con.execute(
+        "SELECT count(*) FROM rm_segments WHERE month = ?", [months[0]]
+    ).fetchone()[0]
+    out = summaries.refresh(con, months[-1])
+    assert out["rm_segments"] > 0 and set(out["seconds"]) >= set(summaries.SOURCES)
+    again = con.execute("SELECT count(*) FROM rm_segments WHERE month = ?", [months[0]]).fetchone()
+    assert again[0] == before  # the earlier month kept, the refreshed one not doubled
+    n = con.execute("SELECT count(*) FROM rm_segments WHERE month = ?", [months[-1]]).fetchone()[0]
+    assert n == out["rm_segments"]
+
+
+def test_the_monthly_job_refreshes_the_read_models(writable, settings):
+    from weixi.flows import run_month
+    from weixi.store.db import session_scope
+    from weixi.web import migrate
+
+    con = writable
+    migrate.upgrade(settings.db_url)
+    month = readmodels.months(con)[-1]
+    live = _pages(con)
+    with session_scope(settings.db_url) as session:
+        rep = run_month(con=con, session=session, month=month, train=False, plan=False)
+    written = rep.steps["read_models"]
+    assert written["rm_segments"] > 0 and written["rm_months"] > 0 and written["rm_churn"] > 0
+    assert "read_models" in rep.seconds
+    # the job's month is stored and is what the pages read
+    assert readmodels.summary_months(con, "rm_segments") == [month]
+    assert readmodels.summary_months(con, "rm_churn") == [month]
+    grid = readmodels.segment_grid(con, None, month, "mobile")
+    assert grid["total"] == live[None]["grid"]["total"] > 0
+
+
+def test_customer_search_finds_the_same_lines_through_the_stored_keys(writable):
+    con = writable
+    month = readmodels.months(con)[-1]
+    sid, cid, phone, branch = con.execute(
+        """SELECT subscriber_id, customer_id, phone, branch_id FROM snapshot
+           WHERE month = ? AND phone IS NOT NULL ORDER BY subscriber_id LIMIT 1 OFFSET 7""",
+        [month],
+    ).fetchone()
+    queries = [sid, cid, phone, sid[:-2], "no-such-line"]
+    live = {q: readmodels.search_customers(con, None, q) for q in queries}
+    assert [r["subscriber_id"] for r in live[phone]] == [sid]
+    assert sid in [r["subscriber_id"] for r in live[cid]]
+    assert len(live[sid[:-2]]) > 1 and live["no-such-line"] == []
+
+    summaries.backfill(con)
+    assert con.execute("SELECT DISTINCT month FROM rm_lookup").fetchall() == [(month,)]
+    for q in queries:
+        assert readmodels.search_customers(con, None, q) == live[q], q
+    other = "HZ" if branch != "HZ" else "NB"
+    assert readmodels.search_customers(con, other, phone) == []  # scoped to the branch
+    # the phone and customer id are found through the keys, not the month's columns
+    con.execute("UPDATE snapshot SET phone = NULL, customer_id = NULL WHERE month = ?", [month])
+    assert [r["subscriber_id"] for r in readmodels.search_customers(con, None, phone)] == [sid]
+
+
+def test_the_evaluation_page_reads_the_stored_overview(tmp_path, fresh_db_url):
+    import json
+
+    from tests.evaluate.test_service import _load
+    from tests.web.conftest import login, make_users
+    from weixi.config import Settings
+    from weixi.evaluate import service
+    from weixi.store.months import parse_month
+
+    store = tmp_path / "weixi.duckdb"
+    con = connect(store)
+    try:
+        _load(con, n=1500, months=2)
+        month = parse_month("2026-01")
+        service.build_outcomes(con=con, month=month)  # as the monthly job's evaluation leaves it
+        live = service.overview(con=con, month=month, locale="en", branch="HZ")
+        assert summaries.refresh_evaluation(con, month) >= 4  # province + branches, 2 locales
+        stored = summaries.evaluation(con, None, locale="en", branch="HZ")
+        assert stored == json.loads(json.dumps(live, default=summaries._plain))
+        # the page shows what is stored, not a recomputation
+        report = json.loads(
+            con.execute(
+                "SELECT report FROM rm_evaluation WHERE scope = '*' AND locale = 'en'"
+            ).fetchall()[0][0]
+        )
+        report["overall"]["verdict"] = "STORED-OVERVIEW-MARKER"
+        con.execute(
+            "UPDATE rm_evaluation SET report = ? WHERE scope = '*' AND locale = 'en'",
+            [json.dumps(report)],
+        )
+    finally:
+        con.close()
+    settings = Settings(
+        env="test",
+        home=tmp_path / "home",
+        analytics_path=store,
+        database_url=fresh_db_url(tmp_path),
+        secret_key="test-secret-key-not-dev",
+    )
+    make_users(settings.db_url)
+    from weixi.web.app import create_app
+
+    page = login(create_app(settings), "u_analyst").get("/evaluation")
+    assert page.status_code == 200 and "STORED-OVERVIEW-MARKER" in page.text
