@@ -71,7 +71,8 @@ HEADERS = {
 
 
 def _risk_multiplier(risk: np.ndarray) -> np.ndarray:
-    mean = float(np.nanmean(risk)) if len(risk) else 0.0
+    finite = risk[np.isfinite(risk)]  # no scores (a month before the first model): all NaN
+    mean = float(finite.mean()) if finite.size else 0.0
     rel = np.nan_to_num(risk / mean if mean > 0 else np.ones_like(risk), nan=1.0)
     return np.clip(rel, 0.1, 25.0)
 
