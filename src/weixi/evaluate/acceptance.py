@@ -257,6 +257,22 @@ def take_rate_rows(model: AcceptanceModel, df: pd.DataFrame, kinds: dict[str, st
     return pd.concat(parts, ignore_index=True)
 
 
+#: Per group of evaluated outcomes: treated and control counts and churn rates, the treated's
+#: mean of accepted × P(churn) (the reduction's denominator) and their mean P(churn).
+_ARMS = """count(*) FILTER (WHERE NOT is_control) AS n_t,
+           count(*) FILTER (WHERE is_control) AS n_c,
+           avg(1 - stayed) FILTER (WHERE NOT is_control) AS c_t,
+           avg(1 - stayed) FILTER (WHERE is_control) AS c_c,
+           avg(COALESCE(accepted, FALSE)::INTEGER * p_churn) FILTER (WHERE NOT is_control) AS d,
+           avg(p_churn) FILTER (WHERE NOT is_control) AS p_t"""
+
+
+def _rate_variance(rate: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """A churn rate's binomial variance, with a floor of one event (a zero rate is no certainty)."""
+    n = np.maximum(n, 1)
+    return np.maximum(rate * (1 - rate), 1.0 / n) / n
+
+
 def reduction_per_action(
     *,
     con: duckdb.DuckDBPyConnection,
@@ -320,14 +336,7 @@ def reduction_per_action(
     k = float(k_row[0]) / float(k_row[1]) if k_row[1] else 1.0
     rows = con.execute(
         f"""SELECT action,
-                   count(*) FILTER (WHERE NOT is_control) AS n_t,
-                   count(*) FILTER (WHERE is_control) AS n_c,
-                   avg(1 - stayed) FILTER (WHERE NOT is_control) AS c_t,
-                   avg(1 - stayed) FILTER (WHERE is_control) AS c_c,
-                   avg(COALESCE(accepted, FALSE)::INTEGER * p_churn)
-                       FILTER (WHERE NOT is_control) AS d,
-                   avg(p_churn) FILTER (WHERE NOT is_control) AS p_t,
-                   avg(p_churn) FILTER (WHERE is_control) AS p_c
+                   {_ARMS}, avg(p_churn) FILTER (WHERE is_control) AS p_c
             FROM evaluation_outcomes WHERE month IN ({marks})
             GROUP BY action ORDER BY action""",
         months,
@@ -339,9 +348,7 @@ def reduction_per_action(
     n_t, n_c = (np.array([float(r[i]) for r in rows]) for i in (1, 2))
     c_t, c_c, d, p_t, p_c = (np.array([float(r[i] or 0.0) for r in rows]) for i in (3, 4, 5, 6, 7))
     denom = np.maximum(d * k, 1e-6)
-    # the rates' variance, with a floor of one event so a zero rate is not certainty
-    var_t = np.maximum(c_t * (1 - c_t), 1.0 / n_t) / n_t
-    var_c = np.maximum(c_c * (1 - c_c), 1.0 / n_c) / n_c
+    var_t, var_c = _rate_variance(c_t, n_t), _rate_variance(c_c, n_c)
     if counterfactual == "control":
         c0, var0, cal = c_c, var_c, np.divide(c_c, p_c, out=np.ones_like(c_c), where=p_c > 0)
         shared = np.zeros_like(c0)
@@ -429,13 +436,7 @@ def reduction_by_level(
     ).fetchall()
     rows = con.execute(
         f"""SELECT action, _level,
-                   count(*) FILTER (WHERE NOT is_control) AS n_t,
-                   count(*) FILTER (WHERE is_control) AS n_c,
-                   avg(1 - stayed) FILTER (WHERE NOT is_control) AS c_t,
-                   avg(1 - stayed) FILTER (WHERE is_control) AS c_c,
-                   avg(COALESCE(accepted, FALSE)::INTEGER * p_churn)
-                       FILTER (WHERE NOT is_control) AS d,
-                   avg(p_churn) FILTER (WHERE NOT is_control) AS p_t
+                   {_ARMS}
             FROM {src} GROUP BY action, _level ORDER BY action, _level""",
         months,
     ).fetchall()
@@ -451,7 +452,7 @@ def reduction_by_level(
     rate = np.array([float(r[1]) for r in lv])
     n_lv = np.array([float(r[2]) for r in lv])
     pred = np.array([float(r[3] or 0.0) for r in lv])
-    var_lv = np.maximum(rate * (1 - rate), 1.0 / n_lv) / n_lv
+    var_lv = _rate_variance(rate, n_lv)
     cal_lv, var_cal_lv, _ = shrunk_calibration(rate, var_lv, pred, floor=calibration_floor)
     cal_of = dict(zip(lev_names, cal_lv, strict=True))
     var_cal_of = dict(zip(lev_names, var_cal_lv, strict=True))
@@ -461,10 +462,9 @@ def reduction_by_level(
     n_t, n_c = (np.array([float(r[i] or 0) for r in rows]) for i in (2, 3))
     c_t, c_c, d, p_t = (np.array([float(r[i] or 0.0) for r in rows]) for i in (4, 5, 6, 7))
     denom = np.maximum(d * k, 1e-6)
-    var_t = np.maximum(c_t * (1 - c_t), 1.0 / n_t) / n_t
+    var_t = _rate_variance(c_t, n_t)
     if counterfactual == "control":
-        c0 = c_c
-        var0 = np.maximum(c_c * (1 - c_c), 1.0 / np.maximum(n_c, 1)) / np.maximum(n_c, 1)
+        c0, var0 = c_c, _rate_variance(c_c, n_c)
     else:
         rel = np.array([float(actions[a].get("calibration", k)) / k if k else 1.0 for a in acts])
         cal = np.array([cal_of.get(g, k) for g in levels]) * rel
