@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from tests.web.store import build_store, source_key
 from weixi.auth import service as auth_service
 from weixi.auth.models import ALL_ROLES, Role
-from weixi.config import Settings
+from weixi.config import Settings, get_settings
 from weixi.store.db import get_engine, session_scope
 from weixi.web.orm import import_all
 
@@ -35,9 +35,15 @@ def clear_phones(text: str) -> list[str]:
 
 @pytest.fixture(scope="session")
 def store_path(tmp_path_factory, request):
-    """The populated DuckDB file (rebuilt when synth/segment code changes; cached otherwise)."""
+    """The populated DuckDB file (rebuilt when synth/segment code changes; cached otherwise).
+
+    The churn models it registers live in a home of their own beside the file, cached with it
+    and re-pointed on every restore: a cached store never refers to another run's folders.
+    """
     key = source_key()
-    target = tmp_path_factory.mktemp("store") / "weixi.duckdb"
+    base = tmp_path_factory.mktemp("store")
+    target = base / "weixi.duckdb"
+    home = base / "home"
     cache = getattr(request.config, "cache", None)
     folder = (
         cache.mkdir("weixi-web-store")
@@ -46,14 +52,47 @@ def store_path(tmp_path_factory, request):
     )
     folder.mkdir(parents=True, exist_ok=True)
     cached = folder / f"web-store-{key}.duckdb"
-    if cached.exists():
+    cached_models = folder / f"web-store-{key}.models"
+    if cached.exists() and cached_models.is_dir():
         shutil.copy(cached, target)
+        shutil.copytree(cached_models, home / "models")
+        rehome_models(target, home / "models")
+        return target
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WEIXI_HOME", str(home))
+        get_settings.cache_clear()
+        try:
+            build_store(target)
+        finally:
+            get_settings.cache_clear()
+    for old in folder.glob("web-store-*"):
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    shutil.copy(target, cached)
+    if (home / "models").is_dir():
+        shutil.copytree(home / "models", cached_models)
     else:
-        build_store(target)
-        for old in folder.glob("web-store-*.duckdb"):
-            old.unlink()
-        shutil.copy(target, cached)
+        cached_models.mkdir()
     return target
+
+
+def rehome_models(store: Path, models: Path) -> None:
+    """Point the registry of a restored store at the model folders copied under ``models``."""
+    import duckdb
+
+    con = duckdb.connect(str(store))
+    try:
+        if con.execute(
+            "SELECT count(*) FROM information_schema.columns"
+            " WHERE table_name = 'churn_models' AND column_name = 'path'"
+        ).fetchone()[0]:
+            rows = con.execute("SELECT version, path FROM churn_models").fetchall()
+            for version, path in rows:
+                moved = models / "churn" / Path(path).name
+                con.execute(
+                    "UPDATE churn_models SET path = ? WHERE version = ?", [str(moved), version]
+                )
+    finally:
+        con.close()
 
 
 def make_users(db_url: str) -> dict[str, str]:
