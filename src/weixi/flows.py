@@ -228,7 +228,10 @@ def run_month(
             result = _timed(
                 report,
                 "plan",
-                lambda: plan_month(con=con, month=month, spec=spec, library=lib, session=session),
+                lambda: plan_month(
+                    con=con, month=month, spec=spec, library=lib, session=session, engine=engine
+                ),
+                engine,
             )
             report.steps["plan"] = result.to_dict()
     else:

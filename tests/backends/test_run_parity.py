@@ -78,7 +78,7 @@ def test_run_on_spark_matches_duckdb(spark, tmp_path, monkeypatch, settings):
         # line is scored in it (the per-line take rates are the acceptance step's)
         assert rep["steps"]["acceptance"]["scored_on"] == engine
         assert "scored_on" not in rep["steps"]["uplift"] and ran["uplift"] == "duckdb"
-        assert ran["plan"] == "duckdb"  # matching and allocation: not on Spark yet
+        assert ran["plan"] == engine  # matching, cells and hand-back; HiGHS on the driver
 
     m = f"DATE '{MONTH}-01'"
     seg = "SELECT subscriber_id, code, excluded, priority_rank FROM segments WHERE month = "

@@ -28,17 +28,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from weixi.strategy.schemas import sql_literal
+from weixi.store.sqlrun import uniform_sql
 
 _SCALE = float(2**52)
-
-
-def uniform_sql(column: str, salt: str) -> str:
-    """SQL (DuckDB) for the uniform draw of ``column`` under ``salt`` (md5, first 52 bits)."""
-    return (
-        f"(('0x' || substr(md5(CAST({column} AS VARCHAR) || ':' || {sql_literal(salt)}), 1, 13))"
-        f"::BIGINT / {_SCALE!r})"
-    )
 
 
 def uniform(subscriber_ids: Iterable[str], salt: str) -> np.ndarray:

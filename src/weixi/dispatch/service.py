@@ -40,6 +40,7 @@ from weixi.errors import ConfigError, ConflictError, NotFoundError
 from weixi.i18n import t
 from weixi.store.bulk import insert_arrow
 from weixi.store.months import format_month
+from weixi.store.sqlrun import Run, open_run
 from weixi.strategy.match import match
 from weixi.strategy.schemas import StrategyLibrary, conditions_sql, sql_literal
 
@@ -238,6 +239,7 @@ def _capacity_and_staff(
     branches: list[str],
     month: dt.date,
     base: str,
+    run: Run,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Capacity (contacts this month) per branch × channel, and the staff roster."""
     cap = spec.capacity
@@ -251,14 +253,14 @@ def _capacity_and_staff(
         staff = None
     if staff is None:
         # Pseudo staff from the configured ratios (1 AM per 400 VIP, 1 per 50 group customers).
-        counts = con.execute(
+        counts = run.df(
             f"""SELECT branch_id,
                    sum(CASE WHEN COALESCE(lower(CAST(vip_tier AS VARCHAR)), 'none')
                             NOT IN ('none', '', 'no', 'false') THEN 1 ELSE 0 END) AS vip,
                    sum(CASE WHEN upper(CAST(group_class AS VARCHAR)) IN ('A', 'B', 'C')
                             THEN 1 ELSE 0 END) AS grp
             FROM {base} GROUP BY branch_id"""
-        ).df()
+        )
         counts = counts.set_index("branch_id")
         rows = []
         for b in branches:
@@ -314,6 +316,7 @@ def plan_month(
     as_of: dt.datetime | None = None,
     status: str = plans.PlanStatus.approved.value,
     preview: bool = False,
+    engine: str = "duckdb",
 ) -> PlanResult:
     """Plan ``month`` for campaign ``spec`` and store it as a plan version with ``status``.
 
@@ -321,6 +324,11 @@ def plan_month(
     month and campaign is replaced, a dispatched plan never is: see :mod:`.plans`) and, with a
     ``session``, the campaign and its open tasks. ``preview`` plans in temporary tables only:
     no analytics or operational table changes (the contact history is only read).
+
+    ``engine`` runs matching and the plan's per-line work (suppression, cells, hand-back to
+    customers, the not-on-list reasons) on ``duckdb`` or ``spark`` from one SQL definition
+    (:mod:`weixi.store.sqlrun`); the HiGHS solve runs on the driver over cell aggregates, and the
+    plan's rows are stored and dispatched the same way on both.
     """
     if status not in (plans.PlanStatus.draft.value, plans.PlanStatus.approved.value):
         raise ConfigError(f"a new plan is stored as draft or approved, not {status!r}")
@@ -340,6 +348,7 @@ def plan_month(
             session=session,
             as_of=as_of,
             preview=True,
+            engine=engine,
         )
         share = float(probe.power["recommended_share"])
         result = plan_month(
@@ -351,6 +360,7 @@ def plan_month(
             as_of=as_of,
             status=status,
             preview=preview,
+            engine=engine,
         )
         result.control_share_auto = True
         result.seconds["total"] = round(result.seconds["total"] + probe.seconds["total"], 3)
@@ -362,9 +372,7 @@ def plan_month(
         )
     if session is not None and not preview:
         recover_pending(con=con, session=session)
-    timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    m = sql_literal(month)
     as_of = as_of or dt.datetime.combine(month, dt.time())
     if session is None:
         campaign_row = None
@@ -379,9 +387,62 @@ def plan_month(
         campaign_row = get_or_create_campaign(session=session, spec=spec, status=new)
         if campaign_row.status == CampaignStatus.draft.value and status == "approved":
             campaign_row.status = CampaignStatus.approved.value
-    ckey = spec.key
+    run = open_run(con, engine, plan_inputs(con, month))
+    try:
+        return _plan_month(
+            con=con,
+            month=month,
+            spec=spec,
+            library=library,
+            session=session,
+            as_of=as_of,
+            status=status,
+            preview=preview,
+            run=run,
+            campaign_row=campaign_row,
+            t0=t0,
+        )
+    finally:
+        run.close()
 
+
+def plan_inputs(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, str]:
+    """The store's rows that matching and planning read for ``month`` (view name → DuckDB
+    ``SELECT``): what a Spark run is handed (on a cluster, the lake's tables of the month)."""
+    m = sql_literal(month)
+    present = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    monthly = ("segments", "snapshot", "churn_scores", "channel_effects", "plan_adjustments")
+    out = {t: f"SELECT * FROM {t} WHERE month = {m}" for t in monthly if t in present}
+    if "uplift" in present:
+        out["uplift"] = (
+            f"SELECT * FROM uplift WHERE month = {m}"
+            if _has_col(con, "uplift", "month")
+            else "SELECT * FROM uplift"
+        )
+    return out
+
+
+def _plan_month(
+    *,
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    spec: CampaignSpec,
+    library: StrategyLibrary,
+    session: Session | None,
+    as_of: dt.datetime,
+    status: str,
+    preview: bool,
+    run: Run,
+    campaign_row: Any,
+    t0: float,
+) -> PlanResult:
+    """:func:`plan_month` once the control share is fixed and the campaign row is known; the
+    per-line SQL runs on ``run`` (the store's DuckDB, or Spark)."""
+    timings: dict[str, float] = {}
+    m = sql_literal(month)
+    ckey = spec.key
     lrn = spec.learning
+    sizing = spec.control_sizing
     if spec.match_scope == "all":
         library = library.open_matching()
     mx = match(
@@ -396,6 +457,7 @@ def plan_month(
         min_segment_treated=lrn.min_segment_treated,
         write=not preview,
         choose=spec.action_choice,
+        run=run,
     )
     timings["match"] = time.perf_counter() - t0
 
@@ -403,43 +465,37 @@ def plan_month(
     target = conditions_sql(spec.target, "p.")
     if spec.max_priority_rank is not None:
         target += f" AND COALESCE(p.priority_rank, 999999) <= {int(spec.max_priority_rank)}"
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _pl_t AS
-        SELECT p.*, (p.a = 'A1' AND {str(spec.must_dispatch_a1).upper()}) AS must_a1,
+    run.create(
+        "_pl_t",
+        f"""SELECT p.*, (p.a = 'A1' AND {str(spec.must_dispatch_a1).upper()}) AS must_a1,
                {target} AS in_target
-        FROM {mx.primary} p"""
+        FROM {mx.primary} p""",
     )
     # Contact policy.
-    con.register(
-        "_pl_hist_df",
+    run.frame(
+        "_pl_hist",
         contact_history(
             session, month, exclude_campaign_id=campaign_row.id if campaign_row else None
         ),
     )
-    con.register("_pl_consent_df", consent_frame(session))
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _pl_hist AS SELECT * FROM _pl_hist_df;"
-        "CREATE OR REPLACE TEMP TABLE _pl_consent AS SELECT * FROM _pl_consent_df"
-    )
-    con.unregister("_pl_hist_df")
-    con.unregister("_pl_consent_df")
+    run.frame("_pl_consent", consent_frame(session))
     sup = suppression_sql(
         con, month, spec.policy, table="_pl_t", history="_pl_hist", as_of=as_of, base=mx.base
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _pl_sup AS {sup}")
+    run.create("_pl_sup", sup)
     chans = ", ".join(sql_literal(c) for c in spec.channels)
     block = channel_block_sql(library, spec.policy, "_pl_consent")
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _pl_opt AS
-        SELECT o.* FROM {mx.options} o
-        WHERE o.channel IN ({chans}) AND NOT {block}"""
+    run.create(
+        "_pl_opt",
+        f"""SELECT o.* FROM {mx.options} o
+        WHERE o.channel IN ({chans}) AND NOT {block}""",
     )
     ctl = in_control_sql("t.subscriber_id", spec.control_salt, spec.control_share)
     glob = in_control_sql("t.subscriber_id", spec.holdout.salt, spec.holdout.share)
     mv = float(spec.min_value)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _pl_status AS
-        WITH ch AS (
+    run.create(
+        "_pl_status",
+        f"""WITH ch AS (
             SELECT sid, count(*) AS n_channels,
                    count(*) FILTER (WHERE ev > {mv!r}) AS n_positive
             FROM _pl_opt GROUP BY sid
@@ -453,7 +509,7 @@ def plan_month(
                END AS blocked,
                {ctl} AS is_control
         FROM _pl_t t JOIN _pl_sup s USING (subscriber_id)
-        LEFT JOIN ch USING (sid)"""
+        LEFT JOIN ch USING (sid)""",
     )
     # Cells: identical (branch, action, offer, A1, channel set, value bucket).
     # Cells: identical (branch, action, offer, A1 flag, set of allowed channels) and a value
@@ -472,9 +528,9 @@ def plan_month(
         f"WHEN {sql_literal(c)} THEN {1 << i}"
         for i, c in enumerate(ch.key for ch in library.channels)
     )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _pl_cust AS
-        WITH o AS (
+    run.create(
+        "_pl_cust0",
+        f"""WITH o AS (
             SELECT o.sid, o.channel FROM _pl_opt o JOIN _pl_status s USING (sid)
             WHERE s.blocked IS NULL AND (o.ev > {mv!r} OR s.must_a1)
         ), chset AS (
@@ -482,37 +538,38 @@ def plan_month(
             FROM o GROUP BY sid
         )
         SELECT s.sid, s.branch_id, s.action, s.offer_id, s.{within} AS rank_value, s.must_a1,
-               s.is_control, c.chmask, {bucket} AS bucket,
-               hash(s.branch_id, s.action, s.offer_id, s.must_a1, c.chmask, {bucket}) AS ckey
-        FROM _pl_status s JOIN chset c USING (sid)"""
+               s.is_control, c.chmask, {bucket} AS bucket
+        FROM _pl_status s JOIN chset c USING (sid)""",
     )
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _pl_cells AS
-        SELECT row_number() OVER (ORDER BY branch_id, action, offer_id, must_a1, chmask, bucket)
-                   - 1 AS cell, *
-        FROM (SELECT ckey, branch_id, action, offer_id, must_a1, chmask, bucket,
+    cell_key = "branch_id, action, offer_id, must_a1, chmask, bucket"
+    run.create(
+        "_pl_cells",
+        f"""SELECT row_number() OVER (ORDER BY {cell_key}) - 1 AS cell, *
+        FROM (SELECT {cell_key},
                      count(*) FILTER (WHERE NOT is_control) AS n_treat,
                      count(*) FILTER (WHERE is_control) AS n_control
-              FROM _pl_cust GROUP BY ALL)"""
+              FROM _pl_cust0 GROUP BY {cell_key})""",
     )
-    options = con.execute(
-        f"""SELECT k.cell, k.branch_id, o.channel, avg(o.ev) AS value, avg(o.cost) AS cost
-        FROM _pl_cust c JOIN _pl_opt o USING (sid) JOIN _pl_cells k USING (ckey)
+    run.create(
+        "_pl_cust",
+        f"SELECT c.*, k.cell FROM _pl_cust0 c JOIN _pl_cells k USING ({cell_key})",
+    )
+    options = run.df(
+        f"""SELECT c.cell, c.branch_id, o.channel, avg(o.ev) AS value, avg(o.cost) AS cost
+        FROM _pl_cust c JOIN _pl_opt o USING (sid)
         WHERE o.ev > {mv!r} OR c.must_a1
-        GROUP BY k.cell, k.branch_id, o.channel ORDER BY k.cell, o.channel"""
-    ).df()
-    cells = con.execute(
+        GROUP BY c.cell, c.branch_id, o.channel ORDER BY c.cell, o.channel"""
+    )
+    cells = run.df(
         "SELECT cell, branch_id, must_a1, bucket, n_treat, n_control FROM _pl_cells ORDER BY cell"
-    ).df()
+    )
     timings["prepare"] = time.perf_counter() - t0 - timings["match"]
 
-    branches = sorted(
-        r[0] for r in con.execute(f"SELECT DISTINCT branch_id FROM {mx.base}").fetchall()
-    )
+    branches = sorted(r[0] for r in run.rows(f"SELECT DISTINCT branch_id FROM {mx.base}"))
     bidx = {b: i for i, b in enumerate(branches)}
     channels = list(spec.channels)
     cidx = {c: i for i, c in enumerate(channels)}
-    capacity, staff = _capacity_and_staff(con, spec, branches, month, mx.base)
+    capacity, staff = _capacity_and_staff(con, spec, branches, month, mx.base, run)
     quota = np.array([spec.branch_quotas.get(b, math.inf) for b in branches], dtype=float)
     bbudget = np.array([spec.branch_budgets.get(b, math.inf) for b in branches], dtype=float)
     # The control group is drawn among the customers the plan selects (so treated and control
@@ -556,16 +613,14 @@ def plan_month(
     alloc = alloc[alloc["x"] > 0].sort_values(["cell", "value"], ascending=[True, False])
     alloc["hi"] = alloc.groupby("cell")["x"].cumsum()
     alloc["lo"] = alloc["hi"] - alloc["x"]
-    con.register("_pl_alloc_df", alloc[["cell", "channel", "lo", "hi", "value", "cost"]])
-    con.execute("CREATE OR REPLACE TEMP TABLE _pl_alloc AS SELECT * FROM _pl_alloc_df")
-    con.unregister("_pl_alloc_df")
-    con.register("_pl_staff_df", staff)
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _pl_staff AS SELECT *, row_number() OVER "
+    run.frame("_pl_alloc", alloc[["cell", "channel", "lo", "hi", "value", "cost"]])
+    run.frame("_pl_staff_in", staff)
+    run.create(
+        "_pl_staff",
+        "SELECT *, row_number() OVER "
         "(PARTITION BY branch_id, channel ORDER BY staff_id) - 1 AS k, count(*) OVER "
-        "(PARTITION BY branch_id, channel) AS n FROM _pl_staff_df"
+        "(PARTITION BY branch_id, channel) AS n FROM _pl_staff_in",
     )
-    con.unregister("_pl_staff_df")
     big = 1e18
     limits = pd.DataFrame(
         [
@@ -582,25 +637,23 @@ def plan_month(
         ],
         columns=["branch_id", "channel", "cap", "quota", "budget", "bbudget"],
     )
-    con.register("_pl_limits_df", limits)
-    con.execute("CREATE OR REPLACE TEMP TABLE _pl_limits AS SELECT * FROM _pl_limits_df")
-    con.unregister("_pl_limits_df")
+    run.frame("_pl_limits", limits)
     notes = [
         (r.key, r.note.en if r.note else r.key, r.note.zh if r.note else r.key)
         for r in library.rules
     ]
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _pl_notes AS SELECT * FROM (VALUES "
-        + ", ".join(f"({sql_literal(k)}, {sql_literal(e)}, {sql_literal(z)})" for k, e, z in notes)
-        + ") t(rule_key, note_en, note_zh)"
-    )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _pl_assign AS
-        WITH ranked AS (
-            SELECT c.*, k.cell, c.must_a1 AND c.is_control AS a1_control,
-                   row_number() OVER (PARTITION BY c.ckey, c.must_a1 AND c.is_control
+    run.frame("_pl_notes", pd.DataFrame(notes, columns=["rule_key", "note_en", "note_zh"]))
+    # The hand-back. A picked row carries only what the plan stores (sid, branch, action,
+    # offer, channel, arm, value, cost, the A1 flag): every union below names one column list
+    # (``x.*`` of a USING join puts the join keys first on Spark, not on DuckDB).
+    row = "sid, branch_id, action, offer_id, channel, is_control, expected_value, cost, must_a1"
+    run.create(
+        "_pl_assign",
+        f"""WITH ranked AS (
+            SELECT c.*, c.must_a1 AND c.is_control AS a1_control,
+                   row_number() OVER (PARTITION BY c.cell, c.must_a1 AND c.is_control
                                       ORDER BY c.rank_value DESC, c.sid) AS r
-            FROM _pl_cust c JOIN _pl_cells k USING (ckey)
+            FROM _pl_cust c
         ), a1_x AS (
             SELECT cell, max(hi) AS x FROM _pl_alloc GROUP BY cell
         ), a1_whole AS (
@@ -617,7 +670,8 @@ def plan_month(
             JOIN _pl_cells k ON k.cell = r.cell
             WHERE r.must_a1 AND NOT r.a1_control
         ), picked AS (
-            SELECT r.*, a.channel, o.ev AS expected_value, o.cost
+            SELECT r.sid, r.branch_id, r.action, r.offer_id, a.channel, r.is_control,
+                   o.ev AS expected_value, o.cost, r.must_a1
             FROM ranked r JOIN _pl_alloc a ON a.cell = r.cell
               AND NOT r.a1_control AND r.r > a.lo AND r.r <= a.hi
             JOIN _pl_opt o ON o.sid = r.sid AND o.channel = a.channel
@@ -628,10 +682,12 @@ def plan_month(
             -- its allocation stopped in the same order when it was cut, none when it got
             -- nobody — so the two arms of a cell stay comparable; through the channel with the
             -- best expected value for that customer
-            SELECT r.*, b.channel, b.ev AS expected_value, b.cost
+            SELECT r.sid, r.branch_id, r.action, r.offer_id, b.channel, r.is_control,
+                   b.ev AS expected_value, b.cost, r.must_a1
             FROM ranked r JOIN (
-                SELECT sid, arg_max(channel, ev) AS channel, max(ev) AS ev,
-                       arg_max(cost, ev) AS cost
+                -- a tie of value goes to the library's first channel, on every engine
+                SELECT sid, arg_max(channel, (ev, -channel_idx)) AS channel, max(ev) AS ev,
+                       arg_max(cost, (ev, -channel_idx)) AS cost
                 FROM _pl_opt GROUP BY sid
             ) b USING (sid)
             LEFT JOIN a1_cut u ON u.cell = r.cell
@@ -639,7 +695,7 @@ def plan_month(
               AND ((SELECT whole FROM a1_whole) OR u.all_in OR r.rank_value > u.cut_rv
                    OR (r.rank_value = u.cut_rv AND r.sid < u.cut_sid))
         ), trt AS (
-            SELECT t.* EXCLUDE (k_cap, k_quota, spend, bspend),
+            SELECT t.*,
                    k_cap <= l.cap AND k_quota <= l.quota AND spend <= l.budget + 1e-6
                        AND bspend <= l.bbudget + 1e-6 AS fits
             FROM (
@@ -664,12 +720,13 @@ def plan_month(
             QUALIFY row_number() OVER (PARTITION BY branch_id, channel
                                        ORDER BY must_a1 DESC, expected_value DESC, sid) = 1
         ), chosen AS (
-            SELECT p.* FROM picked p LEFT JOIN cut USING (branch_id, channel)
+            SELECT {", ".join("p." + c for c in row.split(", "))}
+            FROM picked p LEFT JOIN cut USING (branch_id, channel)
             WHERE p.is_control AND (cut.c_sid IS NULL OR p.must_a1::INT > cut.c_a1::INT
                   OR (p.must_a1 = cut.c_a1 AND (p.expected_value > cut.c_ev
                       OR (p.expected_value = cut.c_ev AND p.sid < cut.c_sid))))
             UNION ALL
-            SELECT * EXCLUDE (fits) FROM trt WHERE fits
+            SELECT {row} FROM trt WHERE fits
         ), withstaff AS (
             SELECT ch.*, row_number() OVER (PARTITION BY ch.branch_id, ch.channel, ch.is_control
                                             ORDER BY ch.expected_value DESC, ch.sid) - 1
@@ -695,7 +752,7 @@ def plan_month(
         JOIN {mx.primary} p ON p.sid = w.sid
         LEFT JOIN _pl_notes nt ON nt.rule_key = p.rules
         LEFT JOIN _pl_staff st ON st.branch_id = w.branch_id AND st.channel = w.channel
-             AND st.k = w.q % st.n"""
+             AND st.k = w.q % st.n""",
     )
     # Why every other subscriber of the month is not on a list.
     detail = (
@@ -703,9 +760,9 @@ def plan_month(
         if _has_col(con, "segments", "exclusion_reason")
         else "CAST(NULL AS VARCHAR)"
     )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _pl_not AS
-        SELECT s.subscriber_id, s.branch_id, 'excluded' AS reason, {detail} AS detail
+    run.create(
+        "_pl_not",
+        f"""SELECT s.subscriber_id, s.branch_id, 'excluded' AS reason, {detail} AS detail
         FROM segments s WHERE s.month = {m} AND COALESCE(s.excluded, FALSE)
         UNION ALL
         SELECT b.subscriber_id, b.branch_id,
@@ -719,8 +776,14 @@ def plan_month(
         LEFT JOIN _pl_assign a ON a.sid = b.sid AND NOT a.is_control
         LEFT JOIN _pl_status st ON st.sid = b.sid
         LEFT JOIN {mx.matched} hh ON hh.sid = b.sid
-        WHERE a.sid IS NULL"""
+        WHERE a.sid IS NULL""",
     )
+    if run.engine != "duckdb":
+        # the rows the store keeps and the summary reads, from the Parquet the engine wrote
+        for name in ("_pl_assign", "_pl_not", "_pl_status"):
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {run.relation(name)}"
+            )
     timings["lists"] = time.perf_counter() - t1 - timings["solve"]
     result = _summarize(con, month, spec, sol, problem, capacity, branches, channels)
 

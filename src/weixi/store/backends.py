@@ -56,15 +56,35 @@ def spark_backend():
     return ibis.pyspark.connect(spark_session())
 
 
-def spark_sql(sql: str) -> str:
+def spark_sql(sql: str, *, keep_order: bool = False) -> str:
     """Spark SQL generated (sqlglot) from one of the store's DuckDB queries: the single
-    definition of a step, run by Spark over the same table names (:func:`spark_views`). A
-    top-level ORDER BY is dropped (Spark's rows are written unordered; readers order)."""
+    definition of a step, run by Spark over the same table names (:func:`spark_views`).
+
+    A top-level ORDER BY is dropped unless ``keep_order`` (Spark's rows are written unordered;
+    readers order). DuckDB's ``('0x' || hex digits)::BIGINT`` (the md5 draws of
+    :mod:`weixi.store.sqlrun`) becomes ``CAST(conv(digits, 16, 10) AS BIGINT)``: Spark reads no
+    hexadecimal strings, and a plain transpilation would give NULL.
+    """
     import sqlglot
+    from sqlglot import exp
 
     tree = sqlglot.parse_one(sql, read="duckdb")
-    tree.set("order", None)
-    return tree.sql(dialect="spark")
+    if not keep_order:
+        tree.set("order", None)
+
+    def hex_cast(node: exp.Expression) -> exp.Expression:
+        inner = node.this.unnest() if isinstance(node, exp.Cast) else None
+        if isinstance(inner, exp.DPipe):
+            left = inner.this
+            if isinstance(left, exp.Literal) and left.is_string and left.this == "0x":
+                conv = exp.Anonymous(
+                    this="conv",
+                    expressions=[inner.expression, exp.Literal.number(16), exp.Literal.number(10)],
+                )
+                return exp.Cast(this=conv, to=node.args["to"])
+        return node
+
+    return tree.transform(hex_cast).sql(dialect="spark")
 
 
 def spark_views(con: duckdb.DuckDBPyConnection, folder: Path, tables: dict[str, str]):

@@ -51,6 +51,7 @@ from dataclasses import asdict, dataclass
 import duckdb
 
 from weixi.errors import NotFoundError, RuleError
+from weixi.store.sqlrun import DuckRun, Run, hash_key_sql, uniform_sql
 from weixi.strategy.schemas import StrategyLibrary, conditions_sql, sql_literal
 
 
@@ -65,7 +66,7 @@ class MatchResult:
     - ``primary``: one primary action per household (the line, action, offer, category, value,
       uplift and its source, ``must``-relevant segment codes; ``sid`` joins ``base``);
     - ``options``: the primary action × each channel it may go through (``sid``, ``channel``,
-      ``value``, ``cost``, ``ev``);
+      ``value``, ``cost``, ``ev``, and ``channel_idx``, the channel's place in the library);
     - ``matched``: lines with at least one matched action and offer (a line of ``base``
       absent from ``primary`` but present here lost to another line of its household).
     """
@@ -222,12 +223,13 @@ def _base_sql(con: duckdb.DuckDBPyConnection, month: dt.date, lib: StrategyLibra
     grp = sel["group_class"].split(" AS ")[0]
     cust = sel["customer_id"].split(" AS ")[0]
     v = lib.value
-    # sid: a compact integer key (64-bit hash) so the joins below run on integers, not strings.
+    # sid: a compact integer key (60 bits of md5, the same on every engine) so the joins below
+    # run on integers, not strings, and ties between lines break the same way everywhere.
     return f"""
         SELECT {", ".join(sel.values())},
-               CAST(hash(s.subscriber_id) >> 1 AS BIGINT) AS sid,
+               {hash_key_sql("s.subscriber_id")} AS sid,
                COALESCE({cust}, s.subscriber_id) AS hh_id,
-               CAST(hash(COALESCE({cust}, s.subscriber_id)) >> 1 AS BIGINT) AS hh_key,
+               {hash_key_sql(f"COALESCE({cust}, s.subscriber_id)")} AS hh_key,
                COALESCE({arpu}, 0.0) * {v.margin!r} * {v.clv_months!r} AS clv,
                {p} AS p_churn,
                (COALESCE(lower(CAST({vip} AS VARCHAR)), 'none')
@@ -254,27 +256,25 @@ def _rules_sql(lib: StrategyLibrary) -> str:
     )
 
 
-def _offer_tables(con: duckdb.DuckDBPyConnection, lib: StrategyLibrary, month: dt.date) -> list:
-    """Register the month's valid offers and channels as temp tables; return valid offers."""
+def _offer_tables(run: Run, lib: StrategyLibrary, month: dt.date) -> list:
+    """Register the month's valid offers and channels as relations; return valid offers."""
     order = lib.category_order(month)
     acts = ", ".join(
         f"({sql_literal(a.key)}, {sql_literal(a.category)}, {order.index(a.category) + 1}, "
         f"{a.uplift!r}::DOUBLE, {a.take_rate!r}::DOUBLE)"
         for a in lib.actions
     )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _mx_actions AS SELECT * FROM (VALUES "
-        + acts
-        + ") t(action, category, category_rank, uplift, take_rate)"
+    run.create(
+        "_mx_actions",
+        "SELECT * FROM (VALUES " + acts + ") t(action, category, category_rank, uplift, take_rate)",
     )
     chans = ", ".join(
         f"({sql_literal(c.key)}, {c.effect!r}::DOUBLE, {c.contact_cost!r}::DOUBLE, {i})"
         for i, c in enumerate(lib.channels)
     )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _mx_channels AS SELECT * FROM (VALUES "
-        + chans
-        + ") t(channel, effect, contact_cost, channel_idx)"
+    run.create(
+        "_mx_channels_cfg",
+        "SELECT * FROM (VALUES " + chans + ") t(channel, effect, contact_cost, channel_idx)",
     )
     valid = [(e, p, o) for e, p, o in lib.offers() if o.valid_from <= month <= o.valid_to]
     rows = []
@@ -286,10 +286,11 @@ def _offer_tables(con: duckdb.DuckDBPyConnection, lib: StrategyLibrary, month: d
             )
     if not rows:
         raise RuleError(f"no offer of the strategy library is valid in {month:%Y-%m}")
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _mx_offers AS SELECT * FROM (VALUES "
+    run.create(
+        "_mx_offers",
+        "SELECT * FROM (VALUES "
         + ", ".join(rows)
-        + ") t(offer_idx, offer_id, action, tier, unit_cost, offer_uplift, channel)"
+        + ") t(offer_idx, offer_id, action, tier, unit_cost, offer_uplift, channel)",
     )
     return valid
 
@@ -307,6 +308,7 @@ def match(
     explore_share: float = 0.1,
     min_segment_treated: int = 100,
     choose: str = "priority",
+    run: Run | None = None,
 ) -> MatchResult:
     """Match every kept subscriber of ``month`` to one primary action and offer (SQL).
 
@@ -327,6 +329,10 @@ def match(
     effects). A Thompson-sampled action outranks both; with ``value`` only ``explore_share`` of a
     segment's lines take the draw (the values already carry what was learned).
 
+    ``run`` is where the SQL runs (:mod:`weixi.store.sqlrun`; default: temporary tables of
+    ``con``); on Spark the relations of the result are Spark views and ``strategy_matches`` is
+    loaded from the Parquet Spark wrote.
+
     Example:
         >>> from weixi.store.analytics import connect; from weixi.strategy.library import load_preset
         >>> con = connect(":memory:")
@@ -339,8 +345,9 @@ def match(
         >>> con.execute("SELECT action, offer_id FROM strategy_matches").fetchall()
         [('handset_upgrade', 'hu_zero_prepay_subsidy')]
     """
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _mx_base AS {_base_sql(con, month, lib)}")
-    valid = _offer_tables(con, lib, month)
+    run = run or DuckRun(con)
+    run.create("_mx_base", _base_sql(con, month, lib))
+    valid = _offer_tables(run, lib, month)
     m = sql_literal(month)
     if choose not in ("priority", "value"):
         raise RuleError(f"choose must be 'priority' or 'value', not {choose!r}")
@@ -351,20 +358,25 @@ def match(
         mfilter = f"WHERE month = {sql_literal(month)}" if "month" in ucols else ""
         # an optional per-customer acceptance (``take_rate``) replaces the action's configured one
         utake = "avg(CAST(take_rate AS DOUBLE))" if "take_rate" in ucols else "CAST(NULL AS DOUBLE)"
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _mx_uplift AS SELECT subscriber_id, action, "
+        run.create(
+            "_mx_uplift",
+            "SELECT subscriber_id, action, "
             f"avg(CAST(uplift AS DOUBLE)) AS uplift, {utake} AS take_rate "
-            f"FROM uplift {mfilter} GROUP BY ALL"
+            f"FROM uplift {mfilter} GROUP BY subscriber_id, action",
         )
         take = "COALESCE(u.take_rate, a.take_rate)"
     if learned and _has_rows(con, "channel_effects"):
         # the measured share of contacts each channel delivers replaces the configured effect
-        con.execute(
-            f"""UPDATE _mx_channels SET effect = ce.effect
-                FROM (SELECT channel, avg(effect) AS effect FROM channel_effects
-                      WHERE month = {m} GROUP BY channel) ce
-                WHERE ce.channel = _mx_channels.channel"""
+        run.create(
+            "_mx_channels",
+            f"""SELECT c.channel, COALESCE(ce.effect, c.effect) AS effect, c.contact_cost,
+                       c.channel_idx
+                FROM _mx_channels_cfg c LEFT JOIN (
+                    SELECT channel, avg(effect) AS effect FROM channel_effects
+                    WHERE month = {m} GROUP BY channel) ce ON ce.channel = c.channel""",
         )
+    else:
+        run.create("_mx_channels", "SELECT * FROM _mx_channels_cfg")
     adjusted = adjust and _has_rows(con, "plan_adjustments")
     if adjusted:
         acols = _columns(con, "plan_adjustments")
@@ -384,36 +396,37 @@ def match(
                          ELSE greatest({float(explore_share)!r},
                                        (s.top - 1.0 / s.k) / (1.0 - 1.0 / s.k)) END"""
         )
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _mx_adj AS
-            WITH a AS (
+        run.create(
+            "_mx_adj",
+            f"""WITH a AS (
                 SELECT segment, action, avg(p_best) AS p_best, avg({seg_uplift}) AS seg_uplift
-                FROM plan_adjustments WHERE month = {m} GROUP BY ALL
+                FROM plan_adjustments WHERE month = {m} GROUP BY segment, action
             ), s AS (
                 SELECT segment, count(*) FILTER (WHERE p_best > 0) AS k, max(p_best) AS top
                 FROM a GROUP BY segment
             )
             SELECT a.*, {follow} AS follow
-            FROM a JOIN s USING (segment)"""
+            FROM a JOIN s USING (segment)""",
         )
-        adjusted = con.execute("SELECT count(*) FROM _mx_adj").fetchall()[0][0] > 0
+        adjusted = run.rows("SELECT count(*) FROM _mx_adj")[0][0] > 0
     rule_rows = [
         f"({ri}, {sql_literal(r.key)}, {sql_literal(a)})"
         for ri, r in enumerate(lib.rules)
         for a in r.actions
         if actions is None or a in actions
     ]
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _mx_rules AS SELECT * FROM (VALUES "
+    run.create(
+        "_mx_rules",
+        "SELECT * FROM (VALUES "
         + (", ".join(rule_rows) or "(-1, '', '')")
-        + ") t(rule_idx, rule_key, action)"
+        + ") t(rule_idx, rule_key, action)",
     )
     try:
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _mx_cand AS
-            WITH hits AS ({_rules_sql(lib)})
+        run.create(
+            "_mx_cand",
+            f"""WITH hits AS ({_rules_sql(lib)})
             SELECT h.sid, r.action, min(h.rule_idx) AS rule_idx
-            FROM hits h JOIN _mx_rules r USING (rule_idx) GROUP BY h.sid, r.action"""
+            FROM hits h JOIN _mx_rules r USING (rule_idx) GROUP BY h.sid, r.action""",
         )
     except duckdb.BinderException as exc:
         raise RuleError(f"a matching rule uses a column the segments table lacks: {exc}") from exc
@@ -460,17 +473,18 @@ def match(
     explored = adjusted and explore
     if explored:
         # Thompson draw per line: cumulative p_best over its candidate actions (renormalised),
-        # against a uniform number from a hash of subscriber and month (reproducible).
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _mx_ts AS
-            WITH w AS (
-                SELECT c.sid, c.action, g.p_best AS w,
-                       (hash(s.subscriber_id, {m}, 'thompson') % 1000003) / 1000003.0 AS u
+        # against a uniform number from a hash of subscriber and month (reproducible, and the
+        # same on every engine).
+        u_draw = uniform_sql("s.subscriber_id", f"thompson:{month:%Y-%m}")
+        u_follow = uniform_sql("s.subscriber_id", f"follow:{month:%Y-%m}")
+        run.create(
+            "_mx_ts",
+            f"""WITH w AS (
+                SELECT c.sid, c.action, g.p_best AS w, {u_draw} AS u
                 FROM _mx_cand c JOIN _mx_base s USING (sid)
                 JOIN _mx_adj g ON g.segment = COALESCE(s.stability_group, '-')
                      AND g.action = c.action
-                WHERE g.p_best > 0
-                  AND (hash(s.subscriber_id, {m}, 'follow') % 1000003) / 1000003.0 < g.follow
+                WHERE g.p_best > 0 AND {u_follow} < g.follow
             ), cum AS (
                 SELECT sid, action, u,
                        sum(w) OVER (PARTITION BY sid ORDER BY action
@@ -480,14 +494,14 @@ def match(
             )
             SELECT sid, COALESCE(arg_min(action, hi) FILTER (WHERE hi >= u),
                                  arg_max(action, hi)) AS ts_action
-            FROM cum GROUP BY sid"""
+            FROM cum GROUP BY sid""",
         )
         uplift_join += " LEFT JOIN _mx_ts ts ON ts.sid = f.sid"
     sampled = "COALESCE(ts.ts_action = f.action, FALSE)" if explored else "FALSE"
     try:
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _mx_opt AS
-            WITH fit AS ({fit_sql})
+        run.create(
+            "_mx_opt",
+            f"""WITH fit AS ({fit_sql})
             SELECT f.sid, s.hh_key, f.rule_idx, f.action, o.offer_id, f.offer_idx, o.channel, a.category, a.category_rank,
                    o.tier, {uplift_expr} AS uplift, {source_expr} AS uplift_source,
                    {sampled} AS sampled,
@@ -501,7 +515,7 @@ def match(
             JOIN _mx_actions a ON a.action = f.action
             JOIN _mx_channels ch ON ch.channel = o.channel
             {uplift_join}
-            WHERE {chan_ok}"""
+            WHERE {chan_ok}""",
         )
     except duckdb.BinderException as exc:
         raise RuleError(f"an offer's eligibility uses a column segments lacks: {exc}") from exc
@@ -510,9 +524,9 @@ def match(
     # (category priority, expected value, offer tier, …) over all of the household's
     # line × action × offer × channel rows is the best line's primary action with its best offer
     # — the same as choosing per action, then per line, then per household.
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _mx_primary AS
-        WITH pick AS (
+    run.create(
+        "_mx_primary",
+        f"""WITH pick AS (
             SELECT hh_key,
                    arg_max({{'sid': sid, 'offer_idx': offer_idx, 'channel_idx': channel_idx}},
                            (sampled::INTEGER * 1e9 - {rank_weight} * category_rank + (value - cost)
@@ -545,28 +559,28 @@ def match(
                hh.household_lines, s.sid
         FROM hh JOIN _mx_base s ON s.sid = hh.p.sid
         JOIN (SELECT DISTINCT rule_idx, rule_key FROM _mx_rules) r ON r.rule_idx = hh.p.rule_idx
-        JOIN acts ON acts.sid = s.sid"""
+        JOIN acts ON acts.sid = s.sid""",
     )
     # Matched lines that lost to another line of their household.
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _mx_best AS
-        SELECT DISTINCT sid FROM _mx_opt"""
-    )
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE strategy_options AS
-        SELECT p.sid, p.subscriber_id, o.channel, o.value, o.cost, o.value - o.cost AS ev
+    run.create("_mx_best", "SELECT DISTINCT sid FROM _mx_opt")
+    run.create(
+        "strategy_options",
+        """SELECT p.sid, p.subscriber_id, o.channel, o.value, o.cost, o.value - o.cost AS ev,
+               o.channel_idx
         FROM _mx_opt o JOIN _mx_primary p
-          ON p.sid = o.sid AND p.action = o.action AND p.offer_id = o.offer_id"""
+          ON p.sid = o.sid AND p.action = o.action AND p.offer_id = o.offer_id""",
     )
     if write:
         cols = ", ".join(MATCH_COLUMNS)
         con.execute(f"DELETE FROM strategy_matches WHERE month = {m}")
-        con.execute(f"INSERT INTO strategy_matches BY NAME SELECT {cols} FROM _mx_primary")
-    kept = con.execute("SELECT count(*) FROM _mx_base").fetchall()[0][0]
-    matched = con.execute("SELECT count(DISTINCT sid) FROM _mx_cand").fetchall()[0][0]
-    hh, n_explored = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE sampled) FROM _mx_primary"
-    ).fetchall()[0]
+        con.execute(
+            f"INSERT INTO strategy_matches BY NAME SELECT {cols} FROM {run.relation('_mx_primary')}"
+        )
+    kept = run.rows("SELECT count(*) FROM _mx_base")[0][0]
+    matched = run.rows("SELECT count(DISTINCT sid) FROM _mx_cand")[0][0]
+    hh, n_explored = run.rows("SELECT count(*), count(*) FILTER (WHERE sampled) FROM _mx_primary")[
+        0
+    ]
     return MatchResult(
         month=month,
         kept=int(kept),
