@@ -412,6 +412,28 @@ def refresh(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, Any]:
     return out
 
 
+def in_use(con: duckdb.DuckDBPyConnection) -> bool:
+    """True once the store keeps read models (the monthly job or ``weixi db upgrade`` wrote
+    them); before that, the pages compute every figure live and nothing can be stale."""
+    return any(_exists(con, t) for t in (*TABLES, "rm_churn_deciles"))
+
+
+def refresh_after_step(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, Any]:
+    """Rewrite the read models a step run outside the monthly job made stale: ``weixi
+    import``, ``segment``, ``churn score`` or ``evaluate`` of ``month`` changed its rows, which
+    ``month``'s read models summarise and the next month's read (migration from ``month``,
+    churn labels, deciles, the evaluation of ``month``). Without read models in use, nothing
+    (the pages read the month live). Returns the rows written per month and table."""
+    if not in_use(con):
+        return {}
+    out: dict[str, Any] = {}
+    stored = {r[0] for r in con.execute("SELECT DISTINCT month FROM snapshot").fetchall()}
+    for m in (month, add_months(month, 1)):
+        if m in stored:
+            out[m.isoformat()[:7]] = refresh(con, m)
+    return out
+
+
 def backfill(con: duckdb.DuckDBPyConnection) -> None:
     """Write every read model for every month of the store (the schema step's backfill)."""
     for (m,) in con.execute(

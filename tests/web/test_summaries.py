@@ -204,3 +204,63 @@ def test_the_evaluation_page_reads_the_stored_overview(tmp_path, fresh_db_url):
 
     page = login(create_app(settings), "u_analyst").get("/evaluation")
     assert page.status_code == 200 and "STORED-OVERVIEW-MARKER" in page.text
+
+
+def _rows(con, table: str, month) -> list[tuple]:
+    return con.execute(f"SELECT * FROM {table} WHERE month = ? ORDER BY ALL", [month]).fetchall()
+
+
+def _cli(path, monkeypatch, *args: str) -> None:
+    from typer.testing import CliRunner
+
+    from weixi import config
+    from weixi.cli import app
+
+    monkeypatch.setenv("WEIXI_ANALYTICS_PATH", str(path))
+    config.get_settings.cache_clear()
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_step_run_by_hand_refreshes_the_read_models(store_path, tmp_path, monkeypatch):
+    """`weixi segment` and `weixi churn score` outside the monthly job rewrite the read models
+    of their month: the pages never show an earlier run's figures for it."""
+    path = tmp_path / "weixi.duckdb"
+    shutil.copy(store_path, path)
+    con = connect(path)
+    summaries.backfill(con)
+    month = readmodels.summary_months(con, "rm_segments")[-1]
+    # the figures of an earlier run of the month
+    con.execute("UPDATE rm_segments SET n = n * 1000 WHERE month = ?", [month])
+    con.execute("DELETE FROM rm_churn WHERE month = ?", [month])
+    con.close()
+
+    _cli(path, monkeypatch, "segment", "--month", month.isoformat()[:7])
+    _cli(path, monkeypatch, "churn", "score", "--month", month.isoformat()[:7])
+    con = connect(path)
+    try:
+        for table in ("rm_segments", "rm_churn", "rm_months"):
+            live = con.execute(
+                f"SELECT * FROM ({summaries.TABLES[table](con, month)}) ORDER BY ALL"
+            ).fetchall()
+            assert live and _close(_rows(con, table, month), live), table
+    finally:
+        con.close()
+
+
+def test_a_step_run_by_hand_leaves_a_store_without_read_models_live(
+    store_path, tmp_path, monkeypatch
+):
+    """Before the store keeps read models, a step writes none (one month of them would hide
+    every other month from the pages, which compute them live)."""
+    path = tmp_path / "weixi.duckdb"
+    shutil.copy(store_path, path)
+    con = connect(path)
+    month = readmodels.months(con)[-1]
+    con.close()
+    _cli(path, monkeypatch, "segment", "--month", month.isoformat()[:7])
+    con = connect(path)
+    try:
+        assert not summaries.in_use(con)
+    finally:
+        con.close()

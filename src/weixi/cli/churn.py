@@ -228,6 +228,7 @@ def score_cmd(
 
     Example: weixi churn score --month 2026-03
     """
+    from weixi import summaries
     from weixi.churn import service
     from weixi.store.analytics import open_store
 
@@ -235,6 +236,7 @@ def score_cmd(
         result = service.score(
             con=con, month=_month(month), version=version, engine=engine, params=_params(params)
         )
+        summaries.refresh_after_step(con, _month(month))
     if as_json:
         emit_json(result)
         return

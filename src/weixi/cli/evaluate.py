@@ -105,6 +105,7 @@ def evaluate(
         return
     if not month:
         raise typer.BadParameter(t("give the campaign month with --month YYYY-MM"))
+    from weixi import summaries
     from weixi.evaluate.service import evaluate_month
     from weixi.store.analytics import open_store
 
@@ -120,6 +121,8 @@ def evaluate(
             plan_version=plan_version,
             rebuild=True,
         )
+        if plan_version is None:  # a past version's figures are not the page's
+            summaries.refresh_after_step(con, parse_month(month))
     if as_json:
         emit_json(report)
         return

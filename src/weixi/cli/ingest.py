@@ -39,6 +39,7 @@ def import_cmd(
 
     Example: weixi import --month 2025-09 --mapping raw/mapping.yaml raw/subscribers_2025-09.csv
     """
+    from weixi import summaries
     from weixi.ingest.mapping import load_mapping
     from weixi.ingest.service import import_month
     from weixi.store.analytics import open_store
@@ -58,6 +59,7 @@ def import_cmd(
             on_progress=tick,
             allow_shrink=allow_shrink,
         )
+        summaries.refresh_after_step(con, result.month)
     if json_out:
         emit_json(result.summary())
         return

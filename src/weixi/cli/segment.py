@@ -98,6 +98,7 @@ def segment(
         return
     if not month:
         raise typer.BadParameter(t("--month is required, e.g. --month 2026-03"))
+    from weixi import summaries
     from weixi.config import get_settings
     from weixi.segment import service
     from weixi.store.analytics import open_store
@@ -105,6 +106,7 @@ def segment(
     eng = engine or get_settings().engine
     with open_store() as con:
         run = service.segment_month(con, month, preset=preset, engine=eng, strict=strict)
+        summaries.refresh_after_step(con, run.month)
         counts = service.get_counts(con, run.month)
         funnel = service.get_funnel(con, run.month)
     if as_json:
