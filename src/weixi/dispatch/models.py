@@ -185,11 +185,12 @@ class ContactLog(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     subscriber_id: Mapped[str] = mapped_column(String(64))
     customer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # indexed: deleting a task or campaign sets these to NULL (else a scan per deleted row)
     campaign_id: Mapped[int | None] = mapped_column(
-        ForeignKey("campaigns.id", ondelete="SET NULL"), nullable=True
+        ForeignKey("campaigns.id", ondelete="SET NULL"), nullable=True, index=True
     )
     task_id: Mapped[int | None] = mapped_column(
-        ForeignKey("tasks.id", ondelete="SET NULL"), nullable=True
+        ForeignKey("tasks.id", ondelete="SET NULL"), nullable=True, index=True
     )
     channel: Mapped[str] = mapped_column(String(32))
     result: Mapped[str] = mapped_column(String(24))
