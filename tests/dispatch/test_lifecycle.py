@@ -195,6 +195,29 @@ def test_auto_control_share_follows_power_within_bounds(store):
     assert fixed.power["half_width"] > 0 and fixed.power["target"] == 0.005
 
 
+def test_an_auto_sized_plan_matches_once_and_equals_a_plan_at_its_share(store, monkeypatch):
+    """The power probe and the plan share one match (it does not depend on the share); the
+    plan is the one a fixed plan at the chosen share gives, and the month's matches are stored."""
+    from weixi.dispatch import service
+
+    con, session = store
+    calls = []
+    real = service.match
+    monkeypatch.setattr(service, "match", lambda *a, **k: calls.append(k["write"]) or real(*a, **k))
+    sizing = {"auto": True, "half_width": 0.06, "min_share": 0.02, "max_share": 0.3}
+    auto = _plan(con, session, key="auto1", control_sizing=sizing)
+    assert calls == [False]  # the probe's, a what-if; the plan reused it
+    stored = con.execute(
+        "SELECT count(*) FROM strategy_matches WHERE month = ?", [MONTH]
+    ).fetchone()[0]
+    assert stored > 0
+    # the same campaign at that share, as a what-if (its own tasks are not contact history)
+    fixed = _plan(con, session, key="auto1", control_share=auto.control_share, preview=True)
+    assert calls == [False, False]
+    assert (auto.on_list, auto.control, auto.funnel) == (fixed.on_list, fixed.control, fixed.funnel)
+    assert auto.on_list > 0 and auto.control > 0
+
+
 def test_a_dispatch_whose_tasks_did_not_commit_is_never_evaluated_and_is_settled(store):
     con, session = store
     # the tasks of this dispatch never commit (a crash between the two stores' commits)

@@ -41,7 +41,7 @@ from weixi.i18n import t
 from weixi.store.bulk import insert_arrow
 from weixi.store.months import format_month
 from weixi.store.sqlrun import Run, open_run
-from weixi.strategy.match import match
+from weixi.strategy.match import MatchResult, match, store_matches
 from weixi.strategy.schemas import StrategyLibrary, conditions_sql, sql_literal
 
 FUNNEL_ORDER = (
@@ -332,39 +332,46 @@ def plan_month(
     """
     if status not in (plans.PlanStatus.draft.value, plans.PlanStatus.approved.value):
         raise ConfigError(f"a new plan is stored as draft or approved, not {status!r}")
-    sizing = spec.control_sizing
-    if sizing.auto:
+    run = open_run(con, engine, plan_inputs(con, month))
+    try:
+        sizing = spec.control_sizing
+        if not sizing.auto:
+            return _plan_once(con, month, spec, library, session, as_of, status, preview, run)[0]
         # Size the control by power: a what-if at the upper bound gives the plan's volume and
         # churn rate (neither depends much on the share), then the plan runs at the share that
-        # measures the lift to the target half-width.
+        # measures the lift to the target half-width. Matching does not depend on the share:
+        # the plan reuses the what-if's match.
         fixed = sizing.model_copy(update={"auto": False})
-        probe = plan_month(
-            con=con,
-            month=month,
-            spec=spec.model_copy(
-                update={"control_share": sizing.max_share, "control_sizing": fixed}
-            ),
-            library=library,
-            session=session,
-            as_of=as_of,
-            preview=True,
-            engine=engine,
+        probe_spec = spec.model_copy(
+            update={"control_share": sizing.max_share, "control_sizing": fixed}
         )
+        probe, mx = _plan_once(con, month, probe_spec, library, session, as_of, status, True, run)
         share = float(probe.power["recommended_share"])
-        result = plan_month(
-            con=con,
-            month=month,
-            spec=spec.model_copy(update={"control_share": share, "control_sizing": fixed}),
-            library=library,
-            session=session,
-            as_of=as_of,
-            status=status,
-            preview=preview,
-            engine=engine,
+        final = spec.model_copy(update={"control_share": share, "control_sizing": fixed})
+        result, _ = _plan_once(
+            con, month, final, library, session, as_of, status, preview, run, matched=mx
         )
         result.control_share_auto = True
         result.seconds["total"] = round(result.seconds["total"] + probe.seconds["total"], 3)
         return result
+    finally:
+        run.close()
+
+
+def _plan_once(
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    spec: CampaignSpec,
+    library: StrategyLibrary,
+    session: Session | None,
+    as_of: dt.datetime | None,
+    status: str,
+    preview: bool,
+    run: Run,
+    matched: MatchResult | None = None,
+) -> tuple[PlanResult, MatchResult]:
+    """One plan of ``month`` at ``spec``'s fixed control share (see :func:`plan_month`); with
+    ``matched``, the month's match already on ``run``. The plan and its match."""
     if not spec.covers(month):
         raise ConfigError(
             f"campaign {spec.key} runs {spec.period_start:%Y-%m}..{spec.period_end:%Y-%m}, "
@@ -387,23 +394,20 @@ def plan_month(
         campaign_row = get_or_create_campaign(session=session, spec=spec, status=new)
         if campaign_row.status == CampaignStatus.draft.value and status == "approved":
             campaign_row.status = CampaignStatus.approved.value
-    run = open_run(con, engine, plan_inputs(con, month))
-    try:
-        return _plan_month(
-            con=con,
-            month=month,
-            spec=spec,
-            library=library,
-            session=session,
-            as_of=as_of,
-            status=status,
-            preview=preview,
-            run=run,
-            campaign_row=campaign_row,
-            t0=t0,
-        )
-    finally:
-        run.close()
+    return _plan_month(
+        con=con,
+        month=month,
+        spec=spec,
+        library=library,
+        session=session,
+        as_of=as_of,
+        status=status,
+        preview=preview,
+        run=run,
+        campaign_row=campaign_row,
+        t0=t0,
+        matched=matched,
+    )
 
 
 def plan_inputs(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, str]:
@@ -435,9 +439,11 @@ def _plan_month(
     run: Run,
     campaign_row: Any,
     t0: float,
-) -> PlanResult:
+    matched: MatchResult | None = None,
+) -> tuple[PlanResult, MatchResult]:
     """:func:`plan_month` once the control share is fixed and the campaign row is known; the
-    per-line SQL runs on ``run`` (the store's DuckDB, or Spark)."""
+    per-line SQL runs on ``run`` (the store's DuckDB, or Spark). Returns the plan and the match
+    it used (``matched`` when given: stored as the month's matches unless ``preview``)."""
     timings: dict[str, float] = {}
     m = sql_literal(month)
     ckey = spec.key
@@ -445,20 +451,25 @@ def _plan_month(
     sizing = spec.control_sizing
     if spec.match_scope == "all":
         library = library.open_matching()
-    mx = match(
-        con,
-        month,
-        library,
-        actions=spec.actions,
-        learned=lrn.enabled,
-        adjust=lrn.enabled,
-        explore=lrn.explore,
-        explore_share=lrn.explore_share,
-        min_segment_treated=lrn.min_segment_treated,
-        write=not preview,
-        choose=spec.action_choice,
-        run=run,
-    )
+    if matched is not None:
+        mx = matched
+        if not preview:
+            store_matches(con, run, month)
+    else:
+        mx = match(
+            con,
+            month,
+            library,
+            actions=spec.actions,
+            learned=lrn.enabled,
+            adjust=lrn.enabled,
+            explore=lrn.explore,
+            explore_share=lrn.explore_share,
+            min_segment_treated=lrn.min_segment_treated,
+            write=not preview,
+            choose=spec.action_choice,
+            run=run,
+        )
     timings["match"] = time.perf_counter() - t0
 
     # Campaign target groups.
@@ -845,7 +856,7 @@ def _plan_month(
     ).to_dict()
     result.seconds = {k: round(v, 3) for k, v in timings.items()}
     result.seconds["total"] = round(time.perf_counter() - t0, 3)
-    return result
+    return result, mx
 
 
 def _store_plan(

@@ -571,11 +571,7 @@ def match(
           ON p.sid = o.sid AND p.action = o.action AND p.offer_id = o.offer_id""",
     )
     if write:
-        cols = ", ".join(MATCH_COLUMNS)
-        con.execute(f"DELETE FROM strategy_matches WHERE month = {m}")
-        con.execute(
-            f"INSERT INTO strategy_matches BY NAME SELECT {cols} FROM {run.relation('_mx_primary')}"
-        )
+        store_matches(con, run, month)
     kept = run.rows("SELECT count(*) FROM _mx_base")[0][0]
     matched = run.rows("SELECT count(DISTINCT sid) FROM _mx_cand")[0][0]
     hh, n_explored = run.rows("SELECT count(*), count(*) FILTER (WHERE sampled) FROM _mx_primary")[
@@ -587,6 +583,16 @@ def match(
         matched_lines=int(matched),
         households=int(hh),
         explored=int(n_explored),
+    )
+
+
+def store_matches(con: duckdb.DuckDBPyConnection, run: Run, month: dt.date) -> None:
+    """Replace ``month``'s rows of ``strategy_matches`` with the last :func:`match` on ``run``."""
+    m = sql_literal(month)
+    cols = ", ".join(MATCH_COLUMNS)
+    con.execute(f"DELETE FROM strategy_matches WHERE month = {m}")
+    con.execute(
+        f"INSERT INTO strategy_matches BY NAME SELECT {cols} FROM {run.relation('_mx_primary')}"
     )
 
 
