@@ -83,7 +83,9 @@ def main() -> None:
         t0 = time.perf_counter()
         cmd = [sys.executable, "-m", "weixi", "run", "--month", args.month]
         cmd += ["--engine", engine, "--json"]
-        proc = subprocess.run(cmd, env=env_e, check=True, capture_output=True, text=True)
+        proc = subprocess.run(cmd, env=env_e, capture_output=True, text=True)
+        if proc.returncode:
+            sys.exit(f"weixi run --engine {engine} failed:\n{proc.stderr[-3000:]}")
         out[f"run_s_{engine}"] = round(time.perf_counter() - t0, 1)
         reports[engine] = json.loads(proc.stdout[proc.stdout.index("{") :])
         out[f"engines_{engine}"] = reports[engine]["engines"]
