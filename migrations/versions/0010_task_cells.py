@@ -1,4 +1,5 @@
-"""Per-cell task counts (``task_cells``) and the tasks' outcome summaries (``tasks.last_result``,
+"""Per-cell task counts (``task_cells``), outcomes per day, branch and result (``outcome_days``)
+and the tasks' outcome summaries (``tasks.last_result``,
 ``attempts``, ``reached_any``, ``accepted_any``), kept by triggers on ``tasks`` and ``outcomes``
 (weixi.dispatch.cells): monitoring and the dashboard's execution KPIs read them instead of
 grouping every task and joining its outcomes
@@ -56,6 +57,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(*cells.KEYS),
     )
     op.execute(cells.BACKFILL)
+    op.create_table(
+        "outcome_days",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("branch_id", sa.String(length=32), nullable=False),
+        sa.Column("result", sa.String(length=24), nullable=False),
+        sa.Column("outcomes", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("day", "branch_id", "result"),
+    )
+    op.execute(cells.days_backfill(op.get_bind().dialect.name))
     for stmt in cells.trigger_statements(op.get_bind().dialect.name):
         op.execute(stmt)
 
@@ -63,6 +73,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for stmt in cells.drop_statements(op.get_bind().dialect.name):
         op.execute(stmt)
+    op.drop_table("outcome_days")
     op.drop_table("task_cells")
     with op.batch_alter_table("tasks") as batch:
         for name in ("last_result", "attempts", "reached_any", "accepted_any"):

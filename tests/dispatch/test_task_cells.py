@@ -1,5 +1,5 @@
-"""The per-cell task figures (``task_cells``) and the tasks' outcome summaries, kept by the
-database's triggers, equal a recount after every kind of write — a dispatch (bulk insert),
+"""The per-cell task figures (``task_cells``), the outcomes per day (``outcome_days``) and the
+tasks' outcome summaries, kept by the database's triggers, equal a recount after every kind of write — a dispatch (bulk insert),
 single outcomes, an outcome file (bulk), a reassignment, drops by ``update_lists``, a
 cancelled campaign, deletes — and monitoring reads the same figures as a recount of the tasks
 and outcomes; on SQLite and PostgreSQL (``op_db``)."""
@@ -71,6 +71,15 @@ def _recount(session, prices: operations.Prices, dim: str) -> dict:
 def _agree(session) -> None:
     """The kept figures equal a recount, and monitoring shows the recount's figures."""
     assert cells.differences(session) == []
+    days = {
+        (str(r["day"]), r["result"]): r["n"] for r in operations.outcomes_by_day(session=session)
+    }
+    counted = session.execute(
+        select(func.date(Outcome.recorded_at), Outcome.result, func.count()).group_by(
+            func.date(Outcome.recorded_at), Outcome.result
+        )
+    ).all()
+    assert days == {(str(d), r): n for d, r, n in counted}
     prices = _prices(session)
     shown = operations.progress_by(session=session, dims=DIMS, prices=prices)
     for dim in DIMS:
@@ -179,6 +188,11 @@ def test_kept_figures_equal_a_recount_through_a_month_of_writes(store):  # noqa:
     # an outcome and a task deleted (erasure, cascades), a key changed by hand
     session.execute(text("DELETE FROM outcomes WHERE task_id = :t"), {"t": ids[0]})
     session.execute(text("DELETE FROM tasks WHERE id = :t"), {"t": ids[1]})
+    session.execute(text("UPDATE tasks SET branch_id = 'ZZ' WHERE id = :t"), {"t": ids[40]})
+    session.execute(
+        text("UPDATE outcomes SET recorded_at = :at WHERE task_id = :t"),
+        {"at": AT - dt.timedelta(days=3), "t": ids[41]},
+    )
     session.execute(
         text("UPDATE tasks SET priority_rank = NULL, category = NULL WHERE id = :t"), {"t": ids[3]}
     )

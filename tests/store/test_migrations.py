@@ -206,6 +206,8 @@ def _check_0010(url: str) -> None:
             assert tuple(row) == ("refused", 1, 1, 0)
             cell = s.execute(sa.text("SELECT tasks, worked, refused FROM task_cells")).one()
             assert tuple(cell) == (1, 1, 1)
+            day = s.execute(sa.text("SELECT branch_id, result, outcomes FROM outcome_days")).one()
+            assert tuple(day) == ("HZ", "refused", 1)
             s.execute(
                 sa.text(
                     "INSERT INTO outcomes (task_id, result, source, recorded_at)"
@@ -225,7 +227,7 @@ def _check_0010(url: str) -> None:
     command.downgrade(migrate.alembic_config(url), "0009")
     assert "last_result" not in _columns(url, "tasks") and migrate.current(url) == "0009"
     names = sa.inspect(sa.create_engine(url)).get_table_names()
-    assert "task_cells" not in names
+    assert "task_cells" not in names and "outcome_days" not in names
     engine = sa.create_engine(url)
     try:
         with engine.begin() as con:  # no trigger is left behind

@@ -301,6 +301,152 @@ POSTGRES_TRIGGERS = (
     ),
 )
 
+# --- outcomes per day, branch and result (monitoring's chart) --------------------------------
+# A task's branch is looked up when its outcome is written; a task deleted with its outcomes
+# (a cascade) takes its outcomes' counts away before the row goes (a BEFORE DELETE trigger:
+# during the cascade the outcomes' own triggers no longer find the task), and a task moved to
+# another branch moves its outcomes' counts.
+
+_DAYS_TAIL = (
+    " ON CONFLICT (day, branch_id, result) DO UPDATE SET"
+    " outcomes = outcome_days.outcomes + excluded.outcomes"
+)
+_DAYS_INSERT = "INSERT INTO outcome_days (day, branch_id, result, outcomes) "
+
+
+def _sqlite_day_row(o: str, sign: int) -> str:
+    return (
+        f"{_DAYS_INSERT}SELECT date({o}.recorded_at), t.branch_id, {o}.result, {sign}"
+        f" FROM tasks t WHERE t.id = {o}.task_id{_DAYS_TAIL};"
+    )
+
+
+def _sqlite_task_days(task: str, branch: str, sign: int) -> str:
+    s = "" if sign > 0 else "-"
+    return (
+        f"{_DAYS_INSERT}SELECT date(o.recorded_at), {branch}, o.result, {s}count(*)"
+        f" FROM outcomes o WHERE o.task_id = {task} GROUP BY 1, 3{_DAYS_TAIL};"
+    )
+
+
+_SQLITE_DAYS = (
+    "CREATE TRIGGER IF NOT EXISTS outcome_days_insert AFTER INSERT ON outcomes BEGIN "
+    + _sqlite_day_row("NEW", 1)
+    + " END",
+    "CREATE TRIGGER IF NOT EXISTS outcome_days_delete AFTER DELETE ON outcomes BEGIN "
+    + _sqlite_day_row("OLD", -1)
+    + " END",
+    "CREATE TRIGGER IF NOT EXISTS outcome_days_update AFTER UPDATE OF task_id, result,"
+    " recorded_at ON outcomes WHEN OLD.task_id IS NOT NEW.task_id OR OLD.result IS NOT NEW.result"
+    " OR date(OLD.recorded_at) IS NOT date(NEW.recorded_at) BEGIN "
+    + _sqlite_day_row("OLD", -1)
+    + " "
+    + _sqlite_day_row("NEW", 1)
+    + " END",
+    "CREATE TRIGGER IF NOT EXISTS outcome_days_task_delete BEFORE DELETE ON tasks BEGIN "
+    + _sqlite_task_days("OLD.id", "OLD.branch_id", -1)
+    + " END",
+    "CREATE TRIGGER IF NOT EXISTS outcome_days_task_branch AFTER UPDATE OF branch_id ON tasks"
+    " WHEN OLD.branch_id IS NOT NEW.branch_id BEGIN "
+    + _sqlite_task_days("NEW.id", "OLD.branch_id", -1)
+    + " "
+    + _sqlite_task_days("NEW.id", "NEW.branch_id", 1)
+    + " END",
+)
+
+
+def _pg_days_apply(select: str) -> str:
+    return (
+        f"{_DAYS_INSERT}SELECT day, branch_id, result, sum(n) FROM ({select}) d"
+        f" GROUP BY day, branch_id, result HAVING sum(n) <> 0 ORDER BY day, branch_id, result"
+        f"{_DAYS_TAIL};"
+    )
+
+
+def _pg_days_of(outcomes: str, sign: int) -> str:
+    s = "" if sign > 0 else "-"
+    return (
+        f"SELECT CAST(o.recorded_at AS DATE) AS day, t.branch_id, o.result, {s}count(*) AS n"
+        f" FROM {outcomes} o JOIN tasks t ON t.id = o.task_id GROUP BY 1, 2, 3"
+    )
+
+
+def _pg_outcome_moved(side: str) -> str:
+    return (
+        f"(SELECT {side}.* FROM days_old o JOIN days_new n ON n.id = o.id"
+        " WHERE o.task_id <> n.task_id OR o.result <> n.result"
+        " OR CAST(o.recorded_at AS DATE) <> CAST(n.recorded_at AS DATE))"
+    )
+
+
+def _pg_task_moved(branch: str, sign: int) -> str:
+    s = "" if sign > 0 else "-"
+    return (
+        f"SELECT CAST(x.recorded_at AS DATE) AS day, {branch} AS branch_id, x.result,"
+        f" {s}count(*) AS n FROM days_old o JOIN days_new n ON n.id = o.id"
+        " JOIN outcomes x ON x.task_id = n.id WHERE o.branch_id <> n.branch_id GROUP BY 1, 2, 3"
+    )
+
+
+_PG_DAYS = (
+    _pg_function("outcome_days_added", _pg_days_apply(_pg_days_of("days_new", 1))),
+    _pg_function("outcome_days_removed", _pg_days_apply(_pg_days_of("days_old", -1))),
+    _pg_function(
+        "outcome_days_changed",
+        _pg_days_apply(
+            _pg_days_of(_pg_outcome_moved("o"), -1)
+            + " UNION ALL "
+            + _pg_days_of(_pg_outcome_moved("n"), 1)
+        ),
+    ),
+    _pg_function(
+        "outcome_days_task_moved",
+        _pg_days_apply(
+            _pg_task_moved("o.branch_id", -1) + " UNION ALL " + _pg_task_moved("n.branch_id", 1)
+        ),
+    ),
+    "CREATE OR REPLACE FUNCTION outcome_days_task_removed() RETURNS trigger LANGUAGE plpgsql"
+    f" AS $$ BEGIN {_DAYS_INSERT}SELECT CAST(o.recorded_at AS DATE), OLD.branch_id, o.result,"
+    " -count(*) FROM outcomes o WHERE o.task_id = OLD.id GROUP BY 1, 3 ORDER BY 1, 3"
+    f"{_DAYS_TAIL}; RETURN OLD; END $$",
+    _pg_trigger(
+        "outcome_days_insert", "INSERT", "outcomes", "NEW TABLE AS days_new", "outcome_days_added"
+    ),
+    _pg_trigger(
+        "outcome_days_delete", "DELETE", "outcomes", "OLD TABLE AS days_old", "outcome_days_removed"
+    ),
+    _pg_trigger(
+        "outcome_days_update",
+        "UPDATE",
+        "outcomes",
+        "OLD TABLE AS days_old NEW TABLE AS days_new",
+        "outcome_days_changed",
+    ),
+    _pg_trigger(
+        "outcome_days_task_branch",
+        "UPDATE",
+        "tasks",
+        "OLD TABLE AS days_old NEW TABLE AS days_new",
+        "outcome_days_task_moved",
+    ),
+    "CREATE TRIGGER outcome_days_task_delete BEFORE DELETE ON tasks FOR EACH ROW"
+    " EXECUTE FUNCTION outcome_days_task_removed()",
+)
+
+#: outcomes per day, branch and result as they are (the recount)
+DAYS_RECOUNT = {
+    "sqlite": "SELECT date(o.recorded_at) AS day, t.branch_id, o.result, count(*) AS outcomes"
+    " FROM outcomes o JOIN tasks t ON t.id = o.task_id GROUP BY 1, 2, 3",
+    "postgresql": "SELECT CAST(o.recorded_at AS DATE) AS day, t.branch_id, o.result,"
+    " count(*) AS outcomes FROM outcomes o JOIN tasks t ON t.id = o.task_id GROUP BY 1, 2, 3",
+}
+
+
+def days_backfill(dialect: str) -> str:
+    """The statement that fills ``outcome_days`` from the outcomes there are."""
+    return f"{_DAYS_INSERT}{DAYS_RECOUNT.get(dialect, DAYS_RECOUNT['sqlite'])}"
+
+
 _TRIGGERS = (
     ("tasks", "task_cells_insert"),
     ("tasks", "task_cells_delete"),
@@ -308,6 +454,11 @@ _TRIGGERS = (
     ("outcomes", "task_outcomes_insert"),
     ("outcomes", "task_outcomes_delete"),
     ("outcomes", "task_outcomes_update"),
+    ("outcomes", "outcome_days_insert"),
+    ("outcomes", "outcome_days_delete"),
+    ("outcomes", "outcome_days_update"),
+    ("tasks", "outcome_days_task_delete"),
+    ("tasks", "outcome_days_task_branch"),
 )
 SQLITE_DROP = tuple(f"DROP TRIGGER IF EXISTS {name}" for _t, name in _TRIGGERS)
 POSTGRES_DROP = tuple(f"DROP TRIGGER IF EXISTS {name} ON {t}" for t, name in _TRIGGERS) + tuple(
@@ -319,6 +470,11 @@ POSTGRES_DROP = tuple(f"DROP TRIGGER IF EXISTS {name} ON {t}" for t, name in _TR
         "task_outcomes_added",
         "task_outcomes_removed",
         "task_outcomes_changed",
+        "outcome_days_added",
+        "outcome_days_removed",
+        "outcome_days_changed",
+        "outcome_days_task_moved",
+        "outcome_days_task_removed",
     )
 )
 
@@ -338,9 +494,9 @@ BACKFILL = f"INSERT INTO task_cells ({_ALL_LIST}) {RECOUNT}"
 def trigger_statements(dialect: str) -> tuple[str, ...]:
     """The DDL that keeps ``task_cells`` on ``dialect`` (empty for another database)."""
     if dialect == "sqlite":
-        return SQLITE_TRIGGERS
+        return SQLITE_TRIGGERS + _SQLITE_DAYS
     if dialect == "postgresql":
-        return POSTGRES_TRIGGERS
+        return POSTGRES_TRIGGERS + _PG_DAYS
     return ()
 
 
@@ -407,6 +563,23 @@ def differences(session: Session, *, tolerance: float = 1e-6) -> list[dict[str, 
         {"task_id": tid, "kept": "outcome summary", "counted": "outcomes"}
         for (tid,) in session.execute(text(summary))
     ]
+    dialect = session.get_bind().dialect.name
+    days = {
+        (str(d), b, r): int(n)
+        for d, b, r, n in session.execute(
+            text("SELECT day, branch_id, result, outcomes FROM outcome_days")
+        )
+    }
+    days_counted = {
+        (str(d), b, r): int(n)
+        for d, b, r, n in session.execute(text(DAYS_RECOUNT.get(dialect, DAYS_RECOUNT["sqlite"])))
+    }
+    for key in sorted(set(days) | set(days_counted)):
+        if days.get(key, 0) != days_counted.get(key, 0):
+            out.append(
+                {"day": key[0], "branch_id": key[1], "result": key[2]}
+                | {"kept": days.get(key, 0), "counted": days_counted.get(key, 0)}
+            )
     kept = _cells(session, f"SELECT {_ALL_LIST} FROM task_cells")
     counted = _cells(session, RECOUNT)
     zero = tuple(0.0 if k in _FLOATS else 0 for k in VALUES)
@@ -432,4 +605,6 @@ def recount(session: Session) -> int:
     session.execute(text(SUMMARIZE_ALL))
     session.execute(text("DELETE FROM task_cells"))
     session.execute(text(BACKFILL))
+    session.execute(text("DELETE FROM outcome_days"))
+    session.execute(text(days_backfill(session.get_bind().dialect.name)))
     return int(session.execute(text("SELECT count(*) FROM task_cells")).scalar_one())

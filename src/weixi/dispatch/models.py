@@ -221,13 +221,31 @@ class TaskCell(Base):
     accepted_any: Mapped[int] = mapped_column(Integer)
 
 
+class OutcomeDay(Base):
+    """Outcomes per day (of ``recorded_at``), branch (of the task) and result, kept by triggers
+    in the transaction of every write (``weixi.dispatch.cells``): monitoring's chart."""
+
+    __tablename__ = "outcome_days"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    branch_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    result: Mapped[str] = mapped_column(String(24), primary_key=True)
+    outcomes: Mapped[int] = mapped_column(Integer)
+
+
 # created after ``tasks`` (its triggers are on ``tasks``), back-filled from the tasks there are
 # (and ``outcomes``: its triggers keep the tasks' outcome summaries)
 TaskCell.__table__.add_is_dependent_on(Task.__table__)
 TaskCell.__table__.add_is_dependent_on(Outcome.__table__)
+TaskCell.__table__.add_is_dependent_on(OutcomeDay.__table__)
 event.listen(TaskCell.__table__, "after_create", DDL(cells.SUMMARIZE_ALL))
 event.listen(TaskCell.__table__, "after_create", DDL(cells.BACKFILL))
 for _dialect in ("sqlite", "postgresql"):
+    event.listen(
+        TaskCell.__table__,
+        "after_create",
+        DDL(cells.days_backfill(_dialect)).execute_if(dialect=_dialect),
+    )
     for _stmt in cells.trigger_statements(_dialect):
         event.listen(TaskCell.__table__, "after_create", DDL(_stmt).execute_if(dialect=_dialect))
 

@@ -10,7 +10,7 @@ from sqlalchemy import case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from weixi.dispatch import cells as task_cells
-from weixi.dispatch.models import Campaign, Outcome, Task, TaskCell
+from weixi.dispatch.models import Campaign, Outcome, OutcomeDay, Task, TaskCell
 from weixi.dispatch.queue import LIVE_STATUSES, utcnow
 
 
@@ -257,15 +257,17 @@ def progress(
 
 
 def outcomes_by_day(*, session: Session, branch: str | None = None) -> list[dict[str, Any]]:
-    """Outcomes recorded per day and result (of ``branch``'s tasks, or of every task)."""
-    day = func.date(Outcome.recorded_at)
+    """Outcomes recorded per day and result (of ``branch``'s tasks, or of every task), from the
+    counts the database keeps per day, branch and result (:mod:`weixi.dispatch.cells`)."""
+    d = OutcomeDay
     stmt = (
-        select(day.label("day"), Outcome.result, func.count(Outcome.id).label("n"))
-        .group_by(day, Outcome.result)
-        .order_by(day)
+        select(d.day.label("day"), d.result, func.sum(d.outcomes).label("n"))
+        .group_by(d.day, d.result)
+        .having(func.sum(d.outcomes) > 0)
+        .order_by(d.day, d.result)
     )
-    if branch:  # only a branch needs the tasks (every outcome has one)
-        stmt = stmt.join(Task, Task.id == Outcome.task_id).where(Task.branch_id == branch)
+    if branch:
+        stmt = stmt.where(d.branch_id == branch)
     return [dict(r._mapping) for r in session.execute(stmt)]
 
 
