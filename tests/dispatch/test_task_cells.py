@@ -244,3 +244,57 @@ def test_cli_checks_and_repairs(store):  # noqa: F811
     assert good.exit_code == 0 and "equal a recount" in good.output
     session.rollback()
     assert cells.differences(session) == []
+
+
+def test_a_bulk_insert_on_sqlite_counts_its_tasks_and_keeps_the_trigger(store, op_db):  # noqa: F811
+    """SQLite's bulk path drops the row trigger for the insert and counts the new tasks in one
+    upsert; afterwards single inserts are counted by the trigger again."""
+    import pyarrow as pa
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from weixi.store.bulk import insert_arrow
+
+    con, session = store
+    _plan(con, session)
+    task = session.scalars(select(Task).limit(1)).one()
+    rows = pa.table(
+        {
+            "campaign_id": [task.campaign_id] * 3,
+            "month": pa.array([task.month] * 3, pa.date32()),
+            "subscriber_id": ["BULK1", "BULK2", "BULK3"],
+            "branch_id": [task.branch_id] * 3,
+            "channel": ["sms"] * 3,
+            "action": ["care_call"] * 3,
+            "status": ["open"] * 3,
+        }
+    )
+    import psycopg
+
+    # no created_at: the insert fails (COPY raises the driver's error), nothing is kept
+    with pytest.raises((IntegrityError, psycopg.IntegrityError)):
+        insert_arrow(session, "tasks", rows)
+    session.rollback()
+    _agree(session)
+    now = pa.array([AT] * 3, pa.timestamp("us"))
+    rows = rows.append_column("created_at", now).append_column("updated_at", now)
+    assert insert_arrow(session, "tasks", rows) == 3
+    session.commit()
+    if op_db == "sqlite":
+        names = session.execute(
+            text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name = :n"),
+            {"n": "task_cells_insert"},
+        ).all()
+        assert names, "the insert trigger is back after the bulk insert"
+    session.add(
+        Task(
+            campaign_id=task.campaign_id,
+            month=task.month,
+            subscriber_id="ONE1",
+            branch_id=task.branch_id,
+            channel="sms",
+            action="care_call",
+        )
+    )
+    session.commit()
+    _agree(session)

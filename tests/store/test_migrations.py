@@ -237,6 +237,25 @@ def _check_0010(url: str) -> None:
         engine.dispose()
     migrate.upgrade(url)
     assert "last_result" in _columns(url, "tasks")
+    # at head the triggers still keep the figures (a later revision copying ``tasks`` on
+    # SQLite would have dropped them)
+    engine = sa.create_engine(url)
+    try:
+        with Session(engine) as s:
+            s.execute(
+                sa.text(
+                    "INSERT INTO outcomes (task_id, result, source, recorded_at)"
+                    " VALUES (:t, 'refused', 'web', '2026-01-10')"
+                ),
+                {"t": tid},
+            )
+            s.execute(sa.text("UPDATE tasks SET staff_id = 'HZCC0004', status = 'dropped'"))
+            s.commit()
+            assert cells.differences(s) == []
+            kept = s.execute(sa.text("SELECT sum(tasks), sum(worked) FROM task_cells")).one()
+            assert tuple(kept) == (1, 1)
+    finally:
+        engine.dispose()
 
 
 def test_sqlite_0010_keeps_task_cells_and_drops_them_on_downgrade(tmp_path):
