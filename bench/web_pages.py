@@ -15,6 +15,10 @@ and the agent's work queue (which claims a task when one is open).
 The home needs a published snapshot of its analytics store (``<file>.snapshots/CURRENT``, which
 every writer of weixi publishes); the app's readers open only that snapshot, read-only.
 
+With ``--database-url`` the operational data is served from that database (e.g. PostgreSQL)
+instead of a SQLite copy: it is migrated to head and the home's campaigns, tasks, outcomes and
+contact log are copied into it in bulk (the database must be empty: a throw-away one).
+
 Example:
     .venv/bin/python bench/web_pages.py --home /tmp/ws/work/home --repeat 20 --json
 """
@@ -122,12 +126,62 @@ def _agent_staff(db_url: str, branch: str, fallback: str | None) -> str | None:
     return found[0] if found else fallback
 
 
+#: the operational tables ``--database-url`` copies, in foreign-key order
+COPIED = ("campaigns", "tasks", "outcomes", "contact_log")
+
+
+def _copy_operational(sqlite: Path, db_url: str) -> dict[str, int]:
+    """Copy :data:`COPIED` from the SQLite file into ``db_url`` (migrated, empty) in bulk."""
+    import sqlite3
+
+    import pyarrow as pa
+    from sqlalchemy import inspect, text
+
+    from weixi.store.bulk import insert_arrow
+    from weixi.store.db import get_engine, session_scope
+
+    counts = {}
+    src = sqlite3.connect(sqlite)
+    try:
+        with session_scope(db_url) as s:
+            insp = inspect(get_engine(db_url))
+            for table in COPIED:
+                target = {c["name"] for c in insp.get_columns(table)}
+                cols = [r[1] for r in src.execute(f"PRAGMA table_info({table})") if r[1] in target]
+                cur = src.execute(f"SELECT {', '.join(cols)} FROM {table}")
+                n = 0
+                while batch := cur.fetchmany(100_000):
+                    data = pa.table(
+                        {
+                            c: pa.array([None if v is None else str(v) for v in col], pa.string())
+                            for c, col in zip(cols, zip(*batch, strict=True), strict=True)
+                        }
+                    )
+                    n += insert_arrow(s, table, data)
+                counts[table] = n
+                if s.get_bind().dialect.name == "postgresql":
+                    s.execute(
+                        text(
+                            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                            f" (SELECT COALESCE(max(id), 0) + 1 FROM {table}), false)"
+                        )
+                    )
+    finally:
+        src.close()
+    return counts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", type=Path, required=True, help="A weixi home (.duckdb + .sqlite).")
     ap.add_argument("--repeat", type=int, default=20, help="Requests per page.")
     ap.add_argument("--json", action="store_true", help="Print one JSON object (default: table).")
     ap.add_argument("--pages", default="", help="Comma-separated page names to run (default all).")
+    ap.add_argument(
+        "--database-url",
+        default="",
+        help="Serve the operational data from this empty database (copied from the home's SQLite).",
+    )
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
@@ -152,10 +206,14 @@ def main() -> None:
         env="test",
         home=work,
         analytics_path=store,
-        database_url=f"sqlite:///{work / 'weixi.sqlite'}",
+        database_url=args.database_url or f"sqlite:///{work / 'weixi.sqlite'}",
         secret_key="bench-web-pages-secret",
     )
     migrate.upgrade(settings.db_url)
+    if args.database_url:
+        t0 = time.perf_counter()
+        copied = _copy_operational(work / "weixi.sqlite", settings.db_url)
+        print(f"copied {copied} in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     sample = _sample(store, max(args.repeat, 1))
     branch = sample["branch"]
     staff = _agent_staff(settings.db_url, branch, sample["staff"])
@@ -238,6 +296,7 @@ def main() -> None:
         "lines": sample["lines"],
         "branch": branch,
         "repeat": args.repeat,
+        "database": settings.db_url.split(":", 1)[0].split("+", 1)[0],
         "pages": out,
         "p95_max_ms": max(v["p95_ms"] for v in out.values()),
         "load_avg_before": [round(x, 2) for x in load_before],

@@ -178,3 +178,96 @@ def test_sqlite_0009_adds_the_task_group_and_drops_it_on_downgrade(tmp_path):
     assert "ix_tasks_group" in indexes
     command.downgrade(migrate.alembic_config(url), "0008")
     assert "group_id" not in _columns(url, "tasks")
+
+
+def _check_0011(url: str) -> None:
+    """0011 back-fills the outcome summary of a task written before it and its cell, keeps them
+    from then on, and is undone by its downgrade."""
+    from weixi.dispatch import cells
+
+    migrate.upgrade(url, "0010")
+    _add_task_at_0001(url)
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as con:
+            tid = con.execute(sa.text("SELECT id FROM tasks")).scalar_one()
+            con.execute(
+                sa.text(
+                    "INSERT INTO outcomes (task_id, result, source, recorded_at)"
+                    " VALUES (:t, 'refused', 'web', '2026-01-08')"
+                ),
+                {"t": tid},
+            )
+        migrate.upgrade(url, "0011")
+        with Session(engine) as s:
+            row = s.execute(
+                sa.text("SELECT last_result, attempts, reached_any, accepted_any FROM tasks")
+            ).one()
+            assert tuple(row) == ("refused", 1, 1, 0)
+            cell = s.execute(sa.text("SELECT tasks, worked, refused FROM task_cells")).one()
+            assert tuple(cell) == (1, 1, 1)
+            day = s.execute(sa.text("SELECT branch_id, result, outcomes FROM outcome_days")).one()
+            assert tuple(day) == ("HZ", "refused", 1)
+            s.execute(
+                sa.text(
+                    "INSERT INTO outcomes (task_id, result, source, recorded_at)"
+                    " VALUES (:t, 'accepted', 'web', '2026-01-09')"
+                ),
+                {"t": tid},
+            )
+            s.execute(sa.text("UPDATE tasks SET staff_id = 'HZCC0002'"))
+            s.commit()
+            assert cells.differences(s) == []
+            cell = s.execute(
+                sa.text("SELECT staff_id, accepted, attempts FROM task_cells WHERE tasks > 0")
+            ).one()
+            assert tuple(cell) == ("HZCC0002", 1, 2)
+    finally:
+        engine.dispose()
+    command.downgrade(migrate.alembic_config(url), "0010")
+    assert "last_result" not in _columns(url, "tasks") and migrate.current(url) == "0010"
+    names = sa.inspect(sa.create_engine(url)).get_table_names()
+    assert "task_cells" not in names and "outcome_days" not in names
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as con:  # no trigger is left behind
+            con.execute(sa.text("UPDATE tasks SET staff_id = 'HZCC0003'"))
+            con.execute(sa.text("DELETE FROM outcomes"))
+    finally:
+        engine.dispose()
+    migrate.upgrade(url)
+    assert "last_result" in _columns(url, "tasks")
+    # at head the triggers still keep the figures (a later revision copying ``tasks`` on
+    # SQLite would have dropped them)
+    engine = sa.create_engine(url)
+    try:
+        with Session(engine) as s:
+            s.execute(
+                sa.text(
+                    "INSERT INTO outcomes (task_id, result, source, recorded_at)"
+                    " VALUES (:t, 'refused', 'web', '2026-01-10')"
+                ),
+                {"t": tid},
+            )
+            s.execute(sa.text("UPDATE tasks SET staff_id = 'HZCC0004', status = 'dropped'"))
+            s.commit()
+            assert cells.differences(s) == []
+            kept = s.execute(sa.text("SELECT sum(tasks), sum(worked) FROM task_cells")).one()
+            assert tuple(kept) == (1, 1)
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_0011_keeps_task_cells_and_drops_them_on_downgrade(tmp_path):
+    _check_0011(f"sqlite:///{tmp_path / 'weixi.sqlite'}")
+
+
+@pytest.mark.postgres
+def test_postgres_0011_keeps_task_cells_and_drops_them_on_downgrade(postgres_url):
+    from tests.pgcluster import drop_database, new_database
+
+    url = new_database(postgres_url)
+    try:
+        _check_0011(url)
+    finally:
+        drop_database(url)

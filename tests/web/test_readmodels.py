@@ -47,3 +47,24 @@ def test_a_snapshot_from_an_older_weixi_reads_its_missing_tables_as_empty(tmp_pa
         ]
     with snapshots.open_snapshot(source) as con:
         assert books.book_of(con, "2026-03", "AM1") == {"vip": [], "group": []}
+
+
+def test_segmented_months_come_from_the_runs_else_from_the_segments(fresh_con):
+    con = fresh_con
+    schema.ensure(con)
+    con.execute(
+        "INSERT INTO segments (month, subscriber_id) VALUES"
+        " (DATE '2026-01-01', 'S1'), (DATE '2026-02-01', 'S1')"
+    )
+    # written without the segment service (no run): the segments' own months
+    assert [m.isoformat() for m in readmodels.segmented_months(con)] == [
+        "2026-01-01",
+        "2026-02-01",
+    ]
+    con.execute(
+        "INSERT INTO segment_runs (month, preset, engine, finished_at, seconds, subscribers,"
+        " excluded, issues) VALUES (DATE '2026-02-01', 'seed', 'duckdb', now(), 1, 1, 0, '[]'),"
+        " (DATE '2026-03-01', 'seed', 'duckdb', now(), 1, 0, 0, '[]')"
+    )
+    # the runs: a look-up in a few rows; a run that kept no line gives no month
+    assert [m.isoformat() for m in readmodels.segmented_months(con)] == ["2026-02-01"]

@@ -2,7 +2,8 @@
 
 Twenty browser sessions of one agent work the same pooled queue at once: no task is handed to
 two sessions, no task takes two outcomes, and the contact log has one row per outcome. Twenty
-concurrent API posts with one Idempotency-Key store one outcome and all answer it. A closed
+concurrent API posts with one Idempotency-Key store one outcome and all answer it. The per-cell
+figures the database keeps (monitoring's) equal a recount after the concurrent sessions. A closed
 task takes no second outcome; a call-back returns to the queue at its time, not before.
 """
 
@@ -19,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from tests.web.conftest import csrf_of, login
 from tests.web.worlds import CSRF_RE, TASK_RE, World, build_world
+from weixi.dispatch import cells
 from weixi.dispatch import queue as work_queue
 from weixi.dispatch.models import Task
 from weixi.dispatch.service import record_outcome
@@ -106,6 +108,8 @@ def test_twenty_sessions_of_one_agent_never_share_a_task(world):
     assert set(c["per_task"].values()) == {1} and len(c["per_task"]) == POOLED
     assert c["contacts"] == POOLED  # one contact-log row per outcome
     assert c["statuses"] == {"done": POOLED}
+    with session_scope(world.url) as s:  # the kept per-cell figures followed every outcome
+        assert cells.differences(s) == []
     STATS[f"sessions-{world.kind}"] = {
         "sessions": SESSIONS,
         "tasks": POOLED,

@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
         no_args_is_help=True,
     )
     db_app.command("upgrade")(db_upgrade)
+    db_app.command("recount-tasks")(db_recount_tasks)
     app.add_typer(db_app, name="db")
 
 
@@ -232,3 +233,42 @@ def db_upgrade(
                     columns=len(done.added_columns),
                 )
             )
+
+
+@guarded
+def db_recount_tasks(
+    check: bool = typer.Option(
+        False, "--check", help="Only compare the kept figures with a recount; change nothing."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Compare the per-cell task figures the operational database keeps for monitoring (and
+    the tasks' outcome summaries) with a recount of the tasks and outcomes, and rebuild them
+    from the recount (a repair; writes hold off meanwhile). Exits 1 with --check when they differ.
+
+    Example: weixi db recount-tasks --check --json
+    """
+    from weixi.dispatch import cells
+    from weixi.store.db import session_scope
+    from weixi.web import migrate as migrations
+
+    migrations.upgrade()
+    with session_scope() as s:
+        found = cells.differences(s)
+        rebuilt = None if check else cells.recount(s)
+    out = {
+        "differences": len(found),
+        "examples": found[:10],
+        "rebuilt_cells": rebuilt,
+    }
+    if json_out:
+        emit_json(out)
+    else:
+        if found:
+            console.print(t("{n} kept figure(s) differ from a recount", n=len(found)))
+        else:
+            console.print(t("The kept task figures equal a recount"))
+        if rebuilt is not None:
+            console.print(t("Rebuilt {n} cell(s) from the tasks and outcomes", n=rebuilt))
+    if check and found:
+        raise typer.Exit(1)

@@ -10,6 +10,7 @@ import datetime as dt
 import enum
 
 from sqlalchemy import (
+    DDL,
     JSON,
     Boolean,
     Date,
@@ -21,9 +22,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from weixi.dispatch import cells
 from weixi.store.db import Base
 
 
@@ -141,6 +144,13 @@ class Task(Base):
     # The enterprise group of a group task (weixi.vip.campaign): one task works the whole group
     # through its key person's line (``subscriber_id``); NULL for a customer's task.
     group_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # What the task's outcomes say, kept by triggers on ``outcomes`` (weixi.dispatch.cells):
+    # the latest result, the attempts (outcomes other than already_churned), and whether any
+    # outcome reached the customer (accepted, refused, call back) or was accepted (0/1).
+    last_result: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reached_any: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    accepted_any: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Bumped by every outcome: an outcome is written only against the version it was checked
     # on, so two concurrent outcomes can never both land (optimistic lock).
     version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -174,6 +184,70 @@ class Outcome(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
 
     task: Mapped[Task] = relationship(back_populates="outcomes")
+
+
+class TaskCell(Base):
+    """Tasks per cell (campaign × branch × channel × staff × action × priority × category ×
+    offer × dropped) with their outcome figures, kept by triggers in the transaction of every
+    write (``weixi.dispatch.cells``): monitoring and the dashboard read these instead of grouping
+    the tasks and joining their outcomes.
+
+    No key is NULL: no staff is ``''``, no category or offer ``''``, no priority rank ``-1``.
+    """
+
+    __tablename__ = "task_cells"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    branch_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    staff_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    action: Mapped[str] = mapped_column(String(32), primary_key=True)
+    priority_rank: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    category: Mapped[str] = mapped_column(String(2), primary_key=True)
+    offer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dropped: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    tasks: Mapped[int] = mapped_column(Integer)
+    expected_value: Mapped[float] = mapped_column(Float)  # the sum of the non-NULL ones
+    valued: Mapped[int] = mapped_column(Integer)  # tasks with an expected value
+    # the tasks' outcome summaries summed (Task.last_result, attempts, reached_any, accepted_any)
+    worked: Mapped[int] = mapped_column(Integer)
+    reached: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[int] = mapped_column(Integer)
+    refused: Mapped[int] = mapped_column(Integer)
+    call_back: Mapped[int] = mapped_column(Integer)
+    churned: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer)
+    reached_any: Mapped[int] = mapped_column(Integer)
+    accepted_any: Mapped[int] = mapped_column(Integer)
+
+
+class OutcomeDay(Base):
+    """Outcomes per day (of ``recorded_at``), branch (of the task) and result, kept by triggers
+    in the transaction of every write (``weixi.dispatch.cells``): monitoring's chart."""
+
+    __tablename__ = "outcome_days"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    branch_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    result: Mapped[str] = mapped_column(String(24), primary_key=True)
+    outcomes: Mapped[int] = mapped_column(Integer)
+
+
+# created after ``tasks`` (its triggers are on ``tasks``), back-filled from the tasks there are
+# (and ``outcomes``: its triggers keep the tasks' outcome summaries)
+TaskCell.__table__.add_is_dependent_on(Task.__table__)
+TaskCell.__table__.add_is_dependent_on(Outcome.__table__)
+TaskCell.__table__.add_is_dependent_on(OutcomeDay.__table__)
+event.listen(TaskCell.__table__, "after_create", DDL(cells.SUMMARIZE_ALL))
+event.listen(TaskCell.__table__, "after_create", DDL(cells.BACKFILL))
+for _dialect in ("sqlite", "postgresql"):
+    event.listen(
+        TaskCell.__table__,
+        "after_create",
+        DDL(cells.days_backfill(_dialect)).execute_if(dialect=_dialect),
+    )
+    for _stmt in cells.trigger_statements(_dialect):
+        event.listen(TaskCell.__table__, "after_create", DDL(_stmt).execute_if(dialect=_dialect))
 
 
 class ContactLog(Base):

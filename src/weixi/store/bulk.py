@@ -17,6 +17,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from sqlalchemy.orm import Session
 
+from weixi.dispatch import cells
+
 #: Rows per ``executemany`` batch on drivers without COPY.
 BATCH = 50_000
 
@@ -67,8 +69,22 @@ def insert_arrow(session: Session, table: str, data: pa.Table) -> int:
         )
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table} ({cols}) VALUES ({', '.join([mark] * data.num_columns)})"
-    for start in range(0, data.num_rows, BATCH):
-        part = data.slice(start, BATCH)
-        rows = list(zip(*(c.to_pylist() for c in part.columns), strict=True))
-        conn.exec_driver_sql(sql, rows)
+
+    def write() -> None:
+        for start in range(0, data.num_rows, BATCH):
+            part = data.slice(start, BATCH)
+            rows = list(zip(*(c.to_pylist() for c in part.columns), strict=True))
+            conn.exec_driver_sql(sql, rows)
+
+    if (
+        table == "tasks"
+        and conn.dialect.name == "sqlite"
+        and "id" not in data.column_names
+        and cells.has_insert_trigger(conn)
+    ):
+        # new tasks: their monitoring cells by one grouped upsert, not a trigger per row
+        with cells.sqlite_bulk_tasks(conn):
+            write()
+    else:
+        write()
     return data.num_rows

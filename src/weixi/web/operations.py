@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import case, func, literal, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from weixi.dispatch.models import Campaign, Outcome, Task
+from weixi.dispatch import cells as task_cells
+from weixi.dispatch.models import Campaign, Outcome, OutcomeDay, Task, TaskCell
 from weixi.dispatch.queue import LIVE_STATUSES, utcnow
 
 
@@ -63,46 +64,30 @@ def execution_kpis(
     """Contacts, contact rate, success rate and cost spent so far over all dispatched tasks.
 
     ``cost`` is the actual spend (contact cost × attempts + offer cost × accepted offers, at
-    ``prices``), the same definition evaluation uses.
+    ``prices``), the same definition evaluation uses. A task counts as contacted when any of
+    its outcomes reached the customer (accepted, refused, call back — as monitoring and
+    evaluation count it), as accepted when any was accepted. Read from the per-cell figures the
+    database keeps (:mod:`weixi.dispatch.cells`), not from the tasks and outcomes.
     """
     p = prices or Prices()
-    res = Outcome.result
-    per_task = (
-        select(
-            Outcome.task_id,
-            func.sum(case((res != "already_churned", 1), else_=0)).label("attempts"),
-            # reached: the customer answered (as monitoring and evaluation count it)
-            func.max(case((res.in_(("accepted", "refused", "call_back")), 1), else_=0)).label(
-                "reached"
+    c = TaskCell
+    stmt = select(
+        func.coalesce(func.sum(c.tasks), 0),
+        func.coalesce(func.sum(c.worked), 0),
+        func.coalesce(func.sum(c.reached_any), 0),
+        func.coalesce(func.sum(c.accepted_any), 0),
+        func.coalesce(
+            func.sum(
+                _price(c.channel, p.contact) * c.attempts
+                + _price(c.offer_id, p.offer) * c.accepted_any
             ),
-            func.max(case((res == "accepted", 1), else_=0)).label("accepted"),
-        )
-        .group_by(Outcome.task_id)
-        .subquery()
-    )
-    # the tasks are counted on an index; only the worked ones (their outcomes) are joined
-    count = select(func.count(Task.id))
-    stmt = (
-        select(
-            func.count(per_task.c.task_id),
-            func.coalesce(func.sum(per_task.c.reached), 0),
-            func.coalesce(func.sum(per_task.c.accepted), 0),
-            func.coalesce(
-                func.sum(
-                    _price(Task.channel, p.contact) * per_task.c.attempts
-                    + _price(Task.offer_id, p.offer) * per_task.c.accepted
-                ),
-                0.0,
-            ),
-        )
-        .select_from(per_task)
-        .join(Task, per_task.c.task_id == Task.id)
+            0.0,
+        ),
     )
     if branch:
-        count = count.where(Task.branch_id == branch)
-        stmt = stmt.where(Task.branch_id == branch)
-    total = session.execute(count).scalar_one()
-    worked, reached, accepted, cost = session.execute(stmt).one()
+        stmt = stmt.where(c.branch_id == branch)
+    total, worked, reached, accepted, cost = session.execute(stmt).one()
+    total, worked, reached, accepted = int(total), int(worked), int(reached), int(accepted)
     if not total:
         return None
     return {
@@ -159,6 +144,21 @@ PROGRESS_KEYS = {
     "priority": Task.priority_rank,
     "category": Task.category,
 }
+#: the same groupings over the kept per-cell counts (``task_cells``)
+CELL_KEYS = {
+    "branch": TaskCell.branch_id,
+    "channel": TaskCell.channel,
+    "staff": TaskCell.staff_id,
+    "action": TaskCell.action,
+    "priority": TaskCell.priority_rank,
+    "category": TaskCell.category,
+}
+#: a cell key's stand-in for NULL (``weixi.dispatch.cells``)
+_NO_KEY = {
+    "staff": task_cells.NO_STAFF,
+    "priority": task_cells.NO_PRIORITY,
+    "category": task_cells.NO_CATEGORY,
+}
 _SUMMED = ("tasks", "worked", "reached", "accepted", "refused", "call_back", "churned")
 
 
@@ -172,78 +172,47 @@ def progress_by(
 ) -> dict[str, list[dict[str, Any]]]:
     """:func:`progress` for several groupings (``dims``) from one pass over the tasks.
 
-    The database groups the live tasks by every key of ``dims`` at once (a few thousand
-    branch × channel × person × action × priority cells, not one row per task); each grouping
-    sums those cells. Returns ``{dim: rows}`` with the rows :func:`progress` describes, ordered
+    The tasks per cell come from the counts the database keeps (``task_cells``, a few thousand
+    branch × channel × person × action × priority cells, not one row per task; see
+    :mod:`weixi.dispatch.cells`), the worked ones from the outcomes; each grouping sums those
+    cells. Returns ``{dim: rows}`` with the rows :func:`progress` describes, ordered
     by key (no key first).
     """
     p = prices or Prices()
-    keys = [PROGRESS_KEYS[d].label(f"k_{d}") for d in dims]
-    live = (Campaign.status.in_(LIVE_STATUSES), Task.status != "dropped")
-    scope = []
+    # the database keeps the tasks and their outcome figures per cell (weixi.dispatch.cells):
+    # the groupings sum those cells, over campaigns, categories and offers; no pass over the
+    # tasks, no join of the outcomes
+    c = TaskCell
+    cell_keys = [CELL_KEYS[d].label(f"k_{d}") for d in dims]
+    scope = [Campaign.status.in_(LIVE_STATUSES), c.dropped == 0, c.tasks > 0]
     if branch:
-        scope.append(Task.branch_id == branch)
+        scope.append(c.branch_id == branch)
     if campaign_id:
-        scope.append(Task.campaign_id == campaign_id)
-    # the tasks per cell: one pass over the tasks, no join to the outcomes
+        scope.append(c.campaign_id == campaign_id)
+    summed = [func.sum(getattr(c, k)).label(k) for k in _SUMMED]
     static = (
         select(
-            *keys,
-            func.count(Task.id).label("tasks"),
-            func.sum(Task.expected_value).label("expected_value"),
-        )
-        .select_from(Task)
-        .join(Campaign, Campaign.id == Task.campaign_id)
-        .where(*live, *scope)
-        .group_by(*keys)
-    )
-    # the worked tasks per cell, from the outcomes: attempts and the latest result per task
-    per_task = (
-        select(
-            Outcome.task_id,
-            func.max(Outcome.id).label("oid"),
-            func.sum(case((Outcome.result != "already_churned", 1), else_=0)).label("n"),
-        )
-        .group_by(Outcome.task_id)
-        .subquery()
-    )
-    last = aliased(Outcome)
-    res = last.result
-    worked = (
-        select(
-            *keys,
-            func.count(per_task.c.task_id).label("worked"),
-            func.sum(case((res.in_(("accepted", "refused", "call_back")), 1), else_=0)).label(
-                "reached"
+            *cell_keys,
+            *summed,
+            case((func.sum(c.valued) > 0, func.sum(c.expected_value)), else_=None).label(
+                "expected_value"
             ),
-            func.sum(case((res == "accepted", 1), else_=0)).label("accepted"),
-            func.sum(case((res == "refused", 1), else_=0)).label("refused"),
-            func.sum(case((res == "call_back", 1), else_=0)).label("call_back"),
-            func.sum(case((res == "already_churned", 1), else_=0)).label("churned"),
             func.sum(
-                _price(Task.channel, p.contact) * per_task.c.n
-                + case((res == "accepted", _price(Task.offer_id, p.offer)), else_=0.0)
+                _price(c.channel, p.contact) * c.attempts + _price(c.offer_id, p.offer) * c.accepted
             ).label("cost"),
         )
-        .select_from(per_task)
-        .join(Task, Task.id == per_task.c.task_id)
-        .join(Campaign, Campaign.id == Task.campaign_id)
-        .join(last, last.id == per_task.c.oid)
-        .where(*live, *scope)
-        .group_by(*keys)
+        .select_from(c)
+        .join(Campaign, Campaign.id == c.campaign_id)
+        .where(*scope)
+        .group_by(*cell_keys)
     )
-    names = [f"k_{d}" for d in dims]
-    zero = {k: 0 for k in _SUMMED if k != "tasks"} | {"cost": 0.0}
-    by_cell = {
-        tuple(r[n] for n in names): dict(r) | zero
-        for r in (row._mapping for row in session.execute(static))
-    }
-    for row in session.execute(worked):
-        r = row._mapping
-        cell = by_cell.get(tuple(r[n] for n in names))
-        if cell is not None:
-            cell.update({k: r[k] for k in zero})
-    cells = list(by_cell.values())
+    cells = []
+    for row in session.execute(static):
+        r = dict(row._mapping)
+        for d in dims:  # the stand-ins of a NULL key back to NULL
+            if d in _NO_KEY and r[f"k_{d}"] == _NO_KEY[d]:
+                r[f"k_{d}"] = None
+        cells.append(r)
     out: dict[str, list[dict[str, Any]]] = {}
     for d in dims:
         groups: dict[Any, dict[str, Any]] = {}
@@ -288,16 +257,17 @@ def progress(
 
 
 def outcomes_by_day(*, session: Session, branch: str | None = None) -> list[dict[str, Any]]:
-    """Outcomes recorded per day and result (live campaigns)."""
-    day = func.date(Outcome.recorded_at)
+    """Outcomes recorded per day and result (of ``branch``'s tasks, or of every task), from the
+    counts the database keeps per day, branch and result (:mod:`weixi.dispatch.cells`)."""
+    d = OutcomeDay
     stmt = (
-        select(day.label("day"), Outcome.result, func.count(Outcome.id).label("n"))
-        .join(Task, Task.id == Outcome.task_id)
-        .group_by(day, Outcome.result)
-        .order_by(day)
+        select(d.day.label("day"), d.result, func.sum(d.outcomes).label("n"))
+        .group_by(d.day, d.result)
+        .having(func.sum(d.outcomes) > 0)
+        .order_by(d.day, d.result)
     )
     if branch:
-        stmt = stmt.where(Task.branch_id == branch)
+        stmt = stmt.where(d.branch_id == branch)
     return [dict(r._mapping) for r in session.execute(stmt)]
 
 

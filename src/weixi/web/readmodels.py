@@ -73,6 +73,23 @@ def months(con: Con, table: str = "snapshot") -> list[dt.date]:
     return [r[0] for r in con.execute(f"SELECT DISTINCT month FROM {table} ORDER BY 1").fetchall()]  # type: ignore[union-attr]
 
 
+def segmented_months(con: Con) -> list[dt.date]:
+    """Months that have segments, oldest first, from ``segment_runs`` (a row per segmentation
+    run, written in the transaction that writes the month's segments: a look-up in a few rows,
+    not a scan of every segment); from ``segments`` itself in a store without runs (segments
+    written by another path)."""
+    if has(con, "segment_runs"):
+        found = [
+            r[0]
+            for r in con.execute(  # type: ignore[union-attr]
+                "SELECT DISTINCT month FROM segment_runs WHERE subscribers > 0 ORDER BY 1"
+            ).fetchall()
+        ]
+        if found:
+            return found
+    return months(con, "segments")
+
+
 def pick_month(available: list[dt.date], wanted: str | None) -> dt.date | None:
     """The requested ``YYYY-MM`` if available, else the latest month."""
     if not available:

@@ -80,7 +80,7 @@ async def _form(request: Request) -> dict:
 
 
 def _defaults(con) -> dict:
-    months = readmodels.months(con, "segments")
+    months = readmodels.segmented_months(con)
     m = months[-1] if months else None
     return {
         "key": f"retention-{month_label(m)}" if m else "",
@@ -115,7 +115,7 @@ def campaigns_page(
             "form": _defaults(con),
             "channels": CHANNELS,
             "actions": [(a.key, a.name.get(locale)) for a in lib.actions],
-            "can_plan": bool(readmodels.months(con, "segments")),
+            "can_plan": bool(readmodels.segmented_months(con)),
         },
         user=user,
     )
