@@ -3,6 +3,7 @@ same on DuckDB and Spark, and results come back to the store."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 import pandas as pd
@@ -67,3 +68,18 @@ def test_spark_runs_the_same_chain_as_duckdb(spark, tmp_path):
     finally:
         run.close()
     assert not run.folder.exists()
+
+
+def test_the_plan_hands_spark_no_personal_data():
+    """What a Spark plan is handed of the snapshot: the columns matching and the contact policy
+    read, never the phone number, name or identity number the store holds."""
+    from weixi.dispatch.service import plan_inputs
+
+    con = connect(":memory:")  # the store's schema
+    held = {r[0] for r in con.execute("DESCRIBE snapshot").fetchall()}
+    assert {"phone", "name", "id_number", "arpu"} <= held
+    inputs = plan_inputs(con, dt.date(2026, 3, 1))
+    assert {"snapshot", "segments", "churn_scores"} <= set(inputs)
+    cols = [d[0] for d in con.execute(inputs["snapshot"]).description]
+    assert cols[:3] == ["month", "subscriber_id", "arpu"]
+    assert set(cols) <= {"month", "subscriber_id", "arpu", "do_not_disturb", "credit_list"}

@@ -415,8 +415,13 @@ def plan_inputs(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, str
     ``SELECT``): what a Spark run is handed (on a cluster, the lake's tables of the month)."""
     m = sql_literal(month)
     present = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    monthly = ("segments", "snapshot", "churn_scores", "channel_effects", "plan_adjustments")
+    monthly = ("segments", "churn_scores", "channel_effects", "plan_adjustments")
     out = {t: f"SELECT * FROM {t} WHERE month = {m}" for t in monthly if t in present}
+    if "snapshot" in present:
+        # only what matching and the contact policy read: no personal data leaves the store
+        used = ("month", "subscriber_id", "arpu", "do_not_disturb", "credit_list")
+        cols = [c for c in used if _has_col(con, "snapshot", c)]
+        out["snapshot"] = f"SELECT {', '.join(cols)} FROM snapshot WHERE month = {m}"
     if "uplift" in present:
         out["uplift"] = (
             f"SELECT * FROM uplift WHERE month = {m}"
