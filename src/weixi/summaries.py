@@ -427,9 +427,8 @@ def refresh_after_step(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[s
     if not in_use(con):
         return {}
     out: dict[str, Any] = {}
-    stored = {r[0] for r in con.execute("SELECT DISTINCT month FROM snapshot").fetchall()}
     for m in (month, add_months(month, 1)):
-        if m in stored:
+        if con.execute("SELECT 1 FROM snapshot WHERE month = ? LIMIT 1", [m]).fetchall():
             out[m.isoformat()[:7]] = refresh(con, m)
     return out
 

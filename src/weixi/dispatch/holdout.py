@@ -28,15 +28,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from weixi.store.sqlrun import uniform_sql
-
-_SCALE = float(2**52)
+from weixi.store.sqlrun import UNIFORM_SCALE, uniform_sql
 
 
 def uniform(subscriber_ids: Iterable[str], salt: str) -> np.ndarray:
     """Python reference of :func:`uniform_sql` (identical values), for tests and small lists."""
     out = [
-        int(hashlib.md5(f"{s}:{salt}".encode()).hexdigest()[:13], 16) / _SCALE
+        int(hashlib.md5(f"{s}:{salt}".encode()).hexdigest()[:13], 16) / UNIFORM_SCALE
         for s in subscriber_ids
     ]
     return np.asarray(out, dtype=float)

@@ -7,14 +7,14 @@ it runs on:
 
 - :class:`DuckRun` executes on the store's connection (temporary tables);
 - :class:`SparkRun` generates Spark SQL from the same text (:func:`~weixi.store.backends.spark_sql`),
-  materializes each link as Parquet
-  in a work folder and registers it as a temporary view of the same name. Its inputs are the
+  materializes each link as Parquet in a work folder and registers it as a temporary view of the
+  same name. Its inputs are the
   month's rows of the store's tables, handed over as Parquet (on a cluster the operator's lake
   holds them). Per-line results come back only where the store must keep them, as
   ``read_parquet`` relations of the Parquet Spark wrote (:meth:`SparkRun.relation`).
 
 Draws that must agree between the engines (control groups, exploration, tie-breaks) use
-:func:`hash_key_sql` / :func:`weixi.dispatch.holdout.uniform_sql` (md5), never an engine's own
+:func:`hash_key_sql` / :func:`uniform_sql` (md5), never an engine's own
 ``hash``.
 """
 
@@ -32,7 +32,7 @@ import pandas as pd
 from weixi.store.backends import spark_sql
 from weixi.strategy.schemas import sql_literal
 
-_SCALE = float(2**52)
+UNIFORM_SCALE = float(2**52)  # 52 bits of md5: exact in a double
 
 
 def uniform_sql(column: str, salt: str) -> str:
@@ -40,7 +40,7 @@ def uniform_sql(column: str, salt: str) -> str:
     bits; the same value on Spark)."""
     return (
         f"(('0x' || substr(md5(CAST({column} AS VARCHAR) || ':' || {sql_literal(salt)}), 1, 13))"
-        f"::BIGINT / CAST({_SCALE!r} AS DOUBLE))"  # a DOUBLE on Spark too, not a DECIMAL
+        f"::BIGINT / CAST({UNIFORM_SCALE!r} AS DOUBLE))"  # a DOUBLE on Spark too, not a DECIMAL
     )
 
 
