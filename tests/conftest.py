@@ -120,3 +120,15 @@ def postgres_url():
 
     with throwaway_postgres() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """ONE real local[2] SparkSession per test session, started lazily by the first test that
+    asks for it (the backend parity suite, the Spark import)."""
+    from weixi.store.backends import spark_session
+
+    session = spark_session()
+    yield session
+    session.stop()
+    spark_session.cache_clear()

@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -69,8 +70,10 @@ def run_month(
     on_step: Step | None = None,
     locale: str | None = None,
     churn_params=None,
+    inputs: Sequence[str | Path] | None = None,
+    mapping=None,
 ) -> MonthReport:
-    """Run the loop for a loaded month: evaluate and adjust last month, segment, churn, learn, plan.
+    """Run the loop for a month: (import,) evaluate and adjust last month, segment, churn, learn, plan.
 
     The closed loop: last month's campaign is evaluated against its randomized control (and
     every dispatched win-back list whose window has matured against its own, step
@@ -84,6 +87,10 @@ def run_month(
     A churn challenger is trained only when it is due (:mod:`weixi.churn.cadence`: no model
     yet, the retrain cadence, score or feature drift, a fall of the champion's realized AUC);
     ``churn_params`` (default: the shipped churn parameters) sets the cadence and the models.
+
+    With ``inputs`` (the month's files, CSV or Parquet; on Spark any path Spark reads) and
+    ``mapping``, the month is imported first, on ``engine`` (step ``import``,
+    :func:`weixi.ingest.service.import_month`); a refused import stops the job.
     """
     from weixi.churn import registry as churn_registry
     from weixi.churn import service as churn_service
@@ -101,6 +108,21 @@ def run_month(
     lib = library or load_library(None)
     loc = locale or current_locale()
     evaluated = False
+
+    if inputs:
+        from weixi.ingest.service import import_month
+
+        say(f"import {report.month}")
+        report.steps["import"] = summarize(
+            _timed(
+                report,
+                "import",
+                lambda: import_month(
+                    con=con, month=month, mapping=mapping, paths=list(inputs), engine=engine
+                ),
+                engine,
+            )
+        )
 
     # a dispatch interrupted between the two stores' commits is settled before anything reads it
     from weixi.dispatch.service import recover_pending

@@ -1,6 +1,6 @@
-"""``weixi run --engine spark`` against DuckDB on a generated month: the same segments, churn
-scores within 1e-9, the same plan assignments and the same evaluation figures, and the JSON
-names the engine of every step."""
+"""``weixi run --engine spark`` against DuckDB on a generated month: the same imported rows,
+the same segments, churn scores within 1e-9, the same plan assignments and the same evaluation
+figures, and the JSON names the engine of every step."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ SUBSCRIBERS = 2500  # local[2] on a shared machine: the whole test stays within 
 MONTH = "2026-08"
 
 
-def _run(monkeypatch, home, engine: str) -> dict:
+def _run(monkeypatch, home, engine: str, extra: list[str]) -> dict:
     monkeypatch.setenv("WEIXI_HOME", str(home))
     monkeypatch.setenv("WEIXI_DATABASE_URL", f"sqlite:///{home / 'weixi.sqlite'}")
     from weixi import config
@@ -27,7 +27,9 @@ def _run(monkeypatch, home, engine: str) -> dict:
 
     config.get_settings.cache_clear()
     db.get_engine.cache_clear()
-    result = CliRunner().invoke(app, ["run", "--month", MONTH, "--engine", engine, "--json"])
+    result = CliRunner().invoke(
+        app, ["run", "--month", MONTH, "--engine", engine, "--json", *extra]
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -66,12 +68,21 @@ def test_run_on_spark_matches_duckdb(spark, tmp_path, monkeypatch, settings):
     for engine in ("duckdb", "spark"):
         homes[engine] = tmp_path / engine
         shutil.copytree(base, homes[engine])
-    reports = {engine: _run(monkeypatch, homes[engine], engine) for engine in homes}
+    # the month's export is imported again by the job itself, on each engine
+    raw = tmp_path / "raw"
+    extra = [
+        "--input",
+        str(raw / f"subscribers_{MONTH}.csv"),
+        "--mapping",
+        str(raw / "mapping.yaml"),
+    ]
+    reports = {engine: _run(monkeypatch, homes[engine], engine, extra) for engine in homes}
 
     for engine, rep in reports.items():
         ran = rep["engines"]
-        for step in ("evaluate", "segment", "churn_score", "uplift", "plan"):
+        for step in ("import", "evaluate", "segment", "churn_score", "uplift", "plan"):
             assert step in ran, (engine, step, ran)
+        assert ran["import"] == engine and rep["steps"]["import"]["read"] > SUBSCRIBERS // 2
         assert ran["segment"] == ran["churn_score"] == engine
         assert ran["acceptance"] == ran["evaluate"] == engine
         # the default (response) learner's uplift step holds per-action reductions only: no
@@ -81,6 +92,13 @@ def test_run_on_spark_matches_duckdb(spark, tmp_path, monkeypatch, settings):
         assert ran["plan"] == engine  # matching, cells and hand-back; HiGHS on the driver
 
     m = f"DATE '{MONTH}-01'"
+    snap = f"SELECT * FROM snapshot WHERE month = {m} ORDER BY subscriber_id"
+    assert _rows(homes["duckdb"], snap) == _rows(homes["spark"], snap)
+    imp = {e: dict(r["steps"]["import"]) for e, r in reports.items()}
+    for step in imp.values():
+        for key in ("run_id", "started_at", "finished_at", "pid", "proc_start"):
+            step.pop(key, None)
+    assert imp["duckdb"] == imp["spark"]
     seg = "SELECT subscriber_id, code, excluded, priority_rank FROM segments WHERE month = "
     assert _rows(homes["duckdb"], f"{seg}{m} ORDER BY 1") == _rows(
         homes["spark"], f"{seg}{m} ORDER BY 1"

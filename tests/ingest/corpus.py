@@ -355,9 +355,11 @@ def generate(folder: Path, n: int = 1000, seed: int = 0) -> list[Case]:
     return cases
 
 
-def run_case(con, folder: Path, case: Case, month: str, preload: bool = False) -> dict:
+def run_case(
+    con, folder: Path, case: Case, month: str, preload: bool = False, engine: str = "duckdb"
+) -> dict:
     """Import one case into ``month`` (not loaded before, or loaded with the clean export
-    when ``preload``) and check the rules; return the outcome.
+    when ``preload``) on ``engine`` and check the rules; return the outcome.
 
     Raises:
         AssertionError: a rule is broken (the message says which).
@@ -375,7 +377,7 @@ def run_case(con, folder: Path, case: Case, month: str, preload: bool = False) -
         before = BASE_ROWS
     count = "SELECT count(*) FROM snapshot WHERE month = CAST(? || '-01' AS DATE)"
     try:
-        res = import_month(con=con, month=month, mapping=mapping, paths=[path])
+        res = import_month(con=con, month=month, mapping=mapping, paths=[path], engine=engine)
     except IngestError as exc:
         text = str(exc)
         assert "\n" not in text, f"{case.name}: multi-line error: {text!r}"

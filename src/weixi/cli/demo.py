@@ -33,9 +33,20 @@ def register(app: typer.Typer) -> None:
 
 @guarded
 def run(
-    month: str = typer.Option(..., "--month", help="Month to run, YYYY-MM (already imported)."),
+    month: str = typer.Option(
+        ..., "--month", help="Month to run, YYYY-MM (imported, or imported first with --input)."
+    ),
     preset: str = typer.Option("seed", "--preset", help="Segmentation preset or YAML path."),
     engine: str = typer.Option("duckdb", "--engine", help="duckdb or spark."),
+    inputs: list[str] = typer.Option(
+        None,
+        "--input",
+        help="Import this file of the month first (repeat for several; CSV or Parquet; with "
+        "--engine spark any path Spark reads, e.g. hdfs://…). Needs --mapping.",
+    ),
+    mapping: Path | None = typer.Option(
+        None, "--mapping", help="Mapping YAML of the --input files (see docs/import.md)."
+    ),
     churn_params: Path | None = typer.Option(
         None,
         "--churn-params",
@@ -43,10 +54,12 @@ def run(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Run the monthly job on an imported month: evaluate last month, segment, churn, plan.
+    """Run the monthly job on a month: (import,) evaluate last month, segment, churn, plan.
 
     Example: weixi run --month 2026-03 --json
     """
+    if inputs and mapping is None:
+        raise typer.BadParameter(t("--input needs --mapping"), param_hint="--mapping")
     from weixi.churn.params import load_params
     from weixi.flows import run_month
     from weixi.store.analytics import open_store
@@ -66,6 +79,8 @@ def run(
             engine=engine,
             on_step=None if json_out else _say,
             churn_params=params,
+            inputs=inputs or None,
+            mapping=mapping,
         )
     if json_out:
         emit_json(report.to_dict())

@@ -21,9 +21,18 @@ def register(app: typer.Typer) -> None:
 
 @guarded
 def import_cmd(
-    paths: list[Path] = typer.Argument(..., help="The month's CSV or Parquet files."),
+    paths: list[str] = typer.Argument(
+        ...,
+        help="The month's CSV or Parquet files (with --engine spark: any path Spark reads, "
+        "e.g. hdfs://… or s3a://…).",
+    ),
     month: str = typer.Option(..., "--month", help="Month to import, YYYY-MM."),
     mapping: Path = typer.Option(..., "--mapping", help="Mapping YAML (see docs/import.md)."),
+    engine: str = typer.Option(
+        "duckdb",
+        "--engine",
+        help="duckdb (read in the store) or spark (read and parsed on Spark, see docs/spark.md).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the reconciliation as JSON."),
     allow_shrink: bool = typer.Option(
         False,
@@ -58,6 +67,7 @@ def import_cmd(
             paths=paths,
             on_progress=tick,
             allow_shrink=allow_shrink,
+            engine=engine,
         )
         summaries.refresh_after_step(con, result.month)
     if json_out:

@@ -67,6 +67,10 @@ CSV_READER = (
     "{file}: the CSV reader stopped at row {row} ({what}); check the delimiter {delim}, the "
     "quoting and the line endings of the export"
 )
+SPARK_ENCODING = (
+    "{file}: the Spark engine cannot split {declared} text into lines where the file lies; "
+    "convert the export to UTF-8 or GB18030, or import a local copy of it"
+)
 PARQUET_UNREADABLE = "{file}: cannot be read as Parquet ({what}); export the file again"
 REQUIRED_MISSING = (
     "{file}: row 1 (the header) lacks the required column {column} — the mapping expects the "

@@ -44,6 +44,10 @@ def spark_session(master: str = "local[2]"):
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.driver.memory", "4g")
         .config("spark.sql.ansi.enabled", "false")
+        # the import decodes GBK/GB18030 exports (Spark 4 allows only a few charsets otherwise)
+        # and marks undecodable bytes with U+FFFD instead of failing the file
+        .config("spark.sql.legacy.javaCharsets", "true")
+        .config("spark.sql.legacy.codingErrorAction", "true")
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={warehouse}")
         .getOrCreate()
     )
