@@ -208,7 +208,7 @@ def run_month(
             scored = _timed(
                 report,
                 "churn_score",
-                lambda: churn_spark.score_store_month(con, month),
+                lambda: churn_spark.score_store_month(con, month, params=churn_params),
                 "spark",
             )
         else:

@@ -110,7 +110,8 @@ def test_churn_features_identical_on_duckdb_and_spark(no_codegen, fresh_con, tmp
 @pytest.mark.spark
 def test_churn_scores_on_spark_executors_match_duckdb(no_codegen, fresh_con, tmp_path):
     """A model trained on DuckDB scores the month on the Spark executors (``mapInArrow``) with
-    the same probabilities, within 1e-9, as ``weixi churn score`` on DuckDB."""
+    the same probabilities, within 1e-9, as ``weixi churn score`` on DuckDB, and counts the
+    same drift (PSI per feature and of the score, per branch)."""
     from tests.churn.conftest import FAST_YAML
     from weixi.churn import registry
     from weixi.churn import service as churn
@@ -147,3 +148,22 @@ def test_churn_scores_on_spark_executors_match_duckdb(no_codegen, fresh_con, tmp
         for x, y in zip(a[1:], b[1:], strict=True):
             assert (x is None and y is None) or abs(x - y) <= 1e-9, (a, b)
     assert abs(agg["mean_p_churn"] - sum(r[1] for r in duck) / len(duck)) < 1e-9
+
+    # the drift counted on the executors gives DuckDB's PSI table, row for row
+    from weixi.churn import drift
+
+    table = drift.psi_rows(
+        meta["drift_reference"],
+        agg["drift_counts"],
+        warning=params.monthly.psi_warning,
+        min_rows=params.monthly.psi_min_rows,
+    )
+    duck_drift = fresh_con.execute(
+        "SELECT branch_id, feature, psi, warning FROM churn_drift WHERE month = ? "
+        "ORDER BY branch_id, feature",
+        [month],
+    ).fetchall()
+    sprk_drift = sorted(table.itertuples(index=False, name=None))
+    assert len(duck_drift) == len(sprk_drift) > len(meta["features"])
+    for a, b in zip(duck_drift, sprk_drift, strict=True):
+        assert a[:2] == b[:2] and abs(a[2] - b[2]) <= 1e-9 and a[3] == b[3], (a, b)

@@ -109,6 +109,11 @@ def test_run_on_spark_matches_duckdb(spark, tmp_path, monkeypatch, settings):
     assert len(duck) == len(sprk) > SUBSCRIBERS // 2
     for a, b in zip(duck, sprk, strict=True):
         assert a[0] == b[0] and abs(a[1] - b[1]) <= 1e-9, (a, b)
+    dr = f"SELECT branch_id, feature, psi, warning FROM churn_drift WHERE month = {m} ORDER BY 1, 2"
+    duck, sprk = _rows(homes["duckdb"], dr), _rows(homes["spark"], dr)
+    assert len(duck) == len(sprk) > 10  # the drift the cadence reads, counted on the executors
+    for a, b in zip(duck, sprk, strict=True):
+        assert a[:2] == b[:2] and abs(a[2] - b[2]) <= 1e-9 and a[3] == b[3], (a, b)
     pa_sql = (
         "SELECT subscriber_id, action, channel, offer_id, is_control, round(expected_value, 9) "
         f"FROM plan_assignments WHERE month = {m} ORDER BY 1, 2"

@@ -22,13 +22,21 @@ from weixi.churn.predict import encode, horizon_probabilities
 SCORE_SCHEMA = (
     "month date, subscriber_id string, p_churn double, p_churn_2m double, p_churn_3m double"
 )
+#: With drift: score rows (``feature`` NULL) and, per batch, the drift counts of
+#: :func:`weixi.churn.drift.psi_counts` as rows (``feature``, ``branch`` index, ``bin``, ``n``).
+DRIFT_SCHEMA = SCORE_SCHEMA + ", feature string, branch int, bin int, n bigint"
+_SCORE_COLS = ("month", "subscriber_id", "p_churn", "p_churn_2m", "p_churn_3m")
 
 
-def score_dataframe(features: Any, meta: dict, folder: Path) -> Any:
+def score_dataframe(
+    features: Any, meta: dict, folder: Path, *, drift_ref: dict | None = None
+) -> Any:
     """Score a Spark DataFrame of :func:`features.feature_table` rows on the executors.
 
     Returns a Spark DataFrame ``month, subscriber_id, p_churn, p_churn_2m, p_churn_3m``
-    (NULL for a horizon the model does not have).
+    (NULL for a horizon the model does not have). With ``drift_ref`` (the model's
+    ``drift_reference``) the executors also count every feature and the score into the
+    reference's bins per branch; those counts come as extra rows of :data:`DRIFT_SCHEMA`.
     """
     texts = {int(h): (Path(folder) / f"h{h}.txt").read_text() for h in meta["horizons"]}
     names, levels = meta["features"], meta["levels"]
@@ -36,6 +44,8 @@ def score_dataframe(features: Any, meta: dict, folder: Path) -> Any:
     def run(batches):
         import lightgbm as lgb
         import numpy as np
+
+        from weixi.churn import drift
 
         boosters = {h: lgb.Booster(model_str=txt) for h, txt in texts.items()}
         for batch in batches:
@@ -45,17 +55,67 @@ def score_dataframe(features: Any, meta: dict, folder: Path) -> Any:
                 meta, lambda h, X: boosters[h].predict(X, num_threads=1), X
             )
             missing = np.full(len(df), np.nan)
+            scores = {
+                "month": batch.column("month"),
+                "subscriber_id": batch.column("subscriber_id"),
+                "p_churn": pa.array(probs[1]),
+                "p_churn_2m": pa.array(probs.get(2, missing), from_pandas=True),
+                "p_churn_3m": pa.array(probs.get(3, missing), from_pandas=True),
+            }
+            if drift_ref is None:
+                yield pa.RecordBatch.from_pydict(scores)
+                continue
+            n = len(df)
             yield pa.RecordBatch.from_pydict(
                 {
-                    "month": batch.column("month"),
-                    "subscriber_id": batch.column("subscriber_id"),
-                    "p_churn": pa.array(probs[1]),
-                    "p_churn_2m": pa.array(probs.get(2, missing), from_pandas=True),
-                    "p_churn_3m": pa.array(probs.get(3, missing), from_pandas=True),
+                    **scores,
+                    "feature": pa.nulls(n, pa.string()),
+                    "branch": pa.nulls(n, pa.int32()),
+                    "bin": pa.nulls(n, pa.int32()),
+                    "n": pa.nulls(n, pa.int64()),
                 }
             )
+            branch = batch.column("branch_id").cast(pa.string()).to_numpy(zero_copy_only=False)
+            counts = drift.psi_counts(drift_ref, X, names, branch, probs[1])
+            feats, brs, bins, ns = [], [], [], []
+            for name, c in counts.items():
+                b, k = np.nonzero(c)
+                feats += [name] * len(b)
+                brs.append(b)
+                bins.append(k)
+                ns.append(c[b, k])
+            m = len(feats)
+            if m:
+                yield pa.RecordBatch.from_pydict(
+                    {
+                        "month": pa.nulls(m, pa.date32()),
+                        "subscriber_id": pa.nulls(m, pa.string()),
+                        "p_churn": pa.nulls(m, pa.float64()),
+                        "p_churn_2m": pa.nulls(m, pa.float64()),
+                        "p_churn_3m": pa.nulls(m, pa.float64()),
+                        "feature": pa.array(feats, pa.string()),
+                        "branch": pa.array(np.concatenate(brs), pa.int32()),
+                        "bin": pa.array(np.concatenate(bins), pa.int32()),
+                        "n": pa.array(np.concatenate(ns), pa.int64()),
+                    }
+                )
 
-    return features.mapInArrow(run, SCORE_SCHEMA)
+    return features.mapInArrow(run, SCORE_SCHEMA if drift_ref is None else DRIFT_SCHEMA)
+
+
+def drift_counts(rows: list, ref: dict) -> dict:
+    """The per-feature count matrices of :func:`weixi.churn.drift.psi_counts` from the summed
+    ``(feature, branch, bin, n)`` rows the executors wrote."""
+    import numpy as np
+
+    n_branches = len(ref["branches"])
+    out = {
+        name: np.zeros((n_branches, spec["n_bins"]), dtype=np.int64)
+        for name, spec in ref["features"].items()
+    }
+    for feature, branch, b, n in rows:
+        out[feature][branch, b] += n
+    return out
 
 
 def score_month(
@@ -67,14 +127,37 @@ def score_month(
     output: str,
     *,
     segments: Any = None,
+    drift: bool = True,
 ) -> dict:
     """Score ``month`` on Spark from the ibis ``snapshot`` table of ``backend`` and write the
-    scores as Parquet to ``output`` (overwritten). Return aggregates only."""
+    scores as Parquet to ``output`` (overwritten). Return aggregates only: the count, mean and
+    sum of the scores and, with ``drift`` and a model that has a drift reference, the drift
+    counts (``drift_counts``: feature → branch × bin counts, summed over the executors)."""
     seg = segments if meta.get("with_segments") else None
     expr = F.feature_table(snapshot, [month], segments=seg)
     frame = backend._session.sql(backend.compile(expr))
-    scores = score_dataframe(frame, meta, folder)
-    scores.write.mode("overwrite").parquet(output)
+    ref = meta.get("drift_reference") if drift else None
+    scored = score_dataframe(frame, meta, folder, drift_ref=ref)
+    counts = None
+    if ref is None:
+        scored.write.mode("overwrite").parquet(output)
+    else:  # one scoring pass: the rows are kept while the scores and the counts are written
+        from pyspark.sql import functions as SF
+
+        scored = scored.persist()
+        try:
+            scored.filter(SF.col("feature").isNull()).select(*_SCORE_COLS).write.mode(
+                "overwrite"
+            ).parquet(output)
+            summed = (
+                scored.filter(SF.col("feature").isNotNull())
+                .groupBy("feature", "branch", "bin")
+                .agg(SF.sum("n").alias("n"))
+                .collect()
+            )
+        finally:
+            scored.unpersist()
+        counts = drift_counts([tuple(r) for r in summed], ref)
     written = backend._session.read.parquet(output)
     agg = written.selectExpr("count(*) AS n", "avg(p_churn) AS mean", "sum(p_churn) AS s").first()
     return {
@@ -82,15 +165,24 @@ def score_month(
         "mean_p_churn": float(agg["mean"]) if agg["n"] else None,
         "expected_churners": float(agg["s"] or 0.0),
         "output": output,
+        "drift_counts": counts,
     }
 
 
-def score_store_month(con: Any, month: dt.date, *, version: str | None = None) -> dict:
+def score_store_month(
+    con: Any, month: dt.date, *, version: str | None = None, params: Any = None
+) -> dict:
     """``weixi run --engine spark``'s churn step on a DuckDB store: the month's snapshot
     window (and segments) go to Spark as Parquet, the scores come back as Parquet into
     ``churn_scores`` (reasons are left NULL: readers compute them on demand with
-    :func:`weixi.churn.service.reasons_for`; drift is
-    not written). Returns the summary of the step, with ``engine: spark``."""
+    :func:`weixi.churn.service.reasons_for`) and the drift counted on the executors into
+    ``churn_drift``, as :func:`weixi.churn.service.score` does. Returns the summary of the
+    step, with ``engine: spark``."""
+    from weixi.churn import drift
+    from weixi.churn.params import load_params
+    from weixi.churn.service import save_drift
+
+    params = params or load_params()
     import shutil
     import tempfile
     import uuid
@@ -138,7 +230,7 @@ def score_store_month(con: Any, month: dt.date, *, version: str | None = None) -
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {
+    out = {
         "month": format_month(month),
         "model_version": version,
         "engine": "spark",
@@ -147,3 +239,17 @@ def score_store_month(con: Any, month: dt.date, *, version: str | None = None) -
         "expected_churners": agg["expected_churners"],
         "segments_used": seg is not None,
     }
+    if agg["drift_counts"] is not None:
+        ref = meta["drift_reference"]
+        table = drift.psi_rows(
+            ref,
+            agg["drift_counts"],
+            warning=params.monthly.psi_warning,
+            min_rows=params.monthly.psi_min_rows,
+        )
+        save_drift(con=con, month=month, version=version, table=table)
+        warn = table[table["warning"]].sort_values("psi", ascending=False)
+        out["drift_warnings"] = warn.head(20).to_dict("records")
+        whole = table[(table.feature == drift.SCORE) & (table.branch_id == drift.ALL)]
+        out["score_psi"] = float(whole["psi"].iloc[0])
+    return out
