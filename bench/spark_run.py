@@ -2,8 +2,9 @@
 
 Builds the synthetic operator's demo (``weixi.synth.demo.build_demo``: ``--months`` months of
 the closed loop on DuckDB), copies the home twice and runs the month after it on each engine
-through the CLI (fresh processes, ``--json``). Prints JSON: the engines each run recorded, the
-step times, and the comparison of the two stores (segments, churn scores, take rates, last
+through the CLI (fresh processes, ``--json``), each run importing the month's export itself
+first (``--input``, on its engine). Prints JSON: the engines each run recorded, the step times,
+and the comparison of the two stores (the imported rows, segments, churn scores, take rates, last
 month's evaluation outcomes and report, plan assignments) — the parity test's checks
 (``tests/backends/test_run_parity.py``) at a size the test suite cannot afford.
 
@@ -73,6 +74,12 @@ def main() -> None:
     else:
         subprocess.run([sys.executable, "-c", build], env=env, check=True, capture_output=True)
         out["demo_s"] = round(time.perf_counter() - t0, 1)
+    raw = base.parent / "raw"  # the demo's exports, beside its home
+    month_file = raw / f"subscribers_{args.month}.csv"
+    extra = ["--input", str(month_file), "--mapping", str(raw / "mapping.yaml")]
+    if not month_file.exists():
+        extra = []  # a reused home without its exports: the month as loaded
+    out["import_in_run"] = bool(extra)
     reports = {}
     for engine in ("duckdb", "spark"):
         home = root / engine
@@ -82,7 +89,7 @@ def main() -> None:
         out[f"load_avg_before_{engine}"] = [round(x, 2) for x in os.getloadavg()]
         t0 = time.perf_counter()
         cmd = [sys.executable, "-m", "weixi", "run", "--month", args.month]
-        cmd += ["--engine", engine, "--json"]
+        cmd += ["--engine", engine, "--json", *extra]
         proc = subprocess.run(cmd, env=env_e, capture_output=True, text=True)
         if proc.returncode:
             sys.exit(f"weixi run --engine {engine} failed:\n{proc.stderr[-3000:]}")
@@ -100,6 +107,7 @@ def main() -> None:
 
     m = f"DATE '{args.month}-01'"
     checks = {
+        "snapshot": (f"SELECT * FROM snapshot WHERE month = {m} ORDER BY subscriber_id", None),
         "segments": (
             f"SELECT subscriber_id, code, excluded, priority_rank FROM segments WHERE month = {m} "
             "ORDER BY 1",

@@ -173,19 +173,22 @@ def _stage_csv(
     from pyspark.sql import functions as F
 
     spark = _session()
-    rec = None
+    body = None
+    if encoding in UTF8:
+        text, broken = F.col("value"), ~F.is_valid_utf8("value")
+    else:
+        charset = _JAVA_CHARSETS.get(encoding, encoding.upper())
+        text = F.decode(F.col("value").cast("binary"), charset)
+        broken = F.instr(text, "\ufffd") > 0
     try:
-        # numbered as lines of the file (blank lines count, as in DuckDB's reject rows); the
-        # text reader keeps the file's bytes, decoded here when the file is not UTF-8
-        rec = _numbered(spark.read.text(spark_uri(path)), F)
-        if encoding in UTF8:
-            text, broken = F.col("value"), ~F.is_valid_utf8("value")
-        else:
-            charset = _JAVA_CHARSETS.get(encoding, encoding.upper())
-            text = F.decode(F.col("value").cast("binary"), charset)
-            broken = F.instr(text, "\ufffd") > 0
-        rec = rec.select("__rec", text.alias("value"), broken.alias("__broken")).persist()
-        head = rec.filter(F.col("__rec") == 1).select("value").collect()
+        lines = spark.read.text(spark_uri(path))
+        # the header: the first line of the file's first split (no numbering needed)
+        head = (
+            lines.filter(F.col("_metadata.file_block_start") == 0)
+            .limit(1)
+            .select(text.alias("value"))
+            .collect()
+        )
     except Exception:  # Spark raises many kinds; its text may quote rows: name the file only
         raise ImportProblem(
             msg.CSV_READER, file=shown, row=1, what=msg.WHAT_IO, delim="-"
@@ -202,6 +205,9 @@ def _stage_csv(
         columns = header_names(names)
         n = len(columns)
 
+        # numbered as lines of the file (blank lines count, as in DuckDB's reject rows); the
+        # text reader keeps the file's bytes, decoded here when the file is not UTF-8
+        rec = _numbered(lines, F).select("__rec", text.alias("value"), broken.alias("__broken"))
         body = rec.filter((F.col("__rec") >= 2) & (F.length("value") > 0))
         q, d = re.escape(quote), re.escape(delim)
         # a record's fields: drop the quoted values (a value starting with the quote, doubled
@@ -209,7 +215,8 @@ def _stage_csv(
         # delimiters; a value still starting with a quote was never closed properly (a quote
         # inside a bare value is text, as for DuckDB)
         bare_quoted = f"(^|{d}){q}(?:[^{q}]|{q}{q})*{q}(?={d}|$)"
-        bare = F.regexp_replace("value", bare_quoted, "$1")
+        plain = F.instr("value", quote) == 0  # most lines: no quote, nothing to parse
+        bare = F.when(plain, F.col("value")).otherwise(F.regexp_replace("value", bare_quoted, "$1"))
         fields = F.size(F.split(bare, d, -1))
         reason = (
             F.when(F.length("value") > MAX_LINE, "line_too_long")
@@ -218,7 +225,8 @@ def _stage_csv(
             .when(fields < n, "missing_fields")
             .when(fields > n, "too_many_fields")
         )
-        body = body.withColumn("__fields", fields).withColumn("__reason", reason)
+        # kept while the rows and the rejects are written: one parse of the file
+        body = body.withColumn("__fields", fields).withColumn("__reason", reason).persist()
         good = body.filter(F.col("__reason").isNull())
         schema = ", ".join(f"c{i} STRING" for i in range(n))
         opts = {"sep": delim, "quote": quote, "escape": quote, "mode": "PERMISSIVE"}
@@ -261,8 +269,8 @@ def _stage_csv(
             msg.CSV_READER, file=shown, row="?", what=msg.WHAT_UNREADABLE, delim=repr(delimiter)
         ) from None
     finally:
-        if rec is not None:
-            rec.unpersist()
+        if body is not None:
+            body.unpersist()
 
     raw = RawFile(
         path=shown,
