@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.segment.helpers import load_history
@@ -137,7 +139,17 @@ def test_churn_scores_on_spark_executors_match_duckdb(no_codegen, fresh_con, tmp
     snap = backend.read_parquet(f"file://{path}", table_name="weixi_snap_scores")
     _version, folder, meta = registry.load_meta(fresh_con, None)
     out = tmp_path / "scores"
-    agg = churn_spark.score_month(backend, snap, month, meta, folder, f"file://{out}")
+    why = tmp_path / "reasons"
+    agg = churn_spark.score_month(
+        backend,
+        snap,
+        month,
+        meta,
+        folder,
+        f"file://{out}",
+        reasons_output=f"file://{why}",
+        monthly=params.monthly,
+    )
     sprk = fresh_con.execute(
         f"SELECT subscriber_id, p_churn, p_churn_2m, p_churn_3m FROM '{out}/*.parquet' "
         "ORDER BY subscriber_id"
@@ -148,6 +160,26 @@ def test_churn_scores_on_spark_executors_match_duckdb(no_codegen, fresh_con, tmp
         for x, y in zip(a[1:], b[1:], strict=True):
             assert (x is None and y is None) or abs(x - y) <= 1e-9, (a, b)
     assert abs(agg["mean_p_churn"] - sum(r[1] for r in duck) / len(duck)) < 1e-9
+
+    # the riskiest lines' reasons, computed on the executors: the same lines, the same reasons
+    duck_why = dict(
+        fresh_con.execute(
+            "SELECT subscriber_id, reasons FROM churn_scores WHERE month = ? "
+            "AND reasons IS NOT NULL",
+            [month],
+        ).fetchall()
+    )
+    sprk_why = dict(fresh_con.execute(f"SELECT * FROM '{why}/*.parquet'").fetchall())
+    assert set(sprk_why) == set(duck_why) and agg["n_reasons"] == len(duck_why) > 100
+    for sid, text in duck_why.items():
+        a, b = json.loads(text), json.loads(sprk_why[sid])
+        assert [r["code"] for r in a] == [r["code"] for r in b], (sid, a, b)
+        for x, y in zip(a, b, strict=True):
+            assert abs(x["contribution"] - y["contribution"]) <= 1e-9, (sid, a, b)
+            if isinstance(x["value"], float):
+                assert abs(x["value"] - y["value"]) <= 1e-9, (sid, a, b)
+            else:
+                assert x["value"] == y["value"], (sid, a, b)
 
     # the drift counted on the executors gives DuckDB's PSI table, row for row
     from weixi.churn import drift

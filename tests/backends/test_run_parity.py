@@ -109,6 +109,13 @@ def test_run_on_spark_matches_duckdb(spark, tmp_path, monkeypatch, settings):
     assert len(duck) == len(sprk) > SUBSCRIBERS // 2
     for a, b in zip(duck, sprk, strict=True):
         assert a[0] == b[0] and abs(a[1] - b[1]) <= 1e-9, (a, b)
+    # the riskiest lines' reasons, stored by both (the churn page's reasons chart reads them)
+    why = (
+        f"SELECT month, branch_id, code, n, n_contribution, round(sum_contribution, 6) "
+        f"FROM rm_churn_reasons WHERE month = {m} ORDER BY 1, 2, 3"
+    )
+    assert _rows(homes["duckdb"], why) == _rows(homes["spark"], why)
+    assert len(_rows(homes["spark"], why)) > 5
     dr = f"SELECT branch_id, feature, psi, warning FROM churn_drift WHERE month = {m} ORDER BY 1, 2"
     duck, sprk = _rows(homes["duckdb"], dr), _rows(homes["spark"], dr)
     assert len(duck) == len(sprk) > 10  # the drift the cadence reads, counted on the executors

@@ -103,6 +103,54 @@ def score_dataframe(
     return features.mapInArrow(run, SCORE_SCHEMA if drift_ref is None else DRIFT_SCHEMA)
 
 
+#: Stored reasons of a line: its JSON list in ``churn_scores.reasons``' format.
+REASONS_SCHEMA = "subscriber_id string, reasons string"
+
+
+def reasons_dataframe(features: Any, meta: dict, folder: Path, top_k: int) -> Any:
+    """The top reasons (SHAP contributions of the 1-month booster) of the rows of
+    ``features``, computed on the executors: ``subscriber_id, reasons`` with the JSON list
+    :func:`weixi.churn.service.score` stores (``[]`` when nothing pushes the risk up)."""
+    text = (Path(folder) / "h1.txt").read_text()
+    names, levels = meta["features"], meta["levels"]
+
+    def run(batches):
+        import json
+
+        import lightgbm as lgb
+        import numpy as np
+
+        from weixi.churn.reasons import top_reasons
+
+        booster = lgb.Booster(model_str=text)
+        for batch in batches:
+            X = encode(batch.to_pandas(), names, levels)
+            contrib = booster.predict(X, pred_contrib=True, num_threads=1)
+            long = top_reasons(contrib, X, names, levels, top_k).to_pydict()
+            lists: list[list] = [[] for _ in range(len(X))]
+            for row, code, num, txt, c in zip(
+                long["row"],
+                long["code"],
+                long["value_num"],
+                long["value_text"],
+                long["contribution"],
+                strict=True,
+            ):
+                value = round(num, 4) if num is not None and not np.isnan(num) else txt
+                lists[row].append({"code": code, "value": value, "contribution": c})
+            yield pa.RecordBatch.from_pydict(
+                {
+                    "subscriber_id": batch.column("subscriber_id").cast(pa.string()),
+                    "reasons": pa.array(
+                        [json.dumps(x, ensure_ascii=False, separators=(",", ":")) for x in lists],
+                        pa.string(),
+                    ),
+                }
+            )
+
+    return features.mapInArrow(run, REASONS_SCHEMA)
+
+
 def drift_counts(rows: list, ref: dict) -> dict:
     """The per-feature count matrices of :func:`weixi.churn.drift.psi_counts` from the summed
     ``(feature, branch, bin, n)`` rows the executors wrote."""
@@ -128,14 +176,23 @@ def score_month(
     *,
     segments: Any = None,
     drift: bool = True,
+    reasons_output: str | None = None,
+    monthly: Any = None,
 ) -> dict:
     """Score ``month`` on Spark from the ibis ``snapshot`` table of ``backend`` and write the
     scores as Parquet to ``output`` (overwritten). Return aggregates only: the count, mean and
     sum of the scores and, with ``drift`` and a model that has a drift reference, the drift
-    counts (``drift_counts``: feature → branch × bin counts, summed over the executors)."""
+    counts (``drift_counts``: feature → branch × bin counts, summed over the executors).
+
+    With ``reasons_output`` (and ``monthly``, the churn parameters' ``monthly`` block) the
+    reasons of the riskiest lines — every line whose score reaches the riskiest
+    ``reasons_share``'s lowest score, and every line at or above ``reasons_min_p`` — are
+    computed on the executors and written there as Parquet (``subscriber_id, reasons``)."""
     seg = segments if meta.get("with_segments") else None
     expr = F.feature_table(snapshot, [month], segments=seg)
     frame = backend._session.sql(backend.compile(expr))
+    if reasons_output is not None:  # read twice: scored, then the riskiest lines explained
+        frame = frame.persist()
     ref = meta.get("drift_reference") if drift else None
     scored = score_dataframe(frame, meta, folder, drift_ref=ref)
     counts = None
@@ -160,13 +217,44 @@ def score_month(
         counts = drift_counts([tuple(r) for r in summed], ref)
     written = backend._session.read.parquet(output)
     agg = written.selectExpr("count(*) AS n", "avg(p_churn) AS mean", "sum(p_churn) AS s").first()
+    n = int(agg["n"])
+    explained = None
+    if reasons_output is not None:
+        try:
+            explained = _write_reasons(
+                frame, written, meta, folder, reasons_output, monthly=monthly, n=n
+            )
+        finally:
+            frame.unpersist()
     return {
-        "n": int(agg["n"]),
+        "n": n,
         "mean_p_churn": float(agg["mean"]) if agg["n"] else None,
         "expected_churners": float(agg["s"] or 0.0),
         "output": output,
         "drift_counts": counts,
+        "n_reasons": explained,
     }
+
+
+def _write_reasons(
+    frame: Any, scores: Any, meta: dict, folder: Path, output: str, *, monthly: Any, n: int
+) -> int:
+    """Write the reasons of the month's riskiest lines; return how many lines were explained."""
+    import math
+
+    from pyspark.sql import functions as SF
+
+    k = min(n, math.ceil(monthly.reasons_share * n))
+    bar = monthly.reasons_min_p
+    if k:  # the k-th highest score (lines tied with it are explained too)
+        kth = scores.select("p_churn").orderBy(SF.desc("p_churn")).limit(k)
+        bar = min(bar, kth.agg(SF.min("p_churn")).first()[0])
+    chosen = scores.filter(SF.col("p_churn") >= bar).select("subscriber_id")
+    rows = frame.join(chosen, "subscriber_id", "left_semi")
+    reasons_dataframe(rows, meta, folder, monthly.reasons_top_k).write.mode("overwrite").parquet(
+        output
+    )
+    return int(scores.sparkSession.read.parquet(output).count())
 
 
 def score_store_month(
@@ -174,9 +262,10 @@ def score_store_month(
 ) -> dict:
     """``weixi run --engine spark``'s churn step on a DuckDB store: the month's snapshot
     window (and segments) go to Spark as Parquet, the scores come back as Parquet into
-    ``churn_scores`` (reasons are left NULL: readers compute them on demand with
-    :func:`weixi.churn.service.reasons_for`) and the drift counted on the executors into
-    ``churn_drift``, as :func:`weixi.churn.service.score` does. Returns the summary of the
+    ``churn_scores`` with the reasons of the riskiest lines (computed on the executors; the
+    other lines' reasons are computed on demand by :func:`weixi.churn.service.reasons_for`) and
+    the drift counted on the executors into ``churn_drift``, as
+    :func:`weixi.churn.service.score` does. Returns the summary of the
     step, with ``engine: spark``."""
     from weixi.churn import drift
     from weixi.churn.params import load_params
@@ -211,17 +300,30 @@ def score_store_month(
                 f"WHERE month = DATE '{month.isoformat()}') TO '{seg_file}' (FORMAT parquet)"
             )
             seg = backend.read_parquet(f"file://{seg_file}", table_name=f"weixi_seg_{tag}")
-        out = tmp / "scores"
-        agg = score_month(backend, snap, month, meta, folder, f"file://{out}", segments=seg)
+        out, why = tmp / "scores", tmp / "reasons"
+        agg = score_month(
+            backend,
+            snap,
+            month,
+            meta,
+            folder,
+            f"file://{out}",
+            segments=seg,
+            reasons_output=f"file://{why}",
+            monthly=params.monthly,
+        )
         con.execute("BEGIN")
         try:
             con.execute("DELETE FROM churn_scores WHERE month = ?", [month])
             con.execute(
                 f"""INSERT INTO churn_scores
-                    SELECT month, subscriber_id, ?, p_churn,
-                           CASE WHEN isnan(p_churn_2m) THEN NULL ELSE p_churn_2m END,
-                           CASE WHEN isnan(p_churn_3m) THEN NULL ELSE p_churn_3m END, NULL
-                    FROM read_parquet('{out}/*.parquet') ORDER BY subscriber_id""",
+                    SELECT s.month, s.subscriber_id, ?, s.p_churn,
+                           CASE WHEN isnan(s.p_churn_2m) THEN NULL ELSE s.p_churn_2m END,
+                           CASE WHEN isnan(s.p_churn_3m) THEN NULL ELSE s.p_churn_3m END,
+                           r.reasons
+                    FROM read_parquet('{out}/*.parquet') s
+                    LEFT JOIN read_parquet('{why}/*.parquet') r USING (subscriber_id)
+                    ORDER BY s.subscriber_id""",
                 [version],
             )
             con.execute("COMMIT")
@@ -238,6 +340,7 @@ def score_store_month(
         "mean_p_churn": agg["mean_p_churn"],
         "expected_churners": agg["expected_churners"],
         "segments_used": seg is not None,
+        "n_reasons": agg["n_reasons"],
     }
     if agg["drift_counts"] is not None:
         ref = meta["drift_reference"]
