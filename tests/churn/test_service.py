@@ -281,3 +281,41 @@ def test_one_features_query_trains_every_horizon_and_the_comparison(
     reused = service.compare_models(con=con, params=params, trained=models, **kw)
     assert fresh == reused and fresh["n"] > 1000
 
+
+def test_labels_read_beside_the_features_equal_the_joined_labels(history_con):
+    """The narrow label query set beside the features gives the frame the wide join gave —
+    whole history, a line sample and a few lines — and a store with a duplicated line-month
+    (where the two orders differ) still gets the join's frame."""
+    from weixi.churn import features as F
+
+    con, months = history_con
+    lab = months[1:-2]
+
+    def joined(share=None, ids=None, labels=(1, 2)):
+        calls = []
+        real = F.labels_sql
+        F.labels_sql = lambda *a, **k: (
+            calls.append(1)
+            or "SELECT NULL::VARCHAR AS subscriber_id, NULL::DATE AS month WHERE FALSE"
+        )
+        try:  # an empty label frame forces the join
+            out = F.load_features(con, lab, labels=labels, sample_share=share, subscriber_ids=ids)
+        finally:
+            F.labels_sql = real
+        assert calls
+        return out
+
+    ids = [
+        r[0] for r in con.execute("SELECT DISTINCT subscriber_id FROM snapshot LIMIT 40").fetchall()
+    ]
+    for share, sub in ((None, None), (0.4, None), (None, ids)):
+        new = F.load_features(con, lab, labels=(1, 2), sample_share=share, subscriber_ids=sub)
+        old = joined(share, sub)
+        assert len(new) > 30 and new["churned_2m"].sum() > new["churned_1m"].sum() > 0
+        assert new.equals(old)
+    con.execute(
+        "INSERT INTO snapshot SELECT * FROM snapshot WHERE month = ? ORDER BY subscriber_id LIMIT 1",
+        [lab[0]],
+    )
+    dup = F.load_features(con, lab, labels=(1,))
+    assert dup.equals(joined(labels=(1,)))
