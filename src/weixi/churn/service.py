@@ -454,9 +454,12 @@ def compare_models(
             sample_share=share,
         )
     y = df["churned_1m"].to_numpy(dtype=int)
-    scores = []
+    scores, coded = [], {}
     for folder, meta in ((new_dir, new_meta), (old_dir, old_meta)):
-        X = encode(df, meta["features"], meta["levels"])
+        key = json.dumps([meta["features"], meta["levels"]])  # same coding: encoded once
+        X = coded.get(key)
+        if X is None:
+            X = coded[key] = encode(df, meta["features"], meta["levels"])
         sc = Scorer(folder / "h1.txt", engine="lightgbm", num_threads=params.num_threads)
         scores.append(sc.predict(X))
     p = params.promotion
