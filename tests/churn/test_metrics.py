@@ -101,3 +101,27 @@ def test_shift_prior_and_shifted_calibrators():
         expected = shift_prior(apply_calibrator(cal, raw), 0.5, 0.05)
         assert np.allclose(apply_calibrator(shifted, raw), expected, atol=1e-6), method
     assert oversampled(0.5, 0.02) and not oversampled(0.26, 0.2)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_bootstrap_weights_give_each_resample_its_own_auc_and_lift(ties):
+    """The integer counts path gives, resample by resample, what scoring the resampled rows
+    themselves gives (sklearn's AUC and the top-decile lift), ties and no churners included."""
+    from sklearn.metrics import roc_auc_score
+
+    from weixi.churn.metrics import _pooled, _weighted_auc_lift, top_fraction_lift
+
+    rng = np.random.default_rng(7)
+    n, m = 3000, 12
+    y = (rng.random(n) < 0.04).astype(int)
+    p = y * 0.4 + rng.random(n)
+    p = np.round(p, 1) if ties else p
+    idx = rng.integers(0, n, size=(m, n))
+    w = np.stack([np.bincount(r, minlength=n) for r in idx]).astype(np.int32)
+    auc, lift = _weighted_auc_lift(w, _pooled(y, p), 0.1)
+    for r in range(m):
+        assert auc[r] == pytest.approx(roc_auc_score(y[idx[r]], p[idx[r]]), abs=1e-12)
+        assert lift[r] == pytest.approx(top_fraction_lift(y[idx[r]], p[idx[r]], 0.1), abs=1e-9)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        none_auc, none_lift = _weighted_auc_lift(w, _pooled(0 * y, p), 0.1)
+    assert np.isnan(none_auc).all() and np.isnan(none_lift).all()

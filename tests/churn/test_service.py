@@ -216,3 +216,106 @@ def test_a_large_history_trains_on_a_uniform_sample_of_lines(history_con, fast_p
     models = service.fit_as_of(con=con, as_of=months[-2], horizons=(1,), params=p)
     assert models.horizons[1].n_train < 0.42 * len(full)
     assert F.sample_share(con, lab, None) == 1.0
+
+
+def _fit_each_horizon_alone(con, as_of, params, models):
+    """The earlier path: one features query per horizon over its own labelled months."""
+    from weixi.churn import features as F
+    from weixi.churn.train import fit_horizon
+    from weixi.store.months import loaded_months
+
+    p = params.monthly
+    months = [m for m in loaded_months(con) if m <= as_of]
+    fits = {}
+    for h in models.horizons:
+        lab = service.labelled_months(months, as_of, h)[-(p.train_months + 1) :]
+        df = F.load_features(
+            con,
+            lab,
+            with_segments=models.with_segments,
+            labels=(h,),
+            with_complaints=models.with_complaints,
+            sample_share=F.sample_share(con, lab, p.max_train_rows),
+        )
+        fits[h] = fit_horizon(df, f"churned_{h}m", models.names, models.levels, p, horizon=h)
+    return fits
+
+
+@pytest.mark.parametrize("cap", [None, 4000])
+def test_one_features_query_trains_every_horizon_and_the_comparison(
+    history_con, settings, fast_params, monkeypatch, cap
+):
+    """Training reads the labelled features once (per line sample share), not once per horizon
+    and again for the champion/challenger comparison — and fits exactly what reading each
+    horizon's months alone fitted (with a line sample, each share keeps its own query)."""
+    from weixi.churn import features as F
+    from weixi.churn.predict import encode
+
+    con, months = history_con
+    params = fast_params.model_copy(
+        update={"monthly": fast_params.monthly.model_copy(update={"max_train_rows": cap})}
+    )
+    first = service.train(con=con, month=months[-2], params=params, promote=True)
+    calls = []
+    real = F.load_features
+    monkeypatch.setattr(F, "load_features", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    second = service.train(con=con, month=months[-1], params=params, promote="challenger")
+    assert second["champion"] == first["version"] and second["eval_month"] is not None
+    shares = {
+        F.sample_share(con, service.labelled_months(months, months[-1], h)[-7:], cap)
+        for h in (1, 2, 3)
+    }
+    assert len(calls) == len(shares) + (cap is not None)  # a sampled month is read again
+    monkeypatch.setattr(F, "load_features", real)
+
+    models = service.fit_as_of(con=con, as_of=months[-1], params=params)
+    alone = _fit_each_horizon_alone(con, months[-1], params, models)
+    X = encode(models.frame, models.names, models.levels)
+    for h, fit in models.horizons.items():
+        assert fit.n_train == alone[h].n_train and fit.fit_months == alone[h].fit_months
+        assert fit.holdout == alone[h].holdout
+        np.testing.assert_array_equal(fit.booster.predict(X), alone[h].booster.predict(X))
+    # the comparison from the training frame gives the figures a new query gives
+    kw = {"challenger": second["version"], "champion": first["version"], "as_of": months[-1]}
+    fresh = service.compare_models(con=con, params=params, **kw)
+    reused = service.compare_models(con=con, params=params, trained=models, **kw)
+    assert fresh == reused and fresh["n"] > 1000
+
+
+def test_labels_read_beside_the_features_equal_the_joined_labels(history_con):
+    """The narrow label query set beside the features gives the frame the wide join gave —
+    whole history, a line sample and a few lines — and a store with a duplicated line-month
+    (where the two orders differ) still gets the join's frame."""
+    from weixi.churn import features as F
+
+    con, months = history_con
+    lab = months[1:-2]
+
+    def joined(share=None, ids=None, labels=(1, 2)):
+        calls = []
+        real = F.labels_sql
+        F.labels_sql = lambda *a, **k: (
+            calls.append(1)
+            or "SELECT NULL::VARCHAR AS subscriber_id, NULL::DATE AS month WHERE FALSE"
+        )
+        try:  # an empty label frame forces the join
+            out = F.load_features(con, lab, labels=labels, sample_share=share, subscriber_ids=ids)
+        finally:
+            F.labels_sql = real
+        assert calls
+        return out
+
+    ids = [
+        r[0] for r in con.execute("SELECT DISTINCT subscriber_id FROM snapshot LIMIT 40").fetchall()
+    ]
+    for share, sub in ((None, None), (0.4, None), (None, ids)):
+        new = F.load_features(con, lab, labels=(1, 2), sample_share=share, subscriber_ids=sub)
+        old = joined(share, sub)
+        assert len(new) > 30 and new["churned_2m"].sum() > new["churned_1m"].sum() > 0
+        assert new.equals(old)
+    con.execute(
+        "INSERT INTO snapshot SELECT * FROM snapshot WHERE month = ? ORDER BY subscriber_id LIMIT 1",
+        [lab[0]],
+    )
+    dup = F.load_features(con, lab, labels=(1,))
+    assert dup.equals(joined(labels=(1,)))

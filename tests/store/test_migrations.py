@@ -271,3 +271,56 @@ def test_postgres_0011_keeps_task_cells_and_drops_them_on_downgrade(postgres_url
         _check_0011(url)
     finally:
         drop_database(url)
+
+
+@pytest.mark.postgres
+def test_postgres_0012_groups_the_task_cell_moves_per_statement_and_downgrades(postgres_url):
+    """0012: the cells follow task updates by a statement trigger (one grouped upsert per
+    statement); its downgrade brings back 0011's row trigger; both keep the cells exact."""
+    from tests.pgcluster import drop_database, new_database
+    from weixi.dispatch import cells
+
+    url = new_database(postgres_url)
+    try:
+        migrate.upgrade(url, "0001")
+        _add_task_at_0001(url)
+        engine = sa.create_engine(url)
+
+        def trigger() -> tuple:
+            with engine.connect() as con:
+                return con.execute(
+                    sa.text(
+                        "SELECT action_orientation, action_timing FROM information_schema.triggers"
+                        " WHERE trigger_name = 'task_cells_update'"
+                    )
+                ).first()
+
+        def write_and_check(staff: str, result: str) -> None:
+            with Session(engine) as s:
+                tid = s.execute(sa.text("SELECT id FROM tasks")).scalar_one()
+                s.execute(
+                    sa.text(
+                        "INSERT INTO outcomes (task_id, result, source, recorded_at)"
+                        " VALUES (:t, :r, 'web', '2026-01-10')"
+                    ),
+                    {"t": tid, "r": result},
+                )
+                s.execute(sa.text("UPDATE tasks SET staff_id = :s"), {"s": staff})
+                s.execute(sa.text("UPDATE tasks SET claimed_by = NULL"))  # moves nothing
+                s.commit()
+                assert cells.differences(s) == []
+
+        try:
+            migrate.upgrade(url)
+            assert tuple(trigger()) == ("STATEMENT", "AFTER")
+            write_and_check("HZCC0002", "refused")
+            command.downgrade(migrate.alembic_config(url), "0011")
+            assert tuple(trigger()) == ("ROW", "AFTER")
+            write_and_check("HZCC0003", "accepted")
+            migrate.upgrade(url)
+            assert tuple(trigger()) == ("STATEMENT", "AFTER")
+            write_and_check("HZCC0004", "call_back")
+        finally:
+            engine.dispose()
+    finally:
+        drop_database(url)

@@ -523,7 +523,8 @@ def load_features(
             f"WHERE hash(subscriber_id, 'train-sample') % 1000000 < {cut} "
             f"AND month BETWEEN DATE '{lo.isoformat()}' AND DATE '{hi.isoformat()}') " + sql
         )
-        df = _run_features(con, sql, months, labels)
+        lines = f"hash(s.subscriber_id, 'train-sample') % 1000000 < {cut}"
+        df = _run_features(con, sql, months, labels, lines)
     elif subscriber_ids is not None:
         import pyarrow as pa
 
@@ -543,7 +544,8 @@ def load_features(
                 "(SELECT subscriber_id FROM _feature_ids) "
                 f"AND month BETWEEN DATE '{lo.isoformat()}' AND DATE '{hi.isoformat()}') " + sql
             )
-            df = _run_features(con, sql, months, labels)
+            lines = "s.subscriber_id IN (SELECT subscriber_id FROM _feature_ids)"
+            df = _run_features(con, sql, months, labels, lines)
         finally:
             con.unregister("_feature_ids")
     else:
@@ -586,17 +588,64 @@ def feature_batches(
         yield batch
 
 
+def labels_sql(horizons: tuple[int, ...], months: list[dt.date], lines: str = "TRUE") -> str:
+    """SQL ``(month, subscriber_id, churned_<h>m …)`` of the live lines of ``months`` (and
+    ``lines``, a condition on ``s``), in the features' order: every horizon's
+    :func:`label_sql` in one pass over the snapshot."""
+    wanted = ", ".join(f"DATE '{m.isoformat()}'" for m in sorted(months))
+    cols = ", ".join(
+        f"CASE WHEN n{h}.subscriber_id IS NULL OR n{h}.status = 'cancelled' THEN 1 ELSE 0 END "
+        f"AS churned_{h}m"
+        for h in horizons
+    )
+    joins = " ".join(
+        f"LEFT JOIN snapshot n{h} ON n{h}.subscriber_id = s.subscriber_id "
+        f"AND n{h}.month = s.month + INTERVAL {int(h)} MONTH"
+        for h in horizons
+    )
+    return (
+        f"SELECT s.month, s.subscriber_id, {cols} FROM snapshot s {joins} "
+        f"WHERE s.status <> 'cancelled' AND s.month IN ({wanted}) AND ({lines}) "
+        "ORDER BY s.month, s.subscriber_id"
+    )
+
+
 def _run_features(
-    con: duckdb.DuckDBPyConnection, sql: str, months: list[dt.date], labels: tuple[int, ...]
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    months: list[dt.date],
+    labels: tuple[int, ...],
+    lines: str = "TRUE",
 ) -> pd.DataFrame:
-    if labels:
-        joins = " ".join(
-            f"JOIN ({label_sql(h, months)}) l{h} "
-            f"ON l{h}.month = f.month AND l{h}.subscriber_id = f.subscriber_id"
-            for h in labels
-        )
-        cols = ", ".join(f"l{h}.churned AS churned_{h}m" for h in labels)
-        sql = f"SELECT f.*, {cols} FROM ({sql}) f {joins} ORDER BY f.month, f.subscriber_id"
+    """The features of ``sql`` with the label columns of ``labels``.
+
+    The labels are read by a narrow query of their own in the features' row order and set
+    beside them: joining them to the wide feature rows and sorting those again took longer
+    than the features themselves. Should the two not list the same lines in the same order,
+    or a line-month be duplicated in the store, the join gives the frame as before.
+    """
+    if not labels:
+        return con.execute(sql).df()
+    df = con.execute(sql).df()
+    lab = con.execute(labels_sql(labels, months, lines)).df()
+    sid, mon = lab["subscriber_id"].to_numpy(), lab["month"].to_numpy()
+    unique = len(lab) < 2 or not ((sid[1:] == sid[:-1]) & (mon[1:] == mon[:-1])).any()
+    if (
+        unique
+        and len(lab) == len(df)
+        and lab["subscriber_id"].equals(df["subscriber_id"])
+        and lab["month"].equals(df["month"])
+    ):
+        for h in labels:
+            df[f"churned_{h}m"] = lab[f"churned_{h}m"].to_numpy()
+        return df
+    joins = " ".join(
+        f"JOIN ({label_sql(h, months)}) l{h} "
+        f"ON l{h}.month = f.month AND l{h}.subscriber_id = f.subscriber_id"
+        for h in labels
+    )
+    cols = ", ".join(f"l{h}.churned AS churned_{h}m" for h in labels)
+    sql = f"SELECT f.*, {cols} FROM ({sql}) f {joins} ORDER BY f.month, f.subscriber_id"
     return con.execute(sql).df()
 
 

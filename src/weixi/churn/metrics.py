@@ -120,33 +120,51 @@ def _weighted_auc_lift(
 ) -> tuple[np.ndarray, np.ndarray]:
     """AUC and top-``fraction`` lift of one score under each row of case weights ``w``.
 
-    ``w`` is (resamples x rows): bootstrap counts; ``pooled`` comes from :func:`_pooled`.
-    Rows with equal scores are pooled, so ties count half in the AUC and at their average
-    churn rate at the lift's cut-off, exactly as ``roc_auc_score`` and
+    ``w`` is (resamples x rows): integer bootstrap counts; ``pooled`` comes from
+    :func:`_pooled`. Rows with equal scores are pooled, so ties count half in the AUC and at
+    their average churn rate at the lift's cut-off, exactly as ``roc_auc_score`` and
     :func:`top_fraction_lift` do with weights of one.
+
+    The sums are exact integers (32-bit cumulative counts, 64-bit AUC numerator), so the
+    figures equal the float computation's; only the score groups holding a churner enter the
+    AUC's sum (churners are a few per cent of lines), the cumulative weight is the one pass
+    over every group.
     """
     order, starts, ys = pooled
-    ws = w[:, order]
-    gp = ws * ys  # churner weight per line, in score order
-    gw = ws
+    ws = w[:, order].astype(np.int32, copy=False)
+    pos_rows = np.flatnonzero(ys)
     if len(starts) < ws.shape[1]:  # pool tied scores (continuous scores rarely tie)
-        gp = np.add.reduceat(gp, starts, axis=1)
         gw = np.add.reduceat(ws, starts, axis=1)
-    cw, cp = np.cumsum(gw, axis=1), np.cumsum(gp, axis=1)
-    total, pos = cw[:, -1], cp[:, -1]
+        gp_all = np.add.reduceat(ws * ys, starts, axis=1)
+        groups = np.flatnonzero(np.add.reduceat(ys.astype(np.int64), starts) > 0)
+        gp = gp_all[:, groups]
+    else:
+        gw = ws
+        groups = pos_rows
+        gp = ws[:, groups]
+    cw = np.cumsum(gw, axis=1, dtype=np.int32)
+    cp = np.cumsum(gp, axis=1, dtype=np.int64)  # cumulative churner weight at those groups
+    total = cw[:, -1].astype(np.int64)
+    pos = cp[:, -1] if len(groups) else np.zeros(len(w), dtype=np.int64)
     neg = total - pos
-    gn = gw - gp
-    below = cw - cp - gn  # stayers' weight strictly below each score
+    gn = gw[:, groups] - gp
+    below = cw[:, groups] - cp - gn  # stayers' weight strictly below each churner group
+    twice = (gp.astype(np.int64) * (2 * below.astype(np.int64) + gn)).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        auc = (gp * (below + 0.5 * gn)).sum(axis=1) / (pos * neg)
+        auc = (twice / 2.0) / (pos.astype(float) * neg.astype(float))
     # top fraction, from the highest score down: the weight strictly above group g is
     # total - cw[g]; the cut-off group is the first (ascending) one where that is below k
     k = np.maximum(1.0, np.ceil(total * fraction - 1e-9))
     cut = np.argmax(cw > (total - k)[:, None], axis=1)
     rows = np.arange(len(w))
     above_w = total - cw[rows, cut]
-    above_p = pos - cp[rows, cut]
-    churners = above_p + (k - above_w) * gp[rows, cut] / gw[rows, cut]
+    # churner weight up to and at the cut-off group, from the churner groups' cumulation
+    j = np.searchsorted(groups, cut, side="right") - 1
+    cp_cut = np.where(j >= 0, cp[rows, np.maximum(j, 0)], 0) if len(groups) else 0 * cut
+    at_cut = (j >= 0) & (groups[np.maximum(j, 0)] == cut) if len(groups) else cut < 0
+    gp_cut = np.where(at_cut, gp[rows, np.maximum(j, 0)], 0) if len(groups) else 0 * cut
+    above_p = pos - cp_cut
+    churners = above_p + (k - above_w) * gp_cut / gw[rows, cut]
     with np.errstate(invalid="ignore", divide="ignore"):
         lift = (churners / k) / (pos / total)
     return auc, lift
@@ -180,7 +198,7 @@ def paired_bootstrap(
     p_new = np.asarray(p_new, dtype=float)
     p_old = np.asarray(p_old, dtype=float)
     n = len(y)
-    ones = np.ones((1, n))
+    ones = np.ones((1, n), dtype=np.int32)
     new, old = _pooled(y, p_new), _pooled(y, p_old)
     (auc_new,), (lift_new,) = _weighted_auc_lift(ones, new, fraction)
     (auc_old,), (lift_old,) = _weighted_auc_lift(ones, old, fraction)
@@ -191,7 +209,7 @@ def paired_bootstrap(
     for lo in range(0, resamples, chunk):
         m = min(chunk, resamples - lo)
         idx = rng.integers(0, n, size=(m, n)) + (np.arange(m) * n)[:, None]
-        w = np.bincount(idx.ravel(), minlength=m * n).reshape(m, n).astype(float)
+        w = np.bincount(idx.ravel(), minlength=m * n).reshape(m, n).astype(np.int32)
         a_new, l_new = _weighted_auc_lift(w, new, fraction)
         a_old, l_old = _weighted_auc_lift(w, old, fraction)
         d_auc[lo : lo + m] = a_new - a_old

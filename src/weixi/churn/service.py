@@ -42,12 +42,47 @@ class TrainedModels:
     horizons: dict[int, HorizonFit] = field(default_factory=dict)
     skipped: dict[int, str] = field(default_factory=dict)
     reference: pd.DataFrame | None = None  # calibration-month features (drift reference)
+    # the labelled features the horizons were fitted on (every month of the first horizon, with
+    # its ``churned_1m``) and their line sample share: the comparison with the champion reads
+    # its out-of-time month from here instead of running the features again (not stored)
+    frame: pd.DataFrame | None = field(default=None, repr=False)
+    frame_share: float = 1.0
 
 
 def labelled_months(months: list[dt.date], as_of: dt.date, horizon: int) -> list[dt.date]:
     """Months whose ``horizon``-month outcome is known by ``as_of`` (t + h <= as_of, t loaded)."""
     have = set(months)
     return [m for m in months if add_months(m, horizon) <= as_of and add_months(m, horizon) in have]
+
+
+def _training_frames(
+    con: duckdb.DuckDBPyConnection,
+    labs: dict[int, list[dt.date]],
+    p: MonthlyParams,
+    *,
+    with_segments: bool,
+    with_complaints: bool,
+) -> dict[int, tuple[float, pd.DataFrame]]:
+    """(sample share, labelled features) of every horizon's months, one features query per
+    sample share: the horizons' windows overlap (h + 1 ends a month earlier than h), and a
+    month's features do not depend on which other months are read with it, so horizons with
+    the same share of lines (all of them below ``max_train_rows``) share one frame with
+    their ``churned_<h>m`` columns; each horizon keeps only its own months."""
+    shares = {h: F.sample_share(con, lab, p.max_train_rows) for h, lab in labs.items() if lab}
+    out: dict[int, tuple[float, pd.DataFrame]] = {}
+    for share in dict.fromkeys(shares.values()):
+        hs = tuple(h for h, s in shares.items() if s == share)
+        union = sorted({m for h in hs for m in labs[h]})
+        frame = F.load_features(
+            con,
+            union,
+            with_segments=with_segments,
+            labels=hs,
+            with_complaints=with_complaints,
+            sample_share=share,
+        )
+        out |= {h: (share, frame) for h in hs}
+    return out
 
 
 def fit_as_of(
@@ -78,21 +113,18 @@ def fit_as_of(
     use_cmp = F.has_complaints(con)
     names = F.feature_names(use_seg, use_cmp)
     cats = F.categorical_names(use_seg, use_cmp)
+    wanted = tuple(horizons or p.horizons)
+    labs = {h: labelled_months(months, as_of, h)[-(p.train_months + 1) :] for h in wanted}
+    frames = _training_frames(con, labs, p, with_segments=use_seg, with_complaints=use_cmp)
     out: TrainedModels | None = None
-    for h in horizons or p.horizons:
-        lab = labelled_months(months, as_of, h)[-(p.train_months + 1) :]
+    for h in wanted:
+        lab = labs[h]
         if not lab:
             if out is not None:
                 out.skipped[h] = f"no month with a known {h}-month outcome yet"
             continue
-        df = F.load_features(
-            con,
-            lab,
-            with_segments=use_seg,
-            labels=(h,),
-            with_complaints=use_cmp,
-            sample_share=F.sample_share(con, lab, p.max_train_rows),
-        )
+        share, frame = frames[h]
+        df = frame[frame["month"].isin(pd.to_datetime(lab))].reset_index(drop=True)
         if out is None:
             out = TrainedModels(
                 as_of=as_of,
@@ -100,6 +132,8 @@ def fit_as_of(
                 levels=fit_levels(df, cats),
                 with_segments=use_seg,
                 with_complaints=use_cmp,
+                frame=frame,
+                frame_share=share,
             )
             last = df["month"] == df["month"].max()
             out.reference = df.loc[last, names].reset_index(drop=True)
@@ -119,6 +153,7 @@ def fit_as_of(
             if h == 1:
                 raise
             out.skipped[h] = str(exc)
+        del df
     assert out is not None
     return out
 
@@ -289,7 +324,13 @@ def train(
     }
     registry.save(con, version, {h: f.booster for h, f in fits.items()}, meta, activate=False)
     decision = promote_by_rule(
-        con=con, version=version, as_of=month, params=params, promote=promote, actor=actor
+        con=con,
+        version=version,
+        as_of=month,
+        params=params,
+        promote=promote,
+        actor=actor,
+        trained=models,
     )
     return {
         "version": version,
@@ -318,14 +359,22 @@ def promote_by_rule(
     params: ChurnParams,
     promote: bool | Literal["challenger"] | None = "challenger",
     actor: str = "train",
+    trained: TrainedModels | None = None,
 ) -> dict:
-    """Compare a registered model with the champion, decide, promote if so; return the record."""
+    """Compare a registered model with the champion, decide, promote if so; return the record.
+
+    ``trained``: the challenger's fit, whose training features the comparison reuses."""
     champ = registry.get_active(con)
     champ = champ if champ != version else None
     figures = None
     if champ is not None:
         figures = compare_models(
-            con=con, challenger=version, champion=champ, as_of=as_of, params=params
+            con=con,
+            challenger=version,
+            champion=champ,
+            as_of=as_of,
+            params=params,
+            trained=trained,
         )
     if promote == "challenger" or (promote is None and champ is None):
         decision, reason = rule.decide(figures, params.promotion, has_champion=champ is not None)
@@ -355,6 +404,7 @@ def compare_models(
     champion: str,
     as_of: dt.date,
     params: ChurnParams,
+    trained: TrainedModels | None = None,
 ) -> dict | None:
     """Both models' next-month AUC and top-decile lift on the latest out-of-time month.
 
@@ -363,6 +413,10 @@ def compare_models(
     use the boosters' raw scores: calibration is a monotone map (fitted on the challenger's
     latest labelled month), so it would only merge ranks. Differences are challenger minus
     champion with a paired bootstrap interval (``params.promotion``).
+
+    ``trained`` (the challenger's fit in this process): when its training frame holds the
+    month with the same columns and the same line sample, the month's rows are taken from it
+    (the same rows in the same order as a new features query gives).
     """
     _, new_dir, new_meta = registry.load_meta(con, challenger)
     _, old_dir, old_meta = registry.load_meta(con, champion)
@@ -377,18 +431,35 @@ def compare_models(
         return None
     month = later[-1]
     use_seg = bool(new_meta["with_segments"] or old_meta["with_segments"])
-    df = F.load_features(
-        con,
-        [month],
-        with_segments=use_seg and F.has_segments(con, [month]),
-        labels=(1,),
-        with_complaints=bool(new_meta.get("with_complaints") or old_meta.get("with_complaints")),
-        sample_share=F.sample_share(con, [month], params.monthly.max_train_rows),
-    )
+    with_seg = use_seg and F.has_segments(con, [month])
+    with_cmp = bool(new_meta.get("with_complaints") or old_meta.get("with_complaints"))
+    share = F.sample_share(con, [month], params.monthly.max_train_rows)
+    frame = trained.frame if trained is not None else None
+    if (
+        frame is not None
+        and "churned_1m" in frame.columns
+        and trained.with_segments == with_seg
+        and trained.with_complaints == with_cmp
+        and trained.frame_share == share
+        and (rows := frame["month"] == pd.Timestamp(month)).any()
+    ):
+        df = frame[rows].reset_index(drop=True)
+    else:
+        df = F.load_features(
+            con,
+            [month],
+            with_segments=with_seg,
+            labels=(1,),
+            with_complaints=with_cmp,
+            sample_share=share,
+        )
     y = df["churned_1m"].to_numpy(dtype=int)
-    scores = []
+    scores, coded = [], {}
     for folder, meta in ((new_dir, new_meta), (old_dir, old_meta)):
-        X = encode(df, meta["features"], meta["levels"])
+        key = json.dumps([meta["features"], meta["levels"]])  # same coding: encoded once
+        X = coded.get(key)
+        if X is None:
+            X = coded[key] = encode(df, meta["features"], meta["levels"])
         sc = Scorer(folder / "h1.txt", engine="lightgbm", num_threads=params.num_threads)
         scores.append(sc.predict(X))
     p = params.promotion

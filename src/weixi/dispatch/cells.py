@@ -24,8 +24,9 @@ Keys are never NULL in the cells (a unique key must compare equal): no staff is 
 back.
 
 SQLite: row triggers (its writers are serialized anyway). PostgreSQL: statement triggers over
-the transition tables, so a bulk ``COPY`` of a plan's tasks or an outcome file adds one upsert
-per cell, not per row; cells are upserted in key order (concurrent writers lock them in the same
+the transition tables (inserts, deletes and updates of tasks and outcomes), so a bulk ``COPY`` of
+a plan's tasks or an outcome file (and the task summaries it updates) adds one upsert per cell,
+not per row; cells are upserted in key order (concurrent writers lock them in the same
 order). On SQLite, ``batch_alter_table("tasks")`` (a table copy) loses the triggers: a later
 migration doing that must re-create them (:func:`trigger_statements`).
 """
@@ -214,11 +215,14 @@ def _pg_cell_sums(rows: str, sign: int) -> str:
     )
 
 
-def _pg_apply(select: str) -> str:
+def _pg_apply(select: str, *, changed_only: bool = False) -> str:
+    """Upsert the per-cell sums of ``select`` (signed rows), in key order; ``changed_only``
+    leaves out the cells whose sums net to nothing (an update that moved no task)."""
     sums = ", ".join(f"sum({v})" for v in VALUES)
+    having = " HAVING " + " OR ".join(f"sum({v}) <> 0" for v in VALUES) if changed_only else ""
     return (
         f"INSERT INTO task_cells ({_ALL_LIST})"
-        f" SELECT {_KEY_LIST}, {sums} FROM ({select}) d GROUP BY {_KEY_LIST}"
+        f" SELECT {_KEY_LIST}, {sums} FROM ({select}) d GROUP BY {_KEY_LIST}{having}"
         f" ORDER BY {_KEY_LIST}" + _UPSERT_TAIL + ";"
     )
 
@@ -269,14 +273,20 @@ def _pg_trigger(name: str, event: str, table: str, refs: str, function: str) -> 
 POSTGRES_TRIGGERS = (
     _pg_function("task_cells_added", _pg_apply(_pg_cell_sums("task_cells_new", 1))),
     _pg_function("task_cells_removed", _pg_apply(_pg_cell_sums("task_cells_old", -1))),
-    # an update: a row trigger, fired only for a task that moved to another cell or whose
-    # figures changed (a claim, a call-back time or an outcome's status change fire nothing);
-    # a statement trigger would join the old and new transition tables on every UPDATE
-    "CREATE OR REPLACE FUNCTION task_cells_moved() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-    + _sqlite_upsert("OLD", -1)
-    + " "
-    + _sqlite_upsert("NEW", 1)
-    + " RETURN NULL; END $$",
+    # an update: a statement trigger too — the old rows taken from their cells and the new
+    # ones added, grouped per cell (no join of the two transition tables), and only the cells
+    # whose sums changed are written: the outcome summaries of an outcome file's hundred
+    # thousand tasks move their cells in one upsert, not two per task (a row trigger did that
+    # and made outcome files 2.3 times slower); a claim or a call-back time writes nothing
+    _pg_function(
+        "task_cells_moved",
+        _pg_apply(
+            _pg_cell_sums("task_cells_new", 1)
+            + " UNION ALL "
+            + _pg_cell_sums("task_cells_old", -1),
+            changed_only=True,
+        ),
+    ),
     _pg_function("task_outcomes_added", _pg_summarize("SELECT DISTINCT task_id FROM outcomes_new")),
     _pg_function(
         "task_outcomes_removed", _pg_summarize("SELECT DISTINCT task_id FROM outcomes_old")
@@ -291,9 +301,13 @@ POSTGRES_TRIGGERS = (
     _pg_trigger(
         "task_cells_delete", "DELETE", "tasks", "OLD TABLE AS task_cells_old", "task_cells_removed"
     ),
-    f"CREATE TRIGGER task_cells_update AFTER UPDATE OF {', '.join(_TASK_COLUMNS)} ON tasks"
-    f" FOR EACH ROW WHEN ({_changed('OLD', 'NEW', 'IS DISTINCT FROM')})"
-    " EXECUTE FUNCTION task_cells_moved()",
+    _pg_trigger(
+        "task_cells_update",
+        "UPDATE",
+        "tasks",
+        "OLD TABLE AS task_cells_old NEW TABLE AS task_cells_new",
+        "task_cells_moved",
+    ),
     _pg_trigger(
         "task_outcomes_insert",
         "INSERT",
