@@ -377,6 +377,22 @@ def learn_uplift(
         red = reduction_per_action(
             con=con, months=months, prior=prior, counterfactual=lrn.counterfactual
         )
+        if red:
+            # an action no campaign has tried yet is still wrong with the library: it takes the
+            # pooled scale × its configured reduction, not the configured one
+            scale = next(iter(red.values()))["scale"]
+            for a, p in prior.items():
+                if a not in red:
+                    red[a] = {
+                        "reduction": float(min(max(scale * p, -0.5), 1.0)),
+                        "measured": None,
+                        "weight": 0.0,
+                        "prior": float(scale * p),
+                        "scale": float(scale),
+                        "calibration": None,
+                        "treated": 0,
+                        "control": 0,
+                    }
         levels = (
             reduction_by_level(
                 con=con,
@@ -403,12 +419,12 @@ def learn_uplift(
             "learned": {
                 a: {
                     "learned": round(v["reduction"], 4),
-                    "measured": round(v["measured"], 4),
+                    "measured": None if v["measured"] is None else round(v["measured"], 4),
                     "configured": round(prior[a], 4),
                     "prior": round(v["prior"], 4),
                     "weight": round(v["weight"], 3),
                     # the churn scores' calibration on this action's customers
-                    "calibration": round(v["calibration"], 4),
+                    "calibration": None if v["calibration"] is None else round(v["calibration"], 4),
                 }
                 for a, v in red.items()
             },
@@ -546,6 +562,8 @@ def learn_acceptance(
         version=version,
         by_level=by_level,
         column=learning.reduction_by,
+        configured_take={a.key: a.take_rate for a in library.actions},
+        action_line_types={a.key: a.line_type for a in library.actions},
     )
     configured = {a.key: a.take_rate for a in library.actions}
     return {

@@ -266,3 +266,44 @@ def test_the_level_dimension_is_checked_in_the_campaign_config():
     assert Learning(reduction_by="value_class").reduction_by == "value_class"
     with pytest.raises(ValidationError, match="not a segment dimension"):
         Learning(reduction_by="phone")
+
+
+def test_an_action_without_a_learned_take_rate_takes_the_learned_reduction_not_the_library():
+    """Issue #13: an action too rarely reached for a learned take rate kept its configured
+    uplift in matching (the library's, 3–10 × the operator's truth on the synthetic operator),
+    so a plan choosing by value preferred exactly the actions nothing had measured. Its lines
+    of the right line type now get configured take rate × learned reduction."""
+    con = duckdb.connect()
+    schema.ensure(con)
+    con.execute(
+        """INSERT INTO segments (month, subscriber_id, line_type) VALUES
+           (?, 'M1', 'mobile'), (?, 'M2', 'mobile'), (?, 'B1', 'broadband')""",
+        [MONTH] * 3,
+    )
+    con.execute(
+        """INSERT INTO uplift (month, subscriber_id, action, take_rate) VALUES
+           (?, 'M1', 'care', 0.8), (?, 'M2', 'care', 0.6)""",
+        [MONTH] * 2,
+    )
+    n = apply_reduction(
+        con=con,
+        month=MONTH,
+        # "annual" was never reached often enough: no take-rate rows; its reduction is the
+        # pooled scale × its configured one
+        reduction={"care": 0.1, "annual": 0.25},
+        uplift_range=(0.0, 0.9),
+        version="v",
+        configured_take={"care": 1.0, "annual": 0.3},
+        action_line_types={"care": "mobile", "annual": "broadband"},
+    )
+    got = dict(
+        con.execute(
+            "SELECT subscriber_id || '/' || action, round(uplift, 4) FROM uplift"
+        ).fetchall()
+    )
+    assert got == {"M1/care": 0.08, "M2/care": 0.06, "B1/annual": 0.075}
+    assert n == 3
+    # the take rate stays unknown (matching uses the configured one in the cost)
+    assert con.execute("SELECT take_rate FROM uplift WHERE action = 'annual'").fetchall() == [
+        (None,)
+    ]

@@ -141,6 +141,17 @@ def test_cli_simulate_json():
     assert 0.0 < m["references"]["action_mean_share"] < 1.0
     # … and one per action and binding level (the response learner's reach) too
     assert 0.0 < m["references"]["level_mean_share"] < 1.0
+    # what the plan believed of its treated customers, by action, next to the truth
+    belief = m["belief"]
+    assert sum(b["n"] for b in belief.values()) == m["n_treated"]
+    for b in belief.values():
+        assert 0.0 <= b["p_churn"] <= 1.0 and 0.0 <= b["p_true"] <= 1.0
+        assert 0.0 < b["take"] <= 1.0 and 0.0 < b["take_true"] < 1.0
+        assert -0.3 <= b["reduction_true"] <= 0.9 and 0.0 < b["reach_true"] <= 1.0
+    # the seed library's configured reductions are above what its offers do on this operator
+    believed = sum(b["n"] * b["reduction"] for b in belief.values())
+    true = sum(b["n"] * b["reduction_true"] for b in belief.values())
+    assert believed > 1.5 * true
     assert out["seconds"] > 0
 
 

@@ -337,7 +337,8 @@ def simulate_cmd(
         "--diagnose",
         help="Also plan the oracle at the campaign's default cell resolution and the ceilings "
         "of one churn reduction per action (references.action_mean_share) and per action and "
-        "binding level (references.level_mean_share).",
+        "binding level (references.level_mean_share); and, per action, what the executed plan "
+        "believed of its treated customers next to the truth (belief).",
     ),
     home: Path = typer.Option(
         None, "--home", help="Keep the simulation's weixi home here (default: temporary)."
@@ -418,7 +419,7 @@ def simulate_cmd(
             "actions",
             "learning",
             "seconds",
-            *(("references", "mix") if diagnose else ()),
+            *(("references", "mix", "belief") if diagnose else ()),
         )
         out["months"] = [{k: m[k] for k in keys} for m in out["months"]]
         emit_json(out)

@@ -466,7 +466,7 @@ def reduction_by_level(
     if counterfactual == "control":
         c0, var0 = c_c, _rate_variance(c_c, n_c)
     else:
-        rel = np.array([float(actions[a].get("calibration", k)) / k if k else 1.0 for a in acts])
+        rel = np.array([float(actions[a].get("calibration") or k) / k if k else 1.0 for a in acts])
         cal = np.array([cal_of.get(g, k) for g in levels]) * rel
         c0 = cal * p_t
         var0 = np.array([var_cal_of.get(g, 0.0) for g in levels]) * rel**2 * p_t**2
@@ -633,14 +633,23 @@ def apply_reduction(
     version: str,
     by_level: dict[str, dict[str, float]] | None = None,
     column: str | None = None,
+    configured_take: dict[str, float] | None = None,
+    action_line_types: dict[str, str] | None = None,
 ) -> int:
     """Learned uplift = the customer's learned take rate × the action's learned reduction.
 
     Sets ``uplift`` on ``month``'s rows that carry a take rate, for the actions in
     ``reduction`` (the library's unit: share of would-be churners kept when reached); where
     ``by_level`` gives the action a reduction for the line's level of the segment dimension
-    ``column`` in ``month`` (:func:`reduction_by_level`), that one. Returns the number of rows
-    set.
+    ``column`` in ``month`` (:func:`reduction_by_level`), that one.
+
+    An action of ``reduction`` whose take rate is not learned yet (too few reached customers)
+    gets rows too when ``configured_take`` and ``action_line_types`` are given: every line of
+    its line type in ``month``'s ``segments``, uplift = configured take rate × its learned
+    reduction (``take_rate`` NULL). Without them matching would keep its *configured* uplift —
+    the library's value, which the pooled scale has shown wrong for every action — and a plan
+    that chooses by value would prefer exactly the actions nothing has measured yet. Returns
+    the number of rows set.
     """
     if not reduction:
         return 0
@@ -684,4 +693,43 @@ def apply_reduction(
             )
         finally:
             con.unregister("_reduction_lvl")
-    return int(n[0][0]) if n else 0
+    added = 0
+    if configured_take and action_line_types:
+        have = {
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT action FROM uplift WHERE month = ? AND take_rate IS NOT NULL",
+                [month],
+            ).fetchall()
+        }
+        rest = pd.DataFrame(
+            [
+                (a, action_line_types[a], float(configured_take[a]) * float(r))
+                for a, r in reduction.items()
+                if a not in have and a in configured_take and a in action_line_types
+            ],
+            columns=["action", "line_type", "u"],
+        )
+        if len(rest):
+            con.register("_reduction_rest", rest)
+            try:
+                con.execute(
+                    "DELETE FROM uplift WHERE month = ? AND action IN "
+                    "(SELECT action FROM _reduction_rest)",
+                    [month],
+                )
+                added = int(
+                    con.execute(
+                        f"""INSERT INTO uplift (month, subscriber_id, action, uplift, take_rate,
+                                                model_version)
+                           SELECT ?::DATE, g.subscriber_id, r.action,
+                                  least(greatest(r.u, {lo!r}), {hi!r}), NULL, ?
+                           FROM segments g JOIN _reduction_rest r
+                             ON r.line_type = 'any' OR CAST(g.line_type AS VARCHAR) = r.line_type
+                           WHERE g.month = ?""",
+                        [month, version, month],
+                    ).fetchall()[0][0]
+                )
+            finally:
+                con.unregister("_reduction_rest")
+    return (int(n[0][0]) if n else 0) + added

@@ -129,6 +129,10 @@ class MonthResult:
     references: dict[str, float] = field(default_factory=dict)
     # with ``diagnose``: treated customers per channel/action of the policy and the references
     mix: dict[str, dict[str, int]] = field(default_factory=dict)
+    # with ``diagnose``: per action of the executed plan's treated customers, what the plan
+    # believed (churn score, take rate, churn reduction, reach, value) next to the truth
+    # (taste integrated out, as the attainable reference sees it); see :func:`belief_vs_truth`
+    belief: dict[str, dict[str, float]] = field(default_factory=dict)
     # what the monthly job learned: churn retrain reasons (empty: the champion scored on) and
     # the pooled scale of the configured reductions (None before learning starts)
     learning: dict[str, Any] = field(default_factory=dict)
@@ -590,6 +594,7 @@ def _campaign_month(
     refs = {kind: reference(kind, params.resolution) for kind in ("oracle", "attainable")}
     diag: dict[str, float] = {}
     mix: dict[str, dict[str, int]] = {}
+    belief: dict[str, dict[str, float]] = {}
     if params.diagnose:
         coarse = reference("oracle", spec.value_bucket_ratio)
         diag["oracle_resolution_1.15"] = round(coarse["value"] / refs["oracle"]["value"], 4)
@@ -602,6 +607,7 @@ def _campaign_month(
             diag["action_mean_share"] = round(means["value"] / refs["attainable"]["value"], 4)
             diag["level_mean_share"] = round(levels["value"] / refs["attainable"]["value"], 4)
         mix = {"policy": _mix(con, "_sim_plan")} | {k: v["mix"] for k, v in refs.items()}
+        belief = belief_vs_truth(con, month, spec.key, lib, op)
     secs["references"] = round(time.perf_counter() - t2, 2)
     ov, av = refs["oracle"]["value"], refs["attainable"]["value"]
     return MonthResult(
@@ -623,9 +629,95 @@ def _campaign_month(
         uplift_sources=dict(plan.get("uplift_sources") or {}),
         references=diag,
         mix=mix,
+        belief=belief,
         learning=_learning(steps or {}),
         seconds=secs,
     )
+
+
+def belief_vs_truth(
+    con: duckdb.DuckDBPyConnection, month: dt.date, campaign: str, lib: StrategyLibrary, op
+) -> dict[str, dict[str, float]]:
+    """What the executed plan believed each treated customer worth, against the truth, by action.
+
+    Per action of ``month``'s latest plan version of ``campaign`` (treated rows): ``n``; the
+    churn score the plan used (``p_churn``) and the true churn probability (``p_true``); the
+    take rate it used (learned, else configured: ``take``) and the true P(accept) with taste
+    integrated out (``take_true``); the churn reduction of an accepted offer it used
+    (``uplift / take``: ``reduction``) and the true one, weighted by P(accept) as the measured
+    reduction is (``reduction_true``); the reach of the channels it used (measured, else
+    configured: ``reach``) and the dialer's (``reach_true``); the plan's expected net value
+    (``value``) and its true expected value with the same costs (``value_true``, taste
+    integrated out). Where the two columns part, the plan's estimate is what loses value.
+    """
+    from weixi.synth.dialer import CONTACT_RATES
+
+    m = sql_literal(month)
+    con.register("_sim_rs_df", op.hidden_responses(systematic=True))
+    con.register("_sim_ps_df", op.true_churn_prob())
+    try:
+        chans = ", ".join(
+            f"({sql_literal(c.key)}, {c.effect!r}::DOUBLE, "
+            f"{CONTACT_RATES.get(c.key, 0.5)!r}::DOUBLE)"
+            for c in lib.channels
+        )
+        takes = ", ".join(f"({sql_literal(a.key)}, {a.take_rate!r}::DOUBLE)" for a in lib.actions)
+        measured = (
+            f"SELECT channel, avg(effect) AS effect FROM channel_effects WHERE month = {m} "
+            "GROUP BY channel"
+        )
+        learned = (
+            "SELECT subscriber_id, action, avg(take_rate) AS take_rate FROM uplift "
+            f"WHERE month = {m} GROUP BY ALL"
+        )
+        v = lib.value
+        rows = con.execute(
+            f"""WITH pa AS (
+                SELECT * FROM plan_assignments
+                WHERE month = {m} AND campaign_id = {sql_literal(campaign)} AND NOT is_control
+                  AND plan_version = (SELECT max(plan_version) FROM plan_assignments
+                                      WHERE month = {m} AND campaign_id = {sql_literal(campaign)})
+            ), x AS (
+                SELECT pa.action, pa.p_churn, pa.uplift, pa.expected_value, pa.cost,
+                       COALESCE(u.take_rate, t.take_rate) AS take,
+                       COALESCE(ce.effect, ch.effect) AS reach, ch.reach_true,
+                       r.p_accept, r.churn_reduction, p.p_churn AS p_true,
+                       s.arpu_3m * {v.margin!r} * {v.clv_months!r} AS clv
+                FROM pa
+                JOIN (VALUES {chans}) ch(channel, effect, reach_true) USING (channel)
+                JOIN (VALUES {takes}) t(action, take_rate) USING (action)
+                LEFT JOIN ({measured}) ce USING (channel)
+                LEFT JOIN ({learned}) u USING (subscriber_id, action)
+                LEFT JOIN _sim_rs_df r USING (subscriber_id, action)
+                LEFT JOIN _sim_ps_df p USING (subscriber_id)
+                LEFT JOIN segments s ON s.month = {m} AND s.subscriber_id = pa.subscriber_id
+            )
+            SELECT action, count(*), avg(p_churn), avg(p_true), avg(take), avg(p_accept),
+                   avg(uplift / nullif(take, 0)),
+                   sum(churn_reduction * p_accept) / nullif(sum(p_accept), 0),
+                   avg(reach), avg(reach_true), sum(expected_value),
+                   sum(reach_true * p_accept * churn_reduction * p_true * clv - cost)
+            FROM x GROUP BY action ORDER BY 2 DESC, 1"""
+        ).fetchall()
+    finally:
+        con.unregister("_sim_rs_df")
+        con.unregister("_sim_ps_df")
+    keys = ("n", "p_churn", "p_true", "take", "take_true", "reduction", "reduction_true")
+    keys += ("reach", "reach_true", "value", "value_true")
+    out: dict[str, dict[str, float]] = {}
+    for row in rows:
+        vals = [None if x is None else float(x) for x in row[1:]]
+        out[str(row[0])] = {
+            k: (
+                int(x)
+                if k == "n"
+                else None
+                if x is None
+                else round(x, 4 if k != "value" and k != "value_true" else 2)
+            )
+            for k, x in zip(keys, vals, strict=True)
+        }
+    return out
 
 
 def _learning(steps: dict[str, Any]) -> dict[str, Any]:
