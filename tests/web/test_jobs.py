@@ -217,9 +217,8 @@ def test_healthz_stays_fast_during_a_real_preview(live):
         assert anon.get("/healthz").status_code == 200
         times.append(time.perf_counter() - t1)
     # a preview that blocked the event loop would stall the probes for its seconds; one probe
-    # over FAST (0.57 s once in a fresh-clone run of the suite, 2026-12-05; six reruns of the
-    # test passed: a pause of the whole test process, not of the loop) is
-    # tolerated, a second one or any probe over 2 × FAST is not
+    # over FAST (0.57 s once in a fresh-clone run of the suite, 2026-12-05, cause not found;
+    # six reruns of the test passed) is tolerated, a second one or any probe over 2 × FAST is not
     slow = [round(t, 3) for t in times if t >= FAST]
     assert times and len(slow) <= 1 and max(times) < 2 * FAST, (slow, times)
     assert wait_job(planner, job_id)["status"] == "done"
