@@ -26,8 +26,9 @@ OP_DB_SUITES = {"web", "dispatch", "evaluate", "security"}
 def pytest_generate_tests(metafunc):
     """Parametrize the operational suites over the two databases (``op_db``).
 
-    Left alone: browser tests (one database is enough to drive chromium) and tests already
-    marked ``postgres`` (they name their server themselves).
+    Left alone: browser tests (one database is enough to drive chromium), tests already
+    marked ``postgres`` (they name their server themselves) and tests marked ``one_db`` (pure
+    computations that touch no operational database).
     """
     if "op_db" not in metafunc.fixturenames:
         return
@@ -38,7 +39,7 @@ def pytest_generate_tests(metafunc):
     if suite not in OP_DB_SUITES:
         return
     marks = {m.name for m in metafunc.definition.iter_markers()}
-    if marks & {"browser", "postgres"}:
+    if marks & {"browser", "postgres", "one_db"}:
         return
     metafunc.parametrize(
         "op_db",

@@ -9,6 +9,9 @@ from sklearn.metrics import roc_auc_score
 from weixi.errors import NotFoundError
 from weixi.evaluate.acceptance import AcceptanceModel, fit_acceptance
 
+# pure computations (an in-memory DuckDB at most): no operational database, one run
+pytestmark = pytest.mark.one_db
+
 
 def _answers(n: int, seed: int):
     rng = np.random.default_rng(seed)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from weixi.evaluate.adjust import SegmentActionStats, change_report, thompson_adjust
+
+# pure computations (an in-memory DuckDB at most): no operational database, one run
+pytestmark = pytest.mark.one_db
 
 
 def _stats(n_t, k_t, n_c=400, k_c=60):

@@ -7,6 +7,9 @@ import pytest
 
 from weixi.evaluate import metrics
 
+# pure computations (an in-memory DuckDB at most): no operational database, one run
+pytestmark = pytest.mark.one_db
+
 
 def test_newcombe_matches_published_example():
     # Newcombe (1998), Stat Med 17:873, example (a): 56/70 vs 48/80 -> 0.0524 to 0.3339

@@ -13,6 +13,9 @@ import pytest
 from weixi.evaluate.acceptance import apply_reduction, reduction_by_level, reduction_per_action
 from weixi.store import schema
 
+# pure computations (an in-memory DuckDB at most): no operational database, one run
+pytestmark = pytest.mark.one_db
+
 MONTH = dt.date(2026, 3, 1)
 # configured reduction (uplift / take rate) per action, as a seed library has them
 CONFIGURED = {"a": 1.0, "b": 1.0, "c": 0.83, "d": 0.67, "e": 0.4, "f": 0.33}

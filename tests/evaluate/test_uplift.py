@@ -15,6 +15,9 @@ from weixi.evaluate.uplift import (
     uplift_by_decile,
 )
 
+# pure computations (an in-memory DuckDB at most): no operational database, one run
+pytestmark = pytest.mark.one_db
+
 
 def _data(n=10_000, seed=0):
     rng = np.random.default_rng(seed)
