@@ -1,3 +1,5 @@
+"""Uplift learners judged on an outside randomized experiment (`weixi uplift fit-eval`)."""
+
 import json
 
 import numpy as np
@@ -8,6 +10,9 @@ from typer.testing import CliRunner
 from weixi.cli import app
 from weixi.errors import ConfigError
 from weixi.evaluate import external as ex
+
+# pure computations on files: no operational database, so one run is enough
+pytestmark = pytest.mark.one_db
 
 # Reference values computed with scikit-uplift 0.5.1 (sklift.metrics.qini_auc_score,
 # uplift_auc_score, uplift_at_k(strategy="overall", k=0.3)) on the arrays of _case(seed, n, ties).
@@ -99,3 +104,118 @@ def test_uplift_fit_eval_cli(tmp_path):
     assert out["n_test"] == 1200 and out["seed"] == 3
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0 and "Qini" in res.stdout
+
+
+def test_fit_eval_compares_the_learners_with_the_true_effect_and_drops_columns():
+    df = _experiment(8_000, effect=0.25, seed=4)
+    web = (df["channel"] == "web") & (df["spend"].astype(float) > 80)
+    truth = pd.DataFrame({"cid": df["cid"], "true_uplift": 0.25 * web.astype(float)})
+    # a post-treatment column would leak the arm; --drop keeps it out of the features
+    df["opened"] = np.where(df["segment"] == "mail", "yes", "")
+    res = ex.fit_eval(
+        df,
+        treatment="segment",
+        treated="mail",
+        control="none",
+        outcome="visit",
+        id_col="cid",
+        drop=["opened"],
+        truth=truth,
+    )
+    assert "opened" not in res["columns"]["numeric"] + res["columns"]["categorical"]
+    tr = res["truth"]["true_uplift"]
+    assert res["truth"]["rows"] == res["n_test"]
+    assert tr["mean"] == pytest.approx(0.25 * web.mean(), abs=0.02)
+    # the true ranking finds the effect on the held-out outcomes, and so does the learner
+    assert tr["qini_coefficient"] > 0.05
+    assert tr["spearman"]["model"] > 0.5
+    assert set(tr["spearman"]) == {"model", "baseline_t_logistic"}
+    with pytest.raises(ConfigError, match="--id"):
+        ex.fit_eval(
+            df,
+            treatment="segment",
+            treated="mail",
+            control="none",
+            outcome="visit",
+            drop=["opened", "cid"],
+            truth=truth,
+        )
+    with pytest.raises(ConfigError, match="no true effect"):
+        ex.fit_eval(
+            df,
+            treatment="segment",
+            treated="mail",
+            control="none",
+            outcome="visit",
+            id_col="cid",
+            drop=["opened"],
+            truth=truth.iloc[:100],
+        )
+
+
+def _mediated(n, seed=0):
+    """Churn experiment whose offer works only on who accepts it: uplift = P(accept) × 0.8 ×
+    P(churn), both depending on the customer."""
+    rng = np.random.default_rng(seed)
+    usage = rng.gamma(2.0, 1.0, n)
+    tenure = rng.integers(1, 120, n)
+    plan = rng.choice(["basic", "plus", "max"], n)
+    treated = rng.random(n) < 0.5
+    p_churn = 0.04 + 0.4 * (tenure < 24) + 0.1 * (plan == "basic")
+    p_accept = 1 / (1 + np.exp(-(usage - 2.0) * 2))
+    accepted = treated & (rng.random(n) < p_accept)
+    churned = rng.random(n) < p_churn * np.where(accepted, 0.2, 1.0)
+    df = pd.DataFrame(
+        {
+            "cid": [f"c{i}" for i in range(n)],
+            "usage": usage.round(3),
+            "tenure": tenure,
+            "plan": plan,
+            "group": np.where(treated, "offer", "holdout"),
+            "took_offer": np.where(treated, np.where(accepted, "yes", "no"), ""),
+            "stayed": (~churned).astype(int),
+        }
+    )
+    return df, pd.DataFrame({"cid": df["cid"], "true_uplift": p_accept * 0.8 * p_churn})
+
+
+def test_a_mediator_column_adds_the_response_learner_and_is_never_a_feature():
+    df, truth = _mediated(10_000, seed=5)
+    kw = dict(treatment="group", treated="offer", control="holdout", outcome="stayed")
+    res = ex.fit_eval(df, **kw, id_col="cid", mediator="took_offer", truth=truth)
+    assert "took_offer" not in res["columns"]["numeric"] + res["columns"]["categorical"]
+    assert res["mediator"]["control_rate"] == 0
+    assert res["mediator"]["treated_rate"] == pytest.approx(
+        (df.loc[df.group == "offer", "took_offer"] == "yes").mean()
+    )
+    assert "response" in res["oof_qini"]
+    assert res["model"]["learner"] == max(res["oof_qini"], key=res["oof_qini"].get)
+    assert res["truth"]["true_uplift"]["spearman"]["model"] > 0.6
+    # without the mediator the candidates are the usual ones
+    assert "response" not in ex.fit_eval(df, **kw, id_col="cid", drop=["took_offer"])["oof_qini"]
+    with pytest.raises(ConfigError, match="nope"):
+        ex.fit_eval(df, **kw, id_col="cid", mediator="nope")
+
+
+def test_the_response_learner_ranks_by_who_accepts_times_who_would_leave():
+    df, truth = _mediated(8_000, seed=2)
+    fz_df = df[["usage", "tenure", "plan"]]
+    X = np.column_stack(
+        [fz_df["usage"], fz_df["tenure"], fz_df["plan"].map({"basic": 0, "plus": 1, "max": 2})]
+    ).astype(float)
+    t = (df["group"] == "offer").to_numpy(int)
+    y = df["stayed"].to_numpy(float)
+    fr = ex.Frame(X, fz_df, ["usage", "tenure"], ["plan"], ex.mediator_vector(df["took_offer"]))
+    up = ex._response(fr, t, y)(fr)
+    from scipy.stats import spearmanr
+
+    assert spearmanr(up, truth["true_uplift"]).statistic > 0.9
+    # r × the mean of the product is the measured average effect
+    assert up.mean() == pytest.approx(y[t == 1].mean() - y[t == 0].mean(), rel=1e-6)
+    with pytest.raises(ConfigError, match="mediator"):
+        ex._response(ex.Frame(X, fz_df, [], []), t, y)
+
+
+def test_mediator_vector_reads_yes_and_no():
+    col = pd.Series(["yes", "No", "", None, "1", "0", "TRUE", "false", "是", "否", 1.0])
+    assert ex.mediator_vector(col).tolist() == [1, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1]

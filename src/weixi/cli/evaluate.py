@@ -235,6 +235,21 @@ def uplift_fit_eval_cmd(
         ..., "--outcome", help="Response column (yes/no, true/false, 1/0)."
     ),
     id_col: str = typer.Option(None, "--id", help="Id column to ignore."),
+    drop: list[str] = typer.Option(
+        [], "--drop", help="Column that is not a feature, e.g. another outcome (repeatable)."
+    ),
+    mediator: str = typer.Option(
+        None,
+        "--mediator",
+        help="0/1 column the treatment works through, known for the treated (offer accepted, "
+        "customer reached): never a feature; adds the product's response learner.",
+    ),
+    truth: Path = typer.Option(
+        None,
+        "--truth",
+        help="CSV of each row's true effect (id column, true_uplift, systematic_uplift), "
+        "as `weixi generate-experiment` writes: compare the learners' ranking with it.",
+    ),
     test_size: float = typer.Option(0.3, "--test-size", min=0.05, max=0.9, help="Held-out share."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split and the folds."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
@@ -253,8 +268,11 @@ def uplift_fit_eval_cmd(
         control=control,
         outcome=outcome,
         id_col=id_col,
+        drop=list(drop),
+        mediator=mediator,
         test_size=test_size,
         seed=seed,
+        truth=None if truth is None else read_csv(truth),
     )
     if as_json:
         emit_json(result)
@@ -270,18 +288,31 @@ def uplift_fit_eval_cmd(
         )
     )
     table = Table(title=t("Uplift on the held-out part of {file}", file=csv.name))
-    for col in ("Learner", "Qini coefficient", "Uplift AUC", "Uplift in the top 30%"):
+    cols = ["Learner", "Qini coefficient", "Uplift AUC", "Uplift in the top 30%"]
+    truth_of = result.get("truth", {}).get("systematic_uplift") or result.get("truth", {}).get(
+        "true_uplift"
+    )
+    if truth_of:
+        cols.append("Rank correlation with the true effect")
+    for col in cols:
         table.add_column(t(col), justify="left" if col == "Learner" else "right")
     rows = (
-        (t("Product: {learner}", learner=result["model"]["learner"]), result["model"]),
-        (t("Baseline: logistic T-learner"), result["baseline_t_logistic"]),
+        ("model", t("Product: {learner}", learner=result["model"]["learner"]), result["model"]),
+        ("baseline_t_logistic", t("Baseline: logistic T-learner"), result["baseline_t_logistic"]),
     )
-    for label, m in rows:
+    for key, label, m in rows:
+        cells = [label, f"{m['qini_coefficient']:.4f}", f"{m['uplift_auc']:.4f}"]
+        cells.append(_pct(m["uplift_at_30"]))
+        if truth_of:
+            cells.append(f"{truth_of['spearman'][key]:.3f}")
+        table.add_row(*cells)
+    if truth_of:
         table.add_row(
-            label,
-            f"{m['qini_coefficient']:.4f}",
-            f"{m['uplift_auc']:.4f}",
-            _pct(m["uplift_at_30"]),
+            t("The true effect's ranking"),
+            f"{truth_of['qini_coefficient']:.4f}",
+            "",
+            "",
+            "1.000",
         )
     console.print(table)
 

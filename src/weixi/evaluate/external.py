@@ -2,7 +2,8 @@
 
 ``fit_eval`` splits the file (stratified on treatment × outcome), picks the product's learner
 (boosted T/X-learners of several strengths, logistic T-learners, the average of a boosted and a
-logistic one) by out-of-fold Qini on the training part, refits it on the whole training part and reports on the
+logistic one, and — given a mediator column such as "offer accepted" — the response learner of
+the monthly job) by out-of-fold Qini on the training part, refits it on the whole training part and reports on the
 held-out part, beside a plain logistic T-learner baseline. The metrics follow scikit-uplift's
 definitions exactly (``qini_auc_score``, ``uplift_auc_score``, ``uplift_at_k`` with
 ``strategy="overall"``), so figures compare with published ones.
@@ -124,6 +125,7 @@ class Frame:
     typed: pd.DataFrame
     numeric: list[str]
     categorical: list[str]
+    m: np.ndarray | None = None  # the mediator (1 = the treatment reached / was accepted)
 
 
 def _frames(df: pd.DataFrame, features: pd.DataFrame | None, fz) -> Frame:
@@ -148,6 +150,42 @@ def _boosted(params):
         return lambda f: model.predict(f.X)[:, 0]
 
     return fit
+
+
+def _response(fr: Frame, t: np.ndarray, y: np.ndarray):
+    """The product's monthly learner (``learning.learner: response``) on a file: uplift =
+    r × P(mediator | x, treated) × P(no response | x, control).
+
+    The treatment works through the mediator (the offer accepted, the message opened): a
+    treated customer it reaches turns from a non-responder (a churner) into a responder with
+    one probability ``r`` for everyone, measured as the training part's average effect over the
+    mean of the product. Both probabilities are the product's acceptance classifier
+    (:func:`weixi.evaluate.acceptance.fit_acceptance`, boosted, rounds by early stopping).
+    It ranks by who can be reached and who needs it, which binary outcomes of a few per cent
+    cannot teach a T-learner at campaign sizes.
+    """
+    from weixi.evaluate.acceptance import fit_acceptance
+
+    if fr.m is None:
+        raise ConfigError("the response learner needs the mediator column")
+    names = [f"x{i}" for i in range(fr.X.shape[1])]
+    tr = t == 1
+    take = fit_acceptance(
+        fr.X[tr], np.full(int(tr.sum()), "treated"), fr.m[tr], feature_names=names, min_contacted=20
+    )
+    room = fit_acceptance(
+        fr.X[~tr],
+        np.full(int((~tr).sum()), "control"),
+        1 - y[~tr],
+        feature_names=names,
+        min_contacted=20,
+    )
+
+    def product(f: Frame) -> np.ndarray:
+        return take.predict(f.X, "treated") * room.predict(f.X, "control")
+
+    r = (y[tr].mean() - y[~tr].mean()) / max(float(product(fr).mean()), 1e-9)
+    return lambda f: r * product(f)
 
 
 def _logistic(splines: bool, C: float):
@@ -223,18 +261,32 @@ def fit_eval(
     control: str,
     outcome: str,
     id_col: str | None = None,
+    drop: list[str] | None = None,
+    mediator: str | None = None,
     test_size: float = 0.3,
     seed: int = 0,
     folds: int = 3,
+    truth: pd.DataFrame | None = None,
 ) -> dict:
     """Fit the uplift learners on a randomized experiment's table and report on a held-out part.
 
     Rows whose treatment is neither ``treated`` nor ``control`` are left out (e.g. the other
-    arm of a three-arm test). The outcome accepts yes/no, true/false, 1/0.
+    arm of a three-arm test). The outcome accepts yes/no, true/false, 1/0. ``drop``: columns
+    that are not features (other outcomes, post-treatment fields such as whether the offer was
+    accepted).
+
+    ``mediator``: a 0/1 column of what the treatment works through, known on the treated rows
+    (whether the offer was accepted, the customer reached; empty or 0 on controls). It is never a
+    feature; it adds the product's response learner to the candidates (:func:`_response`).
+
+    ``truth`` (a synthetic experiment's hidden effects, never a feature: ``id_col`` and
+    ``true_uplift``, optionally ``systematic_uplift``) adds ``truth``: on the held-out part, the
+    rank correlation of each learner's uplift with the true one and the Qini coefficient of the
+    true ranking on the same outcomes — the most any ranking reaches on this noise.
     """
     from weixi.churn.tabular import Featurizer, detect, target_vector
 
-    for c in (treatment, outcome):
+    for c in (treatment, outcome, *([mediator] if mediator else [])):
         if c not in df.columns:
             raise ConfigError(f"column {c!r} not in the table; columns are: {list(df.columns)}")
     arm = df[treatment].astype(str).str.strip()
@@ -251,13 +303,22 @@ def fit_eval(
     tr, te = train_test_split(
         np.arange(len(df)), test_size=test_size, random_state=seed, stratify=strata
     )
-    spec = detect(df.iloc[tr], outcome, id_col, [treatment])
+    ignored = [
+        treatment,
+        *(drop or []),
+        *([mediator] if mediator and mediator not in (drop or []) else []),
+    ]
+    spec = detect(df.iloc[tr], outcome, id_col, ignored)
     from weixi.churn.params import TabularParams
 
     fz = Featurizer(spec, TabularParams(max_pairwise_columns=0)).fit(df.iloc[tr])
     f_tr, f_te = _frames(df.iloc[tr], None, fz), _frames(df.iloc[te], None, fz)
     t_tr, y_tr = t[tr], y[tr]
     cands = candidates(len(tr))
+    if mediator:
+        m = mediator_vector(df[mediator])
+        f_tr.m = m[tr]
+        cands["response"] = _response
     # selection: out-of-fold Qini on the training part only
     oof = {name: np.zeros(len(tr)) for name in cands}
     skf = StratifiedKFold(folds, shuffle=True, random_state=seed)
@@ -284,11 +345,73 @@ def fit_eval(
         "baseline_t_logistic": uplift_metrics(y_te, baseline, t_te),
         "oof_qini": oof_qini,
         "columns": {"numeric": spec.numeric, "categorical": spec.categorical},
+        "mediator": None
+        if not mediator
+        else {
+            "column": mediator,
+            "treated_rate": float(m[t == 1].mean()),
+            "control_rate": float(m[t == 0].mean()),
+        },
         "seed": seed,
         "test_size": test_size,
     }
+    if truth is not None:
+        result["truth"] = _against_truth(
+            df.iloc[te],
+            truth,
+            id_col,
+            {"model": model, "baseline_t_logistic": baseline},
+            y_te,
+            t_te,
+        )
     return result
 
 
+def _against_truth(
+    test: pd.DataFrame,
+    truth: pd.DataFrame,
+    id_col: str | None,
+    scores: dict[str, np.ndarray],
+    y: np.ndarray,
+    t: np.ndarray,
+) -> dict:
+    """Each learner's held-out uplift against the true effects of the same rows."""
+    from scipy.stats import spearmanr
+
+    if not id_col:
+        raise ConfigError("comparing with the true effects needs the id column (--id)")
+    for c in (id_col, "true_uplift"):
+        if c not in truth.columns:
+            raise ConfigError(
+                f"the truth table has no column {c!r}; columns: {list(truth.columns)}"
+            )
+    ids = test[id_col].astype(str).to_numpy()
+    known = truth.assign(**{id_col: truth[id_col].astype(str)}).set_index(id_col)
+    missing = ~pd.Index(ids).isin(known.index)
+    if missing.any():
+        raise ConfigError(
+            f"{int(missing.sum())} held-out rows have no true effect, e.g. {ids[missing][0]!r}"
+        )
+    kinds = [c for c in ("true_uplift", "systematic_uplift") if c in known.columns]
+    out: dict = {"rows": len(ids)}
+    for kind in kinds:
+        true = known.loc[ids, kind].to_numpy(np.float64)
+        out[kind] = {
+            "mean": float(true.mean()),
+            "qini_coefficient": qini_auc_score(y, true, t),
+            "spearman": {name: float(spearmanr(s, true).statistic) for name, s in scores.items()},
+        }
+    return out
+
+
 def _sub(fr: Frame, idx: np.ndarray) -> Frame:
-    return Frame(fr.X[idx], fr.typed.iloc[idx], fr.numeric, fr.categorical)
+    m = None if fr.m is None else fr.m[idx]
+    return Frame(fr.X[idx], fr.typed.iloc[idx], fr.numeric, fr.categorical, m)
+
+
+_YES = {"1", "1.0", "true", "yes", "y", "t", "是"}
+
+
+def mediator_vector(col: pd.Series) -> np.ndarray:
+    """A mediator column as 0/1: yes/true/1/是 are 1; no, 0, empty and missing are 0."""
+    return col.astype(str).str.strip().str.lower().isin(_YES).to_numpy(dtype=np.float64)
