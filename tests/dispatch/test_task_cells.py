@@ -298,3 +298,74 @@ def test_a_bulk_insert_on_sqlite_counts_its_tasks_and_keeps_the_trigger(store, o
     )
     session.commit()
     _agree(session)
+
+
+def test_an_outcome_file_on_tasks_with_outcomes_keeps_the_figures_and_the_triggers(
+    store,  # noqa: F811
+    op_db,
+):
+    """The bulk outcome path (grouped statements instead of row triggers on SQLite) on tasks
+    that already have outcomes, with call-backs and churned customers in the file; the
+    triggers are back afterwards and after a write that failed half-way."""
+    import pytest
+
+    con, session = store
+    _plan(con, session)
+    ids = session.scalars(select(Task.id).order_by(Task.id)).all()
+    for i in range(10):  # earlier outcomes: the file's results must add to their attempts
+        record_outcome(
+            session=session,
+            task_id=ids[i],
+            result="call_back",
+            callback_at=AT - dt.timedelta(hours=1),
+            at=AT - dt.timedelta(days=1),
+        )
+    session.commit()
+    results = ["accepted", "refused", "not_reached", "already_churned", "call_back"] * 6
+    body = "task_id,result,refusal_reason,callback_at\n" + "\n".join(
+        f"{t},{r},{'price' if r == 'refused' else ''},"
+        f"{(AT + dt.timedelta(days=2)).isoformat() if r == 'call_back' else ''}"
+        for t, r in zip(ids[:30], results, strict=True)
+    )
+    planner = User(username="planner-1", role="planner", password_hash="x")
+    rep = record_file(session=session, user=planner, name="f.csv", data=body.encode(), now=AT)
+    assert rep.recorded == 30 and rep.balanced
+    session.commit()
+    _agree(session)
+    first = session.get(Task, ids[0])
+    assert (first.last_result, first.attempts) == ("accepted", 2)
+    assert session.get(Task, ids[4]).status == "open"  # a call back keeps the task open
+    if op_db == "sqlite":
+        names = {
+            n
+            for (n,) in session.execute(text("SELECT name FROM sqlite_master WHERE type='trigger'"))
+        }
+        assert set(cells._OUTCOME_FILE_TRIGGERS) <= names
+        # a write that fails inside the bulk block: rolled back with its dropped triggers
+        nested = session.begin_nested()
+        conn = session.connection()
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE _t_ids (id BIGINT)")
+        conn.exec_driver_sql(f"INSERT INTO _t_ids VALUES ({ids[50]})")
+        with (
+            pytest.raises(RuntimeError, match="half-way"),
+            cells.sqlite_bulk_outcomes(conn, "_t_ids"),
+        ):
+            conn.exec_driver_sql(
+                "INSERT INTO outcomes (task_id, result, source, recorded_at)"
+                f" VALUES ({ids[50]}, 'refused', 'file', '2026-01-10 09:00:00')"
+            )
+            raise RuntimeError("half-way")
+        nested.rollback()
+        session.commit()
+        names = {
+            n
+            for (n,) in session.execute(text("SELECT name FROM sqlite_master WHERE type='trigger'"))
+        }
+        assert set(cells._OUTCOME_FILE_TRIGGERS) <= names
+        _agree(session)
+    # single outcomes after the file are counted by the triggers again
+    record_outcome(
+        session=session, task_id=ids[60], result="refused", refusal_reason="price", at=AT
+    )
+    session.commit()
+    _agree(session)

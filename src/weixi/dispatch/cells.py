@@ -23,7 +23,10 @@ Keys are never NULL in the cells (a unique key must compare equal): no staff is 
 ``''``, no category or offer as ``''``, no priority rank as ``-1``; :func:`cell_key` maps them
 back.
 
-SQLite: row triggers (its writers are serialized anyway). PostgreSQL: statement triggers over
+SQLite: row triggers (its writers are serialized anyway); the two bulk writes — a plan's tasks
+(:func:`sqlite_bulk_tasks`) and an outcome file (:func:`sqlite_bulk_outcomes`) — drop the
+triggers they would fire per row for the length of the write and keep the same figures with
+grouped statements, in the write's transaction. PostgreSQL: statement triggers over
 the transition tables (inserts, deletes and updates of tasks and outcomes), so a bulk ``COPY`` of
 a plan's tasks or an outcome file (and the task summaries it updates) adds one upsert per cell,
 not per row; cells are upserted in key order (concurrent writers lock them in the same
@@ -558,6 +561,61 @@ def sqlite_bulk_tasks(conn: Connection) -> Iterator[None]:
     finally:
         conn.execute(text(ADD_NEWER), {"after": after})
         conn.exec_driver_sql(SQLITE_TRIGGERS[0])
+
+
+#: the row triggers an outcome file's bulk write fires once per row on SQLite
+_OUTCOME_FILE_TRIGGERS = ("task_cells_update", "task_outcomes_insert", "outcome_days_insert")
+
+
+def _cells_of(rows: str, sign: int) -> str:
+    """Add (``sign`` 1) or take away (-1) the tasks whose ids are in table ``rows`` (column
+    ``id``) to or from their cells: one grouped upsert."""
+    s = "" if sign > 0 else "-"
+    sums = ", ".join(f"{s}sum({e}) AS {k}" for k, e in _values("t").items())
+    return (
+        f"INSERT INTO task_cells ({_ALL_LIST}) SELECT {_key_exprs('t', named=True)}, {sums}"
+        f" FROM tasks t WHERE t.id IN (SELECT id FROM {rows}) GROUP BY"
+        f" {', '.join(str(i) for i in range(1, len(KEYS) + 1))}" + _UPSERT_TAIL
+    )
+
+
+@contextmanager
+def sqlite_bulk_outcomes(conn: Connection, rows: str) -> Iterator[None]:
+    """Around an outcome file's bulk write on SQLite (``rows``: a table with the ``id`` of every
+    task the write moves and adds outcomes to): the row triggers it would fire a million times —
+    the task update's cell move, the outcome insert's task summary and its day count — are
+    dropped, and the same figures are kept by grouped statements instead: the file's tasks
+    leave their cells before the write and come back after it (moved, with their new summary),
+    their summaries are recomputed from their outcomes, and the new outcomes are counted per
+    day. All in the write's transaction, like :func:`sqlite_bulk_tasks`; the figures are
+    recomputed from the tables as they are, so they are right however far the write got, and
+    the triggers are back whatever happens."""
+    conn.exec_driver_sql("DELETE FROM task_cells WHERE 0 = 1")  # opens the transaction
+    if not conn.connection.driver_connection.in_transaction:
+        raise RuntimeError("the bulk write of outcomes must run in a transaction")
+    after = conn.exec_driver_sql("SELECT COALESCE(max(id), 0) FROM outcomes").scalar()
+    conn.exec_driver_sql(_cells_of(rows, -1))
+    for name in _OUTCOME_FILE_TRIGGERS:
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(
+            f"UPDATE tasks SET {_SUMMARY_COLUMNS} = {_outcome_summary('tasks.id')}"
+            f" WHERE id IN (SELECT id FROM {rows})"
+        )
+        conn.exec_driver_sql(_cells_of(rows, 1))
+        conn.execute(
+            text(
+                f"{_DAYS_INSERT}SELECT date(o.recorded_at), t.branch_id, o.result, count(*)"
+                " FROM outcomes o JOIN tasks t ON t.id = o.task_id WHERE o.id > :after"
+                f" GROUP BY 1, 2, 3{_DAYS_TAIL}"
+            ),
+            {"after": after},
+        )
+        by_name = {stmt.split()[5]: stmt for stmt in (*SQLITE_TRIGGERS, *_SQLITE_DAYS)}
+        for name in _OUTCOME_FILE_TRIGGERS:
+            conn.exec_driver_sql(by_name[name])
 
 
 def has_insert_trigger(conn: Connection) -> bool:

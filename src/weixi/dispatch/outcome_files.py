@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +37,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import TableClause as Table
 
 from weixi.auth.models import User
+from weixi.dispatch import cells
 from weixi.dispatch.models import ContactLog, Outcome, OutcomeResult, Task, TaskStatus
 from weixi.errors import ConflictError, IngestError
 from weixi.store.bulk import insert_arrow
@@ -490,80 +492,87 @@ def _write(
             "callback_at TIMESTAMP, note TEXT, idempotency_key VARCHAR(128)",
         )
         conn = session.connection()
-        moved = conn.execute(
-            update(tt)
-            .where(tt.c.id == rows.c.id, guard)
-            .values(
-                status=rows.c.st,
-                callback_at=rows.c.task_cb,
-                staff_id=func.coalesce(rows.c.sf, tt.c.staff_id),
-                version=tt.c.version + 1,
-                claimed_by=None,
-                claim_token=None,
-                claimed_until=None,
-                updated_at=when,
-            )
-        ).rowcount
-        if moved != n_rows:
-            raise ConflictError(
-                "{n} task(s) of the file changed while it was recorded; nothing was written — "
-                "upload the file again",
-                n=n_rows - moved,
-            )
-        at = literal(when, DateTime())
-        ot = Outcome.__table__
-        conn.execute(
-            insert(ot).from_select(
-                [
-                    ot.c.task_id,
-                    ot.c.result,
-                    ot.c.refusal_reason,
-                    ot.c.callback_at,
-                    ot.c.note,
-                    ot.c.source,
-                    ot.c.idempotency_key,
-                    ot.c.recorded_by,
-                    ot.c.recorded_at,
-                ],
-                select(
-                    rows.c.id,
-                    rows.c.result,
-                    rows.c.refusal_reason,
-                    rows.c.callback_at,
-                    rows.c.note,
-                    literal("file"),
-                    rows.c.idempotency_key,
-                    literal(user.username),
-                    at,
-                ).order_by(rows.c.line),
-            )
+        # SQLite fires row triggers per task and outcome: grouped statements instead
+        bulk = (
+            cells.sqlite_bulk_outcomes(conn, "_of_rows")
+            if conn.dialect.name == "sqlite"
+            else nullcontext()
         )
-        ct = ContactLog.__table__
-        conn.execute(
-            insert(ct).from_select(
-                [
-                    ct.c.subscriber_id,
-                    ct.c.customer_id,
-                    ct.c.campaign_id,
-                    ct.c.task_id,
-                    ct.c.channel,
-                    ct.c.result,
-                    ct.c.contacted_at,
-                ],
-                select(
-                    tt.c.subscriber_id,
-                    tt.c.customer_id,
-                    tt.c.campaign_id,
-                    rows.c.id,
-                    tt.c.channel,
-                    rows.c.result,
-                    at,
+        with bulk:
+            moved = conn.execute(
+                update(tt)
+                .where(tt.c.id == rows.c.id, guard)
+                .values(
+                    status=rows.c.st,
+                    callback_at=rows.c.task_cb,
+                    staff_id=func.coalesce(rows.c.sf, tt.c.staff_id),
+                    version=tt.c.version + 1,
+                    claimed_by=None,
+                    claim_token=None,
+                    claimed_until=None,
+                    updated_at=when,
                 )
-                .join(tt, tt.c.id == rows.c.id)
-                .where(rows.c.result != OutcomeResult.already_churned.value)
-                .order_by(rows.c.line),
+            ).rowcount
+            if moved != n_rows:
+                raise ConflictError(
+                    "{n} task(s) of the file changed while it was recorded; nothing was written — "
+                    "upload the file again",
+                    n=n_rows - moved,
+                )
+            at = literal(when, DateTime())
+            ot = Outcome.__table__
+            conn.execute(
+                insert(ot).from_select(
+                    [
+                        ot.c.task_id,
+                        ot.c.result,
+                        ot.c.refusal_reason,
+                        ot.c.callback_at,
+                        ot.c.note,
+                        ot.c.source,
+                        ot.c.idempotency_key,
+                        ot.c.recorded_by,
+                        ot.c.recorded_at,
+                    ],
+                    select(
+                        rows.c.id,
+                        rows.c.result,
+                        rows.c.refusal_reason,
+                        rows.c.callback_at,
+                        rows.c.note,
+                        literal("file"),
+                        rows.c.idempotency_key,
+                        literal(user.username),
+                        at,
+                    ).order_by(rows.c.line),
+                )
             )
-        )
+            ct = ContactLog.__table__
+            conn.execute(
+                insert(ct).from_select(
+                    [
+                        ct.c.subscriber_id,
+                        ct.c.customer_id,
+                        ct.c.campaign_id,
+                        ct.c.task_id,
+                        ct.c.channel,
+                        ct.c.result,
+                        ct.c.contacted_at,
+                    ],
+                    select(
+                        tt.c.subscriber_id,
+                        tt.c.customer_id,
+                        tt.c.campaign_id,
+                        rows.c.id,
+                        tt.c.channel,
+                        rows.c.result,
+                        at,
+                    )
+                    .join(tt, tt.c.id == rows.c.id)
+                    .where(rows.c.result != OutcomeResult.already_churned.value)
+                    .order_by(rows.c.line),
+                )
+            )
     except BaseException:
         nested.rollback()
         raise
