@@ -55,9 +55,16 @@ def test_a_run_goes_through_the_product_services(monkeypatch):
     import weixi.dispatch.service as dispatch
     import weixi.flows as flows
     import weixi.ingest.service as ingest
+    import weixi.synth.dialer as dialer
 
-    calls: dict[str, list] = {"import": [], "run": [], "plan": []}
+    calls: dict[str, list] = {"import": [], "run": [], "plan": [], "file": []}
     real_import, real_run, real_plan = ingest.import_month, flows.run_month, dispatch.plan_month
+    real_file = dialer.record_file
+
+    def spy_file(**kw):
+        report = real_file(**kw)
+        calls["file"].append(report)
+        return report
 
     def spy_import(**kw):
         calls["import"].append(kw["month"])
@@ -74,6 +81,7 @@ def test_a_run_goes_through_the_product_services(monkeypatch):
     monkeypatch.setattr(ingest, "import_month", spy_import)
     monkeypatch.setattr(flows, "run_month", spy_run)
     monkeypatch.setattr(dispatch, "plan_month", spy_plan)
+    monkeypatch.setattr(dialer, "record_file", spy_file)
     res = simulate(SimParams(subscribers=3000, months=2, policy="model", warmup=1, seed=4))
     assert [m.month for m in res.months] == ["2026-02", "2026-03"]
     # the first model is trained in the first month with labels; learning is off for `model`
@@ -88,6 +96,9 @@ def test_a_run_goes_through_the_product_services(monkeypatch):
     previews = [m for m, pv in calls["plan"] if pv]
     # each campaign month: the power-sizing probe, the oracle and the attainable reference
     assert len(previews) >= 4
+    # the dialer's results go through the product's outcome-file path, every row recorded
+    assert len(calls["file"]) == 2
+    assert all(r.recorded > 0 and r.balanced and not r.rejected for r in calls["file"])
     for m in res.months:
         assert m.n_treated > 0 and m.n_control > 0
         assert m.oracle_value > 0 and m.attainable_value > 0

@@ -1,20 +1,25 @@
 """The synthetic operator's simulated dialer: works a month's open tasks from the hidden truth.
 
-Test bed only — never part of the production monthly job (:mod:`weixi.flows`). Outcomes are
-written in bulk, as an external dialer's or gateway's result file would be, and the accepted
-actions go back to the operator (``SyntheticOperator.advance``).
+Test bed only — never part of the production monthly job (:mod:`weixi.flows`). The outcomes are
+written as an external dialer's result file and recorded through the product's outcome-file path
+(:func:`weixi.dispatch.outcome_files.record_file`: the same validation and bulk write as an
+uploaded file), and the accepted actions go back to the operator
+(``SyntheticOperator.advance``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import select, update
+import pyarrow.csv as pacsv
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from weixi.store.bulk import insert_arrow
+from weixi.auth.models import User
+from weixi.dispatch.outcome_files import record_file
 from weixi.store.months import add_months
 
 # The operator's hidden truth: probability that a worked customer is actually reached, per
@@ -40,20 +45,13 @@ def execute_with_hidden_responses(
 
     Each task is worked with probability ``share_worked``; a worked customer is reached with
     the channel's contact rate and accepts with the hidden ``p_accept`` of the planned action.
-    Outcomes are written in bulk (as a dialer file import would) and the accepted actions are
+    Outcomes are recorded as a dialer's result file (``record_file``) and the accepted actions are
     returned as ``(subscriber_id, action, accepted)`` for ``SyntheticOperator.advance``.
     """
-    from weixi.dispatch.models import ContactLog, Outcome, Task, TaskStatus
+    from weixi.dispatch.models import Task, TaskStatus
 
     tasks = session.execute(
-        select(
-            Task.id,
-            Task.subscriber_id,
-            Task.customer_id,
-            Task.campaign_id,
-            Task.channel,
-            Task.action,
-        )
+        select(Task.id, Task.subscriber_id, Task.channel, Task.action)
         .where(Task.month == month, Task.status == TaskStatus.open.value)
         # the random draws follow the subscribers, not the order the lists were written in
         .order_by(Task.campaign_id, Task.subscriber_id)
@@ -68,11 +66,9 @@ def execute_with_hidden_responses(
     if not tasks:
         return empty
     # columns via zip (C speed), not a Python loop per task
-    id_col, sub_col, cust_col, camp_col, chan_col, act_col = zip(*tasks, strict=True)
+    id_col, sub_col, chan_col, act_col = zip(*tasks, strict=True)
     ids = np.array(id_col, dtype=np.int64)
     subs = np.array(sub_col, dtype=object)
-    customers = np.array(cust_col, dtype=object)
-    campaigns = np.array(camp_col, dtype=np.int64)
     channels = np.array(chan_col, dtype=object)
     actions = np.array(act_col, dtype=object)
 
@@ -100,42 +96,34 @@ def execute_with_hidden_responses(
     result = np.where(accepted, "accepted", np.where(refused, "refused", "not_reached"))
     w = np.flatnonzero(worked)
     if len(w):
-        n = len(w)
-        at = pa.array(np.full(n, np.datetime64(when, "us")), pa.timestamp("us"))
+        # the dialer's result file goes through the product's outcome path (weixi.dispatch.
+        # outcome_files): validated as a whole, one bulk write of outcomes, contact log and tasks
         refusal_w = np.where(refused[w], refusal[w], None)
-        # COPY on PostgreSQL, executemany on SQLite (weixi.store.bulk)
-        insert_arrow(
-            session,
-            Outcome.__tablename__,
+        buf = io.BytesIO()
+        pacsv.write_csv(
             pa.table(
                 {
                     "task_id": pa.array(ids[w], pa.int64()),
                     "result": pa.array(result[w].astype(str), pa.string()),
                     "refusal_reason": pa.array(refusal_w, pa.string()),
-                    "source": pa.array(np.full(n, "file"), pa.string()),
-                    "recorded_by": pa.array(np.full(n, "demo-dialer"), pa.string()),
-                    "recorded_at": at,
                 }
             ),
+            buf,
         )
-        insert_arrow(
-            session,
-            ContactLog.__tablename__,
-            pa.table(
-                {
-                    "subscriber_id": pa.array(subs[w].astype(str), pa.string()),
-                    "customer_id": pa.array(customers[w], pa.string()),
-                    "campaign_id": pa.array(campaigns[w], pa.int64()),
-                    "task_id": pa.array(ids[w], pa.int64()),
-                    "channel": pa.array(channels[w].astype(str), pa.string()),
-                    "result": pa.array(result[w].astype(str), pa.string()),
-                    "contacted_at": at,
-                }
-            ),
+        dialer = User(username="demo-dialer", role="planner", password_hash="-")
+        report = record_file(
+            session=session,
+            user=dialer,
+            name=f"dialer-{month:%Y-%m}.csv",
+            data=buf.getvalue(),
+            now=when,
         )
-        session.execute(
-            update(Task).where(Task.id.in_(ids[w].tolist())).values(status=TaskStatus.done.value)
-        )
+        if report.recorded != len(w) or not report.balanced:
+            raise RuntimeError(
+                f"the dialer's file for {month:%Y-%m} was not recorded whole: {len(w)} rows, "
+                f"{report.recorded} recorded, {report.repeated} already recorded, "
+                f"{len(report.rejected)} rejected (first: {report.rejected[:1]})"
+            )
         session.flush()
     return pa.table(
         {
