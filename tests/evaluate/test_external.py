@@ -112,16 +112,8 @@ def test_fit_eval_compares_the_learners_with_the_true_effect_and_drops_columns()
     truth = pd.DataFrame({"cid": df["cid"], "true_uplift": 0.25 * web.astype(float)})
     # a post-treatment column would leak the arm; --drop keeps it out of the features
     df["opened"] = np.where(df["segment"] == "mail", "yes", "")
-    res = ex.fit_eval(
-        df,
-        treatment="segment",
-        treated="mail",
-        control="none",
-        outcome="visit",
-        id_col="cid",
-        drop=["opened"],
-        truth=truth,
-    )
+    kw = dict(treatment="segment", treated="mail", control="none", outcome="visit")
+    res = ex.fit_eval(df, **kw, id_col="cid", drop=["opened"], truth=truth)
     assert "opened" not in res["columns"]["numeric"] + res["columns"]["categorical"]
     tr = res["truth"]["true_uplift"]
     assert res["truth"]["rows"] == res["n_test"]
@@ -131,26 +123,9 @@ def test_fit_eval_compares_the_learners_with_the_true_effect_and_drops_columns()
     assert tr["spearman"]["model"] > 0.5
     assert set(tr["spearman"]) == {"model", "baseline_t_logistic"}
     with pytest.raises(ConfigError, match="--id"):
-        ex.fit_eval(
-            df,
-            treatment="segment",
-            treated="mail",
-            control="none",
-            outcome="visit",
-            drop=["opened", "cid"],
-            truth=truth,
-        )
+        ex.fit_eval(df, **kw, drop=["opened", "cid"], truth=truth)
     with pytest.raises(ConfigError, match="no true effect"):
-        ex.fit_eval(
-            df,
-            treatment="segment",
-            treated="mail",
-            control="none",
-            outcome="visit",
-            id_col="cid",
-            drop=["opened"],
-            truth=truth.iloc[:100],
-        )
+        ex.fit_eval(df, **kw, id_col="cid", drop=["opened"], truth=truth.iloc[:100])
 
 
 def _mediated(n, seed=0):

@@ -297,6 +297,7 @@ def fit_eval(
             )
     keep = arm.isin([treated, control]).to_numpy()
     df = df[keep].reset_index(drop=True)
+    known = None if truth is None else _truth_by_id(df, truth, id_col)
     t = (arm[keep] == treated).to_numpy(dtype=int)
     y = target_vector(df[outcome], outcome)
     strata = 2 * t + y
@@ -355,10 +356,10 @@ def fit_eval(
         "seed": seed,
         "test_size": test_size,
     }
-    if truth is not None:
+    if known is not None:
         result["truth"] = _against_truth(
             df.iloc[te],
-            truth,
+            known,
             id_col,
             {"model": model, "baseline_t_logistic": baseline},
             y_te,
@@ -367,17 +368,9 @@ def fit_eval(
     return result
 
 
-def _against_truth(
-    test: pd.DataFrame,
-    truth: pd.DataFrame,
-    id_col: str | None,
-    scores: dict[str, np.ndarray],
-    y: np.ndarray,
-    t: np.ndarray,
-) -> dict:
-    """Each learner's held-out uplift against the true effects of the same rows."""
-    from scipy.stats import spearmanr
-
+def _truth_by_id(df: pd.DataFrame, truth: pd.DataFrame, id_col: str | None) -> pd.DataFrame:
+    """The true effects indexed by the id as text, checked before anything is fitted: every row
+    of ``df`` must have one."""
     if not id_col:
         raise ConfigError("comparing with the true effects needs the id column (--id)")
     for c in (id_col, "true_uplift"):
@@ -385,13 +378,29 @@ def _against_truth(
             raise ConfigError(
                 f"the truth table has no column {c!r}; columns: {list(truth.columns)}"
             )
-    ids = test[id_col].astype(str).to_numpy()
     known = truth.assign(**{id_col: truth[id_col].astype(str)}).set_index(id_col)
+    ids = df[id_col].astype(str).to_numpy()
     missing = ~pd.Index(ids).isin(known.index)
     if missing.any():
         raise ConfigError(
-            f"{int(missing.sum())} held-out rows have no true effect, e.g. {ids[missing][0]!r}"
+            f"{int(missing.sum())} rows have no true effect, e.g. {ids[missing][0]!r}"
         )
+    return known
+
+
+def _against_truth(
+    test: pd.DataFrame,
+    known: pd.DataFrame,
+    id_col: str,
+    scores: dict[str, np.ndarray],
+    y: np.ndarray,
+    t: np.ndarray,
+) -> dict:
+    """Each learner's held-out uplift against the true effects of the same rows (``known``:
+    :func:`_truth_by_id`)."""
+    from scipy.stats import spearmanr
+
+    ids = test[id_col].astype(str).to_numpy()
     kinds = [c for c in ("true_uplift", "systematic_uplift") if c in known.columns]
     out: dict = {"rows": len(ids)}
     for kind in kinds:
