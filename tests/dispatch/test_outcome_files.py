@@ -69,6 +69,11 @@ def test_file_rows_are_recorded_repeated_or_rejected_with_the_reason(session, lo
     # task 5 is held by someone else's live claim; task 6 is already done
     held, done = session.get(Task, ids[5]), session.get(Task, ids[6])
     held.claimed_by, held.claimed_until = "agent-2", NOW + dt.timedelta(minutes=10)
+    held.claim_token = "tok-live"
+    # task 0 was claimed by an agent whose claim has expired: the file's outcome releases it
+    stale = session.get(Task, ids[0])
+    stale.claimed_by, stale.claim_token = "agent-3", "tok-stale"
+    stale.claimed_until = NOW - dt.timedelta(minutes=1)
     record_outcome(session=session, task_id=done.id, result="accepted", at=NOW)
     body = "\n".join(
         [
@@ -120,6 +125,19 @@ def test_file_rows_are_recorded_repeated_or_rejected_with_the_reason(session, lo
     assert status[ids[2]] == ("open", None, dt.datetime(2026, 3, 20, 15))
     assert status[ids[4]][:2] == ("done", "HZCC0009")
     assert status[ids[7]][0] == "done"
+    first, held = session.get(Task, ids[0]), session.get(Task, ids[5])
+    assert (first.claimed_by, first.claim_token, first.claimed_until) == (None, None, None)
+    assert (held.claimed_by, held.claim_token) == ("agent-2", "tok-live")
+    # each task's outcome summary: its newest result, attempts, reached, accepted
+    summary = {
+        t.id: (t.last_result, t.attempts, t.reached_any, t.accepted_any)
+        for t in session.scalars(select(Task))
+    }
+    assert summary[ids[0]] == ("accepted", 1, 1, 1)
+    assert summary[ids[2]] == ("call_back", 1, 1, 0)
+    assert summary[ids[4]] == ("not_reached", 1, 0, 0)
+    assert summary[ids[7]] == ("already_churned", 0, 0, 0)
+    assert summary[ids[3]] == (None, 0, 0, 0)
     # five outcomes from the file (plus the earlier one); no contact for already_churned
     n_out = session.scalar(
         select(func.count()).select_from(Outcome).where(Outcome.source == "file")

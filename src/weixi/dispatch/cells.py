@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import ColumnElement, Connection, Table, case, func, text
 from sqlalchemy.orm import Session
 
 #: the cell key columns, in the order of the primary key
@@ -62,7 +62,9 @@ NO_CATEGORY = ""
 NO_OFFER = ""
 NO_PRIORITY = -1
 
-_REACHED = "('accepted', 'refused', 'call_back')"
+#: the results that reached the customer
+REACHED_RESULTS = ("accepted", "refused", "call_back")
+_REACHED = "(" + ", ".join(f"'{r}'" for r in REACHED_RESULTS) + ")"
 
 
 def _values(r: str) -> dict[str, str]:
@@ -175,6 +177,20 @@ def _outcome_summary(tid: str) -> str:
 
 
 _SUMMARY_COLUMNS = "(last_result, attempts, reached_any, accepted_any)"
+
+
+def summary_after(tasks: Table, result: ColumnElement) -> dict[str, ColumnElement]:
+    """A task's outcome summary once one more outcome, ``result``, is added as its newest: the
+    values for an ``UPDATE`` of ``tasks`` (what the outcome-insert trigger would recompute)."""
+    c = tasks.c
+    return {
+        "last_result": result,
+        "attempts": func.coalesce(c.attempts, 0) + case((result != "already_churned", 1), else_=0),
+        "reached_any": case(
+            (result.in_(REACHED_RESULTS), 1), else_=func.coalesce(c.reached_any, 0)
+        ),
+        "accepted_any": case((result == "accepted", 1), else_=func.coalesce(c.accepted_any, 0)),
+    }
 
 
 def _sqlite_summarize(tid: str) -> str:
@@ -582,14 +598,14 @@ def _cells_of(rows: str, sign: int) -> str:
 @contextmanager
 def sqlite_bulk_outcomes(conn: Connection, rows: str) -> Iterator[None]:
     """Around an outcome file's bulk write on SQLite (``rows``: a table with the ``id`` of every
-    task the write moves and adds outcomes to): the row triggers it would fire a million times —
-    the task update's cell move, the outcome insert's task summary and its day count — are
-    dropped, and the same figures are kept by grouped statements instead: the file's tasks
+    task the write moves and adds one outcome to): the row triggers it would fire a million
+    times — the task update's cell move, the outcome insert's task summary and its day count —
+    are dropped, and the same figures are kept by grouped statements instead: the file's tasks
     leave their cells before the write and come back after it (moved, with their new summary),
-    their summaries are recomputed from their outcomes, and the new outcomes are counted per
-    day. All in the write's transaction, like :func:`sqlite_bulk_tasks`; the figures are
-    recomputed from the tables as they are, so they are right however far the write got, and
-    the triggers are back whatever happens."""
+    and the new outcomes are counted per day. The write's own task update sets each task's
+    summary (:func:`summary_after`: one outcome more, the newest). All in the write's
+    transaction, like :func:`sqlite_bulk_tasks`, which rolls back as a whole if it fails; the
+    triggers are back whatever happens."""
     conn.exec_driver_sql("DELETE FROM task_cells WHERE 0 = 1")  # opens the transaction
     if not conn.connection.driver_connection.in_transaction:
         raise RuntimeError("the bulk write of outcomes must run in a transaction")
@@ -600,10 +616,6 @@ def sqlite_bulk_outcomes(conn: Connection, rows: str) -> Iterator[None]:
     try:
         yield
     finally:
-        conn.exec_driver_sql(
-            f"UPDATE tasks SET {_SUMMARY_COLUMNS} = {_outcome_summary('tasks.id')}"
-            f" WHERE id IN (SELECT id FROM {rows})"
-        )
         conn.exec_driver_sql(_cells_of(rows, 1))
         conn.execute(
             text(
