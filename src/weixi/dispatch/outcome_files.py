@@ -32,7 +32,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from charset_normalizer import from_bytes
-from sqlalchemy import DateTime, and_, column, func, insert, literal, or_, select, table, update
+from sqlalchemy import (
+    DateTime,
+    and_,
+    case,
+    column,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    table,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import TableClause as Table
 
@@ -458,7 +470,6 @@ def _write(
             tt.c.claimed_by == user.username,
         ),
     )
-    is_cb = result == OutcomeResult.call_back.value
     credit = (staff != "") & pd.isna(tasks["staff_id"].reindex(ids).to_numpy(object))
     n_rows = len(ids)
     cb_times = pa.array(pd.Series(callback, dtype="datetime64[ns]"), from_pandas=True).cast(
@@ -473,12 +484,6 @@ def _write(
                 {
                     "id": pa.array(ids, pa.int64()),
                     "line": pa.array(line, pa.int64()),
-                    "st": pa.array(
-                        np.where(is_cb, TaskStatus.open.value, TaskStatus.done.value), pa.string()
-                    ),
-                    "task_cb": pc.if_else(
-                        pa.array(is_cb), cb_times, pa.scalar(None, pa.timestamp("us"))
-                    ),
                     "sf": _nullable(np.where(credit, staff, None)),
                     "result": pa.array(result, pa.string()),
                     "refusal_reason": _nullable(refusal),
@@ -487,9 +492,9 @@ def _write(
                     "idempotency_key": pa.array(keys, pa.string()),
                 }
             ),
-            "id BIGINT PRIMARY KEY, line BIGINT, st VARCHAR(16), task_cb TIMESTAMP, "
-            "sf VARCHAR(64), result VARCHAR(24), refusal_reason VARCHAR(200), "
-            "callback_at TIMESTAMP, note TEXT, idempotency_key VARCHAR(128)",
+            "id BIGINT PRIMARY KEY, line BIGINT, sf VARCHAR(64), result VARCHAR(24), "
+            "refusal_reason VARCHAR(200), callback_at TIMESTAMP, note TEXT, "
+            "idempotency_key VARCHAR(128)",
         )
         conn = session.connection()
         # SQLite fires row triggers per task and outcome: grouped statements instead
@@ -498,6 +503,7 @@ def _write(
             if conn.dialect.name == "sqlite"
             else nullcontext()
         )
+        call_back = rows.c.result == OutcomeResult.call_back.value
         # on SQLite the dropped outcome trigger's task summary is set here, in the same pass
         summary = cells.summary_after(tt, rows.c.result) if conn.dialect.name == "sqlite" else {}
         with bulk:
@@ -505,8 +511,9 @@ def _write(
                 update(tt)
                 .where(tt.c.id == rows.c.id, guard)
                 .values(
-                    status=rows.c.st,
-                    callback_at=rows.c.task_cb,
+                    # a call back keeps the task open until its time; any other result closes it
+                    status=case((call_back, TaskStatus.open.value), else_=TaskStatus.done.value),
+                    callback_at=case((call_back, rows.c.callback_at), else_=None),
                     staff_id=func.coalesce(rows.c.sf, tt.c.staff_id),
                     version=tt.c.version + 1,
                     claimed_by=None,
