@@ -34,18 +34,20 @@ def main() -> None:
 
     import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
-    from sqlalchemy import insert
 
     from weixi.auth.models import User
-    from weixi.dispatch.models import Campaign, Task
+    from weixi.dispatch.models import Campaign
     from weixi.dispatch.outcome_files import record_file
+    from weixi.store.bulk import insert_arrow
     from weixi.store.db import session_scope
     from weixi.web import migrate
 
     migrate.upgrade()
     n = ns.rows
     month = dt.date(2026, 3, 1)
+    now = dt.datetime(2026, 3, 2, 9)
     t0 = time.perf_counter()
     with session_scope() as s:
         camp = Campaign(
@@ -59,22 +61,31 @@ def main() -> None:
         s.add(camp)
         s.add(User(username="planner", role="planner", password_hash="x"))
         s.flush()
-        for start in range(0, n, 100_000):
-            s.execute(
-                insert(Task),
-                [
-                    {
-                        "campaign_id": camp.id,
-                        "month": month,
-                        "subscriber_id": f"S{i:09d}",
-                        "customer_id": f"C{i:09d}",
-                        "branch_id": "HZ",
-                        "channel": "call_center",
-                        "action": "retain",
-                    }
-                    for i in range(start, min(n, start + 100_000))
-                ],
-            )
+        # the plan's own bulk path for tasks (COPY on PostgreSQL): one row per statement would
+        # fire PostgreSQL's statement triggers a million times
+        ids = np.arange(n)
+        insert_arrow(
+            s,
+            "tasks",
+            pa.table(
+                {
+                    "campaign_id": pa.array(np.full(n, camp.id), pa.int64()),
+                    "month": pa.array(np.full(n, month), pa.date32()),
+                    "subscriber_id": pc.binary_join_element_wise(
+                        "S", pc.utf8_lpad(pa.array(ids).cast(pa.string()), 9, "0"), ""
+                    ),
+                    "customer_id": pc.binary_join_element_wise(
+                        "C", pc.utf8_lpad(pa.array(ids).cast(pa.string()), 9, "0"), ""
+                    ),
+                    "branch_id": pa.array(np.full(n, "HZ")),
+                    "channel": pa.array(np.full(n, "call_center")),
+                    "action": pa.array(np.full(n, "retain")),
+                    "status": pa.array(np.full(n, "open")),
+                    "created_at": pa.array(np.full(n, now)),
+                    "updated_at": pa.array(np.full(n, now)),
+                }
+            ),
+        )
     setup = time.perf_counter() - t0
     rng = np.random.default_rng(0)
     results = rng.choice(
