@@ -8,7 +8,7 @@ reason, 30 % not reached, 10 % call-backs) and records it through
 Target: 1 M rows ≤ 30 s.
 
 Example:
-    .venv/bin/python bench/outcome_file.py --rows 1000000
+    .venv/bin/python bench/outcome_file.py --rows 1000000 [--statements 12]
 """
 
 from __future__ import annotations
@@ -26,6 +26,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--db-url", default=None, help="SQLAlchemy URL (default: SQLite, temp)")
+    ap.add_argument(
+        "--statements",
+        type=int,
+        default=0,
+        help="also list the N slowest SQL statements of each upload (seconds, text)",
+    )
     ns = ap.parse_args()
     home = tempfile.mkdtemp(prefix="weixi-outfile-")
     os.environ["WEIXI_HOME"] = home
@@ -103,7 +109,22 @@ def main() -> None:
     pacsv.write_csv(table, sink)
     data = sink.getvalue().to_pybytes()
     out = {"rows": n, "file_mb": round(len(data) / 2**20, 1), "setup_s": round(setup, 1)}
+    timed: list[tuple[float, str]] = []
+    if ns.statements:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        @event.listens_for(Engine, "before_cursor_execute")
+        def _start(conn, cursor, statement, params, context, executemany):
+            conn.info["weixi_t0"] = time.perf_counter()
+
+        @event.listens_for(Engine, "after_cursor_execute")
+        def _stop(conn, cursor, statement, params, context, executemany):
+            took = time.perf_counter() - conn.info.pop("weixi_t0")
+            timed.append((took, " ".join(statement.split())[:100]))
+
     for label in ("record", "repeat"):
+        timed.clear()
         t1, c1 = time.perf_counter(), time.process_time()
         with session_scope() as s:
             user = s.query(User).filter_by(username="planner").one()
@@ -118,6 +139,11 @@ def main() -> None:
             "rejected": len(rep.rejected),
             "balanced": rep.balanced,
         }
+        if ns.statements:
+            # the driver calls (the staging's batches are one row each), not the commit
+            out[f"{label}_statements"] = [
+                [round(t, 2), text] for t, text in sorted(timed, reverse=True)[: ns.statements]
+            ]
     out["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     out["load_avg"] = os.getloadavg()
     print(json.dumps(out))

@@ -522,8 +522,9 @@ def _write(
             else nullcontext()
         )
         call_back = rows.c.result == OutcomeResult.call_back.value
-        # on SQLite the dropped outcome trigger's task summary is set here, in the same pass
-        summary = cells.summary_after(tt, rows.c.result) if conn.dialect.name == "sqlite" else {}
+        # each task's outcome summary is set here, in the same pass: on SQLite the outcome
+        # trigger is dropped for the write, on PostgreSQL it then finds nothing left to change
+        summary = cells.summary_after(tt, rows.c.result)
         with bulk:
             moved = conn.execute(
                 update(tt)
