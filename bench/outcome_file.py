@@ -8,7 +8,7 @@ reason, 30 % not reached, 10 % call-backs) and records it through
 Target: 1 M rows ≤ 30 s.
 
 Example:
-    .venv/bin/python bench/outcome_file.py --rows 1000000 [--statements 12]
+    .venv/bin/python bench/outcome_file.py --rows 1000000 [--statements 12] [--postgres]
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ import datetime as dt
 import json
 import os
 import resource
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 
 def main() -> None:
@@ -32,7 +34,25 @@ def main() -> None:
         default=0,
         help="also list the N slowest SQL statements of each upload (seconds, text)",
     )
+    ap.add_argument(
+        "--postgres",
+        action="store_true",
+        help="run against a throw-away PostgreSQL server (the tests' tests/pgcluster.py)",
+    )
     ns = ap.parse_args()
+    if ns.postgres:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from pgcluster import new_database, throwaway_postgres
+
+        with throwaway_postgres() as server:
+            ns.db_url = new_database(server)
+            run(ns)
+    else:
+        run(ns)
+
+
+def run(ns: argparse.Namespace) -> None:
+    """Set up the tasks, record the file twice and print the figures."""
     home = tempfile.mkdtemp(prefix="weixi-outfile-")
     os.environ["WEIXI_HOME"] = home
     if ns.db_url:
