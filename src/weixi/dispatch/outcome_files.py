@@ -547,8 +547,8 @@ def _write(
                     "upload the file again",
                     n=n_rows - moved,
                 )
-            # the claim tokens apart: few tasks hold one (found by its index), and leaving the
-            # column out of the update above spares a million rewrites of that index
+            # the claim tokens apart: few tasks hold one, and leaving the column out of the
+            # update above spares rewriting its index for every task of the file
             conn.execute(
                 update(tt)
                 .where(tt.c.claim_token.is_not(None), tt.c.id.in_(select(rows.c.id)))
