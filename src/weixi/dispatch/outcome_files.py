@@ -173,10 +173,7 @@ def _frame(result, names: list[str]) -> pd.DataFrame:
 
 
 def _load_tasks(session: Session, user: User, ids: np.ndarray) -> pd.DataFrame:
-    """The file's tasks in the user's scope: the ids staged in a temporary table, one join.
-
-    The open tasks nobody holds and no call back waits for (most of a dialer's file) are read
-    as their id and person only; every column is read for the others."""
+    """The file's tasks in the user's scope: the ids staged in a temporary table, one join."""
     from weixi.security.access import scope_condition
 
     cols = [
@@ -192,30 +189,15 @@ def _load_tasks(session: Session, user: User, ids: np.ndarray) -> pd.DataFrame:
     if len(uniq) and int(uniq[-1]) - int(uniq[0]) < DENSE * len(uniq):  # Python ints: no overflow
         # the ids fill most of their range (a campaign's tasks): one range scan of the primary
         # key, the file's ids kept below, costs less than staging them
-        def of(*c):
-            return select(*c).where(
-                Task.id.between(int(uniq[0]), int(uniq[-1])), scope_condition(user)
-            )
+        stmt = select(*cols).where(
+            Task.id.between(int(uniq[0]), int(uniq[-1])), scope_condition(user)
+        )
     else:
         staged = _stage(
             session, "_of_ids", pa.table({"id": pa.array(uniq, pa.int64())}), "id BIGINT"
         )
-
-        def of(*c):
-            return select(*c).join(staged, staged.c.id == Task.id).where(scope_condition(user))
-
-    plain = and_(
-        Task.status == TaskStatus.open.value,
-        Task.drop_reason.is_(None),
-        Task.callback_at.is_(None),
-        Task.claimed_by.is_(None),
-        Task.claimed_until.is_(None),
-    )
-    conn = session.connection()
-    free = _frame(conn.execute(of(Task.id, Task.staff_id).where(plain)), ["id", "staff_id"])
-    free["status"] = TaskStatus.open.value
-    rest = _frame(conn.execute(of(*cols).where(~plain)), [c.key for c in cols])
-    frame = pd.concat([rest, free], ignore_index=True)
+        stmt = select(*cols).join(staged, staged.c.id == Task.id).where(scope_condition(user))
+    frame = _frame(session.connection().execute(stmt), [c.key for c in cols])
     frame["id"] = frame["id"].astype(np.int64)  # an object index makes isin/reindex quadratic
     frame = frame[np.isin(frame["id"].to_numpy(), uniq)]
     return frame.set_index("id")
