@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -16,7 +17,8 @@ N = 20_000
 
 def test_bench_runs_the_whole_cycle(tmp_path):
     runner = CliRunner()
-    args = ["bench", "--subscribers", str(N), "--cache-dir", str(tmp_path / "cache"), "--json"]
+    args = ["bench", "--subscribers", str(N), "--cache-dir", str(tmp_path / "cache")]
+    args += ["--work-dir", str(tmp_path / "work"), "--json"]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
@@ -48,6 +50,13 @@ def test_bench_runs_the_whole_cycle(tmp_path):
     assert of["rows"] == round(detail["tasks"] * 0.1)
     assert of["balanced"] and of["recorded"] == of["rows"]
     assert detail["evaluate"]["n_treated"] > 0
+    # as `weixi evaluate` does, the step rewrote the read models: the evaluation page's overview
+    # of the month is stored, not computed on a request
+    assert detail["evaluate_read_models_s"] > 0
+    store = duckdb.connect(str(tmp_path / "work" / "home" / "weixi.duckdb"), read_only=True)
+    months = store.execute("SELECT DISTINCT strftime(month, '%Y-%m') FROM rm_evaluation").fetchall()
+    store.close()
+    assert (detail["import"]["month"][:7],) in months
     # the input is cached (CSV export and Parquet) for the next run
     assert len(list((tmp_path / "cache").glob("*/csv/done.json"))) == 1
     assert len(list((tmp_path / "cache").glob("*/parquet/done.json"))) == 1
