@@ -170,64 +170,49 @@ def progress_by(
     campaign_id: int | None = None,
     prices: Prices | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """:func:`progress` for several groupings (``dims``) from one pass over the tasks.
+    """:func:`progress` for several groupings (``dims``), without a pass over the tasks.
 
-    The tasks per cell come from the counts the database keeps (``task_cells``, a few thousand
-    branch × channel × person × action × priority cells, not one row per task; see
-    :mod:`weixi.dispatch.cells`), the worked ones from the outcomes; each grouping sums those
-    cells. Returns ``{dim: rows}`` with the rows :func:`progress` describes, ordered
+    The tasks and their outcome figures come from the counts the database keeps per cell
+    (``task_cells``: campaign × branch × channel × person × action × priority × … cells, not one
+    row per task; see :mod:`weixi.dispatch.cells`); each grouping is one grouped query over
+    those cells. Returns ``{dim: rows}`` with the rows :func:`progress` describes, ordered
     by key (no key first).
     """
     p = prices or Prices()
-    # the database keeps the tasks and their outcome figures per cell (weixi.dispatch.cells):
-    # the groupings sum those cells, over campaigns, categories and offers; no pass over the
-    # tasks, no join of the outcomes
     c = TaskCell
-    cell_keys = [CELL_KEYS[d].label(f"k_{d}") for d in dims]
     scope = [Campaign.status.in_(LIVE_STATUSES), c.dropped == 0, c.tasks > 0]
     if branch:
         scope.append(c.branch_id == branch)
     if campaign_id:
         scope.append(c.campaign_id == campaign_id)
-    summed = [func.sum(getattr(c, k)).label(k) for k in _SUMMED]
-    static = (
-        select(
-            *cell_keys,
-            *summed,
-            case((func.sum(c.valued) > 0, func.sum(c.expected_value)), else_=None).label(
-                "expected_value"
-            ),
-            func.sum(
-                _price(c.channel, p.contact) * c.attempts + _price(c.offer_id, p.offer) * c.accepted
-            ).label("cost"),
-        )
-        .select_from(c)
-        .join(Campaign, Campaign.id == c.campaign_id)
-        .where(*scope)
-        .group_by(*cell_keys)
-    )
-    cells = []
-    for row in session.execute(static):
-        r = dict(row._mapping)
-        for d in dims:  # the stand-ins of a NULL key back to NULL
-            if d in _NO_KEY and r[f"k_{d}"] == _NO_KEY[d]:
-                r[f"k_{d}"] = None
-        cells.append(r)
+    values = [
+        *(func.sum(getattr(c, k)).label(k) for k in _SUMMED),
+        case((func.sum(c.valued) > 0, func.sum(c.expected_value)), else_=None).label(
+            "expected_value"
+        ),
+        func.sum(
+            _price(c.channel, p.contact) * c.attempts + _price(c.offer_id, p.offer) * c.accepted
+        ).label("cost"),
+    ]
     out: dict[str, list[dict[str, Any]]] = {}
     for d in dims:
+        # each grouping summed by the database: a province has tens of thousands of cells (one
+        # per person and action), too many to add up row by row in Python on every page load
+        stmt = (
+            select(CELL_KEYS[d].label("key"), *values)
+            .select_from(c)
+            .join(Campaign, Campaign.id == c.campaign_id)
+            .where(*scope)
+            .group_by(CELL_KEYS[d])
+        )
         groups: dict[Any, dict[str, Any]] = {}
-        for c in cells:  # the cells, not the tasks
-            g = groups.setdefault(
-                c[f"k_{d}"],
-                {"key": c[f"k_{d}"], **dict.fromkeys(_SUMMED, 0), "cost": None},
-            )
+        for row in session.execute(stmt):
+            g = dict(row._mapping)
+            if d in _NO_KEY and g["key"] == _NO_KEY[d]:  # the stand-in of a NULL key
+                g["key"] = None
             for k in _SUMMED:
-                g[k] += int(c[k] or 0)
-            for k in ("cost", "expected_value"):
-                if c[k] is not None:
-                    g[k] = (g.get(k) or 0) + c[k]
-                else:
-                    g.setdefault(k, None)
+                g[k] = int(g[k] or 0)
+            groups[g["key"]] = g
         rows = sorted(groups.values(), key=lambda r: (r["key"] is not None, r["key"]))
         for r in rows:
             r["contact_rate"] = r["reached"] / r["tasks"] if r["tasks"] else None
