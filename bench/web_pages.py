@@ -8,7 +8,8 @@ the app, measured around the ASGI call (from the call until the last body chunk 
 p50 / p95 / max and the first request's (cold: before any per-snapshot cache). The load
 average before and after is printed with it: on a shared machine wall times move with it.
 
-Pages: dashboard, segments, churn, monitoring, evaluation (planner and branch manager),
+Pages: dashboard, segments, churn, monitoring (opening on branches for the planner, on people
+for the branch manager; then pages of people, by strategy), evaluation (planner and branch manager),
 customer search by subscriber id, customer id and full phone number, the customer 360 page,
 and the agent's work queue (which claims a task when one is open).
 
@@ -251,6 +252,7 @@ def main() -> None:
         "segments": ("planner", lambda i: "/segments"),
         "churn": ("planner", lambda i: "/churn"),
         "monitoring": ("planner", lambda i: "/monitoring"),
+        "monitoring_people": ("planner", lambda i: f"/monitoring?by=staff&page={1 + 37 * i % 380}"),
         "evaluation": ("planner", lambda i: "/evaluation"),
         "search_subscriber": ("planner", lambda i: f"/customers?q={nth(i, 0)}"),
         "search_customer": ("planner", lambda i: f"/customers?q={nth(i, 1)}"),
@@ -260,6 +262,7 @@ def main() -> None:
         "bm_segments": ("bm", lambda i: "/segments"),
         "bm_churn": ("bm", lambda i: "/churn"),
         "bm_monitoring": ("bm", lambda i: "/monitoring"),
+        "bm_monitoring_strategy": ("bm", lambda i: "/monitoring?by=action"),
         "bm_evaluation": ("bm", lambda i: "/evaluation"),
         "bm_customer360": (
             "bm",

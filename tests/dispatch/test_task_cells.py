@@ -96,6 +96,20 @@ def _agree(session) -> None:
                 assert g["expected_value"] is None
             else:
                 assert math.isclose(g["expected_value"], w["ev"], rel_tol=1e-9, abs_tol=1e-6)
+        # the monitoring page's paged grouping: its pages put together are the whole grouping,
+        # in the same order (no key first), and every page carries the totals of all groups
+        pages = [
+            operations.progress_page(session=session, by=dim, limit=3, offset=o, prices=prices)
+            for o in range(0, len(shown[dim]) + 3, 3)
+        ]
+        assert [r for p in pages for r in p.rows] == shown[dim], dim
+        assert {p.groups for p in pages} == {len(shown[dim])}
+        for f in ("tasks", "worked", "reached", "accepted"):
+            assert {p.total[f] for p in pages} == {sum(w[f] for w in want.values())}, (dim, f)
+        for p in pages:
+            assert math.isclose(
+                p.total["cost"], sum(w["cost"] for w in want.values()), rel_tol=1e-9, abs_tol=1e-6
+            )
     # the dashboard's KPIs: every task (any campaign, dropped too), any outcome reached
     kpis = operations.execution_kpis(session=session, prices=prices)
     n = session.scalar(select(func.count(Task.id)))
@@ -204,6 +218,8 @@ def test_kept_figures_equal_a_recount_through_a_month_of_writes(store):  # noqa:
     session.commit()
     _agree(session)
     assert operations.progress_by(session=session, dims=("branch",))["branch"] == []
+    empty = operations.progress_page(session=session, by="staff", limit=50)
+    assert (empty.rows, empty.groups, empty.total["tasks"]) == ([], 0, 0)
 
 
 def test_recount_repairs_cells_and_summaries(store):  # noqa: F811

@@ -194,8 +194,13 @@ def test_roles_walk_the_loop(server, browser, sid):
     assert "Accepted 2" in agent.go("/queue").inner_text(".toolbar").replace(" · ", " ")
 
     # --- monitoring and dashboard show the outcomes
-    text = planner.go("/monitoring").inner_text(".content")
+    page = planner.go("/monitoring")  # the province opens by branch; the person tab swaps in
+    page.click("#progress nav a[href='/monitoring?by=staff']")
+    page.wait_for_url(re.compile(r".*/monitoring\?by=staff$"))
+    page.wait_for_selector("#progress nav a[aria-current=page][href='/monitoring?by=staff']")
+    text = page.inner_text(".content")
     assert re.search(r"HZCC0001\s+\d+\s+5\s+3\s+2\s+1\s+0\s+1", text), text[:2000]
+    planner.shot("monitoring-by-person", "en")
     dash = planner.go("/dashboard").inner_text(".content")
     assert "Success rate" in dash and "Contacts" in dash
 

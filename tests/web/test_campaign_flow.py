@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from tests.web.conftest import csrf_of, follow_job, job_id_of
+from weixi.web.routes import work as work_routes
 
 FORM = {
     "key": "flow-test",
@@ -20,7 +21,7 @@ FORM = {
 }
 
 
-def test_campaign_to_outcomes(clients, web_settings, store_path):
+def test_campaign_to_outcomes(clients, web_settings, store_path, monkeypatch):
     import duckdb
 
     con = duckdb.connect(str(store_path), read_only=True)
@@ -102,8 +103,22 @@ def test_campaign_to_outcomes(clients, web_settings, store_path):
     )
     assert other.status_code == 404  # another branch's task
 
-    text = re.sub(r"<[^>]+>", " ", planner.get("/monitoring").text)
+    text = re.sub(r"<[^>]+>", " ", planner.get("/monitoring?by=staff").text)
     assert re.search(r"HZCC0001\s+\d+\s+2\s+2\s+1\s+1", text), text[:3000]
+
+    # a tab (htmx) answers the table alone; a branch manager opens on their people
+    frag = planner.get("/monitoring?by=channel", headers={"HX-Request": "true"}).text
+    assert "<html" not in frag and "<table" in frag
+    assert re.search(r'href="/monitoring\?by=channel"[^>]*aria-current="page"', frag)
+    own = manager.get("/monitoring").text
+    assert re.search(r'href="/monitoring\?by=staff"[^>]*aria-current="page"', own)
+    # one group a page: the pages walk the priorities; past the end shows the last page
+    monkeypatch.setattr(work_routes, "MONITORING_PAGE", 1)
+    first = planner.get("/monitoring?by=priority").text
+    whole = int(re.search(r"([\d,]+) groups</span>", first).group(1))
+    assert whole > 1 and f"Page 1 / {whole}" in first and "Previous" not in first
+    past = re.sub(r"<[^>]+>", " ", planner.get("/monitoring?by=priority&page=99").text)
+    assert f"Page {whole} / {whole}" in past and "Previous" in past and "Next" not in past
 
 
 def test_outcome_file_upload_accounts_for_every_row(clients, web_settings):

@@ -162,6 +162,46 @@ _NO_KEY = {
 _SUMMED = ("tasks", "worked", "reached", "accepted", "refused", "call_back", "churned")
 
 
+def _cell_scope(
+    *, branch: str | None, campaign_id: int | None, prices: Prices | None
+) -> tuple[list[Any], dict[str, Any]]:
+    """The filter of live cells (``branch``'s, ``campaign_id``'s) and the sums over cells that
+    make a progress row (by name; :func:`_progress_row` turns them into the row)."""
+    p = prices or Prices()
+    c = TaskCell
+    scope = [Campaign.status.in_(LIVE_STATUSES), c.dropped == 0, c.tasks > 0]
+    if branch:
+        scope.append(c.branch_id == branch)
+    if campaign_id:
+        scope.append(c.campaign_id == campaign_id)
+    sums = {k: func.sum(getattr(c, k)) for k in _SUMMED}
+    sums["valued"] = func.sum(c.valued)
+    sums["expected_value"] = func.sum(c.expected_value)
+    sums["cost"] = func.sum(
+        _price(c.channel, p.contact) * c.attempts + _price(c.offer_id, p.offer) * c.accepted
+    )
+    return scope, sums
+
+
+def _progress_row(sums: dict[str, Any], key: Any = None) -> dict[str, Any]:
+    """A progress row from a group's sums: counts, the expected value (None when no task of the
+    group has one), cost and rates."""
+    g: dict[str, Any] = {"key": key}
+    for k in _SUMMED:
+        g[k] = int(sums[k] or 0)
+    g["expected_value"] = sums["expected_value"] if (sums["valued"] or 0) > 0 else None
+    g["cost"] = sums["cost"] or 0
+    g["contact_rate"] = g["reached"] / g["tasks"] if g["tasks"] else None
+    g["success_rate"] = g["accepted"] / g["reached"] if g["reached"] else None
+    g["done_rate"] = g["worked"] / g["tasks"] if g["tasks"] else None
+    return g
+
+
+def _key(dim: str, value: Any) -> Any:
+    """A cell key as shown: None for the stand-in of a NULL key (``weixi.dispatch.cells``)."""
+    return None if dim in _NO_KEY and value == _NO_KEY[dim] else value
+
+
 def progress_by(
     *,
     session: Session,
@@ -178,48 +218,83 @@ def progress_by(
     those cells. Returns ``{dim: rows}`` with the rows :func:`progress` describes, ordered
     by key (no key first).
     """
-    p = prices or Prices()
-    c = TaskCell
-    scope = [Campaign.status.in_(LIVE_STATUSES), c.dropped == 0, c.tasks > 0]
-    if branch:
-        scope.append(c.branch_id == branch)
-    if campaign_id:
-        scope.append(c.campaign_id == campaign_id)
-    values = [
-        *(func.sum(getattr(c, k)).label(k) for k in _SUMMED),
-        case((func.sum(c.valued) > 0, func.sum(c.expected_value)), else_=None).label(
-            "expected_value"
-        ),
-        func.sum(
-            _price(c.channel, p.contact) * c.attempts + _price(c.offer_id, p.offer) * c.accepted
-        ).label("cost"),
-    ]
+    scope, sums = _cell_scope(branch=branch, campaign_id=campaign_id, prices=prices)
     out: dict[str, list[dict[str, Any]]] = {}
     for d in dims:
         # each grouping summed by the database: a province has tens of thousands of cells (one
         # per person and action), too many to add up row by row in Python on every page load
         stmt = (
-            select(CELL_KEYS[d].label("key"), *values)
-            .select_from(c)
-            .join(Campaign, Campaign.id == c.campaign_id)
+            select(CELL_KEYS[d].label("key"), *(v.label(k) for k, v in sums.items()))
+            .select_from(TaskCell)
+            .join(Campaign, Campaign.id == TaskCell.campaign_id)
             .where(*scope)
             .group_by(CELL_KEYS[d])
         )
-        groups: dict[Any, dict[str, Any]] = {}
-        for row in session.execute(stmt):
-            g = dict(row._mapping)
-            if d in _NO_KEY and g["key"] == _NO_KEY[d]:  # the stand-in of a NULL key
-                g["key"] = None
-            for k in _SUMMED:
-                g[k] = int(g[k] or 0)
-            groups[g["key"]] = g
-        rows = sorted(groups.values(), key=lambda r: (r["key"] is not None, r["key"]))
-        for r in rows:
-            r["contact_rate"] = r["reached"] / r["tasks"] if r["tasks"] else None
-            r["success_rate"] = r["accepted"] / r["reached"] if r["reached"] else None
-            r["done_rate"] = r["worked"] / r["tasks"] if r["tasks"] else None
-        out[d] = rows
+        rows = [_progress_row(r._mapping, _key(d, r.key)) for r in session.execute(stmt)]
+        out[d] = sorted(rows, key=lambda r: (r["key"] is not None, r["key"]))
     return out
+
+
+@dataclass(frozen=True)
+class ProgressPage:
+    """One page of a progress grouping, with the figures over all of its groups."""
+
+    rows: list[dict[str, Any]]  # this page's groups, ordered by key (no key first)
+    groups: int  # how many groups there are in all
+    total: dict[str, Any]  # the figures summed over every group (the page's KPIs)
+
+
+def progress_page(
+    *,
+    session: Session,
+    by: str,
+    limit: int,
+    offset: int = 0,
+    branch: str | None = None,
+    campaign_id: int | None = None,
+    prices: Prices | None = None,
+) -> ProgressPage:
+    """A page of :func:`progress` grouped ``by`` (``limit`` groups from ``offset``) and the
+    totals: what a page shows of a grouping too long to show whole (a province has tens of
+    thousands of people). Paged and counted by the database, one grouped query."""
+    scope, sums = _cell_scope(branch=branch, campaign_id=campaign_id, prices=prices)
+    key = CELL_KEYS[by]
+
+    def cells(*cols: Any) -> Any:
+        return (
+            select(*cols)
+            .select_from(TaskCell)
+            .join(Campaign, Campaign.id == TaskCell.campaign_id)
+            .where(*scope)
+        )
+
+    # the totals ride along as window sums over the groups: one scan of the cells, not two
+    order = [key] if by not in _NO_KEY else [(key == _NO_KEY[by]).desc(), key]
+    stmt = (
+        cells(
+            key.label("key"),
+            *(v.label(k) for k, v in sums.items()),
+            *(func.sum(v).over().label(f"all_{k}") for k, v in sums.items()),
+            func.count().over().label("n_groups"),
+        )
+        .group_by(key)
+        .order_by(*order)
+        .limit(max(limit, 0))
+        .offset(max(offset, 0))
+    )
+    found = session.execute(stmt).all()
+    if found:
+        first = found[0]._mapping
+        total = _progress_row({k: first[f"all_{k}"] for k in sums})
+        groups = int(first["n_groups"])
+    else:  # past the last page, or nothing live: the totals and the count alone
+        agg = session.execute(
+            cells(*(v.label(k) for k, v in sums.items()), func.count(func.distinct(key)))
+        ).one()
+        total = _progress_row(agg._mapping)
+        groups = int(agg[-1] or 0)
+    rows = [_progress_row(r._mapping, _key(by, r.key)) for r in found]
+    return ProgressPage(rows=rows, groups=groups, total=total)
 
 
 def progress(

@@ -204,6 +204,8 @@ def record_outcome(
 # --- monitoring -----------------------------------------------------------------------------
 
 DIMENSIONS = ("branch", "channel", "staff", "action", "priority")
+#: groups per page of a monitoring table (a province has tens of thousands of people)
+MONITORING_PAGE = 50
 
 
 @router.get("/monitoring", response_class=HTMLResponse)
@@ -211,35 +213,54 @@ def monitoring(
     request: Request,
     db: DbDep,
     user: Annotated[User, Depends(require_role(*ACCESS["monitoring"]))],
+    by: str | None = None,
+    page: int = 1,
 ) -> HTMLResponse:
+    """Progress of the live lists: totals, outcomes per day, and one grouping at a time (by
+    branch, channel, person, strategy or segment priority), a page of it. Each grouping is
+    one grouped query over the kept per-cell counts, so the page costs the same on a
+    province of millions of lines as on the demo."""
     locale = request_locale(request, user)
     branch = user.scope_branch
+    by = by if by in DIMENSIONS else ("staff" if branch else "branch")
     prices = operations.Prices.from_library(current_library(request.app.state.settings))
-    tables = operations.progress_by(session=db, dims=DIMENSIONS, branch=branch, prices=prices)
+
+    def page_of(n: int) -> operations.ProgressPage:
+        return operations.progress_page(
+            session=db,
+            by=by,
+            limit=MONITORING_PAGE,
+            offset=(n - 1) * MONITORING_PAGE,
+            branch=branch,
+            prices=prices,
+        )
+
+    page = max(page, 1)
+    found = page_of(page)
+    last = max(-(-found.groups // MONITORING_PAGE), 1)
+    if page > last:  # past the end (the groups shrank since the link was drawn): the last page
+        page = last
+        found = page_of(page)
+    ctx = {
+        "page_title": "Monitoring",
+        "by": by,
+        "dims": DIMENSIONS,
+        "rows": found.rows,
+        "groups": found.groups,
+        "page": page,
+        "pages": last,
+        "k": found.total,
+    }
+    if request.headers.get("hx-request"):  # a tab or a page of the table
+        return render(request, "work/_monitoring_table.html", ctx, user=user)
     days = operations.outcomes_by_day(session=db, branch=branch)
     x = sorted({str(d["day"]) for d in days})
     series = {}
     for res in operations.RESULTS:
         counts = {str(d["day"]): d["n"] for d in days if d["result"] == res}
         series[label(res, locale)] = [counts.get(day, 0) for day in x]
-    chart = charts.stacked(x, series) if x else None
-    total = tables["branch"]
-    kpi = {
-        k: sum((r[k] or 0) for r in total)
-        for k in ("tasks", "worked", "reached", "accepted", "cost")
-    }
-    return render(
-        request,
-        "work/monitoring.html",
-        {
-            "page_title": "Monitoring",
-            "tables": tables,
-            "dims": DIMENSIONS,
-            "chart_days": chart,
-            "k": kpi,
-        },
-        user=user,
-    )
+    ctx["chart_days"] = charts.stacked(x, series) if x else None
+    return render(request, "work/monitoring.html", ctx, user=user)
 
 
 # --- outcome files ----------------------------------------------------------------------------
