@@ -366,25 +366,46 @@ def evaluation(
     locale: str,
     branch: str | None,
 ) -> dict:
-    """The evaluation page's overview: the stored one when the monthly job wrote it for this
-    month, scope and locale, else computed (:func:`weixi.evaluate.service.overview`)."""
+    """The evaluation page's overview: the stored one the monthly job wrote for this month,
+    scope and locale (the newest stored month when ``month`` has none).
+
+    Once the store keeps read models (:func:`in_use`, or ``rm_evaluation``), the page never computes an overview
+    itself: on a province's month that is minutes of bootstrap. A branch without a stored
+    overview had nobody in the month's plan or control group: it gets the province's
+    adjustment and learned uplift (province-wide anyway) and no lift (``scope_empty``). An
+    evaluated month the job has not summarised yet gives an empty view naming it (``pending``).
+    Before any read model exists the overview is computed (:func:`weixi.evaluate.service.overview`).
+    """
     from weixi.evaluate import service as evaluate_service
 
-    if _exists(con, "rm_evaluation"):
+    kept = _exists(con, "rm_evaluation")
+    if kept:
         months = [
             r[0]
             for r in con.execute("SELECT DISTINCT month FROM rm_evaluation ORDER BY 1").fetchall()
         ]
         target = month if month in months else (months[-1] if months else None)
-        found = con.execute(
-            "SELECT report FROM rm_evaluation WHERE month = ? AND scope = ? AND locale = ?",
-            [target, branch or PROVINCE, locale],
-        ).fetchall()
-        if found:
-            view = json.loads(found[0][0])
+
+        def stored(scope: str) -> dict | None:
+            found = con.execute(
+                "SELECT report FROM rm_evaluation WHERE month = ? AND scope = ? AND locale = ?",
+                [target, scope, locale],
+            ).fetchall()
+            return json.loads(found[0][0]) if found else None
+
+        view = stored(branch or PROVINCE)
+        if view is None and branch and target is not None:
+            view = stored(PROVINCE)
+            if view is not None:  # nobody of this branch in the month's plan or control group
+                view.update(branch=branch, overall=None, by={}, money=None, scope_empty=True)
+        if view is not None:
             view["months"] = [f"{m:%Y-%m}" for m in months]
             return view
-    return evaluate_service.overview(con=con, month=month, locale=locale, branch=branch)
+    if not (kept or in_use(con)):
+        return evaluate_service.overview(con=con, month=month, locale=locale, branch=branch)
+    evaluated = evaluate_service.evaluated_months(con=con)
+    pending = evaluated[-1] if evaluated else None
+    return {"months": [], "month": None, "pending": f"{pending:%Y-%m}" if pending else None}
 
 
 def refresh(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, Any]:

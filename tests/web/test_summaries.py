@@ -160,7 +160,7 @@ def test_customer_search_finds_the_same_lines_through_the_stored_keys(writable):
     assert [r["subscriber_id"] for r in readmodels.search_customers(con, None, phone)] == [sid]
 
 
-def test_the_evaluation_page_reads_the_stored_overview(tmp_path, fresh_db_url):
+def test_the_evaluation_page_reads_the_stored_overview(tmp_path, fresh_db_url, monkeypatch):
     import json
 
     from tests.evaluate.test_service import _load
@@ -168,6 +168,7 @@ def test_the_evaluation_page_reads_the_stored_overview(tmp_path, fresh_db_url):
     from weixi.config import Settings
     from weixi.evaluate import service
     from weixi.store.months import parse_month
+    from weixi.store.snapshots import publish_file
 
     store = tmp_path / "weixi.duckdb"
     con = connect(store)
@@ -179,6 +180,15 @@ def test_the_evaluation_page_reads_the_stored_overview(tmp_path, fresh_db_url):
         assert summaries.refresh_evaluation(con, month) >= 4  # province + branches, 2 locales
         stored = summaries.evaluation(con, None, locale="en", branch="HZ")
         assert stored == json.loads(json.dumps(live, default=summaries._plain))
+        # from here on nothing may compute an overview: it is minutes on a province's month
+        monkeypatch.setattr(service, "overview", _no_live_overview)
+        # a branch nobody of which was in the plan or control: no lift, the province's
+        # adjustment and learned uplift (province-wide anyway)
+        province = summaries.evaluation(con, None, locale="en", branch=None)
+        none_here = summaries.evaluation(con, None, locale="en", branch="ZZ")
+        assert none_here["scope_empty"] and none_here["branch"] == "ZZ"
+        assert none_here["overall"] is None and none_here["by"] == {}
+        assert none_here["changes"] == province["changes"] and none_here["month"] == "2026-01"
         # the page shows what is stored, not a recomputation
         report = json.loads(
             con.execute(
@@ -202,8 +212,31 @@ def test_the_evaluation_page_reads_the_stored_overview(tmp_path, fresh_db_url):
     make_users(settings.db_url)
     from weixi.web.app import create_app
 
-    page = login(create_app(settings), "u_analyst").get("/evaluation")
+    analyst = login(create_app(settings), "u_analyst")
+    page = analyst.get("/evaluation")
     assert page.status_code == 200 and "STORED-OVERVIEW-MARKER" in page.text
+    # an evaluated month the job has not summarised: named, with the command, not computed
+    con = connect(store)
+    try:  # the monthly job keeps the read models of 2026-02; its evaluation row went missing
+        monkeypatch.undo()  # the job computes its overviews
+        summaries.refresh(con, parse_month("2026-02"))
+        con.execute("DELETE FROM rm_evaluation")
+        monkeypatch.setattr(service, "overview", _no_live_overview)
+        assert summaries.evaluation(con, None, locale="en", branch=None) == {
+            "months": [],
+            "month": None,
+            "pending": "2026-01",
+        }
+    finally:
+        con.close()
+    publish_file(store)  # as every writer does when it is done
+    page = analyst.get("/evaluation")
+    assert "The evaluation of 2026-01 is not summarised yet" in page.text
+    assert "weixi evaluate --month 2026-01" in page.text
+
+
+def _no_live_overview(**kwargs):
+    raise AssertionError(f"the page computed an overview: {kwargs}")
 
 
 def _rows(con, table: str, month) -> list[tuple]:
