@@ -190,6 +190,15 @@ def main() -> None:
     store = _find(source, "*.duckdb")
     sqlite = _find(source, "*.sqlite")
     work = Path(tempfile.mkdtemp(prefix="weixi-bench-web-"))
+    try:  # the copy of the operational database goes, whatever happens
+        _measure(args, source, store, sqlite, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(args: argparse.Namespace, source: Path, store: Path, sqlite: Path, work: Path) -> None:
+    """Serve the app over ``work`` (a copy of ``source``'s operational data) and print the
+    pages' server times."""
     os.environ["WEIXI_HOME"] = str(work)
     if (source / "models").is_dir():  # churn reasons on demand read the model files
         (work / "models").symlink_to(source / "models")
@@ -309,7 +318,6 @@ def main() -> None:
         print(json.dumps(result))
     else:
         print(json.dumps({k: v for k, v in result.items() if k != "pages"}))
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
