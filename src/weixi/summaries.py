@@ -408,10 +408,12 @@ def evaluation(
     return {"months": [], "month": None, "pending": f"{pending:%Y-%m}" if pending else None}
 
 
-def refresh(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, Any]:
-    """Rewrite ``month``'s rows of every read model (and the previous month's deciles and
-    evaluation, which ``month`` completes). Returns rows written per table and the seconds
-    each took (``seconds``)."""
+def refresh(
+    con: duckdb.DuckDBPyConnection, month: dt.date, *, evaluation: bool = True
+) -> dict[str, Any]:
+    """Rewrite ``month``'s rows of every read model (and the previous month's deciles and,
+    unless ``evaluation`` is off, its evaluation overviews, which ``month`` completes).
+    Returns rows written per table and the seconds each took (``seconds``)."""
     out: dict[str, Any] = {}
     took: dict[str, float] = {}
     prev = add_months(month, -1)
@@ -422,7 +424,8 @@ def refresh(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, Any]:
     jobs.append(
         ("rm_churn_deciles", lambda: _write(con, "rm_churn_deciles", prev, deciles_sql(prev)))
     )
-    jobs.append(("rm_evaluation", lambda: refresh_evaluation(con, prev)))
+    if evaluation:
+        jobs.append(("rm_evaluation", lambda: refresh_evaluation(con, prev)))
     jobs.append(("rm_lookup", lambda: refresh_lookup(con, month)))
     for table, job in jobs:
         t0 = time.perf_counter()
@@ -439,18 +442,24 @@ def in_use(con: duckdb.DuckDBPyConnection) -> bool:
     return any(_exists(con, t) for t in (*TABLES, "rm_churn_deciles"))
 
 
-def refresh_after_step(con: duckdb.DuckDBPyConnection, month: dt.date) -> dict[str, Any]:
+def refresh_after_step(
+    con: duckdb.DuckDBPyConnection, month: dt.date, *, evaluation: bool = True
+) -> dict[str, Any]:
     """Rewrite the read models a step run outside the monthly job made stale: ``weixi
     import``, ``segment``, ``churn score`` or ``evaluate`` of ``month`` changed its rows, which
     ``month``'s read models summarise and the next month's read (migration from ``month``,
     churn labels, deciles, the evaluation of ``month``). Without read models in use, nothing
-    (the pages read the month live). Returns the rows written per month and table."""
+    (the pages read the month live). Returns the rows written per month and table.
+
+    ``evaluation=False`` for the steps no evaluation overview reads (segmentation and churn
+    scores: the overview reads the evaluated month's outcomes, plans and adjustments): their
+    overviews are minutes of bootstrap on a province's month, recomputed for nothing."""
     if not in_use(con):
         return {}
     out: dict[str, Any] = {}
     for m in (month, add_months(month, 1)):
         if con.execute("SELECT 1 FROM snapshot WHERE month = ? LIMIT 1", [m]).fetchall():
-            out[m.isoformat()[:7]] = refresh(con, m)
+            out[m.isoformat()[:7]] = refresh(con, m, evaluation=evaluation)
     return out
 
 

@@ -2,6 +2,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from weixi.churn import registry, service
 from weixi.churn.reasons import describe
@@ -133,6 +135,8 @@ def test_reasons_stored_for_the_riskiest_lines_and_computed_on_demand(
     stored = [r for r in rows if r[2] is not None]
     n_high = sum(r[1] >= 0.5 for r in rows)
     assert res["n_reasons"] == len(stored) >= max(n_high, int(np.ceil(0.05 * len(rows))))
+    p_all = np.array([r[1] for r in rows])
+    assert len(stored) == len(service.explained_rows(p_all, params.monthly))
     assert len(stored) < len(rows)
     # the stored ones are the riskiest lines: no line without reasons scores above them
     assert min(r[1] for r in stored) >= max(r[1] for r in rows if r[2] is None)
@@ -183,11 +187,17 @@ def test_arrow_batches_encode_like_the_pandas_frame(history_con, fast_params):
     _, _, meta = registry.load_meta(con, None)
     names, levels = meta["features"], meta["levels"]
     kw = {"with_segments": False, "with_complaints": True}
-    frame = encode(F.load_features(con, [months[-1]], **kw), names, levels)
+    df = F.load_features(con, [months[-1]], **kw)
+    frame = encode(df, names, levels)
     batches = list(F.feature_batches(con, months[-1], batch_rows=700, **kw))
     assert len(batches) > 1
     arrow = np.vstack([encode_arrow(b, names, levels) for b in batches])
-    np.testing.assert_array_equal(arrow, frame)
+    # the batches stream in no particular order: the same rows, line by line
+    ids = np.concatenate([b.column("subscriber_id").to_numpy(False) for b in batches])
+    assert sorted(ids) == sorted(df["subscriber_id"])
+    at = {sid: i for i, sid in enumerate(ids)}
+    order = [at[sid] for sid in df["subscriber_id"]]
+    np.testing.assert_array_equal(arrow[order], frame)
     assert not np.isnan(frame[:, names.index("branch_id")]).any()
 
 
@@ -319,3 +329,32 @@ def test_labels_read_beside_the_features_equal_the_joined_labels(history_con):
     )
     dup = F.load_features(con, lab, labels=(1,))
     assert dup.equals(joined(labels=(1,)))
+
+
+@given(
+    n=st.integers(0, 400),
+    batch=st.integers(1, 90),
+    share=st.sampled_from([0.0, 0.01, 0.1, 0.5, 1.0]),
+    min_p=st.sampled_from([0.0, 0.3, 0.9, 1.1]),
+    seed=st.integers(0, 2**16),
+)
+@settings(max_examples=150, deadline=None)
+def test_the_risk_pool_picks_what_the_whole_month_would(n, batch, share, min_p, seed):
+    """Gathered batch by batch, the pool holds the rows explained_rows picks from the whole
+    month, with their feature rows, in row order (distinct probabilities: no ties to break)."""
+    from weixi.churn.params import load_params
+
+    monthly = load_params().monthly.model_copy(
+        update={"reasons_share": share, "reasons_min_p": min_p}
+    )
+    rng = np.random.default_rng(seed)
+    p = rng.permutation(np.linspace(0.0, 1.0, n, endpoint=False)) if n else np.empty(0)
+    X = np.column_stack([np.arange(n, dtype=float), p])
+    k = min(n, int(np.ceil(share * n)))
+    pool = service.RiskPool(monthly, k=k, width=2)
+    for start in range(0, n, batch):
+        pool.add(X[start : start + batch], p[start : start + batch], start)
+    got_X, got_rows = pool.result()
+    want = service.explained_rows(p, monthly, k=k)
+    assert got_rows.tolist() == want.tolist()
+    assert np.array_equal(got_X, X[want])

@@ -235,8 +235,8 @@ def test_the_evaluation_page_reads_the_stored_overview(tmp_path, fresh_db_url, m
     assert "weixi evaluate --month 2026-01" in page.text
 
 
-def _no_live_overview(**kwargs):
-    raise AssertionError(f"the page computed an overview: {kwargs}")
+def _no_live_overview(*args, **kwargs):
+    raise AssertionError(f"an overview was computed: {args} {kwargs}")
 
 
 def _rows(con, table: str, month) -> list[tuple]:
@@ -268,6 +268,8 @@ def test_a_step_run_by_hand_refreshes_the_read_models(store_path, tmp_path, monk
     con.execute("DELETE FROM rm_churn WHERE month = ?", [month])
     con.close()
 
+    # no evaluation overview reads segments or churn scores: neither step recomputes one
+    monkeypatch.setattr(summaries, "refresh_evaluation", _no_live_overview)
     _cli(path, monkeypatch, "segment", "--month", month.isoformat()[:7])
     _cli(path, monkeypatch, "churn", "score", "--month", month.isoformat()[:7])
     con = connect(path)

@@ -292,7 +292,11 @@ def _mean_of(values: list[ir.FloatingValue]) -> ir.FloatingValue:
 
 
 def feature_table(
-    snapshot: ir.Table, months: list[dt.date], *, segments: ir.Table | None = None
+    snapshot: ir.Table,
+    months: list[dt.date],
+    *,
+    segments: ir.Table | None = None,
+    ordered: bool = True,
 ) -> ir.Table:
     """The churn features of ``months`` as one ibis expression (DuckDB and Spark run the same).
 
@@ -300,6 +304,8 @@ def feature_table(
     (and ``seg_*`` when ``segments`` is given). Cancelled lines are left out (they can no
     longer churn). History before the first month (up to 6 months) feeds the change features;
     windows are RANGE frames over the month index, so a missing month never shifts a lag.
+    Ordered by month and subscriber unless ``ordered`` is off (scoring needs no order, and
+    sorting the month's wide rows once more holds all of them at once).
     """
     if not months:
         raise ValueError("feature_table needs at least one month")
@@ -417,7 +423,7 @@ def feature_table(
             seg_urgency=segments.urgency,
         )
         w = w.left_join(g, ["month", "subscriber_id"]).drop("month_right", "subscriber_id_right")
-    return w.order_by(["month", "subscriber_id"])
+    return w.order_by(["month", "subscriber_id"]) if ordered else w
 
 
 def feature_sql(
@@ -426,12 +432,14 @@ def feature_sql(
     with_segments: bool = False,
     with_complaints: bool = False,
     snapshot: str = "snapshot",
+    ordered: bool = True,
 ) -> str:
     """DuckDB SQL of :func:`feature_table` over the store's ``snapshot`` (and ``segments``);
     ``with_complaints`` joins each line's complaint history at the month's end
     (:func:`complaint_sql`, DuckDB only). ``snapshot`` names the table or view read as the
-    snapshot (a view of a few lines for on-demand reasons)."""
-    sql = _feature_table_sql(tuple(sorted(months)), with_segments, snapshot)
+    snapshot (a view of a few lines for on-demand reasons); ``ordered`` as in
+    :func:`feature_table`."""
+    sql = _feature_table_sql(tuple(sorted(months)), with_segments, snapshot, ordered)
     if not with_complaints:
         return sql
     return f"""SELECT f.*, coalesce(k.cmp_count_6m, 0) AS cmp_count_6m,
@@ -442,7 +450,9 @@ LEFT JOIN ({complaint_sql(months)}) k ON k.month = f.month AND k.subscriber_id =
 
 
 @functools.lru_cache(maxsize=128)
-def _feature_table_sql(months: tuple[dt.date, ...], with_segments: bool, snapshot: str) -> str:
+def _feature_table_sql(
+    months: tuple[dt.date, ...], with_segments: bool, snapshot: str, ordered: bool = True
+) -> str:
     """The compiled SQL of :func:`feature_table` — compiling the Ibis expression takes about
     half a second, and a monthly job asks for the same months' features several times
     (training per horizon, scoring, reasons, acceptance)."""
@@ -450,7 +460,8 @@ def _feature_table_sql(months: tuple[dt.date, ...], with_segments: bool, snapsho
 
     snap = ibis.table(snapshot_schema(), name=snapshot)
     seg = ibis.table(SEGMENTS_SCHEMA, name="segments") if with_segments else None
-    return str(ibis.to_sql(feature_table(snap, list(months), segments=seg), dialect="duckdb"))
+    expr = feature_table(snap, list(months), segments=seg, ordered=ordered)
+    return str(ibis.to_sql(expr, dialect="duckdb"))
 
 
 def label_sql(horizon: int, months: list[dt.date]) -> str:
@@ -570,10 +581,11 @@ def feature_batches(
     with_complaints: bool = False,
     batch_rows: int = 250_000,
 ) -> Iterator[pa.RecordBatch]:
-    """The features of ``month`` as Arrow record batches (in subscriber order), never the
-    whole month in memory: what scoring reads. Same columns as :func:`load_features`."""
+    """The features of ``month`` as Arrow record batches, in no particular order (each row
+    carries its ``subscriber_id``), streamed as DuckDB computes them: what scoring reads.
+    Same columns as :func:`load_features`."""
     cmp_ok = with_complaints and has_complaints(con)
-    sql = feature_sql([month], with_segments=with_segments, with_complaints=cmp_ok)
+    sql = feature_sql([month], with_segments=with_segments, with_complaints=cmp_ok, ordered=False)
     for batch in con.sql(sql).to_arrow_reader(batch_rows):
         if with_complaints and not cmp_ok:  # no complaint history: no complaints
             n = batch.num_rows

@@ -527,8 +527,7 @@ def score(
     # the month in Arrow batches: scored by the compiled trees, drift counts added up, and the
     # feature rows of the lines that may need reasons (the riskiest k so far, all >= min_p) kept
     id_parts, prob_parts, counts = [], [], None
-    pool_X = np.empty((0, len(names)))
-    pool_p, pool_row = np.empty(0), np.empty(0, dtype=np.int64)
+    pool = RiskPool(params.monthly, k=k, width=len(names))
     offset = 0
     for batch in F.feature_batches(
         con,
@@ -545,11 +544,7 @@ def score(
             ref, Xb, names, batch.column("branch_id").cast(pa.string()).to_numpy(False), pb[1]
         )
         counts = c if counts is None else {f: counts[f] + c[f] for f in counts}
-        cand_p = np.concatenate([pool_p, pb[1]])
-        keep = explained_rows(cand_p, params.monthly, k=k)
-        pool_X = np.concatenate([pool_X, Xb])[keep]
-        pool_row = np.concatenate([pool_row, offset + np.arange(len(Xb))])[keep]
-        pool_p = cand_p[keep]
+        pool.add(Xb, pb[1], offset)
         offset += len(Xb)
     n = offset
     ids = pa.concat_arrays(id_parts) if id_parts else pa.array([], pa.string())
@@ -557,6 +552,7 @@ def score(
         h: np.concatenate([pb[h] for pb in prob_parts]) if prob_parts else np.empty(0)
         for h in sorted(int(x) for x in meta["horizons"])
     }
+    pool_X, pool_row = pool.result()
     long = _reasons_long(scorers[1], pool_X, names, levels, params.monthly.reasons_top_k)
     long = long.set_column(
         0, "row", pa_table({"row": pool_row[long.column("row").to_numpy()]}).column("row")
@@ -645,6 +641,54 @@ def explained_rows(p: np.ndarray, monthly: MonthlyParams, k: int | None = None) 
     if k:
         keep[np.argpartition(-p, k - 1)[:k]] = True
     return np.flatnonzero(keep)
+
+
+class RiskPool:
+    """The feature rows of the lines whose reasons :func:`score` stores, gathered batch by
+    batch: at the end, the rows :func:`explained_rows` picks from the whole month (the ``k``
+    riskiest and every line with ``p >= reasons_min_p``; among lines tied at the k-th
+    probability, any).
+
+    A batch adds only its lines that can still be picked (at or above the k-th highest
+    probability seen so far, or above the floor), and the pool is cut back to the picked ones
+    when it has doubled: linear in the month. (Cutting it back after every batch copied the
+    whole pool per batch: on 10 M lines, 40 copies of a million rows, a minute.)
+    """
+
+    def __init__(self, monthly: MonthlyParams, *, k: int, width: int) -> None:
+        self.monthly, self.k = monthly, k
+        self.X: list[np.ndarray] = [np.empty((0, width))]
+        self.p: list[np.ndarray] = [np.empty(0)]
+        self.row: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
+        self.size = self.kept = 0
+        self.threshold = -np.inf if k else np.inf  # below it a line can no longer be picked
+
+    def add(self, X: np.ndarray, p: np.ndarray, offset: int) -> None:
+        """Offer the lines of a batch (rows ``offset …`` of the month)."""
+        take = np.flatnonzero((p >= self.threshold) | (p >= self.monthly.reasons_min_p))
+        if not len(take):
+            return
+        self.X.append(X[take])
+        self.p.append(p[take])
+        self.row.append(offset + take)
+        self.size += len(take)
+        if self.size > 2 * self.kept + self.k:
+            self._cut()
+
+    def _cut(self) -> None:
+        p = np.concatenate(self.p)
+        keep = explained_rows(p, self.monthly, k=self.k)
+        self.X = [np.concatenate(self.X)[keep]]
+        self.p = [p[keep]]
+        self.row = [np.concatenate(self.row)[keep]]
+        self.size = self.kept = len(keep)
+        if self.k and self.kept >= self.k:  # the k-th highest probability so far
+            self.threshold = np.partition(self.p[0], self.kept - self.k)[self.kept - self.k]
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """The picked lines' feature rows and their row numbers in the month, in row order."""
+        self._cut()
+        return self.X[0], self.row[0]
 
 
 def _reasons_long(scorer: Scorer, X: np.ndarray, names, levels, k: int):
