@@ -342,9 +342,12 @@ def refresh_evaluation(
             ).fetchall()
         ]
     rows = []
+    memo: dict = {}  # the month's outcomes read once; each scope's bootstrap drawn once
     for scope in [None, *branches]:
         for locale in LOCALES:
-            view = evaluate_service.overview(con=con, month=month, locale=locale, branch=scope)
+            view = evaluate_service.overview(
+                con=con, month=month, locale=locale, branch=scope, memo=memo
+            )
             rows.append((month, scope or PROVINCE, locale, json.dumps(view, default=_plain)))
     con.executemany("INSERT INTO rm_evaluation VALUES (?, ?, ?, ?)", rows)
     return len(rows)

@@ -176,10 +176,12 @@ def test_the_evaluation_page_reads_the_stored_overview(tmp_path, fresh_db_url, m
         _load(con, n=1500, months=2)
         month = parse_month("2026-01")
         service.build_outcomes(con=con, month=month)  # as the monthly job's evaluation leaves it
-        live = service.overview(con=con, month=month, locale="en", branch="HZ")
         assert summaries.refresh_evaluation(con, month) >= 4  # province + branches, 2 locales
-        stored = summaries.evaluation(con, None, locale="en", branch="HZ")
-        assert stored == json.loads(json.dumps(live, default=summaries._plain))
+        # stored once per scope and language, drawn once per scope: the same as computed alone
+        for locale, scope in (("en", "HZ"), ("zh-CN", "HZ"), ("zh-CN", None)):
+            live = service.overview(con=con, month=month, locale=locale, branch=scope)
+            stored = summaries.evaluation(con, None, locale=locale, branch=scope)
+            assert stored == json.loads(json.dumps(live, default=summaries._plain))
         # from here on nothing may compute an overview: it is minutes on a province's month
         monkeypatch.setattr(service, "overview", _no_live_overview)
         # a branch nobody of which was in the plan or control: no lift, the province's

@@ -291,6 +291,7 @@ def evaluate_month(
     plan_version: int | None = None,
     rebuild: bool = False,
     engine: str = "duckdb",
+    memo: dict | None = None,
 ) -> dict:
     """Evaluate ``month``'s executed campaigns against their randomized control.
 
@@ -299,7 +300,9 @@ def evaluate_month(
     recomputes the stored outcomes first (after plans were approved, closed or cancelled), on
     ``engine`` (:func:`build_outcomes`). The lifts and their bootstrap intervals are computed
     on the driver: the bootstrap resamples customers (the value lift is a mean of ARPU
-    changes), so it reads the month's outcome rows, not aggregates.
+    changes), so it reads the month's outcome rows, not aggregates. ``memo`` (a dict the caller
+    keeps) holds the month's outcome rows and each scope's bootstrap intervals for the next
+    call: the read models evaluate one month for every branch and language.
 
     Returns:
         ``{"month", "overall": row, "by": {dimension: [rows]}}`` where a row holds the lift,
@@ -311,7 +314,12 @@ def evaluate_month(
         raise ConfigError(f"unknown dimensions {bad}; use {', '.join(DIMENSIONS)}")
     if rebuild and plan_version is None:
         build_outcomes(con=con, month=month, engine=engine)
-    df = get_outcomes(con=con, month=month, plan_version=plan_version)
+    if memo is None or plan_version is not None or rebuild:
+        df = get_outcomes(con=con, month=month, plan_version=plan_version)
+    else:
+        if ("outcomes", month) not in memo:
+            memo[("outcomes", month)] = get_outcomes(con=con, month=month)
+        df = memo[("outcomes", month)]
     if branch is not None:
         df = df[df["branch_id"] == branch]
     # a trigger rule is evaluated as a campaign of type "trigger" (its own control group)
@@ -321,17 +329,24 @@ def evaluate_month(
         )
     )
     used = [None] + [d for d in dims if df[d].notna().any()]
-    # one set of bootstrap draws for every breakdown (the draws are most of the work)
-    intervals = (
-        metrics.bootstrap_diff_cis(
-            (df["arpu_after"] - df["arpu_before"]).to_numpy(float),
-            ~df["is_control"].to_numpy(bool),
-            [_codes(df, d, locale)[0] for d in used],
-            n_boot=n_boot,
+    # one set of bootstrap draws for every breakdown (the draws are most of the work); the
+    # groups' codes do not depend on the language, so neither do the intervals
+    key = ("intervals", month, branch, plan_version, tuple(used), n_boot)
+    if memo is not None and key in memo:
+        intervals = memo[key]
+    else:
+        intervals = (
+            metrics.bootstrap_diff_cis(
+                (df["arpu_after"] - df["arpu_before"]).to_numpy(float),
+                ~df["is_control"].to_numpy(bool),
+                [_codes(df, d, locale)[0] for d in used],
+                n_boot=n_boot,
+            )
+            if not df.empty
+            else [None] * len(used)
         )
-        if not df.empty
-        else [None] * len(used)
-    )
+        if memo is not None:
+            memo[key] = intervals
     rows = {
         d: lift_rows(df, d, n_boot=n_boot, locale=locale, value_interval=iv)
         for d, iv in zip(used, intervals, strict=True)
@@ -1116,6 +1131,7 @@ def overview(
     locale: str | None = None,
     n_boot: int = 200,
     branch: str | None = None,
+    memo: dict | None = None,
 ) -> dict:
     """What the evaluation page shows for an evaluated ``month`` (None = the newest).
 
@@ -1123,7 +1139,7 @@ def overview(
     overall and by strategy, the plan adjustment it led to ("what changed and why") and the
     learned uplift the next month's plan used. ``branch`` scopes the lift to one branch; the
     plan adjustment and the learned uplift are province-wide (segment × action) and shown as
-    such.
+    such. ``memo``: see :func:`evaluate_month`.
     """
     months = evaluated_months(con=con)
     if month is None or month not in months:
@@ -1137,6 +1153,7 @@ def overview(
         n_boot=n_boot,
         locale=locale,
         branch=branch,
+        memo=memo,
     )
     nxt = add_months(month, 1)
     return {
