@@ -74,7 +74,11 @@ def test_the_adjustment_divides_by_the_reach_matching_multiplies_by(loaded):
     assert not np.allclose(df["uplift"], inflated)
 
 
-def test_learned_uplift_is_scored_in_the_library_unit(loaded, settings):
+def test_learned_uplift_is_scored_in_the_library_unit(loaded, settings, monkeypatch):
+    from weixi.evaluate import scoring
+
+    # the month is scored a batch at a time: many batches here, checked against the whole frame
+    monkeypatch.setattr(scoring, "BATCH_ROWS", 97)
     con = loaded
     for m in ("2026-01", "2026-02"):
         service.build_outcomes(con=con, month=parse_month(m))
@@ -116,6 +120,8 @@ def test_learned_uplift_is_scored_in_the_library_unit(loaded, settings):
         "JOIN segments s USING (subscriber_id) JOIN churn_scores c USING (subscriber_id)"
     ).df()
     assert len(got) == out["rows"] > 0
+    targetable = con.execute("SELECT count(*) FROM segments WHERE NOT excluded").fetchone()[0]
+    assert out["lines"] == targetable > 3 * 97
     assert (
         not got["subscriber_id"]
         .isin(

@@ -4,7 +4,8 @@ One scoring frame (:func:`weixi.evaluate.service.uplift_scoring_sql`: the month'
 lines with their P(churn) and :data:`~weixi.evaluate.service.UPLIFT_FEATURES`), one per-batch
 scoring function, two ways to run it:
 
-- ``duckdb``: the frame is read on the driver and scored in one batch;
+- ``duckdb``: the frame is read on the driver in Arrow batches of :data:`BATCH_ROWS` lines, each
+  scored as it comes (the month is never one pandas frame: 10 M lines would be gigabytes);
 - ``spark``: the frame's SQL is generated for Spark from the same definition (sqlglot), the
   model travels to the executors as text and every Arrow batch is scored inside
   ``mapInArrow`` (the mechanism of :mod:`weixi.churn.spark`); the rows are written as Parquet
@@ -30,8 +31,11 @@ import pandas as pd
 
 from weixi.errors import ConfigError
 
-#: A scoring function: (the loaded model, a frame of scoring rows) -> output rows.
+#: A scoring function: (the loaded model, a frame of scoring rows) -> output rows. It scores
+#: each row on its own: both engines hand it the month a batch at a time.
 Score = Callable[[Any, pd.DataFrame], pd.DataFrame]
+#: Lines per batch scored on the driver (DuckDB)
+BATCH_ROWS = 250_000
 
 
 @contextlib.contextmanager
@@ -56,12 +60,21 @@ def scored_lines(
     from weixi.evaluate.service import uplift_scoring_sql
 
     if engine == "duckdb":
-        df = con.execute(uplift_scoring_sql(month)).df()
-        out = score(model, df)
+        import pyarrow as pa
+
+        parts, lines = [], 0
+        for batch in con.sql(uplift_scoring_sql(month)).to_arrow_reader(BATCH_ROWS):
+            lines += batch.num_rows
+            rows = score(model, batch.to_pandas())
+            parts.append(pa.Table.from_pandas(rows, preserve_index=False))
+        if not parts:  # no targetable line: the columns of an empty batch's scores
+            empty = con.execute(f"SELECT * FROM ({uplift_scoring_sql(month)}) LIMIT 0").df()
+            parts.append(pa.Table.from_pandas(score(model, empty), preserve_index=False))
+        out = pa.concat_tables(parts, promote_options="default")
         name = f"_scored_{uuid.uuid4().hex[:8]}"
         con.register(name, out)
         try:
-            yield name, len(df)
+            yield name, lines
         finally:
             con.unregister(name)
         return
