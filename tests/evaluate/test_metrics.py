@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from weixi.evaluate import metrics
 
@@ -145,3 +147,43 @@ def test_one_set_of_draws_serves_every_breakdown():
         np.testing.assert_allclose(got.high, alone.high)
         np.testing.assert_allclose(got.estimate, alone.estimate)
     assert len(shared[2].low) == 7 and np.all(shared[2].low < shared[2].high)
+
+
+@given(
+    n=st.integers(0, 3000),
+    k=st.integers(1, 9),
+    block=st.integers(1, 700),
+    seed=st.integers(0, 2**16),
+)
+@settings(max_examples=60, deadline=None)
+def test_poisson_weights_are_the_cdf_inverse_of_one_stream_of_uniforms(n, k, block, seed):
+    """Block by block, the weights are exactly the Poisson(1) CDF inverse of the uniforms one
+    ``rng.random((n, k))`` call draws: the bootstrap's figures do not depend on the blocks."""
+    from weixi.evaluate.metrics import _POISSON1_CDF, _poisson1
+
+    u = np.random.default_rng(seed).random((n, k))
+    want = (u[..., None] > _POISSON1_CDF).sum(axis=-1).astype(np.float64)
+    got = _poisson1(np.random.default_rng(seed), (n, k), block=block)
+    assert np.array_equal(got, want)
+
+
+def test_bootstrap_through_the_finest_cells_equals_summing_each_grouping(monkeypatch):
+    """Summing each replicate into the finest cells (all groupings × arm) and adding those up
+    per grouping gives the intervals of summing the rows per grouping (to rounding)."""
+    rng = np.random.default_rng(3)
+    n = 20_000
+    values = rng.normal(0, 4, n)
+    treated = rng.random(n) < 0.9
+    groupings = [None, rng.integers(0, 5, n), rng.integers(0, 3, n), rng.integers(0, 7, n)]
+    fine, first = metrics._finest_cells(
+        [(np.zeros(n, np.int64), 1), *[(g, int(g.max()) + 1) for g in groupings[1:]]],
+        treated.astype(np.int64),
+        n,
+    )
+    assert fine is not None and len(first) <= 2 * 5 * 3 * 7
+    got = metrics.bootstrap_diff_cis(values, treated, groupings, n_boot=130, seed=4)
+    monkeypatch.setattr(metrics, "_finest_cells", lambda coded, arm, n: (None, np.arange(n)))
+    want = metrics.bootstrap_diff_cis(values, treated, groupings, n_boot=130, seed=4)
+    for a, b in zip(got, want, strict=True):
+        for f in ("estimate", "low", "high"):
+            np.testing.assert_allclose(getattr(a, f), getattr(b, f), rtol=1e-9, atol=1e-12)

@@ -188,22 +188,48 @@ def bootstrap_diff_ci(
 _POISSON1_CDF = np.cumsum(np.exp(-1.0) / np.cumprod(np.r_[1.0, np.arange(1.0, 16.0)]))
 
 
-def _poisson1(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Poisson(1) draws as floats, by inverting the CDF of uniforms (about twice as fast as
-    ``rng.poisson``; the tail beyond 15 has probability < 1e-13).
+def _poisson1(rng: np.random.Generator, shape: tuple[int, int], block: int = 16_384) -> np.ndarray:
+    """Poisson(1) draws as floats, by inverting the CDF of uniforms (the tail beyond 15 has
+    probability < 1e-13).
+
+    Works ``block`` rows at a time, so each block's uniforms stay in the CPU cache: the counts
+    0, 1, 2 by two comparisons, the 8 % above by a search of the CDF. The uniforms are drawn in
+    the same order as one ``rng.random(shape)``, so the draws do not depend on ``block``; five
+    times faster than comparing the whole array with each CDF step (a bootstrap of 1.9 M rows
+    draws 122 M weights per 64 replicates).
 
     >>> w = _poisson1(np.random.default_rng(0), (200_000, 1))
     >>> round(float(w.mean()), 2), round(float(w.var()), 2)
     (1.0, 1.0)
     """
-    u = rng.random(shape)
-    w = (u > _POISSON1_CDF[0]).astype(np.float64)
-    for c in _POISSON1_CDF[1:]:
-        above = u > c
-        if not above.any():
-            break
-        w += above
+    n, k = shape
+    w = np.empty(shape, dtype=np.float64)
+    for start in range(0, n, block):
+        u = rng.random((min(block, n - start), k))
+        out = w[start : start + len(u)]
+        out[...] = u > _POISSON1_CDF[0]
+        out += u > _POISSON1_CDF[1]
+        tail = u > _POISSON1_CDF[2]
+        if tail.any():
+            out[tail] = np.searchsorted(_POISSON1_CDF, u[tail])
     return w
+
+
+def _finest_cells(coded: list, arm: np.ndarray, n: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """Each row's finest cell (its code under every grouping, and its arm) and one row of each
+    cell; ``(None, rows)`` when the cells would be too many to be worth it (or their mixed-radix
+    key would overflow)."""
+    key = arm.copy()
+    radix = 2
+    for codes, n_groups in coded:
+        if radix * max(n_groups, 1) >= 2**62:
+            return None, np.arange(n)
+        key += codes * radix
+        radix *= max(n_groups, 1)
+    _uniq, first, fine = np.unique(key, return_index=True, return_inverse=True)
+    if len(first) * 4 > n:
+        return None, np.arange(n)
+    return fine.ravel(), first
 
 
 def bootstrap_diff_cis(
@@ -228,12 +254,27 @@ def bootstrap_diff_cis(
     values = np.asarray(values, dtype=np.float64)
     treated = np.asarray(treated, dtype=bool)
     n = len(values)
-    plans = []  # per grouping: its group count and a sparse (cell × row) indicator matrix
+    arm = treated.astype(np.int64)
+    coded = []
     for groups in groupings:
         codes = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups, np.int64)
-        n_groups = int(codes.max()) + 1 if n else 0
-        cell = codes * 2 + treated.astype(np.int64)  # cell = group × arm
-        member = sparse.csr_matrix((np.ones(n), (cell, np.arange(n))), shape=(2 * n_groups, n))
+        coded.append((codes, int(codes.max()) + 1 if n else 0))
+    # Every grouping's cells (group × arm) are unions of the finest cells (all groupings × arm):
+    # each replicate is summed over the rows once, into the finest cells, and each grouping
+    # adds those up — a few hundred cells, not the rows again per grouping.
+    rows = np.arange(n)
+    fine, first = _finest_cells(coded, arm, n)
+    if fine is None:  # as many finest cells as rows would save nothing: sum each grouping
+        base = sparse.identity(n, format="csr")
+        first = rows
+    else:
+        base = sparse.csr_matrix((np.ones(n), (fine, rows)), shape=(len(first), n))
+    plans = []  # per grouping: its group count and a sparse (cell × finest cell) indicator
+    for codes, n_groups in coded:
+        cell = codes[first] * 2 + arm[first]  # cell = group × arm
+        member = sparse.csr_matrix(
+            (np.ones(len(first)), (cell, np.arange(len(first)))), shape=(2 * n_groups, len(first))
+        )
         plans.append((n_groups, member))
 
     def diff(member, wv: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -245,17 +286,19 @@ def bootstrap_diff_cis(
     if n == 0:
         empty = [np.full(p[0], np.nan) for p in plans]
         return [Interval(e, e, e) for e in empty]
-    ones = np.ones((n, 1))
-    ests = [diff(member, values[:, None], ones)[:, 0] for _g, member in plans]
+    fine_v = np.asarray(base @ values[:, None])
+    fine_n = np.asarray(base @ np.ones((n, 1)))
+    ests = [diff(member, fine_v, fine_n)[:, 0] for _g, member in plans]
     rng = np.random.default_rng(seed)
     reps: list[list[np.ndarray]] = [[] for _ in plans]
     done = 0
     while done < n_boot:
         k = min(chunk, n_boot - done)
         w = _poisson1(rng, (n, k))
-        wv = w * values[:, None]
+        fine_wv = np.asarray(base @ (w * values[:, None]))
+        fine_w = np.asarray(base @ w)
         for i, (_g, member) in enumerate(plans):
-            reps[i].append(diff(member, wv, w))
+            reps[i].append(diff(member, fine_wv, fine_w))
         done += k
     alpha = 1.0 - level
     out = []
