@@ -110,6 +110,8 @@ def test_campaign_to_outcomes(clients, web_settings, store_path, monkeypatch):
     frag = planner.get("/monitoring?by=channel", headers={"HX-Request": "true"}).text
     assert "<html" not in frag and "<table" in frag
     assert re.search(r'href="/monitoring\?by=channel"[^>]*aria-current="page"', frag)
+    restore = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    assert "<html" in planner.get("/monitoring?by=channel", headers=restore).text
     own = manager.get("/monitoring").text
     assert re.search(r'href="/monitoring\?by=staff"[^>]*aria-current="page"', own)
     # one group a page: the pages walk the priorities; past the end shows the last page

@@ -251,7 +251,8 @@ def monitoring(
         "pages": last,
         "k": found.total,
     }
-    if request.headers.get("hx-request"):  # a tab or a page of the table
+    # a tab or a page of the table; htmx restoring history after its cache misses wants the page
+    if request.headers.get("hx-request") and not request.headers.get("hx-history-restore-request"):
         return render(request, "work/_monitoring_table.html", ctx, user=user)
     days = operations.outcomes_by_day(session=db, branch=branch)
     x = sorted({str(d["day"]) for d in days})
