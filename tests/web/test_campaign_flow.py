@@ -167,3 +167,20 @@ def test_outcome_file_upload_accounts_for_every_row(clients, web_settings):
     )
     failed = follow_job(manager, bad)
     assert 'data-job-status="failed"' in failed.text and "missing column" in failed.text
+
+
+def test_pushed_fragments_restore_as_whole_pages(clients):
+    """The pages whose htmx swaps push a URL (the audit log's and the quarantine's filters,
+    monitoring's tabs) answer the fragment to a swap and the whole page to htmx restoring that
+    URL from history after its cache missed."""
+    swap = {"HX-Request": "true"}
+    restore = {**swap, "HX-History-Restore-Request": "true"}
+    for role, url in (
+        ("admin", "/admin/audit?action=login"),
+        ("planner", "/data/quarantine?page=1"),
+        ("planner", "/monitoring?by=action"),
+    ):
+        client = clients[role]
+        assert "<html" not in client.get(url, headers=swap).text, url
+        page = client.get(url, headers=restore)
+        assert page.status_code == 200 and "<html" in page.text, url

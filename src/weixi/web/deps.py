@@ -44,6 +44,15 @@ class LoginRequired(Exception):
     """No valid session: pages redirect to the login form, the API answers 401."""
 
 
+def wants_fragment(request: Request) -> bool:
+    """True when htmx asks for a part of a page (a table's next page, a tab), which it swaps
+    in place; False for a normal load and for htmx restoring a pushed URL from history after
+    its cache missed (``HX-History-Restore-Request``), which replaces the whole page."""
+    return bool(request.headers.get("hx-request")) and not request.headers.get(
+        "hx-history-restore-request"
+    )
+
+
 def get_settings_dep(request: Request) -> Settings:
     """The settings the app was created with."""
     return request.app.state.settings

@@ -13,7 +13,7 @@ from weixi.auth.models import ALL_ROLES, User
 from weixi.errors import ConfigError, NotFoundError
 from weixi.security import audit
 from weixi.web import exports
-from weixi.web.deps import DbDep, render, require_role
+from weixi.web.deps import DbDep, render, require_role, wants_fragment
 from weixi.web.nav import ACCESS
 
 router = APIRouter(include_in_schema=False, prefix="/admin")
@@ -150,9 +150,7 @@ def audit_page(
             "until": until or "",
         },
     }
-    template = (
-        "partials/_audit_rows.html" if request.headers.get("hx-request") else "admin/audit.html"
-    )
+    template = "partials/_audit_rows.html" if wants_fragment(request) else "admin/audit.html"
     return render(request, template, ctx, user=user)
 
 

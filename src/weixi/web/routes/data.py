@@ -11,7 +11,7 @@ from weixi.auth.models import User
 from weixi.ingest import service as ingest_service
 from weixi.security.masking import mask_raw_row, mask_value
 from weixi.web import readmodels
-from weixi.web.deps import AnalyticsDep, render, require_role
+from weixi.web.deps import AnalyticsDep, render, require_role, wants_fragment
 from weixi.web.nav import ACCESS
 
 router = APIRouter(include_in_schema=False)
@@ -69,9 +69,7 @@ def quarantine_page(
             r["raw_value"] = mask_value(q.column_name or "", q.raw_value)
             r["raw_row"] = mask_raw_row(q.raw_row)
             rows.append(r)
-    template = (
-        "partials/_quarantine.html" if request.headers.get("hx-request") else "quarantine.html"
-    )
+    template = "partials/_quarantine.html" if wants_fragment(request) else "quarantine.html"
     return render(
         request,
         template,

@@ -23,6 +23,7 @@ from weixi.web.deps import (
     render,
     request_locale,
     require_role,
+    wants_fragment,
 )
 from weixi.web.labels import label
 from weixi.web.nav import ACCESS
@@ -251,8 +252,7 @@ def monitoring(
         "pages": last,
         "k": found.total,
     }
-    # a tab or a page of the table; htmx restoring history after its cache misses wants the page
-    if request.headers.get("hx-request") and not request.headers.get("hx-history-restore-request"):
+    if wants_fragment(request):  # a tab or a page of the table
         return render(request, "work/_monitoring_table.html", ctx, user=user)
     days = operations.outcomes_by_day(session=db, branch=branch)
     x = sorted({str(d["day"]) for d in days})
