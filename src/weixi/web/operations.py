@@ -164,9 +164,10 @@ _SUMMED = ("tasks", "worked", "reached", "accepted", "refused", "call_back", "ch
 
 def _cell_scope(
     *, branch: str | None, campaign_id: int | None, prices: Prices | None
-) -> tuple[list[Any], dict[str, Any]]:
-    """The filter of live cells (``branch``'s, ``campaign_id``'s) and the sums over cells that
-    make a progress row (by name; :func:`_progress_row` turns them into the row)."""
+) -> tuple[Any, dict[str, Any]]:
+    """``cells(*columns)``, a SELECT of ``columns`` over the live cells (``branch``'s,
+    ``campaign_id``'s), and the sums over cells that make a progress row (by name;
+    :func:`_progress_row` turns them into the row)."""
     p = prices or Prices()
     c = TaskCell
     scope = [Campaign.status.in_(LIVE_STATUSES), c.dropped == 0, c.tasks > 0]
@@ -180,7 +181,16 @@ def _cell_scope(
     sums["cost"] = func.sum(
         _price(c.channel, p.contact) * c.attempts + _price(c.offer_id, p.offer) * c.accepted
     )
-    return scope, sums
+
+    def cells(*columns: Any) -> Any:
+        return (
+            select(*columns)
+            .select_from(c)
+            .join(Campaign, Campaign.id == c.campaign_id)
+            .where(*scope)
+        )
+
+    return cells, sums
 
 
 def _progress_row(sums: dict[str, Any], key: Any = None) -> dict[str, Any]:
@@ -218,17 +228,13 @@ def progress_by(
     those cells. Returns ``{dim: rows}`` with the rows :func:`progress` describes, ordered
     by key (no key first).
     """
-    scope, sums = _cell_scope(branch=branch, campaign_id=campaign_id, prices=prices)
+    cells, sums = _cell_scope(branch=branch, campaign_id=campaign_id, prices=prices)
     out: dict[str, list[dict[str, Any]]] = {}
     for d in dims:
         # each grouping summed by the database: a province has tens of thousands of cells (one
         # per person and action), too many to add up row by row in Python on every page load
-        stmt = (
-            select(CELL_KEYS[d].label("key"), *(v.label(k) for k, v in sums.items()))
-            .select_from(TaskCell)
-            .join(Campaign, Campaign.id == TaskCell.campaign_id)
-            .where(*scope)
-            .group_by(CELL_KEYS[d])
+        stmt = cells(CELL_KEYS[d].label("key"), *(v.label(k) for k, v in sums.items())).group_by(
+            CELL_KEYS[d]
         )
         rows = [_progress_row(r._mapping, _key(d, r.key)) for r in session.execute(stmt)]
         out[d] = sorted(rows, key=lambda r: (r["key"] is not None, r["key"]))
@@ -257,17 +263,8 @@ def progress_page(
     """A page of :func:`progress` grouped ``by`` (``limit`` groups from ``offset``) and the
     totals: what a page shows of a grouping too long to show whole (a province has tens of
     thousands of people). Paged and counted by the database, one grouped query."""
-    scope, sums = _cell_scope(branch=branch, campaign_id=campaign_id, prices=prices)
+    cells, sums = _cell_scope(branch=branch, campaign_id=campaign_id, prices=prices)
     key = CELL_KEYS[by]
-
-    def cells(*cols: Any) -> Any:
-        return (
-            select(*cols)
-            .select_from(TaskCell)
-            .join(Campaign, Campaign.id == TaskCell.campaign_id)
-            .where(*scope)
-        )
-
     # the totals ride along as window sums over the groups: one scan of the cells, not two
     order = [key] if by not in _NO_KEY else [(key == _NO_KEY[by]).desc(), key]
     stmt = (
