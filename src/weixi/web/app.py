@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +142,18 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """When a server starts the app: move what imports and set-up built (modules, templates,
+    the model) out of the garbage collector's reach. A full collection holds the GIL while it
+    scans every tracked object, and on a large heap that stalls every request for tenths of a
+    second (measured 0.3-0.6 s in the test process); objects that live as long as the server
+    need no scanning."""
+    gc.collect()
+    gc.freeze()
+    yield
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the web app for ``settings`` (default: the process settings)."""
     settings = settings or get_settings()
@@ -154,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # Swagger UI would load from a CDN; the intranet has none
         redoc_url=None,
         dependencies=[Depends(csrf_protect)],
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     templates = Jinja2Templates(directory=str(HERE / "templates"))
