@@ -79,6 +79,46 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+class StagePeaks:
+    """Samples this process's resident memory and keeps the peak of each named stage: which
+    step of a long run sets its high-water mark (the RSS of the whole tree is ``run_part``'s)."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.stage = "set-up"
+        self.peaks: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(interval,), daemon=True)
+
+    def _sample(self, interval: float) -> None:
+        while not self._stop.is_set():
+            self.note()
+            self._stop.wait(interval)
+
+    def note(self) -> None:
+        """Record the current RSS against the current stage."""
+        rss = _rss_bytes(os.getpid())
+        stage = self.stage
+        self.peaks[stage] = max(self.peaks.get(stage, 0), rss)
+
+    def enter(self, stage: str) -> None:
+        """The stages after this call are ``stage`` (the monthly job's step messages)."""
+        self.note()
+        self.stage = stage
+
+    def __enter__(self) -> StagePeaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.note()
+
+    def gib(self) -> dict[str, float]:
+        """{stage: peak GiB}, in the order the stages ran."""
+        return {k: round(v / 2**30, 2) for k, v in self.peaks.items()}
+
+
 def run_part(part: str, args: dict[str, Any], *, env: dict[str, str] | None = None) -> dict:
     """Run one part in a fresh process; its JSON result plus ``peak_tree_rss_gib``."""
     proc = subprocess.Popen(
@@ -233,7 +273,7 @@ def part_cycle(a: dict) -> dict:
         bucket[name] = round(bucket.get(name, 0.0) + time.perf_counter() - t0, 2)
         return out
 
-    with open_store() as con:
+    with StagePeaks() as peaks, open_store() as con:
         with session_scope() as session:
             admin = auth_service.create(
                 session=session, username="bench", password="bench-" * 3, role="planner"
@@ -242,6 +282,7 @@ def part_cycle(a: dict) -> dict:
         for i, (month, path) in enumerate(cycle_months):
             last = i == len(cycle_months) - 1
             bucket = steps if last else history
+            peaks.enter(f"import {month:%Y-%m}" if last else "history")
             imported = timed(
                 bucket,
                 "import",
@@ -252,7 +293,13 @@ def part_cycle(a: dict) -> dict:
             with session_scope() as session:
                 spec = default_campaign(month)
                 t0 = time.perf_counter()
-                rep = run_month(con=con, session=session, month=month, campaign=spec)
+                rep = run_month(
+                    con=con,
+                    session=session,
+                    month=month,
+                    campaign=spec,
+                    on_step=peaks.enter if last else None,
+                )
                 elapsed = time.perf_counter() - t0
             if not last:
                 history["monthly_job"] = round(history.get("monthly_job", 0) + elapsed, 2)
@@ -275,6 +322,7 @@ def part_cycle(a: dict) -> dict:
 
             with session_scope() as session:
                 data, rows = _outcome_file(session, month, OUTCOME_SHARE, a["seed"])
+            peaks.enter("outcome file")
             t0 = time.perf_counter()
             with session_scope() as session:
                 user = session.get(User, admin_id)
@@ -289,6 +337,7 @@ def part_cycle(a: dict) -> dict:
             }
             cycle_month = month
         # the next snapshot (the next cycle's import) tells who stayed: evaluation needs it
+        peaks.enter("history")
         timed(
             history,
             "next_month_import",
@@ -306,8 +355,10 @@ def part_cycle(a: dict) -> dict:
             detail["evaluate_read_models_s"] = round(time.perf_counter() - t0, 2)
             return report
 
+        peaks.enter(f"evaluate {cycle_month:%Y-%m}")
         ev = timed(steps, "evaluate", evaluate)
         detail["evaluate"] = summarize(ev.get("overall") or {})
+    detail["peak_rss_gib_by_stage"] = peaks.gib()
     return {"steps": steps, "history": history, "detail": detail, "_maxrss": _maxrss()}
 
 

@@ -57,6 +57,13 @@ def test_bench_runs_the_whole_cycle(tmp_path):
     months = store.execute("SELECT DISTINCT strftime(month, '%Y-%m') FROM rm_evaluation").fetchall()
     store.close()
     assert (detail["import"]["month"][:7],) in months
+    # the cycle's high-water mark, stage by stage: each step of the timed month has its peak,
+    # none above the process tree's
+    month = detail["import"]["month"][:7]
+    stages = detail["peak_rss_gib_by_stage"]
+    for stage in (f"import {month}", f"segment {month}", f"churn score {month}", f"plan {month}"):
+        assert 0 < stages[stage] <= out["peak_rss_gib"] + 0.01, (stage, stages)
+    assert {"outcome file", f"evaluate {month}"} <= set(stages)
     # the input is cached (CSV export and Parquet) for the next run
     assert len(list((tmp_path / "cache").glob("*/csv/done.json"))) == 1
     assert len(list((tmp_path / "cache").glob("*/parquet/done.json"))) == 1
