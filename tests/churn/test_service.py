@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -199,6 +200,29 @@ def test_arrow_batches_encode_like_the_pandas_frame(history_con, fast_params):
     order = [at[sid] for sid in df["subscriber_id"]]
     np.testing.assert_array_equal(arrow[order], frame)
     assert not np.isnan(frame[:, names.index("branch_id")]).any()
+
+
+def test_training_reads_and_encodes_without_copies_of_the_frame(history_con):
+    """Training reads the features through Arrow batches and encodes its splits by position:
+    the same values as DuckDB's own frame and as encoding the copied rows."""
+    from weixi.churn import features as F
+    from weixi.churn.predict import encode, fit_levels
+
+    con, months = history_con
+    sql = F.feature_sql(months[:-1], with_segments=False, with_complaints=False)
+    via_arrow = F.query_frame(con, sql)
+    via_df = con.execute(sql).df()
+    assert list(via_arrow.columns) == list(via_df.columns) and len(via_arrow) == len(via_df)
+    assert via_arrow["month"].dtype.kind == "M"  # dates as datetime64: months compare as stamps
+    pd.testing.assert_frame_equal(via_arrow, via_df, check_dtype=False)
+
+    names = [n for n in F.feature_names(False, False) if n in via_df.columns]
+    levels = fit_levels(via_df, [c for c in F.categorical_names(False, False) if c in names])
+    rows = np.random.default_rng(0).permutation(len(via_df))[: len(via_df) // 3]
+    np.testing.assert_array_equal(
+        encode(via_arrow, names, levels, rows=rows),
+        encode(via_df.iloc[rows].reset_index(drop=True), names, levels),
+    )
 
 
 def test_a_large_history_trains_on_a_uniform_sample_of_lines(history_con, fast_params):

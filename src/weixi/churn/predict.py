@@ -27,18 +27,31 @@ def fit_levels(df: pd.DataFrame, categorical: list[str]) -> dict[str, list[str]]
     return out
 
 
-def encode(df: pd.DataFrame, names: list[str], levels: dict[str, list[str]]) -> np.ndarray:
-    """Return the ``float64`` matrix (rows x ``names``) the boosters are trained and scored on."""
-    X = np.empty((len(df), len(names)), dtype=np.float64)
+def encode(
+    df: pd.DataFrame,
+    names: list[str],
+    levels: dict[str, list[str]],
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
+    """Return the ``float64`` matrix (rows x ``names``) the boosters are trained and scored on.
+
+    ``rows`` (positions, in the order wanted): encode only those rows of ``df``, one column at
+    a time, instead of first copying the frame's rows (a training frame of millions of lines
+    holds several gigabytes; a copy of it per split was the training step's peak memory).
+    """
+    n = len(df) if rows is None else len(rows)
+    X = np.empty((n, len(names)), dtype=np.float64)
     for j, c in enumerate(names):
         if c not in df.columns:
             X[:, j] = np.nan
-        elif c in levels:
+            continue
+        col = df[c] if rows is None else df[c].iloc[rows]
+        if c in levels:
             # position in the training levels; unseen values and nulls → −1 → NaN
-            codes = pd.Index(levels[c]).get_indexer(df[c].astype(object))
+            codes = pd.Index(levels[c]).get_indexer(col.astype(object))
             X[:, j] = np.where(codes < 0, np.nan, codes)
         else:
-            X[:, j] = pd.to_numeric(df[c], errors="coerce").to_numpy(
+            X[:, j] = pd.to_numeric(col, errors="coerce").to_numpy(
                 dtype=np.float64, na_value=np.nan
             )
     return X

@@ -124,7 +124,9 @@ def fit_as_of(
                 out.skipped[h] = f"no month with a known {h}-month outcome yet"
             continue
         share, frame = frames[h]
-        df = frame[frame["month"].isin(pd.to_datetime(lab))].reset_index(drop=True)
+        mine = frame["month"].isin(pd.to_datetime(lab)).to_numpy()
+        # the frame itself when it holds only this horizon's months (no copy of gigabytes)
+        df = frame if mine.all() else frame[mine].reset_index(drop=True)
         if out is None:
             out = TrainedModels(
                 as_of=as_of,
@@ -135,8 +137,9 @@ def fit_as_of(
                 frame=frame,
                 frame_share=share,
             )
-            last = df["month"] == df["month"].max()
-            out.reference = df.loc[last, names].reset_index(drop=True)
+            last = (df["month"] == df["month"].max()).to_numpy()
+            # one month of features: a lazy (copy-on-write) selection when it is the whole frame
+            out.reference = df[names] if last.all() else df.loc[last, names].reset_index(drop=True)
         try:
             out.horizons[h] = fit_horizon(
                 df,
@@ -160,7 +163,11 @@ def fit_as_of(
 
 def predict_frame(models: TrainedModels, df: pd.DataFrame) -> dict[str, np.ndarray]:
     """Calibrated probabilities per horizon (``p_1m``…) for a feature frame; monotone in h."""
-    X = encode(df, models.names, models.levels)
+    return predict_matrix(models, encode(df, models.names, models.levels))
+
+
+def predict_matrix(models: TrainedModels, X: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`predict_frame` of rows already encoded (:func:`weixi.churn.predict.encode`)."""
     out: dict[str, np.ndarray] = {}
     prev = None
     for h in sorted(models.horizons):
@@ -275,7 +282,7 @@ def train(
     ref = models.reference
     assert ref is not None
     X_ref = encode(ref, models.names, models.levels)
-    p_ref = predict_frame(models, ref)["p_1m"]
+    p_ref = predict_matrix(models, X_ref)["p_1m"]
     n_levels = {c: len(v) for c, v in models.levels.items()}
     reference = drift.reference(
         X_ref,
@@ -441,10 +448,11 @@ def compare_models(
         and trained.with_segments == with_seg
         and trained.with_complaints == with_cmp
         and trained.frame_share == share
-        and (rows := frame["month"] == pd.Timestamp(month)).any()
+        and (rows := (frame["month"] == pd.Timestamp(month)).to_numpy()).any()
     ):
-        df = frame[rows].reset_index(drop=True)
+        df, at = frame, np.flatnonzero(rows)  # encoded by position: no copy of the frame
     else:
+        at = None
         df = F.load_features(
             con,
             [month],
@@ -454,12 +462,14 @@ def compare_models(
             sample_share=share,
         )
     y = df["churned_1m"].to_numpy(dtype=int)
+    if at is not None:
+        y = y[at]
     scores, coded = [], {}
     for folder, meta in ((new_dir, new_meta), (old_dir, old_meta)):
         key = json.dumps([meta["features"], meta["levels"]])  # same coding: encoded once
         X = coded.get(key)
         if X is None:
-            X = coded[key] = encode(df, meta["features"], meta["levels"])
+            X = coded[key] = encode(df, meta["features"], meta["levels"], rows=at)
         sc = Scorer(folder / "h1.txt", engine="lightgbm", num_threads=params.num_threads)
         scores.append(sc.predict(X))
     p = params.promotion

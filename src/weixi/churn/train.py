@@ -135,8 +135,9 @@ class HorizonFit:
     curves: dict[str, list[dict]] = field(default_factory=dict)  # see holdout_curves
 
 
-def _months(df: pd.DataFrame) -> list[dt.date]:
-    return sorted({pd.Timestamp(m).date() for m in df["month"].unique()})
+def _months(df: pd.DataFrame, rows: np.ndarray | None = None) -> list[dt.date]:
+    months = df["month"].to_numpy() if rows is None else df["month"].to_numpy()[rows]
+    return sorted({pd.Timestamp(m).date() for m in pd.unique(months)})
 
 
 def _calibration_rows(df: pd.DataFrame, seed: int) -> tuple[np.ndarray, str]:
@@ -178,15 +179,16 @@ def fit_horizon(
     from weixi.churn.metrics import ece, summary
     from weixi.churn.predict import encode
 
+    # rows by position, never copies of the frame: each split is encoded column by column
     cal_mask, split = _calibration_rows(df, p.seed + horizon)
-    fit_df, cal_df = df[~cal_mask], df[cal_mask]
-    y_fit = fit_df[label].to_numpy(dtype=int)
-    y_cal = cal_df[label].to_numpy(dtype=int)
-    keep = np.ones(len(fit_df), dtype=bool)
+    fit_rows, cal_rows = np.flatnonzero(~cal_mask), np.flatnonzero(cal_mask)
+    y_all = df[label].to_numpy(dtype=int)
+    y_fit, y_cal = y_all[fit_rows], y_all[cal_rows]
+    keep = np.ones(len(fit_rows), dtype=bool)
     if p.negative_rate < 1.0:
         rng = np.random.default_rng(p.seed)
-        keep = (y_fit == 1) | (rng.random(len(fit_df)) < p.negative_rate)
-    X_fit = encode(fit_df[keep], names, levels)
+        keep = (y_fit == 1) | (rng.random(len(fit_rows)) < p.negative_rate)
+    X_fit = encode(df, names, levels, rows=fit_rows[keep])
     cat_idx = [j for j, c in enumerate(names) if c in levels]
     if len(np.unique(y_fit[keep])) < 2 or len(np.unique(y_cal)) < 2:
         raise ModelError(
@@ -205,8 +207,10 @@ def fit_horizon(
         ds,
         p.lightgbm.num_boost_round,
     )
+    del X_fit, ds
     raw_cal = prior_correct(
-        booster.predict(encode(cal_df, names, levels), num_threads=num_threads), p.negative_rate
+        booster.predict(encode(df, names, levels, rows=cal_rows), num_threads=num_threads),
+        p.negative_rate,
     )
     calibrator = fit_calibrator(
         raw_cal, y_cal, p.calibration, min_isotonic_positives=p.min_isotonic_positives
@@ -215,11 +219,11 @@ def fit_horizon(
         horizon=horizon,
         booster=booster,
         calibrator=calibrator,
-        fit_months=_months(fit_df),
-        calib_months=_months(cal_df),
+        fit_months=_months(df, fit_rows),
+        calib_months=_months(df, cal_rows),
         calibration_split=split,
         n_train=int(keep.sum()),
-        n_calib=len(cal_df),
+        n_calib=len(cal_rows),
         negative_rate=p.negative_rate,
         holdout=summary(y_cal, raw_cal),
     )
@@ -235,6 +239,7 @@ def fit_horizon(
     if with_logistic:
         cats = [c for c in names if c in levels]
         nums = [c for c in names if c not in levels]
+        fit_df, cal_df = df.iloc[fit_rows], df.iloc[cal_rows]
         cont, binary = split_numeric(fit_df, nums)
         lr = make_logistic(cont, binary, cats, p.logistic, seed=p.seed)
         lr.fit(as_text_categories(fit_df[keep][names], cats), y_fit[keep])
