@@ -24,6 +24,7 @@ from weixi.churn.params import ChurnParams, MonthlyParams, load_params
 from weixi.churn.predict import Scorer, encode, encode_arrow, fit_levels, horizon_probabilities
 from weixi.churn.train import HorizonFit, as_text_categories, fit_horizon
 from weixi.errors import ModelError, NotFoundError
+from weixi.store.analytics import detached
 from weixi.store.months import add_months, format_month, loaded_months
 
 #: Lines per Arrow batch when scoring a month.
@@ -548,9 +549,8 @@ def score(
     ):
         Xb = encode_arrow(batch, names, levels)
         pb = horizon_probabilities(meta, lambda h, X: scorers[h].predict(X), Xb)
-        # a copy: a column of a batch DuckDB exported keeps the whole batch alive (all its
-        # feature columns), and holding the ids of 10 M lines kept the month's features (6 GB)
-        id_parts.append(pa.concat_arrays([batch.column("subscriber_id").cast(pa.string())]))
+        # a copy: the batch's own column would keep all its feature columns alive (6 GB)
+        id_parts.append(detached(batch.column("subscriber_id").cast(pa.string())))
         prob_parts.append(pb)
         c = drift.psi_counts(
             ref, Xb, names, batch.column("branch_id").cast(pa.string()).to_numpy(False), pb[1]

@@ -30,6 +30,7 @@ import duckdb
 import pandas as pd
 
 from weixi.errors import ConfigError
+from weixi.store.analytics import detached
 
 #: A scoring function: (the loaded model, a frame of scoring rows) -> output rows. It scores
 #: each row on its own: both engines hand it the month a batch at a time.
@@ -66,7 +67,8 @@ def scored_lines(
         for batch in con.sql(uplift_scoring_sql(month)).to_arrow_reader(BATCH_ROWS):
             lines += batch.num_rows
             rows = score(model, batch.to_pandas())
-            parts.append(pa.Table.from_pandas(rows, preserve_index=False))
+            # a copy: columns taken over from the batch would keep all of it alive
+            parts.append(detached(pa.Table.from_pandas(rows, preserve_index=False)))
         if not parts:  # no targetable line: the columns of an empty batch's scores
             empty = con.execute(f"SELECT * FROM ({uplift_scoring_sql(month)}) LIMIT 0").df()
             parts.append(pa.Table.from_pandas(score(model, empty), preserve_index=False))
