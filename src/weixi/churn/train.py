@@ -202,12 +202,15 @@ def fit_horizon(
         categorical_feature=cat_idx,
         free_raw_data=True,
     )
+    # the dataset holds the matrix until it has binned it, then lets it go (free_raw_data):
+    # no other reference may keep 1-2 GB of a province's sample alive while the trees grow
+    del X_fit
     booster = lgb.train(
         p.lightgbm.booster_params(seed=p.seed, num_threads=num_threads),
         ds,
         p.lightgbm.num_boost_round,
     )
-    del X_fit, ds
+    del ds
     raw_cal = prior_correct(
         booster.predict(encode(df, names, levels, rows=cal_rows), num_threads=num_threads),
         p.negative_rate,
