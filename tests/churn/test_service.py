@@ -225,6 +225,48 @@ def test_training_reads_and_encodes_without_copies_of_the_frame(history_con):
     )
 
 
+def test_training_rows_streamed_to_lightgbm_bin_as_the_whole_matrix(history_con, tmp_path):
+    """The training set is encoded batch by batch as LightGBM reads it (no whole float matrix
+    beside the frame), and LightGBM builds the very dataset the whole matrix gives: the same
+    bin sample (the seed it derives from ``seed``), bins and rows, categories and nulls too."""
+    import lightgbm as lgb
+
+    from weixi.churn import features as F
+    from weixi.churn.params import load_params
+    from weixi.churn.predict import encode, fit_levels
+    from weixi.churn.train import EncodedRows
+
+    con, months = history_con
+    df = F.query_frame(con, F.feature_sql(months[:-1], with_segments=False, with_complaints=False))
+    names = [n for n in F.feature_names(False, False) if n in df.columns]
+    cats = [c for c in F.categorical_names(False, False) if c in names]
+    levels = fit_levels(df, cats)
+    assert cats and df[names].isna().any().any()  # categories and nulls both go through
+    rng = np.random.default_rng(1)
+    rows = np.flatnonzero(rng.random(len(df)) < 0.8)
+    y = (rng.random(len(rows)) < 0.2).astype(int)
+    cat_idx = [names.index(c) for c in cats]
+    # a small bin sample and batches, so both the sampling and the batching are exercised
+    params = load_params().monthly.lightgbm.booster_params(seed=7, num_threads=2)
+    params |= {"bin_construct_sample_cnt": len(rows) // 3}
+    seq = EncodedRows(df, names, levels, rows, params=params)
+    seq.batch_size = 97
+    dumps = []
+    for data, ds_params in (
+        (encode(df, names, levels, rows=rows), params),
+        (seq, EncodedRows.dataset_params(params)),
+    ):
+        ds = lgb.Dataset(
+            data, label=y, feature_name=names, categorical_feature=cat_idx, params=ds_params
+        ).construct()
+        ds._dump_text(str(tmp_path / f"{len(dumps)}.txt"))
+        dumps.append((tmp_path / f"{len(dumps)}.txt").read_text())
+    assert dumps[0] == dumps[1]
+    # the sampled rows were encoded up front, not asked for one by one
+    assert len(seq._sample) == len(rows) // 3
+    assert EncodedRows.dataset_params(params)["data_random_seed"] != 7
+
+
 def test_a_large_history_trains_on_a_uniform_sample_of_lines(history_con, fast_params):
     """Above ``max_train_rows`` labelled line-months, training reads a hash sample of lines —
     the same lines in every month, the churn rate kept — so a province's history fits memory."""

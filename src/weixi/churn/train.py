@@ -114,6 +114,85 @@ def as_text_categories(X: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
 # ---------------------------------------------------------------- monthly (snapshot) models
 
 
+class EncodedRows(lgb.Sequence):
+    """Rows of a feature frame as LightGBM reads them: encoded (:func:`encode`) on demand.
+
+    LightGBM bins a dataset from a sample of rows (asked for one by one) and then takes the
+    rows in batches of ``batch_size``. The sampled rows are encoded at once up front, at the
+    positions LightGBM's own sampler gives for ``params`` (the booster's: seed, sample size);
+    a row asked for outside them is encoded alone, so the result never depends on that guess.
+    The dataset is the one a whole float matrix would give (same sample, same bins).
+    """
+
+    batch_size = 65_536
+
+    @staticmethod
+    def dataset_params(params: dict) -> dict:
+        """``params`` with the ``data_random_seed`` LightGBM derives from ``seed`` made explicit.
+
+        A dataset built from a matrix bins a sample drawn with the seed the full parameters
+        give; one built from a sequence sees only the dataset parameters, where ``seed`` is
+        dropped. LightGBM's ``Config`` takes ``data_random_seed`` as the first draw of its
+        linear congruential ``Random(seed)``; given explicitly, both draw the same sample.
+        """
+        if "seed" not in params or "data_random_seed" in params:
+            return params
+        x = (214_013 * int(params["seed"]) + 2_531_011) % 2**32
+        return params | {"data_random_seed": ((x >> 16) & 0x7FFF) % 32_767}
+
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        names: list[str],
+        levels: dict[str, list[str]],
+        rows: np.ndarray,
+        *,
+        params: dict,
+    ) -> None:
+        self.df, self.names, self.levels, self.rows = df, names, levels, np.asarray(rows)
+        sampler = lgb.Dataset(None, params=self.dataset_params(params))
+        sample = sampler._create_sample_indices(total_nrow=len(rows))
+        self._sample = dict(zip(sample.tolist(), self._encode(self.rows[sample]), strict=True))
+
+    def _encode(self, rows: np.ndarray) -> np.ndarray:
+        from weixi.churn.predict import encode
+
+        return encode(self.df, self.names, self.levels, rows=rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return self._encode(self.rows[idx])
+        if isinstance(idx, (int, np.integer)):
+            row = self._sample.get(int(idx))
+            return row if row is not None else self._encode(self.rows[[idx]])[0]
+        return self._encode(self.rows[np.asarray(idx)])
+
+
+def predict_rows(
+    booster: lgb.Booster,
+    df: pd.DataFrame,
+    names: list[str],
+    levels: dict[str, list[str]],
+    rows: np.ndarray,
+    *,
+    num_threads: int = 2,
+    batch: int = 262_144,
+) -> np.ndarray:
+    """``booster``'s raw probabilities for ``rows`` of ``df``, encoded a batch at a time."""
+    from weixi.churn.predict import encode
+
+    out = np.empty(len(rows))
+    for start in range(0, len(rows), batch):
+        part = rows[start : start + batch]
+        out[start : start + len(part)] = booster.predict(
+            encode(df, names, levels, rows=part), num_threads=num_threads
+        )
+    return out
+
+
 @dataclass
 class HorizonFit:
     """One horizon's booster with its calibrator and what it was trained on."""
@@ -177,7 +256,6 @@ def fit_horizon(
         shift_calibrator,
     )
     from weixi.churn.metrics import ece, summary
-    from weixi.churn.predict import encode
 
     # rows by position, never copies of the frame: each split is encoded column by column
     cal_mask, split = _calibration_rows(df, p.seed + horizon)
@@ -188,31 +266,27 @@ def fit_horizon(
     if p.negative_rate < 1.0:
         rng = np.random.default_rng(p.seed)
         keep = (y_fit == 1) | (rng.random(len(fit_rows)) < p.negative_rate)
-    X_fit = encode(df, names, levels, rows=fit_rows[keep])
     cat_idx = [j for j, c in enumerate(names) if c in levels]
     if len(np.unique(y_fit[keep])) < 2 or len(np.unique(y_cal)) < 2:
         raise ModelError(
             f"horizon {horizon}: need churners and stayers in both the training and the "
             "calibration month; load more months or lower the horizon"
         )
+    booster_params = p.lightgbm.booster_params(seed=p.seed, num_threads=num_threads)
+    # the training rows are encoded batch by batch as LightGBM bins them: the float matrix of
+    # a province's sample (1-2 GB) never exists whole beside the frame it comes from
     ds = lgb.Dataset(
-        X_fit,
+        EncodedRows(df, names, levels, fit_rows[keep], params=booster_params),
         label=y_fit[keep],
         feature_name=names,
         categorical_feature=cat_idx,
+        params=EncodedRows.dataset_params(booster_params),
         free_raw_data=True,
     )
-    # the dataset holds the matrix until it has binned it, then lets it go (free_raw_data):
-    # no other reference may keep 1-2 GB of a province's sample alive while the trees grow
-    del X_fit
-    booster = lgb.train(
-        p.lightgbm.booster_params(seed=p.seed, num_threads=num_threads),
-        ds,
-        p.lightgbm.num_boost_round,
-    )
+    booster = lgb.train(booster_params, ds, p.lightgbm.num_boost_round)
     del ds
     raw_cal = prior_correct(
-        booster.predict(encode(df, names, levels, rows=cal_rows), num_threads=num_threads),
+        predict_rows(booster, df, names, levels, cal_rows, num_threads=num_threads),
         p.negative_rate,
     )
     calibrator = fit_calibrator(
