@@ -1,8 +1,12 @@
-"""The analytics connection's session settings: DuckDB's memory limit."""
+"""The analytics connection's session settings: DuckDB's memory limit, freed memory returned."""
 
 from __future__ import annotations
 
 import os
+import sys
+import time
+
+import pytest
 
 from weixi import config
 from weixi.store.analytics import connect, memory_limit
@@ -28,6 +32,32 @@ def test_duckdb_gets_half_the_memory_unless_configured(tmp_path, monkeypatch):
     finally:
         con.close()
     assert memory_limit("512MB") == "512MB"
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="jemalloc and /proc on Linux")
+def test_memory_a_finished_query_freed_goes_back_to_the_system():
+    """DuckDB's allocator keeps what a query freed until it allocates again, unless its
+    background threads purge it: the next step of a batch job would start on top of it."""
+    con = connect(":memory:")
+    try:
+        before = _rss_mib()
+        con.execute(
+            "SELECT k, count(*), sum(v) FROM (SELECT range % 3000017 AS k, random() AS v "
+            "FROM range(30000000)) GROUP BY k ORDER BY 2 DESC LIMIT 3"
+        ).fetchall()
+        after = _rss_mib()
+        assert after - before > 100  # the aggregate's hash table
+        deadline = time.monotonic() + 10
+        while _rss_mib() > after - 0.25 * (after - before) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _rss_mib() <= after - 0.25 * (after - before), (before, after, _rss_mib())
+    finally:
+        con.close()
 
 
 def test_detached_columns_own_their_buffers():
