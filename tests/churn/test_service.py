@@ -234,7 +234,7 @@ def test_training_rows_streamed_to_lightgbm_bin_as_the_whole_matrix(history_con,
     from weixi.churn import features as F
     from weixi.churn.params import load_params
     from weixi.churn.predict import encode, fit_levels
-    from weixi.churn.train import EncodedRows
+    from weixi.churn.train import EncodedRows, _StreamedDataset
 
     con, months = history_con
     df = F.query_frame(con, F.feature_sql(months[:-1], with_segments=False, with_complaints=False))
@@ -248,15 +248,16 @@ def test_training_rows_streamed_to_lightgbm_bin_as_the_whole_matrix(history_con,
     cat_idx = [names.index(c) for c in cats]
     # a small bin sample and batches, so both the sampling and the batching are exercised
     params = load_params().monthly.lightgbm.booster_params(seed=7, num_threads=2)
-    params |= {"bin_construct_sample_cnt": len(rows) // 3}
+    # and a leaf size that makes LightGBM drop the rarer features before training
+    params |= {"bin_construct_sample_cnt": len(rows) // 3, "min_data_in_leaf": len(rows) // 8}
     seq = EncodedRows(df, names, levels, rows, params=params)
     seq.batch_size = 97
     dumps = []
-    for data, ds_params in (
-        (encode(df, names, levels, rows=rows), params),
-        (seq, EncodedRows.dataset_params(params)),
+    for data, make, ds_params in (
+        (encode(df, names, levels, rows=rows), lgb.Dataset, params),
+        (seq, _StreamedDataset, EncodedRows.dataset_params(params)),
     ):
-        ds = lgb.Dataset(
+        ds = make(
             data, label=y, feature_name=names, categorical_feature=cat_idx, params=ds_params
         ).construct()
         ds._dump_text(str(tmp_path / f"{len(dumps)}.txt"))

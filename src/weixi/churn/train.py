@@ -114,6 +114,19 @@ def as_text_categories(X: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
 # ---------------------------------------------------------------- monthly (snapshot) models
 
 
+class _StreamedDataset(lgb.Dataset):
+    """A LightGBM dataset built with every parameter it was given.
+
+    A dataset built from a matrix is binned with the full parameters; one built from a
+    sequence only with those ``get_params`` keeps (no ``seed``, no ``min_data_in_leaf``,
+    which decides the features LightGBM drops before training). Keeping them all builds the
+    dataset a matrix of the same rows would give.
+    """
+
+    def get_params(self) -> dict:
+        return dict(self.params or {})
+
+
 class EncodedRows(lgb.Sequence):
     """Rows of a feature frame as LightGBM reads them: encoded (:func:`encode`) on demand.
 
@@ -275,7 +288,7 @@ def fit_horizon(
     booster_params = p.lightgbm.booster_params(seed=p.seed, num_threads=num_threads)
     # the training rows are encoded batch by batch as LightGBM bins them: the float matrix of
     # a province's sample (1-2 GB) never exists whole beside the frame it comes from
-    ds = lgb.Dataset(
+    ds = _StreamedDataset(
         EncodedRows(df, names, levels, fit_rows[keep], params=booster_params),
         label=y_fit[keep],
         feature_name=names,
