@@ -14,6 +14,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -50,7 +52,7 @@ def _counts(bins: np.ndarray, branch_idx: np.ndarray, n_branch: int, n_bins: int
 
 
 def reference(
-    X: np.ndarray,
+    X: np.ndarray | Callable[[int], np.ndarray],
     names: list[str],
     categorical: dict[str, int],
     branch: np.ndarray,
@@ -59,14 +61,17 @@ def reference(
 ) -> dict:
     """Reference bin edges and counts per branch for every feature and the score (JSON-able).
 
-    ``categorical`` maps each categorical feature to its number of levels (codes 0..n-1).
+    ``X``: the encoded rows (rows x ``names``), or a function giving its column ``j`` (a
+    province's month need not be encoded whole). ``categorical`` maps each categorical
+    feature to its number of levels (codes 0..n-1).
     """
+    column = X if callable(X) else (lambda j: X[:, j])
     branches = sorted({str(b) for b in branch})
     bidx = pd.Categorical(branch.astype(str), categories=branches).codes
     out: dict = {"branches": branches, "features": {}}
     cols = [*names, SCORE]
     for j, name in enumerate(cols):
-        x = score if name == SCORE else X[:, j]
+        x = score if name == SCORE else column(j)
         if name in categorical:
             n_bins = categorical[name] + 1
             b = np.where(np.isnan(x), n_bins - 1, np.nan_to_num(x)).astype(int)

@@ -282,11 +282,23 @@ def train(
     models = fit_as_of(con=con, as_of=month, params=params, base_rate=base_rate)
     ref = models.reference
     assert ref is not None
-    X_ref = encode(ref, models.names, models.levels)
-    p_ref = predict_matrix(models, X_ref)["p_1m"]
+    # the reference month scored a batch at a time and binned a column at a time: its whole
+    # float matrix (1.7 GB for a 3 M-line sample) never sits beside the training frame
+    step = 262_144
+    p_ref = np.concatenate(
+        [
+            predict_matrix(
+                models,
+                encode(
+                    ref, models.names, models.levels, rows=np.arange(i, min(i + step, len(ref)))
+                ),
+            )["p_1m"]
+            for i in range(0, len(ref), step)
+        ]
+    )
     n_levels = {c: len(v) for c, v in models.levels.items()}
     reference = drift.reference(
-        X_ref,
+        lambda j: encode(ref, [models.names[j]], models.levels)[:, 0],
         models.names,
         n_levels,
         ref["branch_id"].astype(str).to_numpy(),
@@ -465,14 +477,27 @@ def compare_models(
     y = df["churned_1m"].to_numpy(dtype=int)
     if at is not None:
         y = y[at]
-    scores, coded = [], {}
-    for folder, meta in ((new_dir, new_meta), (old_dir, old_meta)):
-        key = json.dumps([meta["features"], meta["levels"]])  # same coding: encoded once
-        X = coded.get(key)
-        if X is None:
-            X = coded[key] = encode(df, meta["features"], meta["levels"], rows=at)
-        sc = Scorer(folder / "h1.txt", engine="lightgbm", num_threads=params.num_threads)
-        scores.append(sc.predict(X))
+    # both models score the month a batch at a time (its whole float matrix is 1.7 GB for a
+    # 3 M-line sample); a batch is encoded once when both models code their features alike
+    models = [
+        (
+            Scorer(folder / "h1.txt", engine="lightgbm", num_threads=params.num_threads),
+            meta["features"],
+            meta["levels"],
+            json.dumps([meta["features"], meta["levels"]]),
+        )
+        for folder, meta in ((new_dir, new_meta), (old_dir, old_meta))
+    ]
+    positions = at if at is not None else np.arange(len(df))
+    scores = [np.empty(len(positions)), np.empty(len(positions))]
+    step = 262_144
+    for i in range(0, len(positions), step):
+        part, coded = positions[i : i + step], {}
+        for k, (scorer, names, levels, key) in enumerate(models):
+            X = coded.get(key)
+            if X is None:
+                X = coded[key] = encode(df, names, levels, rows=part)
+            scores[k][i : i + len(part)] = scorer.predict(X)
     p = params.promotion
     b = paired_bootstrap(
         y, *scores, resamples=p.resamples, confidence=p.confidence, seed=p.seed, fraction=0.1
