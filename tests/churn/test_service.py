@@ -255,7 +255,7 @@ def test_training_rows_streamed_to_lightgbm_bin_as_the_whole_matrix(history_con,
     dumps = []
     for data, make, ds_params in (
         (encode(df, names, levels, rows=rows), lgb.Dataset, params),
-        (seq, _StreamedDataset, EncodedRows.dataset_params(params)),
+        (seq, _StreamedDataset, params),
     ):
         ds = make(
             data, label=y, feature_name=names, categorical_feature=cat_idx, params=ds_params
@@ -265,7 +265,6 @@ def test_training_rows_streamed_to_lightgbm_bin_as_the_whole_matrix(history_con,
     assert dumps[0] == dumps[1]
     # the sampled rows were encoded up front, not asked for one by one
     assert len(seq._sample) == len(rows) // 3
-    assert EncodedRows.dataset_params(params)["data_random_seed"] != 7
 
 
 def test_a_large_history_trains_on_a_uniform_sample_of_lines(history_con, fast_params):

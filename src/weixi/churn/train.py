@@ -118,9 +118,9 @@ class _StreamedDataset(lgb.Dataset):
     """A LightGBM dataset built with every parameter it was given.
 
     A dataset built from a matrix is binned with the full parameters; one built from a
-    sequence only with those ``get_params`` keeps (no ``seed``, no ``min_data_in_leaf``,
-    which decides the features LightGBM drops before training). Keeping them all builds the
-    dataset a matrix of the same rows would give.
+    sequence only with those ``get_params`` keeps: no ``seed`` (from which LightGBM derives
+    the seed of its bin sample), no ``min_data_in_leaf`` (which decides the features it drops
+    before training). Keeping them all builds the dataset a matrix of the same rows would give.
     """
 
     def get_params(self) -> dict:
@@ -139,20 +139,6 @@ class EncodedRows(lgb.Sequence):
 
     batch_size = 65_536
 
-    @staticmethod
-    def dataset_params(params: dict) -> dict:
-        """``params`` with the ``data_random_seed`` LightGBM derives from ``seed`` made explicit.
-
-        A dataset built from a matrix bins a sample drawn with the seed the full parameters
-        give; one built from a sequence sees only the dataset parameters, where ``seed`` is
-        dropped. LightGBM's ``Config`` takes ``data_random_seed`` as the first draw of its
-        linear congruential ``Random(seed)``; given explicitly, both draw the same sample.
-        """
-        if "seed" not in params or "data_random_seed" in params:
-            return params
-        x = (214_013 * int(params["seed"]) + 2_531_011) % 2**32
-        return params | {"data_random_seed": ((x >> 16) & 0x7FFF) % 32_767}
-
     def __init__(
         self,
         df: pd.DataFrame,
@@ -163,7 +149,7 @@ class EncodedRows(lgb.Sequence):
         params: dict,
     ) -> None:
         self.df, self.names, self.levels, self.rows = df, names, levels, np.asarray(rows)
-        sampler = lgb.Dataset(None, params=self.dataset_params(params))
+        sampler = _StreamedDataset(None, params=params)  # the sample the dataset will draw
         sample = sampler._create_sample_indices(total_nrow=len(rows))
         self._sample = dict(zip(sample.tolist(), self._encode(self.rows[sample]), strict=True))
 
@@ -293,7 +279,7 @@ def fit_horizon(
         label=y_fit[keep],
         feature_name=names,
         categorical_feature=cat_idx,
-        params=EncodedRows.dataset_params(booster_params),
+        params=booster_params,
         free_raw_data=True,
     )
     booster = lgb.train(booster_params, ds, p.lightgbm.num_boost_round)
