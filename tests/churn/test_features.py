@@ -1,5 +1,6 @@
 import datetime as dt
 
+import pandas as pd
 import pytest
 
 from weixi.churn import features as F
@@ -113,3 +114,84 @@ def test_every_feature_is_documented_in_both_languages():
     for f in (*F.FEATURES, *F.SEGMENT_FEATURES, *F.COMPLAINT_FEATURES):
         assert f"`{f.name}`" in doc, f.name
         assert f.zh and f.en
+
+
+def test_history_aggregates_follow_the_month_index_with_gaps_and_nulls(fresh_con):
+    """Each month's aggregates read exactly the months of their frame (a gap never shifts a
+    lag, NULLs are skipped), the same whether one month or several are asked for; checked
+    against a per-row recomputation."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    months = [
+        dt.date(2025, 9, 1),
+        *[dt.date(2025 + (m > 12), (m - 1) % 12 + 1, 1) for m in range(10, 18)],
+    ]
+    rows = []
+    for s in range(40):
+        for m in months:
+            if rng.random() < 0.25:  # the line is missing from this month's export
+                continue
+            status = "suspended" if rng.random() < 0.2 else "active"
+            arpu = None if rng.random() < 0.15 else float(rng.integers(0, 200))
+            voice = float(rng.integers(0, 500))
+            data = None if rng.random() < 0.1 else float(rng.integers(0, 5000))
+            rows.append(
+                [
+                    m,
+                    f"s{s:02d}",
+                    status,
+                    arpu,
+                    voice,
+                    data,
+                    "none",
+                    None,
+                    "personal",
+                    0.0,
+                    False,
+                    int(rng.integers(0, 3)),
+                ]
+            )
+    _rows(fresh_con, rows)
+    snap = pd.DataFrame(
+        rows,
+        columns=["month", "sid", "status", "arpu", "voice", "data", *"abcde", "complaints"],
+    )
+    snap["k"] = [d.year * 12 + d.month for d in snap["month"]]
+    asked = months[-3:]
+    together = F.load_features(fresh_con, asked).set_index(["month", "subscriber_id"])
+    for m in asked:
+        alone = F.load_features(fresh_con, [m]).set_index(["month", "subscriber_id"])
+        pd.testing.assert_frame_equal(alone, together.loc[alone.index])
+    k0 = {m: m.year * 12 + m.month for m in asked}
+    checked = 0
+    for (m, sid), f in together.iterrows():
+        k = k0[pd.Timestamp(m).date()]
+        own = snap[snap["sid"] == sid]
+        cur = own[own["k"] == k].iloc[0]
+        avg3 = _frame(own, k, 3, 1)["arpu"].mean()
+        _same(f["arpu_avg3"], avg3)
+        last = _frame(own, k, 1, 1)["voice"].max()
+        _same(
+            f["voice_minutes_chg1"], None if not last else min(max(cur["voice"] / last - 1, -1), 10)
+        )
+        w = _frame(own, k, 2, 0).dropna(subset=["data"])
+        slope = np.polyfit(w["k"], w["data"], 1)[0] if w["k"].nunique() > 1 else None
+        trend = None if slope is None or w["data"].mean() == 0 else slope / w["data"].mean()
+        _same(f["data_mb_trend3"], trend)
+        assert f["months_suspended_6m"] == (_frame(own, k, 5, 0)["status"] == "suspended").sum()
+        assert f["complaints_3m"] == _frame(own, k, 2, 0)["complaints"].sum()
+        checked += 1
+    assert checked > 60
+
+
+def _frame(own, k, first, last):
+    """The line's rows from ``first`` to ``last`` months before month index ``k``."""
+    return own[(own["k"] >= k - first) & (own["k"] <= k - last)]
+
+
+def _same(got, want):
+    if want is None or pd.isna(want):
+        assert pd.isna(got)
+    else:
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-9)

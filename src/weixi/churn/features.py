@@ -1,9 +1,9 @@
-"""Churn features from the monthly snapshot history: one ibis definition (window functions)
-that DuckDB and Spark both run (:func:`feature_table`).
+"""Churn features from the monthly snapshot history: one ibis definition that DuckDB and Spark
+both run (:func:`feature_table`).
 
 Every feature is described in :data:`FEATURES` (English and Chinese meaning); ``docs/churn.md``
-lists the same table. Changes compare the month with earlier months of the same subscriber
-using RANGE windows on the month date, so a missing month never shifts a lag.
+lists the same table. Changes compare the month with earlier months of the same subscriber,
+picked by their month index, so a missing month never shifts a lag.
 
 Example:
     >>> "arpu_chg3" in feature_names()
@@ -291,6 +291,56 @@ def _mean_of(values: list[ir.FloatingValue]) -> ir.FloatingValue:
     return ibis.ifelse(count > 0, total / count.cast("float64"), ibis.null("float64"))
 
 
+def _month_rows(snapshot: ir.Table, month: dt.date) -> ir.Table:
+    """The snapshot rows of ``month`` with each line's aggregates over its earlier months.
+
+    One GROUP BY per subscriber over the month and the six before it, each aggregate reading
+    only the months of its frame (a CASE inside the aggregate): the same values as RANGE
+    windows over the month index, so a missing month never shifts a lag. A window operator
+    over the history sorts every line's months and keeps a segment tree per aggregate; on
+    DuckDB this grouping took a fifth of its time.
+    """
+    k = int(month.year * 12 + month.month)
+    lo = add_months(month, -6)
+    h = snapshot.filter(snapshot.month >= ibis.date(lo), snapshot.month <= ibis.date(month))
+    h = h.mutate(_midx=_midx(h.month))
+    prev1 = h._midx == k - 1
+    prev3 = h._midx.between(k - 3, k - 1)
+    prev6 = h._midx.between(k - 6, k - 1)
+    last3, last6 = h._midx >= k - 2, h._midx >= k - 5
+
+    def within(frame: ir.BooleanValue, v: ir.Value) -> ir.Value:
+        return ibis.ifelse(frame, v, ibis.null(v.type()))
+
+    agg: dict[str, ir.Value] = {}
+    for c in USAGE:
+        v = h[c].cast("float64")
+        # regr_slope(v, month index): pairs where v is known; NULL with fewer than two
+        x = ibis.ifelse(v.notnull(), h._midx.cast("float64"), ibis.null("float64"))
+        agg |= {
+            f"_{c}_max1": within(prev1, v).max(),
+            f"_{c}_avg3": within(prev3, v).mean(),
+            f"_{c}_avg6": within(prev6, v).mean(),
+            f"_{c}_max6": within(prev6, v).max(),
+            f"_{c}_cov3": within(last3, v).cov(within(last3, x), how="pop"),
+            f"_{c}_var3": within(last3, x).var(how="pop"),
+            f"_{c}_mean3": within(last3, v).mean(),
+        }
+    suspended = h.status.isin(["suspended", "arrears_stopped"])
+    agg |= {
+        "_zcd_max1": within(prev1, h.zero_call_days).max(),
+        "_complaints_3m": within(last3, h.complaints).sum(),
+        "_dropped_3m": within(last3, h.dropped_call_rate.cast("float64")).mean(),
+        "_weak_3m": within(last3, h.weak_coverage_share.cast("float64")).mean(),
+        "_competitor_3m": within(last3, h.competitor_contacts).sum(),
+        "_suspended_6m": within(last6, ibis.ifelse(suspended, 1, 0)).sum(),
+    }
+    g = h.group_by(_sid=h.subscriber_id).aggregate(**agg)
+    cur = snapshot.filter(snapshot.month == ibis.date(month))
+    cur = cur.mutate(_midx=_midx(cur.month))
+    return cur.join(g, cur.subscriber_id == g._sid).drop("_sid")
+
+
 def feature_table(
     snapshot: ir.Table,
     months: list[dt.date],
@@ -302,48 +352,14 @@ def feature_table(
 
     Returns ``month, subscriber_id`` plus every feature, then ``status`` and the mean changes
     (and ``seg_*`` when ``segments`` is given). Cancelled lines are left out (they can no
-    longer churn). History before the first month (up to 6 months) feeds the change features;
-    windows are RANGE frames over the month index, so a missing month never shifts a lag.
-    Ordered by month and subscriber unless ``ordered`` is off (scoring needs no order, and
+    longer churn). The six months before each month feed its change features
+    (:func:`_month_rows`), so a missing month never shifts a lag. Ordered by month and subscriber unless ``ordered`` is off (scoring needs no order, and
     sorting the month's wide rows once more holds all of them at once).
     """
     if not months:
         raise ValueError("feature_table needs at least one month")
-    lo, hi = add_months(min(months), -6), max(months)
-    t = snapshot.filter(snapshot.month >= ibis.date(lo), snapshot.month <= ibis.date(hi))
-    t = t.mutate(_midx=_midx(t.month))
-
-    def win(start: int, end: int):
-        return ibis.window(group_by=t.subscriber_id, order_by=t._midx, range=(start, end))
-
-    prev1, prev3, prev6 = win(-1, -1), win(-3, -1), win(-6, -1)
-    last3, last6 = win(-2, 0), win(-5, 0)
-    # 1) every window aggregate once, as a column (the ratios below read each several times)
-    agg: dict[str, ir.Value] = {}
-    for c in USAGE:
-        v = t[c].cast("float64")
-        # regr_slope(v, month index): pairs where v is known; NULL with fewer than two
-        x = ibis.ifelse(v.notnull(), t._midx.cast("float64"), ibis.null("float64"))
-        agg |= {
-            f"_{c}_max1": v.max().over(prev1),
-            f"_{c}_avg3": v.mean().over(prev3),
-            f"_{c}_avg6": v.mean().over(prev6),
-            f"_{c}_max6": v.max().over(prev6),
-            f"_{c}_cov3": v.cov(x, how="pop").over(last3),
-            f"_{c}_var3": x.var(how="pop").over(last3),
-            f"_{c}_mean3": v.mean().over(last3),
-        }
-    suspended = t.status.isin(["suspended", "arrears_stopped"])
-    agg |= {
-        "_zcd_max1": t.zero_call_days.max().over(prev1),
-        "_complaints_3m": t.complaints.sum().over(last3),
-        "_dropped_3m": t.dropped_call_rate.cast("float64").mean().over(last3),
-        "_weak_3m": t.weak_coverage_share.cast("float64").mean().over(last3),
-        "_competitor_3m": t.competitor_contacts.sum().over(last3),
-        "_suspended_6m": ibis.ifelse(suspended, 1, 0).sum().over(last6),
-    }
-    t = t.mutate(**agg)
-    # 2) the features from the row and its aggregates
+    parts = [_month_rows(snapshot, m) for m in sorted(set(months))]
+    t = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
     cols: dict[str, ir.Value] = {}
     for c in USAGE:
         v = t[c].cast("float64")
@@ -406,7 +422,7 @@ def feature_table(
         "branch_id": t.branch_id,
     }
     w = t.select(month=t.month, subscriber_id=t.subscriber_id, status=t.status, **cols)
-    w = w.filter(w.month.isin([ibis.date(m) for m in sorted(months)]), w.status != "cancelled")
+    w = w.filter(w.status != "cancelled")
     w = w.relocate("status", after="branch_id")
     w = w.mutate(
         usage_chg1=_mean_of([w[f"{c}_chg1"] for c in USAGE]),
@@ -414,13 +430,15 @@ def feature_table(
         usage_vs_max6=_mean_of([w[f"{c}_vs_max6"] for c in ("arpu", "voice_minutes", "data_mb")]),
     )
     if segments is not None:
-        g = segments.select(
-            month=segments.month,
-            subscriber_id=segments.subscriber_id,
-            seg_a=segments.a,
-            seg_b=segments.b,
-            seg_c=segments.c,
-            seg_urgency=segments.urgency,
+        # only the months asked for: the join's hash table is built from this side
+        seg = segments.filter(segments.month.isin([ibis.date(m) for m in sorted(set(months))]))
+        g = seg.select(
+            month=seg.month,
+            subscriber_id=seg.subscriber_id,
+            seg_a=seg.a,
+            seg_b=seg.b,
+            seg_c=seg.c,
+            seg_urgency=seg.urgency,
         )
         w = w.left_join(g, ["month", "subscriber_id"]).drop("month_right", "subscriber_id_right")
     return w.order_by(["month", "subscriber_id"]) if ordered else w
