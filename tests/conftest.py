@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+import weixi  # noqa: F401 - first: it sets Arrow's allocator up before anything loads pyarrow
+
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 TESTS = Path(__file__).resolve().parent

@@ -29,3 +29,97 @@ def test_freed_heap_memory_goes_back_to_the_system():
     after = _rss()
     assert keep.sum() == 100_000 // 8
     assert before - after > 250 * 2**20, (before / 2**20, after / 2**20)
+
+
+def _thp_mode() -> str:
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            return f.read().split("[")[1].split("]")[0]
+    except (OSError, IndexError):
+        return "unknown"
+
+
+_HUGE_PAGES_OF_AN_ARRAY = """
+import numpy as np
+{imports}
+{allocate}
+a[::4096] = 1  # fault every page in
+start = a.__array_interface__["data"][0]
+end = start + a.nbytes
+huge = 0  # KiB on huge pages, over every mapping the array spans (advice splits its mapping)
+with open("/proc/self/smaps") as f:
+    inside = False
+    for line in f:
+        head = line.split()
+        if "-" in head[0] and ":" not in head[0]:
+            lo, hi = (int(x, 16) for x in head[0].split("-"))
+            inside = lo < end and hi > start
+        elif inside and head[0] == "AnonHugePages:":
+            huge += int(head[1])
+print(huge)
+"""
+
+
+NUMPY_ARRAY = "a = np.empty(256 * 2**20, dtype=np.uint8)"
+ARROW_BUFFER = (
+    "import pyarrow as pa\n"
+    "buf = pa.allocate_buffer(256 * 2**20)\n"
+    "a = np.frombuffer(buf, dtype=np.uint8)"
+)
+
+
+@pytest.mark.skipif(_thp_mode() != "madvise", reason="huge pages only where they are advised")
+@pytest.mark.parametrize("allocate", [NUMPY_ARRAY, ARROW_BUFFER], ids=["numpy", "arrow"])
+def test_weixi_faults_numpy_and_arrow_memory_in_as_small_pages(allocate):
+    import subprocess
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("NUMPY_MADVISE_HUGEPAGE", "MIMALLOC_ALLOW_THP")
+    }
+
+    def huge_kib(imports: str) -> int:  # KiB of the memory's mappings on huge pages
+        code = _HUGE_PAGES_OF_AN_ARRAY.format(imports=imports, allocate=allocate)
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        return int(out.stdout)
+
+    assert huge_kib("import weixi") == 0
+
+
+@pytest.mark.skipif(_thp_mode() != "madvise", reason="huge pages only where they are advised")
+def test_this_test_process_got_arrow_set_up_before_pyarrow_loaded():
+    import numpy as np
+    import pyarrow as pa
+
+    buf = pa.allocate_buffer(64 * 2**20)
+    a = np.frombuffer(buf, dtype=np.uint8)
+    a[::4096] = 1
+    start, end = buf.address, buf.address + buf.size
+    huge = 0
+    with open("/proc/self/smaps") as f:
+        inside = False
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and ":" not in head[0]:
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                inside = lo < end and hi > start
+            elif inside and head[0] == "AnonHugePages:":
+                huge += int(head[1])
+    assert huge == 0
+
+
+@pytest.mark.parametrize(("env_advice", "advised"), [(None, False), ("1", True), ("0", False)])
+def test_numpy_huge_page_advice_is_off_unless_the_operator_sets_it(env_advice, advised):
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if env_advice is not None:
+        env["NUMPY_MADVISE_HUGEPAGE"] = env_advice
+    code = "import weixi, numpy; print(numpy._core.multiarray._get_madvise_hugepage())"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == str(advised)
