@@ -118,8 +118,11 @@ def test_numpy_huge_page_advice_is_off_unless_the_operator_sets_it(env_advice, a
     env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
     if env_advice is not None:
         env["NUMPY_MADVISE_HUGEPAGE"] = env_advice
-    code = "import weixi, numpy; print(numpy._core.multiarray._get_madvise_hugepage())"
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == str(advised)
+    for code in (
+        "import weixi, numpy; print(numpy._core.multiarray._get_madvise_hugepage())",
+        "import numpy, weixi; print(numpy._core.multiarray._get_madvise_hugepage())",
+    ):
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == str(advised), code

@@ -75,12 +75,19 @@ def numpy_small_pages() -> bool:
     24 GiB, 8 GB of page cache): writing a fresh 1.2 GB array took 14–18 s with the advice and
     0.9 s without it (0.3 s with it only right after another process had freed huge pages);
     converting a 2 M-line training frame to pandas, 20 s against 0.8 s. An operator who wants
-    the advice sets ``NUMPY_MADVISE_HUGEPAGE=1``, which is left alone.
+    the advice sets ``NUMPY_MADVISE_HUGEPAGE=1``, which is left alone; otherwise the variable
+    is set to 0 for numpy (and the processes this one starts) to read.
     """
     import os
+    import sys
 
     if os.environ.get("NUMPY_MADVISE_HUGEPAGE") is not None:
         return False
+    # numpy reads the variable when it is imported: nothing to import here (a CLI start stays
+    # light); a numpy already loaded is switched directly
+    os.environ["NUMPY_MADVISE_HUGEPAGE"] = "0"
+    if "numpy" not in sys.modules:
+        return True
     try:
         from numpy._core import multiarray
     except ImportError:  # pragma: no cover - numpy < 2
