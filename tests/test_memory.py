@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 
@@ -39,25 +40,27 @@ def _thp_mode() -> str:
         return "unknown"
 
 
-_HUGE_PAGES_OF_AN_ARRAY = """
-import numpy as np
-{imports}
-{allocate}
-a[::4096] = 1  # fault every page in
-start = a.__array_interface__["data"][0]
-end = start + a.nbytes
-huge = 0  # KiB on huge pages, over every mapping the array spans (advice splits its mapping)
-with open("/proc/self/smaps") as f:
-    inside = False
-    for line in f:
-        head = line.split()
-        if "-" in head[0] and ":" not in head[0]:
-            lo, hi = (int(x, 16) for x in head[0].split("-"))
-            inside = lo < end and hi > start
-        elif inside and head[0] == "AnonHugePages:":
-            huge += int(head[1])
-print(huge)
-"""
+def _huge_kib(start: int, end: int) -> int:
+    """KiB on huge pages over every mapping that [start, end) spans (advice splits a mapping)."""
+    huge = 0
+    with open("/proc/self/smaps") as f:
+        inside = False
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and ":" not in head[0]:
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                inside = lo < end and hi > start
+            elif inside and head[0] == "AnonHugePages:":
+                huge += int(head[1])
+    return huge
+
+
+#: a fresh process: imports, one allocation ``a``, every page faulted in, its huge-page KiB
+_HUGE_PAGES_OF_AN_ARRAY = (
+    "import numpy as np\n{imports}\n{allocate}\n"
+    "a[::4096] = 1\n" + inspect.getsource(_huge_kib) + "start = a.__array_interface__['data'][0]\n"
+    "print(_huge_kib(start, start + a.nbytes))\n"
+)
 
 
 NUMPY_ARRAY = "a = np.empty(256 * 2**20, dtype=np.uint8)"
@@ -79,14 +82,11 @@ def test_weixi_faults_numpy_and_arrow_memory_in_as_small_pages(allocate):
         if k not in ("NUMPY_MADVISE_HUGEPAGE", "MIMALLOC_ALLOW_THP")
     }
 
-    def huge_kib(imports: str) -> int:  # KiB of the memory's mappings on huge pages
-        code = _HUGE_PAGES_OF_AN_ARRAY.format(imports=imports, allocate=allocate)
-        out = subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-        )
-        return int(out.stdout)
-
-    assert huge_kib("import weixi") == 0
+    code = _HUGE_PAGES_OF_AN_ARRAY.format(imports="import weixi", allocate=allocate)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert int(out.stdout) == 0
 
 
 @pytest.mark.skipif(_thp_mode() != "madvise", reason="huge pages only where they are advised")
@@ -97,18 +97,7 @@ def test_this_test_process_got_arrow_set_up_before_pyarrow_loaded():
     buf = pa.allocate_buffer(64 * 2**20)
     a = np.frombuffer(buf, dtype=np.uint8)
     a[::4096] = 1
-    start, end = buf.address, buf.address + buf.size
-    huge = 0
-    with open("/proc/self/smaps") as f:
-        inside = False
-        for line in f:
-            head = line.split()
-            if "-" in head[0] and ":" not in head[0]:
-                lo, hi = (int(x, 16) for x in head[0].split("-"))
-                inside = lo < end and hi > start
-            elif inside and head[0] == "AnonHugePages:":
-                huge += int(head[1])
-    assert huge == 0
+    assert _huge_kib(buf.address, buf.address + buf.size) == 0
 
 
 @pytest.mark.parametrize(("env_advice", "advised"), [(None, False), ("1", True), ("0", False)])
