@@ -218,6 +218,36 @@ def test_an_auto_sized_plan_matches_once_and_equals_a_plan_at_its_share(store, m
     assert auto.on_list > 0 and auto.control > 0
 
 
+@pytest.mark.parametrize("budget", [None, 1_500.0])
+def test_the_power_what_if_equals_a_full_preview_at_the_upper_share(store, monkeypatch, budget):
+    """The what-if stops at its lists, but its counts and power report are those of a whole
+    preview plan at the upper share, with and without a limit cutting the lists."""
+    from weixi.dispatch import service
+
+    con, session = store
+    probes = []
+    real = service._probe_result
+    monkeypatch.setattr(
+        service, "_probe_result", lambda *a, **k: probes.append(real(*a, **k)) or probes[-1]
+    )
+    sizing = {"auto": True, "half_width": 0.06, "min_share": 0.02, "max_share": 0.3}
+    auto = _plan(con, session, key="auto2", budget=budget, control_sizing=sizing)
+    full = _plan(
+        con,
+        session,
+        key="auto2",
+        budget=budget,
+        control_share=0.3,
+        control_sizing={**sizing, "auto": False},
+        preview=True,
+    )
+    (probe,) = probes
+    assert probe.power == full.power
+    assert (probe.on_list, probe.control) == (full.on_list, full.control)
+    assert probe.power["capacity_bound"] == (budget is not None)
+    assert auto.control_share == full.power["recommended_share"]
+
+
 def test_a_dispatch_whose_tasks_did_not_commit_is_never_evaluated_and_is_settled(store):
     con, session = store
     # the tasks of this dispatch never commit (a crash between the two stores' commits)

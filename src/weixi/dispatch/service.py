@@ -339,13 +339,18 @@ def plan_month(
             return _plan_once(con, month, spec, library, session, as_of, status, preview, run)[0]
         # Size the control by power: a what-if at the upper bound gives the plan's volume and
         # churn rate (neither depends much on the share), then the plan runs at the share that
-        # measures the lift to the target half-width. Matching does not depend on the share:
-        # the plan reuses the what-if's match.
+        # measures the lift to the target half-width. Matching, the campaign's target, the
+        # contact policy and the channels do not depend on the share: the plan reuses the
+        # what-if's match and those tables, and the what-if stops at its lists.
+        if session is not None and not preview:
+            recover_pending(con=con, session=session)  # before the what-if reads the history
         fixed = sizing.model_copy(update={"auto": False})
         probe_spec = spec.model_copy(
             update={"control_share": sizing.max_share, "control_sizing": fixed}
         )
-        probe, mx = _plan_once(con, month, probe_spec, library, session, as_of, status, True, run)
+        probe, mx = _plan_once(
+            con, month, probe_spec, library, session, as_of, status, True, run, probe=True
+        )
         share = float(probe.power["recommended_share"])
         final = spec.model_copy(update={"control_share": share, "control_sizing": fixed})
         result, _ = _plan_once(
@@ -369,9 +374,11 @@ def _plan_once(
     preview: bool,
     run: Run,
     matched: MatchResult | None = None,
+    probe: bool = False,
 ) -> tuple[PlanResult, MatchResult]:
     """One plan of ``month`` at ``spec``'s fixed control share (see :func:`plan_month`); with
-    ``matched``, the month's match already on ``run``. The plan and its match."""
+    ``matched``, the month's match and the share-independent tables of the what-if (``probe``)
+    already on ``run``. The plan and its match."""
     if not spec.covers(month):
         raise ConfigError(
             f"campaign {spec.key} runs {spec.period_start:%Y-%m}..{spec.period_end:%Y-%m}, "
@@ -407,6 +414,7 @@ def _plan_once(
         campaign_row=campaign_row,
         t0=t0,
         matched=matched,
+        probe=probe,
     )
 
 
@@ -445,15 +453,20 @@ def _plan_month(
     campaign_row: Any,
     t0: float,
     matched: MatchResult | None = None,
+    probe: bool = False,
 ) -> tuple[PlanResult, MatchResult]:
     """:func:`plan_month` once the control share is fixed and the campaign row is known; the
     per-line SQL runs on ``run`` (the store's DuckDB, or Spark). Returns the plan and the match
-    it used (``matched`` when given: stored as the month's matches unless ``preview``)."""
+    it used (``matched`` when given: stored as the month's matches unless ``preview``, and the
+    campaign's target, contact policy and channels are taken from the what-if before it).
+
+    ``probe`` (the what-if of the power sizing, a preview): stops once the lists are drawn and
+    returns only what sizing the control needs — the counts, the power report and the seconds —
+    without the not-on-list reasons or the plan's summary."""
     timings: dict[str, float] = {}
     m = sql_literal(month)
     ckey = spec.key
     lrn = spec.learning
-    sizing = spec.control_sizing
     if spec.match_scope == "all":
         library = library.open_matching()
     if matched is not None:
@@ -477,35 +490,8 @@ def _plan_month(
         )
     timings["match"] = time.perf_counter() - t0
 
-    # Campaign target groups.
-    target = conditions_sql(spec.target, "p.")
-    if spec.max_priority_rank is not None:
-        target += f" AND COALESCE(p.priority_rank, 999999) <= {int(spec.max_priority_rank)}"
-    run.create(
-        "_pl_t",
-        f"""SELECT p.*, (p.a = 'A1' AND {str(spec.must_dispatch_a1).upper()}) AS must_a1,
-               {target} AS in_target
-        FROM {mx.primary} p""",
-    )
-    # Contact policy.
-    run.frame(
-        "_pl_hist",
-        contact_history(
-            session, month, exclude_campaign_id=campaign_row.id if campaign_row else None
-        ),
-    )
-    run.frame("_pl_consent", consent_frame(session))
-    sup = suppression_sql(
-        con, month, spec.policy, table="_pl_t", history="_pl_hist", as_of=as_of, base=mx.base
-    )
-    run.create("_pl_sup", sup)
-    chans = ", ".join(sql_literal(c) for c in spec.channels)
-    block = channel_block_sql(library, spec.policy, "_pl_consent")
-    run.create(
-        "_pl_opt",
-        f"""SELECT o.* FROM {mx.options} o
-        WHERE o.channel IN ({chans}) AND NOT {block}""",
-    )
+    if matched is None:
+        _share_free_tables(con, month, spec, library, session, as_of, run, campaign_row, mx)
     ctl = in_control_sql("t.subscriber_id", spec.control_salt, spec.control_share)
     glob = in_control_sql("t.subscriber_id", spec.holdout.salt, spec.holdout.share)
     mv = float(spec.min_value)
@@ -770,6 +756,8 @@ def _plan_month(
         LEFT JOIN _pl_staff st ON st.branch_id = w.branch_id AND st.channel = w.channel
              AND st.k = w.q % st.n""",
     )
+    if probe:
+        return _probe_result(con, month, spec, sol, run, timings, t0, t1), mx
     # Why every other subscriber of the month is not on a list.
     detail = (
         "CAST(s.exclusion_reason AS VARCHAR)"
@@ -841,14 +829,119 @@ def _plan_month(
         ).fetchall()
     }
     result.control_share = float(spec.control_share)
+    cut = any(r["stage"] == "over_capacity" and r["count"] > 0 for r in result.funnel)
+    result.power = _power(con, spec, result.on_list, result.control, cut)
+    result.seconds = {k: round(v, 3) for k, v in timings.items()}
+    result.seconds["total"] = round(time.perf_counter() - t0, 3)
+    return result, mx
+
+
+def _share_free_tables(
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    spec: CampaignSpec,
+    library: StrategyLibrary,
+    session: Session | None,
+    as_of: dt.datetime,
+    run: Run,
+    campaign_row: Any,
+    mx: MatchResult,
+) -> None:
+    """The plan's tables that do not depend on the control share, on ``run``: the campaign's
+    target groups (``_pl_t``), the contact policy's suppression (``_pl_hist``, ``_pl_consent``,
+    ``_pl_sup``) and each line's allowed channels (``_pl_opt``)."""
+    target = conditions_sql(spec.target, "p.")
+    if spec.max_priority_rank is not None:
+        target += f" AND COALESCE(p.priority_rank, 999999) <= {int(spec.max_priority_rank)}"
+    run.create(
+        "_pl_t",
+        f"""SELECT p.*, (p.a = 'A1' AND {str(spec.must_dispatch_a1).upper()}) AS must_a1,
+               {target} AS in_target
+        FROM {mx.primary} p""",
+    )
+    run.frame(
+        "_pl_hist",
+        contact_history(
+            session, month, exclude_campaign_id=campaign_row.id if campaign_row else None
+        ),
+    )
+    run.frame("_pl_consent", consent_frame(session))
+    sup = suppression_sql(
+        con, month, spec.policy, table="_pl_t", history="_pl_hist", as_of=as_of, base=mx.base
+    )
+    run.create("_pl_sup", sup)
+    chans = ", ".join(sql_literal(c) for c in spec.channels)
+    block = channel_block_sql(library, spec.policy, "_pl_consent")
+    run.create(
+        "_pl_opt",
+        f"""SELECT o.* FROM {mx.options} o
+        WHERE o.channel IN ({chans}) AND NOT {block}""",
+    )
+
+
+def _probe_result(
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    spec: CampaignSpec,
+    sol: allocate.Solution,
+    run: Run,
+    timings: dict[str, float],
+    t0: float,
+    t1: float,
+) -> PlanResult:
+    """The what-if's counts and power report from its lists (``_pl_assign``) and the lines'
+    status (``_pl_status``): what :func:`_summarize` and the funnel would count, without the
+    not-on-list reasons. A line the plan wanted (nothing blocked it, not a control) that no
+    list took is over capacity, as in the funnel."""
+    if run.engine != "duckdb":
+        for name in ("_pl_assign", "_pl_status"):
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {run.relation(name)}"
+            )
+    timings["lists"] = time.perf_counter() - t1 - timings["solve"]
+    treated, control, value, cost = con.execute(
+        "SELECT count(*) FILTER (WHERE NOT is_control), count(*) FILTER (WHERE is_control), "
+        "COALESCE(sum(expected_value) FILTER (WHERE NOT is_control), 0), "
+        "COALESCE(sum(cost) FILTER (WHERE NOT is_control), 0) FROM _pl_assign"
+    ).fetchall()[0]
+    over = con.execute(
+        """SELECT count(*) FROM _pl_status st
+           ANTI JOIN (SELECT sid FROM _pl_assign WHERE NOT is_control) a USING (sid)
+           WHERE st.blocked IS NULL AND NOT st.is_control"""
+    ).fetchall()[0][0]
+    result = PlanResult(
+        month=format_month(month),
+        campaign=spec.key,
+        solver=sol.method,
+        subscribers=0,
+        on_list=int(treated),
+        control=int(control),
+        expected_value=round(float(value), 2),
+        cost=round(float(cost), 2),
+        budget=spec.budget,
+        infeasible=False,
+        message="",
+        control_share=float(spec.control_share),
+    )
+    result.power = _power(con, spec, result.on_list, result.control, int(over) > 0)
+    result.seconds = {k: round(v, 3) for k, v in timings.items()}
+    result.seconds["total"] = round(time.perf_counter() - t0, 3)
+    return result
+
+
+def _power(
+    con: duckdb.DuckDBPyConnection, spec: CampaignSpec, treated: int, control: int, cut: bool
+) -> dict[str, Any]:
+    """The power report of the plan in ``_pl_assign`` (``treated`` and ``control`` on it;
+    ``cut``: a limit left customers the plan wanted off the lists)."""
+    sizing = spec.control_sizing
     churn_rate, ev_mean = con.execute(
         "SELECT COALESCE(avg(p_churn), 0), COALESCE(avg(expected_value) FILTER "
         "(WHERE NOT is_control), 0) FROM _pl_assign"
     ).fetchall()[0]
-    cut = any(r["stage"] == "over_capacity" and r["count"] > 0 for r in result.funnel)
-    result.power = size_control(
-        treated=result.on_list,
-        control=result.control,
+    return size_control(
+        treated=treated,
+        control=control,
         share=float(spec.control_share),
         churn_rate=float(churn_rate),
         value_per_customer=float(ev_mean),
@@ -859,9 +952,6 @@ def _plan_month(
         max_share=sizing.max_share,
         step=sizing.step,
     ).to_dict()
-    result.seconds = {k: round(v, 3) for k, v in timings.items()}
-    result.seconds["total"] = round(time.perf_counter() - t0, 3)
-    return result, mx
 
 
 def _store_plan(
