@@ -351,7 +351,7 @@ def part_cycle(a: dict) -> dict:
                 sync_contact_outcomes(con=con, session=session, month=cycle_month)
             report = evaluate_service.evaluate_month(con=con, month=cycle_month, rebuild=True)
             t0 = time.perf_counter()
-            summaries.refresh_after_step(con, cycle_month)
+            summaries.refresh_after_evaluation(con, cycle_month)
             detail["evaluate_read_models_s"] = round(time.perf_counter() - t0, 2)
             return report
 

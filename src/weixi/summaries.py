@@ -466,6 +466,18 @@ def refresh_after_step(
     return out
 
 
+def refresh_after_evaluation(con: duckdb.DuckDBPyConnection, month: dt.date) -> int:
+    """Rewrite what ``weixi evaluate`` of ``month`` made stale: the month's evaluation
+    overviews (:func:`refresh_evaluation`). An evaluation changes only the month's outcomes and
+    execution record, which no other read model reads (they summarise the snapshot, segments
+    and churn scores): rewriting them all, for the month and the next, took about two minutes
+    of a province's evaluation for nothing. Without read models in use, nothing (the page
+    computes the overview live). Returns the overviews written."""
+    if not in_use(con):
+        return 0
+    return refresh_evaluation(con, month)
+
+
 def backfill(con: duckdb.DuckDBPyConnection) -> None:
     """Write every read model for every month of the store (the schema step's backfill)."""
     for (m,) in con.execute(

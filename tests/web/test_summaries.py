@@ -285,6 +285,42 @@ def test_a_step_run_by_hand_refreshes_the_read_models(store_path, tmp_path, monk
         con.close()
 
 
+def test_evaluate_by_hand_rewrites_the_months_overviews_and_nothing_else(tmp_path, monkeypatch):
+    """`weixi evaluate` changes the month's outcomes and execution record, which only the
+    evaluation overview reads: it writes that overview, and no other read model is recomputed
+    (on a province's month that was minutes)."""
+    import json
+
+    from tests.evaluate.test_service import _load
+    from weixi.evaluate import service
+    from weixi.store.months import parse_month
+
+    path = tmp_path / "weixi.duckdb"
+    month = parse_month("2026-01")
+    con = connect(path)
+    try:
+        _load(con, n=1500, months=2)
+        summaries.backfill(con)
+        con.execute("DELETE FROM rm_evaluation")
+    finally:
+        con.close()
+    monkeypatch.setattr(summaries, "refresh", lambda *a, **k: pytest.fail("a full refresh"))
+    _cli(path, monkeypatch, "evaluate", "--month", "2026-01")
+    con = connect(path)
+    try:
+        for locale, scope in (("en", None), ("zh-CN", "HZ")):
+            live = service.overview(con=con, month=month, locale=locale, branch=scope)
+            stored = con.execute(
+                "SELECT report FROM rm_evaluation WHERE month = ? AND scope = ? AND locale = ?",
+                [month, scope or summaries.PROVINCE, locale],
+            ).fetchall()
+            assert stored and json.loads(stored[0][0]) == json.loads(
+                json.dumps(live, default=summaries._plain)
+            )
+    finally:
+        con.close()
+
+
 def test_a_step_run_by_hand_leaves_a_store_without_read_models_live(
     store_path, tmp_path, monkeypatch
 ):

@@ -122,7 +122,7 @@ def evaluate(
             rebuild=True,
         )
         if plan_version is None:  # a past version's figures are not the page's
-            summaries.refresh_after_step(con, parse_month(month))
+            summaries.refresh_after_evaluation(con, parse_month(month))
     if as_json:
         emit_json(report)
         return
@@ -148,6 +148,7 @@ def export(
 
     Example: weixi evaluate export --month 2026-03 --out eval-2026-03.xlsx
     """
+    from weixi import summaries
     from weixi.evaluate.service import evaluate_month, export_excel
     from weixi.store.analytics import open_store
 
@@ -155,6 +156,8 @@ def export(
     with open_store() as con:
         _sync_execution(con, parse_month(month))
         report = evaluate_month(con=con, month=parse_month(month), locale=loc, rebuild=True)
+        # the outcomes just synced are the page's too
+        summaries.refresh_after_evaluation(con, parse_month(month))
     path = export_excel(report, out, locale=loc)
     if as_json:
         emit_json({"month": report["month"], "path": str(path)})
