@@ -14,11 +14,16 @@ export SPARK_LOCAL_IP := 127.0.0.1
 
 venv: $(STAMP)
 
+# Bytecode is compiled once, here: where PYTHONDONTWRITEBYTECODE is set (as on this project's
+# machines and CI) no import writes it, and every process compiled every module it imported
+# again (importing the churn trainer took 6.1 s instead of 2.3 s; `weixi --help` 1.09 s, 0.44 s).
+
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv
-	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	$(BIN)/python -m compileall -q src
 	@touch $(STAMP)
 
 # Debian packages the tests drive for real: chromium (Playwright), PostgreSQL, a Java runtime (Spark).
