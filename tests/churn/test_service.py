@@ -178,6 +178,33 @@ def test_reasons_stored_for_the_riskiest_lines_and_computed_on_demand(
     assert nulls == 0
 
 
+@pytest.mark.parametrize("engine", ["lightgbm", "auto"])
+def test_scores_and_reasons_do_not_depend_on_the_prediction_threads(
+    history_con, fast_params, engine
+):
+    """Scoring predicts (and explains) with ``predict_threads``, training with ``num_threads``:
+    one thread or two, every line gets the same probabilities and reasons."""
+    con, months = history_con
+    as_of = months[-2]
+    service.train(con=con, month=as_of, params=fast_params)
+    out = {}
+    for n in (1, 2):
+        params = fast_params.model_copy(
+            update={
+                "predict_threads": n,
+                "monthly": fast_params.monthly.model_copy(update={"reasons_share": 1.0}),
+            }
+        )
+        service.score(con=con, month=as_of, engine=engine, params=params)
+        out[n] = con.execute(
+            "SELECT subscriber_id, p_churn, p_churn_2m, p_churn_3m, reasons FROM churn_scores "
+            "WHERE month = ? ORDER BY subscriber_id",
+            [as_of],
+        ).fetchall()
+    assert len(out[1]) > 100 and all(r[4] is not None for r in out[1])
+    assert out[1] == out[2]
+
+
 def test_arrow_batches_encode_like_the_pandas_frame(history_con, fast_params):
     """Scoring reads the month in Arrow batches: the same matrix as the frame's encoding."""
     from weixi.churn import features as F

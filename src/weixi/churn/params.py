@@ -134,6 +134,7 @@ class ChurnParams(_Strict):
     promotion: PromotionParams = PromotionParams()
     retrain: RetrainParams = RetrainParams()
     num_threads: int = Field(2, ge=1)
+    predict_threads: int = Field(2, ge=1)
 
 
 def load_params(path: Path | str | None = None) -> ChurnParams:

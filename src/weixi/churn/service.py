@@ -481,7 +481,7 @@ def compare_models(
     # 3 M-line sample); a batch is encoded once when both models code their features alike
     models = [
         (
-            Scorer(folder / "h1.txt", engine="lightgbm", num_threads=params.num_threads),
+            Scorer(folder / "h1.txt", engine="lightgbm", num_threads=params.predict_threads),
             meta["features"],
             meta["levels"],
             json.dumps([meta["features"], meta["levels"]]),
@@ -551,7 +551,7 @@ def score(
     with_seg = bool(meta["with_segments"])
     seg_ok = with_seg and F.has_segments(con, [month])
     scorers = {
-        int(h): Scorer(folder / f"h{h}.txt", engine=engine, num_threads=params.num_threads)
+        int(h): Scorer(folder / f"h{h}.txt", engine=engine, num_threads=params.predict_threads)
         for h in meta["horizons"]
     }
     engines = {sc.engine for sc in scorers.values()}
@@ -768,7 +768,7 @@ def compute_reasons(
     if df.empty:
         return {}
     X = encode(df, names, levels)
-    scorer = Scorer(folder / "h1.txt", engine="lightgbm", num_threads=params.num_threads)
+    scorer = Scorer(folder / "h1.txt", engine="lightgbm", num_threads=params.predict_threads)
     long = _reasons_long(scorer, X, names, levels, params.monthly.reasons_top_k)
     con.register("_churn_reasons", long)
     try:
