@@ -150,6 +150,7 @@ def fit_as_of(
                 p,
                 horizon=h,
                 num_threads=params.num_threads,
+                predict_threads=params.predict_threads,
                 with_logistic=with_logistic and h == 1,
                 base_rate=base_rate,
             )

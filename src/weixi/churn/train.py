@@ -237,10 +237,14 @@ def fit_horizon(
     *,
     horizon: int,
     num_threads: int = 2,
+    predict_threads: int | None = None,
     with_logistic: bool = False,
     base_rate: float | None = None,
 ) -> HorizonFit:
     """Fit one horizon: booster on the older months, calibrator on the latest labelled month.
+
+    ``num_threads`` trains; ``predict_threads`` (default: the same) predicts the calibration
+    month.
 
     ``df`` holds the features of every labelled month and the 0/1 column ``label``.
     ``base_rate`` (monthly churn rate of the population to be scored) moves the calibrated
@@ -285,7 +289,9 @@ def fit_horizon(
     booster = lgb.train(booster_params, ds, p.lightgbm.num_boost_round)
     del ds
     raw_cal = prior_correct(
-        predict_rows(booster, df, names, levels, cal_rows, num_threads=num_threads),
+        predict_rows(
+            booster, df, names, levels, cal_rows, num_threads=predict_threads or num_threads
+        ),
         p.negative_rate,
     )
     calibrator = fit_calibrator(
