@@ -782,12 +782,8 @@ def _plan_month(
         LEFT JOIN {mx.matched} hh ON hh.sid = b.sid
         WHERE a.sid IS NULL""",
     )
-    if run.engine != "duckdb":
-        # the rows the store keeps and the summary reads, from the Parquet the engine wrote
-        for name in ("_pl_assign", "_pl_not", "_pl_status"):
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {run.relation(name)}"
-            )
+    # the rows the store keeps and the summary reads, from the Parquet the engine wrote
+    _into_store(con, run, "_pl_assign", "_pl_not", "_pl_status")
     timings["lists"] = time.perf_counter() - t1 - timings["solve"]
     result = _summarize(con, month, spec, sol, problem, capacity, branches, channels)
 
@@ -879,6 +875,24 @@ def _share_free_tables(
     )
 
 
+def _into_store(con: duckdb.DuckDBPyConnection, run: Run, *names: str) -> None:
+    """Copy ``run``'s tables ``names`` into the store's temporary tables (a no-op on DuckDB,
+    where they already are)."""
+    if run.engine == "duckdb":
+        return
+    for name in names:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {run.relation(name)}")
+
+
+def _totals(con: duckdb.DuckDBPyConnection) -> tuple:
+    """Treated count, control count, expected value and cost of the treated in ``_pl_assign``."""
+    return con.execute(
+        "SELECT count(*) FILTER (WHERE NOT is_control), count(*) FILTER (WHERE is_control), "
+        "COALESCE(sum(expected_value) FILTER (WHERE NOT is_control), 0), "
+        "COALESCE(sum(cost) FILTER (WHERE NOT is_control), 0) FROM _pl_assign"
+    ).fetchall()[0]
+
+
 def _probe_result(
     con: duckdb.DuckDBPyConnection,
     month: dt.date,
@@ -893,17 +907,9 @@ def _probe_result(
     status (``_pl_status``): what :func:`_summarize` and the funnel would count, without the
     not-on-list reasons. A line the plan wanted (nothing blocked it, not a control) that no
     list took is over capacity, as in the funnel."""
-    if run.engine != "duckdb":
-        for name in ("_pl_assign", "_pl_status"):
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {run.relation(name)}"
-            )
+    _into_store(con, run, "_pl_assign", "_pl_status")
     timings["lists"] = time.perf_counter() - t1 - timings["solve"]
-    treated, control, value, cost = con.execute(
-        "SELECT count(*) FILTER (WHERE NOT is_control), count(*) FILTER (WHERE is_control), "
-        "COALESCE(sum(expected_value) FILTER (WHERE NOT is_control), 0), "
-        "COALESCE(sum(cost) FILTER (WHERE NOT is_control), 0) FROM _pl_assign"
-    ).fetchall()[0]
+    treated, control, value, cost = _totals(con)
     over = con.execute(
         """SELECT count(*) FROM _pl_status st
            ANTI JOIN (SELECT sid FROM _pl_assign WHERE NOT is_control) a USING (sid)
@@ -1077,11 +1083,7 @@ def shadow_text(
 
 
 def _summarize(con, month, spec, sol, problem, capacity, branches, channels) -> PlanResult:
-    tot = con.execute(
-        "SELECT count(*) FILTER (WHERE NOT is_control), count(*) FILTER (WHERE is_control), "
-        "COALESCE(sum(expected_value) FILTER (WHERE NOT is_control), 0), "
-        "COALESCE(sum(cost) FILTER (WHERE NOT is_control), 0) FROM _pl_assign"
-    ).fetchall()[0]
+    tot = _totals(con)
     subs = con.execute(
         f"SELECT count(*) FROM segments WHERE month = {sql_literal(month)}"
     ).fetchall()[0][0]
