@@ -1,10 +1,14 @@
-"""Small hand-made fixtures for the ingest tests: a compact mapping and a CSV writer."""
+"""Small hand-made fixtures for the ingest tests: a compact mapping, a CSV writer, a reader."""
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+
+import duckdb
+
+from weixi.ingest.read import RawFile, read_staged, stage_file, with_record_numbers
 
 MAPPING_YAML = """\
 version: 1
@@ -53,3 +57,18 @@ def write_mapping(path: Path, text: str = MAPPING_YAML) -> Path:
     """Write a mapping file and return its path."""
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def stage_and_read(
+    con: duckdb.DuckDBPyConnection, path: Path, *, prefix: str, tmpdir: Path, **kw
+) -> RawFile:
+    """Stage ``path`` and read it as text, the way the importer reads it; ``raw.view`` is then
+    a view of its rows with ``__row``, their record number as the quarantine reports it."""
+    raw = stage_file(con, path, prefix=prefix, tmpdir=tmpdir, **kw)
+    table = f"{prefix}text"
+    read_staged(con, raw, f"CREATE TEMP TABLE {table} AS SELECT * FROM {raw.source}")
+    rows = f"(SELECT rowid AS __p, CAST(NULL AS BIGINT) AS __row, * FROM {table})"
+    con.execute(f"CREATE TEMP VIEW {prefix}view AS {with_record_numbers(raw, rows, '__p')}")
+    raw.view = f"{prefix}view"
+    raw.temp_objects += [("TABLE", table), ("VIEW", raw.view)]
+    return raw

@@ -181,6 +181,42 @@ def test_reimport_replaces_the_month_and_keeps_other_months(tmp_path, fresh_con)
     assert [r.month.month for r in get_runs(con=fresh_con, month="2025-01")] == [1, 1, 1]
 
 
+def test_each_quarantined_row_keeps_its_own_text(tmp_path, fresh_con):
+    # A rejected row shifts the record numbers; the ids are duplicated once in a clean row
+    # and once in a row with another defect (its text is kept as it is read, the clean
+    # copy's is read again): every quarantined row must carry its own line's text.
+    mapping = write_mapping(tmp_path / "m.yaml")
+    rows = [good_row(i) for i in range(12)]
+    rows[2] = [*good_row(2), "extra", "fields"]  # rejected by the reader
+    rows[6] = [*good_row(6)[:7], "7777", *good_row(6)[8:]]
+    rows[6][0] = rows[4][0]  # a duplicate that passes every other check
+    rows[9] = [*good_row(9)[:7], "abc", *good_row(9)[8:]]
+    rows[9][0] = rows[4][0]  # a duplicate that is also not a number
+    a = write_csv(tmp_path / "a.csv", rows)
+    b = write_csv(tmp_path / "b.csv", [good_row(20), good_row(10)])  # S000010 twice
+    res = import_month(con=fresh_con, month="2025-01", mapping=mapping, paths=[a, b])
+    got = get_quarantine(con=fresh_con, run_id=res.run_id, limit=100)
+    texts = {}
+    for q in got:
+        if q.reason != "too_many_fields":
+            texts.setdefault((q.file, q.row_number), set()).add(
+                (json.loads(q.raw_row)["YHBS"], json.loads(q.raw_row)["ARPU_FEN"])
+            )
+    assert texts == {
+        ("a.csv", 6): {("S000004", "1004")},
+        ("a.csv", 8): {("S000004", "7777")},
+        ("a.csv", 11): {("S000004", "abc")},
+        ("a.csv", 12): {("S000010", "1010")},
+        ("b.csv", 3): {("S000010", "1010")},
+    }
+    assert {(q.row_number, q.reason) for q in got if q.file == "a.csv"} >= {
+        (4, "too_many_fields"),
+        (11, "not_a_number"),
+        (11, "duplicate_id"),
+    }
+    assert (res.read, res.loaded, res.quarantined) == (14, 8, 6)
+
+
 def test_several_files_form_one_month_and_duplicates_across_files_are_caught(tmp_path, fresh_con):
     mapping = write_mapping(tmp_path / "m.yaml")
     a = write_csv(tmp_path / "a.csv", [good_row(i) for i in range(5)])

@@ -119,6 +119,7 @@ def convert(field: str, col: ColumnMap, raws: list[str | None], mapping: Mapping
         columns={field: col},
         mapping=mapping,
         available=[col.source],
+        numbered=True,
     )
     rows = con.execute(f"SELECT {field}, __viol FROM ({sql}) ORDER BY __row").fetchall()
     con.unregister(name)

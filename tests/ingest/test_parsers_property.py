@@ -14,21 +14,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from weixi.errors import IngestError
-from weixi.ingest.read import WIDE_SLACK, scan_lines, stage_file
+from weixi.ingest.read import WIDE_SLACK, scan_lines
 from weixi.ingest.validate import REASONS
 from weixi.store.analytics import connect
+
+from .helpers import stage_and_read
 
 DELIMS = [",", "|", "\t", ";", "\x01", "^"]
 VALUE = st.text(alphabet=st.sampled_from(list('ab 地市,|;"\n\t^x1')), max_size=8)
 _n = itertools.count()
 
 
+_TMP = tempfile.TemporaryDirectory(prefix="wx-prop-")  # removed when the module is unloaded
+
+
 def _stage(data: bytes, **kw):
-    tmp = Path(tempfile.mkdtemp(prefix="wx-prop-"))
+    tmp = Path(tempfile.mkdtemp(dir=_TMP.name))
     path = tmp / "f.csv"
     path.write_bytes(data)
     con = connect(":memory:")
-    return con, stage_file(con, path, prefix=f"_p{next(_n)}_", tmpdir=tmp, **kw)
+    return con, stage_and_read(con, path, prefix=f"_p{next(_n)}_", tmpdir=tmp, **kw)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])

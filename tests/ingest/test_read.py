@@ -6,7 +6,9 @@ import pytest
 
 from weixi.errors import IngestError
 from weixi.ingest import read
-from weixi.ingest.read import detect_encoding, sniff_delimiter, stage_file, transcode_to_utf8
+from weixi.ingest.read import detect_encoding, sniff_delimiter, transcode_to_utf8
+
+from .helpers import stage_and_read
 
 TEXT = "YHBS,地市,状态\n1,杭州,正常\n2,宁波,销户\n"
 
@@ -43,7 +45,7 @@ def test_transcoding_streams_across_chunk_boundaries(tmp_path, monkeypatch):
 def test_bytes_invalid_in_the_encoding_quarantine_their_row(tmp_path, fresh_con):
     src = tmp_path / "bad.csv"
     src.write_bytes("a,b\n1,地\n".encode("gbk") + b"2,\xff\n" + "3,市\n".encode("gbk"))
-    raw = stage_file(fresh_con, src, prefix="_b_", tmpdir=tmp_path, encoding="gbk")
+    raw = stage_and_read(fresh_con, src, prefix="_b_", tmpdir=tmp_path, encoding="gbk")
     rej = fresh_con.execute(f"SELECT row_number, reason FROM {raw.rejects}").fetchall()
     assert (raw.good_rows, rej) == (2, [(3, "invalid_encoding")])
     assert fresh_con.execute(f"SELECT b FROM {raw.view} ORDER BY __row").fetchall() == [
@@ -79,7 +81,7 @@ def test_row_numbers_are_exact_around_rejected_rows(tmp_path, fresh_con):
     path = tmp_path / "big.csv"
     path.write_text("\n".join(lines), encoding="utf-8")
 
-    raw = stage_file(fresh_con, path, prefix="_t_", tmpdir=tmp_path)
+    raw = stage_and_read(fresh_con, path, prefix="_t_", tmpdir=tmp_path)
     rejected = bad_short | bad_long | {n + 2}
     assert raw.read == n + 1 and raw.rejected_rows == len(rejected)
     mismatched = fresh_con.execute(
@@ -98,7 +100,7 @@ def test_row_numbers_are_exact_around_rejected_rows(tmp_path, fresh_con):
 def test_header_only_file_reads_zero_rows(tmp_path, fresh_con):
     path = tmp_path / "empty.csv"
     path.write_text("YHBS,DS\n", encoding="utf-8")
-    raw = stage_file(fresh_con, path, prefix="_e_", tmpdir=tmp_path)
+    raw = stage_and_read(fresh_con, path, prefix="_e_", tmpdir=tmp_path)
     assert (raw.read, raw.columns) == (0, ["YHBS", "DS"])
 
 
@@ -106,10 +108,10 @@ def test_empty_file_is_an_error(tmp_path, fresh_con):
     path = tmp_path / "empty.csv"
     path.write_bytes(b"")
     with pytest.raises(IngestError, match=r"empty.csv: the file is empty \(0 bytes\)"):
-        stage_file(fresh_con, path, prefix="_e_", tmpdir=tmp_path)
+        stage_and_read(fresh_con, path, prefix="_e_", tmpdir=tmp_path)
     path.write_bytes(b"\n\nS1,HZ\n")
     with pytest.raises(IngestError, match="row 1 must be a header"):
-        stage_file(fresh_con, path, prefix="_e_", tmpdir=tmp_path)
+        stage_and_read(fresh_con, path, prefix="_e_", tmpdir=tmp_path)
 
 
 GOOD = "YHBS,DS,XM\n" + "".join(f"S{i},HZ,张{i}\n" for i in range(50))
@@ -119,7 +121,7 @@ def _stage(con, tmp_path, data: bytes, name: str = "f.csv", **kw):
     path = tmp_path / name
     path.write_bytes(data)
     prefix = f"_s{len(list(tmp_path.iterdir()))}_"
-    return stage_file(con, path, prefix=prefix, tmpdir=tmp_path, **kw)
+    return stage_and_read(con, path, prefix=prefix, tmpdir=tmp_path, **kw)
 
 
 def _zip(entries: dict[str, bytes]) -> bytes:
@@ -220,3 +222,20 @@ def test_nul_bytes_and_stray_quotes_reach_validation(tmp_path, fresh_con):
         ("S\x001",),
         ('S2"',),
     ]
+
+
+def test_a_read_that_could_reorder_the_rows_is_refused(fresh_con, tmp_path):
+    # record numbers are positions in the order the rows were read: a plan with a join (as
+    # DuckDB makes of a long IN list) could emit them in another order, so it never runs
+    path = tmp_path / "f.csv"
+    path.write_text("YHBS,DS\n" + "".join(f"S{i},HZ\n" for i in range(20)), encoding="utf-8")
+    raw = read.stage_file(fresh_con, path, prefix="_o_", tmpdir=tmp_path)
+    fresh_con.execute("CREATE TEMP TABLE _o_codes AS SELECT 'HZ' AS c")
+    with pytest.raises(RuntimeError, match="order"):
+        read.read_staged(
+            fresh_con,
+            raw,
+            f"CREATE TEMP TABLE _o_t AS SELECT s.* FROM {raw.source} s JOIN _o_codes ON DS = c",
+        )
+    n = read.read_staged(fresh_con, raw, f"CREATE TEMP TABLE _o_t AS SELECT * FROM {raw.source}")
+    assert n == 20 and raw.read == 20

@@ -31,7 +31,7 @@ from weixi.ingest import messages as msg
 from weixi.ingest.mapping import Mapping, _check_types, _format_errors
 from weixi.ingest.messages import ImportProblem
 from weixi.ingest.models import FileResult
-from weixi.ingest.read import drop_staged, q_ident, q_str, stage_file
+from weixi.ingest.read import drop_staged, q_str, stage_file
 from weixi.ingest.schema import Field
 from weixi.ingest.validate import CrossCheck
 
@@ -151,6 +151,7 @@ def import_events(
         _build,
         _check_required,
         _defects,
+        _drop_target,
         _file_result,
         _Target,
         _write_target,
@@ -226,7 +227,7 @@ def import_events(
     except duckdb.Error as exc:
         raise IngestError(f"event import of {date} failed: {type(exc).__name__}") from None
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {q_ident(target.all_table)}")
+        _drop_target(con, target)
         for raw in target.raws:
             drop_staged(con, raw)
     by_type = dict(

@@ -14,17 +14,20 @@ Nothing here holds rows as Python objects. Each file goes through three steps:
    pass writes a normalised UTF-8 copy, in which each such row is replaced by a short marker
    row that DuckDB rejects as ``too_many_fields`` at once (DuckDB's strict reader spends time
    proportional to width × extra fields on such a row).
-3. **Read** it with DuckDB: no dialect sniffing (the columns come from the header, so a
-   duplicated header cannot shift them), ``all_varchar``, strict mode, no padding. Rows whose
-   field count does not match the header, whose quoting or encoding is broken or that are
-   longer than the reader's maximum line size are collected by ``store_rejects`` with their
-   record number and quarantined. The number of records read is checked against the lines
-   scanned, so a quote that swallows the rest of the file fails the file instead of losing rows.
+3. **Describe the read** for DuckDB: no dialect sniffing (the columns come from the header, so
+   a duplicated header cannot shift them), ``all_varchar``, strict mode, no padding. Nothing is
+   read yet: the importer reads the file once, typing and checking the values as they stream
+   in (:func:`read_staged`), so no text copy of the month is ever stored. Rows whose field
+   count does not match the header, whose quoting or encoding is broken or that are longer
+   than the reader's maximum line size are collected by ``store_rejects`` with their record
+   number and quarantined. The number of records read is checked against the lines scanned,
+   so a quote that swallows the rest of the file fails the file instead of losing rows.
 
 Row numbers are CSV record numbers with the header as row 1 (the first data row is row 2).
-DuckDB keeps insertion order (``preserve_insertion_order``), so a good row's position in the
-temporary table plus the rejected rows before it gives its record number exactly. For Parquet
-the row number is the 1-based ``file_row_number``.
+DuckDB keeps insertion order (``preserve_insertion_order``), so a good row's position among the
+rows read plus the rejected rows before it gives its record number exactly
+(:func:`with_record_numbers`). For Parquet the record number is the position plus one (the
+1-based ``file_row_number``).
 """
 
 from __future__ import annotations
@@ -88,12 +91,23 @@ _HIGH = bytes(range(128, 256))
 
 @dataclass
 class RawFile:
-    """One input file staged in DuckDB: a view ``view`` with ``__row`` plus the source columns."""
+    """One input file, ready to be read once by :func:`read_staged`.
+
+    ``source`` is an SQL relation yielding the file's columns as text, named by the header;
+    reading it also collects the CSV reader's rejected rows. ``plain`` is the same relation
+    without collecting them, to read rows again. When ``numbered`` the relation also carries
+    ``__row`` (Spark numbers the records itself); otherwise rows are numbered by position.
+    """
 
     path: Path
     format: str  # csv | parquet
-    view: str
     columns: list[str]
+    prefix: str = ""
+    source: str = ""
+    plain: str = ""
+    numbered: bool = False
+    first_row: int = 2  # record number of the first data row (1 for Parquet: no header)
+    view: str = ""  # the staged view, when an engine staged the rows before (Spark)
     encoding: str | None = None
     delimiter: str | None = None
     temporal: set[str] = field(default_factory=set)  # Parquet columns already typed as dates
@@ -102,6 +116,9 @@ class RawFile:
     rejected_rows: int = 0
     temp_objects: list[tuple[str, str]] = field(default_factory=list)  # (kind, name) to drop
     compression: str | None = None  # gzip when the file was compressed
+    scan: Scan | None = None  # CSV: what the streamed pass found, checked after the read
+    reject_tables: tuple[str, str] | None = None  # CSV: DuckDB's (errors, scans) tables
+    thr: str | None = None  # positions -> rejected rows before them (when rows were rejected)
 
     @property
     def read(self) -> int:
@@ -529,7 +546,10 @@ def stage_file(
     delimiter: str | None = None,
     quote: str = '"',
 ) -> RawFile:
-    """Load ``path`` into temporary DuckDB objects named ``prefix…`` and describe it.
+    """Recognise and scan ``path`` and describe how to read it (:class:`RawFile`).
+
+    Nothing is read into DuckDB yet: :func:`read_staged` reads the file once. Temporary
+    objects (the rejects tables, the row-number map) are named ``prefix…``.
 
     Raises:
         ImportProblem: the file cannot be imported as a whole (one line naming the file, the
@@ -557,7 +577,6 @@ def stage_file(
 
 
 def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, *, prefix: str) -> RawFile:
-    src = f"read_parquet({q_str(str(path))}, file_row_number=true)"
     try:
         desc = con.execute(f"DESCRIBE SELECT * FROM read_parquet({q_str(str(path))})").fetchall()
     except duckdb.Error:
@@ -574,19 +593,17 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, *, prefix: str) -
             exprs.append(col)
         else:
             exprs.append(f"CAST({col} AS VARCHAR) AS {col}")
-    table = f"{prefix}raw"
-    raw = RawFile(path=path, format="parquet", view=table, columns=columns, temporal=temporal)
-    raw.temp_objects.append(("TABLE", table))
-    try:
-        con.execute(
-            f"CREATE TEMP TABLE {q_ident(table)} AS SELECT file_row_number + 1 AS __row, "
-            f"{', '.join(exprs)} FROM {src}"
-        )
-    except duckdb.Error:
-        _drop(con, raw.temp_objects)
-        raise ImportProblem(msg.PARQUET_UNREADABLE, file=path, what=msg.WHAT_UNREADABLE) from None
-    raw.good_rows = con.execute(f"SELECT count(*) FROM {q_ident(table)}").fetchone()[0]
-    return raw
+    source = f"(SELECT {', '.join(exprs)} FROM read_parquet({q_str(str(path))}))"
+    return RawFile(
+        path=path,
+        format="parquet",
+        columns=columns,
+        prefix=prefix,
+        source=source,
+        plain=source,
+        first_row=1,
+        temporal=temporal,
+    )
 
 
 def _header_line(sample: bytes, encoding: str) -> str:
@@ -646,35 +663,83 @@ def _stage_csv(
                 )
     columns = header_names(names)
 
-    table, rejects, scans = f"{prefix}raw", f"{prefix}rej_errors", f"{prefix}rej_scans"
-    raw = RawFile(
-        path=path,
-        format="csv",
-        view=f"{prefix}view",
-        columns=columns,
-        encoding=enc,
-        delimiter=delim,
-        compression="gzip" if kind == "gzip" else None,
-    )
-    raw.temp_objects += [("TABLE", scans), ("TABLE", rejects), ("TABLE", table)]
+    errors, scans = f"{prefix}rej_errors", f"{prefix}rej_scans"
     col_types = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(columns))) + "}"
     opts = (
         f"auto_detect=false, columns={col_types}, header=true, delim={q_str(delim)}, "
-        f"quote={q_str(quote)}, escape={q_str(quote)}, strict_mode=true, null_padding=false"
+        f"quote={q_str(quote)}, escape={q_str(quote)}, strict_mode=true, null_padding=false, "
+        f"ignore_errors=true"
     )
-    try:
-        con.execute(
-            f"CREATE TEMP TABLE {q_ident(table)} AS SELECT * FROM read_csv("
-            f"{q_str(str(target))}, {opts}, ignore_errors=true, store_rejects=true, "
-            f"rejects_table={q_str(rejects)}, rejects_scan={q_str(scans)}, rejects_limit=0)"
-        )
-    except duckdb.Error as exc:
-        _drop(con, raw.temp_objects)
-        raise _reader_error(path, exc, delim) from None  # engine text quotes rows
-    raw.good_rows = con.execute(f"SELECT count(*) FROM {q_ident(table)}").fetchone()[0]
+    renamed = ", ".join(f"c{i} AS {q_ident(c)}" for i, c in enumerate(columns))
+    reader = f"read_csv({q_str(str(target))}, {opts}"
+    store = (
+        f", store_rejects=true, rejects_table={q_str(errors)}, rejects_scan={q_str(scans)}, "
+        f"rejects_limit=0"
+    )
+    raw = RawFile(
+        path=path,
+        format="csv",
+        columns=columns,
+        prefix=prefix,
+        source=f"(SELECT {renamed} FROM {reader}{store}))",
+        plain=f"(SELECT {renamed} FROM {reader}))",
+        encoding=enc,
+        delimiter=delim,
+        compression="gzip" if kind == "gzip" else None,
+        scan=scan,
+        reject_tables=(errors, scans),
+    )
+    raw.temp_objects += [("TABLE", scans), ("TABLE", errors)]
+    return raw
 
-    # One reason per rejected record; DuckDB's `line` is the record number (header = 1).
-    rej = f"{prefix}rejects"
+
+def read_staged(con: duckdb.DuckDBPyConnection, raw: RawFile, statement: str) -> int:
+    """Run ``statement``, the one statement that reads ``raw.source``; return its row count.
+
+    Then, for a CSV file, collect the rejected records (``raw.rejects``) and check that no
+    record was lost. The statement writes the rows wherever the caller wants them (typed and
+    checked, for the importer), in the file's order.
+
+    Raises:
+        ImportProblem: the file cannot be read, or records were swallowed (an unclosed quote).
+    """
+    if not raw.numbered:
+        _check_order_kept(con, statement)
+    try:
+        raw.good_rows = con.execute(statement).fetchall()[0][0]
+    except (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException):
+        raise  # the statement is wrong, not the file
+    except duckdb.Error as exc:
+        if raw.format == "parquet":
+            raise ImportProblem(
+                msg.PARQUET_UNREADABLE, file=raw.path, what=msg.WHAT_UNREADABLE
+            ) from None
+        raise _reader_error(raw.path, exc, raw.delimiter or "") from None  # engine text quotes rows
+    if raw.reject_tables is not None and raw.scan is not None:
+        _collect_rejects(con, raw)
+        _check_complete(con, raw, raw.scan)
+    return raw.good_rows
+
+
+# Operators that may emit rows in another order than they were read (EXPLAIN's names).
+_REORDERING = re.compile(r"JOIN|AGGREGATE|ORDER|WINDOW|UNION|TOP_N|SAMPLE", re.IGNORECASE)
+
+
+def _check_order_kept(con: duckdb.DuckDBPyConnection, statement: str) -> None:
+    """Refuse a read whose plan could reorder the rows: their record numbers are positions."""
+    plan = " ".join(str(r[1]) for r in con.execute(f"EXPLAIN {statement}").fetchall())
+    names = re.findall(r"[─┌╭]\s*([A-Z][A-Z_ ]*[A-Z])\s*[─┐╮]", plan.upper())
+    bad = sorted({n for n in names if _REORDERING.search(n)})
+    if bad:
+        raise RuntimeError(f"the read would not keep the file's order ({', '.join(bad)})")
+
+
+def _collect_rejects(con: duckdb.DuckDBPyConnection, raw: RawFile) -> None:
+    """One quarantine reason per rejected record; the map from positions to record numbers."""
+    assert raw.reject_tables is not None
+    errors = raw.reject_tables[0]
+    # DuckDB's `line` is the record number (header = 1).
+    rej = f"{raw.prefix}rejects"
     raw.temp_objects.append(("TABLE", rej))
     cases = " ".join(
         f"WHEN error_type LIKE {q_str(k + '%')} THEN {q_str(v)}" for k, v in REJECT_REASONS.items()
@@ -683,85 +748,83 @@ def _stage_csv(
     con.execute(
         f"CREATE TEMP TABLE {q_ident(rej)} AS SELECT row_number, reason, column_name, "
         f"CASE WHEN contains(line, {mark}) THEN 'row of ' || "
-        f"split_part(line, {mark}, 2) || ' fields (header: {len(columns)}); not kept' "
+        f"split_part(line, {mark}, 2) || ' fields (header: {len(raw.columns)}); not kept' "
         f"ELSE left(line, {MAX_RAW_LINE}) END "
         f"AS raw_line, spans_lines FROM (SELECT line AS row_number, "
         f"arg_min(CASE {cases} ELSE 'malformed_row' END, coalesce(column_idx, -1)) AS reason, "
         f"arg_min(column_name, coalesce(column_idx, -1)) AS column_name, "
         f"arg_min(rtrim(csv_line, chr(10)), coalesce(column_idx, -1)) AS line, "
         f"max(length(rtrim(csv_line, chr(10))) - length(replace(rtrim(csv_line, chr(10)), "
-        f"chr(10), ''))) AS spans_lines FROM {q_ident(rejects)} GROUP BY line)"
+        f"chr(10), ''))) AS spans_lines FROM {q_ident(errors)} GROUP BY line)"
     )
     # DuckDB names columns c0, c1 …: report the header's names
     con.execute(
         f"UPDATE {q_ident(rej)} SET column_name = CASE column_name "
-        + " ".join(f"WHEN 'c{i}' THEN {q_str(c)}" for i, c in enumerate(columns))
+        + " ".join(f"WHEN 'c{i}' THEN {q_str(c)}" for i, c in enumerate(raw.columns))
         + " ELSE column_name END"
     )
     raw.rejects = rej
-    raw.rejected_rows = con.execute(f"SELECT count(*) FROM {q_ident(rej)}").fetchone()[0]
-
-    # __row = record number. With k = 1-based position among good rows and r_j the j-th
-    # rejected record, good row k follows rejected row j iff k >= r_j - j.
-    raw.temp_objects.append(("VIEW", raw.view))
-    renamed = ", ".join(f"c{i} AS {q_ident(c)}" for i, c in enumerate(columns))
-    if raw.rejected_rows == 0:
-        con.execute(
-            f"CREATE TEMP VIEW {q_ident(raw.view)} AS "
-            f"SELECT rowid + 2 AS __row, {renamed} FROM {q_ident(table)}"
-        )
-    else:
-        thr = f"{prefix}thr"
-        raw.temp_objects.insert(-1, ("TABLE", thr))
+    raw.rejected_rows = con.execute(f"SELECT count(*) FROM {q_ident(rej)}").fetchall()[0][0]
+    if raw.rejected_rows:
+        # With k = 1-based position among good rows and r_j the j-th rejected record, good
+        # row k follows rejected row j iff k >= r_j - j.
+        thr = f"{raw.prefix}thr"
+        raw.temp_objects.append(("TABLE", thr))
         con.execute(
             f"CREATE TEMP TABLE {q_ident(thr)} AS SELECT t, max(j) AS j FROM ("
             f"SELECT row_number - row_number() OVER (ORDER BY row_number) AS t, "
             f"row_number() OVER (ORDER BY row_number) AS j FROM {q_ident(rej)}) GROUP BY t"
         )
-        con.execute(
-            f"CREATE TEMP VIEW {q_ident(raw.view)} AS "
-            f"SELECT r.rowid + 2 + coalesce(m.j, 0) AS __row, "
-            + ", ".join(f"r.c{i} AS {q_ident(c)}" for i, c in enumerate(columns))
-            + f" FROM {q_ident(table)} r ASOF LEFT JOIN {q_ident(thr)} m ON r.rowid + 1 >= m.t"
-        )
-    try:
-        _check_complete(con, raw, scan, table)
-    except BaseException:
-        _drop(con, raw.temp_objects)
-        raise
-    return raw
+        raw.thr = thr
 
 
-def _check_complete(con: duckdb.DuckDBPyConnection, raw: RawFile, scan: Scan, table: str) -> None:
+def with_record_numbers(raw: RawFile, relation: str, pos: str) -> str:
+    """SQL selecting ``relation``'s rows of ``raw`` with ``__row``, their record number.
+
+    ``relation`` has a column ``pos``, the row's 0-based position among the file's rows read
+    (in the order :func:`read_staged` wrote them), and a column ``__row`` that is replaced
+    (kept as it is when the engine numbered the records itself).
+    """
+    if raw.numbered:
+        return f"SELECT * FROM {relation}"
+    number = f"r.{q_ident(pos)} + {raw.first_row}"
+    if raw.thr is None:
+        return f"SELECT r.* REPLACE ({number} AS __row) FROM {relation} r"
+    return (
+        f"SELECT r.* REPLACE ({number} + coalesce(m.j, 0) AS __row) FROM {relation} r "
+        f"ASOF LEFT JOIN {q_ident(raw.thr)} m ON r.{q_ident(pos)} + 1 >= m.t"
+    )
+
+
+def _check_complete(con: duckdb.DuckDBPyConnection, raw: RawFile, scan: Scan) -> None:
     """Fail the file when records were swallowed (an unclosed quote, inconsistent lines)."""
     if raw.rejects and raw.rejected_rows:
         spans = con.execute(
             f"SELECT min(row_number) FROM {q_ident(raw.rejects)} "
             f"WHERE reason = 'malformed_quotes' AND spans_lines > 0"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if spans is not None:
             raise ImportProblem(msg.UNCLOSED_QUOTE, file=raw.path, row=spans)
     expected = max(scan.lines - 1, 0)
     if raw.read >= expected:
         return
     inside = 0
-    if scan.quotes:  # quoted values may hold line breaks: count them
-        n_cols = len(raw.columns)
+    if scan.quotes:  # quoted values may hold line breaks: count them (reading the file again)
         parts = " + ".join(
-            f"coalesce(sum(length(c{i}) - length(replace(c{i}, chr(10), ''))), 0)"
-            for i in range(n_cols)
+            f"coalesce(sum(length({c}) - length(replace({c}, chr(10), ''))), 0)"
+            for c in map(q_ident, raw.columns)
         )
-        inside = con.execute(f"SELECT {parts} FROM {q_ident(table)}").fetchone()[0]
+        inside = con.execute(f"SELECT {parts} FROM {raw.plain}").fetchall()[0][0]
         if raw.rejects:
             inside += con.execute(
                 f"SELECT coalesce(sum(spans_lines), 0) FROM {q_ident(raw.rejects)}"
-            ).fetchone()[0]
+            ).fetchall()[0][0]
     if raw.read + inside < expected:
         first_bad = None
         if raw.rejects:
             first_bad = con.execute(
                 f"SELECT min(row_number) FROM {q_ident(raw.rejects)}"
-            ).fetchone()[0]
+            ).fetchall()[0][0]
         raise ImportProblem(
             msg.LOST_LINES,
             file=raw.path,

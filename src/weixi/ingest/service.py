@@ -1,8 +1,9 @@
 """Import service: validated, reconciled, atomic monthly import (and its run history).
 
-The work happens in DuckDB. Files are staged as text into temporary tables
-(:mod:`weixi.ingest.read`), converted and checked by generated SQL
-(:mod:`weixi.ingest.validate`), and then ONE transaction replaces the month::
+The work happens in DuckDB. Each file is recognised and scanned (:mod:`weixi.ingest.read`),
+then read once, converted and checked as it streams in by generated SQL
+(:mod:`weixi.ingest.validate`) into one typed temporary table per target (a quarantined row
+keeps its masked text beside it), and then ONE transaction replaces the month::
 
     BEGIN; DELETE month; INSERT good rows; INSERT quarantine; replace reference tables;
     mark the run succeeded; COMMIT
@@ -41,10 +42,25 @@ from weixi.ingest import schema
 from weixi.ingest.mapping import ColumnMap, Mapping, load_mapping
 from weixi.ingest.messages import ImportProblem, scrub
 from weixi.ingest.models import FileResult, ImportResult, QuarantineRow
-from weixi.ingest.read import RawFile, drop_staged, q_ident, q_str, stage_file
+from weixi.ingest.read import (
+    RawFile,
+    drop_staged,
+    q_ident,
+    q_str,
+    read_staged,
+    stage_file,
+    with_record_numbers,
+)
 from weixi.ingest.schema import Field
 from weixi.ingest.spark_read import display_path, stage_file_spark
-from weixi.ingest.validate import mark_duplicates_sql, select_sql, snapshot_checks
+from weixi.ingest.validate import (
+    duplicate_violation,
+    duplicates_sql,
+    mapped_sql,
+    select_sql,
+    snapshot_checks,
+    typed_expr,
+)
 from weixi.security.masking import mask_id_sql, mask_name_sql, mask_phone_sql, pii_kind_of_key
 from weixi.store.months import parse_month
 
@@ -67,7 +83,20 @@ class _Target:
     raws: list[RawFile] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     results: list[FileResult] = field(default_factory=list)
-    all_table: str = ""
+    all_table: str = ""  # the typed rows of all files, in file order (rowid = position)
+    offsets: list[int] = field(default_factory=list)  # first rowid of each file's rows
+    duplicated: int = 0  # key values that occur more than once
+    key_texts: list[str | None] = field(default_factory=list)  # per file: SQL of the key
+
+    @property
+    def checked(self) -> str:
+        """The view of the typed rows with ``__pos`` and every violation (duplicates too)."""
+        return f"{self.all_table}_checked"
+
+    @property
+    def dups(self) -> str:
+        """The table of the duplicated key values (column ``k``)."""
+        return f"{self.all_table}_dups"
 
 
 def _now() -> dt.datetime:
@@ -267,25 +296,60 @@ def _file_result(raw: RawFile, name: str, target: _Target) -> FileResult:
 
 
 def _build(con: duckdb.DuckDBPyConnection, target: _Target, mapping: Mapping, checks) -> None:
-    selects = [
-        select_sql(
-            source=raw.view,
+    """Read each file once into the target's typed table; find the duplicated keys."""
+    all_t = q_ident(target.all_table)
+    offset = 0
+    for i, raw in enumerate(target.raws):
+        columns = _resolve_sources(raw, target.columns)
+        select = select_sql(
+            source=raw.source,
             file_idx=i,
             fields=target.fields,
-            columns=_resolve_sources(raw, target.columns),
+            columns=columns,
             mapping=mapping,
             available=raw.columns,
+            numbered=raw.numbered,
             temporal=raw.temporal,
             checks=checks,
+            raw_json=lambda refs, raw=raw: _raw_json_sql(raw, target.columns, refs),
         )
-        for i, raw in enumerate(target.raws)
-    ]
-    con.execute(f"CREATE TEMP TABLE {q_ident(target.all_table)} AS {' UNION ALL '.join(selects)}")
-    con.execute(mark_duplicates_sql(target.all_table, target.key))
+        key_col = columns.get(target.key)
+        key_field = next(f for f in target.fields if f.name == target.key)
+        target.key_texts.append(
+            typed_expr(
+                key_field,
+                key_col,
+                mapping,
+                mapped_sql(key_col, q_ident(key_col.source)),
+                iso_date=key_col.source in raw.temporal,
+            )
+            if key_col is not None and key_col.source in raw.columns
+            else None
+        )
+        into = f"CREATE TEMP TABLE {all_t} AS " if i == 0 else f"INSERT INTO {all_t} "
+        read_staged(con, raw, into + select)
+        target.offsets.append(offset)
+        offset += raw.good_rows
+        target.results[i].read = raw.read
+    dups = q_ident(target.dups)
+    con.execute(f"CREATE TEMP TABLE {dups} AS {duplicates_sql(target.all_table, target.key)}")
+    target.duplicated = con.execute(f"SELECT count(*) FROM {dups}").fetchall()[0][0]
+    if target.duplicated:
+        key = q_ident(target.key)
+        con.execute(
+            f"CREATE TEMP VIEW {q_ident(target.checked)} AS SELECT t.rowid AS __pos, "
+            f"t.* REPLACE (CASE WHEN d.k IS NULL THEN t.__viol "
+            f"ELSE list_append(t.__viol, {duplicate_violation(target.key)}) END AS __viol) "
+            f"FROM {all_t} t LEFT JOIN {dups} d ON t.{key} = d.k"
+        )
+    else:
+        con.execute(
+            f"CREATE TEMP VIEW {q_ident(target.checked)} AS SELECT rowid AS __pos, * FROM {all_t}"
+        )
     counts = dict.fromkeys(range(len(target.raws)), (0, 0))
     for idx, n, good in con.execute(
         f"SELECT __file, count(*), count(*) FILTER (WHERE len(__viol) = 0) "
-        f"FROM {q_ident(target.all_table)} GROUP BY __file"
+        f"FROM {q_ident(target.checked)} GROUP BY __file"
     ).fetchall():
         counts[idx] = (n, good)
     for i, raw in enumerate(target.raws):
@@ -299,11 +363,37 @@ def _build(con: duckdb.DuckDBPyConnection, target: _Target, mapping: Mapping, ch
         res.quarantined = (n - good) + raw.rejected_rows
 
 
+def _drop_target(con: duckdb.DuckDBPyConnection, target: _Target) -> None:
+    """Drop the target's temporary tables and view (not its files' objects)."""
+    con.execute(f"DROP VIEW IF EXISTS {q_ident(target.checked)}")
+    con.execute(f"DROP TABLE IF EXISTS {q_ident(target.dups)}")
+    con.execute(f"DROP TABLE IF EXISTS {q_ident(target.all_table)}")
+
+
+def _raw_json_sql(raw: RawFile, columns: dict[str, ColumnMap], refs: list[str]) -> str:
+    """SQL of a row's text as JSON for the quarantine, personal data masked (see docs/import.md).
+
+    ``refs`` are SQL references to the file's columns, in order.
+    """
+    masked = _masked_columns(raw, columns)
+    values = [
+        _mask_sql(masked[c], ref) if c in masked else ref
+        for c, ref in zip(raw.columns, refs, strict=True)
+    ]
+    return (
+        "json_object("
+        + ", ".join(
+            f"{q_str(c)}, {_text_mask_sql(v)}" for c, v in zip(raw.columns, values, strict=True)
+        )
+        + ")"
+    )
+
+
 def _defects(con: duckdb.DuckDBPyConnection, target: _Target) -> dict[str, int]:
     """Count violations by reason per file (stored on each FileResult); return the total."""
     rows = con.execute(
         f"SELECT __file, v.reason, count(*) FROM (SELECT __file, unnest(__viol) AS v "
-        f"FROM {q_ident(target.all_table)}) GROUP BY ALL"
+        f"FROM {q_ident(target.checked)} WHERE len(__viol) > 0) GROUP BY ALL"
     ).fetchall()
     for i, raw in enumerate(target.raws):
         if raw.rejects:
@@ -395,41 +485,28 @@ def _write_target(
     """Replace the target's rows (unless ``data`` is false) and store its quarantine."""
     names = [f.name for f in target.fields]
     cols = ", ".join(q_ident(n) for n in names)
-    all_t = q_ident(target.all_table)
+    rows = q_ident(target.checked)
     month_lit = f"DATE {q_str(month.isoformat())}"
     if data and target.table == "snapshot":
         con.execute(f"DELETE FROM {q_ident(target.table)} WHERE {target.replace_where}")
         con.execute(
             # in subscriber order: each row group then covers a narrow id range and its zone
             # map lets a look-up of one line (customer 360, on-demand reasons) skip the others
-            f"INSERT INTO snapshot (month, {cols}) SELECT {month_lit}, {cols} FROM {all_t} "
+            f"INSERT INTO snapshot (month, {cols}) SELECT {month_lit}, {cols} FROM {rows} "
             f"WHERE len(__viol) = 0 ORDER BY subscriber_id"
         )
     elif data:
         con.execute(f"DELETE FROM {q_ident(target.table)} WHERE {target.replace_where}")
         con.execute(
-            f"INSERT INTO {q_ident(target.table)} ({cols}) SELECT {cols} FROM {all_t} "
+            f"INSERT INTO {q_ident(target.table)} ({cols}) SELECT {cols} FROM {rows} "
             f"WHERE len(__viol) = 0"
         )
     for i, raw in enumerate(target.raws):
         source_to_name = {c.source: n for n, c in _resolve_sources(raw, target.columns).items()}
         fname = q_str(target.names[i])
         if target.results[i].quarantined > raw.rejected_rows:  # some rows failed the checks
-            # join back to the raw text only for the failing rows (skipped on clean files)
-            # personal data is masked before it is stored (see docs/import.md)
-            masked = _masked_columns(raw, target.columns)
-            values = []
-            for c in raw.columns:
-                ref = f"r.{q_ident(c)}"
-                values.append(_mask_sql(masked[c], ref) if c in masked else ref)
-            raw_json = (
-                "json_object("
-                + ", ".join(
-                    f"{q_str(c)}, {_text_mask_sql(v)}"
-                    for c, v in zip(raw.columns, values, strict=True)
-                )
-                + ")"
-            )
+            # the failing rows' text (masked) was kept as they were read; only duplicated ids
+            # whose rows passed every other check need their text read again
             by_field = " ".join(
                 f"WHEN {q_str(n)} THEN {fn('q.v.raw_value')}"
                 for n, fn in _SQL_MASKERS.items()
@@ -440,12 +517,21 @@ def _write_target(
                 if by_field
                 else "q.v.raw_value"
             )
+            bad = (
+                f"(SELECT __pos - {target.offsets[i]} AS __p, __row, __viol, __raw FROM {rows} "
+                f"WHERE __file = {i} AND len(__viol) > 0)"
+            )
+            texts = _duplicate_texts(con, target, i)
+            text, join = "q.__raw", ""
+            if texts is not None:
+                on = "__row" if raw.numbered else "__p"
+                text = "coalesce(q.__raw, d.raw)"
+                join = f" LEFT JOIN {q_ident(texts)} d ON d.{on} = q.{on}"
             con.execute(
                 f"INSERT INTO quarantine SELECT {q_str(run_id)}, {month_lit}, {fname}, q.__row, "
-                f"q.v.column_name, q.v.reason, {value}, CAST({raw_json} AS VARCHAR) "
-                f"FROM (SELECT __row, unnest(__viol) AS v FROM {all_t} "
-                f"WHERE __file = {i} AND len(__viol) > 0) q "
-                f"JOIN {q_ident(raw.view)} r ON r.__row = q.__row"
+                f"q.v.column_name, q.v.reason, {value}, {text} "
+                f"FROM (SELECT __p, __row, __raw, unnest(__viol) AS v "
+                f"FROM ({with_record_numbers(raw, bad, '__p')})) q{join}"
             )
         if raw.rejects and raw.rejected_rows:
             when = " ".join(f"WHEN {q_str(s)} THEN {q_str(n)}" for s, n in source_to_name.items())
@@ -458,6 +544,38 @@ def _write_target(
                 f"row_number, {col}, reason, NULL, CAST(json_object('line', {line}) AS VARCHAR) "
                 f"FROM {q_ident(raw.rejects)}"
             )
+
+
+def _duplicate_texts(con: duckdb.DuckDBPyConnection, target: _Target, i: int) -> str | None:
+    """A table of the masked text of file ``i``'s rows with a duplicated id, read again.
+
+    Rows that failed another check kept their text as they were read; a duplicate that did
+    not is only known once every row is in. Columns ``__p`` (position) or ``__row`` (when the
+    engine numbered the records), and ``raw``. None when the file has no such row.
+    """
+    raw = target.raws[i]
+    if not target.duplicated or target.key_texts[i] is None:
+        return None
+    pending = con.execute(
+        f"SELECT count(*) FROM {q_ident(target.checked)} WHERE __file = {i} AND __raw IS NULL "
+        f"AND {q_ident(target.key)} IN (SELECT k FROM {q_ident(target.dups)})"
+    ).fetchall()[0][0]
+    if not pending:
+        return None
+    table = f"{target.all_table}_dtext{i}"
+    raw.temp_objects.append(("TABLE", table))
+    text = (
+        f"CAST({_raw_json_sql(raw, target.columns, [q_ident(c) for c in raw.columns])} AS VARCHAR)"
+    )
+    if raw.numbered:
+        source, number = raw.plain, "__row"
+    else:  # the position of each row read, in the order the first read wrote them
+        source, number = f"(SELECT row_number() OVER () - 1 AS __p, * FROM {raw.plain})", "__p"
+    con.execute(
+        f"CREATE TEMP TABLE {q_ident(table)} AS SELECT {number}, {text} AS raw FROM {source} "
+        f"WHERE {target.key_texts[i]} IN (SELECT k FROM {q_ident(target.dups)})"
+    )
+    return table
 
 
 def _reconcile(
@@ -711,7 +829,7 @@ def import_month(
         _ACTIVE_RUNS.discard(run_id)
         try:
             for tgt in targets:
-                con.execute(f"DROP TABLE IF EXISTS {q_ident(tgt.all_table)}")
+                _drop_target(con, tgt)
                 for raw in tgt.raws:
                     drop_staged(con, raw)
         except duckdb.Error:  # pragma: no cover - temporary objects vanish with the connection

@@ -80,8 +80,9 @@ def stage_file_spark(
 ) -> RawFile:
     """Read ``path`` on Spark and stage it for the store as temporary objects ``prefix…``.
 
-    Returns the same :class:`RawFile` as :func:`weixi.ingest.read.stage_file`: a view with
-    ``__row`` plus the source columns as strings and, for CSV, a rejects table.
+    Returns a :class:`RawFile` like :func:`weixi.ingest.read.stage_file`'s whose source is a
+    view with ``__row`` (Spark numbered the records) plus the source columns as strings and,
+    for CSV, a rejects table already filled.
 
     Raises:
         ImportProblem: the file cannot be read as a whole (one line naming the file).
@@ -297,6 +298,7 @@ def _stage_csv(
         raw.rejects = rej
         raw.rejected_rows = con.execute(f"SELECT count(*) FROM {q_ident(rej)}").fetchone()[0]
         raw.good_rows = con.execute(f"SELECT count(*) FROM {q_ident(raw.view)}").fetchone()[0]
+        _numbered_source(raw)
     except BaseException:
         _drop(con, raw.temp_objects)
         raise
@@ -340,4 +342,11 @@ def _stage_parquet(
         f"{renamed} FROM read_parquet({_parquet_glob(out)})"
     )
     raw.good_rows = con.execute(f"SELECT count(*) FROM {q_ident(raw.view)}").fetchone()[0]
+    _numbered_source(raw)
     return raw
+
+
+def _numbered_source(raw: RawFile) -> None:
+    """Point the file's source at the staged view, which numbers its records itself."""
+    raw.source = raw.plain = f"(SELECT * FROM {q_ident(raw.view)})"
+    raw.numbered = True

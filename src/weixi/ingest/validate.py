@@ -13,7 +13,7 @@ violation. Reason codes are listed in :data:`REASONS` (and in ``docs/import.md``
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from weixi.ingest.mapping import ColumnMap, Mapping
@@ -110,8 +110,15 @@ def literal(value: object, typ: str) -> str:
     return f"CAST({text} AS {DUCKDB_TYPES[typ]})"
 
 
-def _in_list(values: Sequence[str]) -> str:
-    return ", ".join(q_str(v) for v in values)
+def _one_of(expr: str, values: Sequence[str]) -> str:
+    """SQL: ``expr`` is one of ``values`` (NULL when ``expr`` is).
+
+    A CASE, not ``IN (…)`` or ``list_contains``: DuckDB turns a long list of constants into a
+    join, and a join does not keep the rows in the order they are read, which the record
+    numbers rely on (see :func:`weixi.ingest.read.read_staged`).
+    """
+    whens = " ".join(f"WHEN {q_str(v)} THEN true" for v in values)
+    return f"(CASE {expr} {whens} ELSE (CASE WHEN {expr} IS NULL THEN NULL ELSE false END) END)"
 
 
 def _scaled(expr: str, scale: float | None) -> str:
@@ -139,16 +146,22 @@ def typed_expr(f: Field, col: ColumnMap, mapping: Mapping, m: str, *, iso_date: 
     if f.type == "bool":
         trues = ("true", *mapping.true_for(col))
         falses = ("false", *mapping.false_for(col))
-        return (
-            f"CASE WHEN {m} IN ({_in_list(trues)}) THEN true "
-            f"WHEN {m} IN ({_in_list(falses)}) THEN false END"
-        )
+        return f"CASE WHEN {_one_of(m, trues)} THEN true WHEN {_one_of(m, falses)} THEN false END"
     if f.type == "date":
         if iso_date:
             return f"TRY_CAST({m} AS DATE)"
         fmt = col.date_format or mapping.date_format
         return f"CAST(TRY_STRPTIME({m}, {q_str(fmt)}) AS DATE)"
     raise ValueError(f"unknown type {f.type!r}")  # pragma: no cover - schema is fixed
+
+
+def mapped_sql(col: ColumnMap, src: str) -> str:
+    """SQL of the mapped text of the source column ``src``: trimmed, '' as NULL, values mapped."""
+    trimmed = f"NULLIF(TRIM({src}), '')"
+    if not col.values:
+        return trimmed
+    whens = " ".join(f"WHEN {q_str(k)} THEN {q_str(val)}" for k, val in col.values.items())
+    return f"NULLIF(CASE {trimmed} {whens} ELSE {trimmed} END, '')"
 
 
 def _viol(column: str, reason: str, raw: str) -> str:
@@ -163,27 +176,36 @@ def select_sql(
     columns: dict[str, ColumnMap],
     mapping: Mapping,
     available: Sequence[str],
+    numbered: bool = False,
     temporal: frozenset[str] | set[str] = frozenset(),
     checks: Sequence[CrossCheck] = (),
+    raw_json: Callable[[list[str]], str] | None = None,
 ) -> str:
-    """Build the SELECT that converts and checks one staged file.
+    """Build the SELECT that converts and checks one file's rows as they are read.
 
     Args:
-        source: the staged relation (has ``__row`` and the file's text columns).
-        file_idx: written into ``__file`` so several files can be unioned.
+        source: the file's relation (SQL): its text columns named by the header.
+        file_idx: written into ``__file`` so several files can share one table.
         fields: the target columns (the snapshot's FIELDS or a reference table's).
         columns: the mapping's entries for these fields.
         mapping: the whole mapping (true/false values, date format).
         available: the file's column headers; mapped sources not in it take defaults.
+        numbered: the source carries ``__row`` (else ``__row`` is NULL: rows are numbered by
+            position, see :func:`weixi.ingest.read.with_record_numbers`).
         temporal: source columns that are already dates (Parquet), parsed as ISO dates.
         checks: cross-column checks (see :func:`snapshot_checks`).
+        raw_json: builds, from SQL references to the ``available`` columns, the row's text as
+            JSON for the quarantine; evaluated only for rows with a violation (``__raw``).
 
     Returns:
-        SQL producing ``__file, __row``, one typed column per field, and ``__viol``.
+        SQL producing ``__file, __row``, one typed column per field, ``__viol`` and ``__raw``.
     """
     present = set(available)
-    level1 = [f"{file_idx} AS __file", "__row"]
-    level2 = ["__file", "__row"]
+    keep = [f"s_{j}" for j in range(len(available))] if raw_json else []
+    row = "__row" if numbered else "CAST(NULL AS BIGINT) AS __row"
+    level1 = [f"{file_idx} AS __file", row]
+    level1 += [f"{q_ident(c)} AS s_{j}" for j, c in enumerate(available) if raw_json]
+    level2 = ["__file", "__row", *keep]
     outputs = ["__file", "__row"]
     errs: list[tuple[str, str, str]] = []  # (column, SQL giving a reason or NULL, raw alias)
     typed_names: set[str] = set()
@@ -195,12 +217,7 @@ def select_sql(
         raw, m, v = f"r_{i}", f"m_{i}", f"v_{f.name}"
         src = q_ident(col.source)
         level1.append(f"{src} AS {raw}")
-        trimmed = f"NULLIF(TRIM({src}), '')"
-        if col.values:
-            whens = " ".join(f"WHEN {q_str(k)} THEN {q_str(val)}" for k, val in col.values.items())
-            level1.append(f"NULLIF(CASE {trimmed} {whens} ELSE {trimmed} END, '') AS {m}")
-        else:
-            level1.append(f"{trimmed} AS {m}")
+        level1.append(f"{mapped_sql(col, src)} AS {m}")
         iso = col.source in temporal
         level2 += [raw, m, f"{typed_expr(f, col, mapping, m, iso_date=iso)} AS {v}"]
         typed_names.add(f.name)
@@ -226,7 +243,7 @@ def select_sql(
                 f"WHEN regexp_matches({m}, {q_str(TEXT_FORBIDDEN)}) THEN 'control_characters'"
             )
         if f.choices:
-            cases.append(f"WHEN {v} NOT IN ({_in_list(f.choices)}) THEN 'not_in_choices'")
+            cases.append(f"WHEN NOT {_one_of(v, f.choices)} THEN 'not_in_choices'")
         if f.min is not None:
             reason = "negative_value" if f.min == 0 else "below_min"
             cases.append(f"WHEN {v} < {f.min!r} THEN {q_str(reason)}")
@@ -242,41 +259,50 @@ def select_sql(
             )
     # Reasons are cheap constant strings per field; the list of structs is only built for the
     # (few) rows that have at least one, which keeps validation fast on clean months.
-    level3 = [*outputs]
+    level3 = [*outputs, *keep]
     level3 += [f"{expr} AS e_{k}" for k, (_, expr, _) in enumerate(errs)]
     level3 += sorted({raw for _, _, raw in errs})
+    clean = " AND ".join(f"e_{k} IS NULL" for k in range(len(errs))) or "true"
+    level4 = ["__file", "__row", *(q_ident(f.name) for f in fields), *keep]
+    level4 += [f"e_{k}" for k in range(len(errs))]
+    level4 += [*sorted({raw for _, _, raw in errs}), f"{clean} AS __ok"]
     final = ["__file", "__row", *(q_ident(f.name) for f in fields)]
     if errs:
-        clean = " AND ".join(f"e_{k} IS NULL" for k in range(len(errs)))
         items = ", ".join(
             f"CASE WHEN e_{k} IS NOT NULL THEN {{'column_name': {q_str(col)}, "
             f"'reason': e_{k}, 'raw_value': {raw}}} END"
             for k, (col, _, raw) in enumerate(errs)
         )
         viol_list = (
-            f"CASE WHEN {clean} THEN CAST([] AS {VIOLATION_TYPE}[]) "
+            f"CASE WHEN __ok THEN CAST([] AS {VIOLATION_TYPE}[]) "
             f"ELSE list_filter([{items}], lambda x: x IS NOT NULL) END"
         )
     else:
         viol_list = f"CAST([] AS {VIOLATION_TYPE}[])"
     final.append(f"CAST({viol_list} AS {VIOLATION_TYPE}[]) AS __viol")
+    text = f"CAST({raw_json(keep)} AS VARCHAR)" if raw_json else "NULL"
+    final.append(f"CAST(CASE WHEN __ok THEN NULL ELSE {text} END AS VARCHAR) AS __raw")
     return (
-        f"SELECT {', '.join(final)} FROM (SELECT {', '.join(level3)} FROM "
-        f"(SELECT {', '.join(level2)} FROM (SELECT {', '.join(level1)} FROM {q_ident(source)})))"
+        f"SELECT {', '.join(final)} FROM (SELECT {', '.join(level4)} FROM "
+        f"(SELECT {', '.join(level3)} FROM (SELECT {', '.join(level2)} FROM "
+        f"(SELECT {', '.join(level1)} FROM {source}))))"
     )
 
 
-def mark_duplicates_sql(table: str, key: str) -> str:
-    """UPDATE adding a ``duplicate_id`` violation to every row whose ``key`` occurs twice or more.
+def duplicates_sql(table: str, key: str) -> str:
+    """SELECT of the ``key`` values that occur twice or more in ``table`` (column ``k``).
 
     All copies are quarantined: the import cannot know which copy is right, and keeping the
     first would make the result depend on file order. A GROUP BY on the key finds the (few)
-    duplicated values; only their rows are rewritten.
+    duplicated values.
     """
     k = q_ident(key)
-    dup = _viol(key, "duplicate_id", k)
-    t = q_ident(table)
     return (
-        f"UPDATE {t} SET __viol = list_append(__viol, {dup}) WHERE {k} IN "
-        f"(SELECT {k} FROM {t} WHERE {k} IS NOT NULL GROUP BY {k} HAVING count(*) > 1)"
+        f"SELECT {k} AS k FROM {q_ident(table)} WHERE {k} IS NOT NULL GROUP BY {k} "
+        f"HAVING count(*) > 1"
     )
+
+
+def duplicate_violation(key: str) -> str:
+    """The ``duplicate_id`` violation of a row's ``key`` (a struct literal)."""
+    return _viol(key, "duplicate_id", q_ident(key))
