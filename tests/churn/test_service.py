@@ -205,6 +205,29 @@ def test_scores_and_reasons_do_not_depend_on_the_prediction_threads(
     assert out[1] == out[2]
 
 
+def test_reasons_computed_in_chunks_equal_reasons_computed_at_once(
+    history_con, fast_params, monkeypatch
+):
+    """The stored reasons are computed a chunk of lines at a time (bounded memory on a
+    province): any chunk size gives every line the same reasons."""
+    con, months = history_con
+    as_of = months[-2]
+    service.train(con=con, month=as_of, params=fast_params)
+    params = fast_params.model_copy(
+        update={"monthly": fast_params.monthly.model_copy(update={"reasons_share": 1.0})}
+    )
+    out = {}
+    for rows in (1_000_000, 37):
+        monkeypatch.setattr(service, "REASON_CHUNK_ROWS", rows)
+        service.score(con=con, month=as_of, params=params)
+        out[rows] = con.execute(
+            "SELECT subscriber_id, reasons FROM churn_scores WHERE month = ? ORDER BY 1", [as_of]
+        ).fetchall()
+    assert len(out[37]) > 3 * 37 and all(r[1] is not None for r in out[37])
+    assert sum(r[1] != "[]" for r in out[37]) > 37
+    assert out[37] == out[1_000_000]
+
+
 def test_arrow_batches_encode_like_the_pandas_frame(history_con, fast_params):
     """Scoring reads the month in Arrow batches: the same matrix as the frame's encoding."""
     from weixi.churn import features as F

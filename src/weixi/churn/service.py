@@ -29,6 +29,10 @@ from weixi.store.months import add_months, format_month, loaded_months
 
 #: Lines per Arrow batch when scoring a month.
 SCORE_BATCH_ROWS = 250_000
+# Lines whose SHAP contributions and top reasons are computed at once: bounds the
+# contributions matrix and the ranking's temporaries (on 10 M lines a million lines get
+# reasons; all at once they took about 2 GB).
+REASON_CHUNK_ROWS = 100_000
 
 
 @dataclass
@@ -737,9 +741,17 @@ class RiskPool:
 
 
 def _reasons_long(scorer: Scorer, X: np.ndarray, names, levels, k: int):
-    """Long reasons table of the rows of ``X`` (SHAP contributions of the 1-month booster)."""
-    contrib = scorer.contributions(X) if len(X) else np.zeros((0, X.shape[1] + 1))
-    return reasons.top_reasons(contrib, X, names, levels, k)
+    """Long reasons table of the rows of ``X`` (SHAP contributions of the 1-month booster),
+    computed :data:`REASON_CHUNK_ROWS` rows at a time."""
+    if not len(X):
+        return reasons.top_reasons(np.zeros((0, X.shape[1] + 1)), X, names, levels, k)
+    parts = []
+    for lo in range(0, len(X), REASON_CHUNK_ROWS):
+        chunk = X[lo : lo + REASON_CHUNK_ROWS]
+        part = reasons.top_reasons(scorer.contributions(chunk), chunk, names, levels, k)
+        rows = pa.array(part.column("row").to_numpy() + lo, pa.int64())
+        parts.append(part.set_column(0, "row", rows))
+    return pa.concat_tables(parts)
 
 
 def compute_reasons(
