@@ -451,8 +451,12 @@ def scan_lines(
             counted[0] = True  # the rest of a line already started
         counted[-1] = counted[-1] and not mid  # an unfinished line is counted when it ends
         scan.lines += int(np.count_nonzero(counted))
-        dpos = np.flatnonzero(arr == d)
-        delims = np.searchsorted(dpos, ends) - np.searchsorted(dpos, starts)
+        # delimiters per line: one pass summing a 0/1 array between line starts (a sentinel
+        # 0 at the end covers a last line that starts at the block's end)
+        is_delim = np.empty(len(arr) + 1, dtype=np.uint8)
+        is_delim[-1] = 0
+        np.equal(arr, d, out=is_delim[:-1].view(bool))
+        delims = np.add.reduceat(is_delim, starts, dtype=np.int32)
         wide = delims > limit
         if cont:
             wide[0] = False
