@@ -695,13 +695,14 @@ class RiskPool:
     probability seen so far, or above the floor), and the pool is cut back to the picked ones
     when it has grown by half: linear in the month. (Cutting it back after every batch copied
     the whole pool per batch: on 10 M lines, 40 copies of a million rows, a minute.) A cut
-    copies only the rows it keeps, part by part: joining the parts first doubled the pool,
-    and on 10 M lines the pool's feature rows were gigabytes.
+    compacts each part where it lies and gives the rest of its memory back: copying the kept
+    rows into a new array held them twice, and on 10 M lines the pool's feature rows are
+    gigabytes.
     """
 
     def __init__(self, monthly: MonthlyParams, *, k: int, width: int) -> None:
-        self.monthly, self.k = monthly, k
-        self.X: list[np.ndarray] = [np.empty((0, width))]
+        self.monthly, self.k, self.width = monthly, k, width
+        self.X: list[np.ndarray] = []  # parts, each owning its rows
         self.p: list[np.ndarray] = [np.empty(0)]
         self.row: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
         self.size = self.kept = 0
@@ -712,7 +713,7 @@ class RiskPool:
         take = np.flatnonzero((p >= self.threshold) | (p >= self.monthly.reasons_min_p))
         if not len(take):
             return
-        self.X.append(X[take])
+        self.X.append(np.ascontiguousarray(X[take], dtype=float))  # owns its rows
         self.p.append(p[take])
         self.row.append(offset + take)
         self.size += len(take)
@@ -722,12 +723,19 @@ class RiskPool:
     def _cut(self) -> None:
         p = np.concatenate(self.p)
         keep = explained_rows(p, self.monthly, k=self.k)  # positions, sorted
-        ends = np.cumsum([len(x) for x in self.p])
-        at = np.searchsorted(keep, np.concatenate([[0], ends]))
-        X = np.empty((len(keep), self.X[0].shape[1]), dtype=self.X[0].dtype)
-        for part, lo, a, b in zip(self.X, [0, *ends[:-1]], at[:-1], at[1:], strict=True):
-            X[a:b] = part[keep[a:b] - lo]
-        self.X = [X]
+        ends = np.cumsum([len(x) for x in self.X], dtype=np.int64)
+        starts = ends - [len(x) for x in self.X]
+        parts = []
+        for part, lo, a, b in zip(
+            self.X, starts, np.searchsorted(keep, starts), np.searchsorted(keep, ends), strict=True
+        ):
+            local = keep[a:b] - lo  # sorted, local[j] >= j: moving rows forward is safe
+            if len(local) < len(part):
+                part[: len(local)] = part[local]
+                part.resize((len(local), self.width), refcheck=False)  # the rest freed
+            if len(part):
+                parts.append(part)
+        self.X = parts
         self.p = [p[keep]]
         self.row = [np.concatenate(self.row)[keep]]
         self.size = self.kept = len(keep)
@@ -737,7 +745,9 @@ class RiskPool:
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         """The picked lines' feature rows and their row numbers in the month, in row order."""
         self._cut()
-        return self.X[0], self.row[0]
+        X = np.concatenate(self.X) if self.X else np.empty((0, self.width))
+        self.X = []
+        return X, self.row[0]
 
 
 def _reasons_long(scorer: Scorer, X: np.ndarray, names, levels, k: int):
