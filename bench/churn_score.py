@@ -1,7 +1,9 @@
 """Benchmark churn scoring speed: compiled trees (lleaves) vs LightGBM predict.
 
 Trains the monthly model on a small synthetic operator, tiles its feature rows up to
-``--rows`` and times raw-probability scoring. Prints one JSON object.
+``--rows`` and times raw-probability scoring; then the reasons' SHAP contributions of
+``--contrib-rows`` of those rows, by table look-up (``weixi.churn.treeshap``, what scoring
+uses) and by LightGBM's ``pred_contrib``. Prints one JSON object.
 
 Example:
     .venv/bin/python bench/churn_score.py --rows 2000000
@@ -25,6 +27,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--subscribers", type=int, default=5000)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--contrib-rows", type=int, default=200_000)
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="weixi-bench-"))
     os.environ["WEIXI_HOME"] = str(home)
@@ -68,6 +71,13 @@ def main() -> None:
 
     p_fast, s_fast, c_fast = timed(fast.predict)
     p_lgb, s_lgb, c_lgb = timed(slow.predict)
+    Xc = X[: args.contrib_rows]
+    t = time.perf_counter()
+    shap_tables = fast.contributions(Xc)
+    s_tables = time.perf_counter() - t
+    t = time.perf_counter()
+    shap_lgb = slow.booster.predict(Xc, pred_contrib=True, num_threads=args.threads)
+    s_contrib = time.perf_counter() - t
     load = os.getloadavg()[0]
     print(
         json.dumps(
@@ -84,6 +94,10 @@ def main() -> None:
                 "lleaves_seconds": round(s_fast, 3),
                 "lightgbm_seconds": round(s_lgb, 3),
                 "max_abs_diff": float(np.max(np.abs(p_fast - p_lgb))),
+                "contrib_rows": len(Xc),
+                "contrib_tables_seconds": round(s_tables, 3),
+                "contrib_lightgbm_seconds": round(s_contrib, 3),
+                "contrib_max_abs_diff": float(np.max(np.abs(shap_tables - shap_lgb))),
                 "compile_seconds": round(compile_s, 1),
                 "train_seconds": round(train_s, 1),
                 "cpu_count": os.cpu_count(),

@@ -113,6 +113,7 @@ class Scorer:
         if engine in {"auto", "lleaves"}:
             self.compiled = compile_model(self.model_file, required=engine == "lleaves")
         self.engine = "lleaves" if self.compiled is not None else "lightgbm"
+        self._explain = None
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Probability of churn before calibration."""
@@ -121,8 +122,15 @@ class Scorer:
         return self.booster.predict(X, num_threads=self.num_threads)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
-        """Per-feature contributions to the log-odds (SHAP values); last column is the bias."""
-        return self.booster.predict(X, pred_contrib=True, num_threads=self.num_threads)
+        """Per-feature contributions to the log-odds (SHAP values); last column is the bias.
+
+        LightGBM's ``pred_contrib`` values, by table look-up for shallow trees
+        (:mod:`weixi.churn.treeshap`)."""
+        if self._explain is None:
+            from weixi.churn.treeshap import explainer
+
+            self._explain = explainer(self.booster, num_threads=self.num_threads)
+        return self._explain(X)
 
 
 def compile_model(model_file: Path, *, required: bool = False):

@@ -121,11 +121,12 @@ def reasons_dataframe(features: Any, meta: dict, folder: Path, top_k: int) -> An
         import numpy as np
 
         from weixi.churn.reasons import top_reasons
+        from weixi.churn.treeshap import explainer
 
-        booster = lgb.Booster(model_str=text)
+        contributions = explainer(lgb.Booster(model_str=text))
         for batch in batches:
             X = encode(batch.to_pandas(), names, levels)
-            contrib = booster.predict(X, pred_contrib=True, num_threads=1)
+            contrib = contributions(X)
             long = top_reasons(contrib, X, names, levels, top_k).to_pydict()
             lists: list[list] = [[] for _ in range(len(X))]
             for row, code, num, txt, c in zip(
