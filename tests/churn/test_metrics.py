@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from weixi.churn import metrics
 from weixi.churn.calibrate import apply_calibrator, fit_calibrator, prior_correct
-from weixi.churn.drift import psi
+from weixi.churn.drift import _bin, psi
 
 
 def test_lift_counts_ties_at_their_average_rate():
@@ -125,3 +127,24 @@ def test_bootstrap_weights_give_each_resample_its_own_auc_and_lift(ties):
     with np.errstate(invalid="ignore", divide="ignore"):
         none_auc, none_lift = _weighted_auc_lift(w, _pooled(0 * y, p), 0.1)
     assert np.isnan(none_auc).all() and np.isnan(none_lift).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(st.floats(-5, 5, allow_nan=False), st.sampled_from([0.0, 1.0, np.nan])),
+        max_size=60,
+    ),
+    edges=st.lists(st.sampled_from([-2.0, -0.5, 0.0, 0.25, 1.0, 3.0]), max_size=9),
+)
+def test_drift_bins_are_a_search_of_the_edges(values, edges):
+    """Each value's bin is the number of edges at or below it (ties at an edge go right,
+    repeated edges count each time); missing values take the last bin."""
+    x = np.array(values, dtype=float)
+    edges = sorted(edges)
+    expected = np.where(
+        np.isnan(x), len(edges) + 1, np.searchsorted(np.array(edges), x, side="right")
+    )
+    np.testing.assert_array_equal(_bin(x, edges), expected)
+    strided = np.repeat(x, 2)[::2]  # a column of a row-major matrix
+    np.testing.assert_array_equal(_bin(strided, edges), expected)

@@ -41,8 +41,21 @@ def _edges(x: np.ndarray, bins: int) -> list[float]:
 
 
 def _bin(x: np.ndarray, edges: list[float]) -> np.ndarray:
-    idx = np.searchsorted(np.asarray(edges), x, side="right")
-    return np.where(np.isnan(x), len(edges) + 1, idx)
+    """Each value's bin: the number of edges at or below it (``searchsorted(edges, x,
+    "right")``), missing values in the last bin (``len(edges) + 1``).
+
+    The edges are a handful of deciles, so one comparison per edge over a contiguous copy of
+    the column is several times faster than a binary search per value (a month's drift counts
+    bin every feature of every scored line)."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if len(edges) > 100:
+        idx = np.searchsorted(np.asarray(edges), x, side="right")
+    else:
+        idx = np.zeros(len(x), dtype=np.int8)
+        for edge in edges:
+            idx += x >= edge
+    idx[np.isnan(x)] = len(edges) + 1
+    return idx
 
 
 def _counts(bins: np.ndarray, branch_idx: np.ndarray, n_branch: int, n_bins: int) -> np.ndarray:
