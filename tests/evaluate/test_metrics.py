@@ -158,11 +158,12 @@ def test_one_set_of_draws_serves_every_breakdown():
 @settings(max_examples=60, deadline=None)
 def test_poisson_weights_are_the_cdf_inverse_of_one_stream_of_uniforms(n, k, block, seed):
     """Block by block, the weights are exactly the Poisson(1) CDF inverse of the uniforms one
-    ``rng.random((n, k))`` call draws: the bootstrap's figures do not depend on the blocks."""
+    ``rng.random((n, k), dtype=np.float32)`` call draws: the bootstrap's figures do not depend
+    on the blocks."""
     from weixi.evaluate.metrics import _POISSON1_CDF, _poisson1
 
-    u = np.random.default_rng(seed).random((n, k))
-    want = (u[..., None] > _POISSON1_CDF).sum(axis=-1).astype(np.float64)
+    u = np.random.default_rng(seed).random((n, k), dtype=np.float32)
+    want = (u[..., None] > _POISSON1_CDF.astype(np.float32)).sum(axis=-1).astype(np.float64)
     got = _poisson1(np.random.default_rng(seed), (n, k), block=block)
     assert np.array_equal(got, want)
 
