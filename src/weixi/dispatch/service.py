@@ -649,9 +649,7 @@ def _plan_month(
     # offer, channel, arm, value, cost, the A1 flag): every union below names one column list
     # (``x.*`` of a USING join puts the join keys first on Spark, not on DuckDB).
     row = "sid, branch_id, action, offer_id, channel, is_control, expected_value, cost, must_a1"
-    run.create(
-        "_pl_assign",
-        f"""WITH ranked AS (
+    lists = f"""WITH ranked AS (
             SELECT c.*, c.must_a1 AND c.is_control AS a1_control,
                    row_number() OVER (PARTITION BY c.cell, c.must_a1 AND c.is_control
                                       ORDER BY c.rank_value DESC, c.sid) AS r
@@ -729,7 +727,18 @@ def _plan_month(
                       OR (p.expected_value = cut.c_ev AND p.sid < cut.c_sid))))
             UNION ALL
             SELECT {row} FROM trt WHERE fits
-        ), withstaff AS (
+        )"""
+    if probe:  # the what-if sizes the control from counts, values and churn scores only
+        run.create(
+            "_pl_assign",
+            f"""{lists}
+            SELECT ch.sid, ch.is_control, ch.expected_value, ch.cost, p.p_churn
+            FROM chosen ch JOIN {mx.primary} p ON p.sid = ch.sid""",
+        )
+        return _probe_result(con, month, spec, sol, run, timings, t0, t1), mx
+    run.create(
+        "_pl_assign",
+        f"""{lists}, withstaff AS (
             SELECT ch.*, row_number() OVER (PARTITION BY ch.branch_id, ch.channel, ch.is_control
                                             ORDER BY ch.expected_value DESC, ch.sid) - 1
                        AS q
@@ -756,8 +765,6 @@ def _plan_month(
         LEFT JOIN _pl_staff st ON st.branch_id = w.branch_id AND st.channel = w.channel
              AND st.k = w.q % st.n""",
     )
-    if probe:
-        return _probe_result(con, month, spec, sol, run, timings, t0, t1), mx
     # Why every other subscriber of the month is not on a list.
     detail = (
         "CAST(s.exclusion_reason AS VARCHAR)"
