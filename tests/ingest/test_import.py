@@ -428,19 +428,41 @@ def test_loyalty_signals_are_range_checked(tmp_path, fresh_con):
     assert loaded == [(None, None, None, None), (9, 0.8, 12.5, 2)]
 
 
-def test_snapshot_rows_are_stored_in_subscriber_order(raw_month, tmp_path, fresh_con):
+@pytest.mark.parametrize("layout", ["shuffled", "in_order", "in_order_duplicate", "two_files"])
+def test_snapshot_rows_are_stored_in_subscriber_order(
+    raw_month, tmp_path, fresh_con, monkeypatch, layout
+):
     """A file in any order lands in subscriber order (each row group then spans a narrow id
-    range, so one line's look-up skips the others by their zone maps)."""
+    range, so one line's look-up skips the others by their zone maps). A file already in that
+    order keeps its own, without a sort; a duplicated id, or files each in order but not
+    together, are sorted."""
     import random
+
+    from weixi.ingest import service
 
     out, canonical = raw_month
     mapping = load_mapping(out / "mapping.yaml")
     rows = _read_gbk(out / "subscribers_2025-09.csv")
     header, data = rows[0], rows[1:]
-    random.Random(3).shuffle(data)
-    path = tmp_path / "subscribers_2025-09.csv"
-    _write_gbk(path, [header, *data])
-    import_month(con=fresh_con, month="2025-09", mapping=mapping, paths=[path])
+    key = header.index(mapping.columns["subscriber_id"].source)
+    data.sort(key=lambda r: r[key])
+    if layout == "shuffled":
+        random.Random(3).shuffle(data)
+    if layout == "in_order_duplicate":
+        data.insert(4, list(data[3]))
+    files = [data] if layout != "two_files" else [data[0::2], data[1::2]]
+    paths = []
+    for i, part in enumerate(files):
+        path = tmp_path / f"subscribers_2025-09_{i}.csv"
+        _write_gbk(path, [header, *part])
+        paths.append(path)
+    seen = []
+    real = service._in_subscriber_order
+    monkeypatch.setattr(
+        service, "_in_subscriber_order", lambda *a: seen.append(real(*a)) or seen[-1]
+    )
+    res = import_month(con=fresh_con, month="2025-09", mapping=mapping, paths=paths)
     stored = [r[0] for r in fresh_con.execute("SELECT subscriber_id FROM snapshot").fetchall()]
-    assert len(stored) == len(canonical)
-    assert stored == sorted(stored) and stored != [r[0] for r in data]
+    assert res.loaded == len(stored) == len(canonical) - (layout == "in_order_duplicate")
+    assert stored == sorted(stored)
+    assert seen == [layout == "in_order"]  # only a file in order skips the sort
