@@ -253,6 +253,29 @@ def candidates(n_train: int) -> dict:
 BLENDS = {"blend_lightgbm_logistic": ("t_lightgbm_small", "t_logistic")}
 
 
+def out_of_fold(
+    cands: dict,
+    frame: Frame,
+    t: np.ndarray,
+    y: np.ndarray,
+    strata: np.ndarray,
+    *,
+    folds: int = 3,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Each candidate's (and blend's) out-of-fold uplift on ``frame``: stratified ``folds``
+    folds, each row scored by the learner fitted on the other folds."""
+    oof = {name: np.zeros(len(t)) for name in cands}
+    skf = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    for a, b in skf.split(np.zeros(len(t)), strata):
+        fa, fb = _sub(frame, a), _sub(frame, b)
+        for name, fit in cands.items():
+            oof[name][b] = fit(fa, t[a], y[a])(fb)
+    for name, (a, b) in BLENDS.items():
+        oof[name] = 0.5 * (oof[a] + oof[b])
+    return oof
+
+
 def fit_eval(
     df: pd.DataFrame,
     *,
@@ -321,14 +344,7 @@ def fit_eval(
         f_tr.m = m[tr]
         cands["response"] = _response
     # selection: out-of-fold Qini on the training part only
-    oof = {name: np.zeros(len(tr)) for name in cands}
-    skf = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    for a, b in skf.split(np.zeros(len(tr)), strata[tr]):
-        fa, fb = _sub(f_tr, a), _sub(f_tr, b)
-        for name, fit in cands.items():
-            oof[name][b] = fit(fa, t_tr[a], y_tr[a])(fb)
-    for name, (a, b) in BLENDS.items():
-        oof[name] = 0.5 * (oof[a] + oof[b])
+    oof = out_of_fold(cands, f_tr, t_tr, y_tr, strata[tr], folds=folds, seed=seed)
     oof_qini = {name: qini_auc_score(y_tr, s, t_tr) for name, s in oof.items()}
     chosen = max(oof_qini, key=oof_qini.get)
     parts = BLENDS.get(chosen, (chosen,))
