@@ -1,7 +1,7 @@
 """Exact TreeSHAP of shallow LightGBM trees by table look-up (vectorized, no per-row recursion).
 
 LightGBM's ``pred_contrib`` runs the path-dependent TreeSHAP algorithm row by row: at 100 trees
-of depth 3 about 45 µs a row and thread, which is most of the time of a month's reasons. For a
+of depth 3 about 40 µs a row and thread, which was most of the time of a month's reasons. For a
 tree with ``m`` internal nodes, the contributions of a row depend on the row only through the
 direction it takes at each of those nodes — its *pattern*, one of ``2**m`` — because the
 path-dependent value function ``v(S)`` (follow the row at a node whose feature is in ``S``,
