@@ -278,3 +278,38 @@ def test_a_dispatch_whose_tasks_did_not_commit_is_never_evaluated_and_is_settled
     con.execute("UPDATE plans SET status = 'pending' WHERE version = 2")
     assert recover_pending(con=con, session=session) == {"approved": 1, "cancelled": 0}
     assert json.loads(_evaluation(con))["overall"]["n_treated"] == again.on_list
+
+
+@pytest.mark.parametrize(
+    ("choice", "explore", "draws"),
+    [
+        ("priority", None, True),
+        ("value", None, False),
+        ("value", True, True),
+        ("priority", False, False),
+    ],
+)
+def test_a_plan_choosing_by_value_does_not_take_the_thompson_draw_by_default(
+    store, monkeypatch, choice, explore, draws
+):
+    """Per-customer values already try an action without evidence (at its configured effect);
+    the segment's Thompson draw would override them, so by default only a plan that follows the
+    library's priority explores. An explicit ``learning.explore`` is kept either way."""
+    from weixi.dispatch import service
+
+    con, session = store
+    seen = []
+    real = service.match
+    monkeypatch.setattr(
+        service, "match", lambda *a, **k: seen.append(k["explore"]) or real(*a, **k)
+    )
+    learning = {"enabled": True} | ({} if explore is None else {"explore": explore})
+    _plan(
+        con,
+        session,
+        key=f"x-{choice}-{explore}",
+        action_choice=choice,
+        learning=learning,
+        preview=True,
+    )
+    assert seen == [draws]

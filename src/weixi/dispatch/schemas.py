@@ -120,8 +120,12 @@ class Learning(_Strict):
         description="response: learned take rate × each action's measured churn reduction "
         "(robust at campaign sizes); t/x: per-customer T-/X-learner on churn outcomes",
     )
-    explore: bool = Field(
-        True, description="Thompson sampling: each segment's action drawn with its p_best share"
+    explore: bool | None = Field(
+        None,
+        description="Thompson sampling: each segment's action drawn with its p_best share; "
+        "null (default) = on when the plan chooses by the library's priority, off when it "
+        "chooses by per-customer value (an action without evidence is then tried through its "
+        "configured effect, and the draw would override the customers' values)",
     )
     explore_share: float = Field(
         0.1,
@@ -153,6 +157,11 @@ class Learning(_Strict):
         "whose contract is ending differently from the rest), each level shrunk towards the "
         "action's reduction; null (default) = one reduction per action",
     )
+
+    def explores(self, action_choice: str) -> bool:
+        """Whether a plan choosing its actions by ``action_choice`` takes the Thompson draw
+        (``explore``, or its default for that choice)."""
+        return self.explore if self.explore is not None else action_choice != "value"
 
     @property
     def months_needed(self) -> int:

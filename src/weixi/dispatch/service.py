@@ -481,7 +481,7 @@ def _plan_month(
             actions=spec.actions,
             learned=lrn.enabled,
             adjust=lrn.enabled,
-            explore=lrn.explore,
+            explore=lrn.explores(spec.action_choice),
             explore_share=lrn.explore_share,
             min_segment_treated=lrn.min_segment_treated,
             write=not preview,
