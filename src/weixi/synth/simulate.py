@@ -17,9 +17,9 @@ A **policy** is a campaign configuration (:func:`policy_campaign`), nothing more
   in order (by ARPU inside a group) until capacity or budget ends; no value estimate decides;
 - ``model`` — seed matching valued with the churn model × the library's configured effects; the
   allocation maximizes expected net value;
-- ``uplift`` — every action whose offer fits is a candidate, valued with the learned uplift (and
-  Thompson exploration driven by the plan adjustment's posterior); the action with the highest
-  value is chosen.
+- ``uplift`` — every action whose offer fits is a candidate, valued with the learned uplift; the
+  action with the highest value is chosen (a plan choosing by value takes no segment Thompson
+  draw by default: an action without evidence is tried through its configured effect).
 
 Each campaign month is also planned twice more with the *product's own* planner in preview (same
 budget, capacity and contact policy, no control group, no global holdout, no exploration), on a
