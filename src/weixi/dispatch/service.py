@@ -616,13 +616,6 @@ def _plan_month(
     alloc["hi"] = alloc.groupby("cell")["x"].cumsum()
     alloc["lo"] = alloc["hi"] - alloc["x"]
     run.frame("_pl_alloc", alloc[["cell", "channel", "lo", "hi", "value", "cost"]])
-    run.frame("_pl_staff_in", staff)
-    run.create(
-        "_pl_staff",
-        "SELECT *, row_number() OVER "
-        "(PARTITION BY branch_id, channel ORDER BY staff_id) - 1 AS k, count(*) OVER "
-        "(PARTITION BY branch_id, channel) AS n FROM _pl_staff_in",
-    )
     big = 1e18
     limits = pd.DataFrame(
         [
@@ -640,11 +633,6 @@ def _plan_month(
         columns=["branch_id", "channel", "cap", "quota", "budget", "bbudget"],
     )
     run.frame("_pl_limits", limits)
-    notes = [
-        (r.key, r.note.en if r.note else r.key, r.note.zh if r.note else r.key)
-        for r in library.rules
-    ]
-    run.frame("_pl_notes", pd.DataFrame(notes, columns=["rule_key", "note_en", "note_zh"]))
     # The hand-back. A picked row carries only what the plan stores (sid, branch, action,
     # offer, channel, arm, value, cost, the A1 flag): every union below names one column list
     # (``x.*`` of a USING join puts the join keys first on Spark, not on DuckDB).
@@ -736,6 +724,19 @@ def _plan_month(
             FROM chosen ch JOIN {mx.primary} p ON p.sid = ch.sid""",
         )
         return _probe_result(con, month, spec, sol, run, timings, t0, t1), mx
+    # the lists' staff (in turn per branch and channel) and the rules' notes for the reasons
+    run.frame("_pl_staff_in", staff)
+    run.create(
+        "_pl_staff",
+        "SELECT *, row_number() OVER "
+        "(PARTITION BY branch_id, channel ORDER BY staff_id) - 1 AS k, count(*) OVER "
+        "(PARTITION BY branch_id, channel) AS n FROM _pl_staff_in",
+    )
+    notes = [
+        (r.key, r.note.en if r.note else r.key, r.note.zh if r.note else r.key)
+        for r in library.rules
+    ]
+    run.frame("_pl_notes", pd.DataFrame(notes, columns=["rule_key", "note_en", "note_zh"]))
     run.create(
         "_pl_assign",
         f"""{lists}, withstaff AS (
