@@ -187,13 +187,15 @@ def deciles_sql(month: dt.date) -> str:
             FROM snapshot s LEFT JOIN snapshot n
               ON n.subscriber_id = s.subscriber_id AND n.month = {nm}
             WHERE s.month = {m}),
-    j AS MATERIALIZED (SELECT sc.branch_id, sc.p_churn, lab.churned
+    j AS MATERIALIZED (SELECT subscriber_id, sc.branch_id, sc.p_churn, lab.churned
                        FROM sc JOIN lab USING (subscriber_id)),
+    -- lines tied on the score are split between deciles by subscriber id: the same month
+    -- gives the same deciles whatever order its rows are read in
     d AS (SELECT '{PROVINCE}' AS scope, p_churn, churned,
-                 ntile(10) OVER (ORDER BY p_churn) AS decile FROM j
+                 ntile(10) OVER (ORDER BY p_churn, subscriber_id) AS decile FROM j
           UNION ALL
           SELECT branch_id, p_churn, churned,
-                 ntile(10) OVER (PARTITION BY branch_id ORDER BY p_churn) FROM j
+                 ntile(10) OVER (PARTITION BY branch_id ORDER BY p_churn, subscriber_id) FROM j
           WHERE branch_id IS NOT NULL)
     SELECT {m} AS month, scope, decile, count(*) AS n, sum(p_churn) AS sum_p,
            count(p_churn) AS n_p, sum(churned) AS churned

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -452,12 +453,14 @@ def test_labels_read_beside_the_features_equal_the_joined_labels(history_con):
     batch=st.integers(1, 90),
     share=st.sampled_from([0.0, 0.01, 0.1, 0.5, 1.0]),
     min_p=st.sampled_from([0.0, 0.3, 0.9, 1.1]),
+    levels=st.sampled_from([0, 3, 10]),
     seed=st.integers(0, 2**16),
 )
 @settings(max_examples=150, deadline=None)
-def test_the_risk_pool_picks_what_the_whole_month_would(n, batch, share, min_p, seed):
+def test_the_risk_pool_picks_what_the_whole_month_would(n, batch, share, min_p, levels, seed):
     """Gathered batch by batch, the pool holds the rows explained_rows picks from the whole
-    month, with their feature rows, in row order (distinct probabilities: no ties to break)."""
+    month, with their feature rows, in row order; lines tied at the cut are taken by
+    subscriber id, so reading the month in another order picks the same lines."""
     from weixi.churn.params import load_params
 
     monthly = load_params().monthly.model_copy(
@@ -465,12 +468,28 @@ def test_the_risk_pool_picks_what_the_whole_month_would(n, batch, share, min_p, 
     )
     rng = np.random.default_rng(seed)
     p = rng.permutation(np.linspace(0.0, 1.0, n, endpoint=False)) if n else np.empty(0)
-    X = np.column_stack([np.arange(n, dtype=float), p])
+    if levels:  # a tree ensemble gives many lines the same score
+        p = np.floor(p * levels) / levels
+    ids = np.array([f"S{i:06d}" for i in rng.permutation(n)], dtype=object)
     k = min(n, int(np.ceil(share * n)))
-    pool = service.RiskPool(monthly, k=k, width=2)
-    for start in range(0, n, batch):
-        pool.add(X[start : start + batch], p[start : start + batch], start)
-    got_X, got_rows = pool.result()
-    want = service.explained_rows(p, monthly, k=k)
-    assert got_rows.tolist() == want.tolist()
-    assert np.array_equal(got_X, X[want])
+
+    def picked(order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        X = np.column_stack([np.arange(n, dtype=float), p])[order]
+        pool = service.RiskPool(monthly, k=k, width=2)
+        for start in range(0, n, batch):
+            part = slice(start, start + batch)
+            pool.add(X[part], p[order][part], start, pa.array(ids[order][part], pa.string()))
+        got_X, got_rows = pool.result()
+        want = service.explained_rows(p[order], monthly, k=k, ids=ids[order])
+        assert got_rows.tolist() == want.tolist()
+        assert np.array_equal(got_X, X[want])
+        return want, order[want]
+
+    rows, lines = picked(np.arange(n))
+    chosen = np.zeros(n, dtype=bool)
+    chosen[rows] = True
+    assert chosen.sum() >= k and chosen[p >= min_p].all()
+    if k and not chosen.all():  # the riskiest: nobody left out scores above a chosen line
+        assert p[~chosen].max() <= p[chosen & (p < min_p)].min(initial=np.inf)
+    _, again = picked(rng.permutation(n))
+    assert sorted(ids[again]) == sorted(ids[lines])

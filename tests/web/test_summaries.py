@@ -337,3 +337,35 @@ def test_a_step_run_by_hand_leaves_a_store_without_read_models_live(
         assert not summaries.in_use(con)
     finally:
         con.close()
+
+
+def test_deciles_split_tied_scores_the_same_way_whatever_the_row_order(writable):
+    """A tree ensemble gives many lines the same score; which of them fall in the lower decile
+    is decided by subscriber id, not by the order the rows happen to be read in (run to run,
+    a parallel scan reads them in another order)."""
+    con = writable
+    month = readmodels.summary_months(con, "rm_churn")[0]
+    con.execute("UPDATE churn_scores SET p_churn = round(p_churn, 1) WHERE month = ?", [month])
+    ties = con.execute(
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM churn_scores WHERE month = ? GROUP BY "
+        "p_churn)",
+        [month],
+    ).fetchall()[0][0]
+    total = con.execute("SELECT count(*) FROM churn_scores WHERE month = ?", [month]).fetchall()
+    assert ties > total[0][0] / 10  # a tie spans deciles
+
+    def deciles() -> list[tuple]:
+        return con.execute(
+            f"SELECT scope, decile, n, churned FROM ({summaries.deciles_sql(month)}) ORDER BY ALL"
+        ).fetchall()
+
+    first = deciles()
+    for order in ("subscriber_id DESC", "hash(subscriber_id)"):
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _cs AS SELECT * FROM churn_scores WHERE month = ?
+                ORDER BY {order}""",
+            [month],
+        )
+        con.execute("DELETE FROM churn_scores WHERE month = ?", [month])
+        con.execute("INSERT INTO churn_scores SELECT * FROM _cs")
+        assert deciles() == first

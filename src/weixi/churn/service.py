@@ -586,7 +586,7 @@ def score(
             ref, Xb, names, batch.column("branch_id").cast(pa.string()).to_numpy(False), pb[1]
         )
         counts = c if counts is None else {f: counts[f] + c[f] for f in counts}
-        pool.add(Xb, pb[1], offset)
+        pool.add(Xb, pb[1], offset, id_parts[-1])
         offset += len(Xb)
     n = offset
     ids = pa.concat_arrays(id_parts) if id_parts else pa.array([], pa.string())
@@ -673,15 +673,28 @@ FROM _churn_reasons GROUP BY "row"
 """
 
 
-def explained_rows(p: np.ndarray, monthly: MonthlyParams, k: int | None = None) -> np.ndarray:
+def explained_rows(
+    p: np.ndarray, monthly: MonthlyParams, k: int | None = None, ids: np.ndarray | None = None
+) -> np.ndarray:
     """Rows (sorted) whose reasons are stored at scoring time: the riskiest
     ``reasons_share`` of the month (or the riskiest ``k``) plus every row with
-    ``p >= reasons_min_p``."""
+    ``p >= reasons_min_p``.
+
+    Lines tied at the k-th probability (a tree ensemble gives many lines the same score) are
+    taken in the order of their subscriber ``ids`` when given, so the same month keeps the
+    same lines whatever order its rows were read in; without ``ids``, in row order."""
     n = len(p)
     k = min(n, int(np.ceil(monthly.reasons_share * n)) if k is None else k)
     keep = p >= monthly.reasons_min_p
     if k:
-        keep[np.argpartition(-p, k - 1)[:k]] = True
+        kth = np.partition(p, n - k)[n - k]  # the k-th highest probability
+        above = p > kth
+        keep |= above
+        tied = np.flatnonzero(p == kth)
+        need = k - int(above.sum())
+        if need < len(tied) and ids is not None:
+            tied = tied[np.argsort(ids[tied], kind="stable")]
+        keep[tied[:need]] = True
     return np.flatnonzero(keep)
 
 
@@ -689,7 +702,7 @@ class RiskPool:
     """The feature rows of the lines whose reasons :func:`score` stores, gathered batch by
     batch: at the end, the rows :func:`explained_rows` picks from the whole month (the ``k``
     riskiest and every line with ``p >= reasons_min_p``; among lines tied at the k-th
-    probability, any).
+    probability, the first by subscriber id).
 
     A batch adds only its lines that can still be picked (at or above the k-th highest
     probability seen so far, or above the floor), and the pool is cut back to the picked ones
@@ -705,24 +718,27 @@ class RiskPool:
         self.X: list[np.ndarray] = []  # parts, each owning its rows
         self.p: list[np.ndarray] = [np.empty(0)]
         self.row: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
+        self.ids: list[np.ndarray] = [np.empty(0, dtype=object)]
         self.size = self.kept = 0
         self.threshold = -np.inf if k else np.inf  # below it a line can no longer be picked
 
-    def add(self, X: np.ndarray, p: np.ndarray, offset: int) -> None:
-        """Offer the lines of a batch (rows ``offset …`` of the month)."""
+    def add(self, X: np.ndarray, p: np.ndarray, offset: int, ids: pa.Array) -> None:
+        """Offer the lines of a batch (rows ``offset …`` of the month, subscriber ``ids``)."""
         take = np.flatnonzero((p >= self.threshold) | (p >= self.monthly.reasons_min_p))
         if not len(take):
             return
         self.X.append(np.ascontiguousarray(X[take], dtype=float))  # owns its rows
         self.p.append(p[take])
         self.row.append(offset + take)
+        self.ids.append(np.asarray(ids.take(pa.array(take)).to_pylist(), dtype=object))
         self.size += len(take)
         if self.size - self.kept > max(self.kept, self.k) // 2:
             self._cut()
 
     def _cut(self) -> None:
         p = np.concatenate(self.p)
-        keep = explained_rows(p, self.monthly, k=self.k)  # positions, sorted
+        ids = np.concatenate(self.ids)
+        keep = explained_rows(p, self.monthly, k=self.k, ids=ids)  # positions, sorted
         ends = np.cumsum([len(x) for x in self.X], dtype=np.int64)
         starts = ends - [len(x) for x in self.X]
         parts = []
@@ -737,6 +753,7 @@ class RiskPool:
                 parts.append(part)
         self.X = parts
         self.p = [p[keep]]
+        self.ids = [ids[keep]]
         self.row = [np.concatenate(self.row)[keep]]
         self.size = self.kept = len(keep)
         if self.k and self.kept >= self.k:  # the k-th highest probability so far
