@@ -291,6 +291,10 @@ def _mean_of(values: list[ir.FloatingValue]) -> ir.FloatingValue:
     return ibis.ifelse(count > 0, total / count.cast("float64"), ibis.null("float64"))
 
 
+#: Decimal places the history aggregates are rounded to (far below any feature's resolution).
+_DIGITS = 9
+
+
 def _month_rows(snapshot: ir.Table, month: dt.date) -> ir.Table:
     """The snapshot rows of ``month`` with each line's aggregates over its earlier months.
 
@@ -312,6 +316,12 @@ def _month_rows(snapshot: ir.Table, month: dt.date) -> ir.Table:
     def within(frame: ir.BooleanValue, v: ir.Value) -> ir.Value:
         return ibis.ifelse(frame, v, ibis.null(v.type()))
 
+    def exact(v: ir.FloatingValue) -> ir.FloatingValue:
+        # a floating-point sum depends on the order its terms arrive in, which a parallel scan
+        # changes from run to run; rounded, the same months give the same bits (a retrained
+        # model is the same model, a drift bin's edge the same edge)
+        return v.round(_DIGITS)
+
     agg: dict[str, ir.Value] = {}
     for c in USAGE:
         v = h[c].cast("float64")
@@ -319,19 +329,19 @@ def _month_rows(snapshot: ir.Table, month: dt.date) -> ir.Table:
         x = ibis.ifelse(v.notnull(), h._midx.cast("float64"), ibis.null("float64"))
         agg |= {
             f"_{c}_max1": within(prev1, v).max(),
-            f"_{c}_avg3": within(prev3, v).mean(),
-            f"_{c}_avg6": within(prev6, v).mean(),
+            f"_{c}_avg3": exact(within(prev3, v).mean()),
+            f"_{c}_avg6": exact(within(prev6, v).mean()),
             f"_{c}_max6": within(prev6, v).max(),
-            f"_{c}_cov3": within(last3, v).cov(within(last3, x), how="pop"),
-            f"_{c}_var3": within(last3, x).var(how="pop"),
-            f"_{c}_mean3": within(last3, v).mean(),
+            f"_{c}_cov3": exact(within(last3, v).cov(within(last3, x), how="pop")),
+            f"_{c}_var3": exact(within(last3, x).var(how="pop")),
+            f"_{c}_mean3": exact(within(last3, v).mean()),
         }
     suspended = h.status.isin(["suspended", "arrears_stopped"])
     agg |= {
         "_zcd_max1": within(prev1, h.zero_call_days).max(),
         "_complaints_3m": within(last3, h.complaints).sum(),
-        "_dropped_3m": within(last3, h.dropped_call_rate.cast("float64")).mean(),
-        "_weak_3m": within(last3, h.weak_coverage_share.cast("float64")).mean(),
+        "_dropped_3m": exact(within(last3, h.dropped_call_rate.cast("float64")).mean()),
+        "_weak_3m": exact(within(last3, h.weak_coverage_share.cast("float64")).mean()),
         "_competitor_3m": within(last3, h.competitor_contacts).sum(),
         "_suspended_6m": within(last6, ibis.ifelse(suspended, 1, 0)).sum(),
     }

@@ -40,7 +40,7 @@ from weixi.errors import ConfigError, ConflictError, NotFoundError
 from weixi.i18n import t
 from weixi.store.bulk import insert_arrow
 from weixi.store.months import format_month
-from weixi.store.sqlrun import Run, open_run
+from weixi.store.sqlrun import Run, exact_avg, open_run
 from weixi.strategy.match import MatchResult, match, store_matches
 from weixi.strategy.schemas import StrategyLibrary, conditions_sql, sql_literal
 
@@ -557,7 +557,8 @@ def _plan_month(
         f"SELECT c.*, k.cell FROM _pl_cust0 c JOIN _pl_cells k USING ({cell_key})",
     )
     options = run.df(
-        f"""SELECT c.cell, c.branch_id, o.channel, avg(o.ev) AS value, avg(o.cost) AS cost
+        f"""SELECT c.cell, c.branch_id, o.channel, {exact_avg("o.ev")} AS value,
+               {exact_avg("o.cost")} AS cost
         FROM _pl_cust c JOIN _pl_opt o USING (sid)
         WHERE o.ev > {mv!r} OR c.must_a1
         GROUP BY c.cell, c.branch_id, o.channel ORDER BY c.cell, o.channel"""

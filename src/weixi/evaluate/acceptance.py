@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from weixi.errors import NotFoundError
+from weixi.store.sqlrun import exact_avg, exact_sum
 
 PARAMS = {
     "objective": "binary",
@@ -259,12 +260,14 @@ def take_rate_rows(model: AcceptanceModel, df: pd.DataFrame, kinds: dict[str, st
 
 #: Per group of evaluated outcomes: treated and control counts and churn rates, the treated's
 #: mean of accepted × P(churn) (the reduction's denominator) and their mean P(churn).
-_ARMS = """count(*) FILTER (WHERE NOT is_control) AS n_t,
+# the churn-score averages are exact (DECIMAL) sums: the same outcomes give the same learned
+# reductions to the bit, whichever threads read them
+_ARMS = f"""count(*) FILTER (WHERE NOT is_control) AS n_t,
            count(*) FILTER (WHERE is_control) AS n_c,
            avg(1 - stayed) FILTER (WHERE NOT is_control) AS c_t,
            avg(1 - stayed) FILTER (WHERE is_control) AS c_c,
-           avg(COALESCE(accepted, FALSE)::INTEGER * p_churn) FILTER (WHERE NOT is_control) AS d,
-           avg(p_churn) FILTER (WHERE NOT is_control) AS p_t"""
+           {exact_avg("COALESCE(accepted, FALSE)::INTEGER * p_churn", 15, "NOT is_control")} AS d,
+           {exact_avg("p_churn", 15, "NOT is_control")} AS p_t"""
 
 
 def _rate_variance(rate: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -329,14 +332,14 @@ def reduction_per_action(
         return {}
     marks = ", ".join("?" for _ in months)
     k_row = con.execute(
-        f"""SELECT sum(1 - stayed), sum(p_churn) FROM evaluation_outcomes
+        f"""SELECT sum(1 - stayed), {exact_sum("p_churn", 15)} FROM evaluation_outcomes
             WHERE month IN ({marks}) AND is_control""",
         months,
     ).fetchall()[0]
     k = float(k_row[0]) / float(k_row[1]) if k_row[1] else 1.0
     rows = con.execute(
         f"""SELECT action,
-                   {_ARMS}, avg(p_churn) FILTER (WHERE is_control) AS p_c
+                   {_ARMS}, {exact_avg("p_churn", 15, "is_control")} AS p_c
             FROM evaluation_outcomes WHERE month IN ({marks})
             GROUP BY action ORDER BY action""",
         months,
@@ -424,13 +427,14 @@ def reduction_by_level(
                  ON g.month = o.month AND g.subscriber_id = o.subscriber_id
                WHERE o.month IN ({marks}) AND g.{column} IS NOT NULL)"""
     k_row = con.execute(
-        f"SELECT sum(1 - stayed), sum(p_churn) FROM {src} WHERE is_control", months
+        f"SELECT sum(1 - stayed), {exact_sum('p_churn', 15)} FROM {src} WHERE is_control",
+        months,
     ).fetchall()[0]
     if not k_row[1]:
         return {}
     k = float(k_row[0]) / float(k_row[1])
     lv = con.execute(
-        f"""SELECT _level, avg(1 - stayed), count(*), avg(p_churn) FROM {src}
+        f"""SELECT _level, avg(1 - stayed), count(*), {exact_avg("p_churn", 15)} FROM {src}
             WHERE is_control GROUP BY _level ORDER BY _level""",
         months,
     ).fetchall()

@@ -15,7 +15,8 @@ it runs on:
 
 Draws that must agree between the engines (control groups, exploration, tie-breaks) use
 :func:`hash_key_sql` / :func:`uniform_sql` (md5), never an engine's own
-``hash``.
+``hash``. Averages a decision reads use :func:`exact_avg`: a floating-point sum depends on the
+order of its terms, which a parallel scan changes from run to run.
 """
 
 from __future__ import annotations
@@ -42,6 +43,28 @@ def uniform_sql(column: str, salt: str) -> str:
         f"(('0x' || substr(md5(CAST({column} AS VARCHAR) || ':' || {sql_literal(salt)}), 1, 13))"
         f"::BIGINT / CAST({UNIFORM_SCALE!r} AS DOUBLE))"  # a DOUBLE on Spark too, not a DECIMAL
     )
+
+
+def exact_avg(expr: str, scale: int = 12, where: str | None = None) -> str:
+    """SQL (DuckDB and Spark) for ``avg(expr)`` that does not depend on the order of the rows.
+
+    Each value is rounded to ``scale`` decimal places and summed as a DECIMAL (integer
+    arithmetic, exact), so the same rows give the same bits whichever threads read them;
+    the mean comes back as a DOUBLE. 38 digits: values below 10^(38 − scale − 7) on ten
+    million rows. The plain ``avg`` of doubles adds in the order the threads finish, and the
+    last bits it changes are enough to move an optimal plan between tied alternatives.
+    ``where``: the aggregate's ``FILTER`` condition."""
+    return _exact("avg", expr, scale, where)
+
+
+def exact_sum(expr: str, scale: int = 12, where: str | None = None) -> str:
+    """SQL for ``sum(expr)`` that does not depend on the order of the rows (as :func:`exact_avg`)."""
+    return _exact("sum", expr, scale, where)
+
+
+def _exact(agg: str, expr: str, scale: int, where: str | None) -> str:
+    cond = f" FILTER (WHERE {where})" if where else ""
+    return f"CAST({agg}(CAST({expr} AS DECIMAL(38, {int(scale)}))){cond} AS DOUBLE)"
 
 
 def hash_key_sql(expr: str) -> str:
