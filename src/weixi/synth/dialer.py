@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from weixi.auth.models import User
 from weixi.dispatch.outcome_files import record_file
 from weixi.store.months import add_months
+from weixi.synth.generate import hash_uniform
 
 # The operator's hidden truth: probability that a worked customer is actually reached, per
 # channel. The strategy library's channel `effect` is the product's (configured) belief about it.
@@ -31,6 +32,42 @@ CONTACT_RATES = {
     "sms": 0.95,
     "app": 0.55,
 }
+
+#: The dialer's independent draws per customer and month (salts of :func:`hash_uniform`).
+_STREAMS = {"worked": 0, "reached": 1, "accepted": 2, "reason": 3}
+REFUSAL_REASONS = ("price", "no_need", "competitor_offer", "busy")
+
+
+def draw_outcomes(
+    subscriber_ids: np.ndarray,
+    channels: np.ndarray,
+    p_accept: np.ndarray,
+    *,
+    seed: int,
+    share_worked: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Whether each task is worked, its customer reached and the offer accepted, and a refusal
+    reason (used where reached and not accepted).
+
+    Each customer's draws are their own — a counter-based hash of ``seed`` and the subscriber
+    id, not of the task's place in the month's lists: a plan that works one more or one other
+    customer leaves everyone else's outcome as it was, so two plans of the same month meet the
+    same luck (common random numbers), and a change in one line does not reshuffle the rest.
+    """
+    import pandas as pd
+
+    key = pd.util.hash_array(np.asarray(subscriber_ids, dtype=object))
+
+    def draw(stream: str) -> np.ndarray:
+        return hash_uniform(key, seed * len(_STREAMS) + _STREAMS[stream])
+
+    worked = draw("worked") < share_worked
+    rate = pd.Series(channels).map(CONTACT_RATES).fillna(0.5).to_numpy(dtype=float)
+    reached = worked & (draw("reached") < rate)
+    accepted = reached & (draw("accepted") < p_accept)
+    reasons = np.array(REFUSAL_REASONS, dtype=object)
+    refusal = reasons[(draw("reason") * len(reasons)).astype(np.int64)]
+    return worked, reached, accepted, refusal
 
 
 def execute_with_hidden_responses(
@@ -45,6 +82,7 @@ def execute_with_hidden_responses(
 
     Each task is worked with probability ``share_worked``; a worked customer is reached with
     the channel's contact rate and accepts with the hidden ``p_accept`` of the planned action.
+    The draws are keyed by ``seed`` and the subscriber id (:func:`draw_outcomes`).
     Outcomes are recorded as a dialer's result file (``record_file``) and the accepted actions are
     returned as ``(subscriber_id, action, accepted)`` for ``SyntheticOperator.advance``.
     """
@@ -53,7 +91,6 @@ def execute_with_hidden_responses(
     tasks = session.execute(
         select(Task.id, Task.subscriber_id, Task.channel, Task.action)
         .where(Task.month == month, Task.status == TaskStatus.open.value)
-        # the random draws follow the subscribers, not the order the lists were written in
         .order_by(Task.campaign_id, Task.subscriber_id)
     ).all()
     empty = pa.table(
@@ -83,14 +120,10 @@ def execute_with_hidden_responses(
         .to_numpy(dtype=float)
     )
 
-    rng = np.random.default_rng(seed)
-    worked = rng.random(len(ids)) < share_worked
-    rate = pd.Series(channels).map(CONTACT_RATES).fillna(0.5).to_numpy(dtype=float)
-    reached = worked & (rng.random(len(ids)) < rate)
-    accepted = reached & (rng.random(len(ids)) < p_accept)
+    worked, reached, accepted, refusal = draw_outcomes(
+        subs.astype(str), channels, p_accept, seed=seed, share_worked=share_worked
+    )
     refused = reached & ~accepted
-    reasons = np.array(["price", "no_need", "competitor_offer", "busy"], dtype=object)
-    refusal = reasons[rng.integers(0, len(reasons), len(ids))]
 
     when = dt.datetime.combine(add_months(month, 1) - dt.timedelta(days=3), dt.time(18, 0))
     result = np.where(accepted, "accepted", np.where(refused, "refused", "not_reached"))

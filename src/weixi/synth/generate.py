@@ -146,7 +146,7 @@ def _exact_choice(rng: np.random.Generator, k: int, p) -> np.ndarray:
     return rng.permutation(np.repeat(np.arange(len(p)), counts))
 
 
-def _hash_uniform(keys: np.ndarray, salt: int) -> np.ndarray:
+def hash_uniform(keys: np.ndarray, salt: int) -> np.ndarray:
     """Counter-based uniforms in [0, 1): the same (key, salt) always gives the same number."""
     with np.errstate(over="ignore"):
         z = keys.astype(np.uint64) + np.uint64((salt * 0x9E3779B97F4A7C15) % (1 << 64))
@@ -301,7 +301,7 @@ class SyntheticOperator:
         come back next month with a hidden probability of 0.3-0.7 (:meth:`advance`).
         """
         g = self._pool()
-        taste = _hash_uniform(g["key"], self.seed * 1000 + 901)
+        taste = hash_uniform(g["key"], self.seed * 1000 + 901)
         return pa.table(
             {
                 "subscriber_id": _str_ids("S", g["key"], 10),
@@ -346,7 +346,7 @@ class SyntheticOperator:
             acc = winback.filter(pc.fill_null(winback.column("accepted"), False))
             ids = set(acc.column("subscriber_id").to_pylist())
             taken = np.isin(np.asarray(_str_ids("S", g["key"], 10).to_pylist(), object), list(ids))
-            p_back = 0.3 + 0.4 * _hash_uniform(g["key"], self.seed * 1000 + 902)
+            p_back = 0.3 + 0.4 * hash_uniform(g["key"], self.seed * 1000 + 902)
             p = np.where(taken, np.maximum(p, p_back), p)
         back = rng.random(len(p)) < p
         if not back.any():
@@ -679,7 +679,7 @@ class SyntheticOperator:
         )
         # hidden loyalty (higher = readier to leave): the line's own disposition plus its network
         # experience, which is partly the district's coverage (a fixed draw per district)
-        area = _hash_uniform(branch.astype(np.int64) * 64 + district, self.seed * 7919 + 5) - 0.5
+        area = hash_uniform(branch.astype(np.int64) * 64 + district, self.seed * 7919 + 5) - 0.5
         net = (area * 2.45 + 0.707 * rng.standard_normal(k)).astype(np.float32)
         u = _U_OWN * rng.normal(0, 1, k) + _U_NET * net
         # the base starts near the steady state of the disengagement process (see _evolve)
@@ -950,8 +950,8 @@ class SyntheticOperator:
         s = self.s
         a = ACTIONS.index(action)
         keys = s["key"][idx]
-        e1 = _hash_uniform(keys, self.seed * 1000 + a * 2 + 1) - 0.5
-        e2 = _hash_uniform(keys, self.seed * 1000 + a * 2 + 2) - 0.5
+        e1 = hash_uniform(keys, self.seed * 1000 + a * 2 + 1) - 0.5
+        e2 = hash_uniform(keys, self.seed * 1000 + a * 2 + 2) - 0.5
         mte = self._months_to_end()[idx]
         a1 = (mte >= 0) & (mte < 3)
         unbound = s["contract"][idx] == _NONE_CONTRACT
