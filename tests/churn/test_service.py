@@ -480,7 +480,7 @@ def test_the_risk_pool_picks_what_the_whole_month_would(n, batch, share, min_p, 
             part = slice(start, start + batch)
             pool.add(X[part], p[order][part], start, pa.array(ids[order][part], pa.string()))
         got_X, got_rows = pool.result()
-        want = service.explained_rows(p[order], monthly, k=k, ids=ids[order])
+        want = service.explained_rows(p[order], monthly, k=k, ids=pa.array(ids[order], pa.string()))
         assert got_rows.tolist() == want.tolist()
         assert np.array_equal(got_X, X[want])
         return want, order[want]

@@ -14,6 +14,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from weixi.churn import champion as rule
 from weixi.churn import drift, reasons, registry
@@ -674,7 +675,7 @@ FROM _churn_reasons GROUP BY "row"
 
 
 def explained_rows(
-    p: np.ndarray, monthly: MonthlyParams, k: int | None = None, ids: np.ndarray | None = None
+    p: np.ndarray, monthly: MonthlyParams, k: int | None = None, ids: pa.Array | None = None
 ) -> np.ndarray:
     """Rows (sorted) whose reasons are stored at scoring time: the riskiest
     ``reasons_share`` of the month (or the riskiest ``k``) plus every row with
@@ -693,7 +694,7 @@ def explained_rows(
         tied = np.flatnonzero(p == kth)
         need = k - int(above.sum())
         if need < len(tied) and ids is not None:
-            tied = tied[np.argsort(ids[tied], kind="stable")]
+            tied = tied[pc.sort_indices(ids.take(pa.array(tied))).to_numpy()]
         keep[tied[:need]] = True
     return np.flatnonzero(keep)
 
@@ -718,7 +719,8 @@ class RiskPool:
         self.X: list[np.ndarray] = []  # parts, each owning its rows
         self.p: list[np.ndarray] = [np.empty(0)]
         self.row: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
-        self.ids: list[np.ndarray] = [np.empty(0, dtype=object)]
+        # Arrow strings (a few bytes a line), not Python objects: the pool can hold millions
+        self.ids: list[pa.Array] = [pa.array([], pa.string())]
         self.size = self.kept = 0
         self.threshold = -np.inf if k else np.inf  # below it a line can no longer be picked
 
@@ -730,14 +732,14 @@ class RiskPool:
         self.X.append(np.ascontiguousarray(X[take], dtype=float))  # owns its rows
         self.p.append(p[take])
         self.row.append(offset + take)
-        self.ids.append(np.asarray(ids.take(pa.array(take)).to_pylist(), dtype=object))
+        self.ids.append(ids.take(pa.array(take)))
         self.size += len(take)
         if self.size - self.kept > max(self.kept, self.k) // 2:
             self._cut()
 
     def _cut(self) -> None:
         p = np.concatenate(self.p)
-        ids = np.concatenate(self.ids)
+        ids = pa.concat_arrays(self.ids)
         keep = explained_rows(p, self.monthly, k=self.k, ids=ids)  # positions, sorted
         ends = np.cumsum([len(x) for x in self.X], dtype=np.int64)
         starts = ends - [len(x) for x in self.X]
@@ -753,7 +755,7 @@ class RiskPool:
                 parts.append(part)
         self.X = parts
         self.p = [p[keep]]
-        self.ids = [ids[keep]]
+        self.ids = [ids.take(pa.array(keep))]
         self.row = [np.concatenate(self.row)[keep]]
         self.size = self.kept = len(keep)
         if self.k and self.kept >= self.k:  # the k-th highest probability so far
