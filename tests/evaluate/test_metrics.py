@@ -140,12 +140,17 @@ def test_one_set_of_draws_serves_every_breakdown():
     v = rng.normal(0, 5, n)
     tr = rng.random(n) < 0.8
     by_action, by_branch = rng.integers(0, 4, n), rng.integers(0, 7, n)
-    shared = metrics.bootstrap_diff_cis(v, tr, [None, by_action, by_branch], n_boot=300, seed=2)
-    for groups, got in zip((None, by_action, by_branch), shared, strict=True):
-        alone = metrics.bootstrap_diff_ci(v, tr, groups, n_boot=300, seed=2)
-        np.testing.assert_allclose(got.low, alone.low)
-        np.testing.assert_allclose(got.high, alone.high)
-        np.testing.assert_allclose(got.estimate, alone.estimate)
+    # a breakdown by person has about as many groups as rows: it is summed from the rows'
+    # weights, apart from the finest cells of the others
+    by_person = rng.integers(0, 900, n)
+    groupings = [None, by_action, by_branch, by_person]
+    # every row resampled (the overall treated arm, 2 400 rows, would take its normal limit)
+    shared = metrics.bootstrap_diff_cis(v, tr, groupings, n_boot=300, seed=2, normal_rows=None)
+    for groups, got in zip(groupings, shared, strict=True):
+        alone = metrics.bootstrap_diff_cis(v, tr, [groups], n_boot=300, seed=2, normal_rows=None)[0]
+        np.testing.assert_allclose(got.low, alone.low, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(got.high, alone.high, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(got.estimate, alone.estimate, rtol=1e-9, atol=1e-12)
     assert len(shared[2].low) == 7 and np.all(shared[2].low < shared[2].high)
 
 
@@ -188,3 +193,47 @@ def test_bootstrap_through_the_finest_cells_equals_summing_each_grouping(monkeyp
     for a, b in zip(got, want, strict=True):
         for f in ("estimate", "low", "high"):
             np.testing.assert_allclose(getattr(a, f), getattr(b, f), rtol=1e-9, atol=1e-12)
+
+
+def _arpu_changes(rng, n: int) -> np.ndarray:
+    """Month-on-month ARPU changes as an operator's outcomes have them: small moves for most
+    lines, minus the whole ARPU (gamma, mean 60 yuan) for the 3 % who left — a skewed value."""
+    arpu = rng.gamma(2.0, 30.0, n)
+    left = rng.random(n) < 0.03
+    return np.where(left, -arpu, rng.normal(0.0, 5.0, n))
+
+
+def test_large_arms_through_their_normal_limit_give_the_bootstrap_interval():
+    """Arms of ≥ ``normal_rows`` rows drawn from their normal limit give the intervals of
+    resampling every row, within the replicates' Monte Carlo error, for every grouping — with
+    large treated arms, small control arms, and a grouping whose arms are all small."""
+    rng = np.random.default_rng(7)
+    n = 80_000
+    tr = rng.random(n) < 0.93  # 74 400 treated, 5 600 controls
+    values = _arpu_changes(rng, n) + np.where(tr, 0.4, 0.0)
+    by_branch = rng.integers(0, 3, n)  # treated ≈ 24 800 a branch: normal; controls ≈ 1 870: not
+    by_staff = rng.integers(0, 60, n)  # ≈ 1 240 treated a person: resampled row by row
+    groupings = [None, by_branch, by_staff]
+    fast = metrics.bootstrap_diff_cis(values, tr, groupings, n_boot=2000, seed=1)
+    exact = metrics.bootstrap_diff_cis(values, tr, groupings, n_boot=2000, seed=2, normal_rows=None)
+    for a, b in zip(fast, exact, strict=True):
+        np.testing.assert_allclose(a.estimate, b.estimate, rtol=1e-9, atol=1e-9)
+        width = b.high - b.low
+        assert np.all(np.abs(a.low - b.low) < 0.08 * width)
+        assert np.all(np.abs(a.high - b.high) < 0.08 * width)
+    # the overall interval covers the true shift (0.4) and is as wide as the exact one
+    assert fast[0].low[0] < 0.4 < fast[0].high[0]
+    assert abs((fast[0].high - fast[0].low)[0] / (exact[0].high - exact[0].low)[0] - 1) < 0.05
+
+
+def test_the_normal_limit_is_drawn_with_the_poisson_bootstraps_moments():
+    """A single large arm (one group, no controls needed): the replicate mean's spread is the
+    Poisson bootstrap's, √(Σ(v − v̄)²)/m — checked on the treated-minus-control difference with
+    a control arm of constant values (no spread of its own)."""
+    rng = np.random.default_rng(3)
+    m = 50_000
+    values = np.r_[_arpu_changes(rng, m), np.zeros(3000)]
+    tr = np.r_[np.ones(m, bool), np.zeros(3000, bool)]
+    iv = metrics.bootstrap_diff_cis(values, tr, [None], n_boot=4000, seed=5, level=0.6827)[0]
+    se = values[:m].std() / np.sqrt(m)
+    assert (iv.high[0] - iv.low[0]) / 2 == pytest.approx(se, rel=0.05)

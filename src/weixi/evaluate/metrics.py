@@ -42,6 +42,8 @@ import numpy as np
 from scipy import stats
 
 DEFAULT_LEVEL = 0.95
+# a finest cell of this many rows is bootstrapped through its normal limit (bootstrap_diff_cis)
+NORMAL_ROWS = 2000
 MIN_N = 50
 MIN_EVENTS = 5
 
@@ -244,6 +246,7 @@ def bootstrap_diff_cis(
     level: float = DEFAULT_LEVEL,
     seed: int = 0,
     chunk: int = 64,
+    normal_rows: int | None = NORMAL_ROWS,
 ) -> list[Interval]:
     """:func:`bootstrap_diff_ci` for several groupings of the same rows, with one set of draws.
 
@@ -256,6 +259,19 @@ def bootstrap_diff_cis(
     cells, rows) matrix sum each cell's weights and its weights × values, so the weighted
     values are never written out. A row's weights do not depend on the groupings, so each
     breakdown gets the interval it would get bootstrapped alone.
+
+    **Large arms through their normal limit.** An arm of a group (e.g. the treated customers of
+    one branch) with at least ``normal_rows`` rows is not resampled row by row: over a
+    replicate its Σ weight and Σ weight × value are sums of that many independent terms, so
+    they are drawn from the normal distribution with their exact mean and covariance under
+    Poisson weights — means ``m`` and ``Σv``, variances ``m`` and ``Σv²``, covariance ``Σv``
+    for ``m`` rows. At thousands of rows the central limit theorem's error is far below the
+    replicates' own Monte Carlo error (``tests/evaluate/test_metrics.py`` compares the two on
+    skewed ARPU changes). Only the rows of some small group-arm are drawn Poisson weights, so a
+    month of two million treated customers and tens of thousands of controls costs about the
+    controls' bootstrap. The exact equality with a breakdown bootstrapped alone then holds for
+    the small arms; a large arm's draws are its own per grouping (equal in distribution).
+    ``normal_rows=None`` resamples every row.
     """
     from scipy import sparse
 
@@ -267,51 +283,104 @@ def bootstrap_diff_cis(
     for groups in groupings:
         codes = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups, np.int64)
         coded.append((codes, int(codes.max()) + 1 if n else 0))
-    # Every grouping's cells (group × arm) are unions of the finest cells (all groupings × arm):
-    # each replicate is summed over the rows once, into the finest cells, and each grouping
-    # adds those up — a few hundred cells, not the rows again per grouping.
-    fine, first = _finest_cells(coded, arm, n)
-    rows = np.arange(n)
+    if n == 0:
+        empty = [np.full(g, np.nan) for _c, g in coded]
+        return [Interval(e, e, e) for e in empty]
+    # per grouping: each row's cell (group × arm), the cells' rows, Σv and Σv²
+    cell_of = [codes * 2 + arm for codes, _g in coded]
+    size = [
+        np.bincount(c, minlength=2 * g).astype(np.float64)
+        for c, (_x, g) in zip(cell_of, coded, strict=True)
+    ]
+    s1 = [
+        np.bincount(c, weights=values, minlength=len(m)) for c, m in zip(cell_of, size, strict=True)
+    ]
+    big = [np.zeros(len(m), dtype=bool) if normal_rows is None else m >= normal_rows for m in size]
+    # rows of some small cell are resampled; the large cells take their normal limit
+    need = np.zeros(n, dtype=bool)
+    for c, b in zip(cell_of, big, strict=True):
+        need |= ~b[c]
+    sub = np.flatnonzero(need)
+    m_sub = len(sub)
+    # Every grouping's small cells are unions of the finest cells (all groupings × arm) of the
+    # resampled rows: each replicate is summed over those rows once, into the finest cells, and
+    # each grouping adds those up — a few hundred cells, not the rows again per grouping. A
+    # grouping of very many groups (a breakdown by person) would make the finest cells as many
+    # as the rows: such groupings, the most groups first, are left out of the finest cells and
+    # summed from the rows' weights on their own.
+    sub_coded = [(codes[sub], g) for codes, g in coded]
+    direct: set[int] = set()
+    by_size = sorted(range(len(coded)), key=lambda i: -coded[i][1])
+    while True:
+        kept = [sub_coded[i] for i in range(len(coded)) if i not in direct]
+        fine, first = _finest_cells(kept, arm[sub], m_sub)
+        wide = [i for i in by_size if i not in direct and coded[i][1] > 1]
+        if fine is not None or not wide:
+            break
+        direct.add(wide[0])
+    rows = np.arange(m_sub)
     if fine is None:  # as many finest cells as rows would save nothing: each row its own cell
         fine = first = rows
     cells = len(first)
-    sums = sparse.csr_matrix(
-        (np.r_[np.ones(n), values], (np.r_[fine, fine + cells], np.r_[rows, rows])),
-        shape=(2 * cells, n),
-    )
-    plans = []  # per grouping: its group count and a sparse (cell × finest cell) indicator
-    for codes, n_groups in coded:
-        cell = codes[first] * 2 + arm[first]  # cell = group × arm
-        member = sparse.csr_matrix(
-            (np.ones(len(first)), (cell, np.arange(len(first)))), shape=(2 * n_groups, len(first))
+
+    def stacked(cell: np.ndarray, n_cells: int):
+        """The (2 × n_cells, resampled rows) matrix summing weights (top) and weights × values
+        (bottom) of the resampled rows into ``cell``."""
+        return sparse.csr_matrix(
+            (np.r_[np.ones(m_sub), values[sub]], (np.r_[cell, cell + n_cells], np.r_[rows, rows])),
+            shape=(2 * n_cells, m_sub),
         )
-        plans.append((n_groups, member))
 
-    def cell_sums(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Σ weight and Σ weight × value of each finest cell, per replicate column."""
-        both = np.asarray(sums @ w)
-        return both[:cells], both[cells:]
+    sums = stacked(fine, cells)
+    plans = []  # per grouping: its summing matrix and the normal terms of its large cells
+    for i, ((_codes, n_groups), c, m, b, s) in enumerate(
+        zip(coded, cell_of, size, big, s1, strict=True)
+    ):
+        if i in direct:  # from the rows' weights: (2 × cells, rows), weights and values stacked
+            matrix = stacked(c[sub], 2 * n_groups)
+        else:  # from the finest cells: (cells × finest cells)
+            matrix = sparse.csr_matrix(
+                (np.ones(cells), (c[sub][first], np.arange(cells))), shape=(2 * n_groups, cells)
+            )
+        k = np.flatnonzero(b)
+        s2 = np.bincount(c, weights=values * values, minlength=len(m))[k]
+        # Σw = m + √m·z1; Σwv = Σv + (Σv/√m)·z1 + √(Σv² − (Σv)²/m)·z2
+        a = s[k] / np.sqrt(m[k]) if len(k) else s[k]
+        bb = np.sqrt(np.maximum(s2 - s[k] * s[k] / np.maximum(m[k], 1.0), 0.0))
+        plans.append((i in direct, matrix, k, m[k], s[k], a, bb))
 
-    def diff(member, wv: np.ndarray, w: np.ndarray) -> np.ndarray:
+    def diff(wv: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Weighted mean of treated minus control per group, for each replicate column."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            m = np.asarray(member @ wv) / np.asarray(member @ w)
-        return m[1::2] - m[0::2]
+            mean = wv / w
+        return mean[1::2] - mean[0::2]
 
-    if n == 0:
-        empty = [np.full(p[0], np.nan) for p in plans]
-        return [Interval(e, e, e) for e in empty]
-    fine_n, fine_v = cell_sums(np.ones((n, 1)))
-    ests = [diff(member, fine_v, fine_n)[:, 0] for _g, member in plans]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ests = [diff(s[:, None], m[:, None])[:, 0] for s, m in zip(s1, size, strict=True)]
     rng = np.random.default_rng(seed)
     reps: list[list[np.ndarray]] = [[] for _ in plans]
     done = 0
     while done < n_boot:
-        k = min(chunk, n_boot - done)
-        fine_w, fine_wv = cell_sums(_poisson1(rng, (n, k)))
-        for i, (_g, member) in enumerate(plans):
-            reps[i].append(diff(member, fine_wv, fine_w))
-        done += k
+        kk = min(chunk, n_boot - done)
+        weights = _poisson1(rng, (m_sub, kk))
+        both = np.asarray(sums @ weights)
+        # each finest cell's Σ weight next to its Σ weight × value: one product per grouping
+        fine_both = np.hstack([both[:cells], both[cells:]])
+        for i, (is_direct, matrix, k, mk, sk, a, bb) in enumerate(plans):
+            if is_direct:
+                g2 = matrix.shape[0] // 2
+                got = np.asarray(matrix @ weights)
+                w, wv = got[:g2], got[g2:]
+            else:
+                got = np.asarray(matrix @ fine_both)
+                w, wv = got[:, :kk], got[:, kk:]
+            if len(k):
+                z1 = rng.standard_normal((len(k), kk))
+                z2 = rng.standard_normal((len(k), kk))
+                w[k] = mk[:, None] + np.sqrt(mk)[:, None] * z1
+                wv[k] = sk[:, None] + a[:, None] * z1 + bb[:, None] * z2
+            reps[i].append(diff(wv, w))
+        done += kk
     alpha = 1.0 - level
     out = []
     for est, rep in zip(ests, reps, strict=True):
