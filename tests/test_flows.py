@@ -19,7 +19,7 @@ LEARN = Learning(
     min_churners=10,
     min_treated_per_action=60,
     min_control_per_action=20,
-    reduction_by="a",  # reductions per binding level too (off by default)
+    reduction_by="a",  # reductions per binding level for every action (default: learn_by)
 )
 
 

@@ -397,15 +397,16 @@ def learn_uplift(
                         "treated": 0,
                         "control": 0,
                     }
+        dims = lrn.level_dims(library)
         levels = (
             reduction_by_level(
                 con=con,
                 months=months,
                 actions=red,
-                column=lrn.reduction_by,
+                dims=dims,
                 counterfactual=lrn.counterfactual,
             )
-            if lrn.reduction_by
+            if dims
             else {}
         )
         return {
@@ -415,6 +416,7 @@ def learn_uplift(
             "reduction": {a: round(v["reduction"], 4) for a, v in red.items()},
             # per level of learning.reduction_by, where a level had enough treated customers
             "reduction_by": lrn.reduction_by,
+            "reduction_dims": {a: "+".join(c) for a, c in dims.items() if a in levels},
             "reduction_by_level": {
                 a: {g: round(v["reduction"], 4) for g, v in lv.items()} for a, lv in levels.items()
             },
@@ -518,7 +520,8 @@ def learn_acceptance(
     Writes ``month``'s predicted take rates (who accepts which offer when reached) into the
     ``uplift`` table and each channel's measured effect (how often it reaches the customer) into
     ``channel_effects``; with the ``response`` learner's per-action ``reduction`` (and its
-    reductions per level of ``learning.reduction_by``, ``by_level``) the learned uplift becomes
+    reductions per level of each action's dimensions, ``learning.level_dims``: ``by_level``) the
+    learned uplift becomes
     take rate × reduction (see :mod:`weixi.evaluate.acceptance`). The take rates
     are skipped, with the reason, while no action has ``learning.min_contacted_per_action``
     reached customers with an answer. The model is trained on the driver; ``month``'s lines
@@ -565,7 +568,7 @@ def learn_acceptance(
         uplift_range=(learning.uplift_min, learning.uplift_max),
         version=version,
         by_level=by_level,
-        column=learning.reduction_by,
+        dims=learning.level_dims(library),
         configured_take={a.key: a.take_rate for a in library.actions},
         action_line_types={a.key: a.line_type for a in library.actions},
     )

@@ -183,6 +183,7 @@ BY_LEVEL = {
     "pack": {"A1": 0.05, "A2": 0.15, "A3": 0.10},
 }
 PRIOR = {"prepay": 0.6, "care": 0.3, "pack": 0.4}
+DIMS_A = {a: ["a"] for a in BY_LEVEL}  # every action by the binding level
 
 
 def test_reductions_by_binding_level_find_where_an_offer_works():
@@ -198,7 +199,7 @@ def test_reductions_by_binding_level_find_where_an_offer_works():
         rng = np.random.default_rng(300 + seed)
         _outcomes_by_level(con, rng, BY_LEVEL, {"A1": 8000, "A2": 8000, "A3": 8000}, 800)
         act = reduction_per_action(con=con, months=[MONTH], prior=PRIOR)
-        lv = reduction_by_level(con=con, months=[MONTH], actions=act, column="a")
+        lv = reduction_by_level(con=con, months=[MONTH], actions=act, dims=DIMS_A)
         for a, by in BY_LEVEL.items():
             for g, r in by.items():
                 err_level.append(abs(lv[a][g]["reduction"] - r))
@@ -219,11 +220,11 @@ def test_a_thin_level_keeps_the_action_reduction():
     rng = np.random.default_rng(7)
     _outcomes_by_level(con, rng, BY_LEVEL, {"A1": 40, "A2": 3000, "A3": 20}, 300)
     act = reduction_per_action(con=con, months=[MONTH], prior=PRIOR)
-    lv = reduction_by_level(con=con, months=[MONTH], actions=act, column="a", min_treated=30)
+    lv = reduction_by_level(con=con, months=[MONTH], actions=act, dims=DIMS_A, min_treated=30)
     assert "A3" not in lv["prepay"] and "A2" in lv["prepay"]
     assert lv["prepay"]["A1"]["weight"] < 0.5 < lv["prepay"]["A2"]["weight"]
-    with pytest.raises(ValueError, match="not a segment dimension"):
-        reduction_by_level(con=con, months=[MONTH], actions=act, column="subscriber_id")
+    with pytest.raises(ValueError, match="not segment dimensions"):
+        reduction_by_level(con=con, months=[MONTH], actions=act, dims={"prepay": ["subscriber_id"]})
 
 
 def test_the_learned_uplift_takes_the_level_reduction_of_each_line():
@@ -249,7 +250,7 @@ def test_the_learned_uplift_takes_the_level_reduction_of_each_line():
         uplift_range=(0.0, 0.9),
         version="v",
         by_level={"prepay": {"A1": 0.4, "A2": 0.1}},
-        column="a",
+        dims={"prepay": ["a"], "care": ["a"]},
     )
     got = dict(
         con.execute(
@@ -266,6 +267,7 @@ def test_the_level_dimension_is_checked_in_the_campaign_config():
     from weixi.dispatch.schemas import Learning
 
     assert Learning().reduction_by is None and Learning(reduction_by="a").reduction_by == "a"
+    assert Learning(reduction_by="library").reduction_by == "library"
     assert Learning(reduction_by="value_class").reduction_by == "value_class"
     with pytest.raises(ValidationError, match="not a segment dimension"):
         Learning(reduction_by="phone")
@@ -310,3 +312,99 @@ def test_an_action_without_a_learned_take_rate_takes_the_learned_reduction_not_t
     assert con.execute("SELECT take_rate FROM uplift WHERE action = 'annual'").fetchall() == [
         (None,)
     ]
+
+
+def test_each_action_learns_by_its_own_dimensions():
+    """The library's learn_by: a prepaid offer's reduction differs by binding level (a), a data
+    pack's by data use (f); each is learned by its own dimensions — a level of two dimensions
+    is their values joined by '|' — and an action without dimensions keeps one reduction."""
+    con = duckdb.connect()
+    schema.ensure(con)
+    rng = np.random.default_rng(11)
+    truth = {
+        "prepay": lambda a, f: np.where(a == "A1", 0.45, 0.08),
+        "pack": lambda a, f: np.where(f == "F1", 0.30, 0.05),
+        "care": lambda a, f: np.full(len(a), 0.12),
+    }
+    cols = {k: [] for k in ("subscriber_id", "action", "is_control", "p_churn", "accepted")}
+    cols |= {"stayed": [], "a": [], "f": []}
+    i = 0
+    for action, fn in truth.items():
+        n = 24_000
+        a = rng.choice(["A1", "A2", "A3"], n)
+        f = rng.choice(["F1", "F2"], n)
+        p = rng.beta(3, 12, n)
+        control = rng.random(n) < 0.1
+        accepted = ~control & (rng.random(n) < 0.6)
+        churn = rng.random(n) < p * (1 - fn(a, f) * accepted)
+        cols["subscriber_id"] += [f"S{i + j}" for j in range(n)]
+        i += n
+        cols["action"] += [action] * n
+        for k, v in (("is_control", control), ("p_churn", p), ("accepted", accepted)):
+            cols[k] += list(v)
+        cols["stayed"] += list((~churn).astype(int))
+        cols["a"] += list(a)
+        cols["f"] += list(f)
+    month = pa.array([MONTH] * i, pa.date32())
+    seg = {"month": month, "subscriber_id": cols["subscriber_id"]}
+    seg |= {"a": cols.pop("a"), "f": cols.pop("f")}
+    con.register("_o", pa.table({"month": month, **cols}))
+    con.execute("INSERT INTO evaluation_outcomes BY NAME SELECT * FROM _o")
+    con.register("_g", pa.table(seg))
+    con.execute("INSERT INTO segments BY NAME SELECT * FROM _g")
+    act = reduction_per_action(con=con, months=[MONTH], prior=PRIOR)
+    dims = {"prepay": ["a", "f"], "pack": ["f"]}
+    lv = reduction_by_level(con=con, months=[MONTH], actions=act, dims=dims)
+    assert set(lv) == {"prepay", "pack"}  # care has no dimensions: one reduction
+    assert set(lv["prepay"]) == {f"{a}|{f}" for a in ("A1", "A2", "A3") for f in ("F1", "F2")}
+    assert set(lv["pack"]) == {"F1", "F2"}
+    for f in ("F1", "F2"):  # the prepaid offer's advantage at A1 is found at both data levels
+        assert lv["prepay"][f"A1|{f}"]["reduction"] > lv["prepay"][f"A2|{f}"]["reduction"] + 0.15
+    assert lv["pack"]["F1"]["reduction"] > lv["pack"]["F2"]["reduction"] + 0.1
+    # and the line's uplift takes its level's reduction for that action
+    con.execute(
+        """INSERT INTO uplift (month, subscriber_id, action, take_rate)
+           SELECT month, subscriber_id, 'pack', 1.0 FROM segments"""
+    )
+    apply_reduction(
+        con=con,
+        month=MONTH,
+        reduction={"pack": act["pack"]["reduction"]},
+        uplift_range=(0.0, 0.9),
+        version="v",
+        by_level={a: {g: v["reduction"] for g, v in by.items()} for a, by in lv.items()},
+        dims=dims,
+    )
+    got = dict(
+        con.execute(
+            "SELECT g.f, round(avg(u.uplift), 6) FROM uplift u JOIN segments g "
+            "USING (month, subscriber_id) GROUP BY g.f"
+        ).fetchall()
+    )
+    assert got == {f: pytest.approx(lv["pack"][f]["reduction"], abs=1e-6) for f in ("F1", "F2")}
+
+
+def test_the_library_gives_each_action_its_learning_dimensions():
+    """learning.reduction_by: 'library' = each action's learn_by; a dimension = that one for
+    every action; null (default) = none. learn_by is checked against the segment columns."""
+    from pydantic import ValidationError
+
+    from weixi.dispatch.schemas import Learning
+    from weixi.strategy.library import load_preset
+    from weixi.strategy.schemas import Action
+
+    lib = load_preset()
+    dims = Learning(reduction_by="library").level_dims(lib)
+    assert dims["handset_upgrade"] == ["d", "e"] and dims["prepay_data"] == ["a", "f"]
+    assert set(dims) == {a.key for a in lib.actions}
+    assert Learning(reduction_by="a").level_dims(lib) == {a.key: ["a"] for a in lib.actions}
+    assert Learning().level_dims(lib) == {}
+    with pytest.raises(ValidationError, match="not segment dimensions"):
+        Action(
+            key="care_call",
+            category="A",
+            line_type="any",
+            name={"en": "x", "zh": "x"},
+            uplift=0.1,
+            learn_by=["phone"],
+        )

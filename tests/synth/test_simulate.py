@@ -194,3 +194,22 @@ def test_policies_on_a_mid_size_operator_rank_and_measure_honestly():
     up = sum(m.value for m in runs["uplift"].months)
     ru = sum(m.value for m in runs["rules"].months)
     assert up > ru
+
+
+def test_the_uplift_policy_can_learn_reductions_per_level():
+    """--reduction-by sets the uplift policy's learning.reduction_by (library: each action's
+    learn_by); the other policies do not learn; an unknown dimension is refused up front."""
+    import datetime as dt
+
+    from pydantic import ValidationError
+
+    from weixi.synth.simulate import SimParams, policy_campaign
+
+    month = dt.date(2026, 3, 1)
+    assert policy_campaign("uplift", month, 100.0).learning.reduction_by is None
+    spec = policy_campaign("uplift", month, 100.0, "library")
+    assert spec.learning.reduction_by == "library" and spec.learning.enabled
+    assert policy_campaign("model", month, 100.0, "library").learning.enabled is False
+    assert SimParams(reduction_by="a").reduction_by == "a"
+    with pytest.raises(ValidationError, match="not a segment dimension"):
+        SimParams(reduction_by="phone")

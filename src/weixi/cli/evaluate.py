@@ -371,11 +371,18 @@ def simulate_cmd(
         "--diagnose",
         help="Also plan the oracle at the campaign's default cell resolution and the ceilings "
         "of one churn reduction per action (references.action_mean_share) and per action and "
-        "binding level (references.level_mean_share); and, per action, what the executed plan "
+        "level of its learning dimensions, learning.reduction_by else the library's learn_by "
+        "(references.level_mean_share); and, per action, what the executed plan "
         "believed of its treated customers next to the truth (belief).",
     ),
     home: Path = typer.Option(
         None, "--home", help="Keep the simulation's weixi home here (default: temporary)."
+    ),
+    reduction_by: str = typer.Option(
+        None,
+        "--reduction-by",
+        help="The uplift policy's learning.reduction_by: library (each action's learn_by), a "
+        "segment dimension such as a; default: the campaign's (one churn reduction per action).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -399,6 +406,7 @@ def simulate_cmd(
         warmup=warmup,
         diagnose=diagnose,
         home=str(home) if home else None,
+        reduction_by=reduction_by,
     )
     loc = current_locale()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -153,10 +153,20 @@ class Learning(_Strict):
     reduction_by: str | None = Field(
         None,
         description="response learner: also estimate each action's churn reduction per level "
-        "of this segment dimension (e.g. a, the binding level: an offer may keep customers "
-        "whose contract is ending differently from the rest), each level shrunk towards the "
-        "action's reduction; null (default) = one reduction per action",
+        "of segment dimensions, each level shrunk towards the action's reduction — 'library': "
+        "each action's own learn_by of the strategy library (the needs it addresses); a "
+        "dimension (e.g. a, the binding level): that one for every action; null (default): "
+        "one reduction per action",
     )
+
+    def level_dims(self, library: Any) -> dict[str, list[str]]:
+        """The segment dimensions each action's reduction is learned per level of (see
+        ``reduction_by``): the library's ``learn_by``, one dimension for all, or none."""
+        if self.reduction_by is None:
+            return {}
+        if self.reduction_by == "library":
+            return {a.key: list(a.learn_by) for a in library.actions if a.learn_by}
+        return {a.key: [self.reduction_by] for a in library.actions}
 
     def explores(self, action_choice: str) -> bool:
         """Whether a plan choosing its actions by ``action_choice`` takes the Thompson draw
@@ -174,7 +184,7 @@ class Learning(_Strict):
     def _check(self) -> Learning:
         if self.uplift_max < self.uplift_min:
             raise ValueError("learning.uplift_max is below learning.uplift_min")
-        if self.reduction_by is not None:
+        if self.reduction_by not in (None, "library"):
             from weixi.segment.exprs import SEGMENT_COLUMNS
 
             if self.reduction_by not in SEGMENT_COLUMNS or self.reduction_by in (
@@ -184,7 +194,7 @@ class Learning(_Strict):
             ):
                 raise ValueError(
                     f"learning.reduction_by {self.reduction_by!r} is not a segment dimension "
-                    "(e.g. a, b, c, stability_group, value_class)"
+                    "(e.g. a, b, c, stability_group, value_class), 'library' or null"
                 )
         return self
 

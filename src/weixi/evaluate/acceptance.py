@@ -383,99 +383,140 @@ def reduction_per_action(
     }
 
 
+def level_sql(dims: dict[str, list[str]], action: str, seg: str) -> str:
+    """SQL of each row's level for its action: the values of the action's segment dimensions
+    ``dims[action]`` in ``seg`` (a ``segments`` alias) joined by ``|`` — NULL for an action
+    without dimensions or a line missing one of them.
+
+    >>> level_sql({"data_pack": ["f"], "care_call": ["b", "c"]}, "o.action", "g")
+    "CASE o.action WHEN 'data_pack' THEN CAST(g.f AS VARCHAR) WHEN 'care_call' THEN CAST(g.b AS VARCHAR) || '|' || CAST(g.c AS VARCHAR) END"
+    """
+    from weixi.segment.exprs import SEGMENT_COLUMNS
+    from weixi.store.sqlrun import sql_literal
+
+    cases = []
+    for a, cols in dims.items():
+        bad = [
+            c
+            for c in cols
+            if c not in SEGMENT_COLUMNS or c in ("month", "subscriber_id", "customer_id")
+        ]
+        if bad:
+            raise ValueError(
+                f"reduction level dimensions {bad} of {a!r} are not segment dimensions"
+            )
+        if cols:
+            expr = " || '|' || ".join(f"CAST({seg}.{c} AS VARCHAR)" for c in cols)
+            cases.append(f"WHEN {sql_literal(a)} THEN {expr}")
+    return f"CASE {action} {' '.join(cases)} END" if cases else "CAST(NULL AS VARCHAR)"
+
+
 def reduction_by_level(
     *,
     con: duckdb.DuckDBPyConnection,
     months: list[dt.date],
     actions: dict[str, dict[str, float]],
-    column: str,
+    dims: dict[str, list[str]],
     counterfactual: str = "model",
     min_treated: int = 30,
     level_sd_floor: float = 0.05,
     calibration_floor: float = 0.05,
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """Each action's churn reduction per level of a segment dimension (e.g. ``a``: the binding
-    level, where A1 is a contract about to end), shrunk towards the action's reduction.
+    """Each action's churn reduction per level of its segment dimensions ``dims[action]`` (e.g.
+    the binding level ``a`` and the data use ``f`` for a prepaid data offer), shrunk towards the
+    action's reduction.
 
     An offer's effect differs between customers (a prepaid offer keeps those whose contract
-    ends far better than the rest); one reduction per action gives every customer the mean.
-    For action ``a`` and level ``g`` (the level the customer had in ``segments`` in the planned
-    month) the estimate is the one of :func:`reduction_per_action` on the cell's customers: the
-    treated's counterfactual is the churn score recalibrated on the level's controls of every
-    action (a random-effects mean over levels, times the action's own calibration relative to
-    the common one), or — ``counterfactual="control"`` — the cell's own controls. The cells
-    scatter around their action's reduction ``actions[a]["reduction"]`` with a between-level
-    spread ``τ`` (DerSimonian–Laird over all cells, at least ``level_sd_floor``); each cell is
-    the precision-weighted mean of its own estimate and its action's: a thin cell stays at the
-    action's reduction, a well-measured difference shows.
+    ends far better than the rest, a handset upgrade those with an old handset); one reduction
+    per action gives every customer the mean. For action ``a`` and level ``g`` (the values the
+    customer had in ``segments`` in the planned month, joined by ``|``) the estimate is the one
+    of :func:`reduction_per_action` on the cell's customers: the treated's counterfactual is the
+    churn score recalibrated on the level's controls of every action (the controls' levels in
+    the same dimensions; a random-effects mean over levels, times the action's own calibration
+    relative to the common one), or — ``counterfactual="control"`` — the cell's own controls.
+    The cells scatter around their action's reduction ``actions[a]["reduction"]`` with a
+    between-level spread ``τ`` (DerSimonian–Laird over all cells, at least
+    ``level_sd_floor``); each cell is the precision-weighted mean of its own estimate and its
+    action's: a thin cell stays at the action's reduction, a well-measured difference shows.
 
     Cells with fewer than ``min_treated`` treated customers (or, with the control
     counterfactual, no control) are left out: they take the action's reduction. Returns
     ``{action: {level: {"reduction", "measured", "weight", "treated", "control"}}}``.
     """
-    from weixi.segment.exprs import SEGMENT_COLUMNS
-
-    if column not in SEGMENT_COLUMNS or column in ("month", "subscriber_id", "customer_id"):
-        raise ValueError(f"reduction level column {column!r} is not a segment dimension")
     if counterfactual not in ("model", "control"):
         raise ValueError(f"counterfactual must be 'model' or 'control', not {counterfactual!r}")
-    if not months or not actions:
+    dims = {a: list(c) for a, c in dims.items() if c and a in actions}
+    level_sql(dims, "o.action", "g")  # checks the dimensions
+    if not months or not actions or not dims:
         return {}
     marks = ", ".join("?" for _ in months)
-    src = f"""(SELECT o.*, CAST(g.{column} AS VARCHAR) AS _level
-               FROM evaluation_outcomes o JOIN segments g
-                 ON g.month = o.month AND g.subscriber_id = o.subscriber_id
-               WHERE o.month IN ({marks}) AND g.{column} IS NOT NULL)"""
     k_row = con.execute(
-        f"SELECT sum(1 - stayed), {exact_sum('p_churn', 15)} FROM {src} WHERE is_control",
+        f"""SELECT sum(1 - stayed), {exact_sum("p_churn", 15)} FROM evaluation_outcomes
+            WHERE month IN ({marks}) AND is_control""",
         months,
     ).fetchall()[0]
     if not k_row[1]:
         return {}
     k = float(k_row[0]) / float(k_row[1])
-    lv = con.execute(
-        f"""SELECT _level, avg(1 - stayed), count(*), {exact_avg("p_churn", 15)} FROM {src}
-            WHERE is_control GROUP BY _level ORDER BY _level""",
-        months,
-    ).fetchall()
-    rows = con.execute(
-        f"""SELECT action, _level,
-                   {_ARMS}
-            FROM {src} GROUP BY action, _level ORDER BY action, _level""",
-        months,
-    ).fetchall()
-    rows = [
-        r
-        for r in rows
-        if r[0] in actions and (r[2] or 0) >= min_treated and (r[3] or counterfactual == "model")
-    ]
-    if not rows:
+    parts = []  # per set of dimensions: its actions' cells with m and v
+    for cols in sorted({tuple(c) for c in dims.values()}):
+        acts_here = [a for a, c in dims.items() if tuple(c) == cols]
+        lvl = " || '|' || ".join(f"CAST(g.{c} AS VARCHAR)" for c in cols)
+        src = f"""(SELECT o.*, {lvl} AS _level
+                   FROM evaluation_outcomes o JOIN segments g
+                     ON g.month = o.month AND g.subscriber_id = o.subscriber_id
+                   WHERE o.month IN ({marks}) AND {lvl} IS NOT NULL)"""
+        # the churn scores' calibration per level, over every action's controls
+        lv = con.execute(
+            f"""SELECT _level, avg(1 - stayed), count(*), {exact_avg("p_churn", 15)} FROM {src}
+                WHERE is_control GROUP BY _level ORDER BY _level""",
+            months,
+        ).fetchall()
+        marks_a = ", ".join("?" for _ in acts_here)
+        rows = con.execute(
+            f"""SELECT action, _level,
+                       {_ARMS}
+                FROM {src} WHERE action IN ({marks_a})
+                GROUP BY action, _level ORDER BY action, _level""",
+            [*months, *acts_here],
+        ).fetchall()
+        rows = [
+            r for r in rows if (r[2] or 0) >= min_treated and (r[3] or counterfactual == "model")
+        ]
+        if not rows:
+            continue
+        cal_of: dict[str, float] = {}
+        var_cal_of: dict[str, float] = {}
+        if lv:
+            rate = np.array([float(r[1]) for r in lv])
+            n_lv = np.array([float(r[2]) for r in lv])
+            pred = np.array([float(r[3] or 0.0) for r in lv])
+            cal_lv, var_cal_lv, _ = shrunk_calibration(
+                rate, _rate_variance(rate, n_lv), pred, floor=calibration_floor
+            )
+            cal_of = {str(r[0]): float(c) for r, c in zip(lv, cal_lv, strict=True)}
+            var_cal_of = {str(r[0]): float(v) for r, v in zip(lv, var_cal_lv, strict=True)}
+        acts = [str(r[0]) for r in rows]
+        levels = [str(r[1]) for r in rows]
+        n_t, n_c = (np.array([float(r[i] or 0) for r in rows]) for i in (2, 3))
+        c_t, c_c, d, p_t = (np.array([float(r[i] or 0.0) for r in rows]) for i in (4, 5, 6, 7))
+        denom = np.maximum(d * k, 1e-6)
+        var_t = _rate_variance(c_t, n_t)
+        if counterfactual == "control":
+            c0, var0 = c_c, _rate_variance(c_c, n_c)
+        else:
+            rel = np.array(
+                [float(actions[a].get("calibration") or k) / k if k else 1.0 for a in acts]
+            )
+            cal = np.array([cal_of.get(g, k) for g in levels]) * rel
+            c0 = cal * p_t
+            var0 = np.array([var_cal_of.get(g, 0.0) for g in levels]) * rel**2 * p_t**2
+        parts.append((acts, levels, n_t, n_c, (c0 - c_t) / denom, (var_t + var0) / denom**2))
+    if not parts:
         return {}
-    # the churn scores' calibration per level, over every action's controls
-    lev_names = [str(r[0]) for r in lv]
-    rate = np.array([float(r[1]) for r in lv])
-    n_lv = np.array([float(r[2]) for r in lv])
-    pred = np.array([float(r[3] or 0.0) for r in lv])
-    var_lv = _rate_variance(rate, n_lv)
-    cal_lv, var_cal_lv, _ = shrunk_calibration(rate, var_lv, pred, floor=calibration_floor)
-    cal_of = dict(zip(lev_names, cal_lv, strict=True))
-    var_cal_of = dict(zip(lev_names, var_cal_lv, strict=True))
-
-    acts = [str(r[0]) for r in rows]
-    levels = [str(r[1]) for r in rows]
-    n_t, n_c = (np.array([float(r[i] or 0) for r in rows]) for i in (2, 3))
-    c_t, c_c, d, p_t = (np.array([float(r[i] or 0.0) for r in rows]) for i in (4, 5, 6, 7))
-    denom = np.maximum(d * k, 1e-6)
-    var_t = _rate_variance(c_t, n_t)
-    if counterfactual == "control":
-        c0, var0 = c_c, _rate_variance(c_c, n_c)
-    else:
-        rel = np.array([float(actions[a].get("calibration") or k) / k if k else 1.0 for a in acts])
-        cal = np.array([cal_of.get(g, k) for g in levels]) * rel
-        c0 = cal * p_t
-        var0 = np.array([var_cal_of.get(g, 0.0) for g in levels]) * rel**2 * p_t**2
-    m = (c0 - c_t) / denom
-    v = (var_t + var0) / denom**2
+    acts = [a for p in parts for a in p[0]]
+    levels = [g for p in parts for g in p[1]]
+    n_t, n_c, m, v = (np.concatenate([p[i] for p in parts]) for i in (2, 3, 4, 5))
     base = np.array([float(actions[a]["reduction"]) for a in acts])
     # between-level spread of the cells around their action (DerSimonian–Laird)
     dev, wf = m - base, 1.0 / np.maximum(v, 1e-12)
@@ -636,7 +677,7 @@ def apply_reduction(
     uplift_range: tuple[float, float],
     version: str,
     by_level: dict[str, dict[str, float]] | None = None,
-    column: str | None = None,
+    dims: dict[str, list[str]] | None = None,
     configured_take: dict[str, float] | None = None,
     action_line_types: dict[str, str] | None = None,
 ) -> int:
@@ -644,8 +685,8 @@ def apply_reduction(
 
     Sets ``uplift`` on ``month``'s rows that carry a take rate, for the actions in
     ``reduction`` (the library's unit: share of would-be churners kept when reached); where
-    ``by_level`` gives the action a reduction for the line's level of the segment dimension
-    ``column`` in ``month`` (:func:`reduction_by_level`), that one.
+    ``by_level`` gives the action a reduction for the line's level of its segment dimensions
+    ``dims[action]`` in ``month`` (:func:`reduction_by_level`), that one.
 
     An action of ``reduction`` whose take rate is not learned yet (too few reached customers)
     gets rows too when ``configured_take`` and ``action_line_types`` are given: every line of
@@ -677,20 +718,19 @@ def apply_reduction(
         if a in reduction
         for g, r in lv.items()
     ]
-    if cells and column:
-        from weixi.segment.exprs import SEGMENT_COLUMNS
-
-        if column not in SEGMENT_COLUMNS:
-            raise ValueError(f"reduction level column {column!r} is not a segment dimension")
+    if cells and dims:
+        # the line's level for the row's action, a hash-join key next to the action
+        level = level_sql(dims, "u.action", "g")
         lvl = pd.DataFrame(cells, columns=["action", "level", "r"])
         con.register("_reduction_lvl", lvl)
         try:
             con.execute(
                 f"""UPDATE uplift SET uplift = least(greatest(take_rate * x.r, {lo!r}), {hi!r})
-                   FROM (SELECT g.subscriber_id, l.action, l.r
-                         FROM segments g JOIN _reduction_lvl l
-                           ON CAST(g.{column} AS VARCHAR) = l.level
-                         WHERE g.month = ?) x
+                   FROM (SELECT u.subscriber_id, u.action, l.r
+                         FROM uplift u
+                         JOIN segments g ON g.month = u.month AND g.subscriber_id = u.subscriber_id
+                         JOIN _reduction_lvl l ON l.action = u.action AND l.level = {level}
+                         WHERE u.month = ?) x
                    WHERE uplift.month = ? AND uplift.subscriber_id = x.subscriber_id
                      AND uplift.action = x.action AND uplift.take_rate IS NOT NULL""",
                 [month, month],

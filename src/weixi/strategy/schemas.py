@@ -170,12 +170,35 @@ class Action(_Strict):
         ge=0, le=1, description="share of would-be churners kept when the action reaches them"
     )
     take_rate: float = Field(default=0.3, ge=0, le=1, description="share who accept the offer")
+    learn_by: list[str] = Field(
+        default_factory=list,
+        description="segment dimensions the action's churn reduction is learned per level of "
+        "(the needs it addresses, e.g. d and e for a handset upgrade); empty: one reduction",
+    )
 
     @field_validator("key")
     @classmethod
     def _known(cls, v: str) -> str:
         if v not in set(ACTIONS_MOBILE) | set(ACTIONS_BROADBAND):
             raise ValueError(f"unknown action {v!r}")
+        return v
+
+    @field_validator("learn_by")
+    @classmethod
+    def _dimensions(cls, v: list[str]) -> list[str]:
+        from weixi.segment.exprs import SEGMENT_COLUMNS
+
+        bad = [
+            d
+            for d in v
+            if d not in SEGMENT_COLUMNS or d in ("month", "subscriber_id", "customer_id")
+        ]
+        if bad:
+            raise ValueError(
+                f"learn_by {bad} are not segment dimensions (e.g. a, b, c, d, e, f, g, h, i)"
+            )
+        if len(set(v)) != len(v):
+            raise ValueError(f"learn_by names a dimension twice: {v}")
         return v
 
 

@@ -61,7 +61,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from weixi.errors import ConfigError
 from weixi.store.months import format_month, parse_month
@@ -71,9 +71,8 @@ POLICIES = ("rules", "model", "uplift")
 REFERENCE_LABELS = {
     "oracle_resolution_1.15": "oracle at the default cell resolution (values within 15 %)",
     "action_mean_share": "one churn reduction per action, of the attainable value",
-    "level_mean_share": "one churn reduction per action and level of learning.reduction_by "
-    "(the binding level a when it is off), of "
-    "the attainable value",
+    "level_mean_share": "one churn reduction per action and level of its learning "
+    "dimensions (learning.reduction_by, else the library's learn_by), of the attainable value",
 }
 
 
@@ -98,6 +97,19 @@ class SimParams(BaseModel):
     home: str | None = Field(
         None, description="the home folder of the run's stores (default: a temporary one)"
     )
+    reduction_by: str | None = Field(
+        None,
+        description="the uplift policy's learning.reduction_by: library (each action's "
+        "learn_by), a segment dimension, or none (default: one reduction per action)",
+    )
+
+    @field_validator("reduction_by")
+    @classmethod
+    def _levels(cls, v: str | None) -> str | None:
+        from weixi.dispatch.schemas import Learning
+
+        Learning(reduction_by=v)  # a segment dimension or "library"
+        return v
 
     def monthly_budget(self) -> float:
         """The treated spend each month (the plans are sized so controls do not use it)."""
@@ -156,8 +168,11 @@ class SimResult:
         }
 
 
-def policy_campaign(policy: str, month: dt.date, budget: float | None):
-    """The monthly campaign a policy plans with: the default campaign plus the policy's choices."""
+def policy_campaign(
+    policy: str, month: dt.date, budget: float | None, reduction_by: str | None = None
+):
+    """The monthly campaign a policy plans with: the default campaign plus the policy's choices
+    (``reduction_by``: the uplift policy's ``learning.reduction_by``)."""
     from weixi.dispatch.schemas import Learning, default_campaign
 
     if policy not in POLICIES:
@@ -175,6 +190,9 @@ def policy_campaign(policy: str, month: dt.date, budget: float | None):
         update |= {"learning": Learning(enabled=False)}
     else:
         update |= {"match_scope": "all", "action_choice": "value"}
+        if reduction_by is not None:
+            learning = Learning(**(spec.learning.model_dump() | {"reduction_by": reduction_by}))
+            update |= {"learning": learning}
     return spec.model_copy(update=update)
 
 
@@ -212,14 +230,16 @@ def _truth_tables(
     *,
     systematic: bool = False,
     action_mean: bool = False,
-    level: str | None = None,
+    level: dict[str, list[str]] | None = None,
 ) -> None:
     """Register the month's hidden truth and the library's costs as temp tables of ``con``.
 
     ``action_mean``: every line's churn reduction is its action's mean over the live lines —
-    the truth a learner of one reduction per action could at best know; with ``level`` (a
-    column of ``con``'s ``segments``), its mean over the action's lines of the same level.
+    the truth a learner of one reduction per action could at best know; with ``level`` (each
+    action's columns of ``con``'s ``segments``), its mean over the action's lines of the same
+    level.
     """
+    from weixi.evaluate.acceptance import level_sql
     from weixi.synth.dialer import CONTACT_RATES
 
     con.register("_sim_p_df", op.true_churn_prob())
@@ -233,7 +253,7 @@ def _truth_tables(
     if action_mean:
         by, join = ("r.action", "")
         if level:
-            by = f"r.action, g.{level}"
+            by = f"r.action, {level_sql(level, 'r.action', 'g')}"
             join = "LEFT JOIN segments g ON g.subscriber_id = r.subscriber_id"
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _sim_r AS SELECT r.subscriber_id, r.action, "
@@ -322,8 +342,9 @@ def reference_plan(
     ``attainable``: the product's churn scores and the response functions without the line's
     own taste; ``action_mean``: as ``attainable`` with each action's churn reduction at its
     mean over the lines (what one reduction per action can know); ``level_mean``: at its mean
-    over the lines of each level of ``learning.reduction_by`` (the binding level ``a`` when it
-    is off: what the response learner's reductions per level could know). Same budget, capacity and contact policy as ``spec``; no control group, no global
+    over the lines of each level of the action's learning dimensions (``learning.level_dims``,
+    else the library's ``learn_by``: what the response learner's reductions per level could
+    know). Same budget, capacity and contact policy as ``spec``; no control group, no global
     holdout, no exploration; every action whose offer fits is a candidate, chosen by value.
     Returns the plan's true value (see :func:`_value`).
     """
@@ -356,7 +377,14 @@ def reference_plan(
             op,
             systematic=systematic,
             action_mean=kind in ("action_mean", "level_mean"),
-            level=(spec.learning.reduction_by or "a") if kind == "level_mean" else None,
+            # the campaign's learning dimensions, else the library's learn_by
+            level=(
+                spec.learning.level_dims(lib)
+                or Learning(reduction_by="library").level_dims(lib)
+                or {a.key: ["a"] for a in lib.actions}
+            )
+            if kind == "level_mean"
+            else None,
         )
         if systematic:
             scores = con.sql(
@@ -505,7 +533,7 @@ def _run(
                     paths=[Path(f["file"]) for f in written["months"]],
                 )
                 secs["import"] = round(time.perf_counter() - t0, 2)
-                spec = policy_campaign(params.policy, month, budget)
+                spec = policy_campaign(params.policy, month, budget, params.reduction_by)
                 with session_scope() as session:
                     t1 = time.perf_counter()
                     rep = run_month(
@@ -601,7 +629,7 @@ def _campaign_month(
         # the ceiling of a learner with one churn reduction per action (taste and take-rate
         # heterogeneity kept): its plan's true value as a share of the attainable one
         means = reference("action_mean", params.resolution)
-        # … and with one per action and binding level (learning.reduction_by)
+        # … and with one per action and level of its learning dimensions
         levels = reference("level_mean", params.resolution)
         if refs["attainable"]["value"] > 0:
             diag["action_mean_share"] = round(means["value"] / refs["attainable"]["value"], 4)
@@ -729,7 +757,7 @@ def _learning(steps: dict[str, Any]) -> dict[str, Any]:
         if isinstance(train, dict)
         else [],
         "reduction_scale": uplift.get("scale") if isinstance(uplift, dict) else None,
-        # action → level of learning.reduction_by → learned reduction (cells with evidence)
+        # action → level of its learning dimensions → learned reduction (cells with evidence)
         "reduction_by_level": (uplift.get("reduction_by_level") or {})
         if isinstance(uplift, dict)
         else {},
