@@ -185,13 +185,9 @@ class Learning(_Strict):
         if self.uplift_max < self.uplift_min:
             raise ValueError("learning.uplift_max is below learning.uplift_min")
         if self.reduction_by not in (None, "library"):
-            from weixi.segment.exprs import SEGMENT_COLUMNS
+            from weixi.segment.exprs import not_dimensions
 
-            if self.reduction_by not in SEGMENT_COLUMNS or self.reduction_by in (
-                "month",
-                "subscriber_id",
-                "customer_id",
-            ):
+            if not_dimensions([self.reduction_by]):
                 raise ValueError(
                     f"learning.reduction_by {self.reduction_by!r} is not a segment dimension "
                     "(e.g. a, b, c, stability_group, value_class), 'library' or null"

@@ -391,16 +391,12 @@ def level_sql(dims: dict[str, list[str]], action: str, seg: str) -> str:
     >>> level_sql({"data_pack": ["f"], "care_call": ["b", "c"]}, "o.action", "g")
     "CASE o.action WHEN 'data_pack' THEN CAST(g.f AS VARCHAR) WHEN 'care_call' THEN CAST(g.b AS VARCHAR) || '|' || CAST(g.c AS VARCHAR) END"
     """
-    from weixi.segment.exprs import SEGMENT_COLUMNS
+    from weixi.segment.exprs import not_dimensions
     from weixi.store.sqlrun import sql_literal
 
     cases = []
     for a, cols in dims.items():
-        bad = [
-            c
-            for c in cols
-            if c not in SEGMENT_COLUMNS or c in ("month", "subscriber_id", "customer_id")
-        ]
+        bad = not_dimensions(cols)
         if bad:
             raise ValueError(
                 f"reduction level dimensions {bad} of {a!r} are not segment dimensions"

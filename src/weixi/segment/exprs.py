@@ -418,6 +418,17 @@ SEGMENT_COLUMNS: dict[str, str] = {
 }
 
 
+def not_dimensions(names: list[str]) -> list[str]:
+    """The ``names`` that are not segment dimensions a level can be read from: unknown columns
+    of ``segments`` and its keys (``month``, ``subscriber_id``, ``customer_id``).
+
+    >>> not_dimensions(["a", "f", "phone", "month"])
+    ['phone', 'month']
+    """
+    keys = ("month", "subscriber_id", "customer_id")
+    return [n for n in names if n not in SEGMENT_COLUMNS or n in keys]
+
+
 def select_segments(t: ir.Table, **extra: ir.Value) -> ir.Table:
     """Select the ``segments`` columns from an :func:`apply_rules` table (``cluster`` NULL),
     plus ``extra`` columns (e.g. the check masks)."""

@@ -186,13 +186,9 @@ class Action(_Strict):
     @field_validator("learn_by")
     @classmethod
     def _dimensions(cls, v: list[str]) -> list[str]:
-        from weixi.segment.exprs import SEGMENT_COLUMNS
+        from weixi.segment.exprs import not_dimensions
 
-        bad = [
-            d
-            for d in v
-            if d not in SEGMENT_COLUMNS or d in ("month", "subscriber_id", "customer_id")
-        ]
+        bad = not_dimensions(v)
         if bad:
             raise ValueError(
                 f"learn_by {bad} are not segment dimensions (e.g. a, b, c, d, e, f, g, h, i)"
