@@ -163,6 +163,8 @@ def test_cli_simulate_json():
     believed = sum(b["n"] * b["reduction"] for b in belief.values())
     true = sum(b["n"] * b["reduction_true"] for b in belief.values())
     assert believed > 1.5 * true
+    # the first campaign month has no evaluated month to learn from
+    assert m["learnability"] == {}
     assert out["seconds"] > 0
 
 
@@ -213,3 +215,52 @@ def test_the_uplift_policy_can_learn_reductions_per_level():
     assert SimParams(reduction_by="a").reduction_by == "a"
     with pytest.raises(ValidationError, match="not a segment dimension"):
         SimParams(reduction_by="phone")
+
+
+def test_learnability_sets_the_truths_spread_between_levels_against_the_standard_error_floor():
+    """Per action and level: the true reduction weighted as the measurement weighs it, the
+    spread between levels and the floor sqrt(c (1 - c) / n) / mean(accepted × p), worked by
+    hand; controls, later months and thin cells stay out of the levels."""
+    import datetime as dt
+
+    import duckdb
+
+    from weixi.store import schema
+    from weixi.synth.simulate import learnability
+
+    con = duckdb.connect()
+    schema.upgrade(con)
+    con.execute(
+        "CREATE TEMP TABLE _sim_truth_hist (month DATE, subscriber_id VARCHAR, "
+        "action VARCHAR, churn_reduction DOUBLE, p_true DOUBLE)"
+    )
+    march, april = dt.date(2026, 3, 1), dt.date(2026, 4, 1)
+    rows = []  # (month, id, level, is_control, accepted, churned, p_true, reduction)
+    rows += [(march, f"a{i}", "B1", False, True, i < 10, 0.2, 0.5) for i in range(100)]
+    rows += [(march, f"b{i}", "B2", False, i < 25, False, 0.1, 0.1) for i in range(50)]
+    rows += [(march, f"c{i}", "B3", False, True, False, 0.4, 0.9) for i in range(5)]
+    rows += [(march, f"k{i}", "B1", True, None, i < 50, 0.2, 0.5) for i in range(60)]
+    rows += [(april, f"z{i}", "B2", False, True, True, 0.9, 0.9) for i in range(40)]
+    for m, sid, lv, ctl, acc, churned, p, r in rows:
+        con.execute(
+            "INSERT INTO evaluation_outcomes (month, subscriber_id, action, is_control, "
+            "accepted, stayed) VALUES (?, ?, 'care_call', ?, ?, ?)",
+            [m, sid, ctl, acc, 0 if churned else 1],
+        )
+        con.execute("INSERT INTO segments (month, subscriber_id, b) VALUES (?, ?, ?)", [m, sid, lv])
+        con.execute("INSERT INTO _sim_truth_hist VALUES (?, ?, 'care_call', ?, ?)", [m, sid, r, p])
+    out = learnability(con, april, {"care_call": ["b"]}, {"reduction": {"care_call": 0.3}})
+    cc = out["care_call"]
+    assert cc["treated"] == 155 and cc["levels"] == 2 and cc["learned"] == 0.3
+    # Σ accepted × p × r / Σ accepted × p over all 155 treated: (10 + 0.25 + 1.8) / (20 + 2.5 + 2)
+    assert cc["true_reduction"] == pytest.approx(12.05 / 24.5, abs=1e-4)
+    # B1: r 0.5, weight 100 × 0.2; B2: r 0.1, weight 50 × 0.05
+    mean = (20 * 0.5 + 2.5 * 0.1) / 22.5
+    spread = np.sqrt((20 * (0.5 - mean) ** 2 + 2.5 * (0.1 - mean) ** 2) / 22.5)
+    assert cc["level_spread"] == pytest.approx(spread, abs=1e-4)
+    # B1: sqrt(0.1 × 0.9 / 100) / 0.2; B2 has no churner: one event's variance, / 0.05
+    assert cc["se_floor_largest"] == pytest.approx(0.15, abs=1e-4)
+    assert cc["se_floor_median"] == pytest.approx((0.15 + 0.4) / 2, abs=1e-4)
+    # without the kept truth (a run without --diagnose) there is nothing to say
+    con.execute("DROP TABLE _sim_truth_hist")
+    assert learnability(con, april, {"care_call": ["b"]}) == {}

@@ -373,7 +373,8 @@ def simulate_cmd(
         "of one churn reduction per action (references.action_mean_share) and per action and "
         "level of its learning dimensions, learning.reduction_by else the library's learn_by "
         "(references.level_mean_share); and, per action, what the executed plan "
-        "believed of its treated customers next to the truth (belief).",
+        "believed of its treated customers next to the truth (belief) and how far the "
+        "evidence learned from could tell its levels apart (learnability).",
     ),
     home: Path = typer.Option(
         None, "--home", help="Keep the simulation's weixi home here (default: temporary)."
@@ -461,7 +462,7 @@ def simulate_cmd(
             "actions",
             "learning",
             "seconds",
-            *(("references", "mix", "belief") if diagnose else ()),
+            *(("references", "mix", "belief", "learnability") if diagnose else ()),
         )
         out["months"] = [{k: m[k] for k in keys} for m in out["months"]]
         emit_json(out)

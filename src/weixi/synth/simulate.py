@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, Field, field_validator
 
@@ -145,6 +146,11 @@ class MonthResult:
     # believed (churn score, take rate, churn reduction, reach, value) next to the truth
     # (taste integrated out, as the attainable reference sees it); see :func:`belief_vs_truth`
     belief: dict[str, dict[str, float]] = field(default_factory=dict)
+    # with ``diagnose``, from the second campaign month: per action, how far the evidence the
+    # learner had (the treated of the months evaluated so far) could tell its learning levels
+    # apart — the truth's spread between levels against the standard error that even a perfect
+    # counterfactual leaves; see :func:`learnability`
+    learnability: dict[str, dict[str, float]] = field(default_factory=dict)
     # what the monthly job learned: churn retrain reasons (empty: the champion scored on) and
     # the pooled scale of the configured reductions (None before learning starts)
     learning: dict[str, Any] = field(default_factory=dict)
@@ -377,14 +383,7 @@ def reference_plan(
             op,
             systematic=systematic,
             action_mean=kind in ("action_mean", "level_mean"),
-            # the campaign's learning dimensions, else the library's learn_by
-            level=(
-                spec.learning.level_dims(lib)
-                or Learning(reduction_by="library").level_dims(lib)
-                or {a.key: ["a"] for a in lib.actions}
-            )
-            if kind == "level_mean"
-            else None,
+            level=_level_dims(spec, lib) if kind == "level_mean" else None,
         )
         if systematic:
             scores = con.sql(
@@ -443,6 +442,17 @@ def reference_plan(
         return out
     finally:
         ref.close()
+
+
+def _level_dims(spec, lib: StrategyLibrary) -> dict[str, list[str]]:
+    """The campaign's learning dimensions per action, else the library's ``learn_by``."""
+    from weixi.dispatch.schemas import Learning
+
+    return (
+        spec.learning.level_dims(lib)
+        or Learning(reduction_by="library").level_dims(lib)
+        or {a.key: ["a"] for a in lib.actions}
+    )
 
 
 def _mix(con: duckdb.DuckDBPyConnection, plan: str) -> dict[str, int]:
@@ -600,6 +610,11 @@ def _campaign_month(
         f"SELECT max(plan_version) FROM plan_assignments WHERE month = {m} "
         f"AND campaign_id = {sql_literal(spec.key)})"
     )
+    learn: dict[str, dict[str, float]] = {}
+    if params.diagnose:
+        dims = _level_dims(spec, lib)
+        learn = learnability(con, month, dims, (steps or {}).get("uplift"))
+        _keep_truth(con, month)
     own = _value(con, "_sim_plan", month, lib)
     actions = dict(
         con.execute(
@@ -658,9 +673,104 @@ def _campaign_month(
         references=diag,
         mix=mix,
         belief=belief,
+        learnability=learn,
         learning=_learning(steps or {}),
         seconds=secs,
     )
+
+
+def _keep_truth(con: duckdb.DuckDBPyConnection, month: dt.date) -> None:
+    """Keep the truth of ``month``'s treated lines (their own churn reduction of the planned
+    action and their true churn probability) for the learnability of later months."""
+    con.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS _sim_truth_hist (month DATE, subscriber_id VARCHAR, "
+        "action VARCHAR, churn_reduction DOUBLE, p_true DOUBLE)"
+    )
+    con.execute(
+        f"""INSERT INTO _sim_truth_hist
+            SELECT {sql_literal(month)}, a.subscriber_id, a.action,
+                   COALESCE(r.churn_reduction, 0), COALESCE(p.p_churn, 0)
+            FROM _sim_plan a LEFT JOIN _sim_r r USING (subscriber_id, action)
+            LEFT JOIN _sim_p p USING (subscriber_id)
+            WHERE NOT a.is_control"""
+    )
+
+
+def learnability(
+    con: duckdb.DuckDBPyConnection,
+    month: dt.date,
+    dims: dict[str, list[str]],
+    uplift: dict[str, Any] | None = None,
+    *,
+    min_treated: int = 30,
+) -> dict[str, dict[str, float]]:
+    """How well the evidence the learner had for ``month`` could tell each action's levels apart.
+
+    Over the treated customers of the months evaluated before ``month`` (those whose truth
+    :func:`_keep_truth` kept: what the monthly job learned from), per action and level of its learning dimensions ``dims``
+    (cells of at least ``min_treated``): the true reduction of an accepted offer, weighted as
+    the measurement weighs it (Σ accepted × p × r / Σ accepted × p, the customer's own
+    reduction and true churn probability), and the **standard-error floor**
+    ``sqrt(max(c (1 − c), 1 / n) / n) / mean(accepted × p)`` — the error of the cell's measured reduction
+    from the treated's own churn (``c`` of ``n``) alone, i.e. with a perfect counterfactual.
+    Per action: ``treated``, ``levels``, ``true_reduction`` (all cells), ``learned`` (the
+    job's reduction from ``uplift``, the step report), ``level_spread`` (the weighted standard
+    deviation of the cells' true reductions around it), ``se_floor_largest`` (the floor of the
+    largest cell) and ``se_floor_median``. Where the floor is above the spread, no learner of
+    churn outcomes could place the levels from this evidence.
+    """
+    from weixi.evaluate.acceptance import level_sql
+
+    have = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_sim_truth_hist'"
+    ).fetchall()[0][0]
+    dims = {a: c for a, c in dims.items() if c}
+    if not have or not dims:
+        return {}
+    rows = con.execute(
+        f"""WITH x AS (
+            SELECT o.action, {level_sql(dims, "o.action", "g")} AS level, 1 - o.stayed AS churned,
+                   COALESCE(o.accepted, FALSE)::INTEGER * t.p_true AS d,
+                   COALESCE(o.accepted, FALSE)::INTEGER * t.p_true * t.churn_reduction AS drop
+            FROM evaluation_outcomes o
+            JOIN _sim_truth_hist t
+              ON t.month = o.month AND t.subscriber_id = o.subscriber_id AND t.action = o.action
+            JOIN segments g ON g.month = o.month AND g.subscriber_id = o.subscriber_id
+            WHERE NOT o.is_control AND o.month < ? AND o.stayed IS NOT NULL
+        )
+        SELECT action, level, count(*), avg(churned), avg(d), avg(drop)
+        FROM x WHERE level IS NOT NULL GROUP BY ALL ORDER BY 1, 2""",
+        [month],
+    ).fetchall()
+    learned = (uplift or {}).get("reduction") or {}
+    by: dict[str, list[tuple[int, float, float, float]]] = {}
+    for a, _g, n, c, d, drop in rows:
+        by.setdefault(str(a), []).append((int(n), float(c), float(d or 0.0), float(drop or 0.0)))
+    out: dict[str, dict[str, float]] = {}
+    for a, cells in sorted(by.items()):
+        n = np.array([x[0] for x in cells], dtype=float)
+        c, d, drop = (np.array([x[i] for x in cells]) for i in (1, 2, 3))
+        if not (n * d).sum():
+            continue
+        r_all = float((n * drop).sum() / (n * d).sum())
+        big = (n >= min_treated) & (d > 0)
+        entry: dict[str, float] = {
+            "treated": int(n.sum()),
+            "levels": int(big.sum()),
+            "true_reduction": round(r_all, 4),
+            "learned": None if learned.get(a) is None else round(float(learned[a]), 4),
+        }
+        if big.any():
+            w, r = (n * d)[big], drop[big] / d[big]
+            # a zero churn rate is no certainty: at least one event's variance
+            var = np.maximum(c[big] * (1 - c[big]), 1.0 / n[big]) / n[big]
+            floor = np.sqrt(var) / d[big]
+            mean = float((w * r).sum() / w.sum())
+            entry["level_spread"] = round(float(np.sqrt((w * (r - mean) ** 2).sum() / w.sum())), 4)
+            entry["se_floor_largest"] = round(float(floor[np.argmax(n[big])]), 4)
+            entry["se_floor_median"] = round(float(np.median(floor)), 4)
+        out[a] = entry
+    return out
 
 
 def belief_vs_truth(
