@@ -6,6 +6,10 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import typer
 
 from weixi import __version__
@@ -26,7 +30,7 @@ from weixi.cli import (
     vip,
     web,
 )
-from weixi.i18n import t
+from weixi.i18n import current_locale, normalize_locale, t
 
 app = typer.Typer(
     name="weixi",
@@ -80,6 +84,87 @@ for _module in (
     _module.register(app)
 
 
+#: typer's own help texts (panel titles, default and required marks), by module attribute
+_TYPER_TEXTS = {
+    "ARGUMENTS_PANEL_TITLE": "Arguments",
+    "OPTIONS_PANEL_TITLE": "Options",
+    "COMMANDS_PANEL_TITLE": "Commands",
+    "ERRORS_PANEL_TITLE": "Error",
+    "DEPRECATED_STRING": "(deprecated) ",
+    "DEFAULT_STRING": "[default: {}]",
+    "ENVVAR_STRING": "[env var: {}]",
+    "REQUIRED_LONG_STRING": "[required]",
+    "ABORTED_TEXT": "Aborted.",
+    "RICH_HELP": "Try [blue]'{command_path} {help_option}'[/] for help.",
+}
+
+
+def command(locale: str | None = None) -> Any:
+    """The click command tree of ``app`` with its help texts — each command's description and
+    each option's — in ``locale`` (default: the CLI's, ``WEIXI_LANG``), from the catalogs
+    (``clihelp.po``); a text without a translation stays English."""
+    import typer.main
+
+    loc = normalize_locale(locale) if locale else current_locale()
+    cmd = typer.main.get_command(app)
+    if loc == "en":
+        return cmd
+
+    def tr(text: str | None) -> str | None:
+        return t(text, loc) if text else text
+
+    def walk(c: Any) -> None:
+        c.help, c.short_help = tr(c.help), tr(c.short_help)
+        for p in c.params:
+            if getattr(p, "help", None):
+                p.help = tr(p.help)
+        plain = c.get_help_option
+
+        def help_option(ctx: Any, _plain: Any = plain) -> Any:
+            opt = _plain(ctx)
+            if opt is not None:
+                opt.help = tr(opt.help)
+            return opt
+
+        c.get_help_option = help_option
+        for sub in (getattr(c, "commands", None) or {}).values():
+            walk(sub)
+
+    walk(cmd)
+    return cmd
+
+
+@contextmanager
+def typer_texts(locale: str) -> Iterator[None]:
+    """typer's own help texts (panel titles, ``[default: …]``, ``[required]``) in ``locale``
+    while the block runs; restored after."""
+    from typer import rich_utils
+
+    saved = {k: getattr(rich_utils, k) for k in _TYPER_TEXTS}
+    try:
+        for k, en in _TYPER_TEXTS.items():
+            setattr(rich_utils, k, t(en, locale))
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(rich_utils, k, v)
+
+
+def _argv_locale(argv: list[str]) -> str | None:
+    """The ``--lang`` of a command line (the root option), if given."""
+    for i, arg in enumerate(argv):
+        if arg == "--lang" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--lang="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: help texts in the CLI's language (``--lang``, else
+    ``WEIXI_LANG``)."""
+    import sys
+
+    loc = normalize_locale(_argv_locale(sys.argv[1:]) or current_locale())
+    with typer_texts(loc):
+        command(loc)(prog_name="weixi")

@@ -28,6 +28,8 @@ def render_markdown(app: typer.Typer) -> str:
         "Generated from the CLI itself (`python -m weixi.cli.reference > docs/cli.md`);",
         "`tests/test_docs.py` fails when it is out of date. Every command accepts the global",
         "options `--debug` (tracebacks) and `--lang en|zh-CN` placed before the command name.",
+        "The help is bilingual: `weixi --lang zh-CN COMMAND --help` (or `WEIXI_LANG=zh-CN`)",
+        "shows every description and option below in Chinese (`locale/zh_CN/LC_MESSAGES/clihelp.po`).",
         "",
     ]
     for name, cmd in iter_commands(app):
