@@ -11,7 +11,7 @@ definitions exactly (``qini_auc_score``, ``uplift_auc_score``, ``uplift_at_k`` w
 Example:
     >>> y = np.array([1, 0, 1, 0, 1, 0]); t = np.array([1, 1, 1, 0, 0, 0])
     >>> round(qini_auc_score(y, np.array([6, 5, 4, 3, 2, 1.0]), t), 4)
-    0.3333
+    0.6154
 """
 
 from __future__ import annotations

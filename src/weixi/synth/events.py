@@ -191,7 +191,7 @@ def daily_events(
         snapshot["activation_date"].cast(pa.int32()).to_numpy(zero_copy_only=False), float
     )
     add(act == day_num, "new_subscription")
-    ids = snapshot["id_number"]
+    ids = snapshot["id_number"].cast(pa.string())  # an all-NULL column may come untyped
     mmdd = pc.utf8_slice_codeunits(ids.fill_null(""), 10, 14).to_numpy(zero_copy_only=False)
     add(active & (mmdd == f"{day:%m%d}"), "birthday")
     holiday = HOLIDAYS.get((day.month, day.day))
