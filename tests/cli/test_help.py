@@ -45,11 +45,16 @@ def test_help_in_chinese_and_english():
     assert "要导入的月份，YYYY-MM。" in out  # an option's help
     assert "选项" in out and "参数" in out and "[必填]" in out  # typer's own texts
     assert "显示此帮助信息并退出。" in out  # click's --help option
+    with typer_texts("zh-CN"):  # a message typer passes through gettext
+        res = runner.invoke(command("zh-CN"), ["imprt"], prog_name="weixi")
+    assert res.exit_code == 2 and "没有命令 'imprt'" in res.output
     # nothing leaks into an English run after the block
     res = runner.invoke(command("en"), ["import", "--help"], prog_name="weixi")
     assert res.exit_code == 0
     assert "Import one month of subscriber snapshots" in res.output
     assert "Options" in res.output and "选项" not in res.output and "导入" not in res.output
+    res = runner.invoke(command("en"), ["imprt"], prog_name="weixi")
+    assert "No such command 'imprt'" in res.output
 
 
 def test_the_language_comes_from_lang_then_the_environment():

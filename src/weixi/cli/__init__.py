@@ -134,20 +134,48 @@ def command(locale: str | None = None) -> Any:
     return cmd
 
 
+#: typer's modules whose own messages go through gettext (``_``; its bundled click's error
+#: messages are plain English strings and stay English)
+_GETTEXT_MODULES = ("typer.core", "typer.rich_utils")
+
+
 @contextmanager
 def typer_texts(locale: str) -> Iterator[None]:
-    """typer's own help texts (panel titles, ``[default: …]``, ``[required]``) in ``locale``
-    while the block runs; restored after."""
+    """typer's own texts in ``locale`` while the block runs, restored after: the panel titles,
+    ``[default: …]`` and ``[required]``, and the messages typer passes through gettext
+    ("Missing command.", "No such command …", "Aborted!")."""
+    import importlib
+
     from typer import rich_utils
 
-    saved = {k: getattr(rich_utils, k) for k in _TYPER_TEXTS}
+    loc = normalize_locale(locale)
+    if loc == "en":
+        yield
+        return
+
+    def gettext(message: str) -> str:
+        return t(message, loc)
+
+    def ngettext(singular: str, plural: str, n: int) -> str:
+        return t(singular if n == 1 else plural, loc)
+
+    saved: list[tuple[Any, str, Any]] = [
+        (rich_utils, k, getattr(rich_utils, k)) for k in _TYPER_TEXTS
+    ]
+    for name in _GETTEXT_MODULES:
+        mod = importlib.import_module(name)
+        for attr in ("_", "ngettext"):
+            if hasattr(mod, attr):
+                saved.append((mod, attr, getattr(mod, attr)))
     try:
         for k, en in _TYPER_TEXTS.items():
-            setattr(rich_utils, k, t(en, locale))
+            setattr(rich_utils, k, t(en, loc))
+        for mod, attr, _old in saved[len(_TYPER_TEXTS) :]:
+            setattr(mod, attr, gettext if attr == "_" else ngettext)
         yield
     finally:
-        for k, v in saved.items():
-            setattr(rich_utils, k, v)
+        for mod, attr, old in saved:
+            setattr(mod, attr, old)
 
 
 def _argv_locale(argv: list[str]) -> str | None:
