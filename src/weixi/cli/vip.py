@@ -123,7 +123,7 @@ def groups_alerts(
         return
     table = Table(title=t("Group alerts"))
     for col in (
-        t("Group"),
+        t("Enterprise group"),
         t("Branch"),
         t("Grade"),
         t("Manager"),

@@ -137,7 +137,7 @@ def group_detail(
         request,
         "vip/group.html",
         {
-            "page_title": "Enterprise group",
+            "page_title": "Enterprise group detail",
             "month": month,
             "g": found[0],
             "members": members,
