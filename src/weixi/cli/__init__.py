@@ -84,19 +84,20 @@ for _module in (
     _module.register(app)
 
 
-#: typer's own help texts (panel titles, default and required marks), by module attribute
-_TYPER_TEXTS = {
-    "ARGUMENTS_PANEL_TITLE": "Arguments",
-    "OPTIONS_PANEL_TITLE": "Options",
-    "COMMANDS_PANEL_TITLE": "Commands",
-    "ERRORS_PANEL_TITLE": "Error",
-    "DEPRECATED_STRING": "(deprecated) ",
-    "DEFAULT_STRING": "[default: {}]",
-    "ENVVAR_STRING": "[env var: {}]",
-    "REQUIRED_LONG_STRING": "[required]",
-    "ABORTED_TEXT": "Aborted.",
-    "RICH_HELP": "Try [blue]'{command_path} {help_option}'[/] for help.",
-}
+#: typer's own help texts (panel titles, default and required marks), by module attribute;
+#: their values as typer defines them are the English message ids
+_TYPER_TEXTS = (
+    "ARGUMENTS_PANEL_TITLE",
+    "OPTIONS_PANEL_TITLE",
+    "COMMANDS_PANEL_TITLE",
+    "ERRORS_PANEL_TITLE",
+    "DEPRECATED_STRING",
+    "DEFAULT_STRING",
+    "ENVVAR_STRING",
+    "REQUIRED_LONG_STRING",
+    "ABORTED_TEXT",
+    "RICH_HELP",
+)
 
 
 def command(locale: str | None = None) -> Any:
@@ -159,22 +160,23 @@ def typer_texts(locale: str) -> Iterator[None]:
     def ngettext(singular: str, plural: str, n: int) -> str:
         return t(singular if n == 1 else plural, loc)
 
-    saved: list[tuple[Any, str, Any]] = [
-        (rich_utils, k, getattr(rich_utils, k)) for k in _TYPER_TEXTS
+    texts = {k: getattr(rich_utils, k) for k in _TYPER_TEXTS}
+    functions = [
+        (mod, attr, getattr(mod, attr))
+        for mod in map(importlib.import_module, _GETTEXT_MODULES)
+        for attr in ("_", "ngettext")
+        if hasattr(mod, attr)
     ]
-    for name in _GETTEXT_MODULES:
-        mod = importlib.import_module(name)
-        for attr in ("_", "ngettext"):
-            if hasattr(mod, attr):
-                saved.append((mod, attr, getattr(mod, attr)))
     try:
-        for k, en in _TYPER_TEXTS.items():
+        for k, en in texts.items():
             setattr(rich_utils, k, t(en, loc))
-        for mod, attr, _old in saved[len(_TYPER_TEXTS) :]:
+        for mod, attr, _old in functions:
             setattr(mod, attr, gettext if attr == "_" else ngettext)
         yield
     finally:
-        for mod, attr, old in saved:
+        for k, en in texts.items():
+            setattr(rich_utils, k, en)
+        for mod, attr, old in functions:
             setattr(mod, attr, old)
 
 

@@ -270,7 +270,7 @@ _ARMS = f"""count(*) FILTER (WHERE NOT is_control) AS n_t,
            {exact_avg("p_churn", 15, "NOT is_control")} AS p_t"""
 
 
-def _rate_variance(rate: np.ndarray, n: np.ndarray) -> np.ndarray:
+def rate_variance(rate: np.ndarray, n: np.ndarray) -> np.ndarray:
     """A churn rate's binomial variance, with a floor of one event (a zero rate is no certainty)."""
     n = np.maximum(n, 1)
     return np.maximum(rate * (1 - rate), 1.0 / n) / n
@@ -351,7 +351,7 @@ def reduction_per_action(
     n_t, n_c = (np.array([float(r[i]) for r in rows]) for i in (1, 2))
     c_t, c_c, d, p_t, p_c = (np.array([float(r[i] or 0.0) for r in rows]) for i in (3, 4, 5, 6, 7))
     denom = np.maximum(d * k, 1e-6)
-    var_t, var_c = _rate_variance(c_t, n_t), _rate_variance(c_c, n_c)
+    var_t, var_c = rate_variance(c_t, n_t), rate_variance(c_c, n_c)
     if counterfactual == "control":
         c0, var0, cal = c_c, var_c, np.divide(c_c, p_c, out=np.ones_like(c_c), where=p_c > 0)
         shared = np.zeros_like(c0)
@@ -488,7 +488,7 @@ def reduction_by_level(
             n_lv = np.array([float(r[2]) for r in lv])
             pred = np.array([float(r[3] or 0.0) for r in lv])
             cal_lv, var_cal_lv, _ = shrunk_calibration(
-                rate, _rate_variance(rate, n_lv), pred, floor=calibration_floor
+                rate, rate_variance(rate, n_lv), pred, floor=calibration_floor
             )
             cal_of = {str(r[0]): float(c) for r, c in zip(lv, cal_lv, strict=True)}
             var_cal_of = {str(r[0]): float(v) for r, v in zip(lv, var_cal_lv, strict=True)}
@@ -497,9 +497,9 @@ def reduction_by_level(
         n_t, n_c = (np.array([float(r[i] or 0) for r in rows]) for i in (2, 3))
         c_t, c_c, d, p_t = (np.array([float(r[i] or 0.0) for r in rows]) for i in (4, 5, 6, 7))
         denom = np.maximum(d * k, 1e-6)
-        var_t = _rate_variance(c_t, n_t)
+        var_t = rate_variance(c_t, n_t)
         if counterfactual == "control":
-            c0, var0 = c_c, _rate_variance(c_c, n_c)
+            c0, var0 = c_c, rate_variance(c_c, n_c)
         else:
             rel = np.array(
                 [float(actions[a].get("calibration") or k) / k if k else 1.0 for a in acts]

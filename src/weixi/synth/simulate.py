@@ -719,7 +719,7 @@ def learnability(
     largest cell) and ``se_floor_median``. Where the floor is above the spread, no learner of
     churn outcomes could place the levels from this evidence.
     """
-    from weixi.evaluate.acceptance import level_sql
+    from weixi.evaluate.acceptance import level_sql, rate_variance
 
     have = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_sim_truth_hist'"
@@ -762,9 +762,7 @@ def learnability(
         }
         if big.any():
             w, r = (n * d)[big], drop[big] / d[big]
-            # a zero churn rate is no certainty: at least one event's variance
-            var = np.maximum(c[big] * (1 - c[big]), 1.0 / n[big]) / n[big]
-            floor = np.sqrt(var) / d[big]
+            floor = np.sqrt(rate_variance(c[big], n[big])) / d[big]
             mean = float((w * r).sum() / w.sum())
             entry["level_spread"] = round(float(np.sqrt((w * (r - mean) ** 2).sum() / w.sum())), 4)
             entry["se_floor_largest"] = round(float(floor[np.argmax(n[big])]), 4)
