@@ -261,6 +261,7 @@ def test_a_writer_job_waits_for_another_process_then_fails_in_both_languages(liv
     base, app = live
     planner = client_for(base, "u_planner")
     store = app.state.settings.duckdb_file
+    month = _month(app)  # before the other process locks the store (publishes a snapshot)
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -281,7 +282,7 @@ def test_a_writer_job_waits_for_another_process_then_fails_in_both_languages(liv
         job_id = started_job(
             planner.post(
                 "/campaigns",
-                data={**FORM, "key": "jobs-busy", "month": _month(app), "csrf_token": token},
+                data={**FORM, "key": "jobs-busy", "month": month, "csrf_token": token},
                 headers={"HX-Request": "true"},
             )
         )
