@@ -67,3 +67,18 @@ def test_bench_runs_the_whole_cycle(tmp_path):
     # the input is cached (CSV export and Parquet) for the next run
     assert len(list((tmp_path / "cache").glob("*/csv/done.json"))) == 1
     assert len(list((tmp_path / "cache").glob("*/parquet/done.json"))) == 1
+
+
+def test_a_parquet_cycle_without_anchors_writes_only_parquet(tmp_path):
+    runner = CliRunner()
+    args = ["bench", "--subscribers", "5000", "--input", "parquet", "--no-anchors", "--json"]
+    args += ["--cache-dir", str(tmp_path / "cache")]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["input"] == "parquet" and "import_floor_s" not in out and "pandas_s" not in out
+    assert out["detail"]["import"]["loaded"] == out["detail"]["import"]["read"] > 0
+    assert out["detail"]["tasks"] > 0
+    # a province's CSV export is five times its Parquet: only the cycle's format is written
+    assert len(list((tmp_path / "cache").glob("*/parquet/done.json"))) == 1
+    assert not list((tmp_path / "cache").glob("*/csv"))
