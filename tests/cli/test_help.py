@@ -78,3 +78,35 @@ def test_the_language_comes_from_lang_then_the_environment():
         check=True,
     )
     assert "Segment a month" in res.stdout and "选项" not in res.stdout
+
+
+def test_parse_errors_in_chinese():
+    """click's parse errors (plain English f-strings in typer's bundled click) and the option
+    value checks are shown in the CLI's language; English runs are unchanged."""
+    runner = CliRunner()
+    cases = {
+        ("bench", "--subscribers", "abc"): "'--subscribers' / '-n' 的值无效：应为整数",
+        ("bench", "--subscribers", "10"): "'--subscribers' / '-n' 的值无效：至少为 1000",
+        ("bench", "--bogus"): "没有选项 --bogus",
+        ("import",): "缺少参数 'paths'。",
+        ("generate", "--out"): "选项 '--out' 需要一个值。",
+        ("bench", "extra"): "多余的参数：extra",
+    }
+    for args, want in cases.items():
+        with typer_texts("zh-CN"):
+            res = runner.invoke(command("zh-CN"), list(args), prog_name="weixi")
+        assert res.exit_code == 2, (args, res.output)
+        text = " ".join(res.output.replace("│", " ").split())
+        assert want in text, (args, text)
+        assert "用法：weixi" in text or args == ("generate", "--out"), text
+    res = runner.invoke(command("en"), ["bench", "--subscribers", "10"], prog_name="weixi")
+    text = " ".join(res.output.replace("│", " ").split())
+    assert "Input should be greater than or equal to 1000" in text and "Usage: weixi" in text
+
+
+def test_every_parse_error_message_has_a_chinese_translation():
+    from weixi.cli import _ERRORS
+
+    zh = catalog("zh-CN")
+    assert not [m for _p, m in _ERRORS if not zh.get(m)]
+    assert zh.get("Usage: ")

@@ -6,6 +6,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -136,15 +137,98 @@ def command(locale: str | None = None) -> Any:
 
 
 #: typer's modules whose own messages go through gettext (``_``; its bundled click's error
-#: messages are plain English strings and stay English)
+#: messages are plain English strings: :func:`error_text` translates them)
 _GETTEXT_MODULES = ("typer.core", "typer.rich_utils")
+
+#: The parse errors of typer's bundled click and of the pydantic checks typer 0.29 runs on option
+#: values, which are built as plain English f-strings: the English text's pattern and the
+#: catalog message (``clihelp.po``) that says it. A part named ``detail`` is itself such a text;
+#: a text no pattern knows stays English.
+_ERRORS = tuple(
+    (re.compile(pattern, re.DOTALL), message)
+    for pattern, message in (
+        (r"Invalid value for (?P<hint>.+?): (?P<detail>.+)", "Invalid value for {hint}: {detail}"),
+        (r"Invalid value: (?P<detail>.+)", "Invalid value: {detail}"),
+        (
+            r"No such option: (?P<name>\S+) \(Possible options: (?P<options>.+)\)",
+            "No such option: {name} (Possible options: {options})",
+        ),
+        (r"No such option: (?P<name>\S+)", "No such option: {name}"),
+        (r"Missing argument (?P<name>.+?)\.", "Missing argument {name}."),
+        (r"Missing option (?P<name>.+?)\.", "Missing option {name}."),
+        (r"Missing parameter: (?P<name>.+)", "Missing parameter: {name}"),
+        (r"Option (?P<name>.+?) requires an argument\.", "Option {name} requires a value."),
+        (
+            r"Option (?P<name>.+?) requires (?P<n>\d+) arguments\.",
+            "Option {name} requires {n} values.",
+        ),
+        (r"Option (?P<name>.+?) does not take a value\.", "Option {name} does not take a value."),
+        (r"Argument (?P<name>.+?) takes (?P<n>\d+) values\.", "Argument {name} takes {n} values."),
+        (
+            r"Got unexpected extra argument(?:\(s\)|s)? \((?P<args>.*)\)",
+            "Unexpected extra arguments: {args}",
+        ),
+        (r"(?P<value>.+?) is not one of (?P<choices>.+?)\.", "{value} is not one of {choices}."),
+        (r"File (?P<name>.+?) does not exist\.", "File {name} does not exist."),
+        (r"Directory (?P<name>.+?) does not exist\.", "Directory {name} does not exist."),
+        (r"Path (?P<name>.+?) does not exist\.", "Path {name} does not exist."),
+        (r"(?:File|Directory|Path) (?P<name>.+?) is a file\.", "{name} is a file, not a folder."),
+        (
+            r"(?:File|Directory|Path) (?P<name>.+?) is a directory\.",
+            "{name} is a folder, not a file.",
+        ),
+        (r"(?:File|Directory|Path) (?P<name>.+?) is not readable\.", "{name} cannot be read."),
+        (r"(?:File|Directory|Path) (?P<name>.+?) is not writable\.", "{name} cannot be written."),
+        (
+            r"Input should be a valid integer, unable to parse string as an integer",
+            "Expected a whole number; this text is not one",
+        ),
+        (r"Input should be a valid integer.*", "Expected a whole number"),
+        (
+            r"Input should be a valid number, unable to parse string as a number",
+            "Expected a number; this text is not one",
+        ),
+        (r"Input should be a valid number.*", "Expected a number"),
+        (r"Input should be a valid boolean.*", "Expected true or false"),
+        (r"Input should be greater than or equal to (?P<n>\S+)", "Must be at least {n}"),
+        (r"Input should be less than or equal to (?P<n>\S+)", "Must be at most {n}"),
+        (r"Input should be greater than (?P<n>\S+)", "Must be more than {n}"),
+        (r"Input should be less than (?P<n>\S+)", "Must be less than {n}"),
+        (r"Input should be (?P<choices>'.+)", "Must be one of {choices}"),
+    )
+)
+
+
+def error_text(text: str, locale: str) -> str:
+    """A CLI parse error's English ``text`` in ``locale`` (see ``_ERRORS``).
+
+    >>> error_text("Invalid value for '--months': Input should be greater than or equal to 2", "zh-CN")
+    "'--months' 的值无效：至少为 2"
+    >>> error_text("Got unexpected extra argument(s) (x y)", "zh-CN")
+    '多余的参数：x y'
+    """
+    loc = normalize_locale(locale)
+    if loc == "en":
+        return text
+    for pattern, message in _ERRORS:
+        found = pattern.fullmatch(text.strip())
+        if found is None:
+            continue
+        parts = found.groupdict()
+        if "detail" in parts:
+            parts["detail"] = error_text(parts["detail"], loc)
+        if "choices" in parts:  # 'a', 'b' or 'c'
+            parts["choices"] = re.sub(r",? or ", ", ", parts["choices"])
+        return t(message, loc, **parts)
+    return text
 
 
 @contextmanager
 def typer_texts(locale: str) -> Iterator[None]:
     """typer's own texts in ``locale`` while the block runs, restored after: the panel titles,
-    ``[default: …]`` and ``[required]``, and the messages typer passes through gettext
-    ("Missing command.", "No such command …", "Aborted!")."""
+    ``[default: …]`` and ``[required]``, the messages typer passes through gettext
+    ("Missing command.", "No such command …", "Aborted!"), the usage line's "Usage:" and the
+    parse errors of its bundled click (:func:`error_text`)."""
     import importlib
 
     from typer import rich_utils
@@ -160,6 +244,8 @@ def typer_texts(locale: str) -> Iterator[None]:
     def ngettext(singular: str, plural: str, n: int) -> str:
         return t(singular if n == 1 else plural, loc)
 
+    from typer._click.formatting import HelpFormatter
+
     texts = {k: getattr(rich_utils, k) for k in _TYPER_TEXTS}
     functions = [
         (mod, attr, getattr(mod, attr))
@@ -167,17 +253,31 @@ def typer_texts(locale: str) -> Iterator[None]:
         for attr in ("_", "ngettext")
         if hasattr(mod, attr)
     ]
+    plain_error, plain_usage = rich_utils.rich_format_error, HelpFormatter.write_usage
+
+    def format_error(exc: Any) -> None:
+        text = error_text(exc.format_message(), loc)
+        exc.format_message = lambda: text  # what the error panel prints
+        plain_error(exc)
+
+    def write_usage(self: Any, prog: str, args: str = "", prefix: str | None = None) -> None:
+        plain_usage(self, prog, args, t("Usage: ", loc) if prefix is None else prefix)
+
     try:
         for k, en in texts.items():
             setattr(rich_utils, k, t(en, loc))
         for mod, attr, _old in functions:
             setattr(mod, attr, gettext if attr == "_" else ngettext)
+        rich_utils.rich_format_error = format_error
+        HelpFormatter.write_usage = write_usage
         yield
     finally:
         for k, en in texts.items():
             setattr(rich_utils, k, en)
         for mod, attr, old in functions:
             setattr(mod, attr, old)
+        rich_utils.rich_format_error = plain_error
+        HelpFormatter.write_usage = plain_usage
 
 
 def _argv_locale(argv: list[str]) -> str | None:
