@@ -9,19 +9,45 @@ first in each leaf's bases so that its ``__init__`` (which takes message paramet
 class WeixiError(Exception):
     """Base of every error weixi raises on purpose.
 
-    Raised as ``SomeError("task {task} is already {status}", task=7, status="done")``, the
-    message is formatted as usual and the English template and its parameters are kept, so a
-    page can show the message in the reader's language (``weixi.i18n.t``).
+    Raised as ``SomeError("task {task} is already {status}", task=7, status="done")`` (never
+    with an f-string), the message is formatted as usual and the English template and its
+    parameters are kept, so the CLI and the pages show it in the reader's language
+    (:func:`localized`; the template is the catalog's message id).
     """
 
     def __init__(self, *args: object, **params: object) -> None:
-        if params and len(args) == 1 and isinstance(args[0], str):
+        if len(args) == 1 and isinstance(args[0], str):
             self.template: str | None = args[0]
             self.params = params
-            args = (args[0].format(**params),)
+            if params:
+                args = (args[0].format(**params),)
         else:
             self.template, self.params = None, {}
         super().__init__(*args)
+
+
+def localized(exc: BaseException, locale: str | None = None) -> str:
+    """``exc``'s message in ``locale`` (default: the CLI's language): a :class:`WeixiError`'s
+    template translated and filled with its parameters (a parameter that is itself one of our
+    errors in ``locale`` too); any other error's text as it is.
+
+    >>> localized(NotFoundError("no plan for {month}", month="2026-03"), "en")
+    'no plan for 2026-03'
+    """
+    render = getattr(exc, "render", None)
+    if callable(render):  # errors with their own catalog messages (ImportProblem)
+        return str(render(locale))
+    template = getattr(exc, "template", None)
+    if not template:
+        return str(exc)
+    from weixi.i18n import t
+
+    # a wrapped error of ours (``ConfigError("campaign form: {error}", error=exc)``) too
+    params = {
+        k: localized(v, locale) if isinstance(v, WeixiError) else v
+        for k, v in getattr(exc, "params", {}).items()
+    }
+    return t(template, locale, **params)
 
 
 class ConfigError(WeixiError, ValueError):

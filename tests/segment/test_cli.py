@@ -40,7 +40,10 @@ def test_segment_json_export_and_check(settings, tmp_path):
     res = runner.invoke(app, ["--lang", "zh-CN", "segment", "--month", month])
     assert res.exit_code == 0 and "剔除漏斗" in res.stdout and "公免" in res.stdout
 
-    res = runner.invoke(app, ["segment", "--month", "2031-01"])
+    # --lang sets the process's language (one CLI run is one process): back to English here
+    res = runner.invoke(app, ["--lang", "en", "segment", "--month", "2031-01"])
     assert res.exit_code == 1 and "not loaded" in res.output
-    res = runner.invoke(app, ["segment", "--month", month, "--preset", "nope.yaml"])
+    res = runner.invoke(app, ["--lang", "zh-CN", "segment", "--month", "2031-01"])
+    assert res.exit_code == 1 and "尚未导入" in res.output and "not loaded" not in res.output
+    res = runner.invoke(app, ["--lang", "en", "segment", "--month", month, "--preset", "nope.yaml"])
     assert res.exit_code == 1 and "not found" in res.output

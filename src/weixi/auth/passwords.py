@@ -20,7 +20,7 @@ def hash_password(password: str) -> str:
 def check_strength(password: str) -> None:
     """Raise ConfigError when ``password`` is too weak to be accepted."""
     if len(password) < MIN_LENGTH:
-        raise ConfigError(f"password must be at least {MIN_LENGTH} characters long")
+        raise ConfigError("password must be at least {n} characters long", n=MIN_LENGTH)
     if password.isdigit() or password.isalpha():
         raise ConfigError("password must mix letters with digits or symbols")
 

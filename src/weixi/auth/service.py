@@ -65,14 +65,18 @@ def create(
         role_enum = Role(role)
     except ValueError:
         raise ConfigError(
-            f"unknown role {role!r}; choose one of {', '.join(r.value for r in Role)}"
+            "unknown role {role!r}; choose one of {roles}",
+            role=role,
+            roles=", ".join(r.value for r in Role),
         ) from None
     if role_enum in BRANCH_ROLES and not branch_id:
-        raise ConfigError(f"role {role_enum.value} works for one branch: give --branch")
+        raise ConfigError("role {role} works for one branch: give --branch", role=role_enum.value)
     if role_enum in (Role.admin, Role.planner) and branch_id:
-        raise ConfigError(f"role {role_enum.value} is province-wide: do not give a branch")
+        raise ConfigError(
+            "role {role} is province-wide: do not give a branch", role=role_enum.value
+        )
     if get_by_username(session=session, username=username):
-        raise ConfigError(f"user {username!r} already exists")
+        raise ConfigError("user {username!r} already exists", username=username)
     user = User(
         username=username,
         display_name=display_name or username,
@@ -226,7 +230,7 @@ def update(
         changes["branch_id"] = branch_id or None
         user.branch_id = branch_id or None
     if user.role in BRANCH_ROLES and not user.branch_id:
-        raise ConfigError(f"role {user.role} works for one branch: give a branch")
+        raise ConfigError("role {role} works for one branch: give a branch", role=user.role)
     if is_active is not None and is_active != user.is_active:
         changes["is_active"] = is_active
         user.is_active = is_active

@@ -158,10 +158,14 @@ def _read(path: Path) -> ChurnParams:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError as exc:
-        raise ConfigError(f"churn parameter file not found: {path}") from exc
+        raise ConfigError("churn parameter file not found: {path}", path=path) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"churn parameter file {path} is not valid YAML: {exc}") from exc
+        raise ConfigError(
+            "churn parameter file {path} is not valid YAML: {error}", path=path, error=str(exc)
+        ) from exc
     try:
         return ChurnParams.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"churn parameter file {path} is invalid: {exc}") from exc
+        raise ConfigError(
+            "churn parameter file {path} is invalid: {error}", path=path, error=str(exc)
+        ) from exc

@@ -162,7 +162,11 @@ def compile_model(model_file: Path, *, required: bool = False):
         if required:
             from weixi.errors import ModelError
 
-            raise ModelError(f"lleaves could not compile {model_file}: {exc}") from exc
+            raise ModelError(
+                "lleaves could not compile {model_file}: {error}",
+                model_file=model_file,
+                error=str(exc),
+            ) from exc
         log.warning("lleaves compile failed for %s (%s); using LightGBM predict", model_file, exc)
         return None
 

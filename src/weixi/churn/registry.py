@@ -217,7 +217,11 @@ def promote(con: duckdb.DuckDBPyConnection, version: str) -> str | None:
     row = con.execute("SELECT count(*) FROM churn_models WHERE version = ?", [version]).fetchone()
     if not row or not row[0]:
         known = [r["version"] for r in get_all(con)]
-        raise NotFoundError(f"churn model {version!r} is not registered; known: {known}")
+        raise NotFoundError(
+            "churn model {version!r} is not registered; known: {known}",
+            version=version,
+            known=known,
+        )
     previous = get_active(con)
     con.execute(
         """UPDATE churn_models SET active = (version = ?),
@@ -236,11 +240,13 @@ def load_meta(con: duckdb.DuckDBPyConnection, version: str | None) -> tuple[str,
     found = con.execute("SELECT path FROM churn_models WHERE version = ?", [version]).fetchall()
     row = found[0] if found else None
     if not row:
-        raise NotFoundError(f"churn model {version!r} is not registered")
+        raise NotFoundError("churn model {version!r} is not registered", version=version)
     folder = Path(row[0])
     meta_file = folder / "meta.json"
     if not meta_file.exists():
-        raise NotFoundError(f"model files of {version} are missing under {folder}")
+        raise NotFoundError(
+            "model files of {version} are missing under {folder}", version=version, folder=folder
+        )
     return version, folder, json.loads(meta_file.read_text(encoding="utf-8"))
 
 

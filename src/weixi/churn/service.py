@@ -109,11 +109,14 @@ def fit_as_of(
     p = params.monthly
     months = [m for m in loaded_months(con) if m <= as_of]
     if as_of not in months:
-        raise NotFoundError(f"month {format_month(as_of)} is not loaded in the snapshot table")
+        raise NotFoundError(
+            "month {month} is not loaded in the snapshot table", month=format_month(as_of)
+        )
     lab1 = labelled_months(months, as_of, 1)[-(p.train_months + 1) :]
     if not lab1:
         raise ModelError(
-            f"no labelled month before {format_month(as_of)}: load at least two consecutive months"
+            "no labelled month before {month}: load at least two consecutive months",
+            month=format_month(as_of),
         )
     use_seg = F.has_segments(con, [*lab1, as_of])
     use_cmp = F.has_complaints(con)
@@ -204,7 +207,9 @@ def backtest(
     nxt = add_months(month, 1)
     if nxt not in loaded_months(con):
         raise NotFoundError(
-            f"backtest of {format_month(month)} needs {format_month(nxt)} loaded to know who churned"
+            "backtest of {month} needs {next_month} loaded to know who churned",
+            month=format_month(month),
+            next_month=format_month(nxt),
         )
     models = fit_as_of(con=con, as_of=month, params=params, with_logistic=True, horizons=(1,))
     df = F.load_features(
@@ -551,7 +556,9 @@ def score(
 
     params = params or load_params()
     if month not in loaded_months(con):
-        raise NotFoundError(f"month {format_month(month)} is not loaded in the snapshot table")
+        raise NotFoundError(
+            "month {month} is not loaded in the snapshot table", month=format_month(month)
+        )
     version, folder, meta = registry.load_meta(con, version)
     names, levels = meta["features"], meta["levels"]
     with_seg = bool(meta["with_segments"])

@@ -55,11 +55,11 @@ def read_csv(path: Path | str) -> pd.DataFrame:
     """Read a CSV as text columns (type detection happens in :func:`detect`)."""
     path = Path(path)
     if not path.exists():
-        raise IngestError(f"CSV file not found: {path}")
+        raise IngestError("CSV file not found: {path}", path=path)
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="replace")
     except Exception as exc:  # pandas raises several parser errors
-        raise IngestError(f"cannot read CSV {path}: {exc}") from exc
+        raise IngestError("cannot read CSV {path}: {error}", path=path, error=str(exc)) from exc
 
 
 def _as_number(col: pd.Series) -> pd.Series | None:
@@ -87,11 +87,13 @@ def target_vector(col: pd.Series, name: str) -> np.ndarray:
     if bad.any():
         examples = sorted(set(col[bad].astype(str)))[:5]
         raise ConfigError(
-            f"target column {name!r} must hold yes/no, true/false or 1/0 values; found {examples}"
+            "target column {name!r} must hold yes/no, true/false or 1/0 values; found {examples}",
+            name=name,
+            examples=examples,
         )
     y = pos.to_numpy().astype(int)
     if y.min() == y.max():
-        raise ConfigError(f"target column {name!r} has a single class; nothing to learn")
+        raise ConfigError("target column {name!r} has a single class; nothing to learn", name=name)
     return y
 
 
@@ -101,7 +103,11 @@ def detect(
     """Decide the kind of every column of ``df`` (see module docstring)."""
     missing = [c for c in [target, id_col, *(drop or [])] if c and c not in df.columns]
     if missing:
-        raise ConfigError(f"column(s) {missing} not in the table; columns are: {list(df.columns)}")
+        raise ConfigError(
+            "column(s) {missing} not in the table; columns are: {columns}",
+            missing=missing,
+            columns=list(df.columns),
+        )
     spec = TabularSpec(target=target)
     skip = {target, *(drop or [])}
     if id_col:
@@ -368,7 +374,7 @@ def crossval(
     spec = detect(df, target, id_col, drop)
     y = target_vector(df[target], target)
     if np.bincount(y).min() < k:
-        raise ConfigError(f"too few churners or stayers for {k}-fold cross-validation")
+        raise ConfigError("too few churners or stayers for {k}-fold cross-validation", k=k)
     skf = StratifiedKFold(k, shuffle=True, random_state=params.tabular.seed)
     per_fold: dict[str, list[dict]] = {name: [] for name in ROWS}
     for tr, te in skf.split(np.zeros(len(y)), y):
@@ -414,7 +420,7 @@ def fit_eval(
     params = params or load_params()
     spec = detect(train, target, id_col, drop)
     if target not in test.columns:
-        raise ConfigError(f"target column {target!r} is not in the test table")
+        raise ConfigError("target column {target!r} is not in the test table", target=target)
     y_train = target_vector(train[target], target)
     y_test = target_vector(test[target], target)
     scores = fit_predict(train, y_train, test, spec, params)

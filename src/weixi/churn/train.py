@@ -272,8 +272,9 @@ def fit_horizon(
     cat_idx = [j for j, c in enumerate(names) if c in levels]
     if len(np.unique(y_fit[keep])) < 2 or len(np.unique(y_cal)) < 2:
         raise ModelError(
-            f"horizon {horizon}: need churners and stayers in both the training and the "
-            "calibration month; load more months or lower the horizon"
+            "horizon {horizon}: need churners and stayers in both the training and the "
+            "calibration month; load more months or lower the horizon",
+            horizon=horizon,
         )
     booster_params = p.lightgbm.booster_params(seed=p.seed, num_threads=num_threads)
     # the training rows are encoded batch by batch as LightGBM bins them: the float matrix of

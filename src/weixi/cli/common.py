@@ -10,9 +10,10 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from weixi.errors import WeixiError
+from weixi.errors import WeixiError, localized
 from weixi.i18n import t
 
 console = Console()
@@ -35,7 +36,11 @@ def guarded(func: F) -> F:
         except WeixiError as exc:
             if STATE["debug"]:
                 raise
-            err_console.print(f"[bold red]{t('Error')}:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[bold red]{t('Error')}:[/] {escape(localized(exc))}",
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(1) from None
         except Exception as exc:
             if STATE["debug"]:

@@ -296,7 +296,9 @@ def _decide(campaign: str, decision: str, json_out: bool) -> None:
     with open_store() as con, session_scope() as session:
         row = get_campaign_by_key(session=session, key=campaign)
         if row is None:
-            raise NotFoundError(f"campaign {campaign} does not exist: see `weixi plans list`")
+            raise NotFoundError(
+                "campaign {campaign} does not exist: see `weixi plans list`", campaign=campaign
+            )
         decide_campaign(con=con, session=session, campaign=row, decision=decision)
         status = row.status
     if json_out:

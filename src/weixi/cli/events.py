@@ -26,7 +26,7 @@ def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"--date must be YYYY-MM-DD, got {text!r}") from None
+        raise ConfigError("--date must be YYYY-MM-DD, got {text!r}", text=text) from None
 
 
 def _suppressed_table(rows: list[dict]) -> Table:

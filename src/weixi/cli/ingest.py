@@ -177,7 +177,7 @@ def quarantine_cmd(
     with open_store() as con:
         if get_run(con=con, run_id=run_id) is None:
             raise NotFoundError(
-                t("no import run {run_id}; list runs with weixi import-runs", run_id=run_id)
+                "no import run {run_id}; list runs with weixi import-runs", run_id=run_id
             )
         rows = get_quarantine(con=con, run_id=run_id, limit=limit, offset=offset, reason=reason)
         total = count_quarantine(con=con, run_id=run_id, reason=reason)

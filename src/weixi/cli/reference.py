@@ -29,7 +29,11 @@ def render_markdown(app: typer.Typer) -> str:
         "`tests/test_docs.py` fails when it is out of date. Every command accepts the global",
         "options `--debug` (tracebacks) and `--lang en|zh-CN` placed before the command name.",
         "The help is bilingual: `weixi --lang zh-CN COMMAND --help` (or `WEIXI_LANG=zh-CN`)",
-        "shows every description and option below in Chinese (`locale/zh_CN/LC_MESSAGES/clihelp.po`).",
+        "shows every description and option below in Chinese (`locale/zh_CN/LC_MESSAGES/clihelp.po`),",
+        "and so are the errors: a mistyped option or value (`weixi.cli.error_text`) and every error",
+        "the product raises on purpose, which is an English template with its values",
+        '(`ConfigError("no plan for {month}", month=m)`, never an f-string) translated in the',
+        "catalogs (`weixi.errors.localized`; `tests/test_error_messages.py` checks every one).",
         "",
     ]
     for name, cmd in iter_commands(app):

@@ -43,12 +43,10 @@ def audit_verify(json_out: bool = typer.Option(False, "--json", help="Print JSON
         emit_json(report.as_dict())
     if not report.ok:
         raise IntegrityCheckError(
-            t(
-                "audit chain broken at event {id} ({reason}); {n} events before it are intact",
-                id=report.broken_id,
-                reason=t(report.reason or ""),
-                n=report.count,
-            )
+            "audit chain broken at event {id} ({reason}); {n} events before it are intact",
+            id=report.broken_id,
+            reason=t(report.reason or ""),
+            n=report.count,
         )
     if not json_out:
         console.print(

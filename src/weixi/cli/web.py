@@ -153,7 +153,8 @@ def user_token(
         user = service.get_by_username(session=s, username=username)
         if user is None:
             raise NotFoundError(
-                f"user {username!r} does not exist; create it with weixi user create"
+                "user {username!r} does not exist; create it with weixi user create",
+                username=username,
             )
         token = service.create_api_token(session=s, user=user, name=name)
     if json_out:
@@ -178,7 +179,7 @@ def user_unlock(
     with session_scope() as s:
         user = service.get_by_username(session=s, username=username)
         if user is None:
-            raise NotFoundError(f"user {username!r} does not exist")
+            raise NotFoundError("user {username!r} does not exist", username=username)
         service.update(session=s, user=user, unlock=True)
     if json_out:
         emit_json({"username": username, "unlocked": True})

@@ -246,12 +246,17 @@ def read_file(path: Path) -> pd.DataFrame:
             except UnicodeDecodeError:
                 df = pd.read_csv(path, dtype=str, encoding="gbk")
     except (OSError, ValueError) as exc:
-        raise IngestError(f"cannot read complaint file {path}: {exc}") from exc
+        raise IngestError(
+            "cannot read complaint file {path}: {error}", path=path, error=str(exc)
+        ) from exc
     missing = [c for c in FILE_COLUMNS if c not in df.columns]
     if missing:
         raise IngestError(
-            f"complaint file {path} lacks column(s) {', '.join(missing)}; "
-            f"expected {', '.join(FILE_COLUMNS)} (+ category, received_at, owner)"
+            "complaint file {path} lacks column(s) {missing}; "
+            "expected {expected} (+ category, received_at, owner)",
+            path=path,
+            missing=", ".join(missing),
+            expected=", ".join(FILE_COLUMNS),
         )
     return df.fillna("")
 

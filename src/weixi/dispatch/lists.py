@@ -136,7 +136,7 @@ def export_list(
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in (".xlsx", ".csv"):
-        raise ConfigError(f"export file must end in .xlsx or .csv, not {out.name!r}")
+        raise ConfigError("export file must end in .xlsx or .csv, not {name!r}", name=out.name)
     frame = list_frame(
         con=con,
         session=session,
@@ -148,7 +148,9 @@ def export_list(
         unmask=unmask,
     )
     if frame.empty and not _branch_known(session, branch):
-        raise NotFoundError(f"branch {branch!r} has no tasks: check the id or run `weixi plan`")
+        raise NotFoundError(
+            "branch {branch!r} has no tasks: check the id or run `weixi plan`", branch=branch
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.columns = headers(locale)
     if suffix == ".csv":

@@ -83,7 +83,9 @@ def _decode(data: bytes, name: str) -> str:
     except UnicodeDecodeError:
         best = from_bytes(data).best()
         if best is None:
-            raise IngestError(f"{name}: cannot tell the text encoding; save it as UTF-8") from None
+            raise IngestError(
+                "{name}: cannot tell the text encoding; save it as UTF-8", name=name
+            ) from None
         return str(best)
 
 
@@ -94,8 +96,12 @@ def _read(text: str, name: str) -> pd.DataFrame:
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         raise IngestError(
-            f"{name}: missing column(s) {', '.join(missing)}; the header must include "
-            f"{', '.join(REQUIRED)} (optional: {', '.join(OPTIONAL)})"
+            "{name}: missing column(s) {missing}; the header must include "
+            "{required} (optional: {optional})",
+            name=name,
+            missing=", ".join(missing),
+            required=", ".join(REQUIRED),
+            optional=", ".join(OPTIONAL),
         )
     try:
         table = pacsv.read_csv(
@@ -106,7 +112,9 @@ def _read(text: str, name: str) -> pd.DataFrame:
             ),
         )
     except pa.ArrowInvalid as exc:
-        raise IngestError(f"{name}: not a readable CSV file ({exc})") from None
+        raise IngestError(
+            "{name}: not a readable CSV file ({error})", name=name, error=str(exc)
+        ) from None
     cols = {}
     for col in (*REQUIRED, *OPTIONAL):
         if col in names:

@@ -145,7 +145,7 @@ def record(
     An approved plan supersedes the month's earlier executed versions of the campaign.
     """
     if status not in {s.value for s in PlanStatus}:
-        raise ConfigError(f"unknown plan status {status!r}")
+        raise ConfigError("unknown plan status {status!r}", status=status)
     now = _now()
     con.execute(
         "DELETE FROM plans WHERE month = ? AND campaign_id = ? AND version = ?",
@@ -205,7 +205,9 @@ def set_status(
     closed; cancel: drafts, pending and approved → cancelled.
     """
     if status not in _MOVES:
-        raise ConfigError(f"a plan cannot be set to {status!r}; use approved, closed or cancelled")
+        raise ConfigError(
+            "a plan cannot be set to {status!r}; use approved, closed or cancelled", status=status
+        )
     marks = ", ".join(sql_literal(s) for s in sorted(_MOVES[status]))
     rows = con.execute(
         f"""SELECT month, version FROM plans

@@ -304,14 +304,14 @@ def load_campaign(path: Path | str) -> CampaignSpec:
     """Load and validate a campaign YAML file; errors name the bad key and say what to fix."""
     p = Path(path)
     if not p.exists():
-        raise ConfigError(f"campaign file {p} does not exist")
+        raise ConfigError("campaign file {path} does not exist", path=str(p))
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
         return CampaignSpec.model_validate(data)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
+        raise ConfigError("{path}: not valid YAML: {error}", path=str(p), error=str(exc)) from exc
     except ValidationError as exc:
         msgs = "; ".join(
             ".".join(str(x) for x in e["loc"]) + ": " + e["msg"] for e in exc.errors()[:8]
         )
-        raise ConfigError(f"{p}: invalid campaign — {msgs}") from None
+        raise ConfigError("{path}: invalid campaign — {errors}", path=str(p), errors=msgs) from None

@@ -216,8 +216,11 @@ def decide_campaign(
     allowed, to, plan_status = moves[decision]
     if campaign.status not in allowed:
         raise ConfigError(
-            f"campaign {campaign.key} is {campaign.status}: it cannot be {decision}d "
-            f"(only {', '.join(allowed)})"
+            "campaign {key} is {status}: it cannot be {decision}d (only {allowed})",
+            key=campaign.key,
+            status=campaign.status,
+            decision=decision,
+            allowed=", ".join(allowed),
         )
     plans.set_status(con, campaign=campaign.key, status=plan_status)
     campaign.status = to.value
@@ -331,7 +334,9 @@ def plan_month(
     plan's rows are stored and dispatched the same way on both.
     """
     if status not in (plans.PlanStatus.draft.value, plans.PlanStatus.approved.value):
-        raise ConfigError(f"a new plan is stored as draft or approved, not {status!r}")
+        raise ConfigError(
+            "a new plan is stored as draft or approved, not {status!r}", status=status
+        )
     run = open_run(con, engine, plan_inputs(con, month))
     try:
         sizing = spec.control_sizing
@@ -381,8 +386,12 @@ def _plan_once(
     already on ``run``. The plan and its match."""
     if not spec.covers(month):
         raise ConfigError(
-            f"campaign {spec.key} runs {spec.period_start:%Y-%m}..{spec.period_end:%Y-%m}, "
-            f"not {format_month(month)}: pick a month inside the period or edit the campaign"
+            "campaign {key} runs {start:%Y-%m}..{end:%Y-%m}, "
+            "not {month}: pick a month inside the period or edit the campaign",
+            key=spec.key,
+            start=spec.period_start,
+            end=spec.period_end,
+            month=format_month(month),
         )
     if session is not None and not preview:
         recover_pending(con=con, session=session)
@@ -1208,14 +1217,16 @@ def record_outcome(
         res = OutcomeResult(result)
     except ValueError:
         raise ConfigError(
-            f"unknown outcome {result!r}: use one of {[r.value for r in OutcomeResult]}"
+            "unknown outcome {result!r}: use one of {values}",
+            result=result,
+            values=[r.value for r in OutcomeResult],
         ) from None
     if res is OutcomeResult.call_back and callback_at is None:
         raise ConfigError("a call back needs its time (callback_at, e.g. 2026-01-31 15:00)")
     stmt = select(Task).where(Task.id == task_id).execution_options(populate_existing=True)
     task = session.execute(stmt).scalar_one_or_none()
     if task is None:
-        raise NotFoundError(f"task {task_id} does not exist")
+        raise NotFoundError("task {task} does not exist", task=task_id)
     # The key is looked up after the task is read: an outcome committed with the task's
     # change is then always seen here, even if it landed between the two reads.
     if idempotency_key:
@@ -1355,7 +1366,9 @@ def update_lists(
     """
     m = sql_literal(month)
     if con.execute(f"SELECT count(*) FROM segments WHERE month = {m}").fetchall()[0][0] == 0:
-        raise NotFoundError(f"no segments for {format_month(month)}: segment the month first")
+        raise NotFoundError(
+            "no segments for {month}: segment the month first", month=format_month(month)
+        )
     rows = session.execute(
         select(Task.id, Task.subscriber_id, Task.month).where(
             Task.status == TaskStatus.open.value, Task.month <= month

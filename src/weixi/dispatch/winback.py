@@ -70,7 +70,9 @@ def load_winback(path: Path | str | None = None) -> WinbackSpec:
     try:
         return WinbackSpec.model_validate(yaml.safe_load(text))
     except ValidationError as exc:
-        raise RuleError(f"{source}: invalid win-back spec — {exc.errors()[0]['msg']}") from None
+        raise RuleError(
+            "{source}: invalid win-back spec — {error}", source=source, error=exc.errors()[0]["msg"]
+        ) from None
 
 
 def winback_sql(spec: WinbackSpec, month: dt.date) -> str:

@@ -106,7 +106,8 @@ def fit_acceptance(
     actions = sorted(a for a, n in counts.items() if n >= min_contacted)
     if not actions:
         raise NotFoundError(
-            f"no action has {min_contacted} reached customers with a known answer yet"
+            "no action has {min_contacted} reached customers with a known answer yet",
+            min_contacted=min_contacted,
         )
     keep = np.isin(action, actions)
     X, action, y = X[keep], action[keep], np.asarray(accepted, dtype=float)[keep]

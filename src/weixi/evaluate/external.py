@@ -311,12 +311,19 @@ def fit_eval(
 
     for c in (treatment, outcome, *([mediator] if mediator else [])):
         if c not in df.columns:
-            raise ConfigError(f"column {c!r} not in the table; columns are: {list(df.columns)}")
+            raise ConfigError(
+                "column {column!r} not in the table; columns are: {columns}",
+                column=c,
+                columns=list(df.columns),
+            )
     arm = df[treatment].astype(str).str.strip()
     for v in (treated, control):
         if not (arm == v).any():
             raise ConfigError(
-                f"no row has {treatment} = {v!r}; values are: {sorted(arm.unique())[:10]}"
+                "no row has {treatment} = {value!r}; values are: {values}",
+                treatment=treatment,
+                value=v,
+                values=sorted(arm.unique())[:10],
             )
     keep = arm.isin([treated, control]).to_numpy()
     df = df[keep].reset_index(drop=True)
@@ -392,14 +399,18 @@ def _truth_by_id(df: pd.DataFrame, truth: pd.DataFrame, id_col: str | None) -> p
     for c in (id_col, "true_uplift"):
         if c not in truth.columns:
             raise ConfigError(
-                f"the truth table has no column {c!r}; columns: {list(truth.columns)}"
+                "the truth table has no column {column!r}; columns: {columns}",
+                column=c,
+                columns=list(truth.columns),
             )
     known = truth.assign(**{id_col: truth[id_col].astype(str)}).set_index(id_col)
     ids = df[id_col].astype(str).to_numpy()
     missing = ~pd.Index(ids).isin(known.index)
     if missing.any():
         raise ConfigError(
-            f"{int(missing.sum())} rows have no true effect, e.g. {ids[missing][0]!r}"
+            "{n} rows have no true effect, e.g. {example!r}",
+            n=int(missing.sum()),
+            example=ids[missing][0],
         )
     return known
 

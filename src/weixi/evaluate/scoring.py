@@ -81,7 +81,7 @@ def scored_lines(
             con.unregister(name)
         return
     if engine != "spark":
-        raise ConfigError(f"unknown engine {engine!r}: use duckdb or spark")
+        raise ConfigError("unknown engine {engine!r}: use duckdb or spark", engine=engine)
     tmp = Path(tempfile.mkdtemp(prefix="weixi-uplift-spark-"))
     try:
         spark = _spark_inputs(con, month, tmp)

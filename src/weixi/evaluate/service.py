@@ -112,16 +112,25 @@ def _outcomes_select(
 ) -> str:
     """The outcomes SELECT of ``month``'s executed plans (checks that they can be measured)."""
     if not _planned_count(con, month, plan_version):
-        what = f"version {plan_version}" if plan_version is not None else "approved or closed"
+        if plan_version is not None:
+            raise NotFoundError(
+                "no version {version} plan in {month}: only dispatched plans are evaluated "
+                "(previews, drafts and cancelled campaigns never are)",
+                version=plan_version,
+                month=format_month(month),
+            )
         raise NotFoundError(
-            f"no {what} plan in {format_month(month)}: only dispatched plans are evaluated "
-            "(previews, drafts and cancelled campaigns never are)"
+            "no approved or closed plan in {month}: only dispatched plans are evaluated "
+            "(previews, drafts and cancelled campaigns never are)",
+            month=format_month(month),
         )
     nxt = add_months(month, 1)
     if nxt not in loaded_months(con):
         raise NotFoundError(
-            f"month {format_month(nxt)} is not imported yet: outcomes of "
-            f"{format_month(month)} come from the next month's snapshot (weixi import …)"
+            "month {next_month} is not imported yet: outcomes of "
+            "{month} come from the next month's snapshot (weixi import …)",
+            next_month=format_month(nxt),
+            month=format_month(month),
         )
     return outcomes_sql(
         month,
@@ -311,7 +320,9 @@ def evaluate_month(
     dims = dimensions or list(DIMENSIONS)
     bad = [d for d in dims if d not in DIMENSIONS]
     if bad:
-        raise ConfigError(f"unknown dimensions {bad}; use {', '.join(DIMENSIONS)}")
+        raise ConfigError(
+            "unknown dimensions {bad}; use {dimensions}", bad=bad, dimensions=", ".join(DIMENSIONS)
+        )
     if rebuild and plan_version is None:
         build_outcomes(con=con, month=month, engine=engine)
     if memo is None or plan_version is not None or rebuild:
@@ -362,7 +373,7 @@ def export_excel(report: dict, path: Path | str, *, locale: str | None = None) -
 
     path = Path(path)
     if path.suffix.lower() != ".xlsx":
-        raise ConfigError(f"the export file must end in .xlsx, got {path.name}")
+        raise ConfigError("the export file must end in .xlsx, got {name}", name=path.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     wb = xlsxwriter.Workbook(str(path))
     head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})

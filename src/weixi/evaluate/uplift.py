@@ -188,8 +188,10 @@ def fit_uplift(
     need = p.min_arm_size if control_action is None else p.min_control_arm
     if ctrl.sum() < need:
         raise ModelError(
-            f"uplift needs at least {need} untreated customers, got {int(ctrl.sum())}; "
-            "keep a control group (holdout) in the campaigns"
+            "uplift needs at least {need} untreated customers, got {got}; "
+            "keep a control group (holdout) in the campaigns",
+            need=need,
+            got=int(ctrl.sum()),
         )
     labels, counts = np.unique(arm[~ctrl], return_counts=True)
     actions = [str(a) for a, c in zip(labels, counts, strict=True) if c >= p.min_arm_size]
@@ -199,10 +201,16 @@ def fit_uplift(
         own = {a: ctrl & (planned == a) for a in actions}
         actions = [a for a in actions if own[a].sum() >= p.min_control_arm]
     if not actions:
+        if own:
+            raise ModelError(
+                "no action has {min_arm_size} treated customers and {min_control_arm} of its own "
+                "controls yet; run more campaigns first",
+                min_arm_size=p.min_arm_size,
+                min_control_arm=p.min_control_arm,
+            )
         raise ModelError(
-            f"no action has {p.min_arm_size} treated customers"
-            + (f" and {p.min_control_arm} of its own controls" if own else "")
-            + " yet; run more campaigns first"
+            "no action has {min_arm_size} treated customers yet; run more campaigns first",
+            min_arm_size=p.min_arm_size,
         )
     if own:
         controls = {a: _train(X[own[a]], y[own[a]], p, "binary") for a in actions}

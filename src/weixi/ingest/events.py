@@ -110,13 +110,17 @@ def load_event_mapping(path: Path | str) -> EventMapping:
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
     except FileNotFoundError as exc:
-        raise ConfigError(f"mapping file not found: {path}") from exc
+        raise ConfigError("mapping file not found: {path}", path=path) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"mapping {path} is not valid YAML: {exc}") from exc
+        raise ConfigError(
+            "mapping {path} is not valid YAML: {error}", path=path, error=str(exc)
+        ) from exc
     try:
         return EventMapping.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"mapping {path} is invalid: {_format_errors(exc)}") from exc
+        raise ConfigError(
+            "mapping {path} is invalid: {errors}", path=path, errors=_format_errors(exc)
+        ) from exc
 
 
 class EventImportResult(BaseModel):
@@ -225,7 +229,9 @@ def import_events(
                 con.execute("ROLLBACK")
                 raise
     except duckdb.Error as exc:
-        raise IngestError(f"event import of {date} failed: {type(exc).__name__}") from None
+        raise IngestError(
+            "event import of {date} failed: {error}", date=date, error=type(exc).__name__
+        ) from None
     finally:
         _drop_target(con, target)
         for raw in target.raws:

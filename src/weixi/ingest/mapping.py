@@ -244,13 +244,19 @@ def parse_mapping(text: str, *, base_dir: Path | None = None, origin: str = "map
         # BaseLoader keeps every scalar as a string: "Y", "1", "true" stay raw texts.
         data = yaml.load(text, Loader=yaml.BaseLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{origin} is not valid YAML: {exc}") from exc
+        raise ConfigError(
+            "{origin} is not valid YAML: {error}", origin=origin, error=str(exc)
+        ) from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"{origin} must be a YAML mapping with a `columns:` section")
+        raise ConfigError(
+            "{origin} must be a YAML mapping with a `columns:` section", origin=origin
+        )
     try:
         model = Mapping.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{origin} is invalid: {_format_errors(exc)}") from exc
+        raise ConfigError(
+            "{origin} is invalid: {errors}", origin=origin, errors=_format_errors(exc)
+        ) from exc
     model._base_dir = base_dir
     return model
 
@@ -261,7 +267,9 @@ def load_mapping(path: Path | str) -> Mapping:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError(f"mapping file not found: {path}") from exc
+        raise ConfigError("mapping file not found: {path}", path=path) from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"mapping file {path} must be UTF-8: {exc}") from exc
+        raise ConfigError(
+            "mapping file {path} must be UTF-8: {error}", path=path, error=str(exc)
+        ) from exc
     return parse_mapping(text, base_dir=path.resolve().parent, origin=f"mapping {path}")

@@ -733,7 +733,7 @@ def import_month(
             mapping = load_mapping(mapping)
         result.mapping_hash = mapping.digest()
         if engine not in ("duckdb", "spark"):
-            raise ConfigError(f"unknown engine {engine!r}: use duckdb or spark")
+            raise ConfigError("unknown engine {engine!r}: use duckdb or spark", engine=engine)
         stage = stage_file if engine == "duckdb" else stage_file_spark
         file_paths = [display_path(p) if engine == "spark" else Path(p) for p in paths]
         if not file_paths:

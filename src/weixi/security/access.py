@@ -96,7 +96,7 @@ def scope_condition(user: User) -> ColumnElement[bool]:
 def require_task(session: Session, user: User, task_id: int) -> Task:
     """The task ``user`` may record an outcome on; PermissionDenied by role, else NotFound."""
     if Role(user.role) not in OUTCOME_ROLES:
-        raise PermissionDenied(f"role {user.role} does not record outcomes")
+        raise PermissionDenied("role {role} does not record outcomes", role=user.role)
     stmt = select(Task).where(Task.id == task_id).execution_options(populate_existing=True)
     task = session.execute(stmt).scalar_one_or_none()
     if not task_in_scope(user, task):
@@ -137,6 +137,6 @@ def customer_in_scope(
 def require_customer(session: Session, user: User, subscriber_id: str) -> None:
     """Raise unless ``user`` may unmask ``subscriber_id`` (403 by role, 404 by ownership)."""
     if Role(user.role) not in UNMASK_ROLES:
-        raise PermissionDenied(f"role {user.role} may not see personal data in clear")
+        raise PermissionDenied("role {role} may not see personal data in clear", role=user.role)
     if not customer_in_scope(session, user, subscriber_id):
         raise NotFoundError("customer {sid} is not in your book or queue", sid=subscriber_id)

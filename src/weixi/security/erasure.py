@@ -312,8 +312,9 @@ def erase(
         result.already_erased = True
     else:
         raise NotFoundError(
-            f"subscriber {subscriber_id} is not in weixi's stores and was not erased before "
-            "(check the id; it must be the subscriber_id, not a phone number)"
+            "subscriber {subscriber_id} is not in weixi's stores and was not erased before "
+            "(check the id; it must be the subscriber_id, not a phone number)",
+            subscriber_id=subscriber_id,
         )
     audit.record(
         session=session,

@@ -68,7 +68,12 @@ class _Compiler:
         self.where = where
 
     def fail(self, msg: str) -> RuleError:
-        return RuleError(f"{self.where}: {msg} in condition {self.text!r}")
+        return RuleError(
+            "{where}: {problem} in condition {text!r}",
+            where=self.where,
+            problem=msg,
+            text=self.text,
+        )
 
     def names(self) -> list[str]:
         return [*self.table.columns, *self.params]
@@ -192,7 +197,7 @@ def compile_condition(
     """Compile one condition string over ``table`` into a NULL-safe ibis boolean."""
     value = _Compiler(text, table, params or {}, where).run()
     if not isinstance(value, ir.BooleanValue):
-        raise RuleError(f"{where}: condition {text!r} is not true/false")
+        raise RuleError("{where}: condition {text!r} is not true/false", where=where, text=text)
     return value.fill_null(False)
 
 
@@ -463,12 +468,16 @@ def validate_ruleset(rs: RuleSet, source: str = "preset") -> None:
     schema = feature_table_schema()
     clash = [p for p in rs.params if p in schema or p in keys]
     if clash:
-        raise RuleError(f"{source}: params {clash} shadow a field or dimension; rename them")
+        raise RuleError(
+            "{source}: params {clash} shadow a field or dimension; rename them",
+            source=source,
+            clash=clash,
+        )
     feat = ibis.table(schema, name="features")
     try:
         apply_rules(feat, rs)
     except RuleError as exc:
-        raise RuleError(f"{source}: {exc}") from None
+        raise RuleError("{source}: {error}", source=source, error=str(exc)) from None
 
 
 @dataclass(frozen=True)

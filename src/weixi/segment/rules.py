@@ -240,7 +240,7 @@ class RuleSet(BaseModel):
         for d in self.dimensions:
             if d.key == key:
                 return d
-        raise RuleError(f"no dimension {key!r} in preset {self.name}")
+        raise RuleError("no dimension {key!r} in preset {preset}", key=key, preset=self.name)
 
     def stability_groups(self) -> list[str]:
         """Every A-B-C combination in level order (3 × 4 × 3 = 36 with the seed levels)."""
@@ -285,11 +285,11 @@ def _format_validation(exc: ValidationError) -> str:
 def parse_preset(data: dict, source: str = "<dict>") -> RuleSet:
     """Validate a preset given as a dict (the parsed YAML); names are checked by ``exprs``."""
     if not isinstance(data, dict):
-        raise RuleError(f"{source}: a preset must be a YAML mapping")
+        raise RuleError("{source}: a preset must be a YAML mapping", source=source)
     try:
         rs = RuleSet.model_validate(data)
     except ValidationError as exc:
-        raise RuleError(f"{source}: {_format_validation(exc)}") from None
+        raise RuleError("{source}: {error}", source=source, error=_format_validation(exc)) from None
     from weixi.segment.exprs import validate_ruleset
 
     validate_ruleset(rs, source=source)
@@ -307,7 +307,9 @@ def load_preset(name_or_path: str | Path = "seed") -> RuleSet:
     path = PRESET_DIR / f"{text}.yaml" if text in PRESETS else Path(text)
     if not path.exists():
         raise RuleError(
-            f"preset {text!r} not found: use one of {', '.join(PRESETS)} or a YAML file path"
+            "preset {text!r} not found: use one of {presets} or a YAML file path",
+            text=text,
+            presets=", ".join(PRESETS),
         )
     stat = path.stat()
     # validated presets are cached per file version (validation compiles every rule)
@@ -320,5 +322,5 @@ def _load_cached(path_text: str, _mtime: int, _size: int, shipped: bool) -> Rule
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise RuleError(f"{path}: invalid YAML: {exc}") from None
+        raise RuleError("{path}: invalid YAML: {error}", path=path, error=str(exc)) from None
     return parse_preset(data, source=path.name if shipped else str(path))

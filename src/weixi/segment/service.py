@@ -84,8 +84,9 @@ def _require_month(con: duckdb.DuckDBPyConnection, month: dt.date) -> list[dt.da
     if month not in months:
         have = ", ".join(format_month(m) for m in months) or "none"
         raise NotFoundError(
-            f"month {format_month(month)} is not loaded (loaded: {have}); "
-            "import it first with `weixi import`"
+            "month {month} is not loaded (loaded: {have}); import it first with `weixi import`",
+            month=format_month(month),
+            have=have,
         )
     return months
 
@@ -146,7 +147,7 @@ def _materialize(
     reads small histograms of the masks (one GROUP BY per mask) instead of the rows.
     """
     if engine not in ("duckdb", "spark"):
-        raise ConfigError(f"unknown engine {engine!r}: use duckdb or spark")
+        raise ConfigError("unknown engine {engine!r}: use duckdb or spark", engine=engine)
     with _Inputs(con, month, engine) as (snap, groups):
         full = apply_rules(features(snap, month, groups), rs)
         masks, meta = check_masks(full, rs) if validate else ({}, [])
@@ -256,9 +257,10 @@ def segment_month(
         timings["rules"] = time.perf_counter() - t0
         if strict and issues:
             raise RuleError(
-                f"preset {rs.name} on {format_month(m)}: "
-                + "; ".join(i.message() for i in issues)
-                + " — fix the levels or run without --strict"
+                "preset {preset} on {month}: {issues} — fix the levels or run without --strict",
+                preset=rs.name,
+                month=format_month(m),
+                issues="; ".join(i.message() for i in issues),
             )
         t1 = time.perf_counter()
         summaries = _cluster(con, rs)
@@ -374,8 +376,8 @@ def _store(
 def _require_segmented(con: duckdb.DuckDBPyConnection, month: dt.date) -> None:
     if not con.execute("SELECT count(*) FROM segments WHERE month = ?", [month]).fetchall()[0][0]:
         raise NotFoundError(
-            f"month {format_month(month)} is not segmented yet: "
-            f"run `weixi segment --month {format_month(month)}`"
+            "month {month} is not segmented yet: run `weixi segment --month {month}`",
+            month=format_month(month),
         )
 
 
@@ -573,7 +575,9 @@ def export(
     path = Path(out)
     suffix = path.suffix.lower()
     if suffix not in (".xlsx", ".csv", ".parquet"):
-        raise ConfigError(f"cannot export to {path.name}: use a .xlsx, .csv or .parquet file")
+        raise ConfigError(
+            "cannot export to {name}: use a .xlsx, .csv or .parquet file", name=path.name
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     sql = export_sql(m, branch=branch, include_excluded=include_excluded)
     if suffix in (".csv", ".parquet"):
@@ -583,8 +587,10 @@ def export(
     n = int(con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0])
     if n > XLSX_MAX_ROWS:
         raise ConfigError(
-            f"{n:,} rows do not fit in one Excel sheet ({XLSX_MAX_ROWS:,}): "
-            "filter with --branch or export to .csv / .parquet"
+            "{n:,} rows do not fit in one Excel sheet ({max_rows:,}): "
+            "filter with --branch or export to .csv / .parquet",
+            n=n,
+            max_rows=XLSX_MAX_ROWS,
         )
     import xlsxwriter
 

@@ -111,4 +111,4 @@ def connect_engine(engine: str, con: duckdb.DuckDBPyConnection | None = None):
         return duckdb_backend(con)
     if engine == "spark":
         return spark_backend()
-    raise ConfigError(f"unknown engine {engine!r}: use duckdb or spark")
+    raise ConfigError("unknown engine {engine!r}: use duckdb or spark", engine=engine)

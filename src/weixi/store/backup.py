@@ -93,8 +93,9 @@ def _pg_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         raise ConfigError(
-            f"{name} is not on PATH: install the PostgreSQL client tools of your server's "
-            "version (Debian/Ubuntu: apt-get install postgresql-client)"
+            "{name} is not on PATH: install the PostgreSQL client tools of your server's "
+            "version (Debian/Ubuntu: apt-get install postgresql-client)",
+            name=name,
         )
     return path
 
@@ -113,7 +114,7 @@ def _run(cmd: list[str], env: dict[str, str] | None = None) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise IntegrityCheckError(f"{Path(cmd[0]).name} failed: {last[0]}")
+        raise IntegrityCheckError("{tool} failed: {error}", tool=Path(cmd[0]).name, error=last[0])
 
 
 @dataclass
@@ -135,15 +136,23 @@ class Manifest:
         """Read and check the manifest of a backup folder (one-line errors)."""
         path = folder / MANIFEST
         if not path.is_file():
-            raise IntegrityCheckError(f"{folder} is not a weixi backup: {MANIFEST} is missing")
+            raise IntegrityCheckError(
+                "{folder} is not a weixi backup: {manifest} is missing",
+                folder=folder,
+                manifest=MANIFEST,
+            )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except ValueError as exc:
-            raise IntegrityCheckError(f"{path} is not valid JSON: {exc}") from exc
+            raise IntegrityCheckError(
+                "{path} is not valid JSON: {error}", path=path, error=str(exc)
+            ) from exc
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise IntegrityCheckError(
-                f"{path}: unsupported backup format {data.get('format') if isinstance(data, dict) else data!r}"
-                f" (this weixi reads format {FORMAT})"
+                "{path}: unsupported backup format {found!r} (this weixi reads format {supported})",
+                path=path,
+                found=data.get("format") if isinstance(data, dict) else data,
+                supported=FORMAT,
             )
         return cls(data)
 
@@ -177,7 +186,7 @@ def backup(
     started = time.perf_counter()
     out = Path(out)
     if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"{out} exists and is not empty: back up into a new folder")
+        raise ConfigError("{out} exists and is not empty: back up into a new folder", out=out)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -242,7 +251,9 @@ def backup(
                     )
                 files[PG_FILE] = tmp / PG_FILE
             else:
-                raise ConfigError(f"cannot back up a {kind} database: use SQLite or PostgreSQL")
+                raise ConfigError(
+                    "cannot back up a {kind} database: use SQLite or PostgreSQL", kind=kind
+                )
         finally:
             engine.dispose()
         data = {
@@ -297,14 +308,20 @@ def _check_audit(con: sa.Connection, head: dict[str, Any] | None, path: Path) ->
         report = audit.verify(session=s)
     if not report.ok:
         raise IntegrityCheckError(
-            f"the audit log in {path} is broken at event {report.broken_id} ({report.reason})"
+            "the audit log in {path} is broken at event {event} ({reason})",
+            path=path,
+            event=report.broken_id,
+            reason=report.reason,
         )
     if (report.head_id or 0, report.head_hash) != (
         head["id"],
         head["hash"] if head["id"] else None,
     ):
         raise IntegrityCheckError(
-            f"the audit log in {path} ends at event {report.head_id}, the manifest says {head['id']}"
+            "the audit log in {path} ends at event {event}, the manifest says {expected}",
+            path=path,
+            event=report.head_id,
+            expected=head["id"],
         )
 
 
@@ -315,8 +332,12 @@ def _check_counts(store: str, found: dict[str, int], expected: dict[str, int]) -
         )
         first = diff[0]
         raise IntegrityCheckError(
-            f"the {store} copy does not match the manifest: table {first} has "
-            f"{found.get(first)} rows, the manifest says {expected.get(first)}"
+            "the {store} copy does not match the manifest: table {table} has "
+            "{found} rows, the manifest says {expected}",
+            store=store,
+            table=first,
+            found=found.get(first),
+            expected=expected.get(first),
         )
 
 
@@ -340,25 +361,30 @@ def restore(
     }
     if revision is not None and revision not in known:
         raise IntegrityCheckError(
-            f"the backup is at database revision {revision}, unknown to this weixi: "
-            "restore it with the weixi version that made it "
-            f"({manifest.get('weixi_version')})"
+            "the backup is at database revision {revision}, unknown to this weixi: "
+            "restore it with the weixi version that made it ({version})",
+            revision=revision,
+            version=manifest.get("weixi_version"),
         )
     engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
     kind = engine.dialect.name
     engine.dispose()
     if manifest["operational"]["kind"] != kind:
         raise IntegrityCheckError(
-            f"the backup holds a {manifest['operational']['kind']} operational database but "
-            f"WEIXI_DATABASE_URL points at {kind}"
+            "the backup holds a {held} operational database but "
+            "WEIXI_DATABASE_URL points at {kind}",
+            held=manifest["operational"]["kind"],
+            kind=kind,
         )
     # 2. every file is there and unchanged
     for name, meta in sorted(manifest["files"].items()):
         path = src / name
         if not path.is_file():
-            raise IntegrityCheckError(f"{path} is missing from the backup")
+            raise IntegrityCheckError("{path} is missing from the backup", path=path)
         if path.stat().st_size != meta["bytes"] or sha256_file(path) != meta["sha256"]:
-            raise IntegrityCheckError(f"{path} is corrupt: its SHA-256 does not match the manifest")
+            raise IntegrityCheckError(
+                "{path} is corrupt: its SHA-256 does not match the manifest", path=path
+            )
     counts = manifest["row_counts"]
     staged: Path | None = None
     staged_models: Path | None = None
@@ -372,7 +398,9 @@ def restore(
             for name in model_files:
                 copied = staged_models / name.split("/", 1)[1]
                 if sha256_file(copied) != manifest["files"][name]["sha256"]:
-                    raise IntegrityCheckError(f"copying {src / name} changed it (disk error?)")
+                    raise IntegrityCheckError(
+                        "copying {path} changed it (disk error?)", path=src / name
+                    )
         # 3. stage the analytics copy next to the live file and check it opens and counts right
         if ANALYTICS_FILE in manifest["files"]:
             duckdb_file.parent.mkdir(parents=True, exist_ok=True)
@@ -380,12 +408,14 @@ def restore(
             shutil.copyfile(src / ANALYTICS_FILE, staged)
             if sha256_file(staged) != manifest["files"][ANALYTICS_FILE]["sha256"]:
                 raise IntegrityCheckError(
-                    f"copying {src / ANALYTICS_FILE} changed it (disk error?)"
+                    "copying {path} changed it (disk error?)", path=src / ANALYTICS_FILE
                 )
             try:
                 con = duckdb.connect(str(staged), read_only=True)
             except duckdb.Error as exc:
-                raise IntegrityCheckError(f"{src / ANALYTICS_FILE} does not open: {exc}") from exc
+                raise IntegrityCheckError(
+                    "{path} does not open: {error}", path=src / ANALYTICS_FILE, error=str(exc)
+                ) from exc
             try:
                 _check_counts("analytics", _duck_counts(con), counts.get("analytics", {}))
             finally:
@@ -399,7 +429,11 @@ def restore(
             with ro.connect() as c:
                 ok = c.exec_driver_sql("PRAGMA integrity_check").scalar_one()
                 if ok != "ok":
-                    raise IntegrityCheckError(f"{src / SQLITE_FILE} fails integrity_check: {ok}")
+                    raise IntegrityCheckError(
+                        "{path} fails integrity_check: {result}",
+                        path=src / SQLITE_FILE,
+                        result=ok,
+                    )
                 _check_counts("operational", _sql_counts(c), counts.get("operational", {}))
                 _check_audit(c, manifest.get("audit_head"), src / SQLITE_FILE)
             ro.dispose()

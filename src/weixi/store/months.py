@@ -25,7 +25,7 @@ def parse_month(text: str | dt.date) -> dt.date:
         return text.replace(day=1)
     m = _MONTH.match(text.strip())
     if not m or not 1 <= int(m.group(2)) <= 12:
-        raise ConfigError(f"month must look like YYYY-MM, got {text!r}")
+        raise ConfigError("month must look like YYYY-MM, got {text!r}", text=text)
     return dt.date(int(m.group(1)), int(m.group(2)), 1)
 
 

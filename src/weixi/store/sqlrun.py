@@ -179,4 +179,4 @@ def open_run(
         return SparkRun(con, inputs or {})
     from weixi.errors import ConfigError
 
-    raise ConfigError(f"unknown engine {engine!r}: use duckdb or spark")
+    raise ConfigError("unknown engine {engine!r}: use duckdb or spark", engine=engine)

@@ -18,7 +18,7 @@ PRESETS = ("seed",)
 def parse_library(data: object, source: str = "<library>") -> StrategyLibrary:
     """Validate a parsed YAML document as a strategy library; errors name the bad key."""
     if not isinstance(data, dict):
-        raise RuleError(f"{source}: a strategy library must be a YAML mapping")
+        raise RuleError("{source}: a strategy library must be a YAML mapping", source=source)
     try:
         return StrategyLibrary.model_validate(data)
     except ValidationError as exc:
@@ -26,13 +26,19 @@ def parse_library(data: object, source: str = "<library>") -> StrategyLibrary:
         for err in exc.errors()[:8]:
             loc = ".".join(str(p) for p in err["loc"])
             lines.append(f"{loc}: {err['msg']}")
-        raise RuleError(f"{source}: invalid strategy library — " + "; ".join(lines)) from None
+        raise RuleError(
+            "{source}: invalid strategy library — {errors}", source=source, errors="; ".join(lines)
+        ) from None
 
 
 def load_preset(name: str = "seed") -> StrategyLibrary:
     """Load a shipped preset (``seed``: the seeds' matching matrix)."""
     if name not in PRESETS:
-        raise ConfigError(f"unknown strategy preset {name!r}: use one of {list(PRESETS)}")
+        raise ConfigError(
+            "unknown strategy preset {name!r}: use one of {presets}",
+            name=name,
+            presets=list(PRESETS),
+        )
     text = resources.files("weixi.strategy").joinpath(f"presets/{name}.yaml").read_text("utf-8")
     return parse_library(yaml.safe_load(text), f"preset {name}")
 
@@ -53,11 +59,11 @@ def load_library(path: Path | str | None = None) -> StrategyLibrary:
     if p.suffix == "" and str(path) in PRESETS:
         return load_preset(str(path))
     if not p.exists():
-        raise ConfigError(f"strategy library file {p} does not exist")
+        raise ConfigError("strategy library file {path} does not exist", path=str(p))
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise RuleError(f"{p}: not valid YAML: {exc}") from exc
+        raise RuleError("{path}: not valid YAML: {error}", path=str(p), error=str(exc)) from exc
     return parse_library(data, str(p))
 
 

@@ -195,17 +195,21 @@ def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 def _base_sql(con: duckdb.DuckDBPyConnection, month: dt.date, lib: StrategyLibrary) -> str:
     if not con.execute("SELECT count(*) FROM segments WHERE month = ?", [month]).fetchall()[0][0]:
         raise NotFoundError(
-            f"no segments for {month:%Y-%m}: run `weixi segment --month {month:%Y-%m}` first"
+            "no segments for {month:%Y-%m}: run `weixi segment --month {month:%Y-%m}` first",
+            month=month,
         )
     cols = _columns(con, "segments")
     missing = [c for c in _NEEDED if c not in cols]
     if missing:
-        raise RuleError(f"segments table lacks columns {missing} (see the segments contract)")
+        raise RuleError(
+            "segments table lacks columns {missing} (see the segments contract)", missing=missing
+        )
     fields = referenced_fields(lib) - set(_DERIVED)
     unknown = sorted(f for f in fields if f not in cols and f not in _CONTRACT)
     if unknown:
         raise RuleError(
-            f"the strategy library uses columns {unknown} that the segments table does not have"
+            "the strategy library uses columns {unknown} that the segments table does not have",
+            unknown=unknown,
         )
     m = sql_literal(month)
     sel = {c: (f"s.{c}" if c in cols else f"NULL AS {c}") for c in (*_KEEP, *sorted(fields))}
@@ -285,7 +289,7 @@ def _offer_tables(run: Run, lib: StrategyLibrary, month: dt.date) -> list:
                 f"{'NULL' if o.uplift is None else repr(o.uplift)}::DOUBLE, {sql_literal(ch)})"
             )
     if not rows:
-        raise RuleError(f"no offer of the strategy library is valid in {month:%Y-%m}")
+        raise RuleError("no offer of the strategy library is valid in {month:%Y-%m}", month=month)
     run.create(
         "_mx_offers",
         "SELECT * FROM (VALUES "
@@ -350,7 +354,7 @@ def match(
     valid = _offer_tables(run, lib, month)
     m = sql_literal(month)
     if choose not in ("priority", "value"):
-        raise RuleError(f"choose must be 'priority' or 'value', not {choose!r}")
+        raise RuleError("choose must be 'priority' or 'value', not {choose!r}", choose=choose)
     learned = learned and _has_rows(con, "uplift")
     take = "a.take_rate"
     if learned:
@@ -429,7 +433,9 @@ def match(
             FROM hits h JOIN _mx_rules r USING (rule_idx) GROUP BY h.sid, r.action""",
         )
     except duckdb.BinderException as exc:
-        raise RuleError(f"a matching rule uses a column the segments table lacks: {exc}") from exc
+        raise RuleError(
+            "a matching rule uses a column the segments table lacks: {error}", error=str(exc)
+        ) from exc
     # Branch level: the offers whose fit holds, one pass over the candidates (list + unnest).
     fit_cases = [
         f"CASE WHEN c.action = {sql_literal(e.action)} AND "
@@ -518,7 +524,9 @@ def match(
             WHERE {chan_ok}""",
         )
     except duckdb.BinderException as exc:
-        raise RuleError(f"an offer's eligibility uses a column segments lacks: {exc}") from exc
+        raise RuleError(
+            "an offer's eligibility uses a column segments lacks: {error}", error=str(exc)
+        ) from exc
     rank_weight = "1e7" if choose == "priority" else "0"
     # One primary per household in a single hash aggregate: the lexicographic maximum of
     # (category priority, expected value, offer tier, …) over all of the household's

@@ -359,7 +359,7 @@ class StrategyLibrary(_Strict):
         for a in self.actions:
             if a.key == key:
                 return a
-        raise RuleError(f"unknown action {key!r}")
+        raise RuleError("unknown action {key!r}", key=key)
 
     def category_order(self, month: dt.date) -> list[str]:
         """Category priority that applies in ``month`` (quarter override, else the default)."""

@@ -106,9 +106,13 @@ def randomized_experiment(
     treated arm with probability ``treated_share``, independently.
     """
     if action not in ACTIONS:
-        raise ConfigError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
+        raise ConfigError(
+            "unknown action {action!r}; known: {known}", action=action, known=", ".join(ACTIONS)
+        )
     if not 0 < treated_share < 1:
-        raise ConfigError(f"treated_share must be in (0, 1), got {treated_share}")
+        raise ConfigError(
+            "treated_share must be in (0, 1), got {treated_share}", treated_share=treated_share
+        )
     op = SyntheticOperator(n_subscribers, seed=seed, start_month=start_month)
     for _ in range(warmup):
         op.advance()

@@ -223,7 +223,9 @@ class SyntheticOperator:
         return_rate: float = 0.0,
     ) -> None:
         if n_subscribers < 1:
-            raise ConfigError(f"n_subscribers must be at least 1, got {n_subscribers}")
+            raise ConfigError(
+                "n_subscribers must be at least 1, got {n_subscribers}", n_subscribers=n_subscribers
+            )
         self.seed = int(seed)
         self.start_month = parse_month(start_month)
         self.month_index = 0
@@ -232,7 +234,9 @@ class SyntheticOperator:
         self.return_rate = float(return_rate)
         self.target_churn = _TARGET_CHURN if churn_rate is None else float(churn_rate)
         if not 0 < self.target_churn < 0.5:
-            raise ConfigError(f"churn_rate must be in (0, 0.5), got {churn_rate}")
+            raise ConfigError(
+                "churn_rate must be in (0, 0.5), got {churn_rate}", churn_rate=churn_rate
+            )
         self._rng = np.random.default_rng(self.seed)
         self._next_key = 1
         self._gone: dict[str, np.ndarray] = {}
@@ -497,8 +501,10 @@ class SyntheticOperator:
     def _check_month(self, month_index: int | None) -> None:
         if month_index is not None and month_index != self.month_index:
             raise ConfigError(
-                f"only the current month ({self.month_index}) is kept; "
-                f"use make_history() to get month {month_index}"
+                "only the current month ({current}) is kept; "
+                "use make_history() to get month {month_index}",
+                current=self.month_index,
+                month_index=month_index,
             )
 
     def _dead(self) -> np.ndarray:
@@ -999,7 +1005,9 @@ class SyntheticOperator:
             cr = 0.02 + 0.16 * ~iptv - 0.07 * low
             acc = np.where(iptv, -3.5, -1.3 + 0.3 * high)
         else:  # pragma: no cover - ACTIONS is closed
-            raise ConfigError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
+            raise ConfigError(
+                "unknown action {action!r}; known: {known}", action=action, known=", ".join(ACTIONS)
+            )
         z = acc - 0.35 * u
         if systematic:
             cr = np.clip(cr, -0.3, 0.9)
@@ -1014,7 +1022,7 @@ class SyntheticOperator:
         s = self.s
         need = {"subscriber_id", "action", "accepted"}
         if not need <= set(treatments.column_names):
-            raise ConfigError(f"treatments need columns {sorted(need)}")
+            raise ConfigError("treatments need columns {columns}", columns=sorted(need))
         acc = pc.fill_null(treatments.column("accepted"), False)
         t = treatments.filter(acc)
         keep = np.ones(self.n_lines)
@@ -1024,7 +1032,8 @@ class SyntheticOperator:
             keys = pc.cast(pc.utf8_slice_codeunits(t.column("subscriber_id"), 1), pa.int64())
         except pa.ArrowInvalid as exc:
             raise ConfigError(
-                f"treatments: subscriber_id must be this operator's ids (S0000000001 …): {exc}"
+                "treatments: subscriber_id must be this operator's ids (S0000000001 …): {error}",
+                error=str(exc),
             ) from exc
         keys = keys.to_numpy()
         idx = np.searchsorted(s["key"], keys)
@@ -1035,7 +1044,11 @@ class SyntheticOperator:
         accepted: list[tuple[str, np.ndarray]] = []
         for action in np.unique(actions):  # a handful of actions, vectorized inside
             if action not in ACTIONS:
-                raise ConfigError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
+                raise ConfigError(
+                    "unknown action {action!r}; known: {known}",
+                    action=action,
+                    known=", ".join(ACTIONS),
+                )
             sel = idx[(actions == action) & found]
             line = s["line"][sel]
             ok = (line == _MOBILE) if action in MOBILE_ACTIONS else np.zeros(len(sel), bool)

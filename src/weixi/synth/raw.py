@@ -340,13 +340,15 @@ def write_raw(
         "seconds"}``.
     """
     if fmt not in ("csv", "parquet"):
-        raise ConfigError(f"--format must be csv or parquet, got {fmt!r}")
+        raise ConfigError("--format must be csv or parquet, got {fmt!r}", fmt=fmt)
     if months < 1:
-        raise ConfigError(f"months must be at least 1, got {months}")
+        raise ConfigError("months must be at least 1, got {months}", months=months)
     try:
         "地市".encode(encoding)
     except LookupError as exc:
-        raise ConfigError(f"unknown encoding {encoding!r}; use utf-8, gbk or gb18030") from exc
+        raise ConfigError(
+            "unknown encoding {encoding!r}; use utf-8, gbk or gb18030", encoding=encoding
+        ) from exc
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -182,7 +182,11 @@ def policy_campaign(
     from weixi.dispatch.schemas import Learning, default_campaign
 
     if policy not in POLICIES:
-        raise ConfigError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+        raise ConfigError(
+            "policy must be one of {policies}, got {policy!r}",
+            policies=", ".join(POLICIES),
+            policy=policy,
+        )
     spec = default_campaign(month)
     update: dict[str, Any] = {"budget": budget, "echannel_tasks": True}
     if policy == "rules":
@@ -360,7 +364,9 @@ def reference_plan(
 
     kinds = ("oracle", "attainable", "action_mean", "level_mean")
     if kind not in kinds:
-        raise ConfigError(f"reference kind must be one of {', '.join(kinds)}: {kind!r}")
+        raise ConfigError(
+            "reference kind must be one of {kinds}: {kind!r}", kinds=", ".join(kinds), kind=kind
+        )
     systematic = kind != "oracle"
     from weixi.store import schema
 
@@ -480,7 +486,11 @@ def simulate(
         :class:`SimResult`.
     """
     if params.policy not in POLICIES:
-        raise ConfigError(f"policy must be one of {', '.join(POLICIES)}, got {params.policy!r}")
+        raise ConfigError(
+            "policy must be one of {policies}, got {policy!r}",
+            policies=", ".join(POLICIES),
+            policy=params.policy,
+        )
     start = time.perf_counter()
     if params.home is not None:
         home = Path(params.home)

@@ -128,25 +128,39 @@ def validate_triggers(ts: TriggerSet, library=None, source: str = "triggers") ->
         try:
             compile_rule(r, table, ts.params)
         except RuleError as exc:
-            raise RuleError(f"{source}: {exc}") from None
+            raise RuleError("{source}: {error}", source=source, error=str(exc)) from None
         if r.action not in actions:
             raise RuleError(
-                f"{source}: rule {r.key}: unknown action {r.action!r}; use {sorted(actions)}"
+                "{source}: rule {rule}: unknown action {action!r}; use {actions}",
+                source=source,
+                rule=r.key,
+                action=r.action,
+                actions=sorted(actions),
             )
         if r.offer is not None:
             if r.offer not in offers:
-                raise RuleError(f"{source}: rule {r.key}: unknown offer {r.offer!r}")
+                raise RuleError(
+                    "{source}: rule {rule}: unknown offer {offer!r}",
+                    source=source,
+                    rule=r.key,
+                    offer=r.offer,
+                )
             if offers[r.offer][0] != r.action:
                 raise RuleError(
-                    f"{source}: rule {r.key}: offer {r.offer!r} belongs to action "
-                    f"{offers[r.offer][0]!r}, not {r.action!r}"
+                    "{source}: rule {rule}: offer {offer!r} belongs to action "
+                    "{offer_action!r}, not {action!r}",
+                    source=source,
+                    rule=r.key,
+                    offer=r.offer,
+                    offer_action=offers[r.offer][0],
+                    action=r.action,
                 )
 
 
 def parse_triggers(data: object, source: str = "<dict>", library=None) -> TriggerSet:
     """Validate a parsed YAML document as a trigger preset (names checked too)."""
     if not isinstance(data, dict):
-        raise RuleError(f"{source}: a trigger preset must be a YAML mapping")
+        raise RuleError("{source}: a trigger preset must be a YAML mapping", source=source)
     try:
         ts = TriggerSet.model_validate(data)
     except ValidationError as exc:
@@ -154,7 +168,7 @@ def parse_triggers(data: object, source: str = "<dict>", library=None) -> Trigge
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"])
             parts.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}")
-        raise RuleError(f"{source}: " + "; ".join(parts)) from None
+        raise RuleError("{source}: {error}", source=source, error="; ".join(parts)) from None
     validate_triggers(ts, library, source)
     return ts
 
@@ -164,7 +178,9 @@ def load_triggers(name_or_path: str | Path = "seed") -> TriggerSet:
     text = str(name_or_path)
     path = PRESET_DIR / f"{text}.yaml" if text in PRESETS else Path(text)
     if not path.exists():
-        raise RuleError(f"trigger preset {text!r} not found: use 'seed' or a YAML file path")
+        raise RuleError(
+            "trigger preset {preset!r} not found: use 'seed' or a YAML file path", preset=text
+        )
     st = path.stat()
     return _cached(str(path.resolve()), st.st_mtime_ns, st.st_size)
 
@@ -175,5 +191,5 @@ def _cached(path_text: str, _mtime: int, _size: int) -> TriggerSet:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise RuleError(f"{path}: invalid YAML: {exc}") from None
+        raise RuleError("{path}: invalid YAML: {error}", path=path, error=str(exc)) from None
     return parse_triggers(data, source=path.name)

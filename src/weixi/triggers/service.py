@@ -167,7 +167,8 @@ def fire_day(
     if month is None:
         if n_events:
             raise NotFoundError(
-                f"no segmented month to fire triggers on {day}: import and segment a month first"
+                "no segmented month to fire triggers on {day}: import and segment a month first",
+                day=day,
             )
         return result
     con.execute(f"DELETE FROM trigger_firings WHERE event_date = {d}")  # a re-run replaces the day

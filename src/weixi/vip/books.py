@@ -75,7 +75,7 @@ def assign(held: np.ndarray, pool: int, capacity: int) -> Assignment:
     held = np.asarray(held, dtype=np.int64)
     k = len(held)
     if capacity < 1:
-        raise ConfigError(f"capacity must be at least 1, got {capacity}")
+        raise ConfigError("capacity must be at least 1, got {capacity}", capacity=capacity)
     counts = np.append(held, int(pool)).astype(float)
     if k == 0:
         return Assignment(np.zeros((1, 0), np.int64), counts.astype(np.int64))
@@ -121,7 +121,7 @@ def assign(held: np.ndarray, pool: int, capacity: int) -> Assignment:
         h.passModel(lp)
         h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        raise ConfigError(f"books: HiGHS found no assignment ({h.getModelStatus()})")
+        raise ConfigError("books: HiGHS found no assignment ({status})", status=h.getModelStatus())
     x = np.rint(np.asarray(h.getSolution().col_value)).astype(np.int64)
     return Assignment(x[:n_flow].reshape(ns, k), x[n_flow : n_flow + ns])
 
@@ -155,7 +155,7 @@ def _items(con: duckdb.DuckDBPyConnection, kind: str, m: dt.date) -> pa.Table:
             "FROM enterprise_groups ORDER BY group_id"
         ).to_arrow_table()
     if not con.execute("SELECT EXISTS (SELECT 1 FROM segments)").fetchall()[0][0]:
-        raise NotFoundError(f"no segments: run `weixi segment --month {m:%Y-%m}` first")
+        raise NotFoundError("no segments: run `weixi segment --month {month:%Y-%m}` first", month=m)
     # a VIP customer is one customer (all their lines): the branch of their best line
     return con.sql(
         """SELECT g.customer_id AS key, arg_max(g.branch_id, g.arpu_3m) AS branch_id,

@@ -102,7 +102,8 @@ ORDER BY alert DESC, risk_rank NULLS LAST, group_id
 def _require_kpis(con: duckdb.DuckDBPyConnection, m: dt.date) -> None:
     if not con.execute("SELECT count(*) FROM group_kpis WHERE month = ?", [m]).fetchone()[0]:
         raise NotFoundError(
-            f"no group KPIs for {m:%Y-%m}: run `weixi groups kpis --month {m:%Y-%m}` first"
+            "no group KPIs for {month:%Y-%m}: run `weixi groups kpis --month {month:%Y-%m}` first",
+            month=m,
         )
 
 
@@ -262,11 +263,15 @@ def dispatch(
         session.add(camp)
         session.flush()
     elif (camp.spec or {}).get("type") != "group":
-        raise ConfigError(f"campaign {key} exists and is not a group campaign; pick another key")
+        raise ConfigError(
+            "campaign {key} exists and is not a group campaign; pick another key", key=key
+        )
     elif not math.isclose(float(camp.control_share), share):
         raise ConfigError(
-            f"campaign {key} was drawn with control share {camp.control_share}; "
-            "keep it (or pick another key)"
+            "campaign {key} was drawn with control share {control_share}; "
+            "keep it (or pick another key)",
+            key=key,
+            control_share=camp.control_share,
         )
     mm, ck = sql_literal(m), sql_literal(key)
     done = {
@@ -508,7 +513,9 @@ def group_outcomes(
         f"SELECT DISTINCT month FROM {TABLE} WHERE campaign_id = ? ORDER BY 1", [key]
     ).fetchall()
     if not rows:
-        raise NotFoundError(f"no group campaign {key!r}: dispatch it with `weixi groups campaign`")
+        raise NotFoundError(
+            "no group campaign {key!r}: dispatch it with `weixi groups campaign`", key=key
+        )
     scope = "" if branch is None else f"AND c.branch_id = {sql_literal(branch)}"
     parts = []
     for (m,) in rows:

@@ -51,7 +51,7 @@ def compute_month(
     if not con.execute("SELECT EXISTS (SELECT 1 FROM enterprise_groups)").fetchall()[0][0]:
         raise NotFoundError("no enterprise groups: import a month with its reference tables")
     if not con.execute("SELECT count(*) FROM snapshot WHERE month = ?", [m]).fetchall()[0][0]:
-        raise NotFoundError(f"month {m:%Y-%m} is not imported")
+        raise NotFoundError("month {month:%Y-%m} is not imported", month=m)
     grade = """(SELECT s.group_id, mode(g.group_class) AS grade FROM snapshot s
              JOIN segments g ON g.month = s.month AND g.subscriber_id = s.subscriber_id
              WHERE s.month = $m AND s.group_id IS NOT NULL GROUP BY s.group_id)"""
@@ -124,7 +124,8 @@ def compute_month(
 def _require(con: duckdb.DuckDBPyConnection, m: dt.date) -> None:
     if not con.execute(f"SELECT count(*) FROM {KPI_TABLE} WHERE month = ?", [m]).fetchall()[0][0]:
         raise NotFoundError(
-            f"no group KPIs for {m:%Y-%m}: run `weixi groups kpis --month {m:%Y-%m}`"
+            "no group KPIs for {month:%Y-%m}: run `weixi groups kpis --month {month:%Y-%m}`",
+            month=m,
         )
 
 

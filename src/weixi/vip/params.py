@@ -125,7 +125,9 @@ class VipParams(_Strict):
             if o.code == code:
                 return o
         raise ConfigError(
-            f"unknown offer {code!r}; known: {', '.join(o.code for o in self.offers)}"
+            "unknown offer {code!r}; known: {known}",
+            code=code,
+            known=", ".join(o.code for o in self.offers),
         )
 
 
@@ -140,4 +142,4 @@ def _load(path: str) -> VipParams:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         return VipParams.model_validate(raw)
     except (OSError, yaml.YAMLError, ValidationError) as exc:
-        raise ConfigError(f"VIP parameters {path}: {exc}") from exc
+        raise ConfigError("VIP parameters {path}: {error}", path=path, error=str(exc)) from exc

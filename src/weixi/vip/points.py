@@ -66,7 +66,13 @@ def redeem(
     last = _last(session, customer_id)
     have = last.balance if last else 0
     if have < o.points:
-        raise ConflictError(f"customer {customer_id} has {have} points; {o.code} needs {o.points}")
+        raise ConflictError(
+            "customer {customer_id} has {have} points; {offer} needs {points}",
+            customer_id=customer_id,
+            have=have,
+            offer=o.code,
+            points=o.points,
+        )
     ref = f"{o.code}:{request_id}"[:64]
     entry = PointsEntry(
         customer_id=customer_id,
@@ -101,7 +107,7 @@ def earned(
     p = params or load_params()
     m = parse_month(month)
     if not con.execute("SELECT EXISTS (SELECT 1 FROM segments)").fetchall()[0][0]:
-        raise NotFoundError(f"no segments: run `weixi segment --month {m:%Y-%m}` first")
+        raise NotFoundError("no segments: run `weixi segment --month {month:%Y-%m}` first", month=m)
     rank = p.tier_rank()
     rank_case = " ".join(f"WHEN '{c}' THEN {r}" for c, r in rank.items())
     rate_case = " ".join(f"WHEN {rank[t.code]} THEN {t.points_per_yuan}" for t in p.tiers)

@@ -31,7 +31,9 @@ EVENT_SCHEMA = pa.schema(
 
 def _require_segments(con: duckdb.DuckDBPyConnection, m: dt.date) -> None:
     if not con.execute("SELECT count(*) FROM segments WHERE month = ?", [m]).fetchall()[0][0]:
-        raise NotFoundError(f"month {m:%Y-%m} is not segmented: run `weixi segment` first")
+        raise NotFoundError(
+            "month {month:%Y-%m} is not segmented: run `weixi segment` first", month=m
+        )
 
 
 def rank_case(p: VipParams, column: str = "vip_tier") -> str:
@@ -204,7 +206,9 @@ def churn_warning(
     m = parse_month(month)
     _require_segments(con, m)
     if not con.execute("SELECT EXISTS (SELECT 1 FROM churn_scores)").fetchall()[0][0]:
-        raise NotFoundError(f"no churn scores: run `weixi churn score --month {m:%Y-%m}` first")
+        raise NotFoundError(
+            "no churn scores: run `weixi churn score --month {month:%Y-%m}` first", month=m
+        )
     where = []
     args: dict = {"m": m, "limit": limit, "min_p": min_p}
     where.append("p_churn >= $min_p")

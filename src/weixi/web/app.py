@@ -21,7 +21,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from weixi import __version__
 from weixi.config import Settings, get_settings
-from weixi.errors import ConfigError, ConflictError, NotFoundError, PermissionDenied, WeixiError
+from weixi.errors import (
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    PermissionDenied,
+    WeixiError,
+    localized,
+)
 from weixi.web.deps import CSRF_COOKIE, LoginRequired, csrf_protect, render
 from weixi.web.orm import import_all
 
@@ -73,13 +80,10 @@ def _is_api(request: Request) -> bool:
 def _error(request: Request, status: int, message: str | Exception) -> Response:
     if _is_api(request):
         return JSONResponse({"detail": str(message)}, status_code=status)
-    template = getattr(message, "template", None)
-    if template:  # a WeixiError raised with parameters: shown in the reader's language
-        from weixi.i18n import t
+    if isinstance(message, Exception):  # a WeixiError: shown in the reader's language
         from weixi.web.deps import request_locale
 
-        locale = request_locale(request, request.state._state.get("user"))
-        message = t(template, locale, **message.params)  # type: ignore[union-attr]
+        message = localized(message, request_locale(request, request.state._state.get("user")))
     return render(
         request, "error.html", {"status": status, "message": str(message)}, status_code=status
     )

@@ -180,7 +180,7 @@ def require_role(*roles: Role | str) -> Callable[..., User]:
 
     def _check(user: CurrentUser) -> User:
         if Role(user.role) not in allowed:
-            raise PermissionDenied(f"role {user.role} may not open this page")
+            raise PermissionDenied("role {role} may not open this page", role=user.role)
         return user
 
     _check.allowed_roles = allowed  # type: ignore[attr-defined]

@@ -85,7 +85,9 @@ def campaign_create(spec: CampaignSpec, settings: Settings, username: str) -> Jo
                 existing = dispatch_service.get_campaign_by_key(session=db, key=spec.key)
                 if existing is not None and existing.status != CampaignStatus.draft.value:
                     raise ConfigError(
-                        f"campaign {spec.key} is already {existing.status}; choose another key"
+                        "campaign {key} is already {status}; choose another key",
+                        key=spec.key,
+                        status=existing.status,
                     )
                 result = dispatch_service.plan_month(
                     con=con,
@@ -116,7 +118,7 @@ def campaign_decide(
             with session_scope(settings.db_url) as db:  # commits before the publish
                 campaign = db.get(Campaign, campaign_id)
                 if campaign is None:
-                    raise NotFoundError(f"campaign {campaign_id} not found")
+                    raise NotFoundError("campaign {campaign_id} not found", campaign_id=campaign_id)
                 dispatch_service.decide_campaign(
                     con=con, session=db, campaign=campaign, decision=decision
                 )

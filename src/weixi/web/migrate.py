@@ -17,7 +17,8 @@ def alembic_config(url: str | None = None) -> Config:
     ini = ROOT / "alembic.ini"
     if not ini.exists():
         raise ConfigError(
-            f"alembic.ini not found at {ini}: run from a source checkout (pip install -e .)"
+            "alembic.ini not found at {path}: run from a source checkout (pip install -e .)",
+            path=ini,
         )
     cfg = Config(str(ini))
     cfg.set_main_option("script_location", str(ROOT / "migrations"))

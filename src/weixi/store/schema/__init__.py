@@ -97,8 +97,10 @@ def missing(con: duckdb.DuckDBPyConnection) -> list[str]:
 def _check_not_newer(before: int | None) -> None:
     if before is not None and before > SCHEMA_VERSION:
         raise ConfigError(
-            f"the analytics store is at schema version {before}, newer than this weixi "
-            f"({SCHEMA_VERSION}): upgrade weixi before opening it"
+            "the analytics store is at schema version {before}, newer than this weixi "
+            "({supported}): upgrade weixi before opening it",
+            before=before,
+            supported=SCHEMA_VERSION,
         )
 
 
@@ -134,7 +136,7 @@ def upgrade(con: duckdb.DuckDBPyConnection) -> UpgradeResult:
                     result.added_columns.append(f"{t.name}.{c.name}")
         gaps = missing(con)
         if gaps:  # pragma: no cover - a declaration the sync could not apply
-            raise ConfigError("analytics schema upgrade left out: " + ", ".join(gaps))
+            raise ConfigError("analytics schema upgrade left out: {gaps}", gaps=", ".join(gaps))
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -10,10 +10,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from weixi.auth import service as auth_service
 from weixi.auth.models import ALL_ROLES, User
-from weixi.errors import ConfigError, NotFoundError
+from weixi.errors import ConfigError, NotFoundError, localized
 from weixi.security import audit
 from weixi.web import exports
-from weixi.web.deps import DbDep, render, require_role, wants_fragment
+from weixi.web.deps import DbDep, render, request_locale, require_role, wants_fragment
 from weixi.web.nav import ACCESS
 
 router = APIRouter(include_in_schema=False, prefix="/admin")
@@ -65,7 +65,7 @@ def create_user(
         )
     except ConfigError as exc:
         db.rollback()
-        return users_page(request, db, user, error=str(exc))
+        return users_page(request, db, user, error=localized(exc, request_locale(request, user)))
     db.commit()
     return RedirectResponse("/admin/users?ok=created", status_code=303)
 
@@ -83,7 +83,7 @@ def update_user(
 ) -> Response:
     target = auth_service.get(session=db, user_id=user_id)
     if target is None:
-        raise NotFoundError(f"user {user_id} not found")
+        raise NotFoundError("user {user_id} not found", user_id=user_id)
     try:
         auth_service.update(
             session=db,
@@ -96,7 +96,7 @@ def update_user(
         )
     except (ConfigError, ValueError) as exc:
         db.rollback()
-        return users_page(request, db, user, error=str(exc))
+        return users_page(request, db, user, error=localized(exc, request_locale(request, user)))
     db.commit()
     return RedirectResponse("/admin/users?ok=updated", status_code=303)
 
@@ -110,7 +110,7 @@ def _filter(
         try:
             return dt.datetime.fromisoformat(text)
         except ValueError:
-            raise ConfigError(f"dates must look like YYYY-MM-DD, got {text!r}") from None
+            raise ConfigError("dates must look like YYYY-MM-DD, got {text!r}", text=text) from None
 
     until_dt = day(until)
     return audit.AuditFilter(

@@ -159,7 +159,7 @@ def api_customer(
     """Customer 360 (personal data masked; 404 outside the user's branch)."""
     view = readmodels.customer(con, user.scope_branch, subscriber_id)
     if view is None:
-        raise NotFoundError(f"customer {subscriber_id} not found")
+        raise NotFoundError("customer {sid} not found", sid=subscriber_id)
     return {
         "profile": _jsonable([mask_record(view["profile"])])[0],
         "history": _jsonable(view["history"]),
@@ -204,7 +204,7 @@ def api_customer_unmask(
     access.require_customer(db, user, subscriber_id)
     found = readmodels.profile(con, user.scope_branch, subscriber_id)
     if found is None:
-        raise NotFoundError(f"customer {subscriber_id} not found")
+        raise NotFoundError("customer {sid} not found", sid=subscriber_id)
     audit.record(
         session=db,
         action="unmask",

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from weixi.auth import service as auth_service
 from weixi.auth.models import User
-from weixi.errors import PermissionDenied
+from weixi.errors import PermissionDenied, localized
 from weixi.i18n import normalize_locale
 from weixi.web.deps import (
     LANG_COOKIE,
@@ -18,6 +18,7 @@ from weixi.web.deps import (
     DbDep,
     optional_user,
     render,
+    request_locale,
     session_token,
     sign_session,
 )
@@ -72,7 +73,11 @@ def login(
         return render(
             request,
             "login.html",
-            {"next": _safe_next(next), "error": str(exc), "username": username},
+            {
+                "next": _safe_next(next),
+                "error": localized(exc, request_locale(request, None)),
+                "username": username,
+            },
             status_code=401,
         )
     token = auth_service.start_session(

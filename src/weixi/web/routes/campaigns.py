@@ -67,7 +67,7 @@ def spec_from_form(form: dict) -> CampaignSpec:
             capacity=Capacity(campaign_share=seats, agent_contacts_per_day=per_day),
         )
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"campaign form: {exc}") from exc
+        raise ConfigError("campaign form: {error}", error=exc) from exc
 
 
 async def _form(request: Request) -> dict:
@@ -147,7 +147,11 @@ def campaign_create(request: Request, db: DbDep, user: PlannerUser, form: FormDe
     spec = spec_from_form(form)
     existing = dispatch_service.get_campaign_by_key(session=db, key=spec.key)
     if existing is not None and existing.status != CampaignStatus.draft.value:
-        raise ConfigError(f"campaign {spec.key} is already {existing.status}; choose another key")
+        raise ConfigError(
+            "campaign {key} is already {status}; choose another key",
+            key=spec.key,
+            status=existing.status,
+        )
     settings = request.app.state.settings
     job_id = request.app.state.jobs.submit(
         web_jobs.campaign_create(spec, settings, user.username),
@@ -167,7 +171,7 @@ def campaign_detail(
 ) -> HTMLResponse:
     campaign = operations.get_campaign(session=db, campaign_id=campaign_id)
     if campaign is None:
-        raise NotFoundError(f"campaign {campaign_id} not found")
+        raise NotFoundError("campaign {campaign_id} not found", campaign_id=campaign_id)
     return render(
         request,
         "campaigns/detail.html",
@@ -207,7 +211,7 @@ def campaign_approve(
     """
     campaign = operations.get_campaign(session=db, campaign_id=campaign_id)
     if campaign is None:
-        raise NotFoundError(f"campaign {campaign_id} not found")
+        raise NotFoundError("campaign {campaign_id} not found", campaign_id=campaign_id)
     if decision not in web_jobs.DECISIONS:
         raise ConfigError("decision must be approve, close or cancel")
     job_id = request.app.state.jobs.submit(

@@ -129,7 +129,7 @@ def customer_unmask(
     access.require_customer(db, user, subscriber_id)
     found = readmodels.profile(con, user.scope_branch, subscriber_id)
     if found is None:
-        raise NotFoundError(f"customer {subscriber_id} not found")
+        raise NotFoundError("customer {sid} not found", sid=subscriber_id)
     clear = {k: found.get(k) for k in PII_COLUMNS}
     if user.role == "agent":  # an agent calls the customer: phone and name, never the ID number
         clear["id_number"] = mask_id(clear.get("id_number"))

@@ -32,7 +32,7 @@ def visible_job(db: Session, user: User, job_id: int) -> Job:
     """The job if ``user`` started it (administrators see every job); 404 otherwise."""
     job = job_service.get(session=db, job_id=job_id)
     if job is None or (job.created_by != user.username and user.role != Role.admin.value):
-        raise NotFoundError(f"job {job_id} not found")
+        raise NotFoundError("job {job_id} not found", job_id=job_id)
     return job
 
 
@@ -79,10 +79,10 @@ def job_download(request: Request, job_id: int, db: DbDep, user: CurrentUser) ->
     job = visible_job(db, user, job_id)
     result = job.result or {}
     if job.status != JobStatus.done.value or "file" not in result or "fmt" not in result:
-        raise NotFoundError(f"job {job_id} has no file to download")
+        raise NotFoundError("job {job_id} has no file to download", job_id=job_id)
     path = web_jobs.export_path(request.app.state.settings, job.id, result["fmt"])
     if not path.exists():
-        raise NotFoundError(f"the file of job {job_id} is gone; export again")
+        raise NotFoundError("the file of job {job_id} is gone; export again", job_id=job_id)
     return FileResponse(path, media_type=result["media"], filename=result["file"])
 
 

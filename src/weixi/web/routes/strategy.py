@@ -97,11 +97,11 @@ def edit_offer(
                     )
                     found = True
     if not found:
-        raise NotFoundError(f"offer {offer_key} not found")
+        raise NotFoundError("offer {offer} not found", offer=offer_key)
     try:
         new = parse_library(data, f"offer {offer_key}")
     except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+        raise ConfigError("{error}", error=exc) from exc
     path = library_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dump_library(new), encoding="utf-8")

@@ -130,7 +130,7 @@ def group_detail(
         else []
     )
     if not found:  # outside the user's branch looks like missing (no existence leak)
-        raise NotFoundError(f"group {group_id} not found")
+        raise NotFoundError("group {group_id} not found", group_id=group_id)
     members = mask_records(groups.members(con, month, group_id))
     camp = campaign.group_state(con, group_id, session=db)
     return render(

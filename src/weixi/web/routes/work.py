@@ -96,7 +96,9 @@ def dispatch_assign(
     """Assign open tasks of the branch's channel to a person (from the pool or a colleague)."""
     known = {s["staff_id"]: s for s in readmodels.staff(con, user.branch_id)}
     if known and to_staff not in known:
-        raise ConfigError(f"staff {to_staff} does not work in branch {user.branch_id}")
+        raise ConfigError(
+            "staff {staff} does not work in branch {branch}", staff=to_staff, branch=user.branch_id
+        )
     moved = operations.reassign(
         session=db,
         branch=user.branch_id or "",
