@@ -353,3 +353,36 @@ def test_num_filter_shows_a_dash_for_a_missing_key():
     env.filters.update(num=_fmt_num, pct=_fmt_pct)
     out = env.from_string("{{ line.arpu|num(1) }} {{ line.rate|pct }}").render(line={})
     assert out == "– –"
+
+
+def test_a_failed_jobs_error_reads_in_the_readers_language(live):
+    import datetime as dt
+
+    from weixi.errors import NotFoundError
+
+    base, app = live
+    planner = client_for(base, "u_planner")
+
+    def fails(ctx):
+        raise NotFoundError("month {month:%Y-%m} is not imported", month=dt.date(2026, 3, 1))
+
+    job_id = app.state.jobs.submit(fails, kind="test_fail", created_by="u_planner", writes=False)
+    status = wait_job(planner, job_id)
+    assert status["status"] == "failed" and status["error"] == "month 2026-03 is not imported"
+    assert (
+        "2026-03" in status["error_texts"]["zh-CN"]
+        and "month" not in status["error_texts"]["zh-CN"]
+    )
+    token = _csrf(planner.get("/campaigns").text)
+    en = planner.get(f"/jobs/{job_id}", headers={"HX-Request": "true"}).text
+    assert "month 2026-03 is not imported" in en
+    planner.post("/lang", data={"lang": "zh-CN", "csrf_token": token})
+    try:
+        zh = planner.get(f"/jobs/{job_id}", headers={"HX-Request": "true"}).text
+        assert (
+            "任务失败" in zh
+            and status["error_texts"]["zh-CN"] in zh
+            and "is not imported" not in zh
+        )
+    finally:
+        planner.post("/lang", data={"lang": "en", "csrf_token": token})

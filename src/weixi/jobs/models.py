@@ -41,7 +41,9 @@ class Job(Base):
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     params: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # English
+    # the error in each language of the app ({"en": …, "zh-CN": …}) when it is one of ours
+    error_texts: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     worker: Mapped[str | None] = mapped_column(String(80), nullable=True)  # host:pid
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)

@@ -80,10 +80,12 @@ def finish(*, session: Session, job: Job, result: dict[str, Any] | None) -> Job:
     return job
 
 
-def fail(*, session: Session, job: Job, error: str) -> Job:
-    """Mark a job failed with the message to show."""
+def fail(*, session: Session, job: Job, error: str, texts: dict[str, str] | None = None) -> Job:
+    """Mark a job failed with the message to show (English; ``texts``: the message in each
+    language of the app, when it has been rendered in them)."""
     job.status = JobStatus.failed.value
     job.error = error
+    job.error_texts = texts
     job.stage = "Failed"
     job.finished_at = _now()
     session.flush()

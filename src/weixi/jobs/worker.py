@@ -24,7 +24,8 @@ from typing import Any
 
 import duckdb
 
-from weixi.errors import ConfigError, WeixiError
+from weixi.errors import ConfigError, WeixiError, localized
+from weixi.i18n import LOCALES
 from weixi.jobs import service
 from weixi.store import snapshots
 from weixi.store.db import session_scope
@@ -96,6 +97,14 @@ class JobContext:
             con.close()
 
 
+def error_texts(exc: BaseException) -> dict[str, str] | None:
+    """A failed job's error in each language of the app, when it is one of weixi's (its
+    template and values are only at hand while the job runs); None for any other error."""
+    if not isinstance(exc, WeixiError):
+        return None
+    return {loc: localized(exc, loc) for loc in LOCALES}
+
+
 def jsonable(value: Any) -> Any:
     """``value`` with numpy scalars, dates and other non-JSON leaves turned into JSON types."""
 
@@ -157,7 +166,12 @@ class JobRunner:
             with session_scope(self.db_url) as s:
                 job = service.get(session=s, job_id=job_id)
                 if job is not None:
-                    service.fail(session=s, job=job, error=str(exc) or type(exc).__name__)
+                    service.fail(
+                        session=s,
+                        job=job,
+                        error=str(exc) or type(exc).__name__,
+                        texts=error_texts(exc),
+                    )
             return
         with session_scope(self.db_url) as s:
             job = service.get(session=s, job_id=job_id)

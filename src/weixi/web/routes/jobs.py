@@ -101,6 +101,7 @@ def job_status(
             "progress": job.progress,
             "result": job.result if job.status == JobStatus.done.value else None,
             "error": job.error,
+            "error_texts": job.error_texts,  # {"en": …, "zh-CN": …} for weixi's own errors
             "created_at": job.created_at.isoformat() if job.created_at else None,
             "started_at": job.started_at.isoformat() if job.started_at else None,
             "finished_at": job.finished_at.isoformat() if job.finished_at else None,
