@@ -67,11 +67,13 @@ class _Compiler:
         self.params = params
         self.where = where
 
-    def fail(self, msg: str) -> RuleError:
+    def fail(self, problem: str, **values: object) -> RuleError:
+        """The error of this condition: ``problem`` is a catalog template filled with ``values``
+        (it reads in the user's language inside the error's own sentence)."""
         return RuleError(
             "{where}: {problem} in condition {text!r}",
             where=self.where,
-            problem=msg,
+            problem=RuleError(problem, **values),
             text=self.text,
         )
 
@@ -82,13 +84,15 @@ class _Compiler:
         try:
             tree = ast.parse(self.text, mode="eval")
         except SyntaxError as exc:
-            raise self.fail(f"syntax error ({exc.msg})") from None
+            raise self.fail("syntax error ({error})", error=exc.msg) from None
         try:
             return self.visit(tree.body)
         except RuleError:
             raise
         except Exception as exc:  # ibis type errors: wrong comparison types etc.
-            raise self.fail(f"invalid expression ({type(exc).__name__}: {exc})") from None
+            raise self.fail(
+                "invalid expression ({kind}: {error})", kind=type(exc).__name__, error=exc
+            ) from None
 
     def visit(self, node: ast.AST) -> ir.Value:
         if isinstance(node, ast.BoolOp):
@@ -123,14 +127,14 @@ class _Compiler:
                 raise self.fail("use isnull(x) / notnull(x) instead of None")
             if isinstance(node.value, bool | int | float | str):
                 return ibis.literal(node.value)
-            raise self.fail(f"unsupported literal {node.value!r}")
+            raise self.fail("unsupported literal {value!r}", value=node.value)
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS:
-                raise self.fail(f"unknown function; use one of {sorted(_FUNCS)}")
+                raise self.fail("unknown function; use one of {names}", names=sorted(_FUNCS))
             args = [self.visit(a) for a in node.args]
             fn = node.func.id
             if fn in {"isnull", "notnull", "abs"} and len(args) != 1:
-                raise self.fail(f"{fn}() takes one argument")
+                raise self.fail("{fn}() takes one argument", fn=fn)
             if fn == "isnull":
                 return args[0].isnull()
             if fn == "notnull":
@@ -138,12 +142,12 @@ class _Compiler:
             if fn == "abs":
                 return args[0].abs()
             return ibis.coalesce(*args)
-        raise self.fail(f"unsupported syntax ({type(node).__name__})")
+        raise self.fail("unsupported syntax ({kind})", kind=type(node).__name__)
 
     def boolean(self, node: ast.AST) -> ir.BooleanValue:
         value = self.visit(node)
         if not isinstance(value, ir.BooleanValue):
-            raise self.fail(f"{ast.unparse(node)!r} is not a true/false condition")
+            raise self.fail("{part!r} is not a true/false condition", part=ast.unparse(node))
         return value
 
     def name(self, name: str) -> ir.Value:
@@ -156,8 +160,11 @@ class _Compiler:
         if name in self.params:
             return ibis.literal(float(self.params[name]))
         close = difflib.get_close_matches(name, self.names(), n=3)
-        hint = f" — did you mean {', '.join(close)}?" if close else ""
-        raise self.fail(f"unknown field {name!r}{hint}")
+        if close:
+            raise self.fail(
+                "unknown field {name!r} — did you mean {close}?", name=name, close=", ".join(close)
+            )
+        raise self.fail("unknown field {name!r}", name=name)
 
     def compare(self, left: ast.AST, op: ast.cmpop, right: ast.AST) -> ir.BooleanValue:
         lv = self.visit(left)
@@ -186,8 +193,10 @@ class _Compiler:
             bad = [v for v in values if v not in BY_NAME[node.id].choices]
             if bad:
                 raise self.fail(
-                    f"unknown value(s) {bad} for {node.id}; choices: "
-                    + ", ".join(BY_NAME[node.id].choices)
+                    "unknown value(s) {bad} for {name}; choices: {choices}",
+                    bad=bad,
+                    name=node.id,
+                    choices=", ".join(BY_NAME[node.id].choices),
                 )
 
 
