@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from weixi.errors import RuleError
+from weixi.errors import RuleError, localized
 from weixi.segment.exprs import check, compile_condition
 from weixi.segment.rules import PRESET_DIR, PRESETS, load_preset, parse_preset
 
@@ -39,6 +39,11 @@ def test_unknown_field_names_dimension_level_and_suggests(seed_dict):
     msg = str(err.value)
     assert "my.yaml" in msg and "dimension b level B2 (mobile)" in msg
     assert "unknown field 'arpu3m'" in msg and "arpu_3m" in msg
+    # in Chinese all the way down: the preset's error wraps the condition's, which wraps what
+    # is wrong in it
+    zh = localized(err.value, "zh-CN")
+    assert "my.yaml" in zh and "未知字段 'arpu3m'" in zh and "arpu_3m" in zh
+    assert "unknown field" not in zh and "in condition" not in zh
 
 
 @pytest.mark.parametrize(

@@ -486,7 +486,7 @@ def validate_ruleset(rs: RuleSet, source: str = "preset") -> None:
     try:
         apply_rules(feat, rs)
     except RuleError as exc:
-        raise RuleError("{source}: {error}", source=source, error=str(exc)) from None
+        raise RuleError("{source}: {error}", source=source, error=exc) from None
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,7 @@ def validate_triggers(ts: TriggerSet, library=None, source: str = "triggers") ->
         try:
             compile_rule(r, table, ts.params)
         except RuleError as exc:
-            raise RuleError("{source}: {error}", source=source, error=str(exc)) from None
+            raise RuleError("{source}: {error}", source=source, error=exc) from None
         if r.action not in actions:
             raise RuleError(
                 "{source}: rule {rule}: unknown action {action!r}; use {actions}",
