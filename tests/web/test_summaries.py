@@ -176,7 +176,15 @@ def test_the_evaluation_page_reads_the_stored_overview(tmp_path, fresh_db_url, m
         _load(con, n=1500, months=2)
         month = parse_month("2026-01")
         service.build_outcomes(con=con, month=month)  # as the monthly job's evaluation leaves it
-        assert summaries.refresh_evaluation(con, month) >= 4  # province + branches, 2 locales
+        calls = {"plan_changes": 0, "learned_uplift_summary": 0}
+        for name in calls:
+            monkeypatch.setattr(service, name, _counted(getattr(service, name), calls, name))
+        n = summaries.refresh_evaluation(con, month)
+        assert n >= 4  # province + branches, 2 locales
+        # the adjustment and the learned uplift are province-wide: computed once per language
+        # and once, not once per scope (the adjustment reads the month's outcome rows)
+        assert calls == {"plan_changes": 2, "learned_uplift_summary": 1}, (n, calls)
+        monkeypatch.undo()
         # stored once per scope and language, drawn once per scope: the same as computed alone
         for locale, scope in (("en", "HZ"), ("zh-CN", "HZ"), ("zh-CN", None)):
             live = service.overview(con=con, month=month, locale=locale, branch=scope)
@@ -235,6 +243,14 @@ def test_the_evaluation_page_reads_the_stored_overview(tmp_path, fresh_db_url, m
     page = analyst.get("/evaluation")
     assert "The evaluation of 2026-01 is not summarised yet" in page.text
     assert "weixi evaluate --month 2026-01" in page.text
+
+
+def _counted(fn, calls: dict, name: str):
+    def wrapper(*args, **kwargs):
+        calls[name] += 1
+        return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def _no_live_overview(*args, **kwargs):

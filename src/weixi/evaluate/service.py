@@ -6,6 +6,7 @@ I/O lives here (DuckDB, model files, workbooks); the arithmetic is in :mod:`metr
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 from pathlib import Path
@@ -29,6 +30,7 @@ from weixi.evaluate.uplift import (
 )
 from weixi.i18n import t
 from weixi.store.months import add_months, format_month, loaded_months
+from weixi.store.sqlrun import exact_avg
 
 # Report dimensions: column of evaluation_outcomes -> English label (translated by t()).
 DIMENSIONS: dict[str, str] = {
@@ -1083,7 +1085,8 @@ def learned_uplift_summary(*, con: duckdb.DuckDBPyConnection, month: dt.date) ->
         return []
     version = "any_value(model_version)" if "model_version" in cols else "NULL"
     rows = con.execute(
-        f"""SELECT action, count(*) AS lines, avg(uplift) AS uplift, {version} AS version
+        f"""SELECT action, count(*) AS lines, {exact_avg("uplift")} AS uplift,
+                   {version} AS version
             FROM uplift WHERE month = ? GROUP BY action ORDER BY action""",
         [month],
     ).fetchall()
@@ -1150,7 +1153,8 @@ def overview(
     overall and by strategy, the plan adjustment it led to ("what changed and why") and the
     learned uplift the next month's plan used. ``branch`` scopes the lift to one branch; the
     plan adjustment and the learned uplift are province-wide (segment × action) and shown as
-    such. ``memo``: see :func:`evaluate_month`.
+    such. ``memo``: see :func:`evaluate_month`; it also keeps the adjustment and the learned
+    uplift, which are the same for every scope.
     """
     months = evaluated_months(con=con)
     if month is None or month not in months:
@@ -1167,6 +1171,13 @@ def overview(
         memo=memo,
     )
     nxt = add_months(month, 1)
+    # the plan adjustment and the learned uplift are province-wide: one per month (and
+    # language) for all the scopes of a memo — the adjustment reads the month's outcome rows
+    memo = {} if memo is None else memo
+    if ("changes", nxt, locale) not in memo:
+        memo[("changes", nxt, locale)] = plan_changes(con=con, month=nxt, locale=locale)
+    if ("learned", nxt) not in memo:
+        memo[("learned", nxt)] = learned_uplift_summary(con=con, month=nxt)
     return {
         "months": [format_month(m) for m in months],
         "month": format_month(month),
@@ -1175,6 +1186,6 @@ def overview(
         "overall": rep["overall"],
         "by": rep["by"],
         "money": money_verdict(rep["overall"], rep["by"].get("action", [])),
-        "changes": plan_changes(con=con, month=nxt, locale=locale),
-        "learned": learned_uplift_summary(con=con, month=nxt),
+        "changes": copy.deepcopy(memo[("changes", nxt, locale)]),
+        "learned": copy.deepcopy(memo[("learned", nxt)]),
     }
