@@ -43,6 +43,10 @@ PARAMS = {
 }
 
 
+#: Threads for the predictions of a month's lines (the churn model's default, too).
+PREDICT_THREADS = 2
+
+
 @dataclass
 class AcceptanceModel:
     """``P(accept | reached)`` per customer and action."""
@@ -56,7 +60,9 @@ class AcceptanceModel:
     def predict(self, X: np.ndarray, action: str) -> np.ndarray:
         """Acceptance probability of ``action`` for the rows of ``X``."""
         code = np.full((len(X), 1), float(self.actions.index(action)))
-        return self.booster.predict(np.hstack([X, code]))
+        # the model trains on one thread (deterministic); a row's prediction does not depend
+        # on the threads, and a month's lines × actions are millions of rows
+        return self.booster.predict(np.hstack([X, code]), num_threads=PREDICT_THREADS)
 
     def to_json(self) -> str:
         """Serialize (LightGBM text model inside JSON)."""
