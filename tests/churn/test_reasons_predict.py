@@ -3,6 +3,8 @@ import json
 import lightgbm as lgb
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from weixi.churn.predict import Scorer, encode, fit_levels
 from weixi.churn.reasons import describe, top_reasons
@@ -71,3 +73,27 @@ def test_compiled_scores_match_lightgbm(tmp_path):
     assert fast.engine == "lleaves" and path.with_suffix(".large.so").exists()
     assert np.max(np.abs(fast.predict(X) - slow.predict(X))) < 1e-6
     assert json.dumps(float(slow.predict(X[:1])[0]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    values=st.lists(st.sampled_from(["a", "b", "c", "zz", None]), min_size=1, max_size=40),
+    levels=st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True, max_size=4),
+    data=st.data(),
+)
+def test_a_category_column_encodes_as_its_values_do(values, levels, data):
+    """A ``category`` column (what the features query gives) is encoded through its codes:
+    the same matrix as its values one by one — unseen values and nulls NaN — for all rows and
+    for a chosen subset in a chosen order."""
+    import pandas as pd
+
+    rows = np.array(
+        data.draw(st.lists(st.integers(0, len(values) - 1), max_size=len(values))), dtype=np.int64
+    )
+    as_cat = pd.DataFrame({"x": pd.Categorical(values), "n": np.arange(len(values), dtype=float)})
+    as_obj = pd.DataFrame({"x": pd.Series(values, dtype=object), "n": as_cat["n"]})
+    lv = {"x": sorted(levels)}
+    for r in (None, rows):
+        got = encode(as_cat, ["x", "n"], lv, rows=r)
+        want = encode(as_obj, ["x", "n"], lv, rows=r)
+        np.testing.assert_array_equal(got, want)

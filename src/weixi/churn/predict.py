@@ -45,6 +45,15 @@ def encode(
         if c not in df.columns:
             X[:, j] = np.nan
             continue
+        if c in levels and isinstance(df[c].dtype, pd.CategoricalDtype):
+            # a category column: look its few categories up once, then index by its codes
+            # (the same as looking up every value, without a Python object per value)
+            lut = pd.Index(levels[c]).get_indexer(df[c].cat.categories.astype(object))
+            cc = df[c].cat.codes.to_numpy()
+            cc = cc if rows is None else cc[rows]
+            codes = np.where(cc < 0, -1, lut[np.maximum(cc, 0)] if len(lut) else -1)
+            X[:, j] = np.where(codes < 0, np.nan, codes)
+            continue
         col = df[c] if rows is None else df[c].iloc[rows]
         if c in levels:
             # position in the training levels; unseen values and nulls → −1 → NaN
