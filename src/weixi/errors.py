@@ -86,3 +86,8 @@ class ConflictError(WeixiError, RuntimeError):
 class IntegrityCheckError(WeixiError, RuntimeError):
     """Stored data failed an integrity check (a broken audit chain, a backup that does not match
     its manifest)."""
+
+
+class StorageError(WeixiError, OSError):
+    """The machine cannot hold what a step must write (a full disk); nothing half-written is
+    left behind, and the message says how much space is missing where."""

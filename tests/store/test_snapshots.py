@@ -122,3 +122,66 @@ def test_readers_share_one_connection_per_snapshot_and_move_on(tmp_path):
         assert b.execute("SELECT x FROM t").fetchall() == [(1,)]
     with snapshots.reader(source) as (d, _):
         assert d.execute("SELECT x FROM t").fetchall() == [(2,)]
+
+
+def test_a_full_disk_makes_room_from_older_copies_or_fails_clearly(tmp_path, monkeypatch):
+    """Publishing copies the whole store. When the disk cannot hold the copy, the older
+    snapshots go first (the current one stays: pages read it); when that is not enough, the
+    command fails with the space it needs, in both languages, before writing a byte — and a
+    copy cut short by the disk takes no space either."""
+    import errno
+    import shutil
+
+    from weixi.errors import StorageError, localized
+
+    source = tmp_path / "weixi.duckdb"
+    folder = snapshots.snapshot_dir(source)
+    with open_store(source) as con:
+        con.execute("CREATE TABLE t AS SELECT range AS x FROM range(100000)")
+    for gen in range(2):
+        with open_store(source) as con:
+            con.execute(f"UPDATE t SET x = x + {gen}")
+    assert len(list(folder.glob("*.duckdb"))) == snapshots.KEEP
+
+    # room for one more copy once the older ones are gone (nothing is free while one is left)
+    def free(_folder):
+        if len(list(folder.glob("*.duckdb"))) > 1:
+            return 0
+        return source.stat().st_size + snapshots.HEADROOM
+
+    monkeypatch.setattr(snapshots, "_free", free)
+    before = snapshots.current(source)
+    with open_store(source) as con:
+        con.execute("UPDATE t SET x = x + 10")
+    now = snapshots.current(source)
+    assert now.file != before.file
+    assert sorted(p.name for p in folder.glob("*.duckdb")) == sorted([before.file, now.file])
+    with snapshots.open_snapshot(source) as r:
+        assert r.execute("SELECT min(x) FROM t").fetchall() == [(11,)]
+
+    # no room at all: the writer's work is kept, the pages keep the current copy
+    monkeypatch.setattr(snapshots, "_free", lambda f: source.stat().st_size // 2)
+    with pytest.raises(StorageError) as err, open_store(source) as con:
+        con.execute("UPDATE t SET x = x + 100")
+    assert snapshots.current(source) == now
+    assert [p.name for p in folder.glob("*.duckdb")] == [now.file]
+    assert not list(folder.glob(".*.part"))
+    assert str(folder) in str(err.value) and "GiB free" in str(err.value)
+    assert "可用空间" in localized(err.value, "zh-CN")
+    with open_store(source, publish=False) as con:
+        assert con.execute("SELECT min(x) FROM t").fetchall() == [(111,)]
+
+    # the disk fills during the copy: the partial file goes, the error is the disk's
+    monkeypatch.setattr(
+        snapshots, "_free", lambda f: 10 * source.stat().st_size + snapshots.HEADROOM
+    )
+
+    def cut_short(src, dst):
+        with open(dst, "wb") as fh:
+            fh.write(b"x" * 1000)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfile", cut_short)
+    with pytest.raises(OSError, match="No space left"), open_store(source) as con:
+        con.execute("UPDATE t SET x = x + 1000")
+    assert not list(folder.glob(".*.part")) and snapshots.current(source) == now

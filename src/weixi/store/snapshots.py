@@ -99,10 +99,15 @@ def publish(con: duckdb.DuckDBPyConnection, source: Path | str) -> Snapshot:
         st = source.stat()
         name = f"{time.time_ns()}-{os.getpid()}.duckdb"
         tmp = folder / f".{name}.part"
-        shutil.copyfile(source, tmp)  # sendfile() on Linux
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, folder / name)
+        _make_room(source, st.st_size)
+        try:
+            shutil.copyfile(source, tmp)  # sendfile() on Linux
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, folder / name)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a copy cut short (a full disk) takes no space
+            raise
         t2 = time.perf_counter()
         snap = Snapshot(
             file=name,
@@ -167,6 +172,53 @@ def overlay(con: duckdb.DuckDBPyConnection, missing: tuple[str, ...]) -> None:
     for name in missing:
         cols = ", ".join(f'NULL::{c.type} AS "{c.name}"' for c in schema.TABLES[name].columns)
         con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT {cols} WHERE false')
+
+
+#: Space left free beside a snapshot's copy (the pointer, DuckDB's own temporary files).
+HEADROOM = 64 * 2**20
+
+
+def _free(folder: Path) -> int:
+    return shutil.disk_usage(folder).free
+
+
+def _make_room(source: Path, size: int) -> None:
+    """Make sure a copy of ``size`` bytes fits in ``source``'s snapshot folder, or raise
+    before writing it.
+
+    When it does not fit, the older snapshots go first (the current one stays: the pages read
+    it until the new one is published; a reader still holding an older one keeps it open).
+
+    Raises:
+        StorageError: still too little space; the store itself was written, its pages show
+            the previous snapshot.
+    """
+    folder = snapshot_dir(source)
+    if _free(folder) >= size + HEADROOM:
+        return
+    now = current(source)
+    for old in folder.glob("*.duckdb"):
+        if now is None or old.name != now.file:
+            old.unlink(missing_ok=True)
+    for part in folder.glob(".*.part"):
+        part.unlink(missing_ok=True)
+    free = _free(folder)
+    if free < size + HEADROOM:
+        from weixi.errors import StorageError
+
+        raise StorageError(
+            "the analytics store was written, but its copy for the web app was not published: "
+            "{folder} has {free} free and the copy needs {need}; free disk space there (the "
+            "pages show the previous copy until the next command that writes the store "
+            "publishes one)",
+            folder=str(folder),
+            free=_gib(free),
+            need=_gib(size + HEADROOM),
+        )
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB"
 
 
 def _prune(folder: Path, keep: str) -> None:
