@@ -7,6 +7,8 @@
   ``weixi uplift fit-eval``'s figures for the product's learner and the logistic T-learner.
 * ``interactions_*``: a 20k-row table whose signal is in interactions, 8k test rows: the
   size-adaptive settings vs the fixed small-table ones (and the untuned LightGBM).
+* ``three_way``: tables whose churn sits in a 3-way interaction (12k, 20k, 30k training rows,
+  seeds 1, 3, 5; 10k test rows of the next seed): the model against the untuned LightGBM.
 
 Usage: PYTHONPATH=src .venv/bin/python bench/models.py
 """
@@ -20,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.churn.test_tabular import _interactions, _population
+from tests.churn.test_tabular import _interactions, _population, _three_way
 from tests.evaluate.test_external import _experiment
 
 from weixi.churn import tabular
@@ -70,6 +72,16 @@ def main() -> None:
             row: {k: res[row][k] for k in ("auc", "top_decile_lift")} for row in tabular.ROWS
         }
     out["interactions_seconds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out["three_way"] = {}
+    for n in (12_000, 20_000, 30_000):
+        for seed in (1, 3, 5):
+            res = tabular.fit_eval(_three_way(n, seed), _three_way(10_000, seed + 1), "Churn")
+            out["three_way"][f"{n}_seed{seed}"] = {
+                row: {k: res[row][k] for k in ("auc", "top_decile_lift")}
+                for row in ("model", "lightgbm_default")
+            }
+    out["three_way_seconds"] = time.perf_counter() - t0
     print(json.dumps(out, indent=2))
 
 
