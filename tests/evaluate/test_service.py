@@ -93,6 +93,22 @@ def test_outcomes_need_the_next_month(fresh_con):
         service.build_outcomes(con=fresh_con, month=M1)
     _load(fresh_con, n=1500, months=2)
     assert service.build_outcomes(con=fresh_con, month=M1) == 500
+    # joined and then sorted as two statements (memory on a province's month): the stored
+    # rows are the outcomes query's, in its order, and no work table is left behind
+    stored = fresh_con.execute(
+        "SELECT * EXCLUDE (rowid_) FROM (SELECT *, rowid AS rowid_ FROM evaluation_outcomes "
+        "WHERE month = ?) ORDER BY rowid_",
+        [M1],
+    ).fetchall()
+    cols = [
+        c[0] for c in fresh_con.execute("SELECT * FROM evaluation_outcomes LIMIT 0").description
+    ]
+    query = service._outcomes_select(fresh_con, M1)
+    expected = fresh_con.execute(f"SELECT {', '.join(cols)} FROM ({query})").fetchall()
+    assert stored == expected and len(stored) == 500
+    assert not fresh_con.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE table_name = '_weixi_outcome_rows'"
+    ).fetchall()
     _plan_last_month(fresh_con)
     with pytest.raises(NotFoundError, match="not imported"):
         service.build_outcomes(con=fresh_con, month=parse_month("2026-02"))

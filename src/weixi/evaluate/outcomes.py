@@ -57,6 +57,7 @@ def outcomes_sql(
     with_segments: bool = False,
     contacts_table: str | None = None,
     plan_version: int | None = None,
+    ordered: bool = True,
 ) -> str:
     """SQL selecting the outcomes of ``month``'s planned customers (needs month+1 loaded).
 
@@ -67,6 +68,7 @@ def outcomes_sql(
             outcomes of treated customers; contacted, accepted and actual_cost are NULL if absent.
         plan_version: evaluate that stored version of each campaign (e.g. a superseded one)
             instead of the executed plans.
+        ordered: rows in campaign and subscriber order (else in no particular order).
     """
     m = f"DATE '{month.isoformat()}'"
     seg_cols = (
@@ -113,5 +115,5 @@ LEFT JOIN snapshot n ON n.subscriber_id = p.subscriber_id AND n.month = {m} + IN
 {seg_join}
 {c_join}
 WHERE p.month = {m}
-ORDER BY p.campaign_id, p.subscriber_id
+{"ORDER BY p.campaign_id, p.subscriber_id" if ordered else ""}
 """
