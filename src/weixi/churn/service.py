@@ -61,34 +61,36 @@ def labelled_months(months: list[dt.date], as_of: dt.date, horizon: int) -> list
     return [m for m in months if add_months(m, horizon) <= as_of and add_months(m, horizon) in have]
 
 
-def _training_frames(
+def _training_frame(
     con: duckdb.DuckDBPyConnection,
     labs: dict[int, list[dt.date]],
     p: MonthlyParams,
     *,
     with_segments: bool,
     with_complaints: bool,
-) -> dict[int, tuple[float, pd.DataFrame]]:
-    """(sample share, labelled features) of every horizon's months, one features query per
-    sample share: the horizons' windows overlap (h + 1 ends a month earlier than h), and a
-    month's features do not depend on which other months are read with it, so horizons with
-    the same share of lines (all of them below ``max_train_rows``) share one frame with
-    their ``churned_<h>m`` columns; each horizon keeps only its own months."""
-    shares = {h: F.sample_share(con, lab, p.max_train_rows) for h, lab in labs.items() if lab}
-    out: dict[int, tuple[float, pd.DataFrame]] = {}
-    for share in dict.fromkeys(shares.values()):
-        hs = tuple(h for h, s in shares.items() if s == share)
-        union = sorted({m for h in hs for m in labs[h]})
-        frame = F.load_features(
-            con,
-            union,
-            with_segments=with_segments,
-            labels=hs,
-            with_complaints=with_complaints,
-            sample_share=share,
-        )
-        out |= {h: (share, frame) for h in hs}
-    return out
+) -> tuple[float, pd.DataFrame]:
+    """(sample share, labelled features) of every horizon's months, in one features query.
+
+    The horizons' windows overlap (h + 1 ends a month earlier than h) and a month's features
+    do not depend on which other months are read with it, so one frame of the union of their
+    months with every ``churned_<h>m`` column serves them all; each horizon keeps only its own
+    months. ``max_train_rows`` bounds the frame: above it the share of lines read is the one
+    that brings the union's live line-months to that many (the same lines for every horizon).
+    With one share per horizon, a province's first months read two frames of 3 M rows each and
+    its later ones one of ``(train_months + horizons) / (train_months + 1)`` × 3 M rows.
+    """
+    hs = tuple(h for h, lab in labs.items() if lab)
+    union = sorted({m for h in hs for m in labs[h]})
+    share = F.sample_share(con, union, p.max_train_rows)
+    frame = F.load_features(
+        con,
+        union,
+        with_segments=with_segments,
+        labels=hs,
+        with_complaints=with_complaints,
+        sample_share=share,
+    )
+    return share, frame
 
 
 def fit_as_of(
@@ -124,7 +126,7 @@ def fit_as_of(
     cats = F.categorical_names(use_seg, use_cmp)
     wanted = tuple(horizons or p.horizons)
     labs = {h: labelled_months(months, as_of, h)[-(p.train_months + 1) :] for h in wanted}
-    frames = _training_frames(con, labs, p, with_segments=use_seg, with_complaints=use_cmp)
+    share, frame = _training_frame(con, labs, p, with_segments=use_seg, with_complaints=use_cmp)
     out: TrainedModels | None = None
     for h in wanted:
         lab = labs[h]
@@ -132,7 +134,6 @@ def fit_as_of(
             if out is not None:
                 out.skipped[h] = f"no month with a known {h}-month outcome yet"
             continue
-        share, frame = frames[h]
         mine = frame["month"].isin(pd.to_datetime(lab)).to_numpy()
         # the frame itself when it holds only this horizon's months (no copy of gigabytes)
         df = frame if mine.all() else frame[mine].reset_index(drop=True)
@@ -316,6 +317,9 @@ def train(
         p_ref,
         bins=params.monthly.psi_bins,
     )
+    # the reference month (a copy of half the frame in a province's second labelled month) is
+    # not needed again: the comparison's month, when it is read anew, never sits beside it
+    ref = models.reference = None
     fits = models.horizons
     all_months = sorted({m for f in fits.values() for m in (*f.fit_months, *f.calib_months)})
     version = registry.next_version(con, month)
@@ -447,7 +451,8 @@ def compare_models(
 
     ``trained`` (the challenger's fit in this process): when its training frame holds the
     month with the same columns and the same line sample, the month's rows are taken from it
-    (the same rows in the same order as a new features query gives).
+    (the same rows in the same order as a new features query gives); otherwise its frame is
+    released (``trained.frame`` set to None) before the month is read.
     """
     _, new_dir, new_meta = registry.load_meta(con, challenger)
     _, old_dir, old_meta = registry.load_meta(con, champion)
@@ -476,6 +481,11 @@ def compare_models(
     ):
         df, at = frame, np.flatnonzero(rows)  # encoded by position: no copy of the frame
     else:
+        # the training frame cannot serve (another line sample): it is let go before the
+        # month's features are read, so the two never sit in memory together
+        frame = None
+        if trained is not None:
+            trained.frame = None
         at = None
         df = F.load_features(
             con,
