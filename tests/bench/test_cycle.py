@@ -70,8 +70,11 @@ def test_bench_runs_the_whole_cycle(tmp_path):
 
 
 def test_a_parquet_cycle_without_anchors_writes_only_parquet(tmp_path):
+    """The month after (``--months 3``) from Parquet: its monthly job evaluates the month
+    before, the bench then this month — two steps under two keys, both in the total."""
     runner = CliRunner()
     args = ["bench", "--subscribers", "5000", "--input", "parquet", "--no-anchors", "--json"]
+    args += ["--months", "3"]
     args += ["--cache-dir", str(tmp_path / "cache")]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
@@ -79,6 +82,10 @@ def test_a_parquet_cycle_without_anchors_writes_only_parquet(tmp_path):
     assert out["input"] == "parquet" and "import_floor_s" not in out and "pandas_s" not in out
     assert out["detail"]["import"]["loaded"] == out["detail"]["import"]["read"] > 0
     assert out["detail"]["tasks"] > 0
+    steps = out["steps"]
+    assert steps["evaluate_previous"] > 0 and steps["evaluate"] > 0
+    assert out["total_s"] == pytest.approx(sum(steps.values()), abs=0.05)
+    assert {"evaluate 2026-02", "evaluate 2026-03"} <= set(out["detail"]["peak_rss_gib_by_stage"])
     # a province's CSV export is five times its Parquet: only the cycle's format is written
     assert len(list((tmp_path / "cache").glob("*/parquet/done.json"))) == 1
     assert not list((tmp_path / "cache").glob("*/csv"))
