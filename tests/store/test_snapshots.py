@@ -185,3 +185,40 @@ def test_a_full_disk_makes_room_from_older_copies_or_fails_clearly(tmp_path, mon
     with pytest.raises(OSError, match="No space left"), open_store(source) as con:
         con.execute("UPDATE t SET x = x + 1000")
     assert not list(folder.glob(".*.part")) and snapshots.current(source) == now
+
+
+def test_a_command_that_wrote_nothing_publishes_no_new_copy(tmp_path):
+    """Publishing copies the whole store (gigabytes at a province's size): a writer that
+    changed nothing — a plan preview, a report — keeps the current snapshot; one that wrote,
+    however soon after, gets a new one."""
+    import os
+
+    source = tmp_path / "weixi.duckdb"
+    folder = snapshots.snapshot_dir(source)
+    with open_store(source) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    # the file last changed a while before its copy (as after any real command)
+    old = source.stat().st_mtime_ns - 10 * 10**9
+    os.utime(source, ns=(old, old))
+    with open_store(source):
+        pass
+    settled = snapshots.current(source)
+    assert settled.source_mtime_ns == old
+    for _ in range(2):  # nothing written: the same snapshot, no new copy
+        with open_store(source) as con:
+            con.execute("SELECT count(*) FROM t").fetchall()
+        assert snapshots.current(source) == settled
+        assert sorted(p.name for p in folder.glob("*.duckdb"))[-1] == settled.file
+    with open_store(source) as con:  # a write: a new copy with it
+        con.execute("UPDATE t SET x = 2")
+    assert snapshots.current(source) != settled
+    with snapshots.open_snapshot(source) as r:
+        assert r.execute("SELECT x FROM t").fetchall() == [(2,)]
+    # right after a copy of a file that had just changed, equal times prove nothing: copied
+    with open_store(source):
+        pass
+    fresh = snapshots.current(source)
+    assert fresh.published_at - fresh.source_mtime_ns / 1e9 < snapshots.SETTLED_SECONDS
+    with open_store(source):
+        pass
+    assert snapshots.current(source) != fresh

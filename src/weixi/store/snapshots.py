@@ -79,7 +79,9 @@ def publish(con: duckdb.DuckDBPyConnection, source: Path | str) -> Snapshot:
     """Checkpoint the writer's connection ``con`` on ``source`` and publish a copy of the file.
 
     The caller holds the only writable connection (the copy is consistent because nothing
-    writes between the checkpoint and the end of the copy). Returns the new snapshot.
+    writes between the checkpoint and the end of the copy). Returns the new snapshot, or the
+    current one when the file has not changed since it was copied (:func:`_unchanged`): a
+    command that wrote nothing (a plan preview, a report) copies no gigabytes.
 
     Example:
         >>> import tempfile, duckdb
@@ -97,6 +99,8 @@ def publish(con: duckdb.DuckDBPyConnection, source: Path | str) -> Snapshot:
         con.execute("CHECKPOINT")
         t1 = time.perf_counter()
         st = source.stat()
+        if (now := _unchanged(source, st)) is not None:
+            return now
         name = f"{time.time_ns()}-{os.getpid()}.duckdb"
         tmp = folder / f".{name}.part"
         _make_room(source, st.st_size)
@@ -123,6 +127,27 @@ def publish(con: duckdb.DuckDBPyConnection, source: Path | str) -> Snapshot:
         os.replace(ptmp, folder / POINTER)  # the atomic switch readers see
         _prune(folder, keep=name)
     return snap
+
+
+#: How long after the file's last change its copy must have been published for an equal
+#: modification time to prove nothing changed since: the kernel stamps files with a coarse
+#: clock (a few milliseconds), so a write just after a copy could keep the time it read.
+SETTLED_SECONDS = 1.0
+
+
+def _unchanged(source: Path, st: os.stat_result) -> Snapshot | None:
+    """The current snapshot when it is a copy of ``source`` as it still is (same size and
+    modification time, the copy published well after that time and still on disk)."""
+    now = current(source)
+    if (
+        now is None
+        or now.source_mtime_ns != st.st_mtime_ns
+        or now.source_size != st.st_size
+        or now.published_at - st.st_mtime_ns / 1e9 < SETTLED_SECONDS
+        or not (snapshot_dir(source) / now.file).exists()
+    ):
+        return None
+    return now
 
 
 def publish_file(source: Path | str, *, wait: bool = True) -> Snapshot | None:
