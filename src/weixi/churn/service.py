@@ -454,8 +454,9 @@ def compare_models(
     The month's lines are the challenger's training sample (``sample_share`` of its metadata:
     above ``max_train_rows`` a hash sample of lines, the same in every month): at a province's
     size the month then holds ``max_train_rows`` / (the training's months) lines, 1.5 M in its
-    second labelled month, 0.3 M later, and is taken from the training frame rather than read
-    and bootstrapped again at 3 M lines (100 s of a 10 M month's 210 s of training).
+    second labelled month, 0.33 M with a long history (nine months), and is taken from the
+    training frame rather than read and bootstrapped again at 3 M lines (100 s of a 10 M
+    month's 210 s of training).
 
     ``trained`` (the challenger's fit in this process): when its training frame holds the
     month with the same columns and the same line sample, the month's rows are taken from it
