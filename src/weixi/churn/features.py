@@ -663,7 +663,9 @@ def query_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     column by column, each Arrow buffer freed once converted, and the blocks are not stacked.
     Each batch is first copied into Arrow's memory as it arrives: a batch DuckDB exports is
     released only as a whole, so its columns stayed until the whole frame was built (a 3 M-line
-    training frame of 1.6 GB left the process at 4.15 GiB, with the copy at 2.46).
+    training frame of 1.6 GB left the process at 4.15 GiB, with the copy at 2.46). The pages
+    Arrow's allocator kept from the converted copy are then handed back (2.41 GiB; a frame of
+    eight float columns was left at 2.0 × its size without that, 1.0 × with it).
     Columns come back as Arrow maps them (integers with nulls as float, dates as
     ``datetime64[ms]``). Converted on one thread: on this machine Arrow's threaded conversion
     of a 2 M-line training frame took 10–19 s against 1.8 s on one thread (the threads fault
@@ -674,9 +676,12 @@ def query_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     cpu = pa.default_cpu_memory_manager()
     table = pa.Table.from_batches((b.copy_to(cpu) for b in reader), schema=reader.schema)
     del reader
-    return table.to_pandas(
+    df = table.to_pandas(
         self_destruct=True, split_blocks=True, date_as_object=False, use_threads=False
     )
+    del table
+    pa.default_memory_pool().release_unused()
+    return df
 
 
 def _run_features(
