@@ -76,8 +76,9 @@ def _training_frame(
     months with every ``churned_<h>m`` column serves them all; each horizon keeps only its own
     months. ``max_train_rows`` bounds the frame: above it the share of lines read is the one
     that brings the union's live line-months to that many (the same lines for every horizon).
-    With one share per horizon, a province's first months read two frames of 3 M rows each and
-    its later ones one of ``(train_months + horizons) / (train_months + 1)`` × 3 M rows.
+    (A share per horizon, as before 2026-12-07, read two frames of 3 M rows each in a
+    province's second labelled month, and later one of ``(train_months + horizons) /
+    (train_months + 1)`` × 3 M rows.)
     """
     hs = tuple(h for h, lab in labs.items() if lab)
     union = sorted({m for h in hs for m in labs[h]})
