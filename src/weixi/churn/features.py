@@ -3,7 +3,7 @@ both run (:func:`feature_table`).
 
 Every feature is described in :data:`FEATURES` (English and Chinese meaning); ``docs/churn.md``
 lists the same table. Changes compare the month with earlier months of the same subscriber,
-picked by their month index, so a missing month never shifts a lag.
+joined by line and picked by date, so a missing month never shifts a lag.
 
 Example:
     >>> "arpu_chg3" in feature_names()
@@ -291,64 +291,100 @@ def _mean_of(values: list[ir.FloatingValue]) -> ir.FloatingValue:
     return ibis.ifelse(count > 0, total / count.cast("float64"), ibis.null("float64"))
 
 
-#: Decimal places the history aggregates are rounded to (far below any feature's resolution).
-_DIGITS = 9
+def _max_of(values: list[ir.Value]) -> ir.Value:
+    """Largest of the non-NULL ``values`` (NULL when all are NULL): ``GREATEST`` skips NULLs on
+    DuckDB and Spark alike."""
+    return ibis.greatest(*values)
+
+
+def _sum_of(values: list[ir.Value]) -> ir.Value:
+    """Sum of the non-NULL ``values`` (NULL when all are NULL), added in the order given."""
+    total = values[0].fill_null(0)
+    known = values[0].notnull()
+    for v in values[1:]:
+        total = total + v.fill_null(0)
+        known = known | v.notnull()
+    return ibis.ifelse(known, total, ibis.null(total.type()))
+
+
+def _slope_parts(values: list[ir.FloatingValue]) -> tuple[ir.FloatingValue, ir.FloatingValue]:
+    """Population covariance of ``values`` with their month offsets (0, -1, -2, …) and the
+    offsets' population variance, over the known values only: the slope is their ratio.
+    NULL both when no value is known; the variance is 0 with one known (no slope)."""
+    n = _sum_of([v.notnull().cast("float64") for v in values]).nullif(0)
+    sx = _sum_of([ibis.ifelse(v.notnull(), float(-i), 0.0) for i, v in enumerate(values)])
+    sxx = _sum_of([ibis.ifelse(v.notnull(), float(i * i), 0.0) for i, v in enumerate(values)])
+    sv = _sum_of(values)
+    sxv = _sum_of([v * float(-i) for i, v in enumerate(values)])
+    return (sxv - sx * sv / n) / n, sxx / n - (sx / n) * (sx / n)
+
+
+#: The columns of each earlier month a month's features read, by how many months back they
+#: are read (a month's usage 6 back, its complaints 2 back, its status 5 back).
+_LAGGED = {
+    **{c: 6 for c in USAGE},
+    "zero_call_days": 1,
+    "complaints": 2,
+    "dropped_call_rate": 2,
+    "weak_coverage_share": 2,
+    "competitor_contacts": 2,
+    "status": 5,
+}
 
 
 def _month_rows(snapshot: ir.Table, month: dt.date) -> ir.Table:
     """The snapshot rows of ``month`` with each line's aggregates over its earlier months.
 
-    One GROUP BY per subscriber over the month and the six before it, each aggregate reading
-    only the months of its frame (a CASE inside the aggregate): the same values as RANGE
-    windows over the month index, so a missing month never shifts a lag. A window operator
-    over the history sorts every line's months and keeps a segment tree per aggregate; on
-    DuckDB this grouping took a fifth of its time.
+    Each of the six months before is joined to the month by line (only the columns read that
+    far back), and the aggregates are arithmetic across those columns: a month's row meets
+    its own earlier rows, picked by date, so a missing month never shifts a lag, and a
+    missing line-month is NULL. One GROUP BY per line over the seven months computed the same
+    values before: at 10 M lines 150 of the month's 166 CPU-s (10 M groups × 33 aggregate
+    states); on a 2 M store the month's query went from 7.1 s to 3.4 s. Sums are added in a
+    fixed order, so the same months give the same bits (the group-by's had to be rounded).
     """
-    k = int(month.year * 12 + month.month)
-    lo = add_months(month, -6)
-    h = snapshot.filter(snapshot.month >= ibis.date(lo), snapshot.month <= ibis.date(month))
-    h = h.mutate(_midx=_midx(h.month))
-    prev1 = h._midx == k - 1
-    prev3 = h._midx.between(k - 3, k - 1)
-    prev6 = h._midx.between(k - 6, k - 1)
-    last3, last6 = h._midx >= k - 2, h._midx >= k - 5
+    cur = snapshot.filter(snapshot.month == ibis.date(month))
+    cur = cur.mutate(_midx=_midx(cur.month))
+    lagged: set[str] = set()
+    for j in range(1, 7):
+        cols = [c for c, depth in _LAGGED.items() if depth >= j]
+        p = snapshot.filter(snapshot.month == ibis.date(add_months(month, -j)))
+        p = p.select(_sid=p.subscriber_id, **{f"_{c}_l{j}": p[c] for c in cols})
+        lagged |= {f"_{c}_l{j}" for c in cols}
+        cur = cur.left_join(p, cur.subscriber_id == p._sid)
+        cur = cur.select(*[c for c in cur.columns if c != "_sid"])
+    t = cur
 
-    def within(frame: ir.BooleanValue, v: ir.Value) -> ir.Value:
-        return ibis.ifelse(frame, v, ibis.null(v.type()))
-
-    def exact(v: ir.FloatingValue) -> ir.FloatingValue:
-        # a floating-point sum depends on the order its terms arrive in, which a parallel scan
-        # changes from run to run; rounded, the same months give the same bits (a retrained
-        # model is the same model, a drift bin's edge the same edge)
-        return v.round(_DIGITS)
+    def back(c: str, n: int, *, cast: str | None = None, now: bool = False) -> list[ir.Value]:
+        vals = ([t[c]] if now else []) + [t[f"_{c}_l{j}"] for j in range(1, n + 1)]
+        return [v.cast(cast) for v in vals] if cast else vals
 
     agg: dict[str, ir.Value] = {}
     for c in USAGE:
-        v = h[c].cast("float64")
-        # regr_slope(v, month index): pairs where v is known; NULL with fewer than two
-        x = ibis.ifelse(v.notnull(), h._midx.cast("float64"), ibis.null("float64"))
+        prev6 = back(c, 6, cast="float64")
+        cov, var = _slope_parts(back(c, 2, cast="float64", now=True))
         agg |= {
-            f"_{c}_max1": within(prev1, v).max(),
-            f"_{c}_avg3": exact(within(prev3, v).mean()),
-            f"_{c}_avg6": exact(within(prev6, v).mean()),
-            f"_{c}_max6": within(prev6, v).max(),
-            f"_{c}_cov3": exact(within(last3, v).cov(within(last3, x), how="pop")),
-            f"_{c}_var3": exact(within(last3, x).var(how="pop")),
-            f"_{c}_mean3": exact(within(last3, v).mean()),
+            f"_{c}_max1": prev6[0],
+            f"_{c}_avg3": _mean_of(prev6[:3]),
+            f"_{c}_avg6": _mean_of(prev6),
+            f"_{c}_max6": _max_of(prev6),
+            f"_{c}_cov3": cov,
+            f"_{c}_var3": var,
+            f"_{c}_mean3": _mean_of(back(c, 2, cast="float64", now=True)),
         }
-    suspended = h.status.isin(["suspended", "arrears_stopped"])
+    suspended = [
+        ibis.ifelse(s.isin(["suspended", "arrears_stopped"]), 1, 0)
+        for s in back("status", 5, now=True)
+    ]
     agg |= {
-        "_zcd_max1": within(prev1, h.zero_call_days).max(),
-        "_complaints_3m": within(last3, h.complaints).sum(),
-        "_dropped_3m": exact(within(last3, h.dropped_call_rate.cast("float64")).mean()),
-        "_weak_3m": exact(within(last3, h.weak_coverage_share.cast("float64")).mean()),
-        "_competitor_3m": within(last3, h.competitor_contacts).sum(),
-        "_suspended_6m": within(last6, ibis.ifelse(suspended, 1, 0)).sum(),
+        "_zcd_max1": t._zero_call_days_l1,
+        "_complaints_3m": _sum_of(back("complaints", 2, now=True)),
+        "_dropped_3m": _mean_of(back("dropped_call_rate", 2, cast="float64", now=True)),
+        "_weak_3m": _mean_of(back("weak_coverage_share", 2, cast="float64", now=True)),
+        "_competitor_3m": _sum_of(back("competitor_contacts", 2, now=True)),
+        "_suspended_6m": _sum_of(suspended),
     }
-    g = h.group_by(_sid=h.subscriber_id).aggregate(**agg)
-    cur = snapshot.filter(snapshot.month == ibis.date(month))
-    cur = cur.mutate(_midx=_midx(cur.month))
-    return cur.join(g, cur.subscriber_id == g._sid).drop("_sid")
+    return t.select(*(c for c in t.columns if c not in lagged), **agg)
 
 
 def feature_table(
@@ -363,8 +399,9 @@ def feature_table(
     Returns ``month, subscriber_id`` plus every feature, then ``status`` and the mean changes
     (and ``seg_*`` when ``segments`` is given). Cancelled lines are left out (they can no
     longer churn). The six months before each month feed its change features
-    (:func:`_month_rows`), so a missing month never shifts a lag. Ordered by month and subscriber unless ``ordered`` is off (scoring needs no order, and
-    sorting the month's wide rows once more holds all of them at once).
+    (:func:`_month_rows`), so a missing month never shifts a lag. Ordered by month and
+    subscriber unless ``ordered`` is off (scoring needs no order, and sorting the month's wide
+    rows once more holds all of them at once).
     """
     if not months:
         raise ValueError("feature_table needs at least one month")
