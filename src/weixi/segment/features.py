@@ -138,15 +138,17 @@ def features(snapshot: ir.Table, month: dt.date, groups: ir.Table | None = None)
     as_of = ibis.literal(month_end(month), type="date")
     prev = [ibis.literal(add_months(month, -i), type="date") for i in (1, 2, 3)]
     cur = snapshot.filter(snapshot.month == ibis.literal(month, type="date"))
-    hist = snapshot.filter((snapshot.month >= prev[2]) & (snapshot.month <= prev[0]))
-    aggs = {}
-    for name, fn in _METRICS.items():
-        value = fn(hist).cast("float64")
-        for i, p in enumerate(prev, start=1):
-            aggs[f"_{name}_p{i}"] = ibis.cases((hist.month == p, value)).max()
-    h = hist.group_by(hist.subscriber_id.name("_sid")).aggregate(**aggs)
-    t = cur.left_join(h, cur.subscriber_id == h._sid)
-    t = t.select(*cur.columns, *[c for c in h.columns if c != "_sid"])
+    # each previous month joined by line (a line-month is unique): one GROUP BY over the three
+    # months did the same pivot, at 10 M lines a hash table of 10 M groups × 15 states
+    t = cur
+    helper: set[str] = set()
+    for i, p in enumerate(prev, start=1):
+        m = snapshot.filter(snapshot.month == p)
+        cols = {f"_{name}_p{i}": fn(m).cast("float64") for name, fn in _METRICS.items()}
+        m = m.select(_sid=m.subscriber_id, **cols)
+        t = t.left_join(m, t.subscriber_id == m._sid)
+        t = t.select(*[c for c in t.columns if c != "_sid"])
+        helper |= set(cols)
 
     def p(name: str, i: int) -> ir.Value:
         return t[f"_{name}_p{i}"]
@@ -182,7 +184,6 @@ def features(snapshot: ir.Table, month: dt.date, groups: ir.Table | None = None)
             (three["arpu"] * 12.0).round(ROUND)
         ),
     )
-    helper = set(h.columns)
     # an explicit select (not drop) keeps the compiled SQL stable across runs
     out = out.select(*[c for c in out.columns if c not in helper])
     if groups is not None:
