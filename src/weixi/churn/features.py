@@ -339,8 +339,8 @@ def _month_rows(snapshot: ir.Table, month: dt.date) -> ir.Table:
     far back), and the aggregates are arithmetic across those columns: a month's row meets
     its own earlier rows, picked by date, so a missing month never shifts a lag, and a
     missing line-month is NULL. One GROUP BY per line over the seven months computed the same
-    values before: at 10 M lines 150 of the month's 166 CPU-s (10 M groups × 33 aggregate
-    states); on a 2 M store the month's query went from 7.1 s to 3.4 s. Sums are added in a
+    values before: 10 M groups × 33 aggregate states; on the 10 M bench store the month's query
+    took 60.7 s with it and 21.6 s with the joins (docs/benchmarks.md). Sums are added in a
     fixed order, so the same months give the same bits (the group-by's had to be rounded).
     """
     cur = snapshot.filter(snapshot.month == ibis.date(month))
