@@ -301,6 +301,76 @@ def test_a_step_run_by_hand_refreshes_the_read_models(store_path, tmp_path, monk
         con.close()
 
 
+def test_a_step_rewrites_only_the_read_models_that_read_what_it_changed(
+    store_path, tmp_path, monkeypatch
+):
+    """`weixi segment` rewrites the read models that read the month's segments (its own
+    month's segment grid, needs, migration and top-risk list; the next month's trend and
+    migration) and leaves the churn read models and the search keys as they were: on a
+    province's month those were half a minute recomputed for nothing."""
+    path = tmp_path / "weixi.duckdb"
+    shutil.copy(store_path, path)
+    con = connect(path)
+    summaries.backfill(con)
+    month = readmodels.summary_months(con, "rm_segments")[-2]  # has a next month
+    nxt = readmodels.summary_months(con, "rm_segments")[-1]
+    for table, m in (("rm_segments", month), ("rm_top_risk", month), ("rm_migration", nxt)):
+        con.execute(f"DELETE FROM {table} WHERE month = ?", [m])
+    # stale-looking rows in read models that do not read segments: left alone
+    con.execute("UPDATE rm_churn SET n = n * 1000 WHERE month = ?", [month])
+    churn_before = _rows(con, "rm_churn", month)
+    lookup_before = con.execute("SELECT count(*) FROM rm_lookup").fetchall()[0][0]
+    con.execute(
+        "DELETE FROM rm_lookup WHERE subscriber_id IN (SELECT subscriber_id FROM rm_lookup LIMIT 5)"
+    )
+    con.close()
+
+    monkeypatch.setattr(summaries, "refresh_evaluation", _no_live_overview)
+    _cli(path, monkeypatch, "segment", "--month", month.isoformat()[:7])
+    con = connect(path)
+    try:
+        for table, m in (
+            ("rm_segments", month),
+            ("rm_needs", month),
+            ("rm_top_risk", month),
+            ("rm_migration", nxt),
+            ("rm_months", nxt),
+        ):
+            live = con.execute(
+                f"SELECT * FROM ({summaries.TABLES[table](con, m)}) ORDER BY ALL"
+            ).fetchall()
+            assert live and _close(_rows(con, table, m), live), table
+        assert _rows(con, "rm_churn", month) == churn_before
+        assert con.execute("SELECT count(*) FROM rm_lookup").fetchall()[0][0] < lookup_before
+    finally:
+        con.close()
+
+
+def test_every_read_model_lists_the_tables_it_reads():
+    """:data:`summaries.READS` names every source table each read model's query reads, so a
+    step's refresh cannot skip a read model it made stale."""
+    import datetime as dt
+    import re
+
+    month = dt.date(2026, 3, 1)
+    sources = ("snapshot", "segments", "churn_scores")
+
+    class _Con:  # migration_sql asks for the previous segmented month
+        def execute(self, *_a, **_k):
+            return self
+
+        def fetchall(self):
+            return [(dt.date(2026, 2, 1), True)]
+
+    sqls = {t: make(_Con(), month) for t, make in summaries.TABLES.items()}
+    sqls["rm_churn_deciles"] = summaries.deciles_sql(month)
+    sqls["rm_lookup"] = summaries.lookup_sql(month)
+    assert set(sqls) == set(summaries.READS)
+    for table, sql in sqls.items():
+        read = {s for s in sources if re.search(rf"\b{s}\b", sql)}
+        assert read == set(summaries.READS[table]), table
+
+
 def test_evaluate_by_hand_rewrites_the_months_overviews_and_nothing_else(tmp_path, monkeypatch):
     """`weixi evaluate` changes the month's outcomes and execution record, which only the
     evaluation overview reads: it writes that overview, and no other read model is recomputed

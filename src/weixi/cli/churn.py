@@ -236,7 +236,7 @@ def score_cmd(
         result = service.score(
             con=con, month=_month(month), version=version, engine=engine, params=_params(params)
         )
-        summaries.refresh_after_step(con, _month(month), evaluation=False)
+        summaries.refresh_after_step(con, _month(month), evaluation=False, changed="churn_scores")
     if as_json:
         emit_json(result)
         return

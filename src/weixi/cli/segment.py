@@ -106,7 +106,7 @@ def segment(
     eng = engine or get_settings().engine
     with open_store() as con:
         run = service.segment_month(con, month, preset=preset, engine=eng, strict=strict)
-        summaries.refresh_after_step(con, run.month, evaluation=False)
+        summaries.refresh_after_step(con, run.month, evaluation=False, changed="segments")
         counts = service.get_counts(con, run.month)
         funnel = service.get_funnel(con, run.month)
     if as_json:
