@@ -55,6 +55,37 @@ def test_psi():
     assert psi(np.array([50, 50]), np.array([90, 10])) > 0.2
 
 
+def test_drift_counts_read_the_branch_from_arrow_as_from_numpy():
+    """Scoring hands each batch's Arrow branch column to the drift counts: the same counts as
+    through a NumPy array, a missing branch and one the reference never saw counted in no
+    branch (the whole-base row still has every line)."""
+    import pyarrow as pa
+
+    from weixi.churn.drift import psi_counts, psi_rows, reference
+
+    rng = np.random.default_rng(1)
+    n = 3000
+    X = rng.normal(size=(n, 2))
+    X[rng.random((n, 2)) < 0.1] = np.nan
+    X[:, 1] = np.where(np.isnan(X[:, 1]), np.nan, rng.integers(0, 3, n))
+    names, score = ["usage", "level"], rng.random(n)
+    branch = rng.choice(np.array(["HZ", "NB", "WZ"], dtype=object), n)
+    ref = reference(X, names, {"level": 3}, branch, score)
+    later = branch.copy()
+    later[:100], later[100:150] = None, "QZ"  # missing, and a branch new since the reference
+    arrow = pa.array(later.tolist(), pa.string())
+    got = psi_counts(ref, X, names, arrow, score)
+    want = psi_counts(ref, X, names, later, score)
+    assert got.keys() == want.keys() == {"usage", "level", "__score__"}
+    for name in got:
+        np.testing.assert_array_equal(got[name], want[name])
+        assert got[name].sum() == n - 150
+    chunked = psi_counts(ref, X, names, pa.chunked_array([arrow[:1000], arrow[1000:]]), score)
+    np.testing.assert_array_equal(chunked["usage"], got["usage"])
+    rows = psi_rows(ref, got)
+    assert set(rows["branch_id"]) >= {"HZ", "NB", "WZ"}
+
+
 def test_paired_bootstrap_matches_the_point_metrics_and_is_deterministic():
     from sklearn.metrics import roc_auc_score
 

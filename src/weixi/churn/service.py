@@ -614,9 +614,7 @@ def score(
         # a copy: the batch's own column would keep all its feature columns alive (6 GB)
         id_parts.append(detached(batch.column("subscriber_id").cast(pa.string())))
         prob_parts.append(pb)
-        c = drift.psi_counts(
-            ref, Xb, names, batch.column("branch_id").cast(pa.string()).to_numpy(False), pb[1]
-        )
+        c = drift.psi_counts(ref, Xb, names, batch.column("branch_id"), pb[1])
         counts = c if counts is None else {f: counts[f] + c[f] for f in counts}
         pool.add(Xb, pb[1], offset, id_parts[-1])
         offset += len(Xb)

@@ -75,8 +75,7 @@ def score_dataframe(
                     "n": pa.nulls(n, pa.int64()),
                 }
             )
-            branch = batch.column("branch_id").cast(pa.string()).to_numpy(zero_copy_only=False)
-            counts = drift.psi_counts(drift_ref, X, names, branch, probs[1])
+            counts = drift.psi_counts(drift_ref, X, names, batch.column("branch_id"), probs[1])
             feats, brs, bins, ns = [], [], [], []
             for name, c in counts.items():
                 b, k = np.nonzero(c)
