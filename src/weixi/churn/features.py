@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from weixi.segment.features import join_earlier
 from weixi.store.months import add_months
 
 USAGE = {
@@ -348,11 +349,10 @@ def _month_rows(snapshot: ir.Table, month: dt.date) -> ir.Table:
     lagged: set[str] = set()
     for j in range(1, 7):
         cols = [c for c, depth in _LAGGED.items() if depth >= j]
-        p = snapshot.filter(snapshot.month == ibis.date(add_months(month, -j)))
-        p = p.select(_sid=p.subscriber_id, **{f"_{c}_l{j}": p[c] for c in cols})
+        cur = join_earlier(
+            cur, snapshot, month, j, lambda p, j=j, cols=cols: {f"_{c}_l{j}": p[c] for c in cols}
+        )
         lagged |= {f"_{c}_l{j}" for c in cols}
-        cur = cur.left_join(p, cur.subscriber_id == p._sid)
-        cur = cur.select(*[c for c in cur.columns if c != "_sid"])
     t = cur
 
     def back(c: str, n: int, *, cast: str | None = None, now: bool = False) -> list[ir.Value]:
@@ -362,7 +362,8 @@ def _month_rows(snapshot: ir.Table, month: dt.date) -> ir.Table:
     agg: dict[str, ir.Value] = {}
     for c in USAGE:
         prev6 = back(c, 6, cast="float64")
-        cov, var = _slope_parts(back(c, 2, cast="float64", now=True))
+        last3 = back(c, 2, cast="float64", now=True)
+        cov, var = _slope_parts(last3)
         agg |= {
             f"_{c}_max1": prev6[0],
             f"_{c}_avg3": _mean_of(prev6[:3]),
@@ -370,7 +371,7 @@ def _month_rows(snapshot: ir.Table, month: dt.date) -> ir.Table:
             f"_{c}_max6": _max_of(prev6),
             f"_{c}_cov3": cov,
             f"_{c}_var3": var,
-            f"_{c}_mean3": _mean_of(back(c, 2, cast="float64", now=True)),
+            f"_{c}_mean3": _mean_of(last3),
         }
     suspended = [
         ibis.ifelse(s.isin(["suspended", "arrears_stopped"]), 1, 0)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import functools
+from collections.abc import Callable
 
 import ibis
 import ibis.expr.types as ir
@@ -123,6 +124,24 @@ def _drop_pct(cur: ir.FloatingValue, prev: ir.FloatingValue) -> ir.FloatingValue
     return ibis.ifelse(prev > 0, ((prev - cur) * 100.0 / prev).round(ROUND), ibis.null("float64"))
 
 
+def join_earlier(
+    cur: ir.Table,
+    snapshot: ir.Table,
+    month: dt.date,
+    back: int,
+    columns: Callable[[ir.Table], dict[str, ir.Value]],
+) -> ir.Table:
+    """``cur`` (rows of ``month``) with ``columns(m)`` of the snapshot ``back`` months before,
+    left-joined by line: a line-month is unique, so each row meets its own earlier row, picked
+    by date (a missing month or line-month gives NULLs, never a shifted month). The churn
+    features and segmentation read a line's history this way."""
+    m = snapshot.filter(snapshot.month == ibis.literal(add_months(month, -back), type="date"))
+    m = m.select(_sid=m.subscriber_id, **columns(m))
+    t = cur.left_join(m, cur.subscriber_id == m._sid)
+    # an explicit select (not drop) keeps the compiled SQL stable across runs
+    return t.select(*[c for c in t.columns if c != "_sid"])
+
+
 def features(snapshot: ir.Table, month: dt.date, groups: ir.Table | None = None) -> ir.Table:
     """Return the month's snapshot rows with every derived feature added.
 
@@ -136,19 +155,20 @@ def features(snapshot: ir.Table, month: dt.date, groups: ir.Table | None = None)
         One row per subscriber of ``month``: canonical fields + ``FEATURES``.
     """
     as_of = ibis.literal(month_end(month), type="date")
-    prev = [ibis.literal(add_months(month, -i), type="date") for i in (1, 2, 3)]
     cur = snapshot.filter(snapshot.month == ibis.literal(month, type="date"))
-    # each previous month joined by line (a line-month is unique): one GROUP BY over the three
-    # months did the same pivot, at 10 M lines a hash table of 10 M groups × 15 states
+    # each previous month joined by line: one GROUP BY over the three months did the same
+    # pivot, at 10 M lines a hash table of 10 M groups × 15 states
     t = cur
     helper: set[str] = set()
-    for i, p in enumerate(prev, start=1):
-        m = snapshot.filter(snapshot.month == p)
-        cols = {f"_{name}_p{i}": fn(m).cast("float64") for name, fn in _METRICS.items()}
-        m = m.select(_sid=m.subscriber_id, **cols)
-        t = t.left_join(m, t.subscriber_id == m._sid)
-        t = t.select(*[c for c in t.columns if c != "_sid"])
-        helper |= set(cols)
+    for i in (1, 2, 3):
+        t = join_earlier(
+            t,
+            snapshot,
+            month,
+            i,
+            lambda m, i=i: {f"_{n}_p{i}": fn(m).cast("float64") for n, fn in _METRICS.items()},
+        )
+        helper |= {f"_{n}_p{i}" for n in _METRICS}
 
     def p(name: str, i: int) -> ir.Value:
         return t[f"_{name}_p{i}"]
