@@ -122,6 +122,9 @@ MATCH_COLUMNS = (
     "household_lines",
 )
 
+#: Where a line's uplift came from, first found wins (see the module docstring).
+SOURCES = ("learned", "segment", "offer", "action")
+
 _NEEDED = ("month", "subscriber_id", "branch_id", "line_type", "excluded", "a", "b", "c")
 # Contract columns of `segments` that may be absent (then NULL: a rule on them never matches).
 _CONTRACT = (
@@ -461,10 +464,11 @@ def match(
             f"COALESCE(u.uplift, least(1.0, {configured} * COALESCE(u.take_rate / "
             "nullif(a.take_rate, 0), 1.0)))"
         )
+    # the source as its place in SOURCES (a small integer per option row; named in the primary)
     source_expr = (
-        "CASE "
-        + " ".join(f"WHEN {e} IS NOT NULL THEN '{k}'" for e, k in sources)
-        + " ELSE 'action' END"
+        "CAST(CASE "
+        + " ".join(f"WHEN {e} IS NOT NULL THEN {SOURCES.index(k)}" for e, k in sources)
+        + f" ELSE {SOURCES.index('action')} END AS TINYINT)"
     )
     uplift_join = (
         "LEFT JOIN _mx_uplift u ON u.subscriber_id = s.subscriber_id AND u.action = f.action"
@@ -508,8 +512,8 @@ def match(
         run.create(
             "_mx_opt",
             f"""WITH fit AS ({fit_sql})
-            SELECT f.sid, s.hh_key, f.rule_idx, f.action, o.offer_id, f.offer_idx, o.channel, a.category, a.category_rank,
-                   o.tier, {uplift_expr} AS uplift, {source_expr} AS uplift_source,
+            SELECT f.sid, s.hh_key, f.rule_idx, f.offer_idx, a.category_rank,
+                   o.tier, {uplift_expr} AS uplift, {source_expr} AS source_idx,
                    {sampled} AS sampled,
                    s.p_churn * {uplift_expr} * s.clv AS gross_value,
                    s.p_churn * {uplift_expr} * s.clv * ch.effect AS value,
@@ -531,52 +535,55 @@ def match(
     # One primary per household in a single hash aggregate: the lexicographic maximum of
     # (category priority, expected value, offer tier, …) over all of the household's
     # line × action × offer × channel rows is the best line's primary action with its best offer
-    # — the same as choosing per action, then per line, then per household.
+    # — the same as choosing per action, then per line, then per household. The option rows
+    # carry codes (offer, channel, source), not names: at 10 M lines they are 22 M rows, and
+    # five string columns more made the month's work tables outgrow DuckDB's memory and spill.
+    sources_sql = ", ".join(f"({i}, {sql_literal(k)})" for i, k in enumerate(SOURCES))
+    run.create("_mx_sources", f"SELECT * FROM (VALUES {sources_sql}) t(source_idx, uplift_source)")
     run.create(
         "_mx_primary",
         f"""WITH pick AS (
             SELECT hh_key,
-                   arg_max({{'sid': sid, 'offer_idx': offer_idx, 'channel_idx': channel_idx}},
+                   arg_max({{'sid': sid, 'offer_idx': offer_idx, 'channel_idx': channel_idx,
+                             'uplift': uplift, 'source_idx': source_idx, 'sampled': sampled,
+                             'gross_value': gross_value, 'best_ev': value - cost,
+                             'rule_idx': rule_idx}},
                            (sampled::INTEGER * 1e9 - {rank_weight} * category_rank + (value - cost)
                                + tier * 1e-4
-                               - offer_idx * 1e-6 - channel_idx * 1e-8, -sid)) AS k
+                               - offer_idx * 1e-6 - channel_idx * 1e-8, -sid)) AS p
             FROM _mx_opt GROUP BY hh_key
         ), lines AS (
             SELECT hh_key, count(*)::INTEGER AS household_lines FROM _mx_base GROUP BY hh_key
-        ), hh AS (
-            SELECT o.hh_key, lines.household_lines,
-                   {{'sid': o.sid, 'action': o.action, 'offer_id': o.offer_id,
-                     'category': o.category, 'category_rank': o.category_rank,
-                     'uplift': o.uplift, 'uplift_source': o.uplift_source,
-                     'sampled': o.sampled, 'gross_value': o.gross_value,
-                     'best_channel': o.channel, 'best_ev': o.value - o.cost,
-                     'rule_idx': o.rule_idx}} AS p
-            FROM pick JOIN _mx_opt o
-              ON o.sid = pick.k.sid AND o.offer_idx = pick.k.offer_idx
-                 AND o.channel_idx = pick.k.channel_idx
-            JOIN lines ON lines.hh_key = pick.hh_key
+        ), offers AS (
+            SELECT DISTINCT o.offer_idx, o.offer_id, o.action, a.category, a.category_rank
+            FROM _mx_offers o JOIN _mx_actions a USING (action)
         ), acts AS (
             SELECT sid, array_to_string(list_sort(list(action)), ',') AS candidate_actions
             FROM _mx_cand GROUP BY sid
         )
         SELECT {m} AS month, s.subscriber_id, s.hh_id AS customer_id, s.branch_id, s.line_type,
-               hh.p.action, hh.p.category, hh.p.category_rank, hh.p.offer_id,
-               r.rule_key AS rules, acts.candidate_actions, s.p_churn, s.clv, hh.p.uplift,
-               hh.p.uplift_source, hh.p.sampled, hh.p.gross_value, hh.p.best_channel, hh.p.best_ev, s.priority_rank,
+               f.action, f.category, f.category_rank, f.offer_id,
+               r.rule_key AS rules, acts.candidate_actions, s.p_churn, s.clv, pick.p.uplift,
+               src.uplift_source, pick.p.sampled, pick.p.gross_value, ch.channel AS best_channel,
+               pick.p.best_ev, s.priority_rank,
                s.stability_group, s.urgency, s.a, s.b, s.c, s.vip_or_group,
-               hh.household_lines, s.sid
-        FROM hh JOIN _mx_base s ON s.sid = hh.p.sid
-        JOIN (SELECT DISTINCT rule_idx, rule_key FROM _mx_rules) r ON r.rule_idx = hh.p.rule_idx
+               lines.household_lines, s.sid, pick.p.offer_idx
+        FROM pick JOIN lines USING (hh_key)
+        JOIN _mx_base s ON s.sid = pick.p.sid
+        JOIN offers f ON f.offer_idx = pick.p.offer_idx
+        JOIN _mx_channels ch ON ch.channel_idx = pick.p.channel_idx
+        JOIN _mx_sources src ON src.source_idx = pick.p.source_idx
+        JOIN (SELECT DISTINCT rule_idx, rule_key FROM _mx_rules) r ON r.rule_idx = pick.p.rule_idx
         JOIN acts ON acts.sid = s.sid""",
     )
     # Matched lines that lost to another line of their household.
     run.create("_mx_best", "SELECT DISTINCT sid FROM _mx_opt")
     run.create(
         "strategy_options",
-        """SELECT p.sid, p.subscriber_id, o.channel, o.value, o.cost, o.value - o.cost AS ev,
+        """SELECT p.sid, p.subscriber_id, ch.channel, o.value, o.cost, o.value - o.cost AS ev,
                o.channel_idx
-        FROM _mx_opt o JOIN _mx_primary p
-          ON p.sid = o.sid AND p.action = o.action AND p.offer_id = o.offer_id""",
+        FROM _mx_opt o JOIN _mx_primary p ON p.sid = o.sid AND p.offer_idx = o.offer_idx
+        JOIN _mx_channels ch ON ch.channel_idx = o.channel_idx""",
     )
     if write:
         store_matches(con, run, month)
