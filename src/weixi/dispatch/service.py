@@ -40,7 +40,7 @@ from weixi.errors import ConfigError, ConflictError, NotFoundError
 from weixi.i18n import t
 from weixi.store.bulk import insert_arrow
 from weixi.store.months import format_month
-from weixi.store.sqlrun import Run, exact_avg, open_run
+from weixi.store.sqlrun import Run, exact_avg, open_run, uniform_sql
 from weixi.strategy.match import MatchResult, match, store_matches
 from weixi.strategy.schemas import StrategyLibrary, conditions_sql, sql_literal
 
@@ -527,27 +527,8 @@ def _plan_month(
 
     if matched is None:
         _share_free_tables(con, month, spec, library, session, as_of, run, campaign_row, mx)
-    ctl = in_control_sql("t.subscriber_id", spec.control_salt, spec.control_share)
-    glob = in_control_sql("t.subscriber_id", spec.holdout.salt, spec.holdout.share)
+    ctl = _control_sql(spec, "s")
     mv = float(spec.min_value)
-    run.create(
-        "_pl_status",
-        f"""WITH ch AS (
-            SELECT sid, count(*) AS n_channels,
-                   count(*) FILTER (WHERE ev > {mv!r}) AS n_positive
-            FROM _pl_opt GROUP BY sid
-        )
-        SELECT t.*, s.suppressed,
-               CASE WHEN NOT t.in_target THEN 'outside_campaign'
-                    WHEN s.suppressed IS NOT NULL THEN s.suppressed
-                    WHEN COALESCE(ch.n_channels, 0) = 0 THEN 'no_channel'
-                    WHEN {glob} THEN 'global_holdout'
-                    WHEN NOT t.must_a1 AND COALESCE(ch.n_positive, 0) = 0 THEN 'low_value'
-               END AS blocked,
-               {ctl} AS is_control
-        FROM _pl_t t JOIN _pl_sup s USING (subscriber_id)
-        LEFT JOIN ch USING (sid)""",
-    )
     # Cells: identical (branch, action, offer, A1, channel set, value bucket).
     # Cells: identical (branch, action, offer, A1 flag, set of allowed channels) and a value
     # bucket (log scale: values within a factor `value_bucket_ratio` share a bucket).
@@ -575,7 +556,7 @@ def _plan_month(
             FROM o GROUP BY sid
         )
         SELECT s.sid, s.branch_id, s.action, s.offer_id, s.{within} AS rank_value, s.must_a1,
-               s.is_control, c.chmask, {bucket} AS bucket
+               {ctl} AS is_control, c.chmask, {bucket} AS bucket
         FROM _pl_status s JOIN chset c USING (sid)""",
     )
     cell_key = "branch_id, action, offer_id, must_a1, chmask, bucket"
@@ -815,7 +796,8 @@ def _plan_month(
         UNION ALL
         SELECT b.subscriber_id, b.branch_id,
           CASE WHEN st.sid IS NOT NULL THEN
-                    COALESCE(st.blocked, CASE WHEN st.is_control THEN 'control' END,
+                    COALESCE(st.blocked,
+                             CASE WHEN {_control_sql(spec, "st")} THEN 'control' END,
                              'over_capacity')
                WHEN hh.sid IS NOT NULL THEN 'household'
                ELSE 'no_strategy' END AS reason,
@@ -889,7 +871,8 @@ def _share_free_tables(
 ) -> None:
     """The plan's tables that do not depend on the control share, on ``run``: the campaign's
     target groups (``_pl_t``), the contact policy's suppression (``_pl_hist``, ``_pl_consent``,
-    ``_pl_sup``) and each line's allowed channels (``_pl_opt``)."""
+    ``_pl_sup``), each line's allowed channels (``_pl_opt``) and its status (``_pl_status``:
+    what blocks it, and the uniform draw :func:`_control_sql` compares with the share)."""
     target = conditions_sql(spec.target, "p.")
     if spec.max_priority_rank is not None:
         target += f" AND COALESCE(p.priority_rank, 999999) <= {int(spec.max_priority_rank)}"
@@ -917,6 +900,33 @@ def _share_free_tables(
         f"""SELECT o.* FROM {mx.options} o
         WHERE o.channel IN ({chans}) AND NOT {block}""",
     )
+    glob = in_control_sql("t.subscriber_id", spec.holdout.salt, spec.holdout.share)
+    mv = float(spec.min_value)
+    run.create(
+        "_pl_status",
+        f"""WITH ch AS (
+            SELECT sid, count(*) AS n_channels,
+                   count(*) FILTER (WHERE ev > {mv!r}) AS n_positive
+            FROM _pl_opt GROUP BY sid
+        )
+        SELECT t.*, s.suppressed,
+               CASE WHEN NOT t.in_target THEN 'outside_campaign'
+                    WHEN s.suppressed IS NOT NULL THEN s.suppressed
+                    WHEN COALESCE(ch.n_channels, 0) = 0 THEN 'no_channel'
+                    WHEN {glob} THEN 'global_holdout'
+                    WHEN NOT t.must_a1 AND COALESCE(ch.n_positive, 0) = 0 THEN 'low_value'
+               END AS blocked,
+               {uniform_sql("t.subscriber_id", spec.control_salt)} AS u_control
+        FROM _pl_t t JOIN _pl_sup s USING (subscriber_id)
+        LEFT JOIN ch USING (sid)""",
+    )
+
+
+def _control_sql(spec: CampaignSpec, alias: str) -> str:
+    """SQL: the line of ``_pl_status`` row ``alias`` is in ``spec``'s control group — its uniform
+    draw (``u_control``, under the control salt) falls below the share. The only part of a
+    line's status that depends on the share: the what-if and the plan share the rest."""
+    return f"({alias}.u_control < {float(spec.control_share)!r})"
 
 
 def _into_store(con: duckdb.DuckDBPyConnection, run: Run, *names: str) -> None:
@@ -957,7 +967,8 @@ def _probe_result(
     over = con.execute(
         """SELECT count(*) FROM _pl_status st
            ANTI JOIN (SELECT sid FROM _pl_assign WHERE NOT is_control) a USING (sid)
-           WHERE st.blocked IS NULL AND NOT st.is_control"""
+           WHERE st.blocked IS NULL AND NOT """
+        + _control_sql(spec, "st")
     ).fetchall()[0][0]
     result = PlanResult(
         month=format_month(month),
@@ -986,8 +997,9 @@ def _power(
     ``cut``: a limit left customers the plan wanted off the lists)."""
     sizing = spec.control_sizing
     churn_rate, ev_mean = con.execute(
-        "SELECT COALESCE(avg(p_churn), 0), COALESCE(avg(expected_value) FILTER "
-        "(WHERE NOT is_control), 0) FROM _pl_assign"
+        # exact averages: the same report whatever order the lists' rows come in
+        f"SELECT COALESCE({exact_avg('p_churn')}, 0), "
+        f"COALESCE({exact_avg('expected_value', where='NOT is_control')}, 0) FROM _pl_assign"
     ).fetchall()[0]
     return size_control(
         treated=treated,
@@ -1173,8 +1185,9 @@ def _summarize(con, month, spec, sol, problem, capacity, branches, channels) -> 
         """SELECT s.branch_id, count(*) AS required, count(a.subscriber_id) AS dispatched
            FROM _pl_status s
            LEFT JOIN _pl_assign a ON a.subscriber_id = s.subscriber_id AND NOT a.is_control
-           WHERE s.must_a1 AND s.blocked IS NULL AND NOT s.is_control
-           GROUP BY s.branch_id ORDER BY s.branch_id"""
+           WHERE s.must_a1 AND s.blocked IS NULL AND NOT """
+        + _control_sql(spec, "s")
+        + " GROUP BY s.branch_id ORDER BY s.branch_id"
     ).df()
     neg = con.execute(
         """SELECT count(*), COALESCE(sum(a.expected_value), 0) FROM _pl_assign a
