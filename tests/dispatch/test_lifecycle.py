@@ -216,6 +216,16 @@ def test_an_auto_sized_plan_matches_once_and_equals_a_plan_at_its_share(store, m
     assert calls == [False, False]
     assert (auto.on_list, auto.control, auto.funnel) == (fixed.on_list, fixed.control, fixed.funnel)
     assert auto.on_list > 0 and auto.control > 0
+    # line for line: the plan reused the what-if's line status (its control draw compared with
+    # the chosen share), a fresh plan at that share computes it again
+    cols = "subscriber_id, is_control, action, offer_id, channel, staff_id, expected_value, cost"
+    stored = con.execute(
+        f"SELECT {cols} FROM plan_assignments WHERE month = ? AND campaign_id = 'auto1' "
+        "AND plan_version = ? ORDER BY subscriber_id",
+        [MONTH, auto.plan_version],
+    ).fetchall()
+    previewed = con.execute(f"SELECT {cols} FROM _pl_assign ORDER BY subscriber_id").fetchall()
+    assert len(stored) == auto.on_list + auto.control and stored == previewed
 
 
 @pytest.mark.parametrize("budget", [None, 1_500.0])
