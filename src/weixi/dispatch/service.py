@@ -869,19 +869,14 @@ def _share_free_tables(
     campaign_row: Any,
     mx: MatchResult,
 ) -> None:
-    """The plan's tables that do not depend on the control share, on ``run``: the campaign's
-    target groups (``_pl_t``), the contact policy's suppression (``_pl_hist``, ``_pl_consent``,
-    ``_pl_sup``), each line's allowed channels (``_pl_opt``) and its status (``_pl_status``:
-    what blocks it, and the uniform draw :func:`_control_sql` compares with the share)."""
+    """The plan's tables that do not depend on the control share, on ``run``: the contact
+    policy's suppression (``_pl_hist``, ``_pl_consent``, ``_pl_sup``), each line's allowed
+    channels (``_pl_opt``) and its status (``_pl_status``: the campaign's A1 rule, what blocks
+    the line — outside the campaign's target groups, suppressed, … — and the uniform draw
+    :func:`_control_sql` compares with the share)."""
     target = conditions_sql(spec.target, "p.")
     if spec.max_priority_rank is not None:
         target += f" AND COALESCE(p.priority_rank, 999999) <= {int(spec.max_priority_rank)}"
-    run.create(
-        "_pl_t",
-        f"""SELECT p.*, (p.a = 'A1' AND {str(spec.must_dispatch_a1).upper()}) AS must_a1,
-               {target} AS in_target
-        FROM {mx.primary} p""",
-    )
     run.frame(
         "_pl_hist",
         contact_history(
@@ -890,7 +885,7 @@ def _share_free_tables(
     )
     run.frame("_pl_consent", consent_frame(session))
     sup = suppression_sql(
-        con, month, spec.policy, table="_pl_t", history="_pl_hist", as_of=as_of, base=mx.base
+        con, month, spec.policy, table=mx.primary, history="_pl_hist", as_of=as_of, base=mx.base
     )
     run.create("_pl_sup", sup)
     chans = ", ".join(sql_literal(c) for c in spec.channels)
@@ -900,8 +895,11 @@ def _share_free_tables(
         f"""SELECT o.* FROM {mx.options} o
         WHERE o.channel IN ({chans}) AND NOT {block}""",
     )
-    glob = in_control_sql("t.subscriber_id", spec.holdout.salt, spec.holdout.share)
+    glob = in_control_sql("p.subscriber_id", spec.holdout.salt, spec.holdout.share)
+    must = f"(p.a = 'A1' AND {str(spec.must_dispatch_a1).upper()})"
     mv = float(spec.min_value)
+    # only the columns the plan reads: at 10 M lines a copy of the whole match (29 columns of
+    # 4 M households) cost seconds and memory the later steps then spilled for
     run.create(
         "_pl_status",
         f"""WITH ch AS (
@@ -909,15 +907,16 @@ def _share_free_tables(
                    count(*) FILTER (WHERE ev > {mv!r}) AS n_positive
             FROM _pl_opt GROUP BY sid
         )
-        SELECT t.*, s.suppressed,
-               CASE WHEN NOT t.in_target THEN 'outside_campaign'
+        SELECT p.sid, p.subscriber_id, p.branch_id, p.action, p.offer_id, p.gross_value, p.clv,
+               p.priority_rank, {must} AS must_a1,
+               CASE WHEN NOT ({target}) THEN 'outside_campaign'
                     WHEN s.suppressed IS NOT NULL THEN s.suppressed
                     WHEN COALESCE(ch.n_channels, 0) = 0 THEN 'no_channel'
                     WHEN {glob} THEN 'global_holdout'
-                    WHEN NOT t.must_a1 AND COALESCE(ch.n_positive, 0) = 0 THEN 'low_value'
+                    WHEN NOT {must} AND COALESCE(ch.n_positive, 0) = 0 THEN 'low_value'
                END AS blocked,
-               {uniform_sql("t.subscriber_id", spec.control_salt)} AS u_control
-        FROM _pl_t t JOIN _pl_sup s USING (subscriber_id)
+               {uniform_sql("p.subscriber_id", spec.control_salt)} AS u_control
+        FROM {mx.primary} p JOIN _pl_sup s USING (subscriber_id)
         LEFT JOIN ch USING (sid)""",
     )
 
