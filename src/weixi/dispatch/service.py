@@ -529,7 +529,6 @@ def _plan_month(
         _share_free_tables(con, month, spec, library, session, as_of, run, campaign_row, mx)
     ctl = _control_sql(spec, "s")
     mv = float(spec.min_value)
-    # Cells: identical (branch, action, offer, A1, channel set, value bucket).
     # Cells: identical (branch, action, offer, A1 flag, set of allowed channels) and a value
     # bucket (log scale: values within a factor `value_bucket_ratio` share a bucket).
     step = math.log(float(spec.value_bucket_ratio))
@@ -964,10 +963,9 @@ def _probe_result(
     timings["lists"] = time.perf_counter() - t1 - timings["solve"]
     treated, control, value, cost = _totals(con)
     over = con.execute(
-        """SELECT count(*) FROM _pl_status st
-           ANTI JOIN (SELECT sid FROM _pl_assign WHERE NOT is_control) a USING (sid)
-           WHERE st.blocked IS NULL AND NOT """
-        + _control_sql(spec, "st")
+        f"""SELECT count(*) FROM _pl_status st
+            ANTI JOIN (SELECT sid FROM _pl_assign WHERE NOT is_control) a USING (sid)
+            WHERE st.blocked IS NULL AND NOT {_control_sql(spec, "st")}"""
     ).fetchall()[0][0]
     result = PlanResult(
         month=format_month(month),
@@ -1181,12 +1179,11 @@ def _summarize(con, month, spec, sol, problem, capacity, branches, channels) -> 
         )
     # A1 coverage among the treated (controls are held back by design, never "missing").
     a1 = con.execute(
-        """SELECT s.branch_id, count(*) AS required, count(a.subscriber_id) AS dispatched
-           FROM _pl_status s
-           LEFT JOIN _pl_assign a ON a.subscriber_id = s.subscriber_id AND NOT a.is_control
-           WHERE s.must_a1 AND s.blocked IS NULL AND NOT """
-        + _control_sql(spec, "s")
-        + " GROUP BY s.branch_id ORDER BY s.branch_id"
+        f"""SELECT s.branch_id, count(*) AS required, count(a.subscriber_id) AS dispatched
+            FROM _pl_status s
+            LEFT JOIN _pl_assign a ON a.subscriber_id = s.subscriber_id AND NOT a.is_control
+            WHERE s.must_a1 AND s.blocked IS NULL AND NOT {_control_sql(spec, "s")}
+            GROUP BY s.branch_id ORDER BY s.branch_id"""
     ).df()
     neg = con.execute(
         """SELECT count(*), COALESCE(sum(a.expected_value), 0) FROM _pl_assign a

@@ -64,7 +64,8 @@ class MatchResult:
     - ``base``: the month's kept lines (``sid``, ids, branch, line type, segment columns, VIP
       and group class, credit, ``p_churn``, ``clv``);
     - ``primary``: one primary action per household (the line, action, offer, category, value,
-      uplift and its source, ``must``-relevant segment codes; ``sid`` joins ``base``);
+      uplift and its source, ``must``-relevant segment codes; ``sid`` joins ``base``, and
+      ``offer_idx``, the offer's place among the month's valid offers, joins the options);
     - ``options``: the primary action × each channel it may go through (``sid``, ``channel``,
       ``value``, ``cost``, ``ev``, and ``channel_idx``, the channel's place in the library);
     - ``matched``: lines with at least one matched action and offer (a line of ``base``
