@@ -274,7 +274,14 @@ def part_cycle(a: dict) -> dict:
         bucket[name] = round(bucket.get(name, 0.0) + time.perf_counter() - t0, 2)
         return out
 
-    with StagePeaks() as peaks, open_store() as con:
+    # each step on its own connection, as the separate commands (`weixi import`, `weixi run`,
+    # `weixi evaluate`) of a real month hold it: DuckDB's spill file and the steps' temporary
+    # tables go with the connection, so one step's spill does not stay on disk for the next
+    # (a 30 M month spills tens of GB); the web snapshot is published once, after the last step
+    def store(last: bool = False):
+        return open_store(publish=last)
+
+    with StagePeaks() as peaks:
         with session_scope() as session:
             admin = auth_service.create(
                 session=session, username="bench", password="bench-" * 3, role="planner"
@@ -284,14 +291,15 @@ def part_cycle(a: dict) -> dict:
             last = i == len(cycle_months) - 1
             bucket = steps if last else history
             peaks.enter(f"import {month:%Y-%m}" if last else "history")
-            imported = timed(
-                bucket,
-                "import",
-                lambda month=month, path=path: import_month(
-                    con=con, month=month, mapping=mapping, paths=[path]
-                ),
-            )
-            with session_scope() as session:
+            with store() as con:
+                imported = timed(
+                    bucket,
+                    "import",
+                    lambda month=month, path=path, con=con: import_month(
+                        con=con, month=month, mapping=mapping, paths=[path]
+                    ),
+                )
+            with store() as con, session_scope() as session:
                 spec = default_campaign(month)
                 t0 = time.perf_counter()
                 rep = run_month(
@@ -341,13 +349,14 @@ def part_cycle(a: dict) -> dict:
             cycle_month = month
         # the next snapshot (the next cycle's import) tells who stayed: evaluation needs it
         peaks.enter("history")
-        timed(
-            history,
-            "next_month_import",
-            lambda: import_month(con=con, month=next_month, mapping=mapping, paths=[next_file]),
-        )
+        with store() as con:
+            timed(
+                history,
+                "next_month_import",
+                lambda: import_month(con=con, month=next_month, mapping=mapping, paths=[next_file]),
+            )
 
-        def evaluate() -> dict:
+        def evaluate(con) -> dict:
             # what `weixi evaluate` runs: the outcomes synced, the month evaluated, and the read
             # models it made stale rewritten (the evaluation page reads its overview from them)
             with session_scope() as session:
@@ -359,7 +368,8 @@ def part_cycle(a: dict) -> dict:
             return report
 
         peaks.enter(f"evaluate {cycle_month:%Y-%m}")
-        ev = timed(steps, "evaluate", evaluate)
+        with store(last=True) as con:
+            ev = timed(steps, "evaluate", lambda: evaluate(con))
         detail["evaluate"] = summarize(ev.get("overall") or {})
     detail["peak_rss_gib_by_stage"] = peaks.gib()
     return {"steps": steps, "history": history, "detail": detail, "_maxrss": _maxrss()}
