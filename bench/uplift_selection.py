@@ -4,11 +4,17 @@ Draws randomized experiments from five effect shapes (an interaction of two fiel
 trend, an effect whose sign flips, a smooth function of two hidden-ish fields, and no effect at
 all), splits each as ``fit-eval`` does (70/30, stratified on arm × outcome), scores the product's
 candidates out of fold on the training part (:func:`weixi.evaluate.external.out_of_fold`) and on
-the held-out part, and compares three ways to pick on the held-out Qini coefficient:
+the held-out part, and compares five ways to pick on the held-out Qini coefficient:
 
-* ``best_oof`` — the product's rule: the candidate with the best out-of-fold Qini;
+* ``best_oof`` — the candidate with the best out-of-fold Qini (the product's rule until
+  2026-12-07);
 * ``top2_average`` — the average of the two best out of fold;
-* ``with_logistic`` — the best out of fold averaged with the logistic T-learner.
+* ``with_logistic`` — the best out of fold averaged with the logistic T-learner;
+* ``one_se`` — the simplest candidate (``SIMPLE_FIRST``) within one standard error of the best
+  out of fold (the standard error of their paired difference over bootstrap resamples);
+* ``over_baseline`` — the product's rule (:func:`weixi.evaluate.external.select`): the best out
+  of fold if it beats the default learner (the logistic T-learner; the response learner given
+  a mediator) by more than one standard error, else the default.
 
 Prints JSON: per shape and overall, the mean held-out Qini minus the baseline's, and the shares
 of experiments where the pick is above, equal to (it *is* the baseline) or below the baseline.
@@ -66,7 +72,42 @@ def experiment(n: int, shape: str, effect: float, seed: int) -> pd.DataFrame:
     )
 
 
-def picks(df: pd.DataFrame, seed: int) -> dict[str, float]:
+#: the candidates from the simplest to the most flexible (the one-standard-error rule's order)
+SIMPLE_FIRST = (
+    "t_logistic",
+    "t_spline_logistic",
+    "blend_lightgbm_logistic",
+    "t_lightgbm_small",
+    "x_lightgbm_small",
+    "t_lightgbm",
+    "response",
+)
+
+
+def one_se_pick(oof_qini: dict[str, float], boot: dict[str, np.ndarray]) -> str:
+    """The simplest candidate whose out-of-fold Qini is within one standard error (of its
+    paired difference with the best, over the bootstrap resamples) of the best's."""
+    best = max(oof_qini, key=oof_qini.get)
+    for name in SIMPLE_FIRST:
+        if name not in oof_qini:
+            continue
+        gap = oof_qini[best] - oof_qini[name]
+        if name == best or gap <= float(np.std(boot[best] - boot[name], ddof=1)):
+            return name
+    return best
+
+
+def picks(
+    df: pd.DataFrame,
+    seed: int,
+    *,
+    treatment: str = "arm",
+    treated: str = "mail",
+    outcome: str = "visit",
+    resamples: int = 200,
+    id_col: str | None = None,
+    mediator: str | None = None,
+) -> dict[str, float]:
     """Held-out Qini of each way to pick, minus the logistic T-learner's."""
     from sklearn.model_selection import train_test_split
 
@@ -74,20 +115,27 @@ def picks(df: pd.DataFrame, seed: int) -> dict[str, float]:
     from weixi.churn.tabular import Featurizer, detect, target_vector
     from weixi.evaluate import external as ex
 
-    t = (df["arm"] == "mail").to_numpy(int)
-    y = target_vector(df["visit"], "visit")
+    t = (df[treatment].astype(str) == treated).to_numpy(int)
+    y = target_vector(df[outcome], outcome)
     strata = 2 * t + y
     tr, te = train_test_split(np.arange(len(df)), test_size=0.3, random_state=seed, stratify=strata)
-    spec = detect(df.iloc[tr], "visit", None, ["arm"])
+    spec = detect(df.iloc[tr], outcome, id_col, [treatment, *([mediator] if mediator else [])])
     fz = Featurizer(spec, TabularParams(max_pairwise_columns=0)).fit(df.iloc[tr])
     f_tr, f_te = ex._frames(df.iloc[tr], None, fz), ex._frames(df.iloc[te], None, fz)
     cands = ex.candidates(len(tr))
+    if mediator:  # the response learner, as fit-eval adds it
+        f_tr.m = ex.mediator_vector(df[mediator])[tr]
+        cands["response"] = ex._response
     oof = ex.out_of_fold(cands, f_tr, t[tr], y[tr], strata[tr], seed=seed)
     held = {name: fit(f_tr, t[tr], y[tr])(f_te) for name, fit in cands.items()}
     for name, (a, b) in ex.BLENDS.items():
         held[name] = 0.5 * (held[a] + held[b])
     oof_qini = {name: ex.qini_auc_score(y[tr], s, t[tr]) for name, s in oof.items()}
     order = sorted(oof_qini, key=oof_qini.get, reverse=True)
+    boot = ex.qini_bootstrap(
+        y[tr], oof, t[tr], resamples=int(np.clip(4_000_000 // len(tr), 50, resamples)), seed=seed
+    )
+    product = ex.select(oof_qini, oof, y[tr], t[tr], default=ex.default_learner(cands), seed=seed)
 
     def qini(s: np.ndarray) -> float:
         return ex.qini_auc_score(y[te], s, t[te])
@@ -97,6 +145,8 @@ def picks(df: pd.DataFrame, seed: int) -> dict[str, float]:
         "best_oof": qini(held[order[0]]) - base,
         "top2_average": qini(0.5 * (held[order[0]] + held[order[1]])) - base,
         "with_logistic": qini(0.5 * (held[order[0]] + held["t_logistic"])) - base,
+        "one_se": qini(held[one_se_pick(oof_qini, boot)]) - base,
+        "over_baseline": qini(held[product["learner"]]) - base,
     }
 
 

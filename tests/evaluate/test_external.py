@@ -83,7 +83,12 @@ def test_fit_eval_finds_a_heterogeneous_effect_and_reports_the_baseline():
     )
     assert res["n_test"] == 3600 and res["columns"]["categorical"] == ["channel"]
     assert set(res["oof_qini"]) == set(ex.candidates(100)) | set(ex.BLENDS)
-    assert res["model"]["learner"] == max(res["oof_qini"], key=res["oof_qini"].get)
+    # an interaction of two fields: a flexible learner beats the logistic T-learner out of
+    # fold by more than its noise, and is chosen
+    sel = res["selection"]
+    assert sel["best_out_of_fold"] == max(res["oof_qini"], key=res["oof_qini"].get)
+    assert sel["margin"] > sel["standard_error"] > 0
+    assert res["model"]["learner"] == sel["best_out_of_fold"] != "t_logistic"
     assert res["model"]["qini_coefficient"] > 0.05
     assert res["model"]["uplift_at_30"] > res["test"]["ate"]  # the top 30 % respond more
     assert "qini_coefficient" in res["baseline_t_logistic"]
@@ -93,17 +98,45 @@ def test_fit_eval_finds_a_heterogeneous_effect_and_reports_the_baseline():
         ex.fit_eval(df, treatment="segment", treated="sms", control="none", outcome="visit")
 
 
+def test_qini_bootstrap_is_the_qini_of_each_resample():
+    rng = np.random.default_rng(3)
+    n = 400
+    y, t = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    scores = {"a": np.round(rng.normal(size=n), 1), "b": rng.normal(size=n)}  # "a" has ties
+    boot = ex.qini_bootstrap(y, scores, t, resamples=6, seed=11)
+    # the same Poisson(1) counts, each resample written out row by row
+    counts = np.random.default_rng(11).poisson(1.0, size=(6, n))
+    for name, s in scores.items():
+        for i, w in enumerate(counts):
+            rows = np.repeat(np.arange(n), w)
+            want = ex.qini_auc_score(y[rows], s[rows], t[rows])
+            assert boot[name][i] == pytest.approx(want, abs=1e-12)
+
+
+def test_without_an_effect_the_logistic_t_learner_stays():
+    df = _experiment(6_000, effect=0.0, seed=2)
+    res = ex.fit_eval(
+        df, treatment="segment", treated="mail", control="none", outcome="visit", id_col="cid"
+    )
+    sel = res["selection"]
+    assert sel["learner"] == res["model"]["learner"] == "t_logistic"
+    assert sel["margin"] <= sel["standard_error"]
+    assert sel["resamples"] == 200
+
+
 def test_uplift_fit_eval_cli(tmp_path):
     f = tmp_path / "exp.csv"
     _experiment(3000, effect=0.3, seed=1).to_csv(f, index=False)
     args = ["uplift", "fit-eval", "--csv", str(f), "--treatment", "segment", "--treated", "mail"]
     args += ["--control", "none", "--outcome", "visit", "--id", "cid", "--test-size", "0.4"]
-    res = CliRunner().invoke(app, [*args, "--json", "--seed", "3"])
+    args += ["--seed", "3"]
+    res = CliRunner().invoke(app, [*args, "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["n_test"] == 1200 and out["seed"] == 3
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0 and "Qini" in res.stdout
+    assert f"Chosen out of fold: {out['selection']['learner']}" in " ".join(res.stdout.split())
 
 
 def test_fit_eval_compares_the_learners_with_the_true_effect_and_drops_columns():
@@ -164,7 +197,8 @@ def test_a_mediator_column_adds_the_response_learner_and_is_never_a_feature():
         (df.loc[df.group == "offer", "took_offer"] == "yes").mean()
     )
     assert "response" in res["oof_qini"]
-    assert res["model"]["learner"] == max(res["oof_qini"], key=res["oof_qini"].get)
+    assert res["selection"]["default"] == "response"  # the mediator names the default
+    assert res["model"]["learner"] == res["selection"]["best_out_of_fold"] == "response"
     assert res["truth"]["true_uplift"]["spearman"]["model"] > 0.6
     # without the mediator the candidates are the usual ones
     assert "response" not in ex.fit_eval(df, **kw, id_col="cid", drop=["took_offer"])["oof_qini"]

@@ -318,6 +318,19 @@ def uplift_fit_eval_cmd(
             "1.000",
         )
     console.print(table)
+    sel = result["selection"]
+    console.print(
+        t(
+            "Chosen out of fold: {learner}. Best out of fold: {best}, {margin} Qini above the "
+            "default {default} (standard error {se}); a learner must beat the default by more "
+            "than one standard error to be chosen.",
+            learner=sel["learner"],
+            default=sel["default"],
+            best=sel["best_out_of_fold"],
+            margin=f"{sel['margin']:+.4f}",
+            se=f"{sel['standard_error']:.4f}",
+        )
+    )
 
 
 @uplift_app.command("report")
