@@ -55,9 +55,8 @@ def main() -> None:
     res = external.fit_eval(
         exp, treatment="segment", treated="mail", control="none", outcome="visit", id_col="cid"
     )
-    out["uplift"] = {k: res[k] for k in ("test", "model", "baseline_t_logistic", "oof_qini")} | {
-        "seconds": time.perf_counter() - t0
-    }
+    keys = ("test", "model", "baseline_t_logistic", "oof_qini", "selection")
+    out["uplift"] = {k: res[k] for k in keys} | {"seconds": time.perf_counter() - t0}
     t0 = time.perf_counter()
     train, test = _interactions(20_000, seed=3), _interactions(8_000, seed=4)
     from weixi.churn.params import load_params
