@@ -71,11 +71,14 @@ def encode_arrow(batch, names: list[str], levels: dict[str, list[str]]) -> np.nd
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    X = np.empty((batch.num_rows, len(names)), dtype=np.float64)
+    # filled column by column into rows of a (features × lines) array, then transposed once:
+    # writing each column straight into a (lines × features) matrix strides across every
+    # cache line of it 63 times (a third slower on a 250 000-line batch)
+    cols = np.empty((len(names), batch.num_rows), dtype=np.float64)
     have = set(batch.schema.names)
     for j, c in enumerate(names):
         if c not in have:
-            X[:, j] = np.nan
+            cols[j] = np.nan
             continue
         col = batch.column(c)
         if c in levels:
@@ -84,8 +87,8 @@ def encode_arrow(batch, names: list[str], levels: dict[str, list[str]]) -> np.nd
             col = pc.cast(codes, pa.float64())
         elif not pa.types.is_floating(col.type):
             col = pc.cast(col, pa.float64())
-        X[:, j] = col.to_numpy(zero_copy_only=False)
-    return X
+        cols[j] = col.to_numpy(zero_copy_only=False)
+    return np.ascontiguousarray(cols.T)
 
 
 def horizon_probabilities(
