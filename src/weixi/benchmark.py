@@ -21,6 +21,10 @@ Layout of one run:
   ``import_floor_s`` (DuckDB's plain CSV → table load of the same CSV), and the naive pandas
   import + segmentation + scoring on ``min(N, 2 M)`` lines.
 
+Within the cycle each step (an import, the monthly job, the evaluation) opens the store on its
+own connection, as the separate commands of a real month do: DuckDB deletes a connection's spill
+file when it closes, so one step's spill does not stay on disk for the next.
+
 Each part runs in its own process; the peak RSS is the largest resident memory of the timed
 cycle's process tree (sampled from ``/proc`` every 0.2 s, and the process's own high-water
 mark). Run as a module (``python -m weixi.benchmark PART ARGS_JSON``) for one part.
