@@ -82,6 +82,11 @@ def test_drift_counts_read_the_branch_from_arrow_as_from_numpy():
         assert got[name].sum() == n - 150
     chunked = psi_counts(ref, X, names, pa.chunked_array([arrow[:1000], arrow[1000:]]), score)
     np.testing.assert_array_equal(chunked["usage"], got["usage"])
+    # scoring hands over the features-major matrix's transpose (a column is a contiguous row)
+    by_feature = np.ascontiguousarray(X.T)
+    transposed = psi_counts(ref, by_feature.T, names, arrow, score)
+    for name in got:
+        np.testing.assert_array_equal(transposed[name], got[name])
     rows = psi_rows(ref, got)
     assert set(rows["branch_id"]) >= {"HZ", "NB", "WZ"}
 

@@ -68,12 +68,19 @@ def encode(
 
 def encode_arrow(batch, names: list[str], levels: dict[str, list[str]]) -> np.ndarray:
     """:func:`encode` of an Arrow table or record batch (no pandas): the same float matrix."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     # filled column by column into rows of a (features × lines) array, then transposed once:
     # writing each column straight into a (lines × features) matrix strides across every
     # cache line of it 63 times (a third slower on a 250 000-line batch)
+    return np.ascontiguousarray(encode_arrow_columns(batch, names, levels).T)
+
+
+def encode_arrow_columns(batch, names: list[str], levels: dict[str, list[str]]) -> np.ndarray:
+    """The transpose of :func:`encode_arrow`: one contiguous row per feature (features ×
+    lines). Code that reads the features one at a time (the drift counts) reads its rows; the
+    compiled trees need :func:`encode_arrow`'s lines × features."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     cols = np.empty((len(names), batch.num_rows), dtype=np.float64)
     have = set(batch.schema.names)
     for j, c in enumerate(names):
@@ -88,7 +95,7 @@ def encode_arrow(batch, names: list[str], levels: dict[str, list[str]]) -> np.nd
         elif not pa.types.is_floating(col.type):
             col = pc.cast(col, pa.float64())
         cols[j] = col.to_numpy(zero_copy_only=False)
-    return np.ascontiguousarray(cols.T)
+    return cols
 
 
 def horizon_probabilities(

@@ -22,7 +22,13 @@ from weixi.churn import features as F
 from weixi.churn.calibrate import apply_calibrator, prior_correct
 from weixi.churn.metrics import gains_table, paired_bootstrap, reliability, summary
 from weixi.churn.params import ChurnParams, MonthlyParams, load_params
-from weixi.churn.predict import Scorer, encode, encode_arrow, fit_levels, horizon_probabilities
+from weixi.churn.predict import (
+    Scorer,
+    encode,
+    encode_arrow_columns,
+    fit_levels,
+    horizon_probabilities,
+)
 from weixi.churn.train import HorizonFit, as_text_categories, fit_horizon
 from weixi.errors import ModelError, NotFoundError
 from weixi.store.analytics import detached
@@ -609,12 +615,15 @@ def score(
         with_complaints=bool(meta.get("with_complaints")),
         batch_rows=SCORE_BATCH_ROWS,
     ):
-        Xb = encode_arrow(batch, names, levels)
+        cols = encode_arrow_columns(batch, names, levels)
+        Xb = np.ascontiguousarray(cols.T)
         pb = horizon_probabilities(meta, lambda h, X: scorers[h].predict(X), Xb)
         # a copy: the batch's own column would keep all its feature columns alive (6 GB)
         id_parts.append(detached(batch.column("subscriber_id").cast(pa.string())))
         prob_parts.append(pb)
-        c = drift.psi_counts(ref, Xb, names, batch.column("branch_id"), pb[1])
+        # drift bins one feature at a time: a column of ``cols.T`` is a contiguous row of
+        # ``cols``, where ``Xb``'s would be a strided gather (~0.3 s a batch at 64 features)
+        c = drift.psi_counts(ref, cols.T, names, batch.column("branch_id"), pb[1])
         counts = c if counts is None else {f: counts[f] + c[f] for f in counts}
         pool.add(Xb, pb[1], offset, id_parts[-1])
         offset += len(Xb)
