@@ -232,7 +232,7 @@ def test_reasons_computed_in_chunks_equal_reasons_computed_at_once(
 def test_arrow_batches_encode_like_the_pandas_frame(history_con, fast_params):
     """Scoring reads the month in Arrow batches: the same matrix as the frame's encoding."""
     from weixi.churn import features as F
-    from weixi.churn.predict import encode, encode_arrow
+    from weixi.churn.predict import encode, encode_arrow_columns
 
     con, months = history_con
     service.train(con=con, month=months[-2], params=fast_params)
@@ -243,7 +243,7 @@ def test_arrow_batches_encode_like_the_pandas_frame(history_con, fast_params):
     frame = encode(df, names, levels)
     batches = list(F.feature_batches(con, months[-1], batch_rows=700, **kw))
     assert len(batches) > 1
-    arrow = np.vstack([encode_arrow(b, names, levels) for b in batches])
+    arrow = np.vstack([encode_arrow_columns(b, names, levels).T for b in batches])
     # the batches stream in no particular order: the same rows, line by line
     ids = np.concatenate([b.column("subscriber_id").to_numpy(False) for b in batches])
     assert sorted(ids) == sorted(df["subscriber_id"])

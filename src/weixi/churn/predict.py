@@ -66,18 +66,13 @@ def encode(
     return X
 
 
-def encode_arrow(batch, names: list[str], levels: dict[str, list[str]]) -> np.ndarray:
-    """:func:`encode` of an Arrow table or record batch (no pandas): the same float matrix."""
-    # filled column by column into rows of a (features × lines) array, then transposed once:
-    # writing each column straight into a (lines × features) matrix strides across every
-    # cache line of it 63 times (a third slower on a 250 000-line batch)
-    return np.ascontiguousarray(encode_arrow_columns(batch, names, levels).T)
-
-
 def encode_arrow_columns(batch, names: list[str], levels: dict[str, list[str]]) -> np.ndarray:
-    """The transpose of :func:`encode_arrow`: one contiguous row per feature (features ×
-    lines). Code that reads the features one at a time (the drift counts) reads its rows; the
-    compiled trees need :func:`encode_arrow`'s lines × features."""
+    """:func:`encode` of an Arrow table or record batch (no pandas), transposed: one contiguous
+    row per feature (features × lines). Its ``.T`` is :func:`encode`'s matrix; the compiled
+    trees take a C-contiguous copy of it, the drift counts read the rows. Filling a row per
+    feature and transposing once is faster than writing each feature into a column of a
+    (lines × features) matrix, which strides across all of it (0.46 → 0.25 s, median, on a
+    250 000 × 64 batch)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
