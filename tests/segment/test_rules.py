@@ -156,3 +156,19 @@ def test_overlaps_and_gaps_reported_with_counts(seed_dict, fresh_con):
 
     _, run_issues = service.compute(fresh_con, month, preset=rs)
     assert run_issues == issues
+
+
+def test_masks_are_the_narrowest_integer_that_holds_the_levels():
+    from weixi.segment.exprs import _mask_type, issues_from_counts
+
+    sizes = (0, 6, 7, 14, 15, 30, 31, 62)
+    types = [_mask_type(n) for n in sizes]
+    assert types == ["int8"] * 2 + ["int16"] * 2 + ["int32"] * 2 + ["int64"] * 2
+    with pytest.raises(RuleError, match="at most 62"):
+        _mask_type(63)
+    # seven explicit levels: an int16 mask whose scope bit sits right above the level bits
+    meta = [("_chk_x_all", "x", "*", tuple(f"X{i}" for i in range(7)), False, False)]
+    scope = 1 << 7
+    counts = {"_chk_x_all": {scope: 4, scope | 1 | 64: 2, scope | 2: 9, 0: 30}}
+    found = {(i.kind, i.levels): i.count for i in issues_from_counts(counts, meta)}
+    assert found == {("overlap", ("X0", "X6")): 2, ("uncovered", ()): 4}

@@ -512,29 +512,41 @@ class Issue:
         return f"{where}: {self.count:,} subscribers match no level"
 
 
-_SCOPE_BIT = 1 << 40
+def _mask_type(levels: int) -> str:
+    """The narrowest signed integer type holding ``levels`` level bits and the scope bit."""
+    for bits, typ in ((7, "int8"), (15, "int16"), (31, "int32"), (63, "int64")):
+        if levels + 1 <= bits:
+            return typ
+    raise RuleError(
+        "a dimension has {n} levels; the data check handles at most 62 explicit levels",
+        n=levels,
+    )
 
 
 def check_masks(t: ir.Table, rs: RuleSet) -> tuple[dict[str, ir.Value], list[tuple]]:
-    """One int64 column per dimension and line-type variant: bit ``i`` set when explicit level
-    ``i`` matches, bit 40 when the row is in the dimension's scope.
+    """One integer column per dimension and line-type variant: bit ``i`` set when explicit
+    level ``i`` matches, bit ``n`` (the number of explicit levels) when the row is in the
+    dimension's scope. Each mask has the narrowest integer type that holds its bits (a byte
+    for up to 6 levels), so the masks add little to the width of the month's result.
 
     The masks ride along with the output of the same query, so the data check costs no extra
     pass; :func:`issues_from_masks` turns them into overlap / uncovered counts.
-    Returns ``(columns, meta)`` with meta ``(column, dimension, variant, codes, has_else)``.
+    Returns ``(columns, meta)`` with meta ``(column, dimension, variant, codes, has_else,
+    allow_overlap)``.
     """
     cols: dict[str, ir.Value] = {}
     meta: list[tuple] = []
     for dim in rs.dimensions:
         for variant, scope, conds in _variant_conditions(dim, t, rs):
             explicit = [(lv, c) for lv, c in conds if c is not None]
-            bits = ibis.literal(_SCOPE_BIT, type="int64")
+            typ = _mask_type(len(explicit))
+            bits = ibis.literal(1 << len(explicit), type=typ)
             for i, (_, c) in enumerate(explicit):
-                bits = bits + ibis.ifelse(c, ibis.literal(1 << i, type="int64"), 0)
+                bits = bits + ibis.ifelse(c, ibis.literal(1 << i, type=typ), 0).cast(typ)
             # the levels are only tested inside the scope (a CASE evaluates THEN lazily)
-            mask = ibis.ifelse(scope, bits, ibis.literal(0, type="int64"))
+            mask = ibis.ifelse(scope, bits, ibis.literal(0, type=typ))
             name = f"_chk_{dim.key}_{variant if variant != '*' else 'all'}"
-            cols[name] = mask.cast("int64")
+            cols[name] = mask.cast(typ)
             codes = tuple(lv.code for lv, _ in explicit)
             meta.append(
                 (name, dim.key, variant, codes, len(explicit) < len(conds), dim.allow_overlap)
@@ -546,7 +558,8 @@ def issues_from_counts(counts: Mapping[str, Mapping[int, int]], meta: list[tuple
     """Turn mask histograms (``{column: {mask value: rows}}``) into overlap / uncovered issues.
 
     A histogram is enough: the rows where levels ``i`` and ``j`` both match are the rows whose
-    mask has both bits set, and the uncovered rows are those with only the scope bit. Masks
+    mask has both bits set, and the uncovered rows are those with only the scope bit (bit
+    ``len(codes)``). Masks
     take few distinct values, so the histograms are small whatever the number of rows.
     """
     issues = []
@@ -560,7 +573,7 @@ def issues_from_counts(counts: Mapping[str, Mapping[int, int]], meta: list[tuple
                     if n:
                         issues.append(Issue("overlap", dim, variant, (codes[i], codes[j]), n))
         if not has_else:
-            n = hist.get(_SCOPE_BIT, 0)
+            n = hist.get(1 << len(codes), 0)
             if n:
                 issues.append(Issue("uncovered", dim, variant, (), n))
     return issues
