@@ -22,8 +22,8 @@ import ibis
 import pyarrow as pa
 
 from weixi.errors import ConfigError, NotFoundError, RuleError
-from weixi.segment import profiles
-from weixi.segment.clusters import ClusterSummary, fit_assign
+from weixi.segment import clusters, profiles
+from weixi.segment.clusters import ClusterModel, ClusterSummary
 from weixi.segment.exprs import (
     SEGMENT_COLUMNS,
     Issue,
@@ -132,7 +132,6 @@ class _Inputs:
 
 #: Per-connection scratch tables of a run (DuckDB temp tables vanish with the connection).
 _RESULT = "_weixi_segment_result"
-_LABELS = "_weixi_segment_labels"
 _ARROW = "_weixi_segment_arrow"
 
 
@@ -175,7 +174,6 @@ def _materialize(
 
 def _drop_scratch(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"DROP TABLE IF EXISTS {_RESULT}")
-    con.execute(f"DROP TABLE IF EXISTS {_LABELS}")
 
 
 def compute(
@@ -200,31 +198,6 @@ def compute(
     finally:
         _drop_scratch(con)
     return table.cast(SEGMENTS_SCHEMA), issues
-
-
-def _cluster(con: duckdb.DuckDBPyConnection, rs: RuleSet) -> list[ClusterSummary]:
-    """Fit and assign the clusters of the rows in ``_RESULT``; the labels go to ``_LABELS``
-    as ``(rid, cluster)`` keyed by the result's rowid.
-
-    Rows are read in subscriber order, so the fitted sample and the clusters do not depend on
-    the order the query happened to produce the rows in.
-    """
-    cols = ", ".join(dict.fromkeys(["excluded", "line_type", *rs.clusters.features]))
-    table = con.sql(
-        f"SELECT rowid AS rid, {cols} FROM {_RESULT} ORDER BY subscriber_id"
-    ).to_arrow_table()
-    labels, summaries = fit_assign(table, rs.clusters)
-    keep = labels >= 0
-    rid = table.column("rid").to_numpy()
-    con.register(
-        _ARROW,
-        pa.table({"rid": pa.array(rid[keep]), "cluster": pa.array(labels[keep], pa.int32())}),
-    )
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_LABELS} AS SELECT * FROM {_ARROW}")
-    finally:
-        con.unregister(_ARROW)
-    return summaries
 
 
 def segment_month(
@@ -263,10 +236,10 @@ def segment_month(
                 issues="; ".join(i.message() for i in issues),
             )
         t1 = time.perf_counter()
-        summaries = _cluster(con, rs)
+        model, summaries = clusters.fit(con, _RESULT, rs.clusters)
         timings["clusters"] = time.perf_counter() - t1
         t2 = time.perf_counter()
-        _store(con, m, months, rs, engine, rows, excluded, issues, summaries, t0)
+        _store(con, m, months, rs, engine, rows, excluded, issues, model, summaries, t0)
         timings["store"] = time.perf_counter() - t2
     finally:
         _drop_scratch(con)
@@ -292,21 +265,27 @@ def _store(
     rows: int,
     excluded: int,
     issues: list[Issue],
+    model: ClusterModel | None,
     summaries: list[ClusterSummary],
     t0: float,
 ) -> None:
-    """Replace the month in every segment table in one transaction (``t0``: the run's start)."""
+    """Replace the month in every segment table in one transaction (``t0``: the run's start).
+
+    Each line's cluster is assigned in the INSERT itself (nearest centre, in SQL).
+    """
     next_loaded = add_months(m, 1) in months
     cols = ", ".join(SEGMENT_COLUMNS)
-    select = ", ".join("l.cluster" if c == "cluster" else f"s.{c}" for c in SEGMENT_COLUMNS)
+    label = model.label_sql() if model is not None else "NULL::INTEGER"
+    source = model.with_nearest(_RESULT) if model is not None else f"SELECT * FROM {_RESULT}"
+    select = ", ".join(label if c == "cluster" else c for c in SEGMENT_COLUMNS)
     d = f"DATE '{m.isoformat()}'"
     con.execute("BEGIN TRANSACTION")
     try:
         for tbl in TABLES:
             con.execute(f"DELETE FROM {tbl} WHERE month = {d}")
         con.execute(
-            f"INSERT INTO segments ({cols}) SELECT {select} FROM {_RESULT} s "
-            f"LEFT JOIN {_LABELS} l ON l.rid = s.rowid ORDER BY s.subscriber_id"  # zone maps
+            f"INSERT INTO segments ({cols}) SELECT {select} FROM ({source}) "
+            "ORDER BY subscriber_id"  # zone maps: a line's look-up reads one row group
         )
         con.execute(f"INSERT INTO segment_profiles {profiles.profiles_sql(m, next_loaded)}")
         con.execute(f"INSERT INTO segment_migration {profiles.migration_sql(m)}")
