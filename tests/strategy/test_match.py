@@ -174,12 +174,15 @@ def test_matrix_cell(matched, idx, case):
     got = {a for s, a, _ in candidates(con) if s == idx}
     assert got == expected
     row = con.execute(
-        "SELECT action FROM strategy_matches WHERE subscriber_id = ?", [idx]
+        "SELECT action, candidate_actions FROM strategy_matches WHERE subscriber_id = ?", [idx]
     ).fetchone()
     if not expected:
         assert row is None
-    elif primary is not None:
-        assert row == (primary,)
+        return
+    # every action the line's rules offered, by name, sorted (the customer page shows them)
+    assert row[1] == ",".join(sorted(expected))
+    if primary is not None:
+        assert row[0] == primary
     else:  # same category (A): decided by expected value
         assert row[0] in expected
 
@@ -387,3 +390,50 @@ def test_value_choice_and_open_scope_pick_the_most_valuable_action(fresh_con):
     assert fresh_con.execute("SELECT action FROM strategy_matches").fetchone()[0] == "prepay_data"
     with pytest.raises(RuleError):
         match(fresh_con, MONTH, lib, choose="cheapest")
+
+
+@pytest.mark.parametrize("extra", [0, 70], ids=["bits", "more actions than bits: lists"])
+def test_candidate_actions_text_is_the_sorted_names(extra):
+    from weixi.strategy.match import _candidate_actions_sql
+
+    names = sorted(
+        ["care_call", "prepay_credit", "handset_upgrade", *[f"x{i:02d}" for i in range(extra)]]
+    )
+    agg, text = _candidate_actions_sql(names)
+    con = connect(":memory:")
+    con.execute(
+        "CREATE TABLE _mx_cand AS SELECT * FROM (VALUES (1, 'prepay_credit'), (1, 'care_call'), "
+        "(2, 'handset_upgrade'), (3, 'care_call'), (3, 'handset_upgrade'), (3, 'prepay_credit')) "
+        "t(sid, action)"
+    )
+    got = con.execute(
+        f"WITH acts AS (SELECT sid, {agg} AS candidate_actions FROM _mx_cand GROUP BY sid) "
+        f"SELECT sid, {text} FROM acts ORDER BY sid"
+    ).fetchall()
+    assert got == [
+        (1, "care_call,prepay_credit"),
+        (2, "handset_upgrade"),
+        (3, "care_call,handset_upgrade,prepay_credit"),
+    ]
+
+
+def test_lines_take_the_latest_model_versions_score(fresh_con):
+    rows = [{**MOB, "subscriber_id": f"s{i}", "a": "A1", "d": "D3"} for i in range(3)]
+    load(fresh_con, segments_frame(rows), None)
+    fresh_con.execute(
+        "CREATE OR REPLACE TABLE churn_scores AS SELECT month, subscriber_id, "
+        "'churn-202601-001' AS model_version, 0.4 AS p_churn FROM segments"
+    )
+    match(fresh_con, MONTH, load_preset())
+    one = fresh_con.execute("SELECT p_churn FROM strategy_matches").fetchall()
+    assert one == [(0.4,)] * 3
+    # rows of a second version written beside the first: each line once, at the newer score
+    fresh_con.execute(
+        "INSERT INTO churn_scores SELECT month, subscriber_id, 'churn-202601-002', 0.2 "
+        "FROM segments WHERE subscriber_id <> 's2'"
+    )
+    match(fresh_con, MONTH, load_preset())
+    got = fresh_con.execute(
+        "SELECT subscriber_id, p_churn FROM strategy_matches ORDER BY subscriber_id"
+    ).fetchall()
+    assert got == [("s0", 0.2), ("s1", 0.2), ("s2", 0.4)]

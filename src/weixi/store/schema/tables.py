@@ -242,7 +242,8 @@ _TABLES: list[Table] = [
             "p_churn DOUBLE, p_churn_2m DOUBLE, p_churn_3m DOUBLE, reasons VARCHAR"
         ),
         "weixi.churn.service",
-        "Churn probability per line per month (1–3 month horizons) and its reasons.",
+        "Churn probability per line per month (1–3 month horizons) and its reasons; "
+        "one row per scored line: scoring replaces the month's rows as a whole.",
     ),
     Table(
         "churn_drift",
