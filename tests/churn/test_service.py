@@ -402,6 +402,10 @@ def test_one_features_query_trains_every_horizon_and_the_comparison(
         assert fit.n_train == alone[h].n_train and fit.fit_months == alone[h].fit_months
         assert fit.holdout == alone[h].holdout
         np.testing.assert_array_equal(fit.booster.predict(X), alone[h].booster.predict(X))
+    # the drift reference's next-month score: the 1-month horizon alone, as the whole gives it
+    full, only = service.predict_matrix(models, X), service.predict_matrix(models, X, upto=1)
+    assert len(full) > 1 and list(only) == ["p_1m"]
+    np.testing.assert_array_equal(only["p_1m"], full["p_1m"])
     # the comparison from the training frame gives the figures a new query gives
     kw = {"challenger": second["version"], "champion": first["version"], "as_of": months[-1]}
     fresh = service.compare_models(con=con, params=params, **kw)

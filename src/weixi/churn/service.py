@@ -184,11 +184,15 @@ def predict_frame(models: TrainedModels, df: pd.DataFrame) -> dict[str, np.ndarr
     return predict_matrix(models, encode(df, models.names, models.levels))
 
 
-def predict_matrix(models: TrainedModels, X: np.ndarray) -> dict[str, np.ndarray]:
-    """:func:`predict_frame` of rows already encoded (:func:`weixi.churn.predict.encode`)."""
+def predict_matrix(
+    models: TrainedModels, X: np.ndarray, upto: int | None = None
+) -> dict[str, np.ndarray]:
+    """:func:`predict_frame` of rows already encoded (:func:`weixi.churn.predict.encode`);
+    ``upto``: only the horizons up to that many months (a horizon's probability depends on
+    the shorter ones only)."""
     out: dict[str, np.ndarray] = {}
     prev = None
-    for h in sorted(models.horizons):
+    for h in sorted(h for h in models.horizons if upto is None or h <= upto):
         fit = models.horizons[h]
         raw = prior_correct(fit.booster.predict(X), fit.negative_rate)
         p = apply_calibrator(fit.calibrator, raw)
@@ -311,6 +315,7 @@ def train(
                 encode(
                     ref, models.names, models.levels, rows=np.arange(i, min(i + step, len(ref)))
                 ),
+                upto=1,
             )["p_1m"]
             for i in range(0, len(ref), step)
         ]
