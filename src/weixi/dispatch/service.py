@@ -760,6 +760,14 @@ def _plan_month(
                                             ORDER BY ch.expected_value DESC, ch.sid) - 1
                        AS q
             FROM chosen ch
+        ), slotted AS (
+            -- each row's turn among its branch × channel's staff, so that the staff join is on
+            -- equal keys (a join on branch and channel alone, filtered by the turn, paired
+            -- every row with each of its branch's agents first: 3.6 s of the 8 s this query
+            -- took at 10 M lines)
+            SELECT w.*, w.q % sn.n AS slot
+            FROM withstaff w LEFT JOIN (SELECT DISTINCT branch_id, channel, n FROM _pl_staff) sn
+              ON sn.branch_id = w.branch_id AND sn.channel = w.channel
         )
         SELECT {m} AS month, {sql_literal(ckey)} AS campaign_id, p.subscriber_id, p.customer_id,
                w.branch_id, w.action, w.offer_id, w.channel,
@@ -776,11 +784,11 @@ def _plan_month(
                          CASE WHEN w.must_a1 THEN 'A1捆绑预警客户全部出单' END) AS reason_zh,
                p.category, CAST(p.priority_rank AS INTEGER) AS priority_rank,
                p.uplift, p.uplift_source, w.must_a1 AS forced_a1
-        FROM withstaff w
+        FROM slotted w
         JOIN {mx.primary} p ON p.sid = w.sid
         LEFT JOIN _pl_notes nt ON nt.rule_key = p.rules
         LEFT JOIN _pl_staff st ON st.branch_id = w.branch_id AND st.channel = w.channel
-             AND st.k = w.q % st.n""",
+             AND st.k = w.slot""",
     )
     # Why every other subscriber of the month is not on a list.
     detail = (
