@@ -351,13 +351,21 @@ def part_cycle(a: dict) -> dict:
                 "balanced": report.balanced,
             }
             cycle_month = month
-        # the next snapshot (the next cycle's import) tells who stayed: evaluation needs it
+        # the next snapshot (the next cycle's import) tells who stayed: evaluation needs it;
+        # imported as `weixi import` does, with the read models it makes stale (the new
+        # month's and the scored month's calibration deciles), so that the store the bench
+        # leaves is what the pages meet after the same commands
         peaks.enter("history")
         with store() as con:
             timed(
                 history,
                 "next_month_import",
                 lambda: import_month(con=con, month=next_month, mapping=mapping, paths=[next_file]),
+            )
+            timed(
+                history,
+                "next_month_read_models",
+                lambda: summaries.refresh_after_step(con, next_month),
             )
 
         def evaluate(con) -> dict:

@@ -55,8 +55,18 @@ def test_bench_runs_the_whole_cycle(tmp_path):
     assert detail["evaluate_read_models_s"] > 0
     store = duckdb.connect(str(tmp_path / "work" / "home" / "weixi.duckdb"), read_only=True)
     months = store.execute("SELECT DISTINCT strftime(month, '%Y-%m') FROM rm_evaluation").fetchall()
+    # as `weixi import` does, the next month's import rewrote the read models it made stale:
+    # the scored month's calibration deciles (its labels) and the new month's own
+    deciles = store.execute(
+        "SELECT DISTINCT strftime(month, '%Y-%m') FROM rm_churn_deciles"
+    ).fetchall()
+    latest = store.execute("SELECT max(strftime(month, '%Y-%m')) FROM rm_months").fetchall()
     store.close()
     assert (detail["import"]["month"][:7],) in months
+    assert (detail["import"]["month"][:7],) in deciles and "next_month_read_models" in out[
+        "history_s"
+    ]
+    assert latest[0][0] > detail["import"]["month"][:7]
     # the cycle's high-water mark, stage by stage: each step of the timed month has its peak,
     # none above the process tree's
     month = detail["import"]["month"][:7]
