@@ -148,6 +148,12 @@ def test_reasons_stored_for_the_riskiest_lines_and_computed_on_demand(
         con=con, month=as_of, subscriber_ids=[r[0] for r in top], params=params
     )
     assert again == {r[0]: json.loads(r[2]) for r in top}
+    # the model's explainer is built once and kept for the next line's page
+    hits = service._explaining_scorer.cache_info().hits
+    assert service.compute_reasons(con=con, month=as_of, subscriber_ids=[top[1][0]]) == {
+        top[1][0]: json.loads(top[1][2])
+    }
+    assert service._explaining_scorer.cache_info().hits == hits + 1
     # ... and reasons for lines scored without them, in the same format
     low = [r[0] for r in rows if r[2] is None][:2]
     got = service.reasons_for(con=con, month=as_of, subscriber_ids=[top[0][0], *low, "nobody"])

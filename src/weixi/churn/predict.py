@@ -140,11 +140,16 @@ class Scorer:
 
         LightGBM's ``pred_contrib`` values, by table look-up for shallow trees
         (:mod:`weixi.churn.treeshap`)."""
+        return self.explaining()._explain(X)
+
+    def explaining(self) -> Scorer:
+        """This scorer with its explainer built (the SHAP tables, once): a scorer kept for
+        later calls, from several threads, is built this way first."""
         if self._explain is None:
             from weixi.churn.treeshap import explainer
 
             self._explain = explainer(self.booster, num_threads=self.num_threads)
-        return self._explain(X)
+        return self
 
 
 def compile_model(model_file: Path, *, required: bool = False):
