@@ -282,6 +282,37 @@ def test_training_reads_and_encodes_without_copies_of_the_frame(history_con):
     )
 
 
+def test_a_few_lines_read_as_the_whole_months_rows(history_con, monkeypatch):
+    """A few lines' features (a customer page's) are read through DuckDB's result instead of
+    the relation API: the frame the Arrow path gives for them, types included (integers with
+    a null as float), with the values the whole month's frame has for them."""
+    from weixi.churn import features as F
+
+    con, months = history_con
+    m = months[-2]
+    whole = F.load_features(con, [m], labels=(1,))
+    nulls = whole["handset_age_months"].isna()
+    assert nulls.any() and not nulls.all()
+    ids = sorted([*whole["subscriber_id"][nulls][:3], *whole["subscriber_id"][~nulls][:4]])
+    used = []
+    monkeypatch.setattr(F, "small_frame", lambda *a, real=F.small_frame: used.append(1) or real(*a))
+    few = F.load_features(con, [m], labels=(1,), subscriber_ids=ids)
+    assert used and list(few["subscriber_id"]) == ids
+    monkeypatch.setattr(F, "SMALL_FRAME_LINES", 0)
+    via_arrow = F.load_features(con, [m], labels=(1,), subscriber_ids=ids)
+    assert len(used) == 2  # features and labels, not again
+    pd.testing.assert_frame_equal(few, via_arrow)
+    assert few["handset_age_months"].dtype == "float64" and few["month"].dtype == "<M8[ms]"
+    want = whole[whole["subscriber_id"].isin(ids)].reset_index(drop=True)
+    cats = [c for c in want.columns if isinstance(want[c].dtype, pd.CategoricalDtype)]
+    assert cats and all(isinstance(few[c].dtype, pd.CategoricalDtype) for c in cats)
+    pd.testing.assert_frame_equal(
+        few.astype({c: object for c in cats}),
+        want.astype({c: object for c in cats}),
+        check_dtype=False,
+    )
+
+
 def test_training_rows_streamed_to_lightgbm_bin_as_the_whole_matrix(history_con, tmp_path):
     """The training set is encoded batch by batch as LightGBM reads it (no whole float matrix
     beside the frame), and LightGBM builds the very dataset the whole matrix gives: the same
