@@ -97,3 +97,48 @@ def test_a_category_column_encodes_as_its_values_do(values, levels, data):
         got = encode(as_cat, ["x", "n"], lv, rows=r)
         want = encode(as_obj, ["x", "n"], lv, rows=r)
         np.testing.assert_array_equal(got, want)
+
+
+def test_encoding_in_blocks_equals_each_value_looked_up(monkeypatch):
+    """The matrix filled a block of rows at a time is each value as the boosters read it —
+    floats, integers and booleans as numbers, nullable integers' nulls NaN, category and text
+    columns as positions in the training levels (unseen and null: NaN), a missing column NaN —
+    for all rows and for a chosen subset in a chosen order, across several blocks."""
+    import pandas as pd
+
+    from weixi.churn import predict
+
+    monkeypatch.setattr(predict, "ENCODE_BLOCK_ROWS", 7)
+    rng = np.random.default_rng(3)
+    n = 40
+    words = np.array(["a", "b", "c", "zz"], dtype=object)
+    text = pd.Series(words[rng.integers(0, 4, n)], dtype=object).where(rng.random(n) > 0.2, None)
+    df = pd.DataFrame(
+        {
+            "f": np.where(rng.random(n) > 0.3, rng.normal(size=n), np.nan),
+            "i": rng.integers(-5, 5, n),
+            "b": rng.random(n) > 0.5,
+            "ni": pd.Series(rng.integers(0, 9, n), dtype="Int64").where(rng.random(n) > 0.3),
+            "cat": pd.Categorical(text),
+            "txt": text,
+            "d": pd.to_datetime("2026-01-01") + pd.to_timedelta(rng.integers(0, 9, n), "D"),
+        }
+    )
+    names = ["f", "cat", "i", "gone", "b", "ni", "txt", "d"]
+    levels = {"cat": ["a", "c", "d"], "txt": ["b", "c"]}
+
+    def one(value, name):
+        if name in levels:
+            return float(levels[name].index(value)) if value in levels[name] else np.nan
+        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            return np.nan
+        return float(pd.to_numeric(pd.Series([value])).iloc[0])
+
+    for rows in (None, rng.permutation(n)[:25], np.array([3, 3, 0], dtype=np.int64)):
+        picked = range(n) if rows is None else rows
+        want = np.array(
+            [[np.nan if c == "gone" else one(df[c].iloc[r], c) for c in names] for r in picked]
+        )
+        got = predict.encode(df, names, levels, rows=rows)
+        assert got.shape == want.shape and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)

@@ -14,6 +14,7 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionDtype
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,11 @@ def fit_levels(df: pd.DataFrame, categorical: list[str]) -> dict[str, list[str]]
     return out
 
 
+#: Rows :func:`encode` fills at a time: a block's features sit in a buffer of ~9 MB
+#: (features × rows, each feature's values contiguous) before they are set into the matrix.
+ENCODE_BLOCK_ROWS = 16_384
+
+
 def encode(
     df: pd.DataFrame,
     names: list[str],
@@ -38,31 +44,54 @@ def encode(
     ``rows`` (positions, in the order wanted): encode only those rows of ``df``, one column at
     a time, instead of first copying the frame's rows (a training frame of millions of lines
     holds several gigabytes; a copy of it per split was the training step's peak memory).
+
+    Numeric and category columns are filled ``ENCODE_BLOCK_ROWS`` rows at a time: each
+    feature's values into one contiguous row of a small buffer, then the block's rows into the
+    matrix at once. Writing each feature straight into its column of the (rows × features)
+    matrix strides across all of it: on a 1 M × 72 frame 1.6 s against 0.5 (and 1.1 against
+    0.5 s in the 262 144-row batches training and the drift reference encode), which was a
+    fifth of a 10 M province's training step.
     """
     n = len(df) if rows is None else len(rows)
     X = np.empty((n, len(names)), dtype=np.float64)
+    fills: list[tuple[int, np.ndarray, np.ndarray | None]] = []  # (column, values, lookup)
     for j, c in enumerate(names):
         if c not in df.columns:
             X[:, j] = np.nan
             continue
-        if c in levels and isinstance(df[c].dtype, pd.CategoricalDtype):
-            # a category column: look its few categories up once, then index by its codes
-            # (the same as looking up every value, without a Python object per value)
-            lut = pd.Index(levels[c]).get_indexer(df[c].cat.categories.astype(object))
-            cc = df[c].cat.codes.to_numpy()
-            cc = cc if rows is None else cc[rows]
-            codes = np.where(cc < 0, -1, lut[np.maximum(cc, 0)] if len(lut) else -1)
-            X[:, j] = np.where(codes < 0, np.nan, codes)
-            continue
-        col = df[c] if rows is None else df[c].iloc[rows]
-        if c in levels:
+        col = df[c]
+        if c in levels and isinstance(col.dtype, pd.CategoricalDtype):
+            # a category column: its few categories looked up once (the training levels'
+            # positions, NaN when unseen, and NaN last for the null code -1), then its codes
+            lut = pd.Index(levels[c]).get_indexer(col.cat.categories.astype(object))
+            lut = np.append(np.where(lut < 0, np.nan, lut.astype(np.float64)), np.nan)
+            fills.append((j, col.cat.codes.to_numpy(), lut))
+        elif c in levels:
             # position in the training levels; unseen values and nulls → −1 → NaN
-            codes = pd.Index(levels[c]).get_indexer(col.astype(object))
+            part = col if rows is None else col.iloc[rows]
+            codes = pd.Index(levels[c]).get_indexer(part.astype(object))
             X[:, j] = np.where(codes < 0, np.nan, codes)
+        elif col.dtype.kind in "fiub" and not isinstance(col.dtype, ExtensionDtype):
+            fills.append((j, col.to_numpy(), None))  # plain NumPy numbers: read as they are
         else:
-            X[:, j] = pd.to_numeric(col, errors="coerce").to_numpy(
+            part = col if rows is None else col.iloc[rows]
+            X[:, j] = pd.to_numeric(part, errors="coerce").to_numpy(
                 dtype=np.float64, na_value=np.nan
             )
+    if not fills:
+        return X
+    at = np.array([j for j, _, _ in fills])
+    buf = np.empty((len(fills), min(ENCODE_BLOCK_ROWS, n)), dtype=np.float64)
+    for lo in range(0, n, ENCODE_BLOCK_ROWS):
+        hi = min(lo + ENCODE_BLOCK_ROWS, n)
+        idx = slice(lo, hi) if rows is None else rows[lo:hi]
+        out = buf[:, : hi - lo]
+        for i, (_, values, lut) in enumerate(fills):
+            if lut is None:
+                out[i] = values[idx]
+            else:
+                np.take(lut, values[idx], out=out[i])
+        X[lo:hi, at] = out.T
     return X
 
 
