@@ -72,6 +72,32 @@ def test_train_score_promote_and_drift(history_con, settings, fast_params):
         registry.promote(con, "churn-000000-999")
 
 
+def test_drift_reference_scored_by_the_compiled_trees(history_con, fast_params, monkeypatch):
+    """The drift reference's scores come from the 1-month booster compiled, as scoring computes
+    a month's (not LightGBM's slower predict), batch by batch: the probabilities the booster
+    itself gives, to rounding."""
+    from weixi.churn.predict import encode
+
+    con, months = history_con
+    models = service.fit_as_of(con=con, as_of=months[-2], params=fast_params)
+    ref = models.reference
+    assert ref is not None and len(ref) > 100
+    engines = []
+    real = service.Scorer
+
+    def recording(*a, **k):
+        scorer = real(*a, **k)
+        engines.append(scorer.engine)
+        return scorer
+
+    monkeypatch.setattr(service, "Scorer", recording)
+    monkeypatch.setattr(service, "REFERENCE_BATCH_ROWS", 37)  # several batches
+    got = service._reference_scores(models, ref, fast_params)
+    assert engines == ["lleaves"]
+    want = service.predict_matrix(models, encode(ref, models.names, models.levels), upto=1)
+    np.testing.assert_allclose(got, want["p_1m"], rtol=0, atol=1e-9)
+
+
 def test_backtest_beats_rule_and_is_calibrated(history_con, fast_params):
     con, months = history_con
     # keep 30 % of the stayers when training: the prior correction must keep it calibrated
