@@ -237,3 +237,38 @@ def test_the_normal_limit_is_drawn_with_the_poisson_bootstraps_moments():
     iv = metrics.bootstrap_diff_cis(values, tr, [None], n_boot=4000, seed=5, level=0.6827)[0]
     se = values[:m].std() / np.sqrt(m)
     assert (iv.high[0] - iv.low[0]) / 2 == pytest.approx(se, rel=0.05)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.integers(0, 6),
+    n=st.integers(1, 40),
+    seed=st.integers(0, 2**32 - 1),
+    level=st.sampled_from([0.5, 0.8, 0.9, 0.95, 0.99, 1.0]),
+)
+def test_row_quantiles_are_numpys(rows, n, seed, level):
+    """The bootstrap's interval ends are NumPy's ``nanquantile`` of each replicate row, to the
+    bit: rows without NaN, with some, all NaN (NaN, no warning), ties, infinities, one column."""
+    import warnings
+
+    from weixi.evaluate.metrics import row_nanquantiles
+
+    rng = np.random.default_rng(seed)
+    a = np.round(rng.normal(size=(rows, n)), int(rng.integers(0, 3)))
+    kind = rng.integers(0, 4, rows)
+    for r in range(rows):
+        if kind[r] == 1:
+            a[r, rng.random(n) < 0.3] = np.nan
+        elif kind[r] == 2:
+            a[r] = np.nan
+        elif kind[r] == 3:
+            a[r, rng.integers(0, n)] = rng.choice([np.inf, -np.inf])
+    qs = ((1 - level) / 2, 1 - (1 - level) / 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = row_nanquantiles(a, qs)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = [np.nanquantile(a, q, axis=1) if rows else np.empty(0) for q in qs]
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)

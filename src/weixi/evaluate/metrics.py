@@ -35,7 +35,6 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -385,12 +384,47 @@ def bootstrap_diff_cis(
     out = []
     for est, rep in zip(ests, reps, strict=True):
         boot = np.concatenate(rep, axis=1)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # empty arms give all-NaN rows
-            low = np.nanquantile(boot, alpha / 2, axis=1)
-            high = np.nanquantile(boot, 1 - alpha / 2, axis=1)
+        low, high = row_nanquantiles(boot, (alpha / 2, 1 - alpha / 2))
         bad = ~np.isfinite(est)
         out.append(Interval(est, np.where(bad, np.nan, low), np.where(bad, np.nan, high)))
+    return out
+
+
+def row_nanquantiles(a: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
+    """``np.nanquantile(a, q, axis=1)`` for each ``q`` (its linear method), the same values.
+
+    NumPy takes the quantiles of a matrix with NaNs one row at a time (``apply_along_axis``);
+    the bootstrap's replicates by person (19 319 rows × 1 000 on a 10 M month) took 1.5 s so.
+    Here the rows without a NaN — all but the empty arms' — are partitioned together at the
+    few positions the quantiles read; rows with some NaNs still go through NumPy, and all-NaN
+    rows give NaN (without NumPy's warning).
+    """
+    a = np.asarray(a, dtype=np.float64)
+    rows, n = a.shape
+    out = [np.full(rows, np.nan) for _ in qs]
+    if rows == 0 or n == 0:
+        return out
+    nans = np.isnan(a).sum(axis=1)
+    whole = np.flatnonzero(nans == 0)
+    if len(whole):
+        picks = []
+        for q in qs:  # NumPy's linear method: from the value at ⌊(n − 1)·q⌋ towards the next
+            v = (n - 1) * q
+            lo, hi, gamma = (
+                (n - 1, n - 1, v + 1) if v >= n - 1 else (int(v), int(v) + 1, v - int(v))
+            )
+            picks.append((lo, hi, gamma))
+        part = np.partition(a[whole], sorted({k for lo, hi, _ in picks for k in (lo, hi)}), axis=1)
+        for o, (lo, hi, gamma) in zip(out, picks, strict=True):
+            below, above = part[:, lo], part[:, hi]
+            with np.errstate(invalid="ignore"):  # inf − inf is NaN, as in NumPy
+                step = above - below
+                o[whole] = (above - step * (1 - gamma)) if gamma >= 0.5 else (below + step * gamma)
+    some = np.flatnonzero((nans > 0) & (nans < n))
+    if len(some):
+        with np.errstate(invalid="ignore"):
+            for o, q in zip(out, qs, strict=True):
+                o[some] = np.nanquantile(a[some], q, axis=1)
     return out
 
 
